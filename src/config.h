@@ -1,0 +1,203 @@
+/* config.h - corral's configuration: the schema as C structs, loaded from
+ * YAML with libyaml.
+ *
+ * One typed table (in config.c) drives parsing, defaults and validation. A
+ * loaded struct cr_config is immutable and owned by whoever loaded it; the
+ * master keeps the current one and hands a pointer to each worker it forks
+ * (the worker inherits the memory and never frees it).
+ *
+ * Every problem found is reported as "FILE:LINE:COL: message" (libyaml marks,
+ * 1-based) into a struct cr_diag; loading goes on after an error so that all
+ * problems are reported at once, never just the first. */
+#ifndef CR_CONFIG_H
+#define CR_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+/* ------------------------------------------------------------ diagnostics */
+
+struct cr_diag {
+    char **msgs;     /* each "FILE:LINE:COL: error: text" or "...: warning: text" */
+    size_t nmsgs;
+    size_t nerrors;  /* messages that are errors (warnings do not fail a load) */
+};
+
+void cr_diag_free(struct cr_diag *d);
+/* Prints every message, one per line, to f. */
+void cr_diag_print(const struct cr_diag *d, FILE *f);
+
+/* ------------------------------------------------------------ schema */
+
+/* A parsed "host:port" ("127.0.0.1:8443", "[::1]:8443", "*:8443",
+ * "localhost:8443" resolved numerically at load time). */
+struct cr_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64]; /* as written, for logs */
+};
+
+struct cr_cfg_cert {
+    char *cert;        /* PEM chain: leaf first, then intermediates */
+    char *key;         /* PEM private key */
+    char *ocsp;        /* DER OCSP response to staple, or NULL */
+};
+
+enum cr_alpn { CR_ALPN_H2 = 1, CR_ALPN_HTTP11 = 2 };
+
+struct cr_cfg_tls_server {
+    struct cr_cfg_cert *certs; /* certs[0] is the default certificate */
+    size_t ncerts;
+    int min_version;           /* TLS1_2_VERSION (default) or TLS1_3_VERSION */
+    char *ciphers;             /* TLS 1.2 cipher list, NULL = built-in AEAD+FS list */
+    char *ciphersuites;        /* TLS 1.3 suites, NULL = OpenSSL default */
+    enum cr_alpn alpn[2];      /* preference order; 0 terminates */
+    size_t nalpn;
+    uint64_t handshake_timeout_ms; /* default 10s */
+    uint32_t max_handshakes;   /* handshakes in progress per worker, default 256 */
+    char *ticket_key_file;     /* 80-byte nginx/HAProxy format, NULL = generated */
+    uint64_t ticket_rotate_ms; /* default 12h */
+    uint32_t tickets;          /* TLS 1.3 tickets per connection, default 1 */
+};
+
+struct cr_cfg_listener {
+    char *name;                /* default "listener<N>" */
+    struct cr_addr addr;
+    uint32_t backlog;          /* default 4096 */
+    struct cr_cfg_tls_server tls;
+};
+
+enum cr_proto { CR_PROTO_H2 = 0, CR_PROTO_HTTP11 = 1 };
+
+struct cr_cfg_upstream {
+    struct cr_addr *addrs;     /* load-balancer addresses, at least one */
+    size_t naddrs;
+    enum cr_proto protocol;    /* default h2 */
+    uint32_t connections;      /* per worker, default 2 */
+    uint32_t pipeline;         /* http/1.1 pipelining depth, default 1 (off) */
+    uint32_t max_streams;      /* in-flight cap per worker, 0 = from the server */
+    uint32_t queue;            /* requests waiting for a stream, default 1024 */
+    uint64_t connect_timeout_ms;  /* default 5s */
+    uint64_t response_timeout_ms; /* first response byte, default 60s */
+    uint64_t keepalive_ms;     /* HTTP/2 PING after this much idleness, 30s */
+    struct {
+        char *ca;              /* CA bundle to verify the upstream */
+        char *cert;            /* client certificate (PEM) */
+        char *key;             /* its key */
+        char *sni;             /* name sent and verified; NULL = host of addrs[0] */
+        bool insecure;         /* verification off: must be said in so many words */
+        bool enabled;          /* tls: false = cleartext upstream (tests only) */
+    } tls;
+};
+
+enum cr_forwarded { CR_FWD_XFF = 0, CR_FWD_FORWARDED = 1, CR_FWD_NONE = 2 };
+
+struct cr_cfg_http {
+    uint64_t max_header_size;  /* whole header block, default 16k -> 431 */
+    uint32_t max_headers;      /* default 100 -> 431 */
+    uint64_t max_uri;          /* default 8k -> 414 */
+    uint64_t max_body;         /* default 0 = unlimited -> 413 */
+    uint64_t header_timeout_ms;/* default 10s -> 408 */
+    uint64_t body_timeout_ms;  /* between body reads, default 30s -> 408 */
+    uint64_t idle_timeout_ms;  /* keep-alive idleness, default 60s -> close */
+    uint32_t max_streams;      /* HTTP/2 concurrent streams per client, 128 */
+    enum cr_forwarded forwarded;
+    bool request_id;           /* add X-Request-Id when absent, default true */
+    bool traceparent;          /* add traceparent when absent, default true */
+};
+
+enum cr_tenant_by {
+    CR_TENANT_BY_NONE = 0,     /* every request is the default tenant */
+    CR_TENANT_BY_HEADER,
+    CR_TENANT_BY_API_KEY,      /* header value looked up in api_keys */
+    CR_TENANT_BY_SNI,
+    CR_TENANT_BY_PATH_PREFIX,
+};
+
+struct cr_cfg_limits {
+    double rate;               /* requests/s, 0 = unlimited */
+    uint32_t burst;            /* token bucket depth */
+    uint32_t concurrency;      /* in flight upstream, 0 = unlimited */
+    uint32_t queue;            /* waiting requests */
+    uint64_t max_wait_ms;      /* deadline in the queue */
+    uint32_t weight;           /* share under contention, >= 1 */
+};
+
+struct cr_cfg_tenant {
+    char *name;
+    struct cr_cfg_limits limits; /* defaults overlaid with this tenant's keys */
+    char **api_keys;           /* for CR_TENANT_BY_API_KEY */
+    size_t napi_keys;
+    char **match;              /* SNI names or path prefixes naming it */
+    size_t nmatch;
+};
+
+enum cr_priority { CR_PRIO_HIGH = 0, CR_PRIO_NORMAL = 1, CR_PRIO_LOW = 2 };
+
+struct cr_cfg_route {
+    char *path_prefix;
+    enum cr_priority priority;
+};
+
+struct cr_cfg_tenants {
+    enum cr_tenant_by by;
+    char *header;              /* header name for BY_HEADER / BY_API_KEY */
+    struct cr_cfg_limits defaults;
+    struct cr_cfg_tenant *list;
+    size_t nlist;
+    struct cr_cfg_route *routes;
+    size_t nroutes;
+};
+
+enum cr_log_level { CR_LOG_ERROR = 0, CR_LOG_WARN, CR_LOG_INFO, CR_LOG_DEBUG };
+
+struct cr_cfg_log {
+    char *error;               /* "stderr" (default) or a file path */
+    enum cr_log_level level;   /* default info */
+    char *access;              /* "off" (default), "stdout", or a file path */
+};
+
+struct cr_cfg_admin {
+    bool enabled;
+    struct cr_addr addr;       /* cleartext, loopback by default */
+};
+
+struct cr_config {
+    char *path;                /* file it came from ("<built-in>" otherwise) */
+    uint32_t workers;          /* 0 in the file = "auto" = one per core; resolved */
+    char *user;                /* drop to this user after binding, NULL = stay */
+    char *group;
+    char *pid_file;
+    uint64_t drain_timeout_ms; /* default 30s */
+    struct cr_cfg_log log;
+    struct cr_cfg_listener *listeners;
+    size_t nlisteners;
+    struct cr_cfg_upstream upstream;
+    struct cr_cfg_http http;
+    struct cr_cfg_tenants tenants;
+    struct cr_cfg_admin admin;
+};
+
+/* ------------------------------------------------------------ API */
+
+/* Loads and validates a config file. On success returns 0 and *out owns a new
+ * config (free with cr_config_free); warnings may still be in diag. On any
+ * error returns CR_ECONFIG, *out is NULL and diag holds every problem.
+ * diag is always filled in and must be freed with cr_diag_free. */
+int cr_config_load(const char *path, struct cr_config **out, struct cr_diag *diag);
+
+/* The same from a string in memory; name is used as FILE in messages. */
+int cr_config_load_string(const char *name, const char *text, struct cr_config **out,
+                          struct cr_diag *diag);
+
+/* The built-in default config (the quick start's shape, certificates in
+ * CR_STATEDIR). Same contract as cr_config_load. */
+int cr_config_load_default(struct cr_config **out, struct cr_diag *diag);
+extern const char cr_config_default_yaml[];
+
+void cr_config_free(struct cr_config *cfg);
+
+#endif
