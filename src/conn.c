@@ -1,0 +1,375 @@
+/* conn.c - client connections: TLS handshake, reads into the front end,
+ * queued writes, timers, deferred close. */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "h1.h"
+#include "h2.h"
+#include "log.h"
+#include "tls.h"
+
+#define CR_READ_CHUNK 16384
+#define CR_READS_PER_WAKEUP 8 /* then let other connections run */
+
+static void conn_finish(struct cr_conn *c);
+static void on_read(evutil_socket_t fd, short what, void *arg);
+static void on_write(evutil_socket_t fd, short what, void *arg);
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+static void do_flush(void *arg);
+static void do_reap(void *arg);
+
+static const char *const state_names[] = {"handshake", "open", "closing", "closed", "?"};
+
+/* The one place a state changes; transitions only go forward. */
+static void set_state(struct cr_conn *c, enum cr_conn_state s)
+{
+    if (s < c->state || s > CR_CONN_CLOSED) {
+        cr_log_error("conn %llu: refused transition %s -> %s", (unsigned long long)c->id,
+                     state_names[c->state], state_names[s]);
+        return;
+    }
+    c->state = s;
+}
+
+static void format_peer(struct cr_conn *c, const struct sockaddr *sa)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        port = ntohs(in->sin_port);
+        snprintf(c->client, sizeof(c->client), "%s:%u", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        port = ntohs(in6->sin6_port);
+        snprintf(c->client, sizeof(c->client), "[%s]:%u", ip, port);
+    }
+    snprintf(c->client_ip, sizeof(c->client_ip), "%s", ip);
+}
+
+void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
+                    const struct cr_cfg_listener *lcfg, SSL_CTX *tls)
+{
+    struct cr_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        goto fail;
+    c->w = w;
+    c->fd = fd;
+    c->lcfg = lcfg;
+    c->id = ++w->next_conn_id;
+    c->hs_start_us = cr_now_us();
+    format_peer(c, sa);
+    c->ssl = SSL_new(tls);
+    if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1)
+        goto fail_conn;
+    SSL_set_accept_state(c->ssl);
+    c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, c);
+    c->wev = event_new(w->base, fd, EV_WRITE, on_write, c);
+    c->tmr = evtimer_new(w->base, on_timer, c);
+    c->out = evbuffer_new();
+    if (!c->rev || !c->wev || !c->tmr || !c->out || event_add(c->rev, NULL) < 0)
+        goto fail_conn;
+    c->flush.cb = do_flush;
+    c->flush.arg = c;
+    c->reap.cb = do_reap;
+    c->reap.arg = c;
+    cr_conn_set_timer(c, lcfg->tls.handshake_timeout_ms);
+    LIST_INSERT_HEAD(&w->conns, c, link);
+    w->nconns++;
+    atomic_fetch_add(&w->stats->conns_accepted, 1);
+    atomic_fetch_add(&w->stats->conns_open, 1);
+    return;
+fail_conn:
+    if (c->rev)
+        event_free(c->rev);
+    if (c->wev)
+        event_free(c->wev);
+    if (c->tmr)
+        event_free(c->tmr);
+    if (c->out)
+        evbuffer_free(c->out);
+    SSL_free(c->ssl);
+    free(c);
+fail:
+    cr_log_warn("cannot accept a connection: out of memory");
+    close(fd);
+}
+
+/* ------------------------------------------------------------ handshake */
+
+static void handshake_failed(struct cr_conn *c, int err)
+{
+    char buf[256];
+    atomic_fetch_add(&c->w->stats->handshakes_failed, 1);
+    if (cr_log_enabled(CR_LOG_DEBUG))
+        cr_log_debug("conn %llu from %s: TLS handshake failed: %s", (unsigned long long)c->id,
+                     c->client, err == SSL_ERROR_SSL ? cr_tls_errors(buf, sizeof(buf)) : "closed");
+    ERR_clear_error();
+    cr_conn_close(c, false);
+}
+
+static void handshake(struct cr_conn *c)
+{
+    ERR_clear_error();
+    int rc = SSL_do_handshake(c->ssl);
+    if (rc != 1) {
+        int err = SSL_get_error(c->ssl, rc);
+        if (err == SSL_ERROR_WANT_READ)
+            return;
+        if (err == SSL_ERROR_WANT_WRITE) {
+            event_add(c->wev, NULL);
+            return;
+        }
+        handshake_failed(c, err);
+        return;
+    }
+    set_state(c, CR_CONN_OPEN);
+    atomic_fetch_add(SSL_session_reused(c->ssl) ? &c->w->stats->handshakes_resumed
+                                                : &c->w->stats->handshakes_full,
+                     1);
+    cr_conn_set_timer(c, 0);
+    int rc2 = cr_tls_alpn(c->ssl) == CR_ALPN_H2 ? cr_h2_attach(c) : cr_h1_attach(c);
+    if (rc2 < 0) {
+        cr_conn_close(c, false);
+        return;
+    }
+    if (c->w->draining && c->proto->on_drain)
+        c->proto->on_drain(c);
+}
+
+/* ------------------------------------------------------------ reading */
+
+static void read_some(struct cr_conn *c)
+{
+    uint8_t buf[CR_READ_CHUNK];
+    for (int i = 0; i < CR_READS_PER_WAKEUP; i++) {
+        if (c->state != CR_CONN_OPEN || c->read_paused)
+            return;
+        ERR_clear_error();
+        int n = SSL_read(c->ssl, buf, sizeof(buf));
+        if (n > 0) {
+            if (c->proto->on_data(c, buf, (size_t)n) < 0) {
+                cr_conn_close(c, true);
+                return;
+            }
+            continue;
+        }
+        int err = SSL_get_error(c->ssl, n);
+        if (err == SSL_ERROR_WANT_READ)
+            return;
+        if (err == SSL_ERROR_WANT_WRITE) {
+            event_add(c->wev, NULL);
+            return;
+        }
+        /* clean close_notify, EOF or a TLS error: the client is gone */
+        ERR_clear_error();
+        cr_conn_close(c, false);
+        return;
+    }
+    /* more may be buffered inside OpenSSL, where the socket will not say so */
+    if (SSL_pending(c->ssl) > 0)
+        event_active(c->rev, EV_READ, 0);
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_conn *c = arg;
+    if (c->want_read_on_write) {
+        c->want_read_on_write = false;
+        do_flush(c);
+    }
+    if (c->state == CR_CONN_HANDSHAKE)
+        handshake(c);
+    if (c->state == CR_CONN_OPEN)
+        read_some(c);
+}
+
+void cr_conn_pause_read(struct cr_conn *c, bool pause)
+{
+    if (c->read_paused == pause || c->state >= CR_CONN_CLOSING)
+        return;
+    c->read_paused = pause;
+    if (pause) {
+        event_del(c->rev);
+    } else {
+        event_add(c->rev, NULL);
+        event_active(c->rev, EV_READ, 0); /* OpenSSL may hold decrypted bytes */
+    }
+}
+
+/* ------------------------------------------------------------ writing */
+
+int cr_conn_write(struct cr_conn *c, const void *data, size_t len)
+{
+    if (c->state >= CR_CONN_CLOSED)
+        return CR_ECLOSED;
+    if (evbuffer_add(c->out, data, len) < 0)
+        return CR_ENOMEM;
+    cr_conn_want_flush(c);
+    return 0;
+}
+
+void cr_conn_want_flush(struct cr_conn *c)
+{
+    if (c->state < CR_CONN_CLOSED)
+        cr_worker_defer(c->w, &c->flush);
+}
+
+size_t cr_conn_pending(const struct cr_conn *c)
+{
+    return evbuffer_get_length(c->out);
+}
+
+/* Writes what is queued; asks the front end for more while there is room. */
+static void do_flush(void *arg)
+{
+    struct cr_conn *c = arg;
+    if (c->state == CR_CONN_HANDSHAKE) {
+        handshake(c);
+        return;
+    }
+    for (int rounds = 0; c->state == CR_CONN_OPEN || c->state == CR_CONN_CLOSING; rounds++) {
+        size_t len = evbuffer_get_length(c->out);
+        if (len == 0 && c->proto && c->proto->on_writable && c->state == CR_CONN_OPEN &&
+            rounds < 64) {
+            c->proto->on_writable(c);
+            len = evbuffer_get_length(c->out);
+        }
+        if (len == 0)
+            break;
+        size_t chunk = CR_MIN(len, (size_t)CR_READ_CHUNK);
+        unsigned char *p = evbuffer_pullup(c->out, (ssize_t)chunk);
+        ERR_clear_error();
+        int n = SSL_write(c->ssl, p, (int)chunk);
+        if (n > 0) {
+            evbuffer_drain(c->out, (size_t)n);
+            continue;
+        }
+        int err = SSL_get_error(c->ssl, n);
+        if (err == SSL_ERROR_WANT_WRITE) {
+            event_add(c->wev, NULL);
+            return;
+        }
+        if (err == SSL_ERROR_WANT_READ) {
+            c->want_read_on_write = true;
+            return;
+        }
+        ERR_clear_error();
+        conn_finish(c);
+        return;
+    }
+    if (c->state == CR_CONN_CLOSING && evbuffer_get_length(c->out) == 0) {
+        (void)SSL_shutdown(c->ssl); /* one close_notify; never wait for the peer's */
+        ERR_clear_error();
+        conn_finish(c);
+    }
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_conn *c = arg;
+    if (c->state == CR_CONN_HANDSHAKE) {
+        handshake(c);
+        if (c->state == CR_CONN_OPEN)
+            read_some(c);
+        return;
+    }
+    if (c->want_read_on_write)
+        return;
+    do_flush(c);
+    /* a read that wanted the socket writable (renegotiation-like cases) */
+    if (c->state == CR_CONN_OPEN && !c->read_paused)
+        event_active(c->rev, EV_READ, 0);
+}
+
+/* ------------------------------------------------------------ timers, close */
+
+void cr_conn_set_timer(struct cr_conn *c, uint64_t ms)
+{
+    if (ms == 0) {
+        evtimer_del(c->tmr);
+        return;
+    }
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(c->tmr, &tv);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_conn *c = arg;
+    if (c->state == CR_CONN_HANDSHAKE) {
+        atomic_fetch_add(&c->w->stats->handshakes_failed, 1);
+        cr_log_debug("conn %llu from %s: handshake timeout", (unsigned long long)c->id,
+                     c->client);
+        cr_conn_close(c, false);
+        return;
+    }
+    if (c->proto && c->proto->on_timer)
+        c->proto->on_timer(c);
+}
+
+void cr_conn_close(struct cr_conn *c, bool graceful)
+{
+    if (c->state >= CR_CONN_CLOSED)
+        return;
+    if (graceful && c->state == CR_CONN_OPEN && evbuffer_get_length(c->out) > 0) {
+        set_state(c, CR_CONN_CLOSING);
+        event_del(c->rev);
+        c->read_paused = true;
+        cr_conn_want_flush(c);
+        return;
+    }
+    if (graceful && c->state == CR_CONN_OPEN) {
+        (void)SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    }
+    conn_finish(c);
+}
+
+/* Stops all I/O now; the memory goes in a deferred event. */
+static void conn_finish(struct cr_conn *c)
+{
+    if (c->state == CR_CONN_CLOSED)
+        return;
+    set_state(c, CR_CONN_CLOSED);
+    event_del(c->rev);
+    event_del(c->wev);
+    evtimer_del(c->tmr);
+    cr_worker_undefer(c->w, &c->flush);
+    if (c->proto && c->proto->on_free)
+        c->proto->on_free(c);
+    c->proto = NULL;
+    cr_worker_defer(c->w, &c->reap);
+}
+
+static void do_reap(void *arg)
+{
+    struct cr_conn *c = arg;
+    struct cr_worker *w = c->w;
+    LIST_REMOVE(c, link);
+    w->nconns--;
+    atomic_fetch_sub(&w->stats->conns_open, 1);
+    event_free(c->rev);
+    event_free(c->wev);
+    event_free(c->tmr);
+    evbuffer_free(c->out);
+    SSL_free(c->ssl);
+    close(c->fd);
+    free(c);
+    cr_worker_conn_gone(w);
+}
+
+const char *cr_conn_sni(const struct cr_conn *c)
+{
+    return SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+}

@@ -1,0 +1,90 @@
+/* conn.h - a client connection: the socket, its TLS session, and the HTTP
+ * front end (h1 or h2) chosen by ALPN once the handshake is done.
+ *
+ * States: HANDSHAKE -> OPEN -> CLOSING (flush what is queued, then close)
+ * -> CLOSED (freed from a deferred event, never inside its own callbacks).
+ * The connection owns its socket, SSL object and front end; requests
+ * reference it and are detached by the front end before it is freed.
+ *
+ * I/O: reads go through one stack buffer straight into the front end's
+ * parser, so an idle connection holds no read buffer; writes are queued in
+ * `out` and flushed once per loop iteration. */
+#ifndef CR_CONN_H
+#define CR_CONN_H
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "worker.h"
+
+enum cr_conn_state { CR_CONN_HANDSHAKE = 0, CR_CONN_OPEN, CR_CONN_CLOSING, CR_CONN_CLOSED };
+
+struct cr_conn;
+
+/* A front end bound to an open connection. */
+struct cr_proto_ops {
+    const char *name;
+    /* Bytes read from the client. Returns 0, or <0 to close at once. */
+    int (*on_data)(struct cr_conn *c, const uint8_t *data, size_t len);
+    /* Room in the output: produce more (h2 frames). May be NULL. */
+    void (*on_writable)(struct cr_conn *c);
+    /* The worker is draining: finish what is in flight, accept no more. */
+    void (*on_drain)(struct cr_conn *c);
+    /* The timer armed with cr_conn_set_timer fired. */
+    void (*on_timer)(struct cr_conn *c);
+    /* The connection is going away: release every request and free state. */
+    void (*on_free)(struct cr_conn *c);
+};
+
+struct cr_conn {
+    enum cr_conn_state state;
+    struct cr_worker *w;
+    const struct cr_cfg_listener *lcfg;
+    int fd;
+    SSL *ssl;
+    struct event *rev, *wev, *tmr;
+    struct evbuffer *out;
+    const struct cr_proto_ops *proto;
+    void *proto_data;
+    uint64_t id;
+    uint64_t hs_start_us;
+    bool read_paused;       /* backpressure from the front end */
+    bool want_read_on_write;/* SSL_write needs the socket readable */
+    struct cr_deferred flush;
+    struct cr_deferred reap;
+    LIST_ENTRY(cr_conn) link;
+    char client[56];        /* "ip:port" */
+    char client_ip[46];
+};
+
+/* Takes over an accepted socket and starts the TLS handshake. On failure
+ * the socket is closed. */
+void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
+                    const struct cr_cfg_listener *lcfg, SSL_CTX *tls);
+
+/* Queues bytes for the client and schedules a flush. */
+int cr_conn_write(struct cr_conn *c, const void *data, size_t len);
+/* Schedules a flush (after the front end queued output itself). */
+void cr_conn_want_flush(struct cr_conn *c);
+/* Bytes queued and not yet written. */
+size_t cr_conn_pending(const struct cr_conn *c);
+
+/* Stops or resumes reading from the client (backpressure). */
+void cr_conn_pause_read(struct cr_conn *c, bool pause);
+
+/* (Re)arms the single per-connection timer; 0 disarms it. */
+void cr_conn_set_timer(struct cr_conn *c, uint64_t ms);
+
+/* Closes after the queued output is written (graceful) or at once. */
+void cr_conn_close(struct cr_conn *c, bool graceful);
+
+/* The TLS SNI name the client sent, or NULL. */
+const char *cr_conn_sni(const struct cr_conn *c);
+
+#endif

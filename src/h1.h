@@ -1,0 +1,19 @@
+/* h1.h - the HTTP/1.1 front end of a client connection (http_parser).
+ *
+ * Keep-alive, pipelining (responses in request order, at most
+ * CR_H1_PIPELINE requests in flight before reading pauses), Content-Length
+ * and chunked bodies streamed both ways, Expect: 100-continue, HTTP/1.0.
+ * Framing errors get 400, oversized heads 431/414, bodies 413, stalls 408,
+ * and the connection closes after such an answer. */
+#ifndef CR_H1_H
+#define CR_H1_H
+
+#include "conn.h"
+
+#define CR_H1_PIPELINE 16
+
+/* Binds the HTTP/1.1 front end to an open connection. Returns 0 or
+ * CR_ENOMEM. */
+int cr_h1_attach(struct cr_conn *c);
+
+#endif

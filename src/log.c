@@ -1,0 +1,247 @@
+/* log.c - error log and JSON access log. */
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+
+static struct {
+    int err_fd;               /* 2 when "stderr" */
+    int acc_fd;               /* -1 when off */
+    enum cr_log_level level;
+    char *err_path;           /* NULL for stderr */
+    char *acc_path;           /* NULL for off / stdout */
+    int acc_stdout;
+    char role[32];
+} g = {2, -1, CR_LOG_INFO, NULL, NULL, 0, "corral"};
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void cr_log_set_role(const char *role)
+{
+    snprintf(g.role, sizeof(g.role), "%s", role);
+}
+
+static int open_append(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+static void replace_fd(int *slot, int fd)
+{
+    if (*slot > 2)
+        close(*slot);
+    *slot = fd;
+}
+
+int cr_log_open(const struct cr_cfg_log *cfg)
+{
+    int efd = 2, afd = -1;
+    const char *err = cfg->error, *acc = cfg->access;
+
+    if (err && strcmp(err, "stderr") != 0) {
+        efd = open_append(err);
+        if (efd < 0) {
+            cr_log_error("cannot open error log %s: %s", err, strerror(errno));
+            return CR_EIO;
+        }
+    }
+    if (acc && strcmp(acc, "off") != 0) {
+        afd = strcmp(acc, "stdout") == 0 ? 1 : open_append(acc);
+        if (afd < 0) {
+            cr_log_error("cannot open access log %s: %s", acc, strerror(errno));
+            if (efd > 2)
+                close(efd);
+            return CR_EIO;
+        }
+    }
+    replace_fd(&g.err_fd, efd);
+    replace_fd(&g.acc_fd, afd);
+    free(g.err_path);
+    free(g.acc_path);
+    g.err_path = efd > 2 ? strdup(err) : NULL;
+    g.acc_path = afd > 2 ? strdup(acc) : NULL;
+    g.acc_stdout = afd == 1;
+    g.level = cfg->level;
+    return 0;
+}
+
+int cr_log_reopen(void)
+{
+    struct cr_cfg_log cfg = {
+        .error = g.err_path ? g.err_path : "stderr",
+        .level = g.level,
+        .access = g.acc_path ? g.acc_path : (g.acc_stdout ? "stdout" : "off"),
+    };
+    char *e = g.err_path ? strdup(g.err_path) : NULL;
+    char *a = g.acc_path ? strdup(g.acc_path) : NULL;
+    if (e)
+        cfg.error = e;
+    if (a)
+        cfg.access = a;
+    int rc = cr_log_open(&cfg);
+    free(e);
+    free(a);
+    return rc;
+}
+
+void cr_log_close(void)
+{
+    replace_fd(&g.err_fd, 2);
+    replace_fd(&g.acc_fd, -1);
+    free(g.err_path);
+    free(g.acc_path);
+    g.err_path = g.acc_path = NULL;
+}
+
+int cr_log_enabled(enum cr_log_level level)
+{
+    return level <= g.level;
+}
+
+static size_t timestamp(char *buf, size_t len)
+{
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(buf + n, len - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+    return n;
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* a log that cannot be written must not stop the proxy */
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+void cr_log(enum cr_log_level level, const char *fmt, ...)
+{
+    if (level > g.level)
+        return;
+    char line[2048];
+    int saved = errno;
+    size_t n = timestamp(line, sizeof(line));
+    n += (size_t)snprintf(line + n, sizeof(line) - n, " [%s] %s[%d]: ", level_names[level],
+                          g.role, (int)getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        m = 0;
+    n = CR_MIN(n + (size_t)m, sizeof(line) - 2);
+    line[n++] = '\n';
+    write_all(g.err_fd, line, n);
+    errno = saved;
+}
+
+int cr_log_access_enabled(void)
+{
+    return g.acc_fd >= 0;
+}
+
+/* Appends s as a JSON string (or null) to buf; never overflows. */
+static size_t json_str(char *buf, size_t n, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (!s)
+        return n + (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "null");
+    if (n + 2 >= cap)
+        return n;
+    buf[n++] = '"';
+    for (; *s && n + 8 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[n++] = '\\';
+            buf[n++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            n += (size_t)snprintf(buf + n, cap - n, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+        } else {
+            buf[n++] = (char)c;
+        }
+    }
+    buf[n++] = '"';
+    return n;
+}
+
+static size_t json_num(char *buf, size_t n, size_t cap, double v)
+{
+    if (n >= cap)
+        return n;
+    if (v < 0)
+        return n + (size_t)snprintf(buf + n, cap - n, "null");
+    return n + (size_t)snprintf(buf + n, cap - n, "%.3f", v);
+}
+
+void cr_log_access(const struct cr_access *a)
+{
+    if (g.acc_fd < 0)
+        return;
+    char buf[4096];
+    const size_t cap = sizeof(buf) - 2;
+    size_t n = 0;
+    char ts[40];
+    timestamp(ts, sizeof(ts));
+
+#define KEY(k) n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s", k)
+    KEY("{\"time\":");
+    n = json_str(buf, n, cap, ts);
+    n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, ",\"worker\":%d,\"tenant\":", a->worker);
+    n = json_str(buf, n, cap, a->tenant);
+    KEY(",\"client\":");
+    n = json_str(buf, n, cap, a->client);
+    KEY(",\"protocol\":");
+    n = json_str(buf, n, cap, a->protocol);
+    KEY(",\"method\":");
+    n = json_str(buf, n, cap, a->method);
+    KEY(",\"authority\":");
+    n = json_str(buf, n, cap, a->authority);
+    KEY(",\"path\":");
+    n = json_str(buf, n, cap, a->path);
+    n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0,
+                          ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"queue_ms\":",
+                          a->status, (unsigned long long)a->bytes_in,
+                          (unsigned long long)a->bytes_out);
+    n = json_num(buf, n, cap, a->queue_ms);
+    KEY(",\"upstream_ms\":");
+    n = json_num(buf, n, cap, a->upstream_ms);
+    KEY(",\"total_ms\":");
+    n = json_num(buf, n, cap, a->total_ms);
+    if (a->upstream_conn >= 0)
+        n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, ",\"upstream_conn\":%lld",
+                              (long long)a->upstream_conn);
+    else
+        KEY(",\"upstream_conn\":null");
+    KEY(",\"request_id\":");
+    n = json_str(buf, n, cap, a->request_id);
+    KEY(",\"reason\":");
+    n = json_str(buf, n, cap, a->reason);
+#undef KEY
+    n = CR_MIN(n, cap);
+    buf[n++] = '}';
+    buf[n++] = '\n';
+    write_all(g.acc_fd, buf, n);
+}
+
+uint64_t cr_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}

@@ -1,0 +1,65 @@
+/* log.h - the error log (levels, stderr or a file) and the JSON-lines
+ * access log (one line per request).
+ *
+ * Both are per-process: the master opens them from the config, each worker
+ * inherits the descriptors. Writes are single write(2) calls of whole lines
+ * on O_APPEND descriptors, so lines from several workers never interleave.
+ * Nothing here blocks beyond that write. */
+#ifndef CR_LOG_H
+#define CR_LOG_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* Names this process in every error-log line ("master", "worker 2"). */
+void cr_log_set_role(const char *role);
+
+/* Opens (or re-opens) the files named by cfg. The previous descriptors are
+ * closed only once the new ones are open. Returns 0 or CR_EIO (logged to
+ * the current error log, which stays in use). */
+int cr_log_open(const struct cr_cfg_log *cfg);
+
+/* Re-opens the same paths (SIGUSR1, after a log rotation). */
+int cr_log_reopen(void);
+
+/* Closes everything (tests, exit). */
+void cr_log_close(void);
+
+/* Error log, printf-style; lines below the configured level are dropped. */
+void cr_log(enum cr_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int cr_log_enabled(enum cr_log_level level);
+
+#define cr_log_error(...) cr_log(CR_LOG_ERROR, __VA_ARGS__)
+#define cr_log_warn(...) cr_log(CR_LOG_WARN, __VA_ARGS__)
+#define cr_log_info(...) cr_log(CR_LOG_INFO, __VA_ARGS__)
+#define cr_log_debug(...) cr_log(CR_LOG_DEBUG, __VA_ARGS__)
+
+/* One access-log record. Strings may be NULL (logged as null); numbers
+ * that do not apply are negative (logged as null). */
+struct cr_access {
+    int worker;
+    const char *tenant;
+    const char *client;       /* "ip:port" */
+    const char *protocol;     /* "HTTP/1.1", "HTTP/2" */
+    const char *method;
+    const char *authority;
+    const char *path;
+    int status;
+    uint64_t bytes_in;        /* request body bytes */
+    uint64_t bytes_out;       /* response body bytes */
+    double queue_ms;
+    double upstream_ms;
+    double total_ms;
+    int64_t upstream_conn;    /* id of the upstream connection, -1 none */
+    const char *request_id;
+    const char *reason;       /* why corral answered itself, NULL if proxied */
+};
+
+/* Appends one JSON line; a no-op when the access log is off. */
+void cr_log_access(const struct cr_access *a);
+int cr_log_access_enabled(void);
+
+#endif

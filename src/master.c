@@ -1,0 +1,498 @@
+/* master.c - supervision of workers, signals, reload. The master has no
+ * event library: a signalfd and poll() with the next timer as timeout. */
+#include "master.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ac_config.h"
+#include "common.h"
+#include "listener.h"
+#include "log.h"
+#include "shm.h"
+#include "tls.h"
+#include "worker.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+#define STABLE_AFTER_MS 10000 /* a worker alive this long resets the back-off */
+
+/* Everything one generation of workers runs with; built in full before the
+ * generation starts, so a reload that cannot build it changes nothing. */
+struct gen {
+    struct cr_config *cfg;
+    uint64_t id;
+    int *fds;                 /* per listener */
+    SSL_CTX **server_tls;     /* per listener */
+    SSL_CTX *upstream_tls;
+    uid_t uid;
+    gid_t gid;
+};
+
+struct slot {
+    pid_t pid;                /* 0 = not running */
+    int id;                   /* worker number, 1-based */
+    uint64_t gen;
+    uint64_t started_us;
+    uint64_t backoff_ms;
+    uint64_t respawn_at_us;   /* 0 = no respawn pending */
+};
+
+struct master {
+    struct gen cur;
+    const char *path;
+    struct slot *slots;       /* current generation, cur.cfg->workers long */
+    size_t nslots;
+    pid_t *old;               /* draining workers of earlier generations */
+    size_t nold, capold;
+    struct cr_shm *shm;
+    int sfd;
+    int stopping;
+    uint64_t kill_at_us;
+};
+
+/* ------------------------------------------------------------ generations */
+
+/* Releases g; listening sockets that next reuses stay open. */
+static void gen_free(struct gen *g, const struct gen *next)
+{
+    for (size_t i = 0; g->cfg && i < g->cfg->nlisteners; i++) {
+        int reused = 0;
+        for (size_t j = 0; next && j < next->cfg->nlisteners; j++)
+            reused |= next->fds[j] == g->fds[i];
+        if (g->fds && g->fds[i] >= 0 && !reused)
+            close(g->fds[i]);
+        if (g->server_tls && g->server_tls[i])
+            SSL_CTX_free(g->server_tls[i]);
+    }
+    SSL_CTX_free(g->upstream_tls);
+    free(g->fds);
+    free(g->server_tls);
+    cr_config_free(g->cfg);
+    memset(g, 0, sizeof(*g));
+}
+
+static int same_addr(const struct cr_addr *a, const struct cr_addr *b)
+{
+    return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+static int resolve_ids(const struct cr_config *cfg, uid_t *uid, gid_t *gid)
+{
+    *uid = (uid_t)-1;
+    *gid = (gid_t)-1;
+    if (cfg->user) {
+        struct passwd *pw = getpwnam(cfg->user);
+        if (!pw) {
+            cr_log_error("%s: unknown user '%s'", cfg->path, cfg->user);
+            return CR_ECONFIG;
+        }
+        *uid = pw->pw_uid;
+        *gid = pw->pw_gid;
+    }
+    if (cfg->group) {
+        struct group *gr = getgrnam(cfg->group);
+        if (!gr) {
+            cr_log_error("%s: unknown group '%s'", cfg->path, cfg->group);
+            return CR_ECONFIG;
+        }
+        *gid = gr->gr_gid;
+    }
+    return 0;
+}
+
+/* Builds a generation from cfg (taken over), reusing the listening sockets
+ * of prev whose address is unchanged. On failure everything built is
+ * released, cfg included, and prev is untouched. */
+static int gen_build(struct gen *g, struct cr_config *cfg, const struct gen *prev, uint64_t id)
+{
+    char err[512];
+    memset(g, 0, sizeof(*g));
+    g->cfg = cfg;
+    g->id = id;
+    g->fds = malloc(cfg->nlisteners * sizeof(int));
+    g->server_tls = calloc(cfg->nlisteners, sizeof(SSL_CTX *));
+    if (!g->fds || !g->server_tls)
+        goto fail;
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        g->fds[i] = -1;
+    if (resolve_ids(cfg, &g->uid, &g->gid) < 0)
+        goto fail;
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        g->server_tls[i] = cr_tls_server_new(&cfg->listeners[i], err, sizeof(err));
+        if (!g->server_tls[i]) {
+            cr_log_error("%s: listener %s: %s", cfg->path, cfg->listeners[i].name, err);
+            goto fail;
+        }
+    }
+    g->upstream_tls = cr_tls_client_new(&cfg->upstream, err, sizeof(err));
+    if (!g->upstream_tls) {
+        cr_log_error("%s: upstream: %s", cfg->path, err);
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const struct cr_cfg_listener *l = &cfg->listeners[i];
+        for (size_t j = 0; prev && prev->cfg && j < prev->cfg->nlisteners; j++)
+            if (same_addr(&prev->cfg->listeners[j].addr, &l->addr))
+                g->fds[i] = prev->fds[j];
+        if (g->fds[i] >= 0)
+            continue;
+        g->fds[i] = cr_listener_bind(&l->addr, (int)l->backlog, err, sizeof(err));
+        if (g->fds[i] < 0) {
+            cr_log_error("%s", err);
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    /* close only what this build bound itself */
+    for (size_t i = 0; g->fds && i < cfg->nlisteners; i++) {
+        int reused = 0;
+        for (size_t j = 0; prev && prev->cfg && j < prev->cfg->nlisteners; j++)
+            reused |= prev->fds[j] == g->fds[i];
+        if (reused)
+            g->fds[i] = -1;
+    }
+    gen_free(g, NULL);
+    return CR_ECONFIG;
+}
+
+/* ------------------------------------------------------------ workers */
+
+static void old_add(struct master *m, pid_t pid)
+{
+    if (m->nold == m->capold) {
+        size_t cap = m->capold ? m->capold * 2 : 8;
+        pid_t *p = realloc(m->old, cap * sizeof(*p));
+        if (!p) {
+            kill(pid, SIGKILL); /* cannot track it: do not leave it unsupervised */
+            return;
+        }
+        m->old = p;
+        m->capold = cap;
+    }
+    m->old[m->nold++] = pid;
+}
+
+static void spawn(struct master *m, struct slot *s)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        cr_log_error("fork worker %d: %s", s->id, strerror(errno));
+        s->respawn_at_us = cr_now_us() + s->backoff_ms * 1000;
+        return;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        close(m->sfd);
+        signal(SIGCHLD, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a master that crashed */
+        if (getppid() == 1)
+            _exit(1);
+        struct cr_worker_setup ws = {
+            .cfg = m->cur.cfg,
+            .id = s->id,
+            .generation = m->cur.id,
+            .listen_fds = m->cur.fds,
+            .server_tls = m->cur.server_tls,
+            .upstream_tls = m->cur.upstream_tls,
+            .shm = m->shm,
+            .uid = m->cur.uid,
+            .gid = m->cur.gid,
+        };
+        _exit(cr_worker_run(&ws));
+    }
+    s->pid = pid;
+    s->gen = m->cur.id;
+    s->started_us = cr_now_us();
+    s->respawn_at_us = 0;
+    cr_log_info("worker %d started (pid %d, generation %llu)", s->id, (int)pid,
+                (unsigned long long)m->cur.id);
+}
+
+static int start_slots(struct master *m)
+{
+    size_t n = m->cur.cfg->workers;
+    struct slot *slots = calloc(n, sizeof(*slots));
+    if (!slots)
+        return CR_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        slots[i].id = (int)i + 1;
+        slots[i].backoff_ms = BACKOFF_MIN_MS;
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->nslots = n;
+    for (size_t i = 0; i < n; i++)
+        spawn(m, &m->slots[i]);
+    return 0;
+}
+
+static void describe_exit(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by signal %d (%s)%s", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)), WCOREDUMP(status) ? ", core dumped" : "");
+    else
+        snprintf(buf, len, "ended with status 0x%x", status);
+}
+
+static void reap(struct master *m)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        char how[96];
+        describe_exit(status, how, sizeof(how));
+        int found = 0;
+        for (size_t i = 0; i < m->nold; i++) {
+            if (m->old[i] == pid) {
+                m->old[i] = m->old[--m->nold];
+                cr_log_info("old worker (pid %d) %s", (int)pid, how);
+                found = 1;
+                break;
+            }
+        }
+        for (size_t i = 0; !found && i < m->nslots; i++) {
+            struct slot *s = &m->slots[i];
+            if (s->pid != pid)
+                continue;
+            found = 1;
+            s->pid = 0;
+            if (m->stopping) {
+                cr_log_info("worker %d (pid %d) %s", s->id, (int)pid, how);
+                break;
+            }
+            uint64_t now = cr_now_us();
+            if (now - s->started_us > STABLE_AFTER_MS * 1000ull)
+                s->backoff_ms = BACKOFF_MIN_MS;
+            cr_log_error("worker %d (pid %d) %s; restarting it in %llu ms", s->id, (int)pid, how,
+                         (unsigned long long)s->backoff_ms);
+            s->respawn_at_us = now + s->backoff_ms * 1000ull;
+            s->backoff_ms = CR_MIN(s->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS);
+        }
+    }
+}
+
+static size_t running(const struct master *m)
+{
+    size_t n = m->nold;
+    for (size_t i = 0; i < m->nslots; i++)
+        n += m->slots[i].pid != 0;
+    return n;
+}
+
+static void signal_all(struct master *m, int sig)
+{
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid)
+            kill(m->slots[i].pid, sig);
+    for (size_t i = 0; i < m->nold; i++)
+        kill(m->old[i], sig);
+}
+
+/* ------------------------------------------------------------ signals */
+
+static void stop(struct master *m, const char *why)
+{
+    if (m->stopping) {
+        cr_log_info("%s: already stopping", why);
+        return;
+    }
+    m->stopping = 1;
+    cr_log_info("%s: stopping; draining workers for up to %llu ms", why,
+                (unsigned long long)m->cur.cfg->drain_timeout_ms);
+    /* stop accepting at once: the workers close their copies too */
+    for (size_t i = 0; i < m->cur.cfg->nlisteners; i++) {
+        close(m->cur.fds[i]);
+        m->cur.fds[i] = -1;
+    }
+    signal_all(m, SIGTERM);
+    m->kill_at_us = cr_now_us() + (m->cur.cfg->drain_timeout_ms + 2000) * 1000ull;
+}
+
+static void reload(struct master *m)
+{
+    struct cr_config *cfg = NULL;
+    struct cr_diag diag = {0};
+    int rc = m->path ? cr_config_load(m->path, &cfg, &diag) : cr_config_load_default(&cfg, &diag);
+    for (size_t i = 0; i < diag.nmsgs; i++)
+        cr_log(strstr(diag.msgs[i], ": warning: ") ? CR_LOG_WARN : CR_LOG_ERROR, "%s",
+               diag.msgs[i]);
+    cr_diag_free(&diag);
+    if (rc < 0) {
+        cr_log_error("reload failed: the configuration has errors; the running workers keep "
+                     "serving the previous one");
+        return;
+    }
+    struct gen next;
+    if (gen_build(&next, cfg, &m->cur, m->cur.id + 1) < 0) {
+        cr_log_error("reload failed; the running workers keep serving the previous "
+                     "configuration");
+        return;
+    }
+    if (cr_log_open(&next.cfg->log) < 0)
+        cr_log_warn("reload: keeping the previous log files");
+    /* the old generation drains; its workers keep their own copies of
+     * every socket and context, so the master can release them now */
+    for (size_t i = 0; i < m->nslots; i++) {
+        if (m->slots[i].pid) {
+            kill(m->slots[i].pid, SIGTERM);
+            old_add(m, m->slots[i].pid);
+        }
+    }
+    gen_free(&m->cur, &next);
+    m->cur = next;
+    atomic_store(&m->shm->generation, m->cur.id);
+    if (start_slots(m) < 0)
+        cr_log_error("reload: out of memory starting workers");
+    cr_log_info("reloaded %s: generation %llu, %u workers", m->cur.cfg->path,
+                (unsigned long long)m->cur.id, m->cur.cfg->workers);
+}
+
+static void on_signal(struct master *m, int sig)
+{
+    switch (sig) {
+    case SIGTERM:
+    case SIGINT:
+        stop(m, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        break;
+    case SIGHUP:
+        if (m->stopping)
+            break;
+        cr_log_info("SIGHUP: reloading %s", m->path ? m->path : "the built-in config");
+        reload(m);
+        break;
+    case SIGUSR1:
+        cr_log_reopen();
+        signal_all(m, SIGUSR1);
+        cr_log_info("SIGUSR1: log files re-opened");
+        break;
+    case SIGCHLD:
+        reap(m);
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ loop */
+
+static int next_timeout_ms(const struct master *m)
+{
+    uint64_t now = cr_now_us(), next = UINT64_MAX;
+    for (size_t i = 0; i < m->nslots; i++)
+        if (!m->slots[i].pid && m->slots[i].respawn_at_us && !m->stopping)
+            next = CR_MIN(next, m->slots[i].respawn_at_us);
+    if (m->stopping)
+        next = CR_MIN(next, m->kill_at_us);
+    if (next == UINT64_MAX)
+        return -1;
+    return next <= now ? 0 : (int)((next - now + 999) / 1000);
+}
+
+static void run_timers(struct master *m)
+{
+    uint64_t now = cr_now_us();
+    for (size_t i = 0; i < m->nslots && !m->stopping; i++) {
+        struct slot *s = &m->slots[i];
+        if (!s->pid && s->respawn_at_us && s->respawn_at_us <= now)
+            spawn(m, s);
+    }
+    if (m->stopping && now >= m->kill_at_us && running(m)) {
+        cr_log_warn("drain timeout: killing %zu remaining worker(s)", running(m));
+        signal_all(m, SIGKILL);
+        m->kill_at_us = now + 1000000;
+    }
+}
+
+static int write_pid_file(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        cr_log_error("cannot write pid file %s: %s", path, strerror(errno));
+        return CR_EIO;
+    }
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+    return 0;
+}
+
+int cr_master_run(struct cr_config *cfg, const char *path)
+{
+    struct master m = {.path = path, .sfd = -1};
+    int rc = 1;
+    sigset_t set;
+
+    cr_log_set_role("master");
+    if (cr_log_open(&cfg->log) < 0) {
+        cr_config_free(cfg);
+        return 1;
+    }
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    m.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    m.shm = cr_shm_create();
+    if (m.sfd < 0 || !m.shm) {
+        cr_log_error("master setup: %s", strerror(errno));
+        cr_config_free(cfg);
+        goto out;
+    }
+    if (gen_build(&m.cur, cfg, NULL, 1) < 0)
+        goto out;
+    if (cfg->pid_file && write_pid_file(cfg->pid_file) < 0)
+        goto out_gen;
+    atomic_store(&m.shm->generation, 1);
+    cr_log_info("corral %s starting: %zu listener(s), %u worker(s), upstream %s (%s)",
+                PACKAGE_VERSION, cfg->nlisteners, cfg->workers, cfg->upstream.addrs[0].text,
+                cfg->upstream.protocol == CR_PROTO_H2 ? "h2" : "http/1.1");
+    if (start_slots(&m) < 0)
+        goto out_gen;
+
+    while (!m.stopping || running(&m) > 0) {
+        struct pollfd pfd = {.fd = m.sfd, .events = POLLIN};
+        int n = poll(&pfd, 1, next_timeout_ms(&m));
+        if (n < 0 && errno != EINTR) {
+            cr_log_error("poll: %s", strerror(errno));
+            break;
+        }
+        if (n > 0) {
+            struct signalfd_siginfo si;
+            while (read(m.sfd, &si, sizeof(si)) == sizeof(si))
+                on_signal(&m, (int)si.ssi_signo);
+        }
+        reap(&m);
+        run_timers(&m);
+    }
+    cr_log_info("stopped");
+    rc = 0;
+    if (m.cur.cfg->pid_file)
+        unlink(m.cur.cfg->pid_file);
+out_gen:
+    gen_free(&m.cur, NULL);
+out:
+    free(m.slots);
+    free(m.old);
+    cr_shm_destroy(m.shm);
+    if (m.sfd >= 0)
+        close(m.sfd);
+    return rc;
+}

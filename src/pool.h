@@ -1,0 +1,60 @@
+/* pool.h - the pipeliner: a worker's small set of persistent upstream
+ * connections that carry the requests of all its client connections.
+ *
+ * The pool opens cfg->upstream.connections connections when the worker
+ * starts (spread over the configured addresses), keeps them alive, and
+ * reconnects a lost one with exponential back-off and jitter. A request is
+ * put on the connection with the most room below the server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS (and the configured max_streams); when
+ * every stream is busy it waits in a bounded FIFO queue. The pool never
+ * opens more connections than configured.
+ *
+ * The pool holds the back-end reference of every request it was given
+ * (request.h) until the request's upstream stream is gone. */
+#ifndef CR_POOL_H
+#define CR_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "request.h"
+#include "worker.h"
+
+struct cr_pool;
+struct cr_upconn;
+
+/* Creates the pool of worker w and starts connecting. Returns 0 or
+ * CR_ENOMEM. */
+int cr_pool_new(struct cr_worker *w, struct cr_pool **out);
+
+/* Takes a request whose head is complete (r->be_held is set). It is sent,
+ * queued, or answered at once: 503 when the queue is full, 502 when no
+ * upstream connection is up. */
+void cr_pool_submit(struct cr_pool *p, struct cr_request *r);
+
+/* The front end is done with r, or r was answered locally: leave the queue
+ * or reset the upstream stream, and release the back-end reference. */
+void cr_pool_cancel(struct cr_request *r);
+
+/* More request body (or its end) is in r->req_body. */
+void cr_pool_req_body(struct cr_request *r);
+
+/* The client took n response bytes: reopen that much upstream window. */
+void cr_pool_resp_consumed(struct cr_request *r, size_t n);
+
+/* Graceful stop: no new connections; close each once it carries nothing. */
+void cr_pool_drain(struct cr_pool *p);
+
+/* Nothing in flight and nothing queued. */
+bool cr_pool_idle(const struct cr_pool *p);
+
+/* ---- for upstream.c: a connection's news ---- */
+
+/* c can take streams (connected, SETTINGS received, or a stream ended). */
+void cr_pool_room(struct cr_pool *p, struct cr_upconn *c);
+/* c is gone; the pool schedules its reconnection. */
+void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c);
+/* A request's stream failed before any response byte; retry or answer. */
+void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused);
+
+#endif

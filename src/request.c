@@ -1,0 +1,510 @@
+/* request.c - the protocol-neutral request: head validation, forwarding
+ * headers, local answers, the two-sided lifetime and the access log. */
+#include "request.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "common.h"
+#include "conn.h"
+#include "log.h"
+#include "pool.h"
+#include "worker.h"
+
+/* ------------------------------------------------------------ ids */
+
+static uint64_t rng_state[2];
+
+static uint64_t rng_next(void)
+{
+    if (!rng_state[0] && !rng_state[1]) {
+        if (getrandom(rng_state, sizeof(rng_state), 0) != sizeof(rng_state))
+            rng_state[0] = cr_now_us() | 1;
+    }
+    /* xorshift128+: ids need to be unique, not secret */
+    uint64_t s1 = rng_state[0];
+    const uint64_t s0 = rng_state[1];
+    rng_state[0] = s0;
+    s1 ^= s1 << 23;
+    rng_state[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
+    return rng_state[1] + s0;
+}
+
+static void hex64(char *out, uint64_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = hex[v & 15];
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+struct cr_request *cr_request_new(struct cr_conn *conn, const struct cr_fe_ops *fe,
+                                  void *fe_data, const char *protocol)
+{
+    struct cr_request *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->req_body = evbuffer_new();
+    r->resp_body = evbuffer_new();
+    if (!r->req_body || !r->resp_body) {
+        if (r->req_body)
+            evbuffer_free(r->req_body);
+        if (r->resp_body)
+            evbuffer_free(r->resp_body);
+        free(r);
+        return NULL;
+    }
+    r->conn = conn;
+    r->fe = fe;
+    r->fe_data = fe_data;
+    r->protocol = protocol;
+    r->req_clen = -1;
+    r->resp_clen = -1;
+    r->up_conn_id = -1;
+    r->t_start = cr_now_us();
+    atomic_fetch_add(&conn->w->stats->requests, 1);
+    return r;
+}
+
+static void hdrs_free(struct cr_hdrs *h)
+{
+    for (uint32_t i = 0; i < h->n; i++)
+        free(h->v[i].name); /* value shares the allocation */
+    free(h->v);
+    memset(h, 0, sizeof(*h));
+}
+
+static void request_free(struct cr_request *r)
+{
+    hdrs_free(&r->hdrs);
+    hdrs_free(&r->rhdrs);
+    free(r->method);
+    free(r->scheme);
+    free(r->authority);
+    free(r->path);
+    evbuffer_free(r->req_body);
+    evbuffer_free(r->resp_body);
+    free(r);
+}
+
+static double ms_between(uint64_t a, uint64_t b)
+{
+    return a && b >= a ? (double)(b - a) / 1000.0 : -1.0;
+}
+
+static void access_log(struct cr_request *r)
+{
+    struct cr_worker *w = cr_worker_self;
+    uint64_t now = cr_now_us();
+    int cls = r->resp_aborted || !r->status ? 0 : CR_MIN(r->status / 100, 5);
+    atomic_fetch_add(&w->stats->responses_by_class[cls], 1);
+    if (!cr_log_access_enabled())
+        return;
+    struct cr_access a = {
+        .worker = w->id,
+        .tenant = "default",
+        .client = r->conn ? r->conn->client : NULL,
+        .protocol = r->protocol,
+        .method = r->method,
+        .authority = r->authority,
+        .path = r->path,
+        .status = r->resp_aborted ? 0 : r->status,
+        .bytes_in = r->bytes_in,
+        .bytes_out = r->bytes_out,
+        .queue_ms = r->t_queued ? ms_between(r->t_queued, r->t_dispatched ? r->t_dispatched : now)
+                                : 0.0,
+        .upstream_ms = ms_between(r->t_dispatched, r->t_first_byte),
+        .total_ms = ms_between(r->t_start, now),
+        .upstream_conn = r->up_conn_id,
+        .request_id = r->request_id[0] ? r->request_id : NULL,
+        .reason = r->reason,
+    };
+    cr_log_access(&a);
+}
+
+void cr_request_release_fe(struct cr_request *r)
+{
+    if (!r->fe)
+        return;
+    if (r->method || r->status) /* not a bare connection that sent nothing */
+        access_log(r);
+    r->fe = NULL;
+    r->conn = NULL;
+    if (r->be_held)
+        cr_pool_cancel(r); /* the back end lets go when its stream is gone */
+    else
+        request_free(r);
+}
+
+void cr_request_release_be(struct cr_request *r)
+{
+    if (!r->be_held)
+        return;
+    r->be_held = false;
+    if (!r->fe)
+        request_free(r);
+}
+
+/* ------------------------------------------------------------ head */
+
+static int is_tchar(unsigned char c)
+{
+    return isalnum(c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* RFC 9110 5.6.2 token; lower-cases it in place. */
+static int check_name(char *n, size_t len)
+{
+    if (len == 0)
+        return CR_EPROTO;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)n[i];
+        if (!is_tchar(c))
+            return CR_EPROTO;
+        n[i] = (char)tolower(c);
+    }
+    return 0;
+}
+
+/* RFC 9110 5.5: no CR, LF or NUL anywhere, no other controls but HTAB. */
+static int check_value(const char *v, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return CR_EPROTO;
+    }
+    return 0;
+}
+
+static int hdrs_add(struct cr_hdrs *h, const char *name, size_t nlen, const char *value,
+                    size_t vlen)
+{
+    if (h->n == h->cap) {
+        uint32_t cap = h->cap ? h->cap * 2 : 16;
+        struct cr_hdr *v = realloc(h->v, cap * sizeof(*v));
+        if (!v)
+            return CR_ENOMEM;
+        h->v = v;
+        h->cap = cap;
+    }
+    char *mem = malloc(nlen + vlen + 2);
+    if (!mem)
+        return CR_ENOMEM;
+    memcpy(mem, name, nlen);
+    mem[nlen] = '\0';
+    memcpy(mem + nlen + 1, value, vlen);
+    mem[nlen + 1 + vlen] = '\0';
+    h->v[h->n++] = (struct cr_hdr){mem, mem + nlen + 1, (uint32_t)nlen, (uint32_t)vlen};
+    h->bytes += (uint32_t)(nlen + vlen);
+    return 0;
+}
+
+static void hdrs_del(struct cr_hdrs *h, uint32_t i)
+{
+    h->bytes -= h->v[i].nlen + h->v[i].vlen;
+    free(h->v[i].name);
+    memmove(&h->v[i], &h->v[i + 1], (h->n - i - 1) * sizeof(h->v[0]));
+    h->n--;
+}
+
+static const struct cr_hdr *hdrs_find(const struct cr_hdrs *h, const char *name)
+{
+    for (uint32_t i = 0; i < h->n; i++)
+        if (strcmp(h->v[i].name, name) == 0)
+            return &h->v[i];
+    return NULL;
+}
+
+const struct cr_hdr *cr_request_hdr(const struct cr_request *r, const char *name)
+{
+    return hdrs_find(&r->hdrs, name);
+}
+
+const struct cr_hdr *cr_request_rhdr(const struct cr_request *r, const char *name)
+{
+    return hdrs_find(&r->rhdrs, name);
+}
+
+int cr_request_add_header(struct cr_request *r, const char *name, size_t nlen,
+                          const char *value, size_t vlen)
+{
+    const struct cr_cfg_http *h = &r->conn->w->cfg->http;
+    char lname[256];
+    if (nlen >= sizeof(lname))
+        return CR_ELIMIT;
+    memcpy(lname, name, nlen);
+    if (check_name(lname, nlen) < 0 || check_value(value, vlen) < 0)
+        return CR_EPROTO;
+    /* optional whitespace around a field value is not part of it */
+    while (vlen && (value[0] == ' ' || value[0] == '\t'))
+        value++, vlen--;
+    while (vlen && (value[vlen - 1] == ' ' || value[vlen - 1] == '\t'))
+        vlen--;
+    if (r->hdrs.n + 1 > h->max_headers || r->hdrs.bytes + nlen + vlen > h->max_header_size)
+        return CR_ELIMIT;
+    return hdrs_add(&r->hdrs, lname, nlen, value, vlen);
+}
+
+int cr_request_set(struct cr_request *r, char **field, const char *v, size_t len)
+{
+    if (*field)
+        return CR_EPROTO; /* a pseudo-header given twice */
+    if (check_value(v, len) < 0)
+        return CR_EPROTO;
+    *field = strndup(v, len);
+    return *field ? 0 : CR_ENOMEM;
+}
+
+/* Connection-specific fields never cross a hop (RFC 9110 7.6.1). */
+static int is_hop_by_hop(const char *n)
+{
+    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
+                                      "transfer-encoding", "upgrade", "te", "trailer",
+                                      "proxy-authorization", "http2-settings", "host", NULL};
+    for (int i = 0; hop[i]; i++)
+        if (strcmp(n, hop[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Is name listed in a Connection header value? */
+static int named_by_connection(const struct cr_hdr *conn, const char *name)
+{
+    if (!conn)
+        return 0;
+    size_t nl = strlen(name);
+    for (const char *p = conn->value; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ' && *e != '\t')
+            e++;
+        if ((size_t)(e - p) == nl && strncasecmp(p, name, nl) == 0)
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+static void strip_hop_by_hop(struct cr_hdrs *h)
+{
+    const struct cr_hdr *c = hdrs_find(h, "connection");
+    char *conn_value = c ? strdup(c->value) : NULL;
+    struct cr_hdr tmp = {.value = conn_value};
+    for (uint32_t i = 0; i < h->n;) {
+        const char *n = h->v[i].name;
+        int keep_te = strcmp(n, "te") == 0 && strcasecmp(h->v[i].value, "trailers") == 0;
+        if ((is_hop_by_hop(n) && !keep_te) || (conn_value && named_by_connection(&tmp, n)))
+            hdrs_del(h, i);
+        else
+            i++;
+    }
+    free(conn_value);
+}
+
+static void set_header(struct cr_hdrs *h, const char *name, const char *value)
+{
+    for (uint32_t i = 0; i < h->n;) {
+        if (strcmp(h->v[i].name, name) == 0)
+            hdrs_del(h, i);
+        else
+            i++;
+    }
+    (void)hdrs_add(h, name, strlen(name), value, strlen(value));
+}
+
+static void add_forwarding(struct cr_request *r)
+{
+    const struct cr_cfg_http *h = &r->conn->w->cfg->http;
+    char buf[128];
+    /* the edge is the first hop anyone trusts: what the client claims about
+     * earlier hops is replaced, never appended to */
+    if (h->forwarded == CR_FWD_XFF) {
+        set_header(&r->hdrs, "x-forwarded-for", r->conn->client_ip);
+        set_header(&r->hdrs, "x-forwarded-proto", "https");
+    } else if (h->forwarded == CR_FWD_FORWARDED) {
+        if (strchr(r->conn->client_ip, ':'))
+            snprintf(buf, sizeof(buf), "for=\"[%s]\";proto=https", r->conn->client_ip);
+        else
+            snprintf(buf, sizeof(buf), "for=%s;proto=https", r->conn->client_ip);
+        set_header(&r->hdrs, "forwarded", buf);
+    }
+    const struct cr_hdr *id = hdrs_find(&r->hdrs, "x-request-id");
+    if (id && id->vlen < sizeof(r->request_id)) {
+        memcpy(r->request_id, id->value, id->vlen + 1);
+    } else if (h->request_id) {
+        hex64(r->request_id, rng_next());
+        hex64(r->request_id + 16, rng_next());
+        r->request_id[32] = '\0';
+        set_header(&r->hdrs, "x-request-id", r->request_id);
+    }
+    if (h->traceparent && !hdrs_find(&r->hdrs, "traceparent")) {
+        char tp[56];
+        memcpy(tp, "00-", 3);
+        hex64(tp + 3, rng_next());
+        hex64(tp + 19, rng_next());
+        tp[35] = '-';
+        hex64(tp + 36, rng_next());
+        memcpy(tp + 52, "-00", 4);
+        set_header(&r->hdrs, "traceparent", tp);
+    }
+}
+
+static int is_idempotent(const char *m)
+{
+    static const char *const ok[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE", NULL};
+    for (int i = 0; ok[i]; i++)
+        if (strcmp(m, ok[i]) == 0)
+            return 1;
+    return 0;
+}
+
+void cr_request_submit(struct cr_request *r)
+{
+    if (!r->method || !r->path || (r->path[0] != '/' && strcmp(r->path, "*") != 0)) {
+        cr_request_respond(r, 400, "bad request", NULL);
+        return;
+    }
+    for (const char *m = r->method; *m; m++) {
+        if (!is_tchar((unsigned char)*m)) {
+            cr_request_respond(r, 400, "bad request", NULL);
+            return;
+        }
+    }
+    if (!r->authority) {
+        const struct cr_hdr *host = hdrs_find(&r->hdrs, "host");
+        if (host)
+            r->authority = strdup(host->value);
+    }
+    if (!r->scheme)
+        r->scheme = strdup("https");
+    if (!r->authority || !r->scheme) {
+        cr_request_respond(r, 400, "missing host", NULL);
+        return;
+    }
+    strip_hop_by_hop(&r->hdrs);
+    add_forwarding(r);
+    r->idempotent = is_idempotent(r->method);
+    r->be_held = true;
+    cr_pool_submit(r->conn->w->pool, r);
+}
+
+/* ------------------------------------------------------------ bodies */
+
+int cr_request_body(struct cr_request *r, const void *data, size_t len)
+{
+    const struct cr_cfg_http *h = &cr_worker_self->cfg->http;
+    r->bytes_in += len;
+    if (h->max_body && r->bytes_in > h->max_body)
+        return CR_ELIMIT;
+    if (!r->be_held) /* answered already: the bytes go nowhere */
+        return 0;
+    if (evbuffer_add(r->req_body, data, len) < 0)
+        return CR_ENOMEM;
+    cr_pool_req_body(r);
+    return 0;
+}
+
+void cr_request_body_end(struct cr_request *r)
+{
+    r->req_eof = true;
+    if (r->be_held)
+        cr_pool_req_body(r);
+}
+
+void cr_request_resp_consumed(struct cr_request *r, size_t n)
+{
+    r->bytes_out += n;
+    if (r->be_held)
+        cr_pool_resp_consumed(r, n);
+}
+
+/* ------------------------------------------------------------ answers */
+
+void cr_request_respond(struct cr_request *r, int status, const char *reason,
+                        const char *const *extra)
+{
+    if (r->be_held) {
+        r->reason = reason;
+        cr_pool_cancel(r); /* leaves the queue or resets the upstream stream */
+    }
+    if (r->state >= CR_REQ_RESPONDING) {
+        /* the head is out: all that can be done is to break the response */
+        r->resp_aborted = true;
+        r->resp_eof = true;
+        r->state = CR_REQ_DONE;
+        cr_request_notify_end(r);
+        return;
+    }
+    char body[160];
+    int n = snprintf(body, sizeof(body), "{\"status\":%d,\"reason\":\"%s\"}\n", status, reason);
+    char clen[24];
+    snprintf(clen, sizeof(clen), "%d", n);
+    hdrs_free(&r->rhdrs);
+    r->status = status;
+    r->reason = reason;
+    hdrs_add(&r->rhdrs, "content-type", 12, "application/json", 16);
+    hdrs_add(&r->rhdrs, "content-length", 14, clen, strlen(clen));
+    hdrs_add(&r->rhdrs, "cache-control", 13, "no-store", 8);
+    for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2)
+        hdrs_add(&r->rhdrs, extra[i], strlen(extra[i]), extra[i + 1], strlen(extra[i + 1]));
+    r->resp_clen = n;
+    evbuffer_drain(r->resp_body, evbuffer_get_length(r->resp_body));
+    evbuffer_add(r->resp_body, body, (size_t)n);
+    r->resp_eof = true;
+    r->state = CR_REQ_RESPONDING;
+    cr_request_notify_head(r);
+    cr_request_notify_end(r);
+}
+
+void cr_request_notify_head(struct cr_request *r)
+{
+    if (r->fe)
+        r->fe->response_head(r);
+}
+
+void cr_request_notify_body(struct cr_request *r)
+{
+    if (r->fe)
+        r->fe->response_body(r);
+}
+
+void cr_request_notify_end(struct cr_request *r)
+{
+    if (r->fe)
+        r->fe->response_end(r);
+}
+
+void cr_request_notify_drained(struct cr_request *r)
+{
+    if (r->fe && r->fe->request_drained)
+        r->fe->request_drained(r);
+}
+
+/* Response headers from the upstream (lower-case names, validated by
+ * nghttp2). Hop-by-hop fields never reach the client. */
+int cr_request_add_rheader(struct cr_request *r, const char *name, size_t nlen,
+                           const char *value, size_t vlen)
+{
+    char lname[256];
+    if (nlen >= sizeof(lname))
+        return CR_ELIMIT;
+    memcpy(lname, name, nlen);
+    lname[nlen] = '\0';
+    if (is_hop_by_hop(lname) || check_value(value, vlen) < 0)
+        return 0;
+    if (nlen == 14 && memcmp(lname, "content-length", 14) == 0)
+        r->resp_clen = strtoll(value, NULL, 10);
+    return hdrs_add(&r->rhdrs, lname, nlen, value, vlen);
+}
+
+void cr_request_reset_rheaders(struct cr_request *r)
+{
+    hdrs_free(&r->rhdrs);
+    r->resp_clen = -1;
+}

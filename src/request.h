@@ -1,0 +1,162 @@
+/* request.h - the protocol-neutral request: what the HTTP/1.1 and HTTP/2
+ * front ends produce and the upstream pool consumes, and the response that
+ * travels back the same way.
+ *
+ * Ownership: a request is held by two sides, the front end (the client's
+ * stream) and the back end (the upstream stream or the pool's queue). Each
+ * side lets go with cr_request_release_fe / cr_request_release_be; the
+ * request is freed when both have. Either side may go first: a client that
+ * resets its stream releases the front end, and the back end then cancels
+ * its upstream stream; an upstream that dies releases the back end after
+ * answering the client (502) or resetting it.
+ *
+ * Bodies flow through two bounded evbuffers, req_body (client -> upstream)
+ * and resp_body (upstream -> client). The producing side stops reading from
+ * its peer while a buffer holds more than CR_REQUEST_BUF_HIGH bytes; the
+ * consuming side tells it to resume through the notify functions below. */
+#ifndef CR_REQUEST_H
+#define CR_REQUEST_H
+
+#include <event2/buffer.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "config.h"
+
+#define CR_REQUEST_BUF_HIGH (64 * 1024)
+
+struct cr_conn;
+struct cr_upconn;
+struct cr_request;
+
+struct cr_hdr {
+    char *name;  /* lower case, NUL-terminated */
+    char *value; /* NUL-terminated */
+    uint32_t nlen, vlen;
+};
+
+struct cr_hdrs {
+    struct cr_hdr *v;
+    uint32_t n, cap;
+    uint32_t bytes; /* names + values, for the header-size limit */
+};
+
+/* What a front end (h1, h2) implements so the back end can answer. */
+struct cr_fe_ops {
+    void (*response_head)(struct cr_request *r); /* status + headers are set */
+    void (*response_body)(struct cr_request *r); /* resp_body has new bytes */
+    void (*response_end)(struct cr_request *r);  /* resp_eof set; also when aborted */
+    void (*request_drained)(struct cr_request *r); /* req_body fell below the mark */
+};
+
+enum cr_req_state {
+    CR_REQ_HEAD = 0,   /* reading the request head */
+    CR_REQ_QUEUED,     /* waiting for an upstream stream */
+    CR_REQ_UPSTREAM,   /* on an upstream stream */
+    CR_REQ_RESPONDING, /* response head received (or generated) */
+    CR_REQ_DONE,       /* response complete or aborted */
+};
+
+struct cr_request {
+    enum cr_req_state state;
+    struct cr_conn *conn;       /* client connection; NULL once released by the front end */
+    const struct cr_fe_ops *fe; /* NULL once released */
+    void *fe_data;              /* front end's per-request state */
+    bool be_held;               /* the back end (pool/upstream) still holds it */
+
+    /* request head */
+    char *method, *scheme, *authority, *path;
+    struct cr_hdrs hdrs;
+    int64_t req_clen;           /* -1 when unknown */
+    bool has_body;              /* a body follows the head */
+    bool idempotent;
+    struct evbuffer *req_body;
+    bool req_eof;
+    uint64_t bytes_in;
+
+    /* response */
+    int status;
+    struct cr_hdrs rhdrs;
+    int64_t resp_clen;          /* -1 when unknown */
+    struct evbuffer *resp_body;
+    bool resp_eof;
+    bool resp_aborted;          /* the response broke off after its head */
+    uint64_t bytes_out;
+
+    /* front end scratch (h2: body bytes not yet returned to the client's
+     * flow-control window) */
+    size_t fe_unconsumed;
+    int32_t fe_stream;
+    uint8_t fe_flags;
+    TAILQ_ENTRY(cr_request) felink; /* h1: the connection's pipeline */
+
+    /* back end */
+    struct cr_upconn *up;       /* upstream connection carrying it */
+    int64_t up_conn_id;         /* for the access log */
+    int32_t up_stream;          /* its stream id there */
+    int retries;
+    TAILQ_ENTRY(cr_request) qlink; /* pool queue */
+
+    /* bookkeeping for the access log */
+    uint64_t t_start, t_queued, t_dispatched, t_first_byte;
+    const char *reason;         /* why corral answered itself, static string */
+    char request_id[36];
+    const char *protocol;       /* "HTTP/1.1", "HTTP/2", static */
+};
+
+/* Creates a request on conn for front end fe. Returns NULL on ENOMEM. */
+struct cr_request *cr_request_new(struct cr_conn *conn, const struct cr_fe_ops *fe,
+                                  void *fe_data, const char *protocol);
+
+/* Adds a request header (name must be lower case already for h2; h1 names
+ * are lowered here). Returns 0, CR_ELIMIT (too many / too big: answer 431),
+ * CR_EPROTO (forbidden name or value: answer 400) or CR_ENOMEM. */
+int cr_request_add_header(struct cr_request *r, const char *name, size_t nlen,
+                          const char *value, size_t vlen);
+
+/* Sets a pseudo field (method, scheme, authority, path) from the front end. */
+int cr_request_set(struct cr_request *r, char **field, const char *v, size_t len);
+
+/* The head is complete: validates it, adds the forwarding headers, drops the
+ * hop-by-hop ones and hands the request to admission and the pool. On a
+ * problem the request is answered locally (status set, fe callbacks run). */
+void cr_request_submit(struct cr_request *r);
+
+/* Body bytes from the client; then the end of the body. */
+int cr_request_body(struct cr_request *r, const void *data, size_t len);
+void cr_request_body_end(struct cr_request *r);
+
+/* The front end has written n response body bytes to the client (flow
+ * control: the back end may read more from the upstream). */
+void cr_request_resp_consumed(struct cr_request *r, size_t n);
+
+/* Answers locally with status, a short JSON body naming reason (a static
+ * string), and extra headers (e.g. Retry-After) given as name/value pairs,
+ * NULL-terminated. Safe in any state before the response head was sent;
+ * after that the response is aborted instead. */
+void cr_request_respond(struct cr_request *r, int status, const char *reason,
+                        const char *const *extra);
+
+/* Back end notifications to the front end (no-ops once it has released). */
+void cr_request_notify_head(struct cr_request *r);
+void cr_request_notify_body(struct cr_request *r);
+void cr_request_notify_end(struct cr_request *r);
+void cr_request_notify_drained(struct cr_request *r);
+
+/* Each side lets go; the request is logged and freed when both have. */
+void cr_request_release_fe(struct cr_request *r);
+void cr_request_release_be(struct cr_request *r);
+
+/* Response headers from the back end; hop-by-hop fields are dropped and
+ * content-length is noted. Returns 0 or CR_ENOMEM/CR_ELIMIT. */
+int cr_request_add_rheader(struct cr_request *r, const char *name, size_t nlen,
+                           const char *value, size_t vlen);
+/* Forgets the headers of an interim (1xx) response. */
+void cr_request_reset_rheaders(struct cr_request *r);
+
+/* Finds a response header (lower-case name); NULL when absent. */
+const struct cr_hdr *cr_request_rhdr(const struct cr_request *r, const char *name);
+const struct cr_hdr *cr_request_hdr(const struct cr_request *r, const char *name);
+
+#endif

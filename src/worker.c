@@ -1,0 +1,199 @@
+/* worker.c - a worker process: its event loop, accept, deferred work,
+ * graceful drain. */
+#include "worker.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "conn.h"
+#include "listener.h"
+#include "log.h"
+#include "pool.h"
+
+struct cr_worker *cr_worker_self;
+
+/* Per listener: what an accepted socket needs. */
+struct accept_ctx {
+    struct cr_worker *w;
+    size_t index;
+};
+
+void cr_worker_defer(struct cr_worker *w, struct cr_deferred *d)
+{
+    if (d->queued)
+        return;
+    d->queued = true;
+    TAILQ_INSERT_TAIL(&w->deferred, d, link);
+    event_active(w->defer_ev, EV_READ, 0);
+}
+
+void cr_worker_undefer(struct cr_worker *w, struct cr_deferred *d)
+{
+    if (!d->queued)
+        return;
+    d->queued = false;
+    TAILQ_REMOVE(&w->deferred, d, link);
+}
+
+static void run_deferred(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_worker *w = arg;
+    /* work queued while this runs waits for the next round, so a callback
+     * that keeps re-queuing itself cannot starve the loop */
+    TAILQ_HEAD(, cr_deferred) now = TAILQ_HEAD_INITIALIZER(now);
+    TAILQ_CONCAT(&now, &w->deferred, link);
+    struct cr_deferred *d;
+    while ((d = TAILQ_FIRST(&now)) != NULL) {
+        TAILQ_REMOVE(&now, d, link);
+        d->queued = false;
+        d->cb(d->arg);
+    }
+    (void)fd;
+}
+
+static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+    struct accept_ctx *a = arg;
+    struct cr_worker *w = a->w;
+    cr_conn_accept(w, fd, sa, salen, &w->cfg->listeners[a->index],
+                   w->setup->server_tls[a->index]);
+}
+
+/* ------------------------------------------------------------ drain */
+
+static void stop_loop_if_drained(struct cr_worker *w)
+{
+    if (w->draining && w->nconns == 0 && cr_pool_idle(w->pool))
+        event_base_loopbreak(w->base);
+}
+
+void cr_worker_conn_gone(struct cr_worker *w)
+{
+    stop_loop_if_drained(w);
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_worker *w = arg;
+    cr_log_warn("drain timeout: closing %zu connection(s) still open", w->nconns);
+    event_base_loopbreak(w->base);
+}
+
+static void start_drain(struct cr_worker *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    for (size_t i = 0; i < w->cfg->nlisteners; i++) {
+        cr_listener_free(w->listeners[i]);
+        w->listeners[i] = NULL;
+    }
+    struct cr_conn *c, *next;
+    for (c = LIST_FIRST(&w->conns); c; c = next) {
+        next = LIST_NEXT(c, link);
+        if (c->state == CR_CONN_HANDSHAKE)
+            cr_conn_close(c, false);
+        else if (c->state == CR_CONN_OPEN && c->proto && c->proto->on_drain)
+            c->proto->on_drain(c);
+    }
+    cr_pool_drain(w->pool);
+    struct timeval tv = {.tv_sec = (time_t)(w->cfg->drain_timeout_ms / 1000),
+                         .tv_usec = (suseconds_t)(w->cfg->drain_timeout_ms % 1000) * 1000};
+    event_base_once(w->base, -1, EV_TIMEOUT, on_drain_timeout, w, &tv);
+    cr_log_info("draining %zu connection(s)", w->nconns);
+    stop_loop_if_drained(w);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct cr_worker *w = arg;
+    if (sig == SIGTERM)
+        start_drain(w);
+    else if (sig == SIGUSR1)
+        cr_log_reopen();
+}
+
+/* ------------------------------------------------------------ run */
+
+static int drop_privileges(const struct cr_worker_setup *s)
+{
+    if (s->gid != (gid_t)-1 && (setgroups(0, NULL) < 0 || setgid(s->gid) < 0)) {
+        cr_log_error("cannot switch to group %d: %s", (int)s->gid, strerror(errno));
+        return CR_EIO;
+    }
+    if (s->uid != (uid_t)-1 && setuid(s->uid) < 0) {
+        cr_log_error("cannot switch to user %d: %s", (int)s->uid, strerror(errno));
+        return CR_EIO;
+    }
+    return 0;
+}
+
+int cr_worker_run(const struct cr_worker_setup *s)
+{
+    char role[32];
+    int rc = 1;
+    struct cr_worker w = {0};
+    struct event *sigterm = NULL, *sigusr1 = NULL;
+    struct accept_ctx *actx = NULL;
+
+    snprintf(role, sizeof(role), "worker %d", s->id);
+    cr_log_set_role(role);
+    signal(SIGINT, SIG_IGN); /* a terminal's Ctrl-C is the master's to handle */
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    if (drop_privileges(s) < 0)
+        return 2;
+
+    w.cfg = s->cfg;
+    w.setup = s;
+    w.id = s->id;
+    w.stats = &s->shm->workers[(s->id - 1) % CR_SHM_MAX_WORKERS];
+    LIST_INIT(&w.conns);
+    TAILQ_INIT(&w.deferred);
+    cr_worker_self = &w;
+
+    w.base = event_base_new();
+    if (!w.base)
+        goto out;
+    w.defer_ev = event_new(w.base, -1, 0, run_deferred, &w);
+    sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
+    sigusr1 = evsignal_new(w.base, SIGUSR1, on_signal, &w);
+    w.listeners = calloc(s->cfg->nlisteners, sizeof(*w.listeners));
+    actx = calloc(s->cfg->nlisteners, sizeof(*actx));
+    if (!w.defer_ev || !sigterm || !sigusr1 || !w.listeners || !actx)
+        goto out_base;
+    event_add(sigterm, NULL);
+    event_add(sigusr1, NULL);
+    if (cr_pool_new(&w, &w.pool) < 0)
+        goto out_base;
+    for (size_t i = 0; i < s->cfg->nlisteners; i++) {
+        actx[i] = (struct accept_ctx){&w, i};
+        w.listeners[i] = cr_listener_start(w.base, s->listen_fds[i], on_accept, &actx[i]);
+        if (!w.listeners[i])
+            goto out_pool;
+    }
+    cr_log_debug("serving (generation %llu)", (unsigned long long)s->generation);
+    event_base_dispatch(w.base);
+    rc = 0;
+    cr_log_info("stopped");
+out_pool:
+    for (size_t i = 0; i < s->cfg->nlisteners; i++)
+        cr_listener_free(w.listeners[i]);
+    /* connections and the pool are not freed one by one: the process exits
+     * and the kernel closes every socket */
+out_base:
+    free(actx);
+    free(w.listeners);
+    if (sigterm)
+        event_free(sigterm);
+    if (sigusr1)
+        event_free(sigusr1);
+out:
+    return rc;
+}

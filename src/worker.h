@@ -1,0 +1,81 @@
+/* worker.h - a worker process: one libevent loop that owns its client
+ * connections, its upstream pool and its admission queues.
+ *
+ * Nothing a worker does blocks: sockets are non-blocking, files are read by
+ * the master before the fork, logs are single appending writes. */
+#ifndef CR_WORKER_H
+#define CR_WORKER_H
+
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "shm.h"
+
+/* What the master hands a worker it forks. Everything is inherited memory
+ * the worker only reads; the worker frees none of it. */
+struct cr_worker_setup {
+    const struct cr_config *cfg;
+    int id;                    /* 1..workers, stable across respawns */
+    uint64_t generation;       /* reload generation, for the logs */
+    const int *listen_fds;     /* one per cfg->listeners[i] */
+    SSL_CTX *const *server_tls; /* one per cfg->listeners[i] */
+    SSL_CTX *upstream_tls;
+    struct cr_shm *shm;
+    uid_t uid;                 /* drop to these unless (uid_t)-1 */
+    gid_t gid;
+};
+
+/* Runs the worker until it has drained after SIGTERM. Returns the exit code
+ * for the child process (0 after a graceful stop). */
+int cr_worker_run(const struct cr_worker_setup *setup);
+
+/* ------------------------------------------------------------ inside a worker
+ * The running worker, for the modules of its event loop (conn, pool, ...). */
+
+#include <event2/event.h>
+#include <sys/queue.h>
+
+struct cr_pool;
+struct cr_conn;
+struct cr_listener;
+
+/* Work to run once the current callbacks have returned: flushing a
+ * connection's output after several writes, freeing an object outside its
+ * own callback chain. */
+struct cr_deferred {
+    void (*cb)(void *arg);
+    void *arg;
+    bool queued;
+    TAILQ_ENTRY(cr_deferred) link;
+};
+
+struct cr_worker {
+    struct event_base *base;
+    const struct cr_config *cfg;
+    const struct cr_worker_setup *setup;
+    int id;
+    struct cr_shm_worker_stats *stats;
+    struct cr_pool *pool;
+    struct cr_listener **listeners;
+    LIST_HEAD(, cr_conn) conns;
+    size_t nconns;
+    bool draining;
+    struct event *defer_ev;
+    TAILQ_HEAD(, cr_deferred) deferred;
+    uint64_t next_conn_id;
+};
+
+/* The worker of this process (one per process). */
+extern struct cr_worker *cr_worker_self;
+
+/* Queues d to run after the current callbacks; a no-op if already queued. */
+void cr_worker_defer(struct cr_worker *w, struct cr_deferred *d);
+/* Takes d off the queue if it is there (before its owner is freed). */
+void cr_worker_undefer(struct cr_worker *w, struct cr_deferred *d);
+
+/* A connection closed: the worker may finish draining. */
+void cr_worker_conn_gone(struct cr_worker *w);
+
+#endif
