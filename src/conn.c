@@ -296,6 +296,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 
 void cr_conn_set_timer(struct cr_conn *c, uint64_t ms)
 {
+    if (c->state >= CR_CONN_CLOSED)
+        return;
     if (ms == 0) {
         evtimer_del(c->tmr);
         return;
@@ -346,9 +348,8 @@ static void conn_finish(struct cr_conn *c)
     event_del(c->wev);
     evtimer_del(c->tmr);
     cr_worker_undefer(c->w, &c->flush);
-    if (c->proto && c->proto->on_free)
-        c->proto->on_free(c);
-    c->proto = NULL;
+    /* the front end may be on the stack below us (a parser callback):
+     * its state goes with the rest, from the deferred reap */
     cr_worker_defer(c->w, &c->reap);
 }
 
@@ -356,6 +357,9 @@ static void do_reap(void *arg)
 {
     struct cr_conn *c = arg;
     struct cr_worker *w = c->w;
+    if (c->proto && c->proto->on_free)
+        c->proto->on_free(c);
+    c->proto = NULL;
     LIST_REMOVE(c, link);
     w->nconns--;
     atomic_fetch_sub(&w->stats->conns_open, 1);

@@ -214,6 +214,8 @@ static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct h1 *h = H(p);
     struct cr_request *r = h->cur;
+    if (!r)
+        return 0; /* answered already; its body goes nowhere */
     int rc = cr_request_body(r, at, n);
     if (rc == CR_ELIMIT)
         return stop(h, 413, "request body too large");
@@ -227,7 +229,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
 static int on_message_complete(http_parser *p)
 {
     struct h1 *h = H(p);
-    if (h->cur->has_body)
+    if (h->cur && h->cur->has_body)
         cr_request_body_end(h->cur);
     h->cur = NULL;
     cr_conn_set_timer(h->c, 0);
