@@ -89,7 +89,6 @@ struct cr_cfg_upstream {
         char *key;             /* its key */
         char *sni;             /* name sent and verified; NULL = host of addrs[0] */
         bool insecure;         /* verification off: must be said in so many words */
-        bool enabled;          /* tls: false = cleartext upstream (tests only) */
     } tls;
 };
 
