@@ -1,0 +1,386 @@
+/* check_process.c - corral's processes: master, workers, signals, reload.
+ *
+ * Each test starts the demo upstream and the real corral on free loopback
+ * ports, drives them with curl and signals, and checks what can be seen from
+ * outside: exit statuses, /proc, open ports, responses, logs. The harness
+ * kills everything a test started, even when an assertion fails. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "harness.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DRAIN_MS 3000 /* drain_timeout in H_CONFIG_BASE */
+
+static struct h_test *T;
+
+static void setup(void)
+{
+    T = h_test_begin();
+}
+
+static void teardown(void)
+{
+    h_test_end(T);
+    T = NULL;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+/* Starts the upstream and corral with config tmpl on T->port; waits until the
+ * master has `workers` children; their pids go to w. Returns the master. */
+static pid_t start_corral(const char *tmpl, int workers, pid_t *w)
+{
+    ck_assert_msg(h_upstream_start(T) == 0, "demo upstream did not start: %s",
+                  h_file_tail(T, h_path(T, "upstream.log"), 1500));
+    char *cfg = h_config_write(T, "corral.yaml", tmpl);
+    ck_assert_msg(cfg != NULL, "cannot write the config");
+    pid_t m = h_corral_start(T, cfg, T->port);
+    ck_assert_msg(m > 0, "corral did not start serving on port %d: stderr: %s | error log: %s",
+                  T->port, h_file_tail(T, h_path(T, "corral.err"), 1500),
+                  h_file_tail(T, T->error_log, 1500));
+    int n = h_wait_children(m, workers, 5000, w);
+    ck_assert_msg(n == workers, "master %d has %d worker(s), expected %d", (int)m, n, workers);
+    return m;
+}
+
+/* One request through corral on port: 200 with the upstream's JSON echoing
+ * the path. */
+static void assert_serves(int port, const char *path)
+{
+    struct h_http r;
+    h_curl_edge(T, &r, port, path, NULL);
+    ck_assert_msg(r.exit_code == 0 && r.status == 200,
+                  "GET %s via port %d: curl exit %d, HTTP %d, %s | body: %.300s | error log: %s",
+                  path, port, r.exit_code, r.status, r.err, r.body,
+                  h_file_tail(T, T->error_log, 1500));
+    ck_assert_msg(strstr(r.body, "\"upstream\":\"demo\"") != NULL,
+                  "GET %s: the body is not the upstream's: %.300s", path, r.body);
+    char *uri = h_strf(T, "\"uri\":\"%s\"", path);
+    ck_assert_msg(strstr(r.body, uri) != NULL, "GET %s: upstream saw another uri: %.300s", path,
+                  r.body);
+}
+
+/* Waits (bounded) until none of the n pids is alive. */
+static bool wait_all_gone(const pid_t *pids, int n, int timeout_ms)
+{
+    long long end = h_now_ms() + timeout_ms;
+    for (;;) {
+        int alive = 0;
+        for (int i = 0; i < n; i++)
+            alive += h_pid_alive(pids[i]);
+        if (alive == 0)
+            return true;
+        if (h_now_ms() >= end)
+            return false;
+        h_sleep_ms(20);
+    }
+}
+
+/* Serves a request, holds an idle connection open, sends sig, expects a
+ * clean stop: the port refuses new connections within 1 s, the master exits
+ * 0 within drain_timeout + 4 s (the held connection cannot keep it longer),
+ * every worker is gone. */
+static void check_graceful_stop(int sig)
+{
+    pid_t w[H_MAX_PIDS];
+    pid_t m = start_corral(H_CONFIG_BASE, 2, w);
+    assert_serves(T->port, "/before-stop");
+    /* corral may have connected upstream at start (a pool): count, not delta */
+    long accepts = h_upstream_accepts(T);
+    ck_assert_msg(accepts > 0, "the upstream never accepted a connection (%ld)", accepts);
+
+    /* a connection that never sends anything: the drain must be bounded */
+    int held = h_connect(T->port, 1000);
+    ck_assert_msg(held >= 0, "cannot connect to port %d", T->port);
+    h_sleep_ms(100); /* accepted by a worker */
+
+    ck_assert_int_eq(h_signal(m, sig), 0);
+    ck_assert_msg(h_wait_port(T->port, false, 1000),
+                  "port %d still accepts 1 s after signal %d (master %s)", T->port, sig,
+                  h_pid_alive(m) ? "alive" : "gone");
+    int st = 0;
+    long long t0 = h_now_ms();
+    ck_assert_msg(h_wait_exit(m, DRAIN_MS + 4000, &st) == 0,
+                  "master still running %d ms after signal %d | error log: %s", DRAIN_MS + 4000,
+                  sig, h_file_tail(T, T->error_log, 1500));
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "master did not exit 0 after signal %d: %s %d (after %lld ms) | error log: %s",
+                  sig, WIFEXITED(st) ? "exit" : "killed by signal",
+                  WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), h_now_ms() - t0,
+                  h_file_tail(T, T->error_log, 1500));
+    ck_assert_msg(wait_all_gone(w, 2, 1000), "worker %d or %d outlived the master", (int)w[0],
+                  (int)w[1]);
+    ck_assert_msg(!h_port_open(T->port), "port %d still accepts after the master exited", T->port);
+    close(held);
+}
+
+/* ------------------------------------------------------------ harness */
+
+/* The harness's own plumbing against the demo upstream alone: certs, ports,
+ * nginx start, curl with a client certificate, stub_status counting, /proc
+ * children. If this fails, the process tests below say nothing. */
+START_TEST(harness_upstream_direct)
+{
+    ck_assert_msg(h_upstream_start(T) == 0, "demo upstream did not start: %s",
+                  h_file_tail(T, h_path(T, "upstream.log"), 1500));
+    long a0 = h_upstream_accepts(T);
+    ck_assert_int_eq(a0, 0);
+
+    const char *args[] = {"--resolve", h_strf(T, "lb.test:%d:127.0.0.1", T->uport),
+                          "--cert",    h_strf(T, "%s/client.crt", T->certs),
+                          "--key",     h_strf(T, "%s/client.key", T->certs),
+                          NULL};
+    struct h_http r;
+    h_curl(T, &r, h_strf(T, "https://lb.test:%d/direct?x=1", T->uport), args);
+    ck_assert_msg(r.exit_code == 0, "curl exit %d: %s", r.exit_code, r.err);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(r.version, "2");
+    ck_assert_msg(strstr(r.body, "\"uri\":\"/direct?x=1\"") != NULL, "body: %s", r.body);
+    ck_assert_msg(strstr(r.body, "client.test") != NULL, "no client cert seen: %s", r.body);
+    ck_assert_int_eq(h_upstream_accepts(T), 1);
+
+    /* HTTP/1.1 and no client certificate: nginx refuses (400) */
+    const char *args11[] = {"--http1.1", "--resolve", args[1], NULL};
+    h_curl(T, &r, h_strf(T, "https://lb.test:%d/", T->uport), args11);
+    ck_assert_int_eq(r.exit_code, 0);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(r.version, "1.1");
+    ck_assert_int_eq(h_upstream_accepts(T), 2);
+
+    /* nginx master + 1 worker, seen through /proc */
+    pid_t kids[H_MAX_PIDS];
+    ck_assert_int_eq(h_children(T->upstream, kids, H_MAX_PIDS), 1);
+    ck_assert(h_pid_alive(kids[0]));
+
+    /* a config template expands */
+    char *cfg = h_config_write(T, "x.yaml", "a: @PORT@ @DIR@ @CERTS@ @UPORT@ @x@\n");
+    ck_assert_ptr_nonnull(cfg);
+    char *want = h_strf(T, "a: %d %s %s %d @x@\n", T->port, T->dir, T->certs, T->uport);
+    ck_assert_msg(h_file_contains(cfg, want), "expanded: %s", h_file_tail(T, cfg, 500));
+
+    /* stop: the port closes, nginx's worker goes too */
+    h_upstream_stop(T);
+    ck_assert(!h_port_open(T->uport));
+    ck_assert(!h_pid_alive(kids[0]));
+}
+END_TEST
+
+/* ------------------------------------------------------------ process */
+
+/* 1. SIGTERM: graceful stop, exit 0, workers gone, port closed. */
+START_TEST(sigterm_stops_gracefully)
+{
+    check_graceful_stop(SIGTERM);
+}
+END_TEST
+
+/* 5a. SIGINT behaves like SIGTERM. */
+START_TEST(sigint_stops_gracefully)
+{
+    check_graceful_stop(SIGINT);
+}
+END_TEST
+
+/* 2. A worker killed with SIGKILL is replaced and the exit is logged. */
+START_TEST(killed_worker_is_replaced)
+{
+    pid_t w[H_MAX_PIDS], now[H_MAX_PIDS];
+    pid_t m = start_corral(H_CONFIG_BASE, 2, w);
+    assert_serves(T->port, "/before-kill");
+
+    pid_t victim = w[0];
+    ck_assert_int_eq(h_signal(victim, SIGKILL), 0);
+    long long end = h_now_ms() + 10000;
+    int n = 0;
+    bool replaced = false;
+    while (!replaced && h_now_ms() < end) {
+        n = h_children(m, now, H_MAX_PIDS);
+        replaced = n == 2 && !h_pid_in(victim, now, n) &&
+                   (!h_pid_in(now[0], w, 2) || !h_pid_in(now[1], w, 2));
+        if (!replaced)
+            h_sleep_ms(20);
+    }
+    ck_assert_msg(h_pid_alive(m), "the master died with its worker");
+    ck_assert_msg(replaced,
+                  "worker %d was not replaced within 10 s: master has %d children "
+                  "(first %d) | error log: %s",
+                  (int)victim, n, n > 0 ? (int)now[0] : 0, h_file_tail(T, T->error_log, 1500));
+    ck_assert_msg(h_pid_in(w[1], now, n), "the surviving worker %d was restarted too", (int)w[1]);
+
+    for (int i = 0; i < 4; i++) /* a new connection each: both workers get some */
+        assert_serves(T->port, h_strf(T, "/after-kill-%d", i));
+
+    const char *line[] = {h_strf(T, "%d", (int)victim), "signal 9", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, line, 3000),
+                  "the error log does not name worker %d's death by signal 9: %s", (int)victim,
+                  h_file_tail(T, T->error_log, 1500));
+}
+END_TEST
+
+/* 3. SIGHUP with a broken config: logged with positions, old workers serve. */
+START_TEST(reload_bad_config_keeps_old)
+{
+    pid_t w[H_MAX_PIDS], now[H_MAX_PIDS];
+    pid_t m = start_corral(H_CONFIG_BASE, 2, w);
+    assert_serves(T->port, "/before-reload");
+
+    /* H_CONFIG_BASE with two mistakes: an unknown key on line 1 (column 1)
+     * and a bad protocol on line 12 */
+    const char *broken = "wrokers: 2\n"
+                         "drain_timeout: 3s\n"
+                         "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
+                         "listeners:\n"
+                         "  - name: https\n"
+                         "    address: 127.0.0.1:@PORT2@\n"
+                         "    tls:\n"
+                         "      certificates:\n"
+                         "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+                         "upstream:\n"
+                         "  addresses: [127.0.0.1:@UPORT@]\n"
+                         "  protocol: h3\n"
+                         "  connections: 2\n"
+                         "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, "
+                         "key: @CERTS@/client.key, sni: lb.test}\n";
+    char *cfg = h_config_write(T, "corral.yaml", broken);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_int_eq(h_signal(m, SIGHUP), 0);
+
+    const char *failed[] = {"reload failed", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, failed, 5000),
+                  "no \"reload failed\" in the error log: %s", h_file_tail(T, T->error_log, 1500));
+    const char *diag1[] = {h_strf(T, "%s:1:1:", cfg), "wrokers", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, diag1, 1000),
+                  "the error log lacks \"%s\" ... wrokers: %s", diag1[0],
+                  h_file_tail(T, T->error_log, 1500));
+    const char *diag2[] = {h_strf(T, "%s:12:", cfg), NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, diag2, 1000),
+                  "the error log lacks the second problem (\"%s\"): %s", diag2[0],
+                  h_file_tail(T, T->error_log, 1500));
+
+    h_sleep_ms(300); /* room for a wrong swap to show */
+    ck_assert_msg(h_pid_alive(m), "the master died on a bad reload");
+    int n = h_children(m, now, H_MAX_PIDS);
+    ck_assert_msg(n == 2 && now[0] == w[0] && now[1] == w[1],
+                  "workers changed on a failed reload: %d children (%d %d), before %d %d", n,
+                  n > 0 ? (int)now[0] : 0, n > 1 ? (int)now[1] : 0, (int)w[0], (int)w[1]);
+    ck_assert_msg(!h_port_open(T->port2), "the broken config's port %d was opened", T->port2);
+    for (int i = 0; i < 3; i++)
+        assert_serves(T->port, h_strf(T, "/after-bad-reload-%d", i));
+}
+END_TEST
+
+/* 4. SIGHUP with a good config: new port and worker count take effect, the
+ * old port closes, the old workers go. */
+START_TEST(reload_good_config_applies)
+{
+    pid_t w[H_MAX_PIDS], now[H_MAX_PIDS];
+    pid_t m = start_corral(H_CONFIG_BASE, 2, w);
+    assert_serves(T->port, "/before-reload");
+
+    const char *next = "workers: 1\n"
+                       "drain_timeout: 3s\n"
+                       "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
+                       "listeners:\n"
+                       "  - name: https\n"
+                       "    address: 127.0.0.1:@PORT2@\n"
+                       "    tls:\n"
+                       "      certificates:\n"
+                       "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+                       "upstream:\n"
+                       "  addresses: [127.0.0.1:@UPORT@]\n"
+                       "  protocol: h2\n"
+                       "  connections: 2\n"
+                       "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, "
+                       "key: @CERTS@/client.key, sni: lb.test}\n";
+    ck_assert_ptr_nonnull(h_config_write(T, "corral.yaml", next));
+    ck_assert_int_eq(h_signal(m, SIGHUP), 0);
+
+    ck_assert_msg(h_wait_port(T->port2, true, 10000),
+                  "the new port %d does not accept 10 s after SIGHUP | error log: %s", T->port2,
+                  h_file_tail(T, T->error_log, 1500));
+    assert_serves(T->port2, "/after-reload");
+    ck_assert_msg(h_wait_port(T->port, false, DRAIN_MS + 5000),
+                  "the old port %d still accepts %d ms after the reload", T->port, DRAIN_MS + 5000);
+    int n = h_wait_children(m, 1, DRAIN_MS + 5000, now);
+    ck_assert_msg(n == 1, "master has %d workers after the reload, expected 1", n);
+    ck_assert_msg(!h_pid_in(now[0], w, 2), "worker %d is an old one, not a new one", (int)now[0]);
+    ck_assert_msg(wait_all_gone(w, 2, 1000), "an old worker is still alive");
+    ck_assert_msg(h_pid_alive(m), "the master died");
+    assert_serves(T->port2, "/after-reload-2");
+}
+END_TEST
+
+/* 5b. SIGUSR1 reopens the access log. */
+START_TEST(sigusr1_reopens_access_log)
+{
+    pid_t w[H_MAX_PIDS];
+    pid_t m = start_corral(H_CONFIG_BASE, 2, w);
+    assert_serves(T->port, "/before-rotate");
+    const char *before[] = {"/before-rotate", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, before, 3000),
+                  "the access log has no line for /before-rotate: %s",
+                  h_file_tail(T, T->access_log, 1000));
+
+    char *rotated = h_path(T, "access.log.1");
+    ck_assert_int_eq(rename(T->access_log, rotated), 0);
+    ck_assert_int_eq(h_signal(m, SIGUSR1), 0);
+    /* reopen is asynchronous (master -> workers): give it a bounded moment */
+    for (long long end = h_now_ms() + 1000; access(T->access_log, F_OK) != 0 && h_now_ms() < end;)
+        h_sleep_ms(20);
+    h_sleep_ms(200);
+
+    for (int i = 0; i < 4; i++) /* new connections: reach both workers */
+        assert_serves(T->port, h_strf(T, "/after-rotate-%d", i));
+    const char *after[] = {"/after-rotate-", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, after, 3000),
+                  "no new access.log with the request after SIGUSR1 (exists: %s); "
+                  "rotated file: %s",
+                  access(T->access_log, F_OK) == 0 ? "yes" : "no", h_file_tail(T, rotated, 1000));
+    ck_assert_msg(!h_file_contains(rotated, "/after-rotate-"),
+                  "a worker still writes to the renamed file: %s", h_file_tail(T, rotated, 1000));
+    ck_assert_msg(h_file_contains(rotated, "/before-rotate"), "the old lines are lost");
+    ck_assert_msg(h_pid_alive(m), "the master died on SIGUSR1");
+}
+END_TEST
+
+/* ------------------------------------------------------------ main */
+
+static Suite *process_suite(void)
+{
+    Suite *s = suite_create("process");
+    TCase *tc = tcase_create("harness");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, harness_upstream_direct);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("signals");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 40);
+    tcase_add_test(tc, sigterm_stops_gracefully);
+    tcase_add_test(tc, killed_worker_is_replaced);
+    tcase_add_test(tc, reload_bad_config_keeps_old);
+    tcase_add_test(tc, reload_good_config_applies);
+    tcase_add_test(tc, sigint_stops_gracefully);
+    tcase_add_test(tc, sigusr1_reopens_access_log);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    h_init();
+    SRunner *sr = srunner_create(process_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,280 @@
+/* harness.h - building blocks for corral's integration tests.
+ *
+ * An integration test is a Check program that starts REAL processes on
+ * 127.0.0.1 (the corral binary, the demo upstream nginx) and drives them with
+ * real clients (curl). This harness gives it:
+ *
+ *   - a per-test temp dir and free loopback ports;
+ *   - the shared test certificates (tools/gen-certs, generated once);
+ *   - the demo upstream (tools/demo-upstream) and its stub_status counters;
+ *   - corral configs written from templates, corral started and waited for;
+ *   - signals, bounded waits for exit, the master's worker pids;
+ *   - curl (fork/exec) with exit code, HTTP status, HTTP version and body;
+ *   - log files read and searched.
+ *
+ * Every wait is bounded in time. Nothing here calls system() or a shell
+ * (except tools/ scripts, which are shell scripts by nature).
+ *
+ * Cleanup. Each process started with h_spawn() (and so every corral and
+ * upstream) is put in a new process group of its own and registered with a
+ * small "reaper" process forked by h_test_begin(). The reaper sits in its own
+ * process group, reads registrations from a pipe, and when the pipe reaches
+ * EOF - the test process ended in ANY way: passed, failed an assertion (Check
+ * _exit()s without running teardown or atexit), crashed, or was SIGKILLed by
+ * Check's timeout - it SIGKILLs every registered process group. So an
+ * assertion can fail anywhere and nothing is left running. h_test_end()
+ * (call it from the checked teardown) does the same at once on the passing
+ * path, and removes the temp dir; a failed test keeps its temp dir (logs,
+ * configs) and the reaper prints its path.
+ *
+ * Usage, in a Check program (CK_FORK, the default):
+ *
+ *     static struct h_test *T;
+ *     static void setup(void) { T = h_test_begin(); }
+ *     static void teardown(void) { h_test_end(T); T = NULL; }
+ *     ...
+ *     int main(void) { h_init(); ... tcase_add_checked_fixture(tc, setup, teardown); ... }
+ *
+ * Environment: CORRAL_BIN (the binary under test), CORRAL_SRCDIR (repo root,
+ * for tools/ and etc/), TMPDIR (optional). h_init() fails loudly without the
+ * first two.
+ *
+ * Errors: the harness never calls ck_assert itself except where documented
+ * ("fails the test"); functions return -1 / NULL / false so that the test
+ * states what it expected. */
+#ifndef H_HARNESS_H
+#define H_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Default bounds, in milliseconds. */
+#define H_START_MS 10000 /* a process's port must accept within this */
+#define H_CURL_MS 5000   /* curl --max-time */
+#define H_MAX_PIDS 64    /* children listed / processes registered per test */
+
+/* ------------------------------------------------------------ per test */
+
+struct h_arena; /* the per-test string arena; internal */
+
+struct h_test {
+    char dir[512];        /* per-test temp dir (mode 0700) */
+    char certs[512];      /* shared certs dir: ca.crt, edge.*, lb.*, client.* */
+    const char *bin;      /* $CORRAL_BIN */
+    const char *srcdir;   /* $CORRAL_SRCDIR */
+    int port;             /* a free loopback port for corral's listener */
+    int port2;            /* a second one (reload to a new port, ...) */
+    int uport;            /* the demo upstream's TLS port */
+    int ustatus;          /* the demo upstream's stub_status port */
+    pid_t upstream;       /* demo upstream nginx master, 0 = not running */
+    char error_log[600];  /* DIR/error.log: where H_CONFIG_BASE logs errors */
+    char access_log[600]; /* DIR/access.log */
+    long ustatus_queries; /* connections the harness made to the upstream itself */
+    int nruns;            /* counter for capture file names */
+    int reaper_fd;        /* write end of the pipe to the reaper, -1 = none */
+    pid_t reaper;
+    pid_t pgids[H_MAX_PIDS]; /* registered process groups */
+    int npgids;
+    struct h_arena *arena;
+};
+
+/* Checks CORRAL_BIN and CORRAL_SRCDIR and makes the shared certificates
+ * (h_certs_dir()). Call once from main() before srunner_run_all; exits the
+ * program with a message if the environment is unusable. */
+void h_init(void);
+
+/* Creates the per-test context: temp dir under $TMPDIR (or /tmp), four free
+ * ports, the reaper. Call from a checked setup (it runs in the test's fork).
+ * Fails the test (ck_abort) when any of it cannot be made. */
+struct h_test *h_test_begin(void);
+
+/* Kills every process the test started (SIGKILL to each process group,
+ * reaped), stops the reaper, removes the temp dir (kept, and its path
+ * printed, when CORRAL_TEST_KEEP is set) and frees t. NULL is a no-op. Call
+ * from the checked teardown. */
+void h_test_end(struct h_test *t);
+
+/* printf into a string owned by t (freed by h_test_end). Never NULL. */
+char *h_strf(struct h_test *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* "t->dir/name", owned by t. */
+char *h_path(struct h_test *t, const char *name);
+
+/* ------------------------------------------------------------ ports, certs */
+
+/* A free TCP port on 127.0.0.1 (bind port 0, read it back, close), distinct
+ * from every port returned before in this process; 0 on failure. Another
+ * process may take it before it is used: that is the accepted race. */
+int h_free_port(void);
+
+/* Connects to 127.0.0.1:port within timeout_ms. Returns the connected
+ * (blocking, close-on-exec) fd, which the caller closes, or -1 with errno
+ * set (ECONNREFUSED, ETIMEDOUT, ...). A connection held open this way is
+ * one a server must drain or time out. */
+int h_connect(int port, int timeout_ms);
+
+/* true when a TCP connect to 127.0.0.1:port succeeds within 500 ms. */
+bool h_port_open(int port);
+
+/* Waits until 127.0.0.1:port accepts (open = true) or refuses (open = false),
+ * polling every 20 ms for at most timeout_ms. Returns true when it did. */
+bool h_wait_port(int port, bool open, int timeout_ms);
+
+/* The shared certificates dir, $TMPDIR/corral-test-certs-$UID, generated
+ * with tools/gen-certs under an flock the first time (concurrent test
+ * programs are safe). Returns a static string, or NULL (with a message on
+ * stderr) when the dir cannot be made or is not ours. */
+const char *h_certs_dir(void);
+
+/* ------------------------------------------------------------ processes */
+
+/* Starts argv[0] (PATH searched) with stdin from /dev/null and stdout and
+ * stderr appended to out_path / err_path (NULL = /dev/null), in a new
+ * process group registered for cleanup. Returns the pid or -1. */
+pid_t h_spawn(struct h_test *t, char *const argv[], const char *out_path, const char *err_path);
+
+/* Sends sig to pid. Returns 0 or -1 (errno set). */
+int h_signal(pid_t pid, int sig);
+
+/* Waits up to timeout_ms for OUR child pid to exit and reaps it. Returns 0
+ * and the wait status in *status (may be NULL), or -1 on timeout (the child
+ * is left running) or when pid is not our child. */
+int h_wait_exit(pid_t pid, int timeout_ms, int *status);
+
+/* true when pid exists and is not a zombie (a zombie has exited). */
+bool h_pid_alive(pid_t pid);
+
+/* Lists the live (non-zombie) processes whose parent is ppid, read from
+ * /proc/<pid>/stat; at most max into out, sorted ascending. Returns how many
+ * there are (may exceed max), or -1 when /proc cannot be read. */
+int h_children(pid_t ppid, pid_t *out, int max);
+
+/* Waits up to timeout_ms until ppid has exactly n live children; their pids
+ * go to out (room for H_MAX_PIDS; may be NULL). Returns the count seen last,
+ * which is n on success. */
+int h_wait_children(pid_t ppid, int n, int timeout_ms, pid_t *out);
+
+/* true when pid is in the sorted list of n pids. */
+bool h_pid_in(pid_t pid, const pid_t *list, int n);
+
+/* The result of h_run. Strings are owned by the test (arena). */
+struct h_run {
+    int exit_code;   /* exit status, or -1 when it did not exit normally */
+    int term_signal; /* signal that killed it, 0 = none */
+    bool timed_out;  /* killed by h_run after timeout_ms */
+    char *out;       /* everything written to stdout */
+    char *err;       /* everything written to stderr */
+};
+
+/* Runs argv to completion (at most timeout_ms, then SIGKILL) and captures
+ * its output. Returns 0 when it ran (whatever its exit code), -1 when it
+ * could not be started. */
+int h_run(struct h_test *t, char *const argv[], int timeout_ms, struct h_run *r);
+
+/* ------------------------------------------------------------ demo upstream */
+
+/* Starts tools/demo-upstream on t->uport (TLS, lb.test cert, client cert
+ * required) and t->ustatus (stub_status), its files under DIR/upstream, and
+ * waits until both ports accept. Returns 0, or -1 (it is killed; its error
+ * log is in DIR/upstream). */
+int h_upstream_start(struct h_test *t);
+
+/* Stops it: SIGTERM, then SIGKILL to its group after 3 s. */
+void h_upstream_stop(struct h_test *t);
+
+/* Connections the upstream accepted on its TLS port so far: stub_status's
+ * "accepts" minus the stub_status queries the harness made itself (each one
+ * is a connection too). -1 when stub_status cannot be read. */
+long h_upstream_accepts(struct h_test *t);
+
+/* ------------------------------------------------------------ corral */
+
+/* The standard test config: 2 workers, drain_timeout 3s, error and access
+ * logs in DIR, one listener on @PORT@ with edge.crt, the demo upstream over
+ * h2 with the client cert. Lines are numbered in the comment for tests that
+ * point at them. */
+#define H_CONFIG_BASE                                                                              \
+    "workers: 2\n"                                                           /* 1 */               \
+    "drain_timeout: 3s\n"                                                    /* 2 */               \
+    "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n" /* 3 */               \
+    "listeners:\n"                                                           /* 4 */               \
+    "  - name: https\n"                                                      /* 5 */               \
+    "    address: 127.0.0.1:@PORT@\n"                                        /* 6 */               \
+    "    tls:\n"                                                             /* 7 */               \
+    "      certificates:\n"                                                  /* 8 */               \
+    "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"            /* 9 */               \
+    "upstream:\n"                                                            /* 10 */              \
+    "  addresses: [127.0.0.1:@UPORT@]\n"                                     /* 11 */              \
+    "  protocol: h2\n"                                                       /* 12 */              \
+    "  connections: 2\n"                                                     /* 13 */              \
+    "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: @CERTS@/client.key, "              \
+    "sni: lb.test}\n" /* 14 */
+
+/* Expands a template: @DIR@, @CERTS@, @PORT@, @PORT2@, @UPORT@, @USTATUS@
+ * become t's values; anything else is copied as is. Owned by t. */
+char *h_expand(struct h_test *t, const char *tmpl);
+
+/* Writes h_expand(tmpl) to DIR/name atomically (temp file + rename, so a
+ * reloading corral never reads half a file). Returns the path (owned by t),
+ * or NULL. */
+char *h_config_write(struct h_test *t, const char *name, const char *tmpl);
+
+/* Starts `$CORRAL_BIN -c config` (stdout to DIR/corral.out, stderr to
+ * DIR/corral.err) and waits up to H_START_MS until 127.0.0.1:wait_port
+ * accepts. Returns the master pid, or -1 when it exited or the port never
+ * opened (it is killed; see DIR/corral.err). */
+pid_t h_corral_start(struct h_test *t, const char *config, int wait_port);
+
+/* ------------------------------------------------------------ curl */
+
+/* The result of a curl run. Strings are owned by the test (arena). */
+struct h_http {
+    int exit_code;   /* curl's exit code (0 = transfer done), -1 = did not run */
+    int status;      /* HTTP status, 0 when there was no response */
+    char version[8]; /* negotiated HTTP version as curl says: "1.1", "2", "" */
+    char *body;      /* response body, "" when none */
+    char *err;       /* curl's stderr (its -sS error message) */
+};
+
+/* curl -sS -o BODY -w '%{http_code} %{http_version}' --max-time 5
+ *      --cacert CERTS/ca.crt [args...] url
+ * args is NULL-terminated (NULL = none). Returns r->exit_code. */
+int h_curl(struct h_test *t, struct h_http *r, const char *url, const char *const *args);
+
+/* The same to corral: https://edge.test:PORT/path with
+ * --resolve edge.test:PORT:127.0.0.1 added. */
+int h_curl_edge(struct h_test *t, struct h_http *r, int port, const char *path,
+                const char *const *args);
+
+/* ------------------------------------------------------------ files */
+
+/* Reads a whole file into a malloc'd NUL-terminated buffer (caller frees);
+ * *len (may be NULL) gets its length. NULL when it cannot be read. */
+char *h_read_file(const char *path, size_t *len);
+
+/* The last max_bytes of the file (whole lines when it can), owned by t;
+ * "(PATH: cannot read)" when it cannot be read. For assertion messages. */
+char *h_file_tail(struct h_test *t, const char *path, size_t max_bytes);
+
+/* true when the file exists and contains needle. */
+bool h_file_contains(const char *path, const char *needle);
+
+/* true when one line of the file contains every string of the
+ * NULL-terminated needles. */
+bool h_file_has_line(const char *path, const char *const *needles);
+
+/* Polls h_file_has_line every 20 ms for at most timeout_ms (logs are
+ * written asynchronously by other processes). */
+bool h_wait_file_line(const char *path, const char *const *needles, int timeout_ms);
+
+/* Writes text to path (truncating). Returns 0 or -1. */
+int h_write_file(const char *path, const char *text);
+
+/* Sleeps ms milliseconds. */
+void h_sleep_ms(int ms);
+
+/* Milliseconds on the monotonic clock. */
+long long h_now_ms(void);
+
+#endif
