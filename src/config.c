@@ -261,6 +261,25 @@ void cr_diag_free(struct cr_diag *d)
     d->nerrors = 0;
 }
 
+void cr_diag_add(struct cr_diag *d, bool is_error, const char *fmt, ...)
+{
+    char *text = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&text, fmt, ap);
+    va_end(ap);
+    char **msgs = n < 0 ? NULL : realloc(d->msgs, (d->nmsgs + 2) * sizeof(char *));
+    if (!msgs) {
+        free(n < 0 ? NULL : text);
+        d->nerrors += is_error;
+        return;
+    }
+    d->msgs = msgs;
+    d->msgs[d->nmsgs++] = text;
+    d->msgs[d->nmsgs] = NULL;
+    d->nerrors += is_error;
+}
+
 void cr_diag_print(const struct cr_diag *d, FILE *f)
 {
     for (size_t i = 0; i < d->nmsgs; i++)
@@ -1456,7 +1475,7 @@ static const struct cfg_key tls_server_keys[] = {
     KDUR   ("handshake_timeout", OFF(handshake_timeout_ms), 100, 10 * MS_M, "10s"),
     KUINT  ("max_handshakes",    OFF(max_handshakes), 1, 100000, "256"),
     KPATH  ("ticket_key_file",   OFF(ticket_key_file), READ),
-    KDUR   ("ticket_rotate",     OFF(ticket_rotate_ms), MS_M, 7 * MS_D, "12h"),
+    KDUR   ("ticket_rotate",     OFF(ticket_rotate_ms), MS_S, 7 * MS_D, "12h"),
     KUINT  ("tickets",           OFF(tickets), 0, 10, "1"),
 };
 #undef OFF

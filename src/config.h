@@ -27,6 +27,10 @@ struct cr_diag {
 };
 
 void cr_diag_free(struct cr_diag *d);
+/* Appends one message, already formatted as "WHERE: error: text" or
+ * "WHERE: warning: text" by the caller. */
+void cr_diag_add(struct cr_diag *d, bool is_error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Prints every message, one per line, to f. */
 void cr_diag_print(const struct cr_diag *d, FILE *f);
 

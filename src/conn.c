@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -58,14 +59,16 @@ static void format_peer(struct cr_conn *c, const struct sockaddr *sa)
 }
 
 void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
-                    const struct cr_cfg_listener *lcfg, SSL_CTX *tls)
+                    struct cr_listen_slot *slot, SSL_CTX *tls)
 {
+    const struct cr_cfg_listener *lcfg = &w->cfg->listeners[slot->index];
     struct cr_conn *c = calloc(1, sizeof(*c));
     if (!c)
         goto fail;
     c->w = w;
     c->fd = fd;
     c->lcfg = lcfg;
+    c->slot = slot;
     c->id = ++w->next_conn_id;
     c->hs_start_us = cr_now_us();
     format_peer(c, sa);
@@ -88,6 +91,7 @@ void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, sock
     w->nconns++;
     atomic_fetch_add(&w->stats->conns_accepted, 1);
     atomic_fetch_add(&w->stats->conns_open, 1);
+    cr_worker_handshake(slot, +1);
     return;
 fail_conn:
     if (c->rev)
@@ -107,13 +111,76 @@ fail:
 
 /* ------------------------------------------------------------ handshake */
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* What went wrong, from OpenSSL's error queue. */
+static enum cr_hs_fail classify(struct cr_conn *c, int err)
+{
+    unsigned long e = ERR_peek_last_error();
+    int r = ERR_GET_REASON(e);
+    if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN || !e)
+        return CR_HSF_EOF;
+    switch (r) {
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_UNKNOWN_PROTOCOL:
+        return CR_HSF_VERSION;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_NO_SHARED_GROUPS:
+    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+    case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
+        return CR_HSF_CIPHER;
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+        return CR_HSF_NOT_TLS;
+    }
+    if (r >= SSL_AD_REASON_OFFSET && r < SSL_AD_REASON_OFFSET + 256) /* an alert from the client */
+        return cr_tls_sni_unknown(c->ssl) ? CR_HSF_SNI : CR_HSF_ALERT;
+    return CR_HSF_OTHER;
+}
+
+/* One summary line at most every 10 s, never one line per failure: a
+ * flood of broken handshakes must not become a flood of log lines. */
+static void count_failure(struct cr_conn *c, enum cr_hs_fail why, const char *detail)
+{
+    static uint64_t last_us, counts[CR_HSF_MAX], total;
+    uint64_t now = cr_now_us();
+    atomic_fetch_add(&c->w->stats->handshakes_failed, 1);
+    atomic_fetch_add(&c->w->stats->hs_fail[why], 1);
+    counts[why]++;
+    total++;
+    if (now - last_us < 10000000u && last_us)
+        return;
+    char by[256];
+    size_t n = 0;
+    by[0] = '\0';
+    for (int i = 0; i < CR_HSF_MAX; i++) {
+        if (counts[i] && n < sizeof(by))
+            n += (size_t)snprintf(by + n, sizeof(by) - n, "%s%s %llu", n ? ", " : "",
+                                  cr_hs_fail_names[i], (unsigned long long)counts[i]);
+        counts[i] = 0;
+    }
+    cr_log_info("%llu TLS handshake(s) failed%s (%s); latest from %s: %s",
+                (unsigned long long)total, last_us ? " in the last 10 s" : "", by, c->client,
+                detail);
+    last_us = now;
+    total = 0;
+}
+
 static void handshake_failed(struct cr_conn *c, int err)
 {
     char buf[256];
-    atomic_fetch_add(&c->w->stats->handshakes_failed, 1);
-    if (cr_log_enabled(CR_LOG_DEBUG))
-        cr_log_debug("conn %llu from %s: TLS handshake failed: %s", (unsigned long long)c->id,
-                     c->client, err == SSL_ERROR_SSL ? cr_tls_errors(buf, sizeof(buf)) : "closed");
+    enum cr_hs_fail why = classify(c, err);
+    const char *detail = err == SSL_ERROR_SSL ? cr_tls_errors(buf, sizeof(buf)) : "closed";
+    count_failure(c, why, detail);
     ERR_clear_error();
     cr_conn_close(c, false);
 }
@@ -121,7 +188,9 @@ static void handshake_failed(struct cr_conn *c, int err)
 static void handshake(struct cr_conn *c)
 {
     ERR_clear_error();
+    uint64_t t0 = thread_cpu_ns();
     int rc = SSL_do_handshake(c->ssl);
+    c->hs_cpu_ns += thread_cpu_ns() - t0;
     if (rc != 1) {
         int err = SSL_get_error(c->ssl, rc);
         if (err == SSL_ERROR_WANT_READ)
@@ -134,9 +203,11 @@ static void handshake(struct cr_conn *c)
         return;
     }
     set_state(c, CR_CONN_OPEN);
-    atomic_fetch_add(SSL_session_reused(c->ssl) ? &c->w->stats->handshakes_resumed
-                                                : &c->w->stats->handshakes_full,
-                     1);
+    cr_worker_handshake(c->slot, -1);
+    bool resumed = SSL_session_reused(c->ssl);
+    struct cr_shm_worker_stats *st = c->w->stats;
+    atomic_fetch_add(resumed ? &st->handshakes_resumed : &st->handshakes_full, 1);
+    atomic_fetch_add(resumed ? &st->hs_cpu_us_resumed : &st->hs_cpu_us_full, c->hs_cpu_ns / 1000);
     cr_conn_set_timer(c, 0);
     int rc2 = cr_tls_alpn(c->ssl) == CR_ALPN_H2 ? cr_h2_attach(c) : cr_h1_attach(c);
     if (rc2 < 0) {
@@ -310,9 +381,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct cr_conn *c = arg;
     if (c->state == CR_CONN_HANDSHAKE) {
-        atomic_fetch_add(&c->w->stats->handshakes_failed, 1);
-        cr_log_debug("conn %llu from %s: handshake timeout", (unsigned long long)c->id,
-                     c->client);
+        count_failure(c, CR_HSF_TIMEOUT, "no complete handshake within handshake_timeout");
         cr_conn_close(c, false);
         return;
     }
@@ -343,6 +412,8 @@ static void conn_finish(struct cr_conn *c)
 {
     if (c->state == CR_CONN_CLOSED)
         return;
+    if (c->state == CR_CONN_HANDSHAKE)
+        cr_worker_handshake(c->slot, -1);
     set_state(c, CR_CONN_CLOSED);
     event_del(c->rev);
     event_del(c->wev);

@@ -46,6 +46,7 @@ struct cr_conn {
     enum cr_conn_state state;
     struct cr_worker *w;
     const struct cr_cfg_listener *lcfg;
+    struct cr_listen_slot *slot;
     int fd;
     SSL *ssl;
     struct event *rev, *wev, *tmr;
@@ -54,6 +55,7 @@ struct cr_conn {
     void *proto_data;
     uint64_t id;
     uint64_t hs_start_us;
+    uint64_t hs_cpu_ns;     /* CPU spent in SSL_do_handshake so far */
     bool read_paused;       /* backpressure from the front end */
     bool want_read_on_write;/* SSL_write needs the socket readable */
     struct cr_deferred flush;
@@ -66,7 +68,7 @@ struct cr_conn {
 /* Takes over an accepted socket and starts the TLS handshake. On failure
  * the socket is closed. */
 void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
-                    const struct cr_cfg_listener *lcfg, SSL_CTX *tls);
+                    struct cr_listen_slot *slot, SSL_CTX *tls);
 
 /* Queues bytes for the client and schedules a flush. */
 int cr_conn_write(struct cr_conn *c, const void *data, size_t len);

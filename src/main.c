@@ -68,6 +68,8 @@ int main(int argc, char **argv)
     struct cr_config *cfg = NULL;
     struct cr_diag diag = {0};
     int rc = path ? cr_config_load(path, &cfg, &diag) : cr_config_load_default(&cfg, &diag);
+    if (rc == 0 && test)
+        rc = cr_master_check(cfg, &diag); /* certificates, keys, ticket key files */
     cr_diag_print(&diag, stderr);
     cr_diag_free(&diag);
     if (rc < 0) {
@@ -76,7 +78,6 @@ int main(int argc, char **argv)
     }
     if (test) {
         printf("corral: %s is valid\n", path ? path : "the built-in configuration");
-        cr_config_free(cfg);
         return 0;
     }
     return cr_master_run(cfg, path);

@@ -33,8 +33,10 @@ struct gen {
     struct cr_config *cfg;
     uint64_t id;
     int *fds;                 /* per listener */
-    SSL_CTX **server_tls;     /* per listener */
+    struct cr_tls_server **server_tls; /* per listener */
     SSL_CTX *upstream_tls;
+    struct cr_ticket_key (*file_keys)[CR_TICKET_RING]; /* per listener, from its key file */
+    size_t *nfile_keys;                                  /* 0: generated and rotated */
     uid_t uid;
     gid_t gid;
 };
@@ -59,6 +61,7 @@ struct master {
     int sfd;
     int stopping;
     uint64_t kill_at_us;
+    uint64_t rotate_at_us[CR_SHM_MAX_LISTENERS]; /* next ticket key rotation, 0 = none */
 };
 
 /* ------------------------------------------------------------ generations */
@@ -72,10 +75,14 @@ static void gen_free(struct gen *g, const struct gen *next)
             reused |= next->fds[j] == g->fds[i];
         if (g->fds && g->fds[i] >= 0 && !reused)
             close(g->fds[i]);
-        if (g->server_tls && g->server_tls[i])
-            SSL_CTX_free(g->server_tls[i]);
+        if (g->server_tls)
+            cr_tls_server_free(g->server_tls[i]);
     }
     SSL_CTX_free(g->upstream_tls);
+    if (g->file_keys)
+        OPENSSL_cleanse(g->file_keys, g->cfg->nlisteners * sizeof(*g->file_keys));
+    free(g->file_keys);
+    free(g->nfile_keys);
     free(g->fds);
     free(g->server_tls);
     cr_config_free(g->cfg);
@@ -111,36 +118,60 @@ static int resolve_ids(const struct cr_config *cfg, uid_t *uid, gid_t *gid)
     return 0;
 }
 
+static void print_diag(struct cr_diag *d)
+{
+    for (size_t i = 0; i < d->nmsgs; i++)
+        cr_log(strstr(d->msgs[i], ": warning: ") ? CR_LOG_WARN : CR_LOG_ERROR, "%s", d->msgs[i]);
+    cr_diag_free(d);
+}
+
+/* Everything of a generation but its sockets: TLS contexts, ticket key
+ * files, users. Problems go to diag. */
+static int gen_build_tls(struct gen *g, struct cr_shm *shm, struct cr_diag *diag)
+{
+    struct cr_config *cfg = g->cfg;
+    char err[512];
+    if (cfg->nlisteners > CR_SHM_MAX_LISTENERS) {
+        cr_diag_add(diag, true, "%s: error: at most %d listeners", cfg->path,
+                    CR_SHM_MAX_LISTENERS);
+        return CR_ECONFIG;
+    }
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const struct cr_cfg_listener *l = &cfg->listeners[i];
+        if (l->tls.ticket_key_file &&
+            cr_ticket_load_file(l->tls.ticket_key_file, g->file_keys[i], &g->nfile_keys[i], err,
+                                sizeof(err)) < 0)
+            cr_diag_add(diag, true, "%s: error: listener %s: %s", cfg->path, l->name, err);
+        (void)cr_tls_server_new(cfg, l, &shm->tickets[i], &g->server_tls[i], diag);
+    }
+    (void)cr_tls_client_new(cfg, &g->upstream_tls, diag);
+    if (cfg->upstream.protocol != CR_PROTO_H2)
+        cr_diag_add(diag, true, "%s: error: upstream protocol http/1.1 is not available yet; "
+                    "use h2", cfg->path);
+    return diag->nerrors ? CR_ECONFIG : 0;
+}
+
 /* Builds a generation from cfg (taken over), reusing the listening sockets
- * of prev whose address is unchanged. On failure everything built is
- * released, cfg included, and prev is untouched. */
-static int gen_build(struct gen *g, struct cr_config *cfg, const struct gen *prev, uint64_t id)
+ * of prev whose address is unchanged; bind = false only checks. On failure
+ * everything built is released, cfg included, and prev is untouched. */
+static int gen_build(struct gen *g, struct cr_config *cfg, const struct gen *prev, uint64_t id,
+                     struct cr_shm *shm, bool bind, struct cr_diag *diag)
 {
     char err[512];
     memset(g, 0, sizeof(*g));
     g->cfg = cfg;
     g->id = id;
     g->fds = malloc(cfg->nlisteners * sizeof(int));
-    g->server_tls = calloc(cfg->nlisteners, sizeof(SSL_CTX *));
-    if (!g->fds || !g->server_tls)
+    g->server_tls = calloc(cfg->nlisteners, sizeof(*g->server_tls));
+    g->file_keys = calloc(cfg->nlisteners, sizeof(*g->file_keys));
+    g->nfile_keys = calloc(cfg->nlisteners, sizeof(size_t));
+    if (!g->fds || !g->server_tls || !g->file_keys || !g->nfile_keys)
         goto fail;
     for (size_t i = 0; i < cfg->nlisteners; i++)
         g->fds[i] = -1;
-    if (resolve_ids(cfg, &g->uid, &g->gid) < 0)
+    if (resolve_ids(cfg, &g->uid, &g->gid) < 0 || gen_build_tls(g, shm, diag) < 0)
         goto fail;
-    for (size_t i = 0; i < cfg->nlisteners; i++) {
-        g->server_tls[i] = cr_tls_server_new(&cfg->listeners[i], err, sizeof(err));
-        if (!g->server_tls[i]) {
-            cr_log_error("%s: listener %s: %s", cfg->path, cfg->listeners[i].name, err);
-            goto fail;
-        }
-    }
-    g->upstream_tls = cr_tls_client_new(&cfg->upstream, err, sizeof(err));
-    if (!g->upstream_tls) {
-        cr_log_error("%s: upstream: %s", cfg->path, err);
-        goto fail;
-    }
-    for (size_t i = 0; i < cfg->nlisteners; i++) {
+    for (size_t i = 0; bind && i < cfg->nlisteners; i++) {
         const struct cr_cfg_listener *l = &cfg->listeners[i];
         for (size_t j = 0; prev && prev->cfg && j < prev->cfg->nlisteners; j++)
             if (same_addr(&prev->cfg->listeners[j].addr, &l->addr))
@@ -149,7 +180,7 @@ static int gen_build(struct gen *g, struct cr_config *cfg, const struct gen *pre
             continue;
         g->fds[i] = cr_listener_bind(&l->addr, (int)l->backlog, err, sizeof(err));
         if (g->fds[i] < 0) {
-            cr_log_error("%s", err);
+            cr_diag_add(diag, true, "%s: error: %s", cfg->path, err);
             goto fail;
         }
     }
@@ -165,6 +196,33 @@ fail:
     }
     gen_free(g, NULL);
     return CR_ECONFIG;
+}
+
+/* The ticket keys of a generation that has been adopted: a key file's
+ * keys replace the ring; a ring without keys gets a generated one. */
+static void gen_publish_keys(struct gen *g, struct cr_shm *shm)
+{
+    for (size_t i = 0; i < g->cfg->nlisteners; i++) {
+        if (g->nfile_keys[i])
+            cr_ticket_publish(&shm->tickets[i], g->file_keys[i], g->nfile_keys[i]);
+        else if (shm->tickets[i].n == 0 && cr_ticket_rotate(&shm->tickets[i]) < 0)
+            cr_log_error("cannot generate a ticket key: resumption is off");
+    }
+}
+
+int cr_master_check(struct cr_config *cfg, struct cr_diag *diag)
+{
+    struct gen g;
+    struct cr_shm *shm = cr_shm_create();
+    if (!shm) {
+        cr_config_free(cfg);
+        return CR_ENOMEM;
+    }
+    int rc = gen_build(&g, cfg, NULL, 0, shm, false, diag);
+    if (rc == 0)
+        gen_free(&g, NULL);
+    cr_shm_destroy(shm);
+    return rc;
 }
 
 /* ------------------------------------------------------------ workers */
@@ -307,6 +365,8 @@ static void signal_all(struct master *m, int sig)
 
 /* ------------------------------------------------------------ signals */
 
+static void schedule_rotations(struct master *m);
+
 static void stop(struct master *m, const char *why)
 {
     if (m->stopping) {
@@ -329,22 +389,17 @@ static void reload(struct master *m)
 {
     struct cr_config *cfg = NULL;
     struct cr_diag diag = {0};
+    struct gen next;
     int rc = m->path ? cr_config_load(m->path, &cfg, &diag) : cr_config_load_default(&cfg, &diag);
-    for (size_t i = 0; i < diag.nmsgs; i++)
-        cr_log(strstr(diag.msgs[i], ": warning: ") ? CR_LOG_WARN : CR_LOG_ERROR, "%s",
-               diag.msgs[i]);
-    cr_diag_free(&diag);
+    if (rc == 0)
+        rc = gen_build(&next, cfg, &m->cur, m->cur.id + 1, m->shm, true, &diag);
+    print_diag(&diag);
     if (rc < 0) {
         cr_log_error("reload failed: the configuration has errors; the running workers keep "
                      "serving the previous one");
         return;
     }
-    struct gen next;
-    if (gen_build(&next, cfg, &m->cur, m->cur.id + 1) < 0) {
-        cr_log_error("reload failed; the running workers keep serving the previous "
-                     "configuration");
-        return;
-    }
+    gen_publish_keys(&next, m->shm);
     if (cr_log_open(&next.cfg->log) < 0)
         cr_log_warn("reload: keeping the previous log files");
     /* the old generation drains; its workers keep their own copies of
@@ -357,6 +412,7 @@ static void reload(struct master *m)
     }
     gen_free(&m->cur, &next);
     m->cur = next;
+    schedule_rotations(m);
     atomic_store(&m->shm->generation, m->cur.id);
     if (start_slots(m) < 0)
         cr_log_error("reload: out of memory starting workers");
@@ -390,9 +446,39 @@ static void on_signal(struct master *m, int sig)
 
 /* ------------------------------------------------------------ loop */
 
+/* Generated ticket keys rotate every ticket_rotate; a key file's keys are
+ * rotated by whoever writes the file (and a SIGHUP). */
+static void schedule_rotations(struct master *m)
+{
+    uint64_t now = cr_now_us();
+    for (size_t i = 0; i < CR_SHM_MAX_LISTENERS; i++) {
+        bool gen = i < m->cur.cfg->nlisteners && !m->cur.nfile_keys[i];
+        if (!gen)
+            m->rotate_at_us[i] = 0;
+        else if (!m->rotate_at_us[i])
+            m->rotate_at_us[i] = now + m->cur.cfg->listeners[i].tls.ticket_rotate_ms * 1000;
+    }
+}
+
+static void rotate_due(struct master *m, uint64_t now)
+{
+    for (size_t i = 0; i < m->cur.cfg->nlisteners; i++) {
+        if (!m->rotate_at_us[i] || m->rotate_at_us[i] > now)
+            continue;
+        if (cr_ticket_rotate(&m->shm->tickets[i]) < 0)
+            cr_log_error("listener %s: ticket key rotation failed", m->cur.cfg->listeners[i].name);
+        else
+            cr_log_info("listener %s: session ticket key rotated", m->cur.cfg->listeners[i].name);
+        m->rotate_at_us[i] = now + m->cur.cfg->listeners[i].tls.ticket_rotate_ms * 1000;
+    }
+}
+
 static int next_timeout_ms(const struct master *m)
 {
     uint64_t now = cr_now_us(), next = UINT64_MAX;
+    for (size_t i = 0; i < CR_SHM_MAX_LISTENERS && !m->stopping; i++)
+        if (m->rotate_at_us[i])
+            next = CR_MIN(next, m->rotate_at_us[i]);
     for (size_t i = 0; i < m->nslots; i++)
         if (!m->slots[i].pid && m->slots[i].respawn_at_us && !m->stopping)
             next = CR_MIN(next, m->slots[i].respawn_at_us);
@@ -406,6 +492,8 @@ static int next_timeout_ms(const struct master *m)
 static void run_timers(struct master *m)
 {
     uint64_t now = cr_now_us();
+    if (!m->stopping)
+        rotate_due(m, now);
     for (size_t i = 0; i < m->nslots && !m->stopping; i++) {
         struct slot *s = &m->slots[i];
         if (!s->pid && s->respawn_at_us && s->respawn_at_us <= now)
@@ -456,8 +544,15 @@ int cr_master_run(struct cr_config *cfg, const char *path)
         cr_config_free(cfg);
         goto out;
     }
-    if (gen_build(&m.cur, cfg, NULL, 1) < 0)
+    struct cr_diag diag = {0};
+    rc = gen_build(&m.cur, cfg, NULL, 1, m.shm, true, &diag);
+    print_diag(&diag);
+    rc = rc < 0 ? 1 : 0;
+    if (rc)
         goto out;
+    gen_publish_keys(&m.cur, m.shm);
+    schedule_rotations(&m);
+    rc = 1;
     if (cfg->pid_file && write_pid_file(cfg->pid_file) < 0)
         goto out_gen;
     atomic_store(&m.shm->generation, 1);

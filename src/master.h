@@ -22,4 +22,9 @@
  * exit code (0 after a graceful stop). */
 int cr_master_run(struct cr_config *cfg, const char *path);
 
+/* Checks everything a start would (config, TLS material, key files, users)
+ * without binding or forking; cfg is taken over. Problems go to diag.
+ * Returns 0 or CR_ECONFIG. */
+int cr_master_check(struct cr_config *cfg, struct cr_diag *diag);
+
 #endif

@@ -10,7 +10,24 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "ticket.h"
+
 #define CR_SHM_MAX_WORKERS 256
+#define CR_SHM_MAX_LISTENERS 64
+
+/* Why a TLS handshake failed, as counted per worker. */
+enum cr_hs_fail {
+    CR_HSF_VERSION = 0, /* protocol version refused (TLS 1.0/1.1, SSLv3) */
+    CR_HSF_CIPHER,      /* no shared cipher suite, group or signature algorithm */
+    CR_HSF_SNI,         /* the client named a host we have no certificate for, then gave up */
+    CR_HSF_TIMEOUT,     /* did not finish within handshake_timeout */
+    CR_HSF_EOF,         /* the client closed mid-handshake */
+    CR_HSF_NOT_TLS,     /* plain HTTP or garbage on the TLS port */
+    CR_HSF_ALERT,       /* the client refused us with an alert (e.g. unknown CA) */
+    CR_HSF_OTHER,
+    CR_HSF_MAX
+};
+extern const char *const cr_hs_fail_names[CR_HSF_MAX];
 
 struct cr_shm_worker_stats {
     _Atomic uint64_t conns_accepted;
@@ -18,6 +35,10 @@ struct cr_shm_worker_stats {
     _Atomic uint64_t handshakes_full;
     _Atomic uint64_t handshakes_resumed;
     _Atomic uint64_t handshakes_failed;
+    _Atomic uint64_t hs_fail[CR_HSF_MAX];
+    _Atomic uint64_t hs_cpu_us_full;    /* CPU spent in full handshakes */
+    _Atomic uint64_t hs_cpu_us_resumed; /* and in resumed ones */
+    _Atomic uint64_t handshakes_active; /* in progress now */
     _Atomic uint64_t requests;
     _Atomic uint64_t responses_by_class[6]; /* 1xx..5xx, [0] = reset */
 };
@@ -25,6 +46,7 @@ struct cr_shm_worker_stats {
 struct cr_shm {
     _Atomic uint64_t generation;            /* bumped by the master per reload */
     struct cr_shm_worker_stats workers[CR_SHM_MAX_WORKERS];
+    struct cr_ticket_ring tickets[CR_SHM_MAX_LISTENERS]; /* per listener */
 };
 
 /* Maps a zeroed region (master only). Returns NULL on failure, errno set. */

@@ -1,26 +1,51 @@
-/* tls.h - OpenSSL contexts: the server side toward clients (RSA-4096
- * certificates, ALPN, tickets) and the client side toward the upstream
- * (CA verification, client certificate, SNI, session resumption).
+/* tls.h - OpenSSL contexts: the server side toward clients and the client
+ * side toward the upstream.
  *
- * Contexts are built by the master before it forks, so a reload with bad TLS
- * material fails without touching the running workers, and every worker of a
- * generation shares the same ticket keys. They are reference-counted
- * OpenSSL objects: the caller owns the returned reference. */
+ * Server side, per listener (struct cr_tls_server): one SSL_CTX per group
+ * of certificates naming the same hosts (an RSA-4096 chain and, beside it,
+ * an optional ECDSA P-256 chain: OpenSSL serves ECDSA to clients that offer
+ * it and RSA to the rest), chosen by SNI among the certificates' SAN names
+ * (exact, then "*." wildcard); the first certificate is the default for
+ * clients without SNI or with an unknown name. ALPN h2/http/1.1 in the
+ * configured order, TLS 1.2/1.3 AEAD suites with forward secrecy, X25519
+ * and P-256, stateless tickets with keys shared by every worker (ticket.h),
+ * OCSP staples (ocsp.h).
+ *
+ * Contexts are built by the master before it forks, so a reload with bad
+ * TLS material fails without touching the running workers. Building checks
+ * what an operator gets wrong: unreadable files, a key that does not match
+ * its certificate, an incomplete chain, expiry, a world-readable key. */
 #ifndef CR_TLS_H
 #define CR_TLS_H
 
 #include <openssl/ssl.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
+#include "ticket.h"
 
-/* The server context of one listener. Returns NULL with a message in err. */
-SSL_CTX *cr_tls_server_new(const struct cr_cfg_listener *l, char *err, size_t errlen);
+struct cr_tls_server;
 
-/* The client context for the upstream pool. Returns NULL with err set. */
-SSL_CTX *cr_tls_client_new(const struct cr_cfg_upstream *u, char *err, size_t errlen);
+/* Builds listener l's contexts; tickets use ring. Problems go to diag as
+ * "FILE: error: ..." / "FILE: warning: ..." (FILE = the config file).
+ * Returns 0 and *out, or CR_ECONFIG when there was an error. */
+int cr_tls_server_new(const struct cr_config *cfg, const struct cr_cfg_listener *l,
+                      struct cr_ticket_ring *ring, struct cr_tls_server **out,
+                      struct cr_diag *diag);
+void cr_tls_server_free(struct cr_tls_server *s);
 
-/* The ALPN protocol a finished server handshake agreed on. */
+/* The default context, for SSL_new on an accepted connection. */
+SSL_CTX *cr_tls_server_ctx(const struct cr_tls_server *s);
+
+/* Did the client name a host none of our certificates has? */
+bool cr_tls_sni_unknown(const SSL *ssl);
+
+/* The client context for the upstream pool; same diag contract. */
+int cr_tls_client_new(const struct cr_config *cfg, SSL_CTX **out, struct cr_diag *diag);
+
+/* The ALPN protocol a finished server handshake agreed on (HTTP/1.1 when
+ * the client offered none). */
 enum cr_alpn cr_tls_alpn(const SSL *ssl);
 
 /* Formats OpenSSL's error queue (and clears it) into buf; returns buf. */

@@ -18,12 +18,6 @@
 
 struct cr_worker *cr_worker_self;
 
-/* Per listener: what an accepted socket needs. */
-struct accept_ctx {
-    struct cr_worker *w;
-    size_t index;
-};
-
 void cr_worker_defer(struct cr_worker *w, struct cr_deferred *d)
 {
     if (d->queued)
@@ -59,10 +53,25 @@ static void run_deferred(evutil_socket_t fd, short what, void *arg)
 
 static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
 {
-    struct accept_ctx *a = arg;
-    struct cr_worker *w = a->w;
-    cr_conn_accept(w, fd, sa, salen, &w->cfg->listeners[a->index],
-                   w->setup->server_tls[a->index]);
+    struct cr_listen_slot *slot = arg;
+    struct cr_worker *w = slot->w;
+    cr_conn_accept(w, fd, sa, salen, slot, cr_tls_server_ctx(w->setup->server_tls[slot->index]));
+}
+
+void cr_worker_handshake(struct cr_listen_slot *slot, int delta)
+{
+    slot->handshaking += (uint32_t)delta;
+    atomic_fetch_add(&slot->w->stats->handshakes_active, (uint64_t)(int64_t)delta);
+    if (!slot->l)
+        return; /* draining: no longer accepting anyway */
+    if (!slot->paused && slot->handshaking >= slot->max) {
+        slot->paused = true;
+        cr_listener_pause(slot->l);
+        cr_log_debug("%u handshakes in progress: not accepting for now", slot->handshaking);
+    } else if (slot->paused && slot->handshaking < slot->max) {
+        slot->paused = false;
+        cr_listener_resume(slot->l);
+    }
 }
 
 /* ------------------------------------------------------------ drain */
@@ -91,8 +100,8 @@ static void start_drain(struct cr_worker *w)
         return;
     w->draining = true;
     for (size_t i = 0; i < w->cfg->nlisteners; i++) {
-        cr_listener_free(w->listeners[i]);
-        w->listeners[i] = NULL;
+        cr_listener_free(w->slots[i].l);
+        w->slots[i].l = NULL;
     }
     struct cr_conn *c, *next;
     for (c = LIST_FIRST(&w->conns); c; c = next) {
@@ -140,7 +149,6 @@ int cr_worker_run(const struct cr_worker_setup *s)
     int rc = 1;
     struct cr_worker w = {0};
     struct event *sigterm = NULL, *sigusr1 = NULL;
-    struct accept_ctx *actx = NULL;
 
     snprintf(role, sizeof(role), "worker %d", s->id);
     cr_log_set_role(role);
@@ -164,18 +172,19 @@ int cr_worker_run(const struct cr_worker_setup *s)
     w.defer_ev = event_new(w.base, -1, 0, run_deferred, &w);
     sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
     sigusr1 = evsignal_new(w.base, SIGUSR1, on_signal, &w);
-    w.listeners = calloc(s->cfg->nlisteners, sizeof(*w.listeners));
-    actx = calloc(s->cfg->nlisteners, sizeof(*actx));
-    if (!w.defer_ev || !sigterm || !sigusr1 || !w.listeners || !actx)
+    w.slots = calloc(s->cfg->nlisteners, sizeof(*w.slots));
+    if (!w.defer_ev || !sigterm || !sigusr1 || !w.slots)
         goto out_base;
     event_add(sigterm, NULL);
     event_add(sigusr1, NULL);
     if (cr_pool_new(&w, &w.pool) < 0)
         goto out_base;
     for (size_t i = 0; i < s->cfg->nlisteners; i++) {
-        actx[i] = (struct accept_ctx){&w, i};
-        w.listeners[i] = cr_listener_start(w.base, s->listen_fds[i], on_accept, &actx[i]);
-        if (!w.listeners[i])
+        struct cr_listen_slot *slot = &w.slots[i];
+        *slot = (struct cr_listen_slot){.w = &w, .index = i,
+                                        .max = s->cfg->listeners[i].tls.max_handshakes};
+        slot->l = cr_listener_start(w.base, s->listen_fds[i], on_accept, slot);
+        if (!slot->l)
             goto out_pool;
     }
     cr_log_debug("serving (generation %llu)", (unsigned long long)s->generation);
@@ -184,12 +193,11 @@ int cr_worker_run(const struct cr_worker_setup *s)
     cr_log_info("stopped");
 out_pool:
     for (size_t i = 0; i < s->cfg->nlisteners; i++)
-        cr_listener_free(w.listeners[i]);
+        cr_listener_free(w.slots[i].l);
     /* connections and the pool are not freed one by one: the process exits
      * and the kernel closes every socket */
 out_base:
-    free(actx);
-    free(w.listeners);
+    free(w.slots);
     if (sigterm)
         event_free(sigterm);
     if (sigusr1)

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "shm.h"
+#include "tls.h"
 
 /* What the master hands a worker it forks. Everything is inherited memory
  * the worker only reads; the worker frees none of it. */
@@ -20,7 +21,7 @@ struct cr_worker_setup {
     int id;                    /* 1..workers, stable across respawns */
     uint64_t generation;       /* reload generation, for the logs */
     const int *listen_fds;     /* one per cfg->listeners[i] */
-    SSL_CTX *const *server_tls; /* one per cfg->listeners[i] */
+    struct cr_tls_server *const *server_tls; /* one per cfg->listeners[i] */
     SSL_CTX *upstream_tls;
     struct cr_shm *shm;
     uid_t uid;                 /* drop to these unless (uid_t)-1 */
@@ -51,6 +52,19 @@ struct cr_deferred {
     TAILQ_ENTRY(cr_deferred) link;
 };
 
+/* A listening socket as a worker sees it, with the handshakes in progress
+ * on its connections: at tls.max_handshakes the worker stops accepting
+ * there, so a flood of half-open TLS connections cannot starve the
+ * established ones of CPU. */
+struct cr_listen_slot {
+    struct cr_worker *w;
+    size_t index;
+    struct cr_listener *l;
+    uint32_t handshaking;
+    uint32_t max;
+    bool paused;
+};
+
 struct cr_worker {
     struct event_base *base;
     const struct cr_config *cfg;
@@ -58,7 +72,7 @@ struct cr_worker {
     int id;
     struct cr_shm_worker_stats *stats;
     struct cr_pool *pool;
-    struct cr_listener **listeners;
+    struct cr_listen_slot *slots; /* one per cfg->listeners[i] */
     LIST_HEAD(, cr_conn) conns;
     size_t nconns;
     bool draining;
@@ -77,5 +91,8 @@ void cr_worker_undefer(struct cr_worker *w, struct cr_deferred *d);
 
 /* A connection closed: the worker may finish draining. */
 void cr_worker_conn_gone(struct cr_worker *w);
+
+/* A handshake started or ended on slot; pauses or resumes accepting. */
+void cr_worker_handshake(struct cr_listen_slot *slot, int delta);
 
 #endif
