@@ -33,6 +33,7 @@ struct gen {
     struct cr_config *cfg;
     uint64_t id;
     int *fds;                 /* per listener */
+    int admin_fd;             /* -1 without an admin endpoint */
     struct cr_tls_server **server_tls; /* per listener */
     SSL_CTX *upstream_tls;
     struct cr_ticket_key (*file_keys)[CR_TICKET_RING]; /* per listener, from its key file */
@@ -78,6 +79,8 @@ static void gen_free(struct gen *g, const struct gen *next)
         if (g->server_tls)
             cr_tls_server_free(g->server_tls[i]);
     }
+    if (g->admin_fd >= 0 && !(next && next->admin_fd == g->admin_fd))
+        close(g->admin_fd);
     SSL_CTX_free(g->upstream_tls);
     if (g->file_keys)
         OPENSSL_cleanse(g->file_keys, g->cfg->nlisteners * sizeof(*g->file_keys));
@@ -161,6 +164,7 @@ static int gen_build(struct gen *g, struct cr_config *cfg, const struct gen *pre
     memset(g, 0, sizeof(*g));
     g->cfg = cfg;
     g->id = id;
+    g->admin_fd = -1;
     g->fds = malloc(cfg->nlisteners * sizeof(int));
     g->server_tls = calloc(cfg->nlisteners, sizeof(*g->server_tls));
     g->file_keys = calloc(cfg->nlisteners, sizeof(*g->file_keys));
@@ -184,6 +188,15 @@ static int gen_build(struct gen *g, struct cr_config *cfg, const struct gen *pre
             goto fail;
         }
     }
+    if (bind && cfg->admin.enabled) {
+        if (prev && prev->cfg && prev->admin_fd >= 0 &&
+            same_addr(&prev->cfg->admin.addr, &cfg->admin.addr))
+            g->admin_fd = prev->admin_fd;
+        else if ((g->admin_fd = cr_listener_bind(&cfg->admin.addr, 64, err, sizeof(err))) < 0) {
+            cr_diag_add(diag, true, "%s: error: admin: %s", cfg->path, err);
+            goto fail;
+        }
+    }
     return 0;
 fail:
     /* close only what this build bound itself */
@@ -194,6 +207,8 @@ fail:
         if (reused)
             g->fds[i] = -1;
     }
+    if (prev && g->admin_fd == prev->admin_fd)
+        g->admin_fd = -1;
     gen_free(g, NULL);
     return CR_ECONFIG;
 }
@@ -264,6 +279,7 @@ static void spawn(struct master *m, struct slot *s)
             .id = s->id,
             .generation = m->cur.id,
             .listen_fds = m->cur.fds,
+            .admin_fd = m->cur.admin_fd,
             .server_tls = m->cur.server_tls,
             .upstream_tls = m->cur.upstream_tls,
             .shm = m->shm,
@@ -381,6 +397,9 @@ static void stop(struct master *m, const char *why)
         close(m->cur.fds[i]);
         m->cur.fds[i] = -1;
     }
+    if (m->cur.admin_fd >= 0)
+        close(m->cur.admin_fd);
+    m->cur.admin_fd = -1;
     signal_all(m, SIGTERM);
     m->kill_at_us = cr_now_us() + (m->cur.cfg->drain_timeout_ms + 2000) * 1000ull;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "common.h"
 #include "conn.h"
 #include "listener.h"
@@ -112,6 +113,8 @@ static void start_drain(struct cr_worker *w)
             c->proto->on_drain(c);
     }
     cr_pool_drain(w->pool);
+    if (w->setup->admin_fd >= 0)
+        cr_admin_stop(w);
     struct timeval tv = {.tv_sec = (time_t)(w->cfg->drain_timeout_ms / 1000),
                          .tv_usec = (suseconds_t)(w->cfg->drain_timeout_ms % 1000) * 1000};
     event_base_once(w->base, -1, EV_TIMEOUT, on_drain_timeout, w, &tv);
@@ -187,6 +190,8 @@ int cr_worker_run(const struct cr_worker_setup *s)
         if (!slot->l)
             goto out_pool;
     }
+    if (s->admin_fd >= 0 && cr_admin_start(&w, s->admin_fd) < 0)
+        goto out_pool;
     cr_log_debug("serving (generation %llu)", (unsigned long long)s->generation);
     event_base_dispatch(w.base);
     rc = 0;

@@ -21,6 +21,7 @@ struct cr_worker_setup {
     int id;                    /* 1..workers, stable across respawns */
     uint64_t generation;       /* reload generation, for the logs */
     const int *listen_fds;     /* one per cfg->listeners[i] */
+    int admin_fd;              /* -1 without an admin endpoint */
     struct cr_tls_server *const *server_tls; /* one per cfg->listeners[i] */
     SSL_CTX *upstream_tls;
     struct cr_shm *shm;

@@ -1,0 +1,201 @@
+/* admin.c - the admin endpoint. */
+#include "admin.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "listener.h"
+#include "log.h"
+
+#define ADMIN_REQ_MAX 4096
+#define ADMIN_TIMEOUT_S 5
+
+struct admin_conn {
+    int fd;
+    struct event *ev;
+    size_t len;
+    char buf[ADMIN_REQ_MAX];
+};
+
+static struct cr_listener *admin_listener;
+
+/* ------------------------------------------------------------ JSON */
+
+struct out {
+    char *buf;
+    size_t len, cap;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct out *o, const char *fmt, ...)
+{
+    if (o->len + 1 >= o->cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        o->len = CR_MIN(o->len + (size_t)n, o->cap - 1);
+}
+
+static uint64_t ld(const _Atomic uint64_t *v)
+{
+    return atomic_load_explicit(v, memory_order_relaxed);
+}
+
+static void worker_json(struct out *o, const struct cr_shm_worker_stats *w)
+{
+    put(o, "{\"conns_accepted\":%llu,\"conns_open\":%llu,\"handshakes_full\":%llu,"
+           "\"handshakes_resumed\":%llu,\"handshakes_failed\":%llu,\"handshakes_active\":%llu,"
+           "\"handshake_cpu_us_full\":%llu,\"handshake_cpu_us_resumed\":%llu,\"requests\":%llu,",
+        (unsigned long long)ld(&w->conns_accepted), (unsigned long long)ld(&w->conns_open),
+        (unsigned long long)ld(&w->handshakes_full), (unsigned long long)ld(&w->handshakes_resumed),
+        (unsigned long long)ld(&w->handshakes_failed), (unsigned long long)ld(&w->handshakes_active),
+        (unsigned long long)ld(&w->hs_cpu_us_full), (unsigned long long)ld(&w->hs_cpu_us_resumed),
+        (unsigned long long)ld(&w->requests));
+    put(o, "\"handshake_failures\":{");
+    for (int i = 0; i < CR_HSF_MAX; i++)
+        put(o, "%s\"%s\":%llu", i ? "," : "", cr_hs_fail_names[i],
+            (unsigned long long)ld(&w->hs_fail[i]));
+    put(o, "},\"responses\":{\"reset\":%llu", (unsigned long long)ld(&w->responses_by_class[0]));
+    for (int i = 1; i < 6; i++)
+        put(o, ",\"%dxx\":%llu", i, (unsigned long long)ld(&w->responses_by_class[i]));
+    put(o, "}}");
+}
+
+size_t cr_admin_stats_json(const struct cr_shm *shm, uint32_t nworkers, char *buf, size_t len)
+{
+    struct out o = {buf, 0, len};
+    struct cr_shm_worker_stats total;
+    memset(&total, 0, sizeof(total));
+    nworkers = CR_MIN(nworkers, (uint32_t)CR_SHM_MAX_WORKERS);
+    /* sum field by field: the struct is all counters */
+    const size_t nfields = sizeof(total) / sizeof(_Atomic uint64_t);
+    for (uint32_t w = 0; w < nworkers; w++) {
+        const _Atomic uint64_t *src = (const _Atomic uint64_t *)&shm->workers[w];
+        _Atomic uint64_t *dst = (_Atomic uint64_t *)&total;
+        for (size_t f = 0; f < nfields; f++)
+            atomic_store_explicit(&dst[f], ld(&dst[f]) + ld(&src[f]), memory_order_relaxed);
+    }
+    put(&o, "{\"generation\":%llu,\"total\":", (unsigned long long)ld(&shm->generation));
+    worker_json(&o, &total);
+    put(&o, ",\"workers\":[");
+    for (uint32_t w = 0; w < nworkers; w++) {
+        if (w)
+            put(&o, ",");
+        worker_json(&o, &shm->workers[w]);
+    }
+    put(&o, "]}\n");
+    return o.len;
+}
+
+/* ------------------------------------------------------------ serving */
+
+static void admin_close(struct admin_conn *a)
+{
+    event_free(a->ev);
+    close(a->fd);
+    free(a);
+}
+
+static void respond(struct admin_conn *a, int status, const char *type, const char *body,
+                    size_t blen)
+{
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                     "cache-control: no-store\r\nconnection: close\r\n\r\n",
+                     status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request",
+                     type, blen);
+    /* small answers on a loopback socket: a short write is not worth a state */
+    if (write(a->fd, head, (size_t)n) == n && blen)
+        (void)!write(a->fd, body, blen);
+}
+
+static void handle(struct admin_conn *a)
+{
+    struct cr_worker *w = cr_worker_self;
+    char method[8], path[128];
+    if (sscanf(a->buf, "%7s %127s", method, path) != 2) {
+        respond(a, 400, "text/plain", "bad request\n", 12);
+        return;
+    }
+    if (strcmp(path, "/health") == 0) {
+        respond(a, 200, "text/plain", "ok\n", 3);
+    } else if (strcmp(path, "/stats") == 0) {
+        size_t cap = 4096 + (size_t)w->cfg->workers * 1024;
+        char *body = malloc(cap);
+        if (!body) {
+            respond(a, 400, "text/plain", "out of memory\n", 14);
+            return;
+        }
+        size_t n = cr_admin_stats_json(w->setup->shm, w->cfg->workers, body, cap);
+        respond(a, 200, "application/json", body, n);
+        free(body);
+    } else {
+        respond(a, 404, "text/plain", "not found\n", 10);
+    }
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin_conn *a = arg;
+    if (what & EV_TIMEOUT) {
+        admin_close(a);
+        return;
+    }
+    ssize_t n = read(fd, a->buf + a->len, sizeof(a->buf) - 1 - a->len);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        admin_close(a);
+        return;
+    }
+    a->len += (size_t)n;
+    a->buf[a->len] = '\0';
+    if (strstr(a->buf, "\r\n\r\n") || strstr(a->buf, "\n\n")) {
+        handle(a);
+        admin_close(a);
+    } else if (a->len == sizeof(a->buf) - 1) {
+        respond(a, 400, "text/plain", "request too large\n", 18);
+        admin_close(a);
+    }
+}
+
+static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+    struct cr_worker *w = arg;
+    struct admin_conn *a = calloc(1, sizeof(*a));
+    struct timeval tv = {ADMIN_TIMEOUT_S, 0};
+    if (!a) {
+        close(fd);
+        return;
+    }
+    a->fd = fd;
+    a->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, a);
+    if (!a->ev || event_add(a->ev, &tv) < 0) {
+        if (a->ev)
+            event_free(a->ev);
+        close(fd);
+        free(a);
+    }
+}
+
+int cr_admin_start(struct cr_worker *w, int fd)
+{
+    admin_listener = cr_listener_start(w->base, fd, on_accept, w);
+    return admin_listener ? 0 : CR_ENOMEM;
+}
+
+void cr_admin_stop(struct cr_worker *w)
+{
+    cr_listener_free(admin_listener);
+    admin_listener = NULL;
+}
