@@ -328,7 +328,11 @@ static void do_flush(void *arg)
         }
         int err = SSL_get_error(c->ssl, n);
         if (err == SSL_ERROR_WANT_WRITE) {
-            event_add(c->wev, NULL);
+            /* a client that stops reading is dropped after body_timeout */
+            uint64_t ms = c->w->cfg->http.body_timeout_ms;
+            struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
+                                 .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+            event_add(c->wev, &tv);
             return;
         }
         if (err == SSL_ERROR_WANT_READ) {
@@ -349,6 +353,12 @@ static void do_flush(void *arg)
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
     struct cr_conn *c = arg;
+    if (what & EV_TIMEOUT) {
+        cr_log_debug("conn %llu from %s: not reading its responses: closed",
+                     (unsigned long long)c->id, c->client);
+        conn_finish(c);
+        return;
+    }
     if (c->state == CR_CONN_HANDSHAKE) {
         handshake(c);
         if (c->state == CR_CONN_OPEN)

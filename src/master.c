@@ -148,9 +148,6 @@ static int gen_build_tls(struct gen *g, struct cr_shm *shm, struct cr_diag *diag
         (void)cr_tls_server_new(cfg, l, &shm->tickets[i], &g->server_tls[i], diag);
     }
     (void)cr_tls_client_new(cfg, &g->upstream_tls, diag);
-    if (cfg->upstream.protocol != CR_PROTO_H2)
-        cr_diag_add(diag, true, "%s: error: upstream protocol http/1.1 is not available yet; "
-                    "use h2", cfg->path);
     return diag->nerrors ? CR_ECONFIG : 0;
 }
 

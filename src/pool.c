@@ -15,6 +15,7 @@
 struct slot {
     struct cr_upconn *c;
     uint64_t backoff_ms;
+    bool failing;             /* its last attempt or connection failed */
 };
 
 struct cr_pool {
@@ -114,15 +115,26 @@ static struct cr_upconn *pick(struct cr_pool *p)
     return best;
 }
 
-/* Will some connection be able to take streams soon? */
+/* Will some connection be able to take streams soon? A connection being
+ * replaced after a clean close counts; one that keeps failing does not,
+ * so an unreachable upstream gets a fast 502 instead of a wait. */
 static bool any_coming(const struct cr_pool *p)
 {
     for (size_t i = 0; i < p->nslots; i++) {
         enum cr_up_state s = cr_upconn_state(p->slots[i].c);
-        if (s == CR_UP_READY || s == CR_UP_CONNECTING || s == CR_UP_HANDSHAKE)
+        if (s == CR_UP_READY || ((s == CR_UP_CONNECTING || s == CR_UP_HANDSHAKE ||
+                                  s == CR_UP_IDLE) && !p->slots[i].failing))
             return true;
     }
     return false;
+}
+
+static struct slot *slot_of(struct cr_pool *p, const struct cr_upconn *c)
+{
+    for (size_t i = 0; i < p->nslots; i++)
+        if (p->slots[i].c == c)
+            return &p->slots[i];
+    return NULL;
 }
 
 static void enqueue(struct cr_pool *p, struct cr_request *r)
@@ -166,6 +178,11 @@ static void dequeue(struct cr_pool *p, struct cr_request *r)
 void cr_pool_room(struct cr_pool *p, struct cr_upconn *c)
 {
     struct cr_request *r;
+    struct slot *s = slot_of(p, c);
+    if (s && s->failing && cr_upconn_state(c) == CR_UP_READY) {
+        s->failing = false;
+        s->backoff_ms = BACKOFF_MIN_MS;
+    }
     while ((r = TAILQ_FIRST(&p->queue)) != NULL && cr_upconn_room(c) > 0) {
         dequeue(p, r);
         if (cr_upconn_submit(c, r) < 0) {
@@ -177,14 +194,16 @@ void cr_pool_room(struct cr_pool *p, struct cr_upconn *c)
         cr_upconn_retire(c);
 }
 
-void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c)
+void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, bool clean)
 {
-    struct slot *s = NULL;
-    for (size_t i = 0; i < p->nslots; i++)
-        if (p->slots[i].c == c)
-            s = &p->slots[i];
+    struct slot *s = slot_of(p, c);
     if (!s || p->draining)
         return;
+    if (clean) { /* retired by the server (GOAWAY): replace it now */
+        cr_upconn_connect(c, 0);
+        return;
+    }
+    s->failing = true;
     uint64_t delay = jitter(p, s->backoff_ms);
     s->backoff_ms = CR_MIN(s->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS);
     cr_upconn_connect(c, delay);
@@ -199,9 +218,10 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c)
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused)
 {
     /* Retry once, elsewhere, only what cannot have had an effect twice:
-     * a stream the server refused, or an idempotent request with no body
-     * whose response had not started. */
-    bool safe = refused || (r->idempotent && !r->has_body);
+     * a stream the server refused, or an idempotent request (never a POST)
+     * whose response had not started and whose body, if any, is still whole
+     * in our buffer (no byte of it went to the dead connection). */
+    bool safe = refused || (r->idempotent && r->req_sent == 0);
     if (r->fe && r->state < CR_REQ_RESPONDING && safe && r->retries == 0 && !p->draining) {
         r->retries++;
         r->status = 0;

@@ -52,8 +52,10 @@ bool cr_pool_idle(const struct cr_pool *p);
 
 /* c can take streams (connected, SETTINGS received, or a stream ended). */
 void cr_pool_room(struct cr_pool *p, struct cr_upconn *c);
-/* c is gone; the pool schedules its reconnection. */
-void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c);
+/* c is gone; the pool reconnects it: at once after a clean close (the
+ * server retired it), with exponential back-off and jitter after a
+ * failure. */
+void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, bool clean);
 /* A request's stream failed before any response byte; retry or answer. */
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused);
 

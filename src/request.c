@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <event2/event.h>
 #include <sys/random.h>
 
 #include "common.h"
@@ -80,6 +81,8 @@ static void hdrs_free(struct cr_hdrs *h)
 
 static void request_free(struct cr_request *r)
 {
+    if (r->resp_tmr)
+        event_free(r->resp_tmr);
     hdrs_free(&r->hdrs);
     hdrs_free(&r->rhdrs);
     free(r->method);
@@ -462,8 +465,30 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
     cr_request_notify_end(r);
 }
 
+static void on_response_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_request *r = arg;
+    if (r->state < CR_REQ_RESPONDING)
+        cr_request_respond(r, 504, "upstream timeout", NULL);
+}
+
+int cr_request_response_deadline(struct cr_request *r, uint64_t ms)
+{
+    if (ms == 0) {
+        if (r->resp_tmr)
+            evtimer_del(r->resp_tmr);
+        return 0;
+    }
+    if (!r->resp_tmr && !(r->resp_tmr = evtimer_new(cr_worker_self->base, on_response_timeout, r)))
+        return CR_ENOMEM;
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    return evtimer_add(r->resp_tmr, &tv) == 0 ? 0 : CR_ENOMEM;
+}
+
 void cr_request_notify_head(struct cr_request *r)
 {
+    if (r->resp_tmr)
+        evtimer_del(r->resp_tmr);
     if (r->fe)
         r->fe->response_head(r);
 }

@@ -93,6 +93,8 @@ struct cr_request {
 
     /* back end */
     struct cr_upconn *up;       /* upstream connection carrying it */
+    uint64_t req_sent;          /* body bytes handed to an upstream stream */
+    struct event *resp_tmr;     /* first response byte deadline, lazily made */
     int64_t up_conn_id;         /* for the access log */
     int32_t up_stream;          /* its stream id there */
     int retries;
@@ -143,6 +145,10 @@ void cr_request_notify_head(struct cr_request *r);
 void cr_request_notify_body(struct cr_request *r);
 void cr_request_notify_end(struct cr_request *r);
 void cr_request_notify_drained(struct cr_request *r);
+
+/* The upstream must start answering within ms (0 disarms); otherwise the
+ * stream is reset and the client gets 504. Returns 0 or CR_ENOMEM. */
+int cr_request_response_deadline(struct cr_request *r, uint64_t ms);
 
 /* Each side lets go; the request is logged and freed when both have. */
 void cr_request_release_fe(struct cr_request *r);

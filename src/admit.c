@@ -1,0 +1,718 @@
+/* admit.c - per-tenant queues, deficit round robin, deadlines, shedding.
+ *
+ * A tenant has one FIFO "flow" per priority. A non-empty flow is in exactly
+ * one place, which says why it is waiting:
+ *   FL_ACTIVE - in its priority's DRR list, waiting for capacity (or its turn);
+ *   FL_RATE   - in the rate heap, keyed by when its GCRA bucket has a token;
+ *   FL_CONC   - parked: its tenant is at its concurrency share; cr_admit_done
+ *               of that tenant puts it back in the DRR list.
+ * Every non-empty flow is also in the deadline heap, keyed by its head's
+ * deadline (a flow's deadlines are sorted: one max_wait per tenant, arrivals
+ * in time order). cr_admit_next only looks at heads of DRR lists; a flow
+ * found blocked leaves the list at once, so each look is paid for by an event
+ * (a queueing, a done, a token) and nothing is ever scanned. */
+#include "admit.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "gcra.h"
+
+#define NPRIO 3
+#define NOIDX UINT32_MAX
+#define US_PER_S 1000000.0
+
+enum { IT_IDLE = 0, IT_QUEUED, IT_INFLIGHT };
+enum { FL_EMPTY = 0, FL_ACTIVE, FL_RATE, FL_CONC };
+enum { H_DEADLINE = 0, H_RATE = 1 };
+
+/* What holds a request back. */
+enum cause { C_NONE = 0, C_CAPACITY, C_RATE, C_CONC };
+
+struct flow {
+    struct cr_admit_item *head, *tail;
+    uint32_t len;
+    uint32_t deficit;         /* requests left in its DRR turn */
+    struct flow *next, *prev; /* in the DRR list (FL_ACTIVE) */
+    uint64_t retry_at_us;     /* FL_RATE */
+    uint32_t hidx[2];         /* positions in the two heaps, NOIDX if absent */
+    uint32_t tenant;
+    uint8_t prio;
+    uint8_t state;
+};
+
+struct tstate {
+    double rate;
+    uint32_t burst;
+    uint32_t weight;
+    uint32_t conc; /* this worker's share, UINT32_MAX = unlimited */
+    uint32_t qcap; /* this worker's queue share */
+    uint64_t max_wait_us;
+    uint32_t inflight;
+    uint32_t queued;
+    /* Dispatch interval while backlogged (see admit.h): EWMA and the time
+     * of the last dispatch from the queue or of the start of the backlog. */
+    double ival_us;
+    bool has_ival;
+    uint64_t mark_us;
+    struct cr_admit_stats stats;
+    struct flow flows[NPRIO];
+};
+
+struct dlist {
+    struct flow *head, *tail;
+    uint32_t n;
+};
+
+struct heap {
+    struct flow **v;
+    uint32_t n;
+    int which;
+};
+
+struct cr_admit {
+    struct tstate *ts;
+    uint32_t n;
+    struct cr_admit_shared *shm;
+    uint32_t capacity;
+    uint32_t inflight;
+    uint32_t queued;
+    struct dlist active[NPRIO];
+    struct heap deadlines;
+    struct heap rates;
+    uint64_t rng;
+};
+
+static const char *const reasons[CR_ADMIT_NREASONS] = {
+    [CR_ADMIT_SHED_RATE] = "tenant rate limit",
+    [CR_ADMIT_SHED_QUEUE_FULL] = "tenant queue full",
+    [CR_ADMIT_SHED_SATURATED] = "upstream saturated",
+    [CR_ADMIT_SHED_DEADLINE] = "deadline cannot be met",
+    [CR_ADMIT_SHED_EXPIRED] = "queue deadline exceeded",
+};
+
+/* ------------------------------------------------------------ small helpers */
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
+
+/* xorshift64*, for jitter only. */
+static double rand01(struct cr_admit *a)
+{
+    uint64_t x = a->rng;
+
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    a->rng = x;
+    return (double)((x * UINT64_C(2685821657736338717)) >> 11) * 0x1.0p-53;
+}
+
+static uint32_t share(uint32_t limit, uint32_t nworkers)
+{
+    return limit == 0 ? 0 : (uint32_t)(((uint64_t)limit + nworkers - 1) / nworkers);
+}
+
+/* ------------------------------------------------------------ DRR lists */
+
+static void list_append(struct dlist *l, struct flow *f)
+{
+    f->next = NULL;
+    f->prev = l->tail;
+    if (l->tail != NULL)
+        l->tail->next = f;
+    else
+        l->head = f;
+    l->tail = f;
+    l->n++;
+}
+
+static void list_remove(struct dlist *l, struct flow *f)
+{
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        l->head = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    else
+        l->tail = f->prev;
+    f->next = f->prev = NULL;
+    l->n--;
+}
+
+/* ------------------------------------------------------------ heaps */
+
+static uint64_t key(const struct heap *h, const struct flow *f)
+{
+    return h->which == H_DEADLINE ? f->head->deadline_us : f->retry_at_us;
+}
+
+static void heap_set(struct heap *h, uint32_t i, struct flow *f)
+{
+    h->v[i] = f;
+    f->hidx[h->which] = i;
+}
+
+static void sift_up(struct heap *h, uint32_t i)
+{
+    struct flow *f = h->v[i];
+
+    while (i > 0) {
+        uint32_t up = (i - 1) / 2;
+        if (key(h, h->v[up]) <= key(h, f))
+            break;
+        heap_set(h, i, h->v[up]);
+        i = up;
+    }
+    heap_set(h, i, f);
+}
+
+static void sift_down(struct heap *h, uint32_t i)
+{
+    struct flow *f = h->v[i];
+
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && key(h, h->v[c + 1]) < key(h, h->v[c]))
+            c++;
+        if (key(h, f) <= key(h, h->v[c]))
+            break;
+        heap_set(h, i, h->v[c]);
+        i = c;
+    }
+    heap_set(h, i, f);
+}
+
+/* The heap holds at most one entry per flow and was sized for all of them. */
+static void heap_push(struct heap *h, struct flow *f)
+{
+    heap_set(h, h->n++, f);
+    sift_up(h, h->n - 1);
+}
+
+static void heap_fix(struct heap *h, struct flow *f)
+{
+    uint32_t i = f->hidx[h->which];
+
+    sift_up(h, i);
+    sift_down(h, f->hidx[h->which]);
+}
+
+static void heap_remove(struct heap *h, struct flow *f)
+{
+    uint32_t i = f->hidx[h->which];
+    struct flow *last = h->v[--h->n];
+
+    f->hidx[h->which] = NOIDX;
+    if (last != f) {
+        heap_set(h, i, last);
+        heap_fix(h, last);
+    }
+}
+
+static struct flow *heap_top(const struct heap *h)
+{
+    return h->n > 0 ? h->v[0] : NULL;
+}
+
+/* ------------------------------------------------------------ flows */
+
+/* Takes a non-empty flow out of wherever it waits (not the deadline heap). */
+static void flow_detach(struct cr_admit *a, struct flow *f)
+{
+    if (f->state == FL_ACTIVE)
+        list_remove(&a->active[f->prio], f);
+    else if (f->state == FL_RATE)
+        heap_remove(&a->rates, f);
+    f->deficit = 0;
+    f->state = FL_EMPTY;
+}
+
+/* Puts a detached non-empty flow where `why` says it must wait. */
+static void flow_place(struct cr_admit *a, struct flow *f, enum cause why, uint64_t retry_at_us)
+{
+    switch (why) {
+    case C_RATE:
+        f->state = FL_RATE;
+        f->retry_at_us = retry_at_us;
+        heap_push(&a->rates, f);
+        break;
+    case C_CONC:
+        f->state = FL_CONC;
+        break;
+    default:
+        f->state = FL_ACTIVE;
+        list_append(&a->active[f->prio], f);
+        break;
+    }
+}
+
+static enum cause flow_cause(const struct flow *f)
+{
+    return f->state == FL_RATE ? C_RATE : f->state == FL_CONC ? C_CONC : C_CAPACITY;
+}
+
+static void item_enqueue(struct cr_admit *a, struct tstate *t, struct cr_admit_item *it,
+                         enum cause why, uint64_t retry_at_us, uint64_t now_us)
+{
+    struct flow *f = &t->flows[it->prio];
+
+    it->next = NULL;
+    it->prev = f->tail;
+    if (f->tail != NULL)
+        f->tail->next = it;
+    else
+        f->head = it;
+    f->tail = it;
+    it->state = IT_QUEUED;
+    if (f->len++ == 0) {
+        heap_push(&a->deadlines, f);
+        flow_place(a, f, why, retry_at_us);
+    }
+    if (t->queued++ == 0)
+        t->mark_us = now_us; /* a backlog starts */
+    a->queued++;
+}
+
+/* Unlinks a queued item; an emptied flow leaves every structure. */
+static void item_unlink(struct cr_admit *a, struct tstate *t, struct cr_admit_item *it)
+{
+    struct flow *f = &t->flows[it->prio];
+    bool was_head = f->head == it;
+
+    if (it->prev != NULL)
+        it->prev->next = it->next;
+    else
+        f->head = it->next;
+    if (it->next != NULL)
+        it->next->prev = it->prev;
+    else
+        f->tail = it->prev;
+    it->next = it->prev = NULL;
+    it->state = IT_IDLE;
+    f->len--;
+    t->queued--;
+    a->queued--;
+    if (f->len == 0) {
+        flow_detach(a, f);
+        heap_remove(&a->deadlines, f);
+    } else if (was_head) {
+        heap_fix(&a->deadlines, f);
+    }
+}
+
+static void item_dispatch(struct cr_admit *a, struct tstate *t, struct cr_admit_item *it,
+                          uint64_t now_us)
+{
+    it->state = IT_INFLIGHT;
+    it->dispatched_us = now_us;
+    it->dispatched = 1;
+    a->inflight++;
+    t->inflight++;
+    t->stats.admitted++;
+}
+
+/* ------------------------------------------------------------ estimates */
+
+/* A gap between dispatches counts for at most max_wait: nobody waits longer
+ * than that, so a longer gap says nothing more ("not in time") and would
+ * only make the estimate slow to recover. The cap also means that the first
+ * in line is never shed on the estimate alone ((0 + 1) * ival <= max_wait),
+ * so samples keep coming even while the estimate sheds the rest. */
+static double gap_us(const struct tstate *t, uint64_t now_us)
+{
+    double dt = now_us > t->mark_us ? (double)(now_us - t->mark_us) : 0.0;
+
+    return CR_MIN(dt, (double)t->max_wait_us);
+}
+
+/* One more dispatch from t's queue at now_us. */
+static void drain_sample(struct tstate *t, uint64_t now_us)
+{
+    double dt = gap_us(t, now_us);
+
+    if (t->has_ival)
+        t->ival_us += (dt - t->ival_us) / 8.0;
+    else
+        t->ival_us = dt;
+    t->has_ival = true;
+    t->mark_us = now_us;
+}
+
+/* The dispatch interval, as it would be if a dispatch happened now: a stall
+ * longer than the estimate raises it. 0 while unknown. */
+static double drain_ival(const struct tstate *t, uint64_t now_us)
+{
+    double stall;
+
+    if (!t->has_ival)
+        return 0.0;
+    stall = t->queued > 0 ? gap_us(t, now_us) : 0.0;
+    return stall > t->ival_us ? t->ival_us + (stall - t->ival_us) / 8.0 : t->ival_us;
+}
+
+/* Predicted wait (us) of a request of t at priority p joining the back of
+ * its queue now. */
+static double predict_wait(struct cr_admit *a, const struct tstate *t, int p, uint64_t now_us)
+{
+    uint32_t ahead = 0, ahead_rated;
+    double w;
+
+    for (int q = 0; q <= p; q++)
+        ahead += t->flows[q].len;
+    w = (double)(ahead + 1) * drain_ival(t, now_us);
+    if (p != CR_PRIO_HIGH && t->rate > 0.0) {
+        ahead_rated =
+            t->flows[CR_PRIO_NORMAL].len + (p == CR_PRIO_LOW ? t->flows[CR_PRIO_LOW].len : 0);
+        w = CR_MAX(w, (double)cr_gcra_wait_us(&a->shm->tat[t - a->ts], t->rate, t->burst, now_us,
+                                              ahead_rated));
+    }
+    return w;
+}
+
+static void fill_shed(struct cr_admit *a, struct tstate *t, struct cr_admit_shed *why,
+                      enum cr_admit_reason kind, enum cause c, double wait_us)
+{
+    double x = CR_MAX(wait_us, US_PER_S) / US_PER_S;
+
+    x *= 1.0 + 0.5 * rand01(a); /* jitter: 0..50% */
+    x = floor(x + rand01(a));   /* stochastic rounding: mean preserved */
+    why->kind = kind;
+    why->reason = reasons[kind];
+    why->status = c == C_CAPACITY ? 503 : 429;
+    why->retry_after_s =
+        x >= CR_ADMIT_RETRY_MAX_S ? CR_ADMIT_RETRY_MAX_S : (uint32_t)CR_MAX(x, 1.0);
+    t->stats.shed[kind]++;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int cr_admit_new(const struct cr_tenants *t, struct cr_admit_shared *shm, uint32_t nworkers,
+                 uint64_t seed, struct cr_admit **out)
+{
+    struct cr_admit *a;
+    uint32_t n;
+    int rc = CR_ENOMEM;
+
+    if (out == NULL)
+        return CR_EINVAL;
+    *out = NULL;
+    if (t == NULL || shm == NULL || nworkers == 0)
+        return CR_EINVAL;
+    n = cr_tenants_count(t);
+    if (n > CR_ADMIT_MAX_TENANTS)
+        return CR_ELIMIT;
+    a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return CR_ENOMEM;
+    a->n = n;
+    a->shm = shm;
+    a->ts = calloc(n, sizeof(*a->ts));
+    if (a->ts == NULL)
+        goto fail;
+    a->deadlines.v = calloc((size_t)n * NPRIO, sizeof(*a->deadlines.v));
+    if (a->deadlines.v == NULL)
+        goto fail;
+    a->rates.v = calloc((size_t)n * NPRIO, sizeof(*a->rates.v));
+    if (a->rates.v == NULL)
+        goto fail;
+    a->deadlines.which = H_DEADLINE;
+    a->rates.which = H_RATE;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct cr_cfg_limits *l = &cr_tenants_at(t, i)->limits;
+        struct tstate *ts = &a->ts[i];
+
+        ts->rate = l->rate;
+        ts->burst = l->burst == 0 ? 1 : l->burst;
+        ts->weight = l->weight == 0 ? 1 : l->weight;
+        ts->conc = l->concurrency == 0 ? UINT32_MAX : share(l->concurrency, nworkers);
+        ts->qcap = share(l->queue, nworkers);
+        ts->max_wait_us = l->max_wait_ms > UINT64_MAX / 1000 ? UINT64_MAX : l->max_wait_ms * 1000;
+        for (int p = 0; p < NPRIO; p++) {
+            ts->flows[p].tenant = i;
+            ts->flows[p].prio = (uint8_t)p;
+            ts->flows[p].hidx[0] = ts->flows[p].hidx[1] = NOIDX;
+        }
+    }
+    /* splitmix64 of the seed: any seed, even 0, gives a non-zero state */
+    seed += UINT64_C(0x9e3779b97f4a7c15);
+    seed = (seed ^ (seed >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    seed = (seed ^ (seed >> 27)) * UINT64_C(0x94d049bb133111eb);
+    seed ^= seed >> 31;
+    a->rng = seed != 0 ? seed : 1;
+    *out = a;
+    return 0;
+
+fail:
+    cr_admit_free(a);
+    return rc;
+}
+
+void cr_admit_free(struct cr_admit *a)
+{
+    if (a == NULL)
+        return;
+    free(a->rates.v);
+    free(a->deadlines.v);
+    free(a->ts);
+    free(a);
+}
+
+void cr_admit_item_init(struct cr_admit_item *item, void *owner)
+{
+    memset(item, 0, sizeof(*item));
+    item->owner = owner;
+}
+
+void cr_admit_set_capacity(struct cr_admit *a, uint32_t streams)
+{
+    a->capacity = streams;
+}
+
+/* ------------------------------------------------------------ arrival */
+
+/* Why a new request of t at priority p cannot go now (C_NONE: it can, and
+ * its token, if any, is taken). *retry_at_us is set for C_RATE. */
+static enum cause arrival_cause(struct cr_admit *a, struct tstate *t, int p, uint64_t now_us,
+                                uint64_t *retry_at_us)
+{
+    _Atomic uint64_t *tat = &a->shm->tat[t - a->ts];
+    bool rated = p != CR_PRIO_HIGH;
+    uint64_t w;
+
+    /* FIFO: behind its own tenant's queue at this priority or above. */
+    for (int q = 0; q <= p; q++) {
+        if (t->flows[q].len > 0) {
+            *retry_at_us = t->flows[q].retry_at_us;
+            return flow_cause(&t->flows[q]);
+        }
+    }
+    /* The tenant's own limits first, so that the status says whose fault. */
+    if (t->inflight >= t->conc)
+        return C_CONC;
+    if (rated && (w = cr_gcra_wait_us(tat, t->rate, t->burst, now_us, 0)) > 0) {
+        *retry_at_us = sat_add(now_us, w);
+        return C_RATE;
+    }
+    if (a->inflight >= a->capacity)
+        return C_CAPACITY;
+    for (int q = 0; q <= p; q++)
+        if (a->active[q].n > 0)
+            return C_CAPACITY; /* others wait for capacity ahead of it */
+    /* Another worker may have taken the token since the check above. */
+    if (rated && cr_gcra_take(tat, t->rate, t->burst, now_us, retry_at_us) != 0)
+        return C_RATE;
+    return C_NONE;
+}
+
+enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *item,
+                                      const struct cr_tenant *tenant, enum cr_priority prio,
+                                      uint64_t now_us, struct cr_admit_shed *why)
+{
+    uint32_t idx = tenant != NULL && tenant->index < a->n ? tenant->index : 0;
+    struct tstate *t = &a->ts[idx];
+    int p = prio >= CR_PRIO_HIGH && prio <= CR_PRIO_LOW ? (int)prio : CR_PRIO_NORMAL;
+    uint64_t retry_at = 0;
+    enum cause c;
+    double wait;
+
+    assert(item->state == IT_IDLE);
+    item->tenant = idx;
+    item->prio = (uint8_t)p;
+    item->arrived_us = now_us;
+    item->deadline_us = sat_add(now_us, t->max_wait_us);
+    item->dispatched = 0;
+    item->dispatched_us = 0;
+    item->next = item->prev = NULL;
+
+    if (p == CR_PRIO_LOW && a->inflight >= a->capacity) {
+        fill_shed(a, t, why, CR_ADMIT_SHED_SATURATED, C_CAPACITY, predict_wait(a, t, p, now_us));
+        return CR_ADMIT_SHED;
+    }
+    c = arrival_cause(a, t, p, now_us, &retry_at);
+    if (c == C_NONE) {
+        item_dispatch(a, t, item, now_us);
+        return CR_ADMIT_GO;
+    }
+    wait = predict_wait(a, t, p, now_us);
+    if (t->qcap == 0 || t->max_wait_us == 0 || t->queued >= t->qcap) {
+        enum cr_admit_reason r = c == C_RATE   ? CR_ADMIT_SHED_RATE
+                                 : c == C_CONC ? CR_ADMIT_SHED_QUEUE_FULL
+                                               : CR_ADMIT_SHED_SATURATED;
+        fill_shed(a, t, why, r, c, wait);
+        return CR_ADMIT_SHED;
+    }
+    if (wait > (double)t->max_wait_us) {
+        fill_shed(a, t, why, CR_ADMIT_SHED_DEADLINE, c, wait);
+        return CR_ADMIT_SHED;
+    }
+    item_enqueue(a, t, item, c, retry_at, now_us);
+    t->stats.queued++;
+    return CR_ADMIT_QUEUED;
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+/* Tenants whose token time has come go back to their DRR list's tail. */
+static void promote_due(struct cr_admit *a, uint64_t now_us)
+{
+    struct flow *f;
+
+    while ((f = heap_top(&a->rates)) != NULL && f->retry_at_us <= now_us) {
+        flow_detach(a, f);
+        flow_place(a, f, C_CAPACITY, 0);
+    }
+}
+
+struct cr_admit_item *cr_admit_next(struct cr_admit *a, uint64_t now_us)
+{
+    promote_due(a, now_us);
+    for (int p = 0; p < NPRIO; p++) {
+        struct flow *f;
+
+        while ((f = a->active[p].head) != NULL) {
+            struct tstate *t = &a->ts[f->tenant];
+            struct cr_admit_item *it;
+            uint64_t retry_at = 0;
+            bool rotate;
+
+            if (a->inflight >= a->capacity)
+                return NULL;
+            if (t->inflight >= t->conc) {
+                flow_detach(a, f);
+                flow_place(a, f, C_CONC, 0);
+                continue;
+            }
+            if (p != CR_PRIO_HIGH &&
+                cr_gcra_take(&a->shm->tat[f->tenant], t->rate, t->burst, now_us, &retry_at) != 0) {
+                flow_detach(a, f);
+                flow_place(a, f, C_RATE, retry_at);
+                continue;
+            }
+            if (f->deficit == 0)
+                f->deficit = t->weight; /* its turn starts */
+            f->deficit--;
+            it = f->head;
+            rotate = f->deficit == 0 && f->len > 1;
+            drain_sample(t, now_us);
+            item_unlink(a, t, it);
+            if (rotate) {
+                list_remove(&a->active[p], f);
+                list_append(&a->active[p], f);
+            }
+            item_dispatch(a, t, it, now_us);
+            return it;
+        }
+    }
+    return NULL;
+}
+
+void cr_admit_done(struct cr_admit *a, struct cr_admit_item *item, uint64_t now_us)
+{
+    struct tstate *t;
+
+    (void)now_us;
+    if (item->state != IT_INFLIGHT)
+        return;
+    t = &a->ts[item->tenant];
+    item->state = IT_IDLE;
+    a->inflight--;
+    t->inflight--;
+    if (t->inflight < t->conc) {
+        for (int p = 0; p < NPRIO; p++) {
+            if (t->flows[p].state == FL_CONC) {
+                flow_detach(a, &t->flows[p]);
+                flow_place(a, &t->flows[p], C_CAPACITY, 0);
+            }
+        }
+    }
+}
+
+void cr_admit_cancel(struct cr_admit *a, struct cr_admit_item *item)
+{
+    if (item->state == IT_INFLIGHT) {
+        cr_admit_done(a, item, item->dispatched_us);
+    } else if (item->state == IT_QUEUED) {
+        struct tstate *t = &a->ts[item->tenant];
+        item_unlink(a, t, item);
+        t->stats.cancelled++;
+    }
+}
+
+struct cr_admit_item *cr_admit_expire(struct cr_admit *a, uint64_t now_us,
+                                      struct cr_admit_shed *why)
+{
+    struct flow *f = heap_top(&a->deadlines);
+    struct cr_admit_item *it;
+    struct tstate *t;
+    enum cause c;
+
+    if (f == NULL || f->head->deadline_us >= now_us)
+        return NULL;
+    it = f->head;
+    t = &a->ts[f->tenant];
+    c = flow_cause(f);
+    item_unlink(a, t, it);
+    if (why != NULL) {
+        fill_shed(a, t, why, CR_ADMIT_SHED_EXPIRED, c, predict_wait(a, t, it->prio, now_us));
+    } else {
+        t->stats.shed[CR_ADMIT_SHED_EXPIRED]++;
+    }
+    return it;
+}
+
+uint64_t cr_admit_next_wakeup(const struct cr_admit *a)
+{
+    const struct flow *d = heap_top(&a->deadlines), *r = heap_top(&a->rates);
+    uint64_t at = UINT64_MAX;
+
+    if (d != NULL)
+        at = sat_add(d->head->deadline_us, 1); /* expires once past it */
+    if (r != NULL && r->retry_at_us < at)
+        at = r->retry_at_us;
+    return at;
+}
+
+double cr_admit_wait_ms(const struct cr_admit_item *item, uint64_t now_us)
+{
+    uint64_t end = item->dispatched ? item->dispatched_us : now_us;
+
+    return end > item->arrived_us ? (double)(end - item->arrived_us) / 1000.0 : 0.0;
+}
+
+int cr_admit_stats(const struct cr_admit *a, uint32_t tenant, struct cr_admit_stats *out)
+{
+    const struct tstate *t;
+
+    if (tenant >= a->n || out == NULL)
+        return CR_EINVAL;
+    t = &a->ts[tenant];
+    *out = t->stats;
+    out->queue_len = t->queued;
+    out->inflight = t->inflight;
+    return 0;
+}
+
+uint32_t cr_admit_inflight(const struct cr_admit *a)
+{
+    return a->inflight;
+}
+
+uint32_t cr_admit_queued(const struct cr_admit *a)
+{
+    return a->queued;
+}
+
+uint32_t cr_admit_capacity(const struct cr_admit *a)
+{
+    return a->capacity;
+}

@@ -1,0 +1,281 @@
+/* upstream_h2.c - the HTTP/2 codec of an upstream connection: an nghttp2
+ * client session whose streams carry requests from any client connection,
+ * with flow control tied to what the clients have taken. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "log.h"
+#include "upstream_int.h"
+
+#define UP_STREAM_WINDOW (256 * 1024)
+#define UP_CONN_WINDOW (16 * 1024 * 1024)
+
+static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
+                         uint32_t *flags, nghttp2_data_source *src, void *arg)
+{
+    struct cr_request *r = src->ptr;
+    size_t have = evbuffer_get_length(r->req_body);
+    if (have == 0 && !r->req_eof)
+        return NGHTTP2_ERR_DEFERRED;
+    int n = evbuffer_remove(r->req_body, buf, CR_MIN(have, len));
+    if (n < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    r->req_sent += (uint64_t)n;
+    if (r->req_eof && evbuffer_get_length(r->req_body) == 0)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (have >= CR_REQUEST_BUF_HIGH && have - (size_t)n < CR_REQUEST_BUF_HIGH)
+        cr_request_notify_drained(r);
+    return n;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
+{
+    if (f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    struct cr_request *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+    if (!r)
+        return 0;
+    if (nlen == 7 && memcmp(name, ":status", 7) == 0) {
+        r->status = atoi((const char *)value);
+        return 0;
+    }
+    if (nlen && name[0] == ':')
+        return 0;
+    if (cr_request_add_rheader(r, (const char *)name, nlen, (const char *)value, vlen) < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+    struct cr_upconn *u = arg;
+    struct cr_request *r =
+        f->hd.stream_id ? nghttp2_session_get_stream_user_data(ng, f->hd.stream_id) : NULL;
+    switch (f->hd.type) {
+    case NGHTTP2_SETTINGS:
+        if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+            u->remote_max =
+                nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+            cr_pool_room(u->pool, u);
+        }
+        break;
+    case NGHTTP2_HEADERS:
+        if (!r)
+            break;
+        if (r->status >= 100 && r->status < 200) {
+            cr_request_reset_rheaders(r); /* interim: the final answer follows */
+            r->status = 0;
+            break;
+        }
+        if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
+            r->resp_eof = true;
+        if (r->state < CR_REQ_RESPONDING && r->status >= 200)
+            cr_up_response_head(r);
+        if (r->resp_eof)
+            cr_request_notify_end(r);
+        break;
+    case NGHTTP2_DATA:
+        if (r && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+            r->resp_eof = true;
+            cr_request_notify_end(r);
+        }
+        break;
+    case NGHTTP2_PING:
+        if (f->hd.flags & NGHTTP2_FLAG_ACK)
+            u->ping_outstanding = false;
+        break;
+    case NGHTTP2_GOAWAY:
+        cr_log_info("upstream %s conn %lld: GOAWAY (last stream %d, error %u): retiring it",
+                    u->addr->text, (long long)u->id, f->goaway.last_stream_id,
+                    f->goaway.error_code);
+        cr_up_set_state(u, CR_UP_GOAWAY);
+        break;
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *data,
+                         size_t len, void *arg)
+{
+    struct cr_request *r = nghttp2_session_get_stream_user_data(ng, sid);
+    if (!r || !r->fe) {
+        nghttp2_session_consume(ng, sid, len); /* nobody will read it */
+        return 0;
+    }
+    if (evbuffer_add(r->resp_body, data, len) < 0)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    cr_request_notify_body(r);
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, void *arg)
+{
+    struct cr_upconn *u = arg;
+    struct cr_request *r = nghttp2_session_get_stream_user_data(ng, sid);
+    if (r) {
+        if (!r->resp_eof)
+            cr_log_debug("upstream conn %lld: stream %d closed early (error %u)",
+                         (long long)u->id, sid, error);
+        cr_up_stream_done(u, r, error == NGHTTP2_REFUSED_STREAM);
+    } else {
+        u->inflight--; /* a cancelled stream */
+    }
+    cr_pool_room(u->pool, u);
+    return 0;
+}
+
+static int h2_start(struct cr_upconn *u)
+{
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return CR_ENOMEM;
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return CR_ENOMEM;
+    }
+    /* response bytes are acknowledged when the client has taken them */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    int rc = nghttp2_session_client_new2(&u->ng, cb, u, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rc != 0)
+        return CR_ENOMEM;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, UP_STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 0},
+    };
+    nghttp2_submit_settings(u->ng, NGHTTP2_FLAG_NONE, iv, CR_ARRAY_LEN(iv));
+    nghttp2_session_set_local_window_size(u->ng, NGHTTP2_FLAG_NONE, 0, UP_CONN_WINDOW);
+    /* until the server's SETTINGS arrive, RFC 9113 lets us assume 100 */
+    u->remote_max =
+        nghttp2_session_get_remote_settings(u->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    return 0;
+}
+
+static void h2_stop(struct cr_upconn *u)
+{
+    if (u->ng) {
+        nghttp2_session_del(u->ng);
+        u->ng = NULL;
+    }
+}
+
+static int h2_on_data(struct cr_upconn *u, const uint8_t *data, size_t len)
+{
+    ssize_t rc = nghttp2_session_mem_recv(u->ng, data, len);
+    return rc < 0 ? CR_EPROTO : 0;
+}
+
+static int h2_on_eof(struct cr_upconn *u)
+{
+    /* after a GOAWAY a close is the expected end; without one it is a loss */
+    return u->state == CR_UP_GOAWAY ? 0 : CR_ECLOSED;
+}
+
+static int h2_produce(struct cr_upconn *u)
+{
+    while (evbuffer_get_length(u->out) < UP_OUT_HIGH) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(u->ng, &data);
+        if (n < 0)
+            return CR_EPROTO;
+        if (n == 0)
+            break;
+        evbuffer_add(u->out, data, (size_t)n);
+    }
+    /* a retired or GOAWAY'd connection closes once it carries nothing */
+    if ((u->retiring || u->state == CR_UP_GOAWAY) && u->inflight == 0 &&
+        !nghttp2_session_want_write(u->ng) && evbuffer_get_length(u->out) == 0)
+        return CR_ECLOSED;
+    return 0;
+}
+
+static uint32_t h2_room(const struct cr_upconn *u)
+{
+    uint32_t max = u->remote_max;
+    uint32_t cap = u->w->cfg->upstream.max_streams;
+    if (cap && cap < max)
+        max = cap;
+    return u->inflight < max ? max - u->inflight : 0;
+}
+
+static int h2_submit(struct cr_upconn *u, struct cr_request *r)
+{
+    size_t n = 4 + r->hdrs.n;
+    nghttp2_nv stackv[64];
+    nghttp2_nv *nva = n <= CR_ARRAY_LEN(stackv) ? stackv : malloc(n * sizeof(*nva));
+    if (!nva)
+        return CR_ENOMEM;
+#define NV(k, v) ((nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, strlen(v), 0})
+    nva[0] = NV(":method", r->method);
+    nva[1] = NV(":scheme", r->scheme);
+    nva[2] = NV(":authority", r->authority);
+    nva[3] = NV(":path", r->path);
+#undef NV
+    for (uint32_t i = 0; i < r->hdrs.n; i++)
+        nva[4 + i] = (nghttp2_nv){(uint8_t *)r->hdrs.v[i].name, (uint8_t *)r->hdrs.v[i].value,
+                                  r->hdrs.v[i].nlen, r->hdrs.v[i].vlen, 0};
+    nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read};
+    bool body = r->has_body && !(r->req_eof && evbuffer_get_length(r->req_body) == 0);
+    int32_t sid = nghttp2_submit_request(u->ng, NULL, nva, n, body ? &prd : NULL, r);
+    if (nva != stackv)
+        free(nva);
+    if (sid < 0)
+        return sid == NGHTTP2_ERR_NOMEM ? CR_ENOMEM : CR_EAGAIN;
+    r->up_stream = sid;
+    return 0;
+}
+
+static void h2_cancel(struct cr_upconn *u, struct cr_request *r)
+{
+    nghttp2_session_set_stream_user_data(u->ng, r->up_stream, NULL);
+    /* a stream both sides have ended is closing by itself: no reset */
+    bool done = r->resp_eof && r->req_eof && evbuffer_get_length(r->req_body) == 0;
+    if (!done)
+        nghttp2_submit_rst_stream(u->ng, NGHTTP2_FLAG_NONE, r->up_stream, NGHTTP2_CANCEL);
+}
+
+static void h2_resume(struct cr_upconn *u, struct cr_request *r)
+{
+    nghttp2_session_resume_data(u->ng, r->up_stream);
+}
+
+static void h2_consumed(struct cr_upconn *u, struct cr_request *r, size_t n)
+{
+    nghttp2_session_consume(u->ng, r->up_stream, n);
+}
+
+static void h2_ping(struct cr_upconn *u)
+{
+    nghttp2_submit_ping(u->ng, NGHTTP2_FLAG_NONE, NULL);
+}
+
+static void h2_retire(struct cr_upconn *u)
+{
+    nghttp2_submit_goaway(u->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(u->ng),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+}
+
+const struct cr_up_codec cr_up_h2 = {
+    .alpn = "h2",
+    .start = h2_start,
+    .stop = h2_stop,
+    .on_data = h2_on_data,
+    .on_eof = h2_on_eof,
+    .produce = h2_produce,
+    .room = h2_room,
+    .submit = h2_submit,
+    .cancel = h2_cancel,
+    .resume = h2_resume,
+    .consumed = h2_consumed,
+    .ping = h2_ping,
+    .retire = h2_retire,
+};

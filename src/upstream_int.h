@@ -1,0 +1,93 @@
+/* upstream_int.h - inside an upstream connection: the transport
+ * (upstream.c: TCP, TLS, reconnects, keepalive) and the protocol codecs it
+ * drives (upstream_h2.c: nghttp2 client session; upstream_h1.c: HTTP/1.1
+ * keep-alive with optional pipelining). Only those three files include it. */
+#ifndef CR_UPSTREAM_INT_H
+#define CR_UPSTREAM_INT_H
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <http_parser.h>
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+
+#include "pool.h"
+#include "request.h"
+#include "upstream.h"
+#include "worker.h"
+
+#define UP_OUT_HIGH (64 * 1024)
+
+struct cr_upconn;
+
+/* A protocol spoken over an established TLS connection. Every function
+ * returns 0 or a negative code; a failure makes the transport drop the
+ * connection (failing its requests through the pool). */
+struct cr_up_codec {
+    const char *alpn;                                  /* what ALPN must agree on */
+    int (*start)(struct cr_upconn *u);                 /* TLS is up */
+    void (*stop)(struct cr_upconn *u);                 /* free the codec's state */
+    int (*on_data)(struct cr_upconn *u, const uint8_t *data, size_t len);
+    int (*on_eof)(struct cr_upconn *u);                /* the server closed cleanly */
+    int (*produce)(struct cr_upconn *u);               /* fill u->out up to UP_OUT_HIGH */
+    uint32_t (*room)(const struct cr_upconn *u);       /* requests it can take now */
+    int (*submit)(struct cr_upconn *u, struct cr_request *r);
+    void (*cancel)(struct cr_upconn *u, struct cr_request *r);
+    void (*resume)(struct cr_upconn *u, struct cr_request *r);
+    void (*consumed)(struct cr_upconn *u, struct cr_request *r, size_t n);
+    void (*ping)(struct cr_upconn *u);                 /* liveness probe, NULL = none */
+    void (*retire)(struct cr_upconn *u);               /* no new requests; say so */
+};
+
+extern const struct cr_up_codec cr_up_h2;
+extern const struct cr_up_codec cr_up_h1;
+
+struct cr_upconn {
+    enum cr_up_state state;
+    const struct cr_up_codec *codec;
+    struct cr_worker *w;
+    struct cr_pool *pool;
+    const struct cr_addr *addr;
+    int fd;
+    SSL *ssl;
+    struct event *rev, *wev, *tmr;
+    struct evbuffer *out;
+    struct cr_deferred flush;
+    SSL_SESSION *sess;         /* last session, resumed on reconnect */
+    TAILQ_HEAD(cr_up_q, cr_request) streams; /* in flight, in the order sent */
+    uint32_t inflight;
+    int64_t id;
+    bool retiring;
+    bool ping_outstanding;
+    bool want_read_on_write;
+    bool read_paused;          /* h1: the client is slower than the upstream */
+    uint64_t last_rx_us;
+
+    /* h2 */
+    nghttp2_session *ng;
+    uint32_t remote_max;       /* server's SETTINGS_MAX_CONCURRENT_STREAMS */
+
+    /* h1 */
+    http_parser parser;
+    struct cr_request *sending; /* its body is being written */
+    char *hfield, *hvalue;
+    size_t hflen, hvlen, hfcap, hvcap;
+    bool hin_value;
+    bool close_after;          /* the server said Connection: close */
+};
+
+/* Transport services for the codecs. */
+void cr_up_want_flush(struct cr_upconn *u);
+void cr_up_pause_read(struct cr_upconn *u, bool pause);
+/* A request's stream ended: normally (resp_eof) or not (the pool decides a
+ * retry). Removes it from u->streams. */
+void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused);
+/* The connection cannot go on: close it, fail its requests, reconnect. */
+void cr_up_fail(struct cr_upconn *u, const char *why);
+/* Close it and reconnect at once (a codec that cannot reuse it). */
+void cr_up_recycle(struct cr_upconn *u, const char *why);
+void cr_up_set_state(struct cr_upconn *u, enum cr_up_state s);
+/* The response head is complete (status >= 200). */
+void cr_up_response_head(struct cr_request *r);
+
+#endif

@@ -1,0 +1,41 @@
+/* testup_stats.h - the counters /__stats and --stats-file report.
+ *
+ * Pure bookkeeping: no I/O except tu_stats_write_file. A "request" is one
+ * request other than /__stats; it is in flight from the moment its head has
+ * been received until its answer has been completely handed to the
+ * connection (or the request was abandoned). */
+#ifndef TU_STATS_H
+#define TU_STATS_H
+
+#include <event2/buffer.h>
+#include <stdint.h>
+
+struct tu_stats {
+    uint64_t connections_accepted;
+    uint64_t connections_open;
+    uint64_t requests; /* since start or the last reset */
+    uint64_t inflight;
+    uint64_t max_inflight;   /* high-water mark since start or the last reset */
+    uint64_t h2_connections; /* connections that negotiated h2, since start */
+    uint64_t h1_connections; /* connections that use HTTP/1.x, since start */
+};
+
+/* A request's head arrived: counts it and raises the in-flight mark. */
+void tu_stats_req_begin(struct tu_stats *st);
+
+/* A request counted by tu_stats_req_begin was answered or abandoned. */
+void tu_stats_req_end(struct tu_stats *st);
+
+/* /__stats?reset=1: requests = 0 and max_inflight = what is in flight now. */
+void tu_stats_reset(struct tu_stats *st);
+
+/* Appends the one-line JSON object (no newline) to out.
+ * Returns 0 or CR_ENOMEM. */
+int tu_stats_json(const struct tu_stats *st, struct evbuffer *out);
+
+/* Writes the JSON plus a newline to path through a temporary file renamed
+ * over it, so a reader never sees half a document.
+ * Returns 0, CR_ENOMEM or CR_EIO (errno set). */
+int tu_stats_write_file(const struct tu_stats *st, const char *path);
+
+#endif
