@@ -1,9 +1,17 @@
-/* pool.c - the pipeliner: persistent upstream connections, stream
- * placement, the bounded wait queue, reconnect back-off, retries. */
+/* pool.c - the pipeliner: persistent upstream connections, admission in
+ * front of them, stream placement, reconnect back-off, retries.
+ *
+ * A request that reaches the pool has a tenant and a priority. The
+ * admission engine (admit.h) decides whether it goes upstream now, waits in
+ * its tenant's queue, or is refused; the pool tells the engine how many
+ * streams its connections can carry (capacity) and places each admitted
+ * request on the connection with the most room. */
 #include "pool.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "log.h"
@@ -22,12 +30,15 @@ struct cr_pool {
     struct cr_worker *w;
     struct slot *slots;
     size_t nslots;
-    TAILQ_HEAD(, cr_request) queue; /* FIFO: the head waited longest */
-    uint32_t queued;
-    struct event *queue_tmr;        /* fires when the head's wait expires */
+    struct cr_tenants *tenants;
+    struct cr_admit *admit;
+    struct event *admit_tmr;  /* the engine's next wakeup */
+    uint32_t waiting;         /* requests queued in admission */
     bool draining;
     uint64_t rng;
 };
+
+static void dispatch_ready(struct cr_pool *p);
 
 static uint64_t jitter(struct cr_pool *p, uint64_t ms)
 {
@@ -39,66 +50,51 @@ static uint64_t jitter(struct cr_pool *p, uint64_t ms)
     return ms - ms / 4 + p->rng % span;
 }
 
-static void arm_queue_timer(struct cr_pool *p);
-
-static void on_queue_timer(evutil_socket_t fd, short what, void *arg)
+static struct cr_shm_tenant_stats *tstats(struct cr_pool *p, const struct cr_request *r)
 {
-    struct cr_pool *p = arg;
-    uint64_t limit = p->w->cfg->upstream.connect_timeout_ms * 1000;
-    uint64_t now = cr_now_us();
-    struct cr_request *r;
-    while ((r = TAILQ_FIRST(&p->queue)) != NULL && now - r->t_queued >= limit)
-        cr_request_respond(r, 503, "upstream unavailable", NULL); /* cancels: leaves queue */
-    arm_queue_timer(p);
+    return &p->w->setup->shm->tenants[r->tenant->index % CR_ADMIT_MAX_TENANTS];
 }
 
-static void arm_queue_timer(struct cr_pool *p)
+/* ------------------------------------------------------------ answers */
+
+static void shed(struct cr_pool *p, struct cr_request *r, const struct cr_admit_shed *why)
 {
-    struct cr_request *r = TAILQ_FIRST(&p->queue);
-    if (!r) {
-        evtimer_del(p->queue_tmr);
+    char retry[16];
+    snprintf(retry, sizeof(retry), "%u", why->retry_after_s);
+    const char *extra[] = {"retry-after", retry, NULL};
+    atomic_fetch_add(&tstats(p, r)->shed[why->kind], 1);
+    r->be_held = false; /* nothing to release upstream: it never went */
+    cr_request_respond(r, why->status, why->reason, extra);
+}
+
+/* ------------------------------------------------------------ timer */
+
+static void arm_admit_timer(struct cr_pool *p)
+{
+    uint64_t at = cr_admit_next_wakeup(p->admit), now = cr_now_us();
+    if (at == UINT64_MAX) {
+        evtimer_del(p->admit_tmr);
         return;
     }
-    uint64_t limit = p->w->cfg->upstream.connect_timeout_ms * 1000;
-    uint64_t waited = cr_now_us() - r->t_queued;
-    uint64_t left = waited >= limit ? 0 : limit - waited;
+    uint64_t left = at > now ? at - now : 0;
     struct timeval tv = {.tv_sec = (time_t)(left / 1000000), .tv_usec = (suseconds_t)(left % 1000000)};
-    evtimer_add(p->queue_tmr, &tv);
+    evtimer_add(p->admit_tmr, &tv);
 }
 
-int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
+static void on_admit_timer(evutil_socket_t fd, short what, void *arg)
 {
-    const struct cr_cfg_upstream *uc = &w->cfg->upstream;
-    struct cr_pool *p = calloc(1, sizeof(*p));
-    if (!p)
-        return CR_ENOMEM;
-    p->w = w;
-    p->rng = cr_now_us() * 2654435761u + (uint64_t)w->id;
-    TAILQ_INIT(&p->queue);
-    p->nslots = uc->connections;
-    p->slots = calloc(p->nslots, sizeof(*p->slots));
-    p->queue_tmr = evtimer_new(w->base, on_queue_timer, p);
-    if (!p->slots || !p->queue_tmr)
-        goto fail;
-    for (size_t i = 0; i < p->nslots; i++) {
-        p->slots[i].backoff_ms = BACKOFF_MIN_MS;
-        p->slots[i].c = cr_upconn_new(w, p, &uc->addrs[i % uc->naddrs]);
-        if (!p->slots[i].c)
-            goto fail;
+    struct cr_pool *p = arg;
+    struct cr_admit_shed why;
+    struct cr_admit_item *it;
+    while ((it = cr_admit_expire(p->admit, cr_now_us(), &why)) != NULL) {
+        struct cr_request *r = it->owner;
+        p->waiting--;
+        shed(p, r, &why);
     }
-    for (size_t i = 0; i < p->nslots; i++)
-        cr_upconn_connect(p->slots[i].c, 0);
-    *out = p;
-    return 0;
-fail:
-    for (size_t i = 0; p->slots && i < p->nslots; i++)
-        cr_upconn_free(p->slots[i].c);
-    free(p->slots);
-    if (p->queue_tmr)
-        event_free(p->queue_tmr);
-    free(p);
-    return CR_ENOMEM;
+    dispatch_ready(p);
 }
+
+/* ------------------------------------------------------------ placement */
 
 /* The connection with the most free streams, or NULL. */
 static struct cr_upconn *pick(struct cr_pool *p)
@@ -113,6 +109,45 @@ static struct cr_upconn *pick(struct cr_pool *p)
         }
     }
     return best;
+}
+
+/* What the connections can carry now: streams in flight plus room. */
+static void update_capacity(struct cr_pool *p)
+{
+    uint32_t cap = 0;
+    for (size_t i = 0; i < p->nslots; i++)
+        if (cr_upconn_state(p->slots[i].c) == CR_UP_READY)
+            cap += cr_upconn_inflight(p->slots[i].c) + cr_upconn_room(p->slots[i].c);
+    cr_admit_set_capacity(p->admit, p->draining ? 0 : cap);
+}
+
+/* Puts an admitted request on a connection; it is in flight for the
+ * engine until cr_pool_finish. */
+static void send_upstream(struct cr_pool *p, struct cr_request *r)
+{
+    struct cr_upconn *c = pick(p);
+    atomic_fetch_add(&tstats(p, r)->admitted, 1);
+    if (!c || cr_upconn_submit(c, r) < 0) {
+        /* capacity said yes and no connection has room: only a connection
+         * lost between the two can do that */
+        cr_admit_done(p->admit, &r->admit, cr_now_us());
+        r->be_held = false;
+        cr_request_respond(r, 502, "upstream connection lost", NULL);
+    }
+}
+
+/* Sends every queued request the engine lets go now. */
+static void dispatch_ready(struct cr_pool *p)
+{
+    struct cr_admit_item *it;
+    update_capacity(p);
+    while ((it = cr_admit_next(p->admit, cr_now_us())) != NULL) {
+        struct cr_request *r = it->owner;
+        p->waiting--;
+        r->t_dispatched = cr_now_us();
+        send_upstream(p, r);
+    }
+    arm_admit_timer(p);
 }
 
 /* Will some connection be able to take streams soon? A connection being
@@ -137,61 +172,136 @@ static struct slot *slot_of(struct cr_pool *p, const struct cr_upconn *c)
     return NULL;
 }
 
-static void enqueue(struct cr_pool *p, struct cr_request *r)
+/* ------------------------------------------------------------ API */
+
+int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
 {
-    if (p->queued >= p->w->cfg->upstream.queue) {
-        cr_request_respond(r, 503, "upstream queue full", NULL);
-        return;
+    const struct cr_cfg_upstream *uc = &w->cfg->upstream;
+    struct cr_pool *p = calloc(1, sizeof(*p));
+    if (!p)
+        return CR_ENOMEM;
+    p->w = w;
+    p->rng = cr_now_us() * 2654435761u + (uint64_t)w->id;
+    p->nslots = uc->connections;
+    p->slots = calloc(p->nslots, sizeof(*p->slots));
+    p->admit_tmr = evtimer_new(w->base, on_admit_timer, p);
+    if (!p->slots || !p->admit_tmr || cr_tenants_new(&w->cfg->tenants, &p->tenants) < 0 ||
+        cr_admit_new(p->tenants, &w->setup->shm->admit, w->cfg->workers,
+                     p->rng ^ (uint64_t)getpid(), &p->admit) < 0)
+        goto fail;
+    for (size_t i = 0; i < p->nslots; i++) {
+        p->slots[i].backoff_ms = BACKOFF_MIN_MS;
+        p->slots[i].c = cr_upconn_new(w, p, &uc->addrs[i % uc->naddrs]);
+        if (!p->slots[i].c)
+            goto fail;
     }
-    r->state = CR_REQ_QUEUED;
-    if (!r->t_queued)
-        r->t_queued = cr_now_us();
-    TAILQ_INSERT_TAIL(&p->queue, r, qlink);
-    p->queued++;
-    if (TAILQ_FIRST(&p->queue) == r)
-        arm_queue_timer(p);
+    for (size_t i = 0; i < p->nslots; i++)
+        cr_upconn_connect(p->slots[i].c, 0);
+    *out = p;
+    return 0;
+fail:
+    for (size_t i = 0; p->slots && i < p->nslots; i++)
+        cr_upconn_free(p->slots[i].c);
+    free(p->slots);
+    if (p->admit_tmr)
+        event_free(p->admit_tmr);
+    cr_admit_free(p->admit);
+    cr_tenants_free(p->tenants);
+    free(p);
+    return CR_ENOMEM;
+}
+
+void cr_pool_classify(struct cr_pool *p, struct cr_request *r, const char *sni)
+{
+    const struct cr_cfg_tenants *tc = &p->w->cfg->tenants;
+    struct cr_tenant_key key = {.sni = sni, .path = r->path};
+    if (tc->header) {
+        char lname[128];
+        size_t n = strlen(tc->header);
+        for (size_t i = 0; i < n && i < sizeof(lname) - 1; i++)
+            lname[i] = (char)(tc->header[i] >= 'A' && tc->header[i] <= 'Z' ? tc->header[i] + 32
+                                                                           : tc->header[i]);
+        lname[CR_MIN(n, sizeof(lname) - 1)] = '\0';
+        const struct cr_hdr *h = cr_request_hdr(r, lname);
+        key.header_value = h ? h->value : NULL;
+    }
+    r->tenant = cr_tenants_identify(p->tenants, &key);
+    r->prio = cr_tenants_priority(p->tenants, r->path);
 }
 
 void cr_pool_submit(struct cr_pool *p, struct cr_request *r)
 {
-    if (p->queued == 0) {
-        struct cr_upconn *c = pick(p);
-        if (c && cr_upconn_submit(c, r) == 0)
-            return;
-    }
     if (!any_coming(p)) {
+        r->be_held = false;
         cr_request_respond(r, 502, "upstream unavailable", NULL);
         return;
     }
-    enqueue(p, r);
+    struct cr_admit_shed why;
+    uint64_t now = cr_now_us();
+    cr_admit_item_init(&r->admit, r);
+    update_capacity(p);
+    switch (cr_admit_arrive(p->admit, &r->admit, r->tenant, r->prio, now, &why)) {
+    case CR_ADMIT_GO:
+        send_upstream(p, r);
+        break;
+    case CR_ADMIT_QUEUED:
+        if (p->waiting >= p->w->cfg->upstream.queue) { /* the worker-wide bound */
+            cr_admit_cancel(p->admit, &r->admit);
+            why = (struct cr_admit_shed){503, CR_ADMIT_SHED_SATURATED, "upstream queue full", 1};
+            shed(p, r, &why);
+            break;
+        }
+        r->state = CR_REQ_QUEUED;
+        r->t_queued = now;
+        p->waiting++;
+        atomic_fetch_add(&tstats(p, r)->queued, 1);
+        arm_admit_timer(p);
+        break;
+    case CR_ADMIT_SHED:
+        shed(p, r, &why);
+        break;
+    }
 }
 
-static void dequeue(struct cr_pool *p, struct cr_request *r)
+/* The request is done upstream (answered, failed, or cancelled): its
+ * capacity unit goes back to the engine and the back end lets go. */
+static void finish(struct cr_pool *p, struct cr_request *r)
 {
-    bool head = TAILQ_FIRST(&p->queue) == r;
-    TAILQ_REMOVE(&p->queue, r, qlink);
-    p->queued--;
-    if (head)
-        arm_queue_timer(p);
+    cr_admit_done(p->admit, &r->admit, cr_now_us());
+    cr_request_release_be(r);
+    dispatch_ready(p);
+}
+
+void cr_pool_done(struct cr_pool *p, struct cr_request *r)
+{
+    finish(p, r);
 }
 
 void cr_pool_room(struct cr_pool *p, struct cr_upconn *c)
 {
-    struct cr_request *r;
     struct slot *s = slot_of(p, c);
     if (s && s->failing && cr_upconn_state(c) == CR_UP_READY) {
         s->failing = false;
         s->backoff_ms = BACKOFF_MIN_MS;
     }
-    while ((r = TAILQ_FIRST(&p->queue)) != NULL && cr_upconn_room(c) > 0) {
-        dequeue(p, r);
-        if (cr_upconn_submit(c, r) < 0) {
-            cr_request_respond(r, 502, "upstream error", NULL);
-            break;
-        }
-    }
+    dispatch_ready(p);
     if (p->draining && cr_upconn_inflight(c) == 0)
         cr_upconn_retire(c);
+}
+
+/* Requests waiting for an upstream that keeps failing are answered now. */
+static void fail_waiting(struct cr_pool *p)
+{
+    struct cr_admit_item *it;
+    struct cr_admit_shed why;
+    /* expiring everything: a deadline in the far future is passed */
+    while (p->waiting && (it = cr_admit_expire(p->admit, UINT64_MAX - 1, &why)) != NULL) {
+        struct cr_request *r = it->owner;
+        p->waiting--;
+        r->be_held = false;
+        cr_request_respond(r, 502, "upstream unavailable", NULL);
+    }
+    arm_admit_timer(p);
 }
 
 void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, bool clean)
@@ -199,6 +309,7 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, bool clean)
     struct slot *s = slot_of(p, c);
     if (!s || p->draining)
         return;
+    update_capacity(p);
     if (clean) { /* retired by the server (GOAWAY): replace it now */
         cr_upconn_connect(c, 0);
         return;
@@ -207,12 +318,8 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, bool clean)
     uint64_t delay = jitter(p, s->backoff_ms);
     s->backoff_ms = CR_MIN(s->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS);
     cr_upconn_connect(c, delay);
-    /* with nothing coming up, the queue would only wait to time out */
-    if (!any_coming(p)) {
-        struct cr_request *r;
-        while ((r = TAILQ_FIRST(&p->queue)) != NULL)
-            cr_request_respond(r, 502, "upstream unavailable", NULL);
-    }
+    if (!any_coming(p))
+        fail_waiting(p);
 }
 
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused)
@@ -220,18 +327,24 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
     /* Retry once, elsewhere, only what cannot have had an effect twice:
      * a stream the server refused, or an idempotent request (never a POST)
      * whose response had not started and whose body, if any, is still whole
-     * in our buffer (no byte of it went to the dead connection). */
+     * in our buffer (no byte of it went to the dead connection). The retry
+     * keeps its admission: it needs a connection with room now. */
     bool safe = refused || (r->idempotent && r->req_sent == 0);
     if (r->fe && r->state < CR_REQ_RESPONDING && safe && r->retries == 0 && !p->draining) {
+        struct cr_upconn *c = pick(p);
         r->retries++;
         r->status = 0;
         cr_request_reset_rheaders(r);
-        cr_log_debug("retrying %s %s on another upstream connection", r->method, r->path);
-        cr_pool_submit(p, r);
-        return;
+        if (c && cr_upconn_submit(c, r) == 0) {
+            cr_log_debug("retried %s %s on another upstream connection", r->method, r->path);
+            return;
+        }
     }
     if (r->state < CR_REQ_RESPONDING && r->fe) {
+        cr_admit_done(p->admit, &r->admit, cr_now_us());
+        r->be_held = false;
         cr_request_respond(r, 502, "upstream connection lost", NULL);
+        dispatch_ready(p);
         return;
     }
     /* the response had started: break it so the client sees a truncation */
@@ -239,7 +352,7 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
     r->resp_aborted = true;
     r->resp_eof = true;
     cr_request_notify_end(r);
-    cr_request_release_be(r);
+    finish(p, r);
 }
 
 void cr_pool_cancel(struct cr_request *r)
@@ -247,11 +360,16 @@ void cr_pool_cancel(struct cr_request *r)
     struct cr_pool *p = cr_worker_self->pool;
     if (!r->be_held)
         return;
-    if (r->state == CR_REQ_QUEUED && !r->up)
-        dequeue(p, r);
-    else if (r->up)
+    if (r->state == CR_REQ_QUEUED && !r->up) {
+        cr_admit_cancel(p->admit, &r->admit);
+        p->waiting--;
+        arm_admit_timer(p);
+        cr_request_release_be(r); /* frees it when the client is gone */
+        return;
+    }
+    if (r->up)
         cr_upconn_cancel(r->up, r);
-    cr_request_release_be(r);
+    finish(p, r);
 }
 
 void cr_pool_req_body(struct cr_request *r)
@@ -276,10 +394,15 @@ void cr_pool_drain(struct cr_pool *p)
 
 bool cr_pool_idle(const struct cr_pool *p)
 {
-    if (p->queued)
+    if (p->waiting)
         return false;
     for (size_t i = 0; i < p->nslots; i++)
         if (cr_upconn_inflight(p->slots[i].c))
             return false;
     return true;
+}
+
+const struct cr_tenants *cr_pool_tenants(const struct cr_pool *p)
+{
+    return p->tenants;
 }

@@ -27,10 +27,18 @@ struct cr_upconn;
  * CR_ENOMEM. */
 int cr_pool_new(struct cr_worker *w, struct cr_pool **out);
 
-/* Takes a request whose head is complete (r->be_held is set). It is sent,
- * queued, or answered at once: 503 when the queue is full, 502 when no
- * upstream connection is up. */
+/* Names r's tenant and priority from its head and the TLS SNI name. */
+void cr_pool_classify(struct cr_pool *p, struct cr_request *r, const char *sni);
+
+/* Takes a request whose head is complete and classified (r->be_held is
+ * set). Admission sends it upstream, queues it (up to its tenant's
+ * max_wait), or answers it at once: 429/503 with Retry-After when its
+ * tenant or the upstream is over its share, 502 when no upstream
+ * connection is coming. */
 void cr_pool_submit(struct cr_pool *p, struct cr_request *r);
+
+/* The tenant table of this worker (for the admin endpoint). */
+const struct cr_tenants *cr_pool_tenants(const struct cr_pool *p);
 
 /* The front end is done with r, or r was answered locally: leave the queue
  * or reset the upstream stream, and release the back-end reference. */
@@ -56,6 +64,8 @@ void cr_pool_room(struct cr_pool *p, struct cr_upconn *c);
  * server retired it), with exponential back-off and jitter after a
  * failure. */
 void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, bool clean);
+/* A request's upstream exchange completed (its response is whole). */
+void cr_pool_done(struct cr_pool *p, struct cr_request *r);
 /* A request's stream failed before any response byte; retry or answer. */
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused);
 

@@ -109,7 +109,7 @@ static void access_log(struct cr_request *r)
         return;
     struct cr_access a = {
         .worker = w->id,
-        .tenant = "default",
+        .tenant = r->tenant ? r->tenant->name : NULL,
         .client = r->conn ? r->conn->client : NULL,
         .protocol = r->protocol,
         .method = r->method,
@@ -118,8 +118,7 @@ static void access_log(struct cr_request *r)
         .status = r->resp_aborted ? 0 : r->status,
         .bytes_in = r->bytes_in,
         .bytes_out = r->bytes_out,
-        .queue_ms = r->t_queued ? ms_between(r->t_queued, r->t_dispatched ? r->t_dispatched : now)
-                                : 0.0,
+        .queue_ms = r->admit.arrived_us ? cr_admit_wait_ms(&r->admit, now) : 0.0,
         .upstream_ms = ms_between(r->t_dispatched, r->t_first_byte),
         .total_ms = ms_between(r->t_start, now),
         .upstream_conn = r->up_conn_id,
@@ -393,6 +392,7 @@ void cr_request_submit(struct cr_request *r)
     strip_hop_by_hop(&r->hdrs);
     add_forwarding(r);
     r->idempotent = is_idempotent(r->method);
+    cr_pool_classify(r->conn->w->pool, r, cr_conn_sni(r->conn));
     r->be_held = true;
     cr_pool_submit(r->conn->w->pool, r);
 }

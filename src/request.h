@@ -22,7 +22,9 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "admit.h"
 #include "config.h"
+#include "tenant.h"
 
 #define CR_REQUEST_BUF_HIGH (64 * 1024)
 
@@ -99,6 +101,11 @@ struct cr_request {
     int32_t up_stream;          /* its stream id there */
     int retries;
     TAILQ_ENTRY(cr_request) qlink; /* pool queue */
+
+    /* admission */
+    const struct cr_tenant *tenant;
+    enum cr_priority prio;
+    struct cr_admit_item admit;
 
     /* bookkeeping for the access log */
     uint64_t t_start, t_queued, t_dispatched, t_first_byte;

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "admit.h"
 #include "ticket.h"
 
 #define CR_SHM_MAX_WORKERS 256
@@ -43,10 +44,19 @@ struct cr_shm_worker_stats {
     _Atomic uint64_t responses_by_class[6]; /* 1xx..5xx, [0] = reset */
 };
 
+/* Host-wide counters of one tenant (index as in tenant.h). */
+struct cr_shm_tenant_stats {
+    _Atomic uint64_t admitted;  /* sent upstream */
+    _Atomic uint64_t queued;    /* of which waited in the queue first */
+    _Atomic uint64_t shed[CR_ADMIT_NREASONS];
+};
+
 struct cr_shm {
     _Atomic uint64_t generation;            /* bumped by the master per reload */
     struct cr_shm_worker_stats workers[CR_SHM_MAX_WORKERS];
     struct cr_ticket_ring tickets[CR_SHM_MAX_LISTENERS]; /* per listener */
+    struct cr_admit_shared admit;                        /* tenants' rate state */
+    struct cr_shm_tenant_stats tenants[CR_ADMIT_MAX_TENANTS];
 };
 
 /* Maps a zeroed region (master only). Returns NULL on failure, errno set. */

@@ -162,7 +162,7 @@ void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused)
     u->inflight--;
     r->up = NULL;
     if (r->resp_eof)
-        cr_request_release_be(r);
+        cr_pool_done(u->pool, r);
     else
         cr_pool_stream_failed(u->pool, r, refused);
 }
