@@ -12,6 +12,8 @@
 #include "common.h"
 #include "listener.h"
 #include "log.h"
+#include "pool.h"
+#include "tenant.h"
 
 #define ADMIN_REQ_MAX 4096
 #define ADMIN_TIMEOUT_S 5
@@ -70,7 +72,26 @@ static void worker_json(struct out *o, const struct cr_shm_worker_stats *w)
     put(o, "}}");
 }
 
-size_t cr_admin_stats_json(const struct cr_shm *shm, uint32_t nworkers, char *buf, size_t len)
+static void tenants_json(struct out *o, const struct cr_shm *shm, const struct cr_tenants *t)
+{
+    static const char *const kinds[CR_ADMIT_NREASONS] = {
+        "tenant_rate_limit", "tenant_queue_full", "upstream_saturated", "deadline_unmeetable",
+        "queue_deadline_exceeded"};
+    put(o, ",\"tenants\":{");
+    for (uint32_t i = 0; t && i < cr_tenants_count(t) && i < CR_ADMIT_MAX_TENANTS; i++) {
+        const struct cr_shm_tenant_stats *s = &shm->tenants[i];
+        put(o, "%s\"%s\":{\"admitted\":%llu,\"queued\":%llu,\"shed\":{", i ? "," : "",
+            cr_tenants_at(t, i)->name, (unsigned long long)ld(&s->admitted),
+            (unsigned long long)ld(&s->queued));
+        for (int k = 0; k < CR_ADMIT_NREASONS; k++)
+            put(o, "%s\"%s\":%llu", k ? "," : "", kinds[k], (unsigned long long)ld(&s->shed[k]));
+        put(o, "}}");
+    }
+    put(o, "}");
+}
+
+size_t cr_admin_stats_json(const struct cr_shm *shm, uint32_t nworkers,
+                           const struct cr_tenants *tenants, char *buf, size_t len)
 {
     struct out o = {buf, 0, len};
     struct cr_shm_worker_stats total;
@@ -92,7 +113,9 @@ size_t cr_admin_stats_json(const struct cr_shm *shm, uint32_t nworkers, char *bu
             put(&o, ",");
         worker_json(&o, &shm->workers[w]);
     }
-    put(&o, "]}\n");
+    put(&o, "]");
+    tenants_json(&o, shm, tenants);
+    put(&o, "}\n");
     return o.len;
 }
 
@@ -130,13 +153,14 @@ static void handle(struct admin_conn *a)
     if (strcmp(path, "/health") == 0) {
         respond(a, 200, "text/plain", "ok\n", 3);
     } else if (strcmp(path, "/stats") == 0) {
-        size_t cap = 4096 + (size_t)w->cfg->workers * 1024;
+        const struct cr_tenants *t = cr_pool_tenants(w->pool);
+        size_t cap = 4096 + (size_t)w->cfg->workers * 1024 + (size_t)cr_tenants_count(t) * 512;
         char *body = malloc(cap);
         if (!body) {
             respond(a, 400, "text/plain", "out of memory\n", 14);
             return;
         }
-        size_t n = cr_admin_stats_json(w->setup->shm, w->cfg->workers, body, cap);
+        size_t n = cr_admin_stats_json(w->setup->shm, w->cfg->workers, t, body, cap);
         respond(a, 200, "application/json", body, n);
         free(body);
     } else {

@@ -10,6 +10,7 @@
 #ifndef CR_ADMIN_H
 #define CR_ADMIN_H
 
+#include "tenant.h"
 #include "worker.h"
 
 /* Starts serving the admin socket fd in worker w. Returns 0 or CR_ENOMEM. */
@@ -19,7 +20,8 @@ int cr_admin_start(struct cr_worker *w, int fd);
 void cr_admin_stop(struct cr_worker *w);
 
 /* Writes the /stats document into buf; returns its length (truncated to
- * len - 1). Pure formatting of shm, for tests too. */
-size_t cr_admin_stats_json(const struct cr_shm *shm, uint32_t nworkers, char *buf, size_t len);
+ * len - 1). Pure formatting of shm (tenants names the per-tenant slots). */
+size_t cr_admin_stats_json(const struct cr_shm *shm, uint32_t nworkers,
+                           const struct cr_tenants *tenants, char *buf, size_t len);
 
 #endif

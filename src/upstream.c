@@ -428,6 +428,8 @@ static void do_connect(struct cr_upconn *u)
         cr_up_fail(u, "out of memory");
         return;
     }
+    event_priority_set(u->rev, 0); /* carries many clients' requests */
+    event_priority_set(u->wev, 0);
     cr_up_set_state(u, CR_UP_CONNECTING);
     arm(u, uc->connect_timeout_ms);
     if (connect(u->fd, (const struct sockaddr *)&u->addr->ss, u->addr->len) < 0 &&

@@ -170,9 +170,15 @@ int cr_worker_run(const struct cr_worker_setup *s)
     cr_worker_self = &w;
 
     w.base = event_base_new();
-    if (!w.base)
+    /* Two priorities: established connections, upstream I/O and deferred
+     * flushes (0) run before accepting and new handshakes (1), so under CPU
+     * pressure requests on open connections go first and an RSA-4096 flood
+     * cannot starve them (cr_conn_promote). */
+    if (!w.base || event_base_priority_init(w.base, 2) < 0)
         goto out;
     w.defer_ev = event_new(w.base, -1, 0, run_deferred, &w);
+    if (w.defer_ev)
+        event_priority_set(w.defer_ev, 0);
     sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
     sigusr1 = evsignal_new(w.base, SIGUSR1, on_signal, &w);
     w.slots = calloc(s->cfg->nlisteners, sizeof(*w.slots));
