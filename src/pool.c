@@ -111,13 +111,16 @@ static struct cr_upconn *pick(struct cr_pool *p)
     return best;
 }
 
-/* What the connections can carry now: streams in flight plus room. */
+/* What the connections can carry now: streams in flight plus room, at
+ * most upstream.max_streams for the worker when it is set. */
 static void update_capacity(struct cr_pool *p)
 {
-    uint32_t cap = 0;
+    uint32_t cap = 0, max = p->w->cfg->upstream.max_streams;
     for (size_t i = 0; i < p->nslots; i++)
         if (cr_upconn_state(p->slots[i].c) == CR_UP_READY)
             cap += cr_upconn_inflight(p->slots[i].c) + cr_upconn_room(p->slots[i].c);
+    if (max && cap > max)
+        cap = max;
     cr_admit_set_capacity(p->admit, p->draining ? 0 : cap);
 }
 

@@ -200,11 +200,7 @@ static int h2_produce(struct cr_upconn *u)
 
 static uint32_t h2_room(const struct cr_upconn *u)
 {
-    uint32_t max = u->remote_max;
-    uint32_t cap = u->w->cfg->upstream.max_streams;
-    if (cap && cap < max)
-        max = cap;
-    return u->inflight < max ? max - u->inflight : 0;
+    return u->inflight < u->remote_max ? u->remote_max - u->inflight : 0;
 }
 
 static int h2_submit(struct cr_upconn *u, struct cr_request *r)
