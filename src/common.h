@@ -28,4 +28,9 @@ enum {
 /* Monotonic clock in microseconds; the only clock the data path reads. */
 uint64_t cr_now_us(void);
 
+/* Appends n bytes at `at` to the NUL-terminated growable string *buf
+ * (*len bytes used, *cap allocated). Returns 0, CR_ELIMIT when the result
+ * would pass max bytes (nothing is appended), or CR_ENOMEM. */
+int cr_grow(char **buf, size_t *len, size_t *cap, const char *at, size_t n, size_t max);
+
 #endif

@@ -126,9 +126,10 @@ static enum cr_hs_fail classify(struct cr_conn *c, int err)
     if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN || !e)
         return CR_HSF_EOF;
     switch (r) {
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING: /* OpenSSL 3's word for a mid-handshake EOF */
+        return CR_HSF_EOF;
     case SSL_R_UNSUPPORTED_PROTOCOL:
     case SSL_R_VERSION_TOO_LOW:
-    case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
     case SSL_R_UNKNOWN_PROTOCOL:
         return CR_HSF_VERSION;
@@ -137,6 +138,7 @@ static enum cr_hs_fail classify(struct cr_conn *c, int err)
     case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
     case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
         return CR_HSF_CIPHER;
+    case SSL_R_WRONG_VERSION_NUMBER: /* a record header that is not TLS at all */
     case SSL_R_HTTP_REQUEST:
     case SSL_R_HTTPS_PROXY_REQUEST:
     case SSL_R_PACKET_LENGTH_TOO_LONG:
@@ -231,26 +233,23 @@ static void read_some(struct cr_conn *c)
     for (int i = 0; i < CR_READS_PER_WAKEUP; i++) {
         if (c->state != CR_CONN_OPEN || c->read_paused)
             return;
-        ERR_clear_error();
-        int n = SSL_read(c->ssl, buf, sizeof(buf));
-        if (n > 0) {
-            if (c->proto->on_data(c, buf, (size_t)n) < 0) {
+        size_t n;
+        switch (cr_tls_read(c->ssl, buf, sizeof(buf), &n)) {
+        case CR_TLS_OK:
+            if (c->proto->on_data(c, buf, n) < 0) {
                 cr_conn_close(c, true);
                 return;
             }
             continue;
-        }
-        int err = SSL_get_error(c->ssl, n);
-        if (err == SSL_ERROR_WANT_READ)
+        case CR_TLS_WANT_READ:
             return;
-        if (err == SSL_ERROR_WANT_WRITE) {
+        case CR_TLS_WANT_WRITE:
             event_add(c->wev, NULL);
             return;
+        default: /* close_notify, EOF or a TLS error: the client is gone */
+            cr_conn_close(c, false);
+            return;
         }
-        /* clean close_notify, EOF or a TLS error: the client is gone */
-        ERR_clear_error();
-        cr_conn_close(c, false);
-        return;
     }
     /* more may be buffered inside OpenSSL, where the socket will not say so */
     if (SSL_pending(c->ssl) > 0)
@@ -315,24 +314,15 @@ static void do_flush(void *arg)
         return;
     }
     for (int rounds = 0; c->state == CR_CONN_OPEN || c->state == CR_CONN_CLOSING; rounds++) {
-        size_t len = evbuffer_get_length(c->out);
-        if (len == 0 && c->proto && c->proto->on_writable && c->state == CR_CONN_OPEN &&
-            rounds < 64) {
+        if (evbuffer_get_length(c->out) == 0 && c->proto && c->proto->on_writable &&
+            c->state == CR_CONN_OPEN && rounds < 64)
             c->proto->on_writable(c);
-            len = evbuffer_get_length(c->out);
-        }
-        if (len == 0)
+        if (evbuffer_get_length(c->out) == 0)
             break;
-        size_t chunk = CR_MIN(len, (size_t)CR_READ_CHUNK);
-        unsigned char *p = evbuffer_pullup(c->out, (ssize_t)chunk);
-        ERR_clear_error();
-        int n = SSL_write(c->ssl, p, (int)chunk);
-        if (n > 0) {
-            evbuffer_drain(c->out, (size_t)n);
+        enum cr_tls_io rc = cr_tls_write_out(c->ssl, c->out);
+        if (rc == CR_TLS_OK)
             continue;
-        }
-        int err = SSL_get_error(c->ssl, n);
-        if (err == SSL_ERROR_WANT_WRITE) {
+        if (rc == CR_TLS_WANT_WRITE) {
             /* a client that stops reading is dropped after body_timeout */
             uint64_t ms = c->w->cfg->http.body_timeout_ms;
             struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
@@ -340,11 +330,10 @@ static void do_flush(void *arg)
             event_add(c->wev, &tv);
             return;
         }
-        if (err == SSL_ERROR_WANT_READ) {
+        if (rc == CR_TLS_WANT_READ) {
             c->want_read_on_write = true;
             return;
         }
-        ERR_clear_error();
         conn_finish(c);
         return;
     }

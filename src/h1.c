@@ -65,25 +65,6 @@ static const char *reason_phrase(int s)
     }
 }
 
-static int append(char **buf, size_t *len, size_t *cap, const char *at, size_t n, size_t max)
-{
-    if (*len + n > max)
-        return CR_ELIMIT;
-    if (*len + n + 1 > *cap) {
-        size_t nc = CR_MAX(*cap * 2, *len + n + 1);
-        nc = CR_MAX(nc, (size_t)64);
-        char *p = realloc(*buf, nc);
-        if (!p)
-            return CR_ENOMEM;
-        *buf = p;
-        *cap = nc;
-    }
-    memcpy(*buf + *len, at, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return 0;
-}
-
 static struct h1 *H(http_parser *p)
 {
     return p->data;
@@ -116,7 +97,7 @@ static int on_message_begin(http_parser *p)
 static int on_url(http_parser *p, const char *at, size_t n)
 {
     struct h1 *h = H(p);
-    int rc = append(&h->url, &h->ulen, &h->ucap, at, n, h->c->w->cfg->http.max_uri);
+    int rc = cr_grow(&h->url, &h->ulen, &h->ucap, at, n, h->c->w->cfg->http.max_uri);
     return rc == 0 ? 0 : stop(h, rc == CR_ELIMIT ? 414 : 503, "uri too long");
 }
 
@@ -151,7 +132,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     struct h1 *h = H(p);
     if (h->in_value && commit_header(h))
         return 1;
-    if (append(&h->field, &h->flen, &h->fcap, at, n, 255) < 0)
+    if (cr_grow(&h->field, &h->flen, &h->fcap, at, n, 255) < 0)
         return stop(h, 431, "request header fields too large");
     return 0;
 }
@@ -160,7 +141,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct h1 *h = H(p);
     h->in_value = true;
-    if (append(&h->value, &h->vlen, &h->vcap, at, n, h->c->w->cfg->http.max_header_size) < 0)
+    if (cr_grow(&h->value, &h->vlen, &h->vcap, at, n, h->c->w->cfg->http.max_header_size) < 0)
         return stop(h, 431, "request header fields too large");
     return 0;
 }

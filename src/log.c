@@ -238,10 +238,3 @@ void cr_log_access(const struct cr_access *a)
     buf[n++] = '\n';
     write_all(g.acc_fd, buf, n);
 }
-
-uint64_t cr_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}

@@ -2,6 +2,7 @@
 #include "tls.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -66,6 +67,52 @@ const char *cr_tls_errors(char *buf, size_t len)
     if (!n)
         snprintf(buf, len, "unknown TLS error");
     return buf;
+}
+
+/* ------------------------------------------------------------ I/O */
+
+static enum cr_tls_io io_error(SSL *ssl, int rc)
+{
+    int err = SSL_get_error(ssl, rc);
+    ERR_clear_error();
+    switch (err) {
+    case SSL_ERROR_WANT_READ:
+        return CR_TLS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return CR_TLS_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+    case SSL_ERROR_SYSCALL:
+        return CR_TLS_CLOSED;
+    default:
+        return CR_TLS_ERROR;
+    }
+}
+
+enum cr_tls_io cr_tls_read(SSL *ssl, void *buf, size_t len, size_t *n)
+{
+    ERR_clear_error();
+    int rc = SSL_read(ssl, buf, (int)CR_MIN(len, (size_t)INT_MAX));
+    if (rc > 0) {
+        *n = (size_t)rc;
+        return CR_TLS_OK;
+    }
+    return io_error(ssl, rc);
+}
+
+enum cr_tls_io cr_tls_write_out(SSL *ssl, struct evbuffer *out)
+{
+    size_t len;
+    while ((len = evbuffer_get_length(out)) > 0) {
+        /* one record at a time, whole: the pullup is cheap next to the cipher */
+        size_t chunk = CR_MIN(len, (size_t)16384);
+        unsigned char *p = evbuffer_pullup(out, (ssize_t)chunk);
+        ERR_clear_error();
+        int n = SSL_write(ssl, p, (int)chunk);
+        if (n <= 0)
+            return io_error(ssl, n);
+        evbuffer_drain(out, (size_t)n);
+    }
+    return CR_TLS_OK;
 }
 
 /* ------------------------------------------------------------ callbacks */
@@ -349,6 +396,8 @@ static SSL_CTX *server_ctx(const struct cr_config *cfg, struct cr_tls_server *s,
      * A ticket lives as long as its key stays in the ring. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, t->tickets);
+    if (t->tickets == 0)
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET); /* no resumption at all, TLS 1.2 too */
     long life = (long)(t->ticket_rotate_ms / 1000) * (CR_TICKET_RING - 1);
     if (t->ticket_key_file)
         life = 7200;

@@ -18,6 +18,7 @@
 #ifndef CR_TLS_H
 #define CR_TLS_H
 
+#include <event2/buffer.h>
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,6 +48,22 @@ int cr_tls_client_new(const struct cr_config *cfg, SSL_CTX **out, struct cr_diag
 /* The ALPN protocol a finished server handshake agreed on (HTTP/1.1 when
  * the client offered none). */
 enum cr_alpn cr_tls_alpn(const SSL *ssl);
+
+/* Outcome of a non-blocking TLS read or write. */
+enum cr_tls_io {
+    CR_TLS_OK = 0,       /* bytes moved (read) or everything written (write) */
+    CR_TLS_WANT_READ,    /* wait until the socket is readable */
+    CR_TLS_WANT_WRITE,   /* wait until the socket is writable */
+    CR_TLS_CLOSED,       /* the peer closed (close_notify or EOF) */
+    CR_TLS_ERROR,        /* a TLS or socket error; the error queue is cleared */
+};
+
+/* One SSL_read into buf; *n is the byte count on CR_TLS_OK. */
+enum cr_tls_io cr_tls_read(SSL *ssl, void *buf, size_t len, size_t *n);
+
+/* Writes out through ssl, at most one 16 KB record per SSL_write, until out
+ * is empty (CR_TLS_OK) or the socket pushes back. Written bytes leave out. */
+enum cr_tls_io cr_tls_write_out(SSL *ssl, struct evbuffer *out);
 
 /* Formats OpenSSL's error queue (and clears it) into buf; returns buf. */
 const char *cr_tls_errors(char *buf, size_t len);

@@ -221,28 +221,21 @@ static void up_flush(void *arg)
             cr_up_fail(u, "protocol error");
             return;
         }
-        size_t len = evbuffer_get_length(u->out);
-        if (len == 0)
+        if (evbuffer_get_length(u->out) == 0)
             return;
-        size_t chunk = CR_MIN(len, (size_t)16384);
-        unsigned char *p = evbuffer_pullup(u->out, (ssize_t)chunk);
-        ERR_clear_error();
-        int n = SSL_write(u->ssl, p, (int)chunk);
-        if (n > 0) {
-            evbuffer_drain(u->out, (size_t)n);
-            continue;
-        }
-        int err = SSL_get_error(u->ssl, n);
-        if (err == SSL_ERROR_WANT_WRITE) {
+        switch (cr_tls_write_out(u->ssl, u->out)) {
+        case CR_TLS_OK:
+            continue; /* room again: the codec may have more */
+        case CR_TLS_WANT_WRITE:
             event_add(u->wev, NULL);
             return;
-        }
-        if (err == SSL_ERROR_WANT_READ) {
+        case CR_TLS_WANT_READ:
             u->want_read_on_write = true;
             return;
+        default:
+            cr_up_fail(u, "write failed");
+            return;
         }
-        cr_up_fail(u, "write failed");
-        return;
     }
 }
 
@@ -250,31 +243,27 @@ static void up_read(struct cr_upconn *u)
 {
     uint8_t buf[16384];
     for (int i = 0; i < 8 && u->state >= CR_UP_READY && !u->read_paused; i++) {
-        ERR_clear_error();
-        int n = SSL_read(u->ssl, buf, sizeof(buf));
-        if (n > 0) {
+        size_t n;
+        enum cr_tls_io rc = cr_tls_read(u->ssl, buf, sizeof(buf), &n);
+        if (rc == CR_TLS_OK) {
             u->last_rx_us = cr_now_us();
-            if (u->codec->on_data(u, buf, (size_t)n) < 0) {
+            if (u->codec->on_data(u, buf, n) < 0) {
                 cr_up_fail(u, "protocol error from the upstream");
                 return;
             }
             continue;
         }
-        int err = SSL_get_error(u->ssl, n);
-        if (err == SSL_ERROR_WANT_READ)
+        if (rc == CR_TLS_WANT_READ)
             break;
-        if (err == SSL_ERROR_WANT_WRITE) {
+        if (rc == CR_TLS_WANT_WRITE) {
             event_add(u->wev, NULL);
             break;
         }
-        if ((err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL) &&
-            u->codec->on_eof(u) == 0) {
+        if (rc == CR_TLS_CLOSED && u->codec->on_eof(u) == 0) {
             cr_up_recycle(u, "closed by the upstream");
             return;
         }
-        cr_up_fail(u, err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL
-                          ? "closed by the upstream"
-                          : "TLS error");
+        cr_up_fail(u, rc == CR_TLS_CLOSED ? "closed by the upstream" : "TLS error");
         return;
     }
     if (u->state >= CR_UP_READY && !u->read_paused && SSL_pending(u->ssl) > 0)

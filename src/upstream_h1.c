@@ -20,24 +20,6 @@ static struct cr_request *head(struct cr_upconn *u)
     return TAILQ_FIRST(&u->streams);
 }
 
-static int grow(char **buf, size_t *len, size_t *cap, const char *at, size_t n)
-{
-    if (*len + n > 65536)
-        return CR_ELIMIT;
-    if (*len + n + 1 > *cap) {
-        size_t nc = CR_MAX(CR_MAX(*cap * 2, *len + n + 1), (size_t)64);
-        char *p = realloc(*buf, nc);
-        if (!p)
-            return CR_ENOMEM;
-        *buf = p;
-        *cap = nc;
-    }
-    memcpy(*buf + *len, at, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-    return 0;
-}
-
 /* ------------------------------------------------------------ responses */
 
 static int commit_header(struct cr_upconn *u)
@@ -58,7 +40,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
         return -1;
     /* names are lower-cased for the h2 side and our lookups */
     size_t start = u->hflen;
-    if (grow(&u->hfield, &u->hflen, &u->hfcap, at, n) < 0)
+    if (cr_grow(&u->hfield, &u->hflen, &u->hfcap, at, n, 65536) < 0)
         return -1;
     for (size_t i = start; i < u->hflen; i++)
         u->hfield[i] = (char)((u->hfield[i] >= 'A' && u->hfield[i] <= 'Z') ? u->hfield[i] + 32
@@ -70,7 +52,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct cr_upconn *u = p->data;
     u->hin_value = true;
-    return grow(&u->hvalue, &u->hvlen, &u->hvcap, at, n) < 0 ? -1 : 0;
+    return cr_grow(&u->hvalue, &u->hvlen, &u->hvcap, at, n, 65536) < 0 ? -1 : 0;
 }
 
 static int on_headers_complete(http_parser *p)

@@ -386,6 +386,12 @@ static void untrack(struct h_test *t, pid_t pgid)
 
 pid_t h_spawn(struct h_test *t, char *const argv[], const char *out_path, const char *err_path)
 {
+    return h_spawn_in(t, argv, NULL, out_path, err_path);
+}
+
+pid_t h_spawn_in(struct h_test *t, char *const argv[], const char *in_path, const char *out_path,
+                 const char *err_path)
+{
     if (t->npgids >= H_MAX_PIDS)
         return -1;
     fflush(NULL);
@@ -397,7 +403,7 @@ pid_t h_spawn(struct h_test *t, char *const argv[], const char *out_path, const 
         /* registered by the child itself, before exec, so that no window
          * exists where it runs unknown to the reaper */
         reaper_send(t->reaper_fd, REAP_ADD, getpid());
-        int in = open("/dev/null", O_RDONLY);
+        int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
         int out = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
         int err = open(err_path ? err_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (in < 0 || out < 0 || err < 0)
@@ -555,13 +561,25 @@ static void kill_group(struct h_test *t, pid_t pgid)
 
 int h_run(struct h_test *t, char *const argv[], int timeout_ms, struct h_run *r)
 {
+    return h_run_in(t, argv, NULL, timeout_ms, r);
+}
+
+int h_run_in(struct h_test *t, char *const argv[], const char *input, int timeout_ms,
+             struct h_run *r)
+{
     memset(r, 0, sizeof(*r));
     r->exit_code = -1;
     r->out = r->err = "";
     int id = ++t->nruns;
     char *outp = h_strf(t, "%s/run-%d.out", t->dir, id);
     char *errp = h_strf(t, "%s/run-%d.err", t->dir, id);
-    pid_t pid = h_spawn(t, argv, outp, errp);
+    char *inp = NULL;
+    if (input != NULL) {
+        inp = h_strf(t, "%s/run-%d.in", t->dir, id);
+        if (h_write_file(inp, input) != 0)
+            return -1;
+    }
+    pid_t pid = h_spawn_in(t, argv, inp, outp, errp);
     if (pid < 0)
         return -1;
     int st = 0;

@@ -134,6 +134,10 @@ const char *h_certs_dir(void);
  * process group registered for cleanup. Returns the pid or -1. */
 pid_t h_spawn(struct h_test *t, char *const argv[], const char *out_path, const char *err_path);
 
+/* h_spawn with stdin read from in_path (NULL = /dev/null). */
+pid_t h_spawn_in(struct h_test *t, char *const argv[], const char *in_path, const char *out_path,
+                 const char *err_path);
+
 /* Sends sig to pid. Returns 0 or -1 (errno set). */
 int h_signal(pid_t pid, int sig);
 
@@ -171,6 +175,12 @@ struct h_run {
  * its output. Returns 0 when it ran (whatever its exit code), -1 when it
  * could not be started. */
 int h_run(struct h_test *t, char *const argv[], int timeout_ms, struct h_run *r);
+
+/* h_run with input (NUL-terminated text, written to DIR/run-N.in first) as
+ * the program's stdin; NULL = /dev/null, as h_run. Returns -1 also when the
+ * input file cannot be written. */
+int h_run_in(struct h_test *t, char *const argv[], const char *input, int timeout_ms,
+             struct h_run *r);
 
 /* ------------------------------------------------------------ demo upstream */
 
