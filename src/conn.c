@@ -240,6 +240,10 @@ static void read_some(struct cr_conn *c)
                 cr_conn_close(c, true);
                 return;
             }
+            /* OpenSSL read all the socket had: no read(2) just for EAGAIN;
+             * the level-triggered event says when more comes */
+            if (!SSL_has_pending(c->ssl))
+                return;
             continue;
         case CR_TLS_WANT_READ:
             return;
@@ -252,7 +256,7 @@ static void read_some(struct cr_conn *c)
         }
     }
     /* more may be buffered inside OpenSSL, where the socket will not say so */
-    if (SSL_pending(c->ssl) > 0)
+    if (SSL_has_pending(c->ssl))
         event_active(c->rev, EV_READ, 0);
 }
 

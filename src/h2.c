@@ -139,6 +139,10 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, voi
         return 0;
     nghttp2_session_set_stream_user_data(ng, sid, NULL);
     h->nstreams--;
+    if (r->fe_unconsumed) { /* held back for backpressure: the stream is gone */
+        nghttp2_session_consume_connection(ng, r->fe_unconsumed);
+        r->fe_unconsumed = 0;
+    }
     if (!r->resp_eof && r->method) {
         r->reason = "client reset the stream";
         r->resp_aborted = true;

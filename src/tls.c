@@ -88,9 +88,12 @@ static enum cr_tls_io io_error(SSL *ssl, int rc)
     }
 }
 
+/* SSL_get_error() reads the thread's error queue, which must be empty
+ * before each call; OpenSSL may leave entries behind even on success. */
 enum cr_tls_io cr_tls_read(SSL *ssl, void *buf, size_t len, size_t *n)
 {
-    ERR_clear_error();
+    if (ERR_peek_error())
+        ERR_clear_error();
     int rc = SSL_read(ssl, buf, (int)CR_MIN(len, (size_t)INT_MAX));
     if (rc > 0) {
         *n = (size_t)rc;
@@ -106,7 +109,8 @@ enum cr_tls_io cr_tls_write_out(SSL *ssl, struct evbuffer *out)
         /* one record at a time, whole: the pullup is cheap next to the cipher */
         size_t chunk = CR_MIN(len, (size_t)16384);
         unsigned char *p = evbuffer_pullup(out, (ssize_t)chunk);
-        ERR_clear_error();
+        if (ERR_peek_error())
+            ERR_clear_error();
         int n = SSL_write(ssl, p, (int)chunk);
         if (n <= 0)
             return io_error(ssl, n);
@@ -372,6 +376,8 @@ static SSL_CTX *ctx_common(const SSL_METHOD *method, int min_version)
      * sent as configured, never rebuilt from a store during a handshake. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_NO_AUTO_CHAIN);
+    /* one read(2) per wake-up instead of one per record header and body */
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (!SSL_CTX_set1_groups_list(ctx, CR_TLS_GROUPS)) {
         SSL_CTX_free(ctx);
         return NULL;

@@ -58,7 +58,9 @@ enum cr_tls_io {
     CR_TLS_ERROR,        /* a TLS or socket error; the error queue is cleared */
 };
 
-/* One SSL_read into buf; *n is the byte count on CR_TLS_OK. */
+/* One SSL_read into buf; *n is the byte count on CR_TLS_OK. Contexts read
+ * ahead: after a read, SSL_has_pending() says whether OpenSSL holds more
+ * (the socket's readiness does not). */
 enum cr_tls_io cr_tls_read(SSL *ssl, void *buf, size_t len, size_t *n);
 
 /* Writes out through ssl, at most one 16 KB record per SSL_write, until out

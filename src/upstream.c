@@ -251,6 +251,8 @@ static void up_read(struct cr_upconn *u)
                 cr_up_fail(u, "protocol error from the upstream");
                 return;
             }
+            if (!SSL_has_pending(u->ssl))
+                break; /* the socket is drained: no read(2) just for EAGAIN */
             continue;
         }
         if (rc == CR_TLS_WANT_READ)
@@ -266,7 +268,7 @@ static void up_read(struct cr_upconn *u)
         cr_up_fail(u, rc == CR_TLS_CLOSED ? "closed by the upstream" : "TLS error");
         return;
     }
-    if (u->state >= CR_UP_READY && !u->read_paused && SSL_pending(u->ssl) > 0)
+    if (u->state >= CR_UP_READY && !u->read_paused && SSL_has_pending(u->ssl))
         event_active(u->rev, EV_READ, 0);
     cr_up_want_flush(u);
 }

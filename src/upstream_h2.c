@@ -106,8 +106,20 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
     }
     if (evbuffer_add(r->resp_body, data, len) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    r->resp_unacked += len;
     cr_request_notify_body(r);
     return 0;
+}
+
+/* A stream is leaving the connection: whatever of its data the client has
+ * not taken yet goes back to the connection's window now, or every
+ * unfinished exchange would shrink it for good. */
+static void ack_rest(struct cr_upconn *u, struct cr_request *r)
+{
+    if (r->resp_unacked) {
+        nghttp2_session_consume_connection(u->ng, r->resp_unacked);
+        r->resp_unacked = 0;
+    }
 }
 
 static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, void *arg)
@@ -115,6 +127,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, voi
     struct cr_upconn *u = arg;
     struct cr_request *r = nghttp2_session_get_stream_user_data(ng, sid);
     if (r) {
+        ack_rest(u, r);
         if (!r->resp_eof)
             cr_log_debug("upstream conn %lld: stream %d closed early (error %u)",
                          (long long)u->id, sid, error);
@@ -232,6 +245,7 @@ static int h2_submit(struct cr_upconn *u, struct cr_request *r)
 
 static void h2_cancel(struct cr_upconn *u, struct cr_request *r)
 {
+    ack_rest(u, r);
     nghttp2_session_set_stream_user_data(u->ng, r->up_stream, NULL);
     /* a stream both sides have ended is closing by itself: no reset */
     bool done = r->resp_eof && r->req_eof && evbuffer_get_length(r->req_body) == 0;
@@ -246,7 +260,11 @@ static void h2_resume(struct cr_upconn *u, struct cr_request *r)
 
 static void h2_consumed(struct cr_upconn *u, struct cr_request *r, size_t n)
 {
-    nghttp2_session_consume(u->ng, r->up_stream, n);
+    n = CR_MIN(n, r->resp_unacked);
+    if (n) {
+        nghttp2_session_consume(u->ng, r->up_stream, n);
+        r->resp_unacked -= n;
+    }
 }
 
 static void h2_ping(struct cr_upconn *u)

@@ -25,6 +25,7 @@ void cr_worker_defer(struct cr_worker *w, struct cr_deferred *d)
         return;
     d->queued = true;
     TAILQ_INSERT_TAIL(&w->deferred, d, link);
+    w->ndeferred++;
     event_active(w->defer_ev, EV_READ, 0);
 }
 
@@ -34,21 +35,24 @@ void cr_worker_undefer(struct cr_worker *w, struct cr_deferred *d)
         return;
     d->queued = false;
     TAILQ_REMOVE(&w->deferred, d, link);
+    w->ndeferred--;
 }
 
 static void run_deferred(evutil_socket_t fd, short what, void *arg)
 {
     struct cr_worker *w = arg;
-    /* work queued while this runs waits for the next round, so a callback
-     * that keeps re-queuing itself cannot starve the loop */
-    TAILQ_HEAD(, cr_deferred) now = TAILQ_HEAD_INITIALIZER(now);
-    TAILQ_CONCAT(&now, &w->deferred, link);
+    /* Only what was queued before this round runs now: a callback that
+     * queues work again waits for the next round, so nothing starves the
+     * loop. The items stay on the one list while they wait, so that
+     * cr_worker_undefer from any callback finds them there. */
+    size_t n = w->ndeferred;
     struct cr_deferred *d;
-    while ((d = TAILQ_FIRST(&now)) != NULL) {
-        TAILQ_REMOVE(&now, d, link);
-        d->queued = false;
+    while (n-- > 0 && (d = TAILQ_FIRST(&w->deferred)) != NULL) {
+        cr_worker_undefer(w, d);
         d->cb(d->arg);
     }
+    if (w->ndeferred)
+        event_active(w->defer_ev, EV_READ, 0);
     (void)fd;
 }
 

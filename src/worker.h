@@ -79,6 +79,7 @@ struct cr_worker {
     bool draining;
     struct event *defer_ev;
     TAILQ_HEAD(, cr_deferred) deferred;
+    size_t ndeferred;
     uint64_t next_conn_id;
 };
 
