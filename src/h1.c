@@ -11,12 +11,12 @@
 #include "log.h"
 #include "request.h"
 
-/* fe_flags of a request on an h1 connection */
-#define F_HEAD_SENT 0x01
-#define F_CHUNKED 0x02
-#define F_NO_BODY 0x04
-#define F_LAST 0x08  /* the connection closes after this response */
-#define F_HTTP10 0x10
+/* fe_flags of a request on an h1 connection (http_parser owns the F_ names) */
+#define H1F_HEAD_SENT 0x01
+#define H1F_CHUNKED 0x02
+#define H1F_NO_BODY 0x04
+#define H1F_LAST 0x08  /* the connection closes after this response */
+#define H1F_HTTP10 0x10
 
 struct h1 {
     struct cr_conn *c;
@@ -165,14 +165,14 @@ static int on_headers_complete(http_parser *p)
         return stop(h, 400, "unsupported HTTP version");
     if (p->http_minor == 0) {
         r->protocol = "HTTP/1.0";
-        r->fe_flags |= F_HTTP10;
+        r->fe_flags |= H1F_HTTP10;
     }
     if (cr_request_set(r, &r->method, http_method_str(p->method),
                        strlen(http_method_str(p->method))) < 0 ||
         cr_request_set(r, &r->path, h->url ? h->url : "", h->ulen) < 0)
         return stop(h, 400, "bad request");
     if (p->method == HTTP_HEAD)
-        r->fe_flags |= F_NO_BODY;
+        r->fe_flags |= H1F_NO_BODY;
     r->has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 &&
                                              p->content_length != ULLONG_MAX);
     if (!(p->flags & F_CHUNKED) && h->saw_cl)
@@ -180,7 +180,7 @@ static int on_headers_complete(http_parser *p)
     if (r->has_body && hc->max_body && r->req_clen > (int64_t)hc->max_body)
         return stop(h, 413, "request body too large");
     if (!http_should_keep_alive(p)) {
-        r->fe_flags |= F_LAST;
+        r->fe_flags |= H1F_LAST;
         h->no_more = true;
     }
     const struct cr_hdr *expect = cr_request_hdr(r, "expect");
@@ -202,7 +202,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
         return stop(h, 413, "request body too large");
     if (rc < 0)
         return stop(h, 503, "out of memory");
-    if (evbuffer_get_length(r->req_body) >= CR_REQUEST_BUF_HIGH)
+    if (cr_request_body_pending(r) >= CR_REQUEST_BUF_HIGH)
         cr_conn_pause_read(h->c, true);
     return 0;
 }
@@ -248,7 +248,7 @@ static void parse_failed(struct h1 *h, int status, const char *reason)
         h->nreqs++;
     }
     h->cur = NULL;
-    r->fe_flags |= F_LAST;
+    r->fe_flags |= H1F_LAST;
     cr_log_debug("conn %llu from %s: %d %s", (unsigned long long)h->c->id, h->c->client, status,
                  reason);
     cr_request_respond(r, status, reason, NULL);
@@ -282,7 +282,7 @@ static void write_head(struct h1 *h, struct cr_request *r)
 {
     struct evbuffer *out = h->c->out;
     int s = r->status;
-    bool no_body = (r->fe_flags & F_NO_BODY) || s < 200 || s == 204 || s == 304;
+    bool no_body = (r->fe_flags & H1F_NO_BODY) || s < 200 || s == 204 || s == 304;
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", s, reason_phrase(s));
     for (uint32_t i = 0; i < r->rhdrs.n; i++) {
         const struct cr_hdr *x = &r->rhdrs.v[i];
@@ -292,22 +292,22 @@ static void write_head(struct h1 *h, struct cr_request *r)
         evbuffer_add(out, "\r\n", 2);
     }
     if (no_body) {
-        r->fe_flags |= F_NO_BODY;
+        r->fe_flags |= H1F_NO_BODY;
     } else if (r->resp_clen < 0) {
-        if (r->fe_flags & F_HTTP10) {
-            r->fe_flags |= F_LAST; /* the end of the body is the end of the connection */
+        if (r->fe_flags & H1F_HTTP10) {
+            r->fe_flags |= H1F_LAST; /* the end of the body is the end of the connection */
         } else {
-            r->fe_flags |= F_CHUNKED;
+            r->fe_flags |= H1F_CHUNKED;
             evbuffer_add(out, "transfer-encoding: chunked\r\n", 28);
         }
     }
-    if (r->fe_flags & F_LAST)
+    if (r->fe_flags & H1F_LAST)
         evbuffer_add(out, "connection: close\r\n\r\n", 21);
-    else if (r->fe_flags & F_HTTP10)
+    else if (r->fe_flags & H1F_HTTP10)
         evbuffer_add(out, "connection: keep-alive\r\n\r\n", 26);
     else
         evbuffer_add(out, "\r\n", 2);
-    r->fe_flags |= F_HEAD_SENT;
+    r->fe_flags |= H1F_HEAD_SENT;
 }
 
 /* Moves as much of r's body as the output has room for. */
@@ -318,13 +318,13 @@ static void write_body(struct h1 *h, struct cr_request *r)
     while ((have = evbuffer_get_length(r->resp_body)) > 0 &&
            evbuffer_get_length(out) < CR_REQUEST_BUF_HIGH) {
         size_t n = CR_MIN(have, (size_t)CR_REQUEST_BUF_HIGH);
-        if (r->fe_flags & F_NO_BODY) {
+        if (r->fe_flags & H1F_NO_BODY) {
             evbuffer_drain(r->resp_body, n);
         } else {
-            if (r->fe_flags & F_CHUNKED)
+            if (r->fe_flags & H1F_CHUNKED)
                 evbuffer_add_printf(out, "%zx\r\n", n);
             evbuffer_remove_buffer(r->resp_body, out, n);
-            if (r->fe_flags & F_CHUNKED)
+            if (r->fe_flags & H1F_CHUNKED)
                 evbuffer_add(out, "\r\n", 2);
         }
         cr_request_resp_consumed(r, n);
@@ -336,7 +336,7 @@ static void pump(struct h1 *h)
 {
     struct cr_request *r;
     while ((r = TAILQ_FIRST(&h->reqs)) != NULL && r->state >= CR_REQ_RESPONDING) {
-        if (!(r->fe_flags & F_HEAD_SENT))
+        if (!(r->fe_flags & H1F_HEAD_SENT))
             write_head(h, r);
         write_body(h, r);
         if (r->resp_aborted) {
@@ -345,9 +345,9 @@ static void pump(struct h1 *h)
         }
         if (!r->resp_eof || evbuffer_get_length(r->resp_body) > 0)
             break;
-        if (r->fe_flags & F_CHUNKED)
+        if (r->fe_flags & H1F_CHUNKED)
             evbuffer_add(h->c->out, "0\r\n\r\n", 5);
-        bool last = (r->fe_flags & F_LAST) || r == h->cur;
+        bool last = (r->fe_flags & H1F_LAST) || r == h->cur;
         TAILQ_REMOVE(&h->reqs, r, felink);
         h->nreqs--;
         if (r == h->cur) { /* answered before its body arrived: stop here */
@@ -371,7 +371,7 @@ static void pump(struct h1 *h)
         cr_conn_set_timer(h->c, h->c->w->cfg->http.idle_timeout_ms);
     }
     if (!h->no_more && h->nreqs < CR_H1_PIPELINE &&
-        !(h->cur && evbuffer_get_length(h->cur->req_body) >= CR_REQUEST_BUF_HIGH))
+        !(h->cur && cr_request_body_pending(h->cur) >= CR_REQUEST_BUF_HIGH))
         cr_conn_pause_read(h->c, false);
 }
 
@@ -407,7 +407,7 @@ static void h1_on_drain(struct cr_conn *c)
     h->no_more = true;
     struct cr_request *last = TAILQ_LAST(&h->reqs, cr_request_q);
     if (last)
-        last->fe_flags |= F_LAST;
+        last->fe_flags |= H1F_LAST;
     else
         cr_conn_close(c, true);
 }
@@ -415,7 +415,7 @@ static void h1_on_drain(struct cr_conn *c)
 static void h1_on_timer(struct cr_conn *c)
 {
     struct h1 *h = c->proto_data;
-    if (h->cur && !(h->cur->fe_flags & F_HEAD_SENT) && h->cur->state < CR_REQ_RESPONDING) {
+    if (h->cur && !(h->cur->fe_flags & H1F_HEAD_SENT) && h->cur->state < CR_REQ_RESPONDING) {
         parse_failed(h, 408, h->cur->method ? "request body timeout" : "request header timeout");
         return;
     }

@@ -124,7 +124,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
     if (rc < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     /* The client's window reopens as the upstream takes the bytes. */
-    if (evbuffer_get_length(r->req_body) < CR_REQUEST_BUF_HIGH)
+    if (cr_request_body_pending(r) < CR_REQUEST_BUF_HIGH)
         nghttp2_session_consume(ng, sid, len + r->fe_unconsumed), r->fe_unconsumed = 0;
     else
         r->fe_unconsumed += len;

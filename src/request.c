@@ -41,24 +41,73 @@ static void hex64(char *out, uint64_t v)
         out[i] = hex[v & 15];
 }
 
+/* ------------------------------------------------------------ arena */
+
+#define ARENA_FIRST 2048 /* a typical request's strings and headers fit */
+
+struct cr_arena_block {
+    struct cr_arena_block *next;
+    size_t used, cap;
+    char data[];
+};
+
+static size_t first_block_offset(void)
+{
+    return (sizeof(struct cr_request) + 15) & ~(size_t)15;
+}
+
+/* n bytes, aligned for pointers, alive until the request is freed. */
+static void *arena_alloc(struct cr_request *r, size_t n)
+{
+    struct cr_arena_block *b = r->arena;
+    n = (n + 7) & ~(size_t)7;
+    if (b->used + n > b->cap) {
+        size_t cap = CR_MAX(n, b->cap * 2);
+        struct cr_arena_block *nb = malloc(sizeof(*nb) + cap);
+        if (!nb)
+            return NULL;
+        nb->next = b;
+        nb->used = 0;
+        nb->cap = cap;
+        r->arena = b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static char *arena_strndup(struct cr_request *r, const char *s, size_t len)
+{
+    char *p = arena_alloc(r, len + 1);
+    if (p) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
 /* ------------------------------------------------------------ lifetime */
+
+static void on_response_timeout(evutil_socket_t fd, short what, void *arg);
 
 struct cr_request *cr_request_new(struct cr_conn *conn, const struct cr_fe_ops *fe,
                                   void *fe_data, const char *protocol)
 {
-    struct cr_request *r = calloc(1, sizeof(*r));
+    /* the request, its first arena block and its timer: one allocation */
+    size_t off_blk = first_block_offset();
+    size_t off_ev = (off_blk + sizeof(struct cr_arena_block) + ARENA_FIRST + 15) & ~(size_t)15;
+    struct cr_request *r = calloc(1, off_ev + event_get_struct_event_size());
     if (!r)
         return NULL;
-    r->req_body = evbuffer_new();
+    r->arena = (struct cr_arena_block *)((char *)r + off_blk);
+    r->arena->cap = ARENA_FIRST;
+    r->resp_tmr = (struct event *)((char *)r + off_ev);
     r->resp_body = evbuffer_new();
-    if (!r->req_body || !r->resp_body) {
-        if (r->req_body)
-            evbuffer_free(r->req_body);
-        if (r->resp_body)
-            evbuffer_free(r->resp_body);
+    if (!r->resp_body) {
         free(r);
         return NULL;
     }
+    evtimer_assign(r->resp_tmr, conn->w->base, on_response_timeout, r);
     r->conn = conn;
     r->fe = fe;
     r->fe_data = fe_data;
@@ -71,26 +120,17 @@ struct cr_request *cr_request_new(struct cr_conn *conn, const struct cr_fe_ops *
     return r;
 }
 
-static void hdrs_free(struct cr_hdrs *h)
-{
-    for (uint32_t i = 0; i < h->n; i++)
-        free(h->v[i].name); /* value shares the allocation */
-    free(h->v);
-    memset(h, 0, sizeof(*h));
-}
-
 static void request_free(struct cr_request *r)
 {
-    if (r->resp_tmr)
-        event_free(r->resp_tmr);
-    hdrs_free(&r->hdrs);
-    hdrs_free(&r->rhdrs);
-    free(r->method);
-    free(r->scheme);
-    free(r->authority);
-    free(r->path);
-    evbuffer_free(r->req_body);
+    evtimer_del(r->resp_tmr);
+    if (r->req_body)
+        evbuffer_free(r->req_body);
     evbuffer_free(r->resp_body);
+    struct cr_arena_block *first = (struct cr_arena_block *)((char *)r + first_block_offset());
+    for (struct cr_arena_block *b = r->arena, *next; b != first; b = next) {
+        next = b->next;
+        free(b);
+    }
     free(r);
 }
 
@@ -183,18 +223,20 @@ static int check_value(const char *v, size_t len)
     return 0;
 }
 
-static int hdrs_add(struct cr_hdrs *h, const char *name, size_t nlen, const char *value,
-                    size_t vlen)
+static int hdrs_add(struct cr_request *r, struct cr_hdrs *h, const char *name, size_t nlen,
+                    const char *value, size_t vlen)
 {
-    if (h->n == h->cap) {
+    if (h->n == h->cap) { /* the old vector stays in the arena: cheap, short-lived */
         uint32_t cap = h->cap ? h->cap * 2 : 16;
-        struct cr_hdr *v = realloc(h->v, cap * sizeof(*v));
+        struct cr_hdr *v = arena_alloc(r, cap * sizeof(*v));
         if (!v)
             return CR_ENOMEM;
+        if (h->n)
+            memcpy(v, h->v, h->n * sizeof(*v));
         h->v = v;
         h->cap = cap;
     }
-    char *mem = malloc(nlen + vlen + 2);
+    char *mem = arena_alloc(r, nlen + vlen + 2);
     if (!mem)
         return CR_ENOMEM;
     memcpy(mem, name, nlen);
@@ -209,7 +251,6 @@ static int hdrs_add(struct cr_hdrs *h, const char *name, size_t nlen, const char
 static void hdrs_del(struct cr_hdrs *h, uint32_t i)
 {
     h->bytes -= h->v[i].nlen + h->v[i].vlen;
-    free(h->v[i].name);
     memmove(&h->v[i], &h->v[i + 1], (h->n - i - 1) * sizeof(h->v[0]));
     h->n--;
 }
@@ -249,7 +290,7 @@ int cr_request_add_header(struct cr_request *r, const char *name, size_t nlen,
         vlen--;
     if (r->hdrs.n + 1 > h->max_headers || r->hdrs.bytes + nlen + vlen > h->max_header_size)
         return CR_ELIMIT;
-    return hdrs_add(&r->hdrs, lname, nlen, value, vlen);
+    return hdrs_add(r, &r->hdrs, lname, nlen, value, vlen);
 }
 
 int cr_request_set(struct cr_request *r, char **field, const char *v, size_t len)
@@ -258,7 +299,7 @@ int cr_request_set(struct cr_request *r, char **field, const char *v, size_t len
         return CR_EPROTO; /* a pseudo-header given twice */
     if (check_value(v, len) < 0)
         return CR_EPROTO;
-    *field = strndup(v, len);
+    *field = arena_strndup(r, v, len);
     return *field ? 0 : CR_ENOMEM;
 }
 
@@ -296,7 +337,7 @@ static int named_by_connection(const struct cr_hdr *conn, const char *name)
 static void strip_hop_by_hop(struct cr_hdrs *h)
 {
     const struct cr_hdr *c = hdrs_find(h, "connection");
-    char *conn_value = c ? strdup(c->value) : NULL;
+    char *conn_value = c ? c->value : NULL; /* arena memory: outlives the deletes */
     struct cr_hdr tmp = {.value = conn_value};
     for (uint32_t i = 0; i < h->n;) {
         const char *n = h->v[i].name;
@@ -306,10 +347,10 @@ static void strip_hop_by_hop(struct cr_hdrs *h)
         else
             i++;
     }
-    free(conn_value);
 }
 
-static void set_header(struct cr_hdrs *h, const char *name, const char *value)
+static void set_header(struct cr_request *r, struct cr_hdrs *h, const char *name,
+                       const char *value)
 {
     for (uint32_t i = 0; i < h->n;) {
         if (strcmp(h->v[i].name, name) == 0)
@@ -317,7 +358,7 @@ static void set_header(struct cr_hdrs *h, const char *name, const char *value)
         else
             i++;
     }
-    (void)hdrs_add(h, name, strlen(name), value, strlen(value));
+    (void)hdrs_add(r, h, name, strlen(name), value, strlen(value));
 }
 
 static void add_forwarding(struct cr_request *r)
@@ -327,14 +368,14 @@ static void add_forwarding(struct cr_request *r)
     /* the edge is the first hop anyone trusts: what the client claims about
      * earlier hops is replaced, never appended to */
     if (h->forwarded == CR_FWD_XFF) {
-        set_header(&r->hdrs, "x-forwarded-for", r->conn->client_ip);
-        set_header(&r->hdrs, "x-forwarded-proto", "https");
+        set_header(r, &r->hdrs, "x-forwarded-for", r->conn->client_ip);
+        set_header(r, &r->hdrs, "x-forwarded-proto", "https");
     } else if (h->forwarded == CR_FWD_FORWARDED) {
         if (strchr(r->conn->client_ip, ':'))
             snprintf(buf, sizeof(buf), "for=\"[%s]\";proto=https", r->conn->client_ip);
         else
             snprintf(buf, sizeof(buf), "for=%s;proto=https", r->conn->client_ip);
-        set_header(&r->hdrs, "forwarded", buf);
+        set_header(r, &r->hdrs, "forwarded", buf);
     }
     const struct cr_hdr *id = hdrs_find(&r->hdrs, "x-request-id");
     if (id && id->vlen < sizeof(r->request_id)) {
@@ -343,7 +384,7 @@ static void add_forwarding(struct cr_request *r)
         hex64(r->request_id, rng_next());
         hex64(r->request_id + 16, rng_next());
         r->request_id[32] = '\0';
-        set_header(&r->hdrs, "x-request-id", r->request_id);
+        set_header(r, &r->hdrs, "x-request-id", r->request_id);
     }
     if (h->traceparent && !hdrs_find(&r->hdrs, "traceparent")) {
         char tp[56];
@@ -353,7 +394,7 @@ static void add_forwarding(struct cr_request *r)
         tp[35] = '-';
         hex64(tp + 36, rng_next());
         memcpy(tp + 52, "-00", 4);
-        set_header(&r->hdrs, "traceparent", tp);
+        set_header(r, &r->hdrs, "traceparent", tp);
     }
 }
 
@@ -381,10 +422,10 @@ void cr_request_submit(struct cr_request *r)
     if (!r->authority) {
         const struct cr_hdr *host = hdrs_find(&r->hdrs, "host");
         if (host)
-            r->authority = strdup(host->value);
+            r->authority = arena_strndup(r, host->value, host->vlen);
     }
     if (!r->scheme)
-        r->scheme = strdup("https");
+        r->scheme = arena_strndup(r, "https", 5);
     if (!r->authority || !r->scheme) {
         cr_request_respond(r, 400, "missing host", NULL);
         return;
@@ -407,6 +448,8 @@ int cr_request_body(struct cr_request *r, const void *data, size_t len)
         return CR_ELIMIT;
     if (!r->be_held) /* answered already: the bytes go nowhere */
         return 0;
+    if (!r->req_body && !(r->req_body = evbuffer_new()))
+        return CR_ENOMEM;
     if (evbuffer_add(r->req_body, data, len) < 0)
         return CR_ENOMEM;
     cr_pool_req_body(r);
@@ -448,14 +491,14 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
     int n = snprintf(body, sizeof(body), "{\"status\":%d,\"reason\":\"%s\"}\n", status, reason);
     char clen[24];
     snprintf(clen, sizeof(clen), "%d", n);
-    hdrs_free(&r->rhdrs);
+    r->rhdrs.n = r->rhdrs.bytes = 0;
     r->status = status;
     r->reason = reason;
-    hdrs_add(&r->rhdrs, "content-type", 12, "application/json", 16);
-    hdrs_add(&r->rhdrs, "content-length", 14, clen, strlen(clen));
-    hdrs_add(&r->rhdrs, "cache-control", 13, "no-store", 8);
+    hdrs_add(r, &r->rhdrs, "content-type", 12, "application/json", 16);
+    hdrs_add(r, &r->rhdrs, "content-length", 14, clen, strlen(clen));
+    hdrs_add(r, &r->rhdrs, "cache-control", 13, "no-store", 8);
     for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2)
-        hdrs_add(&r->rhdrs, extra[i], strlen(extra[i]), extra[i + 1], strlen(extra[i + 1]));
+        hdrs_add(r, &r->rhdrs, extra[i], strlen(extra[i]), extra[i + 1], strlen(extra[i + 1]));
     r->resp_clen = n;
     evbuffer_drain(r->resp_body, evbuffer_get_length(r->resp_body));
     evbuffer_add(r->resp_body, body, (size_t)n);
@@ -475,20 +518,16 @@ static void on_response_timeout(evutil_socket_t fd, short what, void *arg)
 int cr_request_response_deadline(struct cr_request *r, uint64_t ms)
 {
     if (ms == 0) {
-        if (r->resp_tmr)
-            evtimer_del(r->resp_tmr);
+        evtimer_del(r->resp_tmr);
         return 0;
     }
-    if (!r->resp_tmr && !(r->resp_tmr = evtimer_new(cr_worker_self->base, on_response_timeout, r)))
-        return CR_ENOMEM;
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     return evtimer_add(r->resp_tmr, &tv) == 0 ? 0 : CR_ENOMEM;
 }
 
 void cr_request_notify_head(struct cr_request *r)
 {
-    if (r->resp_tmr)
-        evtimer_del(r->resp_tmr);
+    evtimer_del(r->resp_tmr);
     if (r->fe)
         r->fe->response_head(r);
 }
@@ -525,11 +564,11 @@ int cr_request_add_rheader(struct cr_request *r, const char *name, size_t nlen,
         return 0;
     if (nlen == 14 && memcmp(lname, "content-length", 14) == 0)
         r->resp_clen = strtoll(value, NULL, 10);
-    return hdrs_add(&r->rhdrs, lname, nlen, value, vlen);
+    return hdrs_add(r, &r->rhdrs, lname, nlen, value, vlen);
 }
 
 void cr_request_reset_rheaders(struct cr_request *r)
 {
-    hdrs_free(&r->rhdrs);
+    r->rhdrs.n = r->rhdrs.bytes = 0;
     r->resp_clen = -1;
 }

@@ -60,8 +60,13 @@ enum cr_req_state {
     CR_REQ_DONE,       /* response complete or aborted */
 };
 
+/* Per-request memory: every string and header vector of a request comes
+ * from here and is freed at once with the request. */
+struct cr_arena_block;
+
 struct cr_request {
     enum cr_req_state state;
+    struct cr_arena_block *arena; /* newest block first; the first is inline */
     struct cr_conn *conn;       /* client connection; NULL once released by the front end */
     const struct cr_fe_ops *fe; /* NULL once released */
     void *fe_data;              /* front end's per-request state */
@@ -73,7 +78,7 @@ struct cr_request {
     int64_t req_clen;           /* -1 when unknown */
     bool has_body;              /* a body follows the head */
     bool idempotent;
-    struct evbuffer *req_body;
+    struct evbuffer *req_body;  /* made when a body arrives; may stay NULL */
     bool req_eof;
     uint64_t bytes_in;
 
@@ -98,7 +103,7 @@ struct cr_request {
     uint64_t req_sent;          /* body bytes handed to an upstream stream */
     size_t resp_unacked;        /* h2: response bytes not yet returned to the
                                  * upstream's flow-control window */
-    struct event *resp_tmr;     /* first response byte deadline, lazily made */
+    struct event *resp_tmr;     /* first response byte deadline (inline) */
     int64_t up_conn_id;         /* for the access log */
     int32_t up_stream;          /* its stream id there */
     int retries;
@@ -115,6 +120,12 @@ struct cr_request {
     char request_id[36];
     const char *protocol;       /* "HTTP/1.1", "HTTP/2", static */
 };
+
+/* Request body bytes buffered and not yet sent upstream. */
+static inline size_t cr_request_body_pending(const struct cr_request *r)
+{
+    return r->req_body ? evbuffer_get_length(r->req_body) : 0;
+}
 
 /* Creates a request on conn for front end fe. Returns NULL on ENOMEM. */
 struct cr_request *cr_request_new(struct cr_conn *conn, const struct cr_fe_ops *fe,

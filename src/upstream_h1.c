@@ -219,7 +219,7 @@ static int h1_produce(struct cr_upconn *u)
         return 0;
     bool chunked = r->fe_flags & 0x80;
     size_t have;
-    while ((have = evbuffer_get_length(r->req_body)) > 0 &&
+    while ((have = cr_request_body_pending(r)) > 0 &&
            evbuffer_get_length(u->out) < UP_OUT_HIGH) {
         size_t n = CR_MIN(have, (size_t)UP_OUT_HIGH);
         if (chunked)
@@ -231,7 +231,7 @@ static int h1_produce(struct cr_upconn *u)
         if (have >= CR_REQUEST_BUF_HIGH && have - n < CR_REQUEST_BUF_HIGH)
             cr_request_notify_drained(r);
     }
-    if (r->req_eof && evbuffer_get_length(r->req_body) == 0) {
+    if (r->req_eof && cr_request_body_pending(r) == 0) {
         if (chunked)
             evbuffer_add(u->out, "0\r\n\r\n", 5);
         u->sending = NULL;

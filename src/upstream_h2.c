@@ -15,14 +15,14 @@ static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
                          uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
     struct cr_request *r = src->ptr;
-    size_t have = evbuffer_get_length(r->req_body);
+    size_t have = cr_request_body_pending(r);
     if (have == 0 && !r->req_eof)
         return NGHTTP2_ERR_DEFERRED;
-    int n = evbuffer_remove(r->req_body, buf, CR_MIN(have, len));
+    int n = have ? evbuffer_remove(r->req_body, buf, CR_MIN(have, len)) : 0;
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     r->req_sent += (uint64_t)n;
-    if (r->req_eof && evbuffer_get_length(r->req_body) == 0)
+    if (r->req_eof && cr_request_body_pending(r) == 0)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (have >= CR_REQUEST_BUF_HIGH && have - (size_t)n < CR_REQUEST_BUF_HIGH)
         cr_request_notify_drained(r);
@@ -233,7 +233,7 @@ static int h2_submit(struct cr_upconn *u, struct cr_request *r)
         nva[4 + i] = (nghttp2_nv){(uint8_t *)r->hdrs.v[i].name, (uint8_t *)r->hdrs.v[i].value,
                                   r->hdrs.v[i].nlen, r->hdrs.v[i].vlen, 0};
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read};
-    bool body = r->has_body && !(r->req_eof && evbuffer_get_length(r->req_body) == 0);
+    bool body = r->has_body && !(r->req_eof && cr_request_body_pending(r) == 0);
     int32_t sid = nghttp2_submit_request(u->ng, NULL, nva, n, body ? &prd : NULL, r);
     if (nva != stackv)
         free(nva);
@@ -248,7 +248,7 @@ static void h2_cancel(struct cr_upconn *u, struct cr_request *r)
     ack_rest(u, r);
     nghttp2_session_set_stream_user_data(u->ng, r->up_stream, NULL);
     /* a stream both sides have ended is closing by itself: no reset */
-    bool done = r->resp_eof && r->req_eof && evbuffer_get_length(r->req_body) == 0;
+    bool done = r->resp_eof && r->req_eof && cr_request_body_pending(r) == 0;
     if (!done)
         nghttp2_submit_rst_stream(u->ng, NGHTTP2_FLAG_NONE, r->up_stream, NGHTTP2_CANCEL);
 }
