@@ -142,11 +142,11 @@ static double ms_between(uint64_t a, uint64_t b)
 static void access_log(struct cr_request *r)
 {
     struct cr_worker *w = cr_worker_self;
-    uint64_t now = cr_now_us();
     int cls = r->resp_aborted || !r->status ? 0 : CR_MIN(r->status / 100, 5);
     atomic_fetch_add(&w->stats->responses_by_class[cls], 1);
     if (!cr_log_access_enabled())
         return;
+    uint64_t now = cr_now_us();
     struct cr_access a = {
         .worker = w->id,
         .tenant = r->tenant ? r->tenant->name : NULL,

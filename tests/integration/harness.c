@@ -941,3 +941,487 @@ int h_curl_edge(struct h_test *t, struct h_http *r, int port, const char *path,
     all[n] = NULL;
     return h_curl(t, r, h_strf(t, "https://edge.test:%d%s", port, path), all);
 }
+
+/* ------------------------------------------------------------ admission (h_adm_*) */
+
+static const char *adm_testup_bin(struct h_test *t)
+{
+    const char *e = getenv("CORRAL_TESTUP");
+    if (e != NULL && *e != '\0')
+        return e;
+    char *dir = h_strf(t, "%s", t->bin); /* builddir/corral -> builddir/tools/testup */
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return "tools/testup";
+    *slash = '\0';
+    return h_strf(t, "%s/tools/testup", dir);
+}
+
+pid_t h_adm_testup_start(struct h_test *t, int max_streams, int service_ms)
+{
+    char *argv[] = {(char *)adm_testup_bin(t),
+                    "--listen",
+                    h_strf(t, "127.0.0.1:%d", t->uport),
+                    "--cert",
+                    h_strf(t, "%s/lb.crt", t->certs),
+                    "--key",
+                    h_strf(t, "%s/lb.key", t->certs),
+                    "--ca",
+                    h_strf(t, "%s/ca.crt", t->certs),
+                    "--require-client-cert",
+                    "--max-streams",
+                    h_strf(t, "%d", max_streams),
+                    "--service-time",
+                    h_strf(t, "%d", service_ms),
+                    "--quiet",
+                    NULL};
+    char *log = h_path(t, "testup.log");
+    pid_t pid = h_spawn(t, argv, log, log);
+    if (pid < 0)
+        return -1;
+    if (wait_port_of(pid, t->uport, H_START_MS) != 0) {
+        kill_group(t, pid);
+        return -1;
+    }
+    return pid;
+}
+
+bool h_adm_json_num(const char *json, const char *key, double *out)
+{
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\"%s\":", key);
+    const char *p = json != NULL ? strstr(json, needle) : NULL;
+    if (p == NULL)
+        return false;
+    p += strlen(needle);
+    while (*p == ' ')
+        p++;
+    char *end;
+    double v = strtod(p, &end);
+    if (end == p)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool h_adm_json_str(const char *json, const char *key, char *out, size_t n)
+{
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\"%s\":", key);
+    const char *p = json != NULL ? strstr(json, needle) : NULL;
+    if (p == NULL || n == 0)
+        return false;
+    p += strlen(needle);
+    while (*p == ' ')
+        p++;
+    if (*p != '"')
+        return false; /* null, a number, ... */
+    size_t i = 0;
+    for (p++; *p != '\0' && *p != '"'; p++) {
+        if (*p == '\\' && p[1] != '\0')
+            p++;
+        if (i + 1 < n)
+            out[i++] = *p;
+    }
+    out[i] = '\0';
+    return *p == '"';
+}
+
+long h_adm_testup_stat(struct h_test *t, const char *field, bool reset)
+{
+    /* HTTP/1.1: testup's h2_connections then counts only corral's */
+    const char *args[] = {"--http1.1",
+                          "--resolve",
+                          h_strf(t, "lb.test:%d:127.0.0.1", t->uport),
+                          "--cert",
+                          h_strf(t, "%s/client.crt", t->certs),
+                          "--key",
+                          h_strf(t, "%s/client.key", t->certs),
+                          NULL};
+    struct h_http r;
+    h_curl(t, &r, h_strf(t, "https://lb.test:%d/__stats%s", t->uport, reset ? "?reset=1" : ""),
+           args);
+    double v;
+    if (r.exit_code != 0 || r.status != 200 || !h_adm_json_num(r.body, field, &v))
+        return -1;
+    return (long)v;
+}
+
+int h_adm_h2load_start(struct h_test *t, struct h_adm_load *l, int port, const char *path,
+                       const char *const *args)
+{
+    memset(l, 0, sizeof(*l));
+    l->exit_code = -1;
+    int id = ++t->nruns;
+    l->out_path = h_strf(t, "%s/h2load-%d.out", t->dir, id);
+    l->log_path = h_strf(t, "%s/h2load-%d.log", t->dir, id);
+    char *argv[64];
+    int n = 0;
+    argv[n++] = "h2load";
+    for (size_t i = 0; args != NULL && args[i] != NULL && n < 61; i++)
+        argv[n++] = (char *)args[i];
+    argv[n++] = h_strf(t, "--log-file=%s", l->log_path);
+    argv[n++] = h_strf(t, "https://127.0.0.1:%d%s", port, path);
+    argv[n] = NULL;
+    l->t0_ms = h_now_ms();
+    l->pid = h_spawn(t, argv, l->out_path, l->out_path);
+    return l->pid > 0 ? 0 : -1;
+}
+
+static void adm_load_log(struct h_test *t, struct h_adm_load *l)
+{
+    char *s = h_read_file(l->log_path, NULL);
+    if (s == NULL)
+        return;
+    int rows = 0;
+    for (const char *p = s; *p != '\0'; p++)
+        rows += *p == '\n';
+    l->reqs = arena_alloc(t, sizeof(*l->reqs) * (size_t)(rows + 1));
+    for (char *line = s; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        long long start, us;
+        int status;
+        if (sscanf(line, "%lld %d %lld", &start, &status, &us) == 3 && l->nreqs <= rows) {
+            struct h_adm_req *r = &l->reqs[l->nreqs++];
+            r->start_us = start;
+            r->status = status;
+            r->ms = (double)us / 1000.0;
+            if (status >= 200 && status < 300)
+                l->n2xx++;
+            else if (status == 429)
+                l->n429++;
+            else if (status == 503)
+                l->n503++;
+            else
+                l->nother++;
+            if (r->ms > l->max_ms)
+                l->max_ms = r->ms;
+        }
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    free(s);
+}
+
+int h_adm_h2load_wait(struct h_test *t, struct h_adm_load *l, int timeout_ms)
+{
+    if (l->pid <= 0)
+        return -1;
+    int st = 0, rc = 0;
+    if (h_wait_exit(l->pid, timeout_ms, &st) != 0) {
+        killpg(l->pid, SIGKILL);
+        h_wait_exit(l->pid, 2000, &st);
+        rc = -1;
+    }
+    l->ran_ms = h_now_ms() - l->t0_ms;
+    killpg(l->pid, SIGKILL); /* anything it left behind */
+    untrack(t, l->pid);
+    l->pid = 0;
+    if (WIFEXITED(st))
+        l->exit_code = WEXITSTATUS(st);
+    char *out = h_read_file(l->out_path, NULL);
+    const char *p = out != NULL ? strstr(out, "\nrequests: ") : NULL;
+    if (p == NULL ||
+        sscanf(p,
+               "\nrequests: %*d total, %ld started, %ld done, %ld succeeded, "
+               "%ld failed, %ld errored, %ld timeout",
+               &l->started, &l->done, &l->succeeded, &l->failed, &l->errored, &l->timeouts) != 6)
+        rc = -1;
+    free(out);
+    adm_load_log(t, l);
+    return rc;
+}
+
+int h_adm_h2load(struct h_test *t, struct h_adm_load *l, int port, const char *path,
+                 const char *const *args, int timeout_ms)
+{
+    if (h_adm_h2load_start(t, l, port, path, args) != 0)
+        return -1;
+    return h_adm_h2load_wait(t, l, timeout_ms);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double h_adm_pct(const struct h_adm_load *l, double p, int lo, int hi)
+{
+    double *v = malloc(sizeof(double) * (size_t)(l->nreqs + 1));
+    int n = 0;
+    for (int i = 0; v != NULL && i < l->nreqs; i++)
+        if (l->reqs[i].status >= lo && l->reqs[i].status <= hi)
+            v[n++] = l->reqs[i].ms;
+    if (n == 0) {
+        free(v);
+        return -1.0;
+    }
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    int k = (int)(p / 100.0 * n + 0.5) - 1;
+    double r = v[k < 0 ? 0 : k >= n ? n - 1 : k];
+    free(v);
+    return r;
+}
+
+int h_adm_curl_seq(struct h_test *t, int port, int n, const char *const *paths,
+                   const char *const *hdrs, const char *const *opts, struct h_adm_xfer *out)
+{
+    int id = ++t->nruns;
+    char *cfgp = h_strf(t, "%s/curlseq-%d.cfg", t->dir, id);
+    FILE *f = fopen(cfgp, "w");
+    if (f == NULL)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof(out[i]));
+        out[i].retry_after = -1;
+        out[i].body = "";
+        if (i > 0)
+            fputs("next\n", f);
+        fprintf(f, "url = \"https://edge.test:%d%s\"\n", port, paths[i]);
+        fprintf(f, "output = \"%s/curlseq-%d-%d.body\"\n", t->dir, id, i);
+        fputs("write-out = \"%{http_code} %{num_connects} %{time_total} %{http_version} "
+              "[%header{retry-after}]\\n\"\n",
+              f);
+        fprintf(f, "cacert = \"%s/ca.crt\"\n", t->certs);
+        fprintf(f, "resolve = \"edge.test:%d:127.0.0.1\"\n", port);
+        fputs("silent\nshow-error\nnoproxy = \"*\"\nmax-time = 10\n", f);
+        for (size_t k = 0; opts != NULL && opts[k] != NULL; k++)
+            fprintf(f, "%s\n", opts[k]);
+        if (hdrs != NULL && hdrs[i] != NULL)
+            fprintf(f, "header = \"%s\"\n", hdrs[i]);
+    }
+    if (fclose(f) != 0)
+        return -1;
+    char *argv[] = {"curl", "-q", "-K", cfgp, NULL};
+    struct h_run run;
+    int limit = n * 10000 + 5000;
+    if (h_run(t, argv, limit < 60000 ? limit : 60000, &run) != 0)
+        return -1;
+    const char *line = run.out;
+    for (int i = 0; i < n && line != NULL && *line != '\0'; i++) {
+        char ver[8] = "";
+        int ra = -1;
+        if (sscanf(line, "%d %d %lf %7s [%d]", &out[i].status, &out[i].num_connects, &out[i].time_s,
+                   ver, &ra) >= 4) {
+            out[i].retry_after = ra;
+            if (strcmp(ver, "0") != 0)
+                snprintf(out[i].version, sizeof(out[i].version), "%s", ver);
+        }
+        char *b = h_read_file(h_strf(t, "%s/curlseq-%d-%d.body", t->dir, id, i), NULL);
+        out[i].body = h_strf(t, "%s", b != NULL ? b : "");
+        free(b);
+        line = strchr(line, '\n');
+        if (line != NULL)
+            line++;
+    }
+    return run.exit_code;
+}
+
+static long long adm_time_ms(const char *s)
+{
+    struct tm tm;
+    int ms = 0;
+    memset(&tm, 0, sizeof(tm));
+    if (sscanf(s, "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec, &ms) < 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (long long)timegm(&tm) * 1000 + ms;
+}
+
+int h_adm_access(struct h_test *t, struct h_adm_entry **out)
+{
+    *out = NULL;
+    char *s = h_read_file(t->access_log, NULL);
+    if (s == NULL)
+        return -1;
+    int rows = 0;
+    for (const char *p = s; *p != '\0'; p++)
+        rows += *p == '\n';
+    struct h_adm_entry *e = arena_alloc(t, sizeof(*e) * (size_t)(rows + 1));
+    int n = 0;
+    for (char *line = s; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        if (line[0] == '{' && n <= rows) {
+            struct h_adm_entry *x = &e[n++];
+            memset(x, 0, sizeof(*x));
+            double v;
+            char tm[64] = "";
+            h_adm_json_str(line, "tenant", x->tenant, sizeof(x->tenant));
+            h_adm_json_str(line, "reason", x->reason, sizeof(x->reason));
+            h_adm_json_str(line, "path", x->path, sizeof(x->path));
+            h_adm_json_str(line, "protocol", x->protocol, sizeof(x->protocol));
+            if (h_adm_json_str(line, "time", tm, sizeof(tm)))
+                x->time_ms = adm_time_ms(tm);
+            x->worker = h_adm_json_num(line, "worker", &v) ? (int)v : -1;
+            x->status = h_adm_json_num(line, "status", &v) ? (int)v : -1;
+            x->queue_ms = h_adm_json_num(line, "queue_ms", &v) ? v : -1.0;
+            x->upstream_ms = h_adm_json_num(line, "upstream_ms", &v) ? v : -1.0;
+            x->total_ms = h_adm_json_num(line, "total_ms", &v) ? v : -1.0;
+        }
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    free(s);
+    *out = n > 0 ? e : NULL;
+    return n;
+}
+
+/* ------------------------------------------------------------ testup instances (h_up_*) */
+
+static char *up_stats_path(struct h_test *t, int port)
+{
+    return h_strf(t, "%s/testup-%d.stats", t->dir, port);
+}
+
+pid_t h_up_start(struct h_test *t, int port, bool client_cert, const char *const *args)
+{
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)adm_testup_bin(t);
+    argv[n++] = "--listen";
+    argv[n++] = h_strf(t, "127.0.0.1:%d", port);
+    argv[n++] = "--cert";
+    argv[n++] = h_strf(t, "%s/lb.crt", t->certs);
+    argv[n++] = "--key";
+    argv[n++] = h_strf(t, "%s/lb.key", t->certs);
+    argv[n++] = "--ca";
+    argv[n++] = h_strf(t, "%s/ca.crt", t->certs);
+    argv[n++] = "--stats-file";
+    argv[n++] = up_stats_path(t, port);
+    if (client_cert)
+        argv[n++] = "--require-client-cert";
+    for (size_t i = 0; args != NULL && args[i] != NULL && n < 63; i++)
+        argv[n++] = (char *)args[i];
+    argv[n] = NULL;
+
+    char *log = h_strf(t, "%s/testup-%d.log", t->dir, port);
+    size_t before = 0;
+    free(h_read_file(log, &before)); /* a restart appends: look after this */
+    pid_t pid = h_spawn(t, argv, log, log);
+    if (pid < 0)
+        return -1;
+    const char *want = h_strf(t, "testup: listening on 127.0.0.1:%d", port);
+    for (long long end = h_now_ms() + H_START_MS; h_now_ms() < end; h_sleep_ms(10)) {
+        size_t len = 0;
+        char *s = h_read_file(log, &len);
+        bool up = s != NULL && len > before && strstr(s + before, want) != NULL;
+        free(s);
+        if (up)
+            return pid;
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            break; /* it exited: a bad option, the port taken, ... */
+    }
+    kill_group(t, pid);
+    return -1;
+}
+
+static long up_json_long(const char *json, const char *key)
+{
+    double v;
+    return h_adm_json_num(json, key, &v) ? (long)v : -1;
+}
+
+int h_up_stats(struct h_test *t, pid_t pid, int port, struct h_up_stats *st)
+{
+    char *path = up_stats_path(t, port);
+    unlink(path);
+    if (pid <= 0 || kill(pid, SIGUSR1) != 0)
+        return -1;
+    for (long long end = h_now_ms() + 2000; h_now_ms() < end; h_sleep_ms(5)) {
+        char *s = h_read_file(path, NULL); /* testup renames it into place: whole */
+        if (s == NULL)
+            continue;
+        st->accepted = up_json_long(s, "connections_accepted");
+        st->open = up_json_long(s, "connections_open");
+        st->requests = up_json_long(s, "requests");
+        st->inflight = up_json_long(s, "inflight");
+        st->max_inflight = up_json_long(s, "max_inflight");
+        st->h2 = up_json_long(s, "h2_connections");
+        st->h1 = up_json_long(s, "h1_connections");
+        free(s);
+        return 0;
+    }
+    return -1;
+}
+
+bool h_up_wait_open(struct h_test *t, pid_t pid, int port, long open, int timeout_ms,
+                    struct h_up_stats *st)
+{
+    long long end = h_now_ms() + timeout_ms;
+    for (;;) {
+        if (h_up_stats(t, pid, port, st) == 0 && st->open == open)
+            return true;
+        if (h_now_ms() >= end)
+            return false;
+        h_sleep_ms(20);
+    }
+}
+
+void h_up_kill(struct h_test *t, pid_t pid)
+{
+    if (pid > 0)
+        kill_group(t, pid);
+}
+
+int h_up_bg_curl(struct h_test *t, struct h_up_bg *b, int port, const char *path,
+                 const char *const *args)
+{
+    memset(b, 0, sizeof(*b));
+    b->exit_code = -1;
+    b->out = h_strf(t, "%s/bg-%d.out", t->dir, ++t->nruns);
+    char *argv[64];
+    int n = 0;
+    argv[n++] = "curl";
+    argv[n++] = "-q";
+    argv[n++] = "-sS";
+    argv[n++] = "--noproxy";
+    argv[n++] = "*";
+    argv[n++] = "-o";
+    argv[n++] = "/dev/null";
+    argv[n++] = "-w";
+    argv[n++] = "%{http_code} %{time_total}\\n";
+    argv[n++] = "--max-time";
+    argv[n++] = "10";
+    argv[n++] = "--cacert";
+    argv[n++] = h_strf(t, "%s/ca.crt", t->certs);
+    argv[n++] = "--resolve";
+    argv[n++] = h_strf(t, "edge.test:%d:127.0.0.1", port);
+    for (size_t i = 0; args != NULL && args[i] != NULL && n < 62; i++)
+        argv[n++] = (char *)args[i];
+    argv[n++] = h_strf(t, "https://edge.test:%d%s", port, path);
+    argv[n] = NULL;
+    b->t0_ms = h_now_ms();
+    b->pid = h_spawn(t, argv, b->out, b->out);
+    return b->pid > 0 ? 0 : -1;
+}
+
+int h_up_bg_wait(struct h_test *t, struct h_up_bg *b, int timeout_ms)
+{
+    if (b->pid <= 0)
+        return -1;
+    int st = 0, rc = 0;
+    if (h_wait_exit(b->pid, timeout_ms, &st) != 0) {
+        killpg(b->pid, SIGKILL);
+        h_wait_exit(b->pid, 2000, &st);
+        rc = -1;
+    }
+    killpg(b->pid, SIGKILL);
+    untrack(t, b->pid);
+    b->pid = 0;
+    b->exit_code = rc == 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    char *s = h_read_file(b->out, NULL);
+    /* the -w line is the last one; -sS errors come before it */
+    const char *line = s;
+    for (const char *p = s; p != NULL && *p != '\0'; p++)
+        if (*p == '\n' && p[1] != '\0')
+            line = p + 1;
+    if (line == NULL || sscanf(line, "%d %lf", &b->status, &b->secs) != 2)
+        b->status = 0;
+    free(s);
+    return rc;
+}

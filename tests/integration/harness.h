@@ -287,4 +287,174 @@ void h_sleep_ms(int ms);
 /* Milliseconds on the monotonic clock. */
 long long h_now_ms(void);
 
+/* ------------------------------------------------------------ admission (h_adm_*)
+ *
+ * Helpers for tests that load corral's admission with many requests: the
+ * test upstream testup (a stream cap, a service time, in-flight counts),
+ * h2load runs with per-request results, several requests on one curl
+ * connection, and the JSON access log parsed. */
+
+/* Starts tools/testup (next to CORRAL_BIN, or $CORRAL_TESTUP) on t->uport:
+ * TLS with lb.crt, a client certificate signed by ca.crt required, HTTP/2
+ * SETTINGS_MAX_CONCURRENT_STREAMS max_streams, every answer service_ms
+ * late; its stderr in DIR/testup.log. Waits until the port accepts.
+ * Returns the pid, or -1 (it is killed). Killed by h_test_end as any
+ * process h_spawn started. */
+pid_t h_adm_testup_start(struct h_test *t, int max_streams, int service_ms);
+
+/* The numeric field (e.g. "max_inflight", "inflight", "requests") of
+ * testup's GET /__stats, fetched with the client certificate;
+ * /__stats?reset=1 when reset (requests and max_inflight are zeroed after
+ * the answer). -1 when it cannot be read. */
+long h_adm_testup_stat(struct h_test *t, const char *field, bool reset);
+
+/* The number after "key": in a JSON text (first occurrence), or false. */
+bool h_adm_json_num(const char *json, const char *key, double *out);
+
+/* The string after "key": in a JSON text into out (size n, truncated;
+ * escapes are not decoded), or false (also when the value is null). */
+bool h_adm_json_str(const char *json, const char *key, char *out, size_t n);
+
+/* One request of an h2load run, from its --log-file. */
+struct h_adm_req {
+    long long start_us; /* microseconds since the epoch */
+    int status;         /* HTTP status, <= 0 when it failed */
+    double ms;          /* until the end of the response */
+};
+
+/* An h2load run: h2load ARGS --log-file=DIR/h2load-N.log URL, with its
+ * output in DIR/h2load-N.out. Counts from its summary and its log. */
+struct h_adm_load {
+    pid_t pid;        /* while running */
+    long long t0_ms;  /* h_now_ms() at start */
+    long long ran_ms; /* wall time from start to exit */
+    int exit_code;    /* -1: did not exit normally / not run */
+    char *out_path, *log_path;
+    long started, done, succeeded, failed, errored, timeouts; /* its summary */
+    long n2xx, n429, n503, nother;                            /* from the log, by status */
+    double max_ms;                                            /* slowest request of the log */
+    struct h_adm_req *reqs; /* the log's rows (owned by the test) */
+    int nreqs;
+};
+
+/* Starts h2load in the background against https://127.0.0.1:port PATH
+ * with args (NULL-terminated, e.g. "-c", "4", "-m", "25", "-n", "400",
+ * "-H", "x-tenant-id: A"). Returns 0 or -1. */
+int h_adm_h2load_start(struct h_test *t, struct h_adm_load *l, int port, const char *path,
+                       const char *const *args);
+
+/* Waits up to timeout_ms for it (then kills it) and fills in the counts.
+ * Returns 0 when it exited and its summary was read, else -1. */
+int h_adm_h2load_wait(struct h_test *t, struct h_adm_load *l, int timeout_ms);
+
+/* Both: a run to completion. */
+int h_adm_h2load(struct h_test *t, struct h_adm_load *l, int port, const char *path,
+                 const char *const *args, int timeout_ms);
+
+/* The p-th percentile (0..100) of the latencies of the rows whose status
+ * is in [lo, hi]; -1 when there are none. */
+double h_adm_pct(const struct h_adm_load *l, double p, int lo, int hi);
+
+/* One transfer of h_adm_curl_seq. */
+struct h_adm_xfer {
+    int status;       /* 0 when there was no response */
+    int num_connects; /* connections curl opened for it: 0 = reused */
+    double time_s;    /* its time_total */
+    char version[8];  /* "1.1", "2" */
+    int retry_after;  /* the Retry-After header, -1 when absent */
+    char *body;       /* owned by the test */
+};
+
+/* Runs ONE curl process making n transfers in order to
+ * https://edge.test:port paths[i] (curl keeps one connection open between
+ * them when it can: see num_connects), through a curl config file (-K):
+ * each transfer gets the lines of opts (NULL-terminated config lines, e.g.
+ * "http1.1", "header = \"x-tenant-id: A\"") and, when hdrs is not NULL
+ * and hdrs[i] is not NULL, "header = hdrs[i]". out has room for n.
+ * Returns curl's exit code (0 = every transfer done), -1 when it did not
+ * run. */
+int h_adm_curl_seq(struct h_test *t, int port, int n, const char *const *paths,
+                   const char *const *hdrs, const char *const *opts, struct h_adm_xfer *out);
+
+/* One line of corral's JSON access log. */
+struct h_adm_entry {
+    char tenant[64];
+    char reason[64]; /* "" when null */
+    char path[128];
+    char protocol[16];
+    int worker;
+    int status;
+    double queue_ms, upstream_ms, total_ms;
+    long long time_ms; /* the "time" field, ms since the epoch */
+};
+
+/* Reads the access log t->access_log. *out gets an array owned by the test
+ * (NULL when empty). Returns the number of lines parsed, or -1. */
+int h_adm_access(struct h_test *t, struct h_adm_entry **out);
+
+/* ------------------------------------------------------------ testup instances (h_up_*)
+ *
+ * For tests of corral's upstream pool: several testup processes at once, on
+ * ports the test chooses (and restarts on), with any certificate, counted
+ * WITHOUT disturbing the counts: h_up_start waits for testup's "listening"
+ * line instead of probing the port, and h_up_stats reads the counters from
+ * testup's --stats-file (written on SIGUSR1) instead of connecting. So
+ * connections_accepted and connections_open count corral's connections
+ * only. */
+
+/* testup's /__stats counters (-1: absent). */
+struct h_up_stats {
+    long accepted;     /* connections_accepted */
+    long open;         /* connections_open */
+    long requests;     /* requests begun (not counting /__stats) */
+    long inflight;     /* requests begun and not yet answered */
+    long max_inflight; /* the most in flight at once */
+    long h2, h1;       /* h2_connections, h1_connections: by protocol */
+};
+
+/* Starts testup on 127.0.0.1:port with --cert CERTS/lb.crt --key
+ * CERTS/lb.key --ca CERTS/ca.crt --stats-file DIR/testup-PORT.stats,
+ * --require-client-cert when client_cert, then args (NULL-terminated, may
+ * be NULL; a later --cert/--key/--ca overrides the defaults). stdout and
+ * stderr go to DIR/testup-PORT.log (appended: a restart on the same port
+ * adds to it). Waits up to H_START_MS for its "listening" line. Returns the
+ * pid, or -1 (it is killed; see its log). Killed by h_test_end. */
+pid_t h_up_start(struct h_test *t, int port, bool client_cert, const char *const *args);
+
+/* Reads the counters of the testup pid listening on port: SIGUSR1, then
+ * waits up to 2 s for DIR/testup-PORT.stats. Returns 0, or -1 when it is
+ * not running or did not answer. */
+int h_up_stats(struct h_test *t, pid_t pid, int port, struct h_up_stats *st);
+
+/* Polls h_up_stats every 20 ms until connections_open == open, for at
+ * most timeout_ms. *st gets the last counters read. Returns true when it
+ * happened. */
+bool h_up_wait_open(struct h_test *t, pid_t pid, int port, long open, int timeout_ms,
+                    struct h_up_stats *st);
+
+/* SIGKILLs the testup (its process group) and reaps it: no goodbye to its
+ * clients, as a crash. */
+void h_up_kill(struct h_test *t, pid_t pid);
+
+/* A curl to corral running in the background while the test does
+ * something else (kills an upstream, ...). */
+struct h_up_bg {
+    pid_t pid;        /* while running */
+    long long t0_ms;  /* h_now_ms() at start */
+    char *out;        /* DIR/bg-N.out: curl's -w line and -sS errors */
+    int exit_code;    /* curl's, -1 = killed or did not run */
+    int status;       /* HTTP status, 0 = no response */
+    double secs;      /* curl's time_total */
+};
+
+/* Starts curl -sS -o /dev/null --max-time 10 [args...] on
+ * https://edge.test:port path (resolved to 127.0.0.1, ca.crt trusted).
+ * Returns 0 or -1. */
+int h_up_bg_curl(struct h_test *t, struct h_up_bg *b, int port, const char *path,
+                 const char *const *args);
+
+/* Waits up to timeout_ms for it (then kills it: exit_code -1) and reads
+ * its result. Returns 0 when it exited by itself. */
+int h_up_bg_wait(struct h_test *t, struct h_up_bg *b, int timeout_ms);
+
 #endif
