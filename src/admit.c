@@ -544,7 +544,12 @@ enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *
         return CR_ADMIT_GO;
     }
     wait = predict_wait(a, t, p, now_us);
-    if (t->qcap == 0 || t->max_wait_us == 0 || t->queued >= t->qcap) {
+    /* High priority has a queue allowance of its own: a campaign filling
+     * its tenant's queue with normal requests never locks out a login or a
+     * health check. */
+    uint32_t high = t->flows[CR_PRIO_HIGH].len;
+    uint32_t ahead = p == CR_PRIO_HIGH ? high : t->queued - high;
+    if (t->qcap == 0 || t->max_wait_us == 0 || ahead >= t->qcap) {
         enum cr_admit_reason r = c == C_RATE   ? CR_ADMIT_SHED_RATE
                                  : c == C_CONC ? CR_ADMIT_SHED_QUEUE_FULL
                                                : CR_ADMIT_SHED_SATURATED;

@@ -53,8 +53,10 @@
  * PRIORITIES.
  *   - HIGH requests bypass the tenant's rate (they take no GCRA token and are
  *     never refused for rate), never wait behind NORMAL or LOW queued
- *     requests, but still respect the worker's capacity and the tenant's
- *     concurrency share and queue.
+ *     requests, and have a queue allowance of their own (the tenant's queue
+ *     share again, counted over HIGH requests only), so a queue full of
+ *     NORMAL requests never refuses them; they still respect the worker's
+ *     capacity and the tenant's concurrency share.
  *   - LOW requests are shed first: while capacity is saturated (in flight >=
  *     capacity) a LOW request is refused at arrival with 503 and is never
  *     queued. LOW requests queued earlier (for their tenant's own limits)

@@ -12,8 +12,11 @@
 #include "common.h"
 #include "log.h"
 
-/* Accepting more than this per wake-up would starve connections already open. */
-#define CR_ACCEPT_BATCH 64
+/* Connections taken per wake-up. Every worker is woken for the same
+ * socket; a small batch lets the others take their share of a burst (a
+ * campaign's clients arrive together) instead of one worker taking it all,
+ * and keeps a burst of handshakes from starving open connections. */
+#define CR_ACCEPT_BATCH 8
 
 struct cr_listener {
     struct event *ev;

@@ -248,7 +248,8 @@ void cr_pool_submit(struct cr_pool *p, struct cr_request *r)
         send_upstream(p, r);
         break;
     case CR_ADMIT_QUEUED:
-        if (p->waiting >= p->w->cfg->upstream.queue) { /* the worker-wide bound */
+        if (p->waiting >= p->w->cfg->upstream.queue && r->prio != CR_PRIO_HIGH) {
+            /* the worker-wide bound, which high priority may exceed */
             cr_admit_cancel(p->admit, &r->admit);
             why = (struct cr_admit_shed){503, CR_ADMIT_SHED_SATURATED, "upstream queue full", 1};
             shed(p, r, &why);

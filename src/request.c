@@ -158,7 +158,7 @@ static void access_log(struct cr_request *r)
         .status = r->resp_aborted ? 0 : r->status,
         .bytes_in = r->bytes_in,
         .bytes_out = r->bytes_out,
-        .queue_ms = r->admit.arrived_us ? cr_admit_wait_ms(&r->admit, now) : 0.0,
+        .queue_ms = r->t_queued ? cr_admit_wait_ms(&r->admit, now) : 0.0,
         .upstream_ms = ms_between(r->t_dispatched, r->t_first_byte),
         .total_ms = ms_between(r->t_start, now),
         .upstream_conn = r->up_conn_id,

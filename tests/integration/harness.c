@@ -1425,3 +1425,113 @@ int h_up_bg_wait(struct h_test *t, struct h_up_bg *b, int timeout_ms)
     free(s);
     return rc;
 }
+
+/* ------------------------------------------------------------ testup (h_testup_*) */
+
+static const char *testup_bin_path(struct h_test *t)
+{
+    const char *e = getenv("CORRAL_TESTUP");
+    if (e != NULL && *e != '\0')
+        return e;
+    char *dir = h_strf(t, "%s", t->bin); /* builddir/corral -> builddir/tools/testup */
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        return "tools/testup";
+    *slash = '\0';
+    return h_strf(t, "%s/tools/testup", dir);
+}
+
+pid_t h_testup_start(struct h_test *t, int port, ...)
+{
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)testup_bin_path(t);
+    argv[n++] = "--listen";
+    argv[n++] = h_strf(t, "127.0.0.1:%d", port);
+    argv[n++] = "--cert";
+    argv[n++] = h_strf(t, "%s/lb.crt", t->certs);
+    argv[n++] = "--key";
+    argv[n++] = h_strf(t, "%s/lb.key", t->certs);
+    argv[n++] = "--ca";
+    argv[n++] = h_strf(t, "%s/ca.crt", t->certs);
+    argv[n++] = "--require-client-cert";
+    va_list ap;
+    va_start(ap, port);
+    for (const char *a; (a = va_arg(ap, const char *)) != NULL && n < 63;)
+        argv[n++] = (char *)a;
+    va_end(ap);
+    argv[n] = NULL;
+    char *log = h_strf(t, "%s/testup-%d.log", t->dir, port);
+    char *line = h_strf(t, "testup: listening on 127.0.0.1:%d\n", port);
+    pid_t pid = h_spawn(t, argv, log, log);
+    if (pid < 0)
+        return -1;
+    long long end = h_now_ms() + H_START_MS;
+    while (!h_file_contains(log, line)) {
+        if (waitpid(pid, NULL, WNOHANG) == pid || h_now_ms() >= end) {
+            kill_group(t, pid);
+            return -1;
+        }
+        h_sleep_ms(10);
+    }
+    return pid;
+}
+
+char *h_testup_stats(struct h_test *t, int port, bool reset)
+{
+    const char *args[] = {"--resolve", h_strf(t, "lb.test:%d:127.0.0.1", port),
+                          "--cert",    h_strf(t, "%s/client.crt", t->certs),
+                          "--key",     h_strf(t, "%s/client.key", t->certs),
+                          NULL};
+    struct h_http r;
+    h_curl(t, &r, h_strf(t, "https://lb.test:%d/__stats%s", port, reset ? "?reset=1" : ""), args);
+    return r.exit_code == 0 && r.status == 200 ? r.body : NULL;
+}
+
+long h_json_long(const char *json, const char *key)
+{
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\"%s\":", key);
+    const char *p = json != NULL ? strstr(json, needle) : NULL;
+    if (p == NULL)
+        return -1;
+    p += strlen(needle);
+    while (*p == ' ')
+        p++;
+    char *end;
+    long v = strtol(p, &end, 10);
+    return end == p ? -1 : v;
+}
+
+int h_run_stdin(struct h_test *t, char *const argv[], const char *in_path, int timeout_ms,
+                struct h_run *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->exit_code = -1;
+    r->out = r->err = "";
+    int id = ++t->nruns;
+    char *outp = h_strf(t, "%s/run-%d.out", t->dir, id);
+    char *errp = h_strf(t, "%s/run-%d.err", t->dir, id);
+    pid_t pid = h_spawn_in(t, argv, in_path, outp, errp);
+    if (pid < 0)
+        return -1;
+    int st = 0;
+    if (h_wait_exit(pid, timeout_ms, &st) != 0) {
+        r->timed_out = true;
+        killpg(pid, SIGKILL);
+        h_wait_exit(pid, 2000, &st);
+    }
+    killpg(pid, SIGKILL); /* anything it left behind */
+    untrack(t, pid);
+    if (WIFEXITED(st))
+        r->exit_code = WEXITSTATUS(st);
+    else if (WIFSIGNALED(st))
+        r->term_signal = WTERMSIG(st);
+    char *s = h_read_file(outp, NULL);
+    r->out = h_strf(t, "%s", s != NULL ? s : "");
+    free(s);
+    s = h_read_file(errp, NULL);
+    r->err = h_strf(t, "%s", s != NULL ? s : "");
+    free(s);
+    return 0;
+}

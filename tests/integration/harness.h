@@ -457,4 +457,35 @@ int h_up_bg_curl(struct h_test *t, struct h_up_bg *b, int port, const char *path
  * its result. Returns 0 when it exited by itself. */
 int h_up_bg_wait(struct h_test *t, struct h_up_bg *b, int timeout_ms);
 
+/* ------------------------------------------------------------ testup (h_testup_*)
+ *
+ * tools/testup as the upstream of data-path tests: started on a port of the
+ * test's choosing with any extra options, its /__stats read over TLS with
+ * curl and the client certificate, binary-safe raw client input. */
+
+/* Starts tools/testup (next to CORRAL_BIN, or $CORRAL_TESTUP) on
+ * 127.0.0.1:port: TLS with CERTS/lb.crt, a client certificate signed by
+ * CERTS/ca.crt required, then the extra arguments that follow, a
+ * NULL-terminated list ("--max-streams", "32", NULL). stdout and stderr go
+ * to DIR/testup-PORT.log. Waits up to H_START_MS for its line
+ * "testup: listening on 127.0.0.1:PORT". Returns the pid, or -1 (it is
+ * killed; see its log). Killed by h_test_end as any h_spawn'ed process. */
+pid_t h_testup_start(struct h_test *t, int port, ...) __attribute__((sentinel));
+
+/* GET https://lb.test:port/__stats (with ?reset=1 when reset) by curl with
+ * the client certificate. Returns the JSON text (owned by t), or NULL when
+ * curl failed or the answer was not 200. The query is itself a connection
+ * to testup: it adds 1 to connections_accepted and counts in
+ * connections_open while it runs; it is not counted in requests. */
+char *h_testup_stats(struct h_test *t, int port, bool reset);
+
+/* The integer after "key": in a flat JSON text (first occurrence); -1 when
+ * the key is absent or its value is not a number. */
+long h_json_long(const char *json, const char *key);
+
+/* h_run with stdin read from the file in_path, binary-safe (NUL bytes, bare
+ * CRs): for raw protocol input to openssl s_client. NULL = /dev/null. */
+int h_run_stdin(struct h_test *t, char *const argv[], const char *in_path, int timeout_ms,
+                struct h_run *r);
+
 #endif
