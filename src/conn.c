@@ -269,8 +269,15 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     }
     if (c->state == CR_CONN_HANDSHAKE)
         handshake(c);
-    if (c->state == CR_CONN_OPEN)
+    if (c->state == CR_CONN_OPEN) {
         read_some(c);
+        /* answers made while reading (a refusal, a cached error) leave now,
+         * not after every other connection's turn in this loop iteration */
+        if (c->flush.queued && c->state == CR_CONN_OPEN) {
+            cr_worker_undefer(c->w, &c->flush);
+            do_flush(c);
+        }
+    }
 }
 
 void cr_conn_pause_read(struct cr_conn *c, bool pause)
