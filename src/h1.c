@@ -27,6 +27,8 @@ struct h1 {
     char *field, *value, *url;     /* the current header field/value, URL */
     size_t flen, vlen, ulen, fcap, vcap, ucap;
     bool in_value;
+    bool value_at_end;             /* the last value piece ended the read buffer */
+    const char *buf_end;           /* end of the bytes being parsed */
     bool no_more;                  /* stop reading requests (close pending) */
     int err_status;                /* set by a callback that stopped the parser */
     const char *err_reason;
@@ -74,7 +76,9 @@ static int stop(struct h1 *h, int status, const char *reason)
 {
     h->err_status = status;
     h->err_reason = reason;
-    return 1; /* http_parser stops at a non-zero return */
+    /* -1: an error for every callback (on_headers_complete reads 1 and 2 as
+     * "no body" and "upgrade", not as errors) */
+    return -1;
 }
 
 /* ------------------------------------------------------------ parsing */
@@ -131,7 +135,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct h1 *h = H(p);
     if (h->in_value && commit_header(h))
-        return 1;
+        return -1;
     if (cr_grow(&h->field, &h->flen, &h->fcap, at, n, 255) < 0)
         return stop(h, 431, "request header fields too large");
     return 0;
@@ -140,6 +144,12 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct h1 *h = H(p);
+    /* A second piece of the same value that does not follow a read
+     * boundary is a folded line (obs-fold, RFC 9112 5.2): refused, never
+     * unfolded and forwarded. */
+    if (h->in_value && !h->value_at_end)
+        return stop(h, 400, "obsolete line folding");
+    h->value_at_end = at + n == h->buf_end;
     h->in_value = true;
     if (cr_grow(&h->value, &h->vlen, &h->vcap, at, n, h->c->w->cfg->http.max_header_size) < 0)
         return stop(h, 431, "request header fields too large");
@@ -158,7 +168,7 @@ static int on_headers_complete(http_parser *p)
     struct cr_request *r = h->cur;
     const struct cr_cfg_http *hc = &h->c->w->cfg->http;
     if (h->in_value && commit_header(h))
-        return 1;
+        return -1;
     if (h->saw_cl && h->saw_te)
         return stop(h, 400, "content-length with transfer-encoding");
     if (p->http_major != 1)
@@ -259,6 +269,7 @@ static int h1_on_data(struct cr_conn *c, const uint8_t *data, size_t len)
     struct h1 *h = c->proto_data;
     if (h->no_more)
         return 0;
+    h->buf_end = (const char *)data + len;
     size_t n = http_parser_execute(&h->parser, &settings, (const char *)data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
     if (e == HPE_PAUSED || h->no_more)

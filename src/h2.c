@@ -60,6 +60,10 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
                        : nlen == 10 && !memcmp(n, ":authority", 10) ? &r->authority
                                                                   : NULL;
         rc = field ? cr_request_set(r, field, v, vlen) : CR_EPROTO;
+        if (field == &r->path && vlen > h->c->w->cfg->http.max_uri) {
+            r->status = 414; /* answered once the head is complete */
+            return 0;
+        }
     } else {
         rc = cr_request_add_header(r, n, nlen, v, vlen);
     }
@@ -77,9 +81,11 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
     if (cl)
         r->req_clen = strtoll(cl->value, NULL, 10);
     const struct cr_cfg_http *hc = &h->c->w->cfg->http;
-    if (r->status == 431) {
+    if (r->status == 431 || r->status == 414) {
+        int st = r->status;
         r->status = 0;
-        cr_request_respond(r, 431, "request header fields too large", NULL);
+        cr_request_respond(r, st, st == 431 ? "request header fields too large" : "uri too long",
+                           NULL);
     } else if (r->has_body && hc->max_body && r->req_clen > (int64_t)hc->max_body) {
         cr_request_respond(r, 413, "request body too large", NULL);
     } else {

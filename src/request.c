@@ -366,7 +366,15 @@ static void add_forwarding(struct cr_request *r)
     const struct cr_cfg_http *h = &r->conn->w->cfg->http;
     char buf[128];
     /* the edge is the first hop anyone trusts: what the client claims about
-     * earlier hops is replaced, never appended to */
+     * earlier hops is dropped, whichever style we send ourselves */
+    for (uint32_t i = 0; i < r->hdrs.n;) {
+        const char *n = r->hdrs.v[i].name;
+        if (!strcmp(n, "x-forwarded-for") || !strcmp(n, "x-forwarded-proto") ||
+            !strcmp(n, "forwarded"))
+            hdrs_del(&r->hdrs, i);
+        else
+            i++;
+    }
     if (h->forwarded == CR_FWD_XFF) {
         set_header(r, &r->hdrs, "x-forwarded-for", r->conn->client_ip);
         set_header(r, &r->hdrs, "x-forwarded-proto", "https");
@@ -430,6 +438,8 @@ void cr_request_submit(struct cr_request *r)
         cr_request_respond(r, 400, "missing host", NULL);
         return;
     }
+    if (!r->has_body)
+        r->req_eof = true; /* nothing follows the head: the upstream side may end */
     strip_hop_by_hop(&r->hdrs);
     add_forwarding(r);
     r->idempotent = is_idempotent(r->method);
