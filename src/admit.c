@@ -58,6 +58,7 @@ struct tstate {
      * of the last dispatch from the queue or of the start of the backlog. */
     double ival_us;
     bool has_ival;
+    bool primed; /* false: the next dispatch restarts the clock, no sample */
     uint64_t mark_us;
     struct cr_admit_stats stats;
     struct flow flows[NPRIO];
@@ -278,8 +279,10 @@ static void item_enqueue(struct cr_admit *a, struct tstate *t, struct cr_admit_i
         heap_push(&a->deadlines, f);
         flow_place(a, f, why, retry_at_us);
     }
-    if (t->queued++ == 0)
+    if (t->queued++ == 0) {
         t->mark_us = now_us; /* a backlog starts */
+        t->primed = true;
+    }
     a->queued++;
 }
 
@@ -340,6 +343,14 @@ static void drain_sample(struct tstate *t, uint64_t now_us)
 {
     double dt = gap_us(t, now_us);
 
+    /* Time spent with no capacity at all (the upstream connecting or down)
+     * says nothing about the drain rate: the first dispatch after it only
+     * restarts the clock (see cr_admit_set_capacity). */
+    if (!t->primed) {
+        t->primed = true;
+        t->mark_us = now_us;
+        return;
+    }
     if (t->has_ival)
         t->ival_us += (dt - t->ival_us) / 8.0;
     else
@@ -475,6 +486,9 @@ void cr_admit_item_init(struct cr_admit_item *item, void *owner)
 
 void cr_admit_set_capacity(struct cr_admit *a, uint32_t streams)
 {
+    if (a->capacity == 0 && streams > 0) /* rare: the upstream came (back) up */
+        for (uint32_t i = 0; i < a->n; i++)
+            a->ts[i].primed = false;
     a->capacity = streams;
 }
 

@@ -190,7 +190,10 @@ void cr_admit_item_init(struct cr_admit_item *item, void *owner);
 /* Sets how many requests this worker may have in flight upstream now (the
  * pool's connections times the server's SETTINGS_MAX_CONCURRENT_STREAMS, or
  * whatever the pool allows). Lowering it below the current in-flight count
- * cancels nothing: no dispatch happens until in flight < capacity again. */
+ * cancels nothing: no dispatch happens until in flight < capacity again. A
+ * change from 0 (no upstream connection up) to more restarts every
+ * tenant's drain-rate clock: time spent waiting for a connection is not an
+ * interval between dispatches. O(tenants) then, O(1) otherwise. */
 void cr_admit_set_capacity(struct cr_admit *a, uint32_t streams);
 
 /* Admits a new request. item must be idle; tenant must come from the table

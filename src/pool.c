@@ -343,6 +343,13 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
             cr_log_debug("retried %s %s on another upstream connection", r->method, r->path);
             return;
         }
+        /* no room right now: it queues again like a new arrival (its
+         * capacity unit goes back first), so a refused burst waits instead
+         * of failing */
+        cr_admit_done(p->admit, &r->admit, cr_now_us());
+        cr_pool_submit(p, r);
+        dispatch_ready(p);
+        return;
     }
     if (r->state < CR_REQ_RESPONDING && r->fe) {
         cr_admit_done(p->admit, &r->admit, cr_now_us());

@@ -251,6 +251,8 @@ static void up_read(struct cr_upconn *u)
                 cr_up_fail(u, "protocol error from the upstream");
                 return;
             }
+            if (u->state < CR_UP_READY)
+                return; /* the codec closed it (HTTP/1.1 Connection: close) */
             if (!SSL_has_pending(u->ssl))
                 break; /* the socket is drained: no read(2) just for EAGAIN */
             continue;

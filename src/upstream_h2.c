@@ -58,6 +58,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
             u->remote_max =
                 nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+            u->settings_seen = true;
             cr_pool_room(u->pool, u);
         }
         break;
@@ -132,9 +133,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, voi
             cr_log_debug("upstream conn %lld: stream %d closed early (error %u)",
                          (long long)u->id, sid, error);
         cr_up_stream_done(u, r, error == NGHTTP2_REFUSED_STREAM);
-    } else {
-        u->inflight--; /* a cancelled stream */
     }
+    /* a cancelled stream (no user data) was counted out at cancel time */
     cr_pool_room(u->pool, u);
     return 0;
 }
@@ -167,9 +167,10 @@ static int h2_start(struct cr_upconn *u)
     };
     nghttp2_submit_settings(u->ng, NGHTTP2_FLAG_NONE, iv, CR_ARRAY_LEN(iv));
     nghttp2_session_set_local_window_size(u->ng, NGHTTP2_FLAG_NONE, 0, UP_CONN_WINDOW);
-    /* until the server's SETTINGS arrive, RFC 9113 lets us assume 100 */
-    u->remote_max =
-        nghttp2_session_get_remote_settings(u->ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    /* no streams before the server's SETTINGS: a server allowing fewer than
+     * the 100 RFC 9113 lets a client assume would refuse the extra ones */
+    u->remote_max = 0;
+    u->settings_seen = false;
     return 0;
 }
 
@@ -245,6 +246,11 @@ static int h2_submit(struct cr_upconn *u, struct cr_request *r)
 
 static void h2_cancel(struct cr_upconn *u, struct cr_request *r)
 {
+    /* The stream stops counting now, not when nghttp2 reports it closed:
+     * admission frees its capacity unit right away and must find the room
+     * it was told about. nghttp2 holds back a new stream itself if the
+     * server has not seen this one close yet. */
+    u->inflight--;
     ack_rest(u, r);
     nghttp2_session_set_stream_user_data(u->ng, r->up_stream, NULL);
     /* a stream both sides have ended is closing by itself: no reset */

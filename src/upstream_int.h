@@ -66,6 +66,7 @@ struct cr_upconn {
     /* h2 */
     nghttp2_session *ng;
     uint32_t remote_max;       /* server's SETTINGS_MAX_CONCURRENT_STREAMS */
+    bool settings_seen;        /* its first SETTINGS frame arrived */
 
     /* h1 */
     http_parser parser;

@@ -439,12 +439,12 @@ void h_up_kill(struct h_test *t, pid_t pid);
 /* A curl to corral running in the background while the test does
  * something else (kills an upstream, ...). */
 struct h_up_bg {
-    pid_t pid;        /* while running */
-    long long t0_ms;  /* h_now_ms() at start */
-    char *out;        /* DIR/bg-N.out: curl's -w line and -sS errors */
-    int exit_code;    /* curl's, -1 = killed or did not run */
-    int status;       /* HTTP status, 0 = no response */
-    double secs;      /* curl's time_total */
+    pid_t pid;       /* while running */
+    long long t0_ms; /* h_now_ms() at start */
+    char *out;       /* DIR/bg-N.out: curl's -w line and -sS errors */
+    int exit_code;   /* curl's, -1 = killed or did not run */
+    int status;      /* HTTP status, 0 = no response */
+    double secs;     /* curl's time_total */
 };
 
 /* Starts curl -sS -o /dev/null --max-time 10 [args...] on
