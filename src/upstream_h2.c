@@ -230,9 +230,15 @@ static int h2_submit(struct cr_upconn *u, struct cr_request *r)
     nva[2] = NV(":authority", r->authority);
     nva[3] = NV(":path", r->path);
 #undef NV
-    for (uint32_t i = 0; i < r->hdrs.n; i++)
-        nva[4 + i] = (nghttp2_nv){(uint8_t *)r->hdrs.v[i].name, (uint8_t *)r->hdrs.v[i].value,
-                                  r->hdrs.v[i].nlen, r->hdrs.v[i].vlen, 0};
+    for (uint32_t i = 0; i < r->hdrs.n; i++) {
+        const struct cr_hdr *h = &r->hdrs.v[i];
+        /* values unique to each request would only churn the HPACK tables
+         * of both ends: send them literally, never indexed */
+        bool unique = (h->nlen == 12 && !memcmp(h->name, "x-request-id", 12)) ||
+                      (h->nlen == 11 && !memcmp(h->name, "traceparent", 11));
+        nva[4 + i] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, h->nlen, h->vlen,
+                                  unique ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
+    }
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read};
     bool body = r->has_body && !(r->req_eof && cr_request_body_pending(r) == 0);
     int32_t sid = nghttp2_submit_request(u->ng, NULL, nva, n, body ? &prd : NULL, r);
