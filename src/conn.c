@@ -206,11 +206,10 @@ static void handshake(struct cr_conn *c)
     }
     set_state(c, CR_CONN_OPEN);
     cr_worker_handshake(c->slot, -1);
-    /* an established connection outranks new handshakes from now on */
-    event_del(c->rev);
+    /* an established connection outranks new handshakes from now on (a
+     * pending, not active, event may change priority: no epoll_ctl) */
     event_priority_set(c->rev, 0);
     event_priority_set(c->wev, 0);
-    event_add(c->rev, NULL);
     bool resumed = SSL_session_reused(c->ssl);
     struct cr_shm_worker_stats *st = c->w->stats;
     atomic_fetch_add(resumed ? &st->handshakes_resumed : &st->handshakes_full, 1);
