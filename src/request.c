@@ -429,8 +429,15 @@ void cr_request_submit(struct cr_request *r)
     }
     if (!r->authority) {
         const struct cr_hdr *host = hdrs_find(&r->hdrs, "host");
-        if (host)
+        if (host) {
             r->authority = arena_strndup(r, host->value, host->vlen);
+        } else if (strcmp(r->protocol, "HTTP/1.0") == 0) {
+            /* HTTP/1.0 may omit Host (HTTP/1.1 must not): the name the
+             * client asked TLS for, else the listener's address */
+            const char *sni = cr_conn_sni(r->conn);
+            const char *name = sni ? sni : r->conn->lcfg->addr.text;
+            r->authority = arena_strndup(r, name, strlen(name));
+        }
     }
     if (!r->scheme)
         r->scheme = arena_strndup(r, "https", 5);

@@ -578,6 +578,27 @@ START_TEST(connection_close_honoured)
 }
 END_TEST
 
+/* HTTP/1.0 without Host (what `openssl s_time -www` sends): proxied, with
+ * the TLS name as authority, and the connection closes after the answer;
+ * HTTP/1.1 without Host is refused. */
+START_TEST(http10_without_host)
+{
+    start_pair("h2", NULL);
+    long r0 = up_requests();
+    struct raw x;
+    raw_str(&x, T->port, "GET /ten HTTP/1.0\r\n\r\n", RAW_MS);
+    ck_assert_msg(strncmp(x.out, "HTTP/1.1 200", 12) == 0, "HTTP/1.0 without Host: %.600s",
+                  x.out);
+    ck_assert_msg(x.closed && x.ms < 3000, "HTTP/1.0 connection not closed: %.600s", x.out);
+    h_sleep_ms(100);
+    ck_assert_int_eq(up_requests() - r0, 1);
+    raw_str(&x, T->port, "GET /eleven HTTP/1.1\r\n\r\n", RAW_MS);
+    ck_assert_msg(raw_status(&x) == 400, "HTTP/1.1 without Host: %.600s", x.out);
+    h_sleep_ms(100);
+    ck_assert_int_eq(up_requests() - r0, 1);
+}
+END_TEST
+
 /* ------------------------------------------------------------ headers */
 
 static char *get_headers(int port, const char *const *args)
@@ -1034,6 +1055,7 @@ static Suite *datapath_suite(void)
     tcase_add_test(tc, pipelining_keeps_order);
     tcase_add_test(tc, expect_100_continue);
     tcase_add_test(tc, connection_close_honoured);
+    tcase_add_test(tc, http10_without_host);
     tc = tcase(s, "headers", 30);
     tcase_add_loop_test(tc, headers_added, 0, 2);
     tcase_add_loop_test(tc, headers_hop_by_hop_removed, 0, 2);
