@@ -59,6 +59,7 @@ struct tstate {
     double ival_us;
     bool has_ival;
     bool primed; /* false: the next dispatch restarts the clock, no sample */
+    bool fresh;  /* the next sample is the backlog's first */
     uint64_t mark_us;
     struct cr_admit_stats stats;
     struct flow flows[NPRIO];
@@ -282,6 +283,7 @@ static void item_enqueue(struct cr_admit *a, struct tstate *t, struct cr_admit_i
     if (t->queued++ == 0) {
         t->mark_us = now_us; /* a backlog starts */
         t->primed = true;
+        t->fresh = true;
     }
     a->queued++;
 }
@@ -339,9 +341,17 @@ static double gap_us(const struct tstate *t, uint64_t now_us)
 }
 
 /* One more dispatch from t's queue at now_us. */
-static void drain_sample(struct tstate *t, uint64_t now_us)
+static void drain_sample(struct tstate *t, uint64_t now_us, uint32_t inflight)
 {
     double dt = gap_us(t, now_us);
+
+    /* The backlog's first gap runs from its start to the first of the
+     * requests then in flight finishing: with n of them racing, that is
+     * about n intervals' worth of latency, not one interval. */
+    if (t->fresh) {
+        t->fresh = false;
+        dt /= CR_MAX(inflight, 1u);
+    }
 
     /* Time spent with no capacity at all (the upstream connecting or down)
      * says nothing about the drain rate: the first dispatch after it only
@@ -622,7 +632,7 @@ struct cr_admit_item *cr_admit_next(struct cr_admit *a, uint64_t now_us)
             f->deficit--;
             it = f->head;
             rotate = f->deficit == 0 && f->len > 1;
-            drain_sample(t, now_us);
+            drain_sample(t, now_us, a->inflight + 1);
             item_unlink(a, t, it);
             if (rotate) {
                 list_remove(&a->active[p], f);
