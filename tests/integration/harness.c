@@ -567,40 +567,17 @@ int h_run(struct h_test *t, char *const argv[], int timeout_ms, struct h_run *r)
 int h_run_in(struct h_test *t, char *const argv[], const char *input, int timeout_ms,
              struct h_run *r)
 {
-    memset(r, 0, sizeof(*r));
-    r->exit_code = -1;
-    r->out = r->err = "";
-    int id = ++t->nruns;
-    char *outp = h_strf(t, "%s/run-%d.out", t->dir, id);
-    char *errp = h_strf(t, "%s/run-%d.err", t->dir, id);
     char *inp = NULL;
     if (input != NULL) {
-        inp = h_strf(t, "%s/run-%d.in", t->dir, id);
-        if (h_write_file(inp, input) != 0)
+        inp = h_strf(t, "%s/run-%d.in", t->dir, t->nruns + 1);
+        if (h_write_file(inp, input) != 0) {
+            memset(r, 0, sizeof(*r));
+            r->exit_code = -1;
+            r->out = r->err = "";
             return -1;
+        }
     }
-    pid_t pid = h_spawn_in(t, argv, inp, outp, errp);
-    if (pid < 0)
-        return -1;
-    int st = 0;
-    if (h_wait_exit(pid, timeout_ms, &st) != 0) {
-        r->timed_out = true;
-        killpg(pid, SIGKILL);
-        h_wait_exit(pid, 2000, &st);
-    }
-    killpg(pid, SIGKILL); /* anything it left behind */
-    untrack(t, pid);
-    if (WIFEXITED(st))
-        r->exit_code = WEXITSTATUS(st);
-    else if (WIFSIGNALED(st))
-        r->term_signal = WTERMSIG(st);
-    char *s = h_read_file(outp, NULL);
-    r->out = h_strf(t, "%s", s != NULL ? s : "");
-    free(s);
-    s = h_read_file(errp, NULL);
-    r->err = h_strf(t, "%s", s != NULL ? s : "");
-    free(s);
-    return 0;
+    return h_run_stdin(t, argv, inp, timeout_ms, r); /* the one way to run and collect */
 }
 
 /* ------------------------------------------------------------ certs */
