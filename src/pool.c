@@ -36,6 +36,7 @@ struct cr_pool {
     uint32_t waiting;         /* requests queued in admission */
     bool draining;
     uint64_t rng;
+    char tenant_header[128]; /* tenants.header lower-cased once, "" if none */
 };
 
 static void dispatch_ready(struct cr_pool *p);
@@ -186,6 +187,9 @@ int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
     p->w = w;
     p->rng = cr_now_us() * 2654435761u + (uint64_t)w->id;
     p->nslots = uc->connections;
+    const char *th = w->cfg->tenants.header;
+    for (size_t i = 0; th && th[i] && i < sizeof(p->tenant_header) - 1; i++)
+        p->tenant_header[i] = (char)(th[i] >= 'A' && th[i] <= 'Z' ? th[i] + 32 : th[i]);
     p->slots = calloc(p->nslots, sizeof(*p->slots));
     p->admit_tmr = evtimer_new(w->base, on_admit_timer, p);
     if (!p->slots || !p->admit_tmr || cr_tenants_new(&w->cfg->tenants, &p->tenants) < 0 ||
@@ -216,16 +220,9 @@ fail:
 
 void cr_pool_classify(struct cr_pool *p, struct cr_request *r, const char *sni)
 {
-    const struct cr_cfg_tenants *tc = &p->w->cfg->tenants;
     struct cr_tenant_key key = {.sni = sni, .path = r->path};
-    if (tc->header) {
-        char lname[128];
-        size_t n = strlen(tc->header);
-        for (size_t i = 0; i < n && i < sizeof(lname) - 1; i++)
-            lname[i] = (char)(tc->header[i] >= 'A' && tc->header[i] <= 'Z' ? tc->header[i] + 32
-                                                                           : tc->header[i]);
-        lname[CR_MIN(n, sizeof(lname) - 1)] = '\0';
-        const struct cr_hdr *h = cr_request_hdr(r, lname);
+    if (p->tenant_header[0]) {
+        const struct cr_hdr *h = cr_request_hdr(r, p->tenant_header);
         key.header_value = h ? h->value : NULL;
     }
     r->tenant = cr_tenants_identify(p->tenants, &key);
@@ -269,16 +266,11 @@ void cr_pool_submit(struct cr_pool *p, struct cr_request *r)
 
 /* The request is done upstream (answered, failed, or cancelled): its
  * capacity unit goes back to the engine and the back end lets go. */
-static void finish(struct cr_pool *p, struct cr_request *r)
+void cr_pool_done(struct cr_pool *p, struct cr_request *r)
 {
     cr_admit_done(p->admit, &r->admit, cr_now_us());
     cr_request_release_be(r);
     dispatch_ready(p);
-}
-
-void cr_pool_done(struct cr_pool *p, struct cr_request *r)
-{
-    finish(p, r);
 }
 
 void cr_pool_room(struct cr_pool *p, struct cr_upconn *c)
@@ -363,7 +355,7 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
     r->resp_aborted = true;
     r->resp_eof = true;
     cr_request_notify_end(r);
-    finish(p, r);
+    cr_pool_done(p, r);
 }
 
 void cr_pool_cancel(struct cr_request *r)
@@ -380,7 +372,7 @@ void cr_pool_cancel(struct cr_request *r)
     }
     if (r->up)
         cr_upconn_cancel(r->up, r);
-    finish(p, r);
+    cr_pool_done(p, r);
 }
 
 void cr_pool_req_body(struct cr_request *r)

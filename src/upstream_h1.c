@@ -244,11 +244,7 @@ static int h1_produce(struct cr_upconn *u)
  * the client gave up on costs this connection, which is replaced at once. */
 static void h1_cancel(struct cr_upconn *u, struct cr_request *r)
 {
-    if (u->sending == r)
-        u->sending = NULL;
-    u->inflight--;
-    TAILQ_INSERT_HEAD(&u->streams, r, qlink); /* lose() walks the list */
-    TAILQ_REMOVE(&u->streams, r, qlink);
+    (void)r; /* recycling resets the in-flight count and the codec's state */
     cr_up_recycle(u, "a request was abandoned mid-exchange");
 }
 
