@@ -583,6 +583,7 @@ static const struct cr_cfgload_key tls_server_keys[] = {
     KPATH  ("ticket_key_file",   OFF(ticket_key_file), READ),
     KDUR   ("ticket_rotate",     OFF(ticket_rotate_ms), MS_S, 7 * MS_D, "12h"),
     KUINT  ("tickets",           OFF(tickets), 0, 10, "1"),
+    KBOOL  ("handoff",           OFF(handoff), "true"),
 };
 #undef OFF
 
