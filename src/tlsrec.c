@@ -7,7 +7,8 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +54,10 @@ static const struct suite suites[] = {
 };
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
 
-/* Fetched once per process (workers are single-threaded). */
+/* Fetched once per process (workers are single-threaded): a fetch per
+ * handshake costs more than the HMACs themselves. */
 static EVP_CIPHER *ciphers[NSUITES];
-static EVP_MD *mds[NSUITES];
+static EVP_MAC_CTX *hmacs[NSUITES]; /* HMAC with the suite's hash, rekeyed per use */
 
 struct dir {
     EVP_CIPHER_CTX *ctx;
@@ -87,6 +89,8 @@ static int rec_index = -1; /* SSL ex_data: the struct cr_tlsrec following it */
 
 /* ------------------------------------------------------------ following the handshake */
 
+static void on_keylog(const SSL *ssl, const char *line);
+
 static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
                    SSL *ssl, void *arg)
 {
@@ -115,6 +119,13 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
             r->rd_base = r->rd_recs;
             r->flags |= F_RD_FIN;
         }
+        /* The application secret of this direction is derived right after
+         * this Finished. OpenSSL formats every secret it logs byte by byte
+         * with sprintf (a twelfth of a resumed handshake's instructions for
+         * five secrets), so the key log is on only from here until on_keylog
+         * has the one it wants: three secrets formatted instead of five.
+         * Safe because a worker runs one handshake step at a time. */
+        SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(ssl), on_keylog);
     } else if (type == HS_KEY_UPDATE) {
         r->flags |= F_KEYUPDATE;
     }
@@ -159,6 +170,7 @@ static void on_keylog(const SSL *ssl, const char *line)
     }
     const char *hex = strrchr(line, ' ') + 1;
     size_t n = strlen(hex) / 2;
+    SSL_CTX_set_keylog_callback(SSL_get_SSL_CTX(ssl), NULL); /* see on_msg */
     if (n > sizeof(r->csecret) || unhex(hex, dst, n) < 0)
         return;
     r->flags |= flag;
@@ -170,8 +182,7 @@ int cr_tlsrec_ctx_setup(SSL_CTX *ctx)
         rec_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     if (rec_index < 0)
         return CR_ENOMEM;
-    SSL_CTX_set_msg_callback(ctx, on_msg);
-    SSL_CTX_set_keylog_callback(ctx, on_keylog);
+    SSL_CTX_set_msg_callback(ctx, on_msg); /* which turns the key log on */
     return 0;
 }
 
@@ -210,8 +221,10 @@ static int expand_label(const struct suite *s, size_t si, const uint8_t *secret,
     info[k++] = 0; /* empty context */
     info[k++] = 1; /* T(1) */
     uint8_t block[EVP_MAX_MD_SIZE];
-    unsigned int bl = 0;
-    if (!HMAC(mds[si], secret, (int)s->hashlen, info, k, block, &bl) || bl < n)
+    size_t bl = 0;
+    if (EVP_MAC_init(hmacs[si], secret, s->hashlen, NULL) != 1 ||
+        EVP_MAC_update(hmacs[si], info, k) != 1 ||
+        EVP_MAC_final(hmacs[si], block, &bl, sizeof(block)) != 1 || bl < n)
         return CR_ETLS;
     memcpy(out, block, n);
     OPENSSL_cleanse(block, sizeof(block));
@@ -256,9 +269,21 @@ static int fetch_suite(size_t si)
 {
     if (!ciphers[si])
         ciphers[si] = EVP_CIPHER_fetch(NULL, suites[si].cipher, NULL);
-    if (!mds[si])
-        mds[si] = EVP_MD_fetch(NULL, suites[si].md, NULL);
-    return ciphers[si] && mds[si] ? 0 : CR_ETLS;
+    if (!hmacs[si]) {
+        EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_utf8_string("digest", (char *)suites[si].md, 0),
+            OSSL_PARAM_construct_end(),
+        };
+        EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+        EVP_MAC_free(mac); /* the context holds its own reference */
+        if (ctx && EVP_MAC_CTX_set_params(ctx, params) != 1) {
+            EVP_MAC_CTX_free(ctx);
+            ctx = NULL;
+        }
+        hmacs[si] = ctx;
+    }
+    return ciphers[si] && hmacs[si] ? 0 : CR_ETLS;
 }
 
 int cr_tlsrec_takeover(struct cr_tlsrec *r, SSL *ssl)
