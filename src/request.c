@@ -96,9 +96,14 @@ struct cr_request *cr_request_new(struct cr_conn *conn, const struct cr_fe_ops *
     /* the request, its first arena block and its timer: one allocation */
     size_t off_blk = first_block_offset();
     size_t off_ev = (off_blk + sizeof(struct cr_arena_block) + ARENA_FIRST + 15) & ~(size_t)15;
-    struct cr_request *r = calloc(1, off_ev + event_get_struct_event_size());
+    size_t ev_size = event_get_struct_event_size();
+    /* zeroed but for the arena's data: clearing 2 KB per request was the
+     * single largest memset in the HTTP/2 path (callgrind) */
+    struct cr_request *r = malloc(off_ev + ev_size);
     if (!r)
         return NULL;
+    memset(r, 0, off_blk + sizeof(struct cr_arena_block));
+    memset((char *)r + off_ev, 0, ev_size);
     r->arena = (struct cr_arena_block *)((char *)r + off_blk);
     r->arena->cap = ARENA_FIRST;
     r->resp_tmr = (struct event *)((char *)r + off_ev);
