@@ -215,7 +215,8 @@ static void handshake(struct cr_conn *c)
     atomic_fetch_add(resumed ? &st->handshakes_resumed : &st->handshakes_full, 1);
     atomic_fetch_add(resumed ? &st->hs_cpu_us_resumed : &st->hs_cpu_us_full, c->hs_cpu_ns / 1000);
     cr_conn_set_timer(c, 0);
-    int rc2 = cr_tls_alpn(c->ssl) == CR_ALPN_H2 ? cr_h2_attach(c) : cr_h1_attach(c);
+    int rc2 = cr_tls_alpn(c->ssl) == CR_ALPN_H2 ? cr_h2_attach(c, cr_request_submit)
+                                                : cr_h1_attach(c, cr_request_submit);
     if (rc2 < 0) {
         cr_conn_close(c, false);
         return;

@@ -415,18 +415,14 @@ static int is_idempotent(const char *m)
     return 0;
 }
 
-void cr_request_submit(struct cr_request *r)
+int cr_request_finish_head(struct cr_request *r, const char **reason)
 {
-    if (!r->method || !r->path || (r->path[0] != '/' && strcmp(r->path, "*") != 0)) {
-        cr_request_respond(r, 400, "bad request", NULL);
-        return;
-    }
-    for (const char *m = r->method; *m; m++) {
-        if (!is_tchar((unsigned char)*m)) {
-            cr_request_respond(r, 400, "bad request", NULL);
-            return;
-        }
-    }
+    *reason = "bad request";
+    if (!r->method || !r->path || (r->path[0] != '/' && strcmp(r->path, "*") != 0))
+        return CR_EPROTO;
+    for (const char *m = r->method; *m; m++)
+        if (!is_tchar((unsigned char)*m))
+            return CR_EPROTO;
     if (!r->authority) {
         const struct cr_hdr *host = hdrs_find(&r->hdrs, "host");
         if (host) {
@@ -442,14 +438,24 @@ void cr_request_submit(struct cr_request *r)
     if (!r->scheme)
         r->scheme = arena_strndup(r, "https", 5);
     if (!r->authority || !r->scheme) {
-        cr_request_respond(r, 400, "missing host", NULL);
-        return;
+        *reason = "missing host";
+        return CR_EPROTO;
     }
     if (!r->has_body)
         r->req_eof = true; /* nothing follows the head: the upstream side may end */
     strip_hop_by_hop(&r->hdrs);
     add_forwarding(r);
     r->idempotent = is_idempotent(r->method);
+    return 0;
+}
+
+void cr_request_submit(struct cr_request *r)
+{
+    const char *reason;
+    if (cr_request_finish_head(r, &reason) < 0) {
+        cr_request_respond(r, 400, reason, NULL);
+        return;
+    }
     cr_pool_classify(r->conn->w->pool, r, cr_conn_sni(r->conn));
     r->be_held = true;
     cr_pool_submit(r->conn->w->pool, r);
