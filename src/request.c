@@ -178,7 +178,7 @@ void cr_request_release_fe(struct cr_request *r)
     r->conn = NULL;
     if (r->be_held)
         cr_pool_cancel(r); /* the back end lets go when its stream is gone */
-    else
+    else if (!r->answering)
         request_free(r);
 }
 
@@ -187,7 +187,7 @@ void cr_request_release_be(struct cr_request *r)
     if (!r->be_held)
         return;
     r->be_held = false;
-    if (!r->fe)
+    if (!r->fe && !r->answering)
         request_free(r);
 }
 
@@ -527,8 +527,15 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
     evbuffer_add(r->resp_body, body, (size_t)n);
     r->resp_eof = true;
     r->state = CR_REQ_RESPONDING;
+    /* The whole answer is there at the head: a front end may write it all
+     * and let go of r from the first callback (h1 does). r stays alive for
+     * the second, and is freed here if both sides have gone. */
+    r->answering = true;
     cr_request_notify_head(r);
     cr_request_notify_end(r);
+    r->answering = false;
+    if (!r->fe && !r->be_held)
+        request_free(r);
 }
 
 static void on_response_timeout(evutil_socket_t fd, short what, void *arg)

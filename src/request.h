@@ -71,6 +71,7 @@ struct cr_request {
     const struct cr_fe_ops *fe; /* NULL once released */
     void *fe_data;              /* front end's per-request state */
     bool be_held;               /* the back end (pool/upstream) still holds it */
+    bool answering;             /* inside cr_request_respond: not freed yet */
 
     /* request head */
     char *method, *scheme, *authority, *path;
