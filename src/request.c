@@ -34,6 +34,20 @@ static uint64_t rng_next(void)
     return rng_state[1] + s0;
 }
 
+void cr_request_seed_ids(uint64_t seed)
+{
+    /* splitmix64 twice: any seed, 0 included, gives a state that is not
+     * all zero (all zero would mean "not seeded yet") */
+    for (int i = 0; i < 2; i++) {
+        uint64_t z = (seed += 0x9e3779b97f4a7c15u);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+        rng_state[i] = z ^ (z >> 31);
+    }
+    if (!rng_state[0] && !rng_state[1])
+        rng_state[0] = 1;
+}
+
 static void hex64(char *out, uint64_t v)
 {
     static const char hex[] = "0123456789abcdef";

@@ -163,6 +163,13 @@ typedef void (*cr_request_submit_cb)(struct cr_request *r);
  * the static reason of the 400 to answer ("bad request", "missing host"). */
 int cr_request_finish_head(struct cr_request *r, const char **reason);
 
+/* Seeds the generator of the ids cr_request_finish_head adds (X-Request-Id,
+ * traceparent) so that they repeat from run to run: for tests and the
+ * micro-benchmark, whose instruction counts would otherwise move with the
+ * lengths the random ids take once HPACK-encoded. corral never calls it:
+ * each worker seeds from getrandom(2) at its first id. */
+void cr_request_seed_ids(uint64_t seed);
+
 /* Body bytes from the client; then the end of the body. */
 int cr_request_body(struct cr_request *r, const void *data, size_t len);
 void cr_request_body_end(struct cr_request *r);

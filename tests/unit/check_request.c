@@ -191,6 +191,31 @@ START_TEST(request_id_and_traceparent_added_when_absent)
 }
 END_TEST
 
+/* A seeded generator repeats its ids; another seed gives others. */
+START_TEST(seeded_ids_repeat)
+{
+    static const char *const h[] = {"host", "a.test", NULL};
+    char ids[3][2][64];
+    const char *reason;
+    const uint64_t seeds[3] = {7, 7, 8};
+
+    for (int s = 0; s < 3; s++) {
+        cr_request_seed_ids(seeds[s]);
+        for (int i = 0; i < 2; i++) {
+            struct cr_request *r = req("HTTP/2", "GET", "/", h);
+            ck_assert_int_eq(cr_request_finish_head(r, &reason), 0);
+            snprintf(ids[s][i], sizeof(ids[s][i]), "%s", value(r, "x-request-id"));
+            cr_request_release_fe(r);
+        }
+    }
+    ck_assert_str_eq(ids[0][0], ids[1][0]);
+    ck_assert_str_eq(ids[0][1], ids[1][1]);
+    ck_assert_str_ne(ids[0][0], ids[0][1]);
+    ck_assert_str_ne(ids[0][0], ids[2][0]);
+    ck_assert_str_ne(ids[0][1], ids[2][1]);
+}
+END_TEST
+
 START_TEST(client_request_id_and_traceparent_kept)
 {
     static const char *const tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
@@ -328,6 +353,7 @@ static Suite *request_suite(void)
     tcase_add_test(tc, te_other_than_trailers_dropped);
     tcase_add_test(tc, client_forwarding_claims_replaced);
     tcase_add_test(tc, request_id_and_traceparent_added_when_absent);
+    tcase_add_test(tc, seeded_ids_repeat);
     tcase_add_test(tc, client_request_id_and_traceparent_kept);
     tcase_add_test(tc, forwarded_style_and_ids_off);
     tcase_add_test(tc, forwarding_off);
