@@ -224,7 +224,8 @@ static void handshake(struct cr_conn *c)
         cr_conn_close(c, false);
         return;
     }
-    int rc2 = cr_tls_alpn(c->ssl) == CR_ALPN_H2 ? cr_h2_attach(c) : cr_h1_attach(c);
+    int rc2 = cr_tls_alpn(c->ssl) == CR_ALPN_H2 ? cr_h2_attach(c, cr_request_submit)
+                                                : cr_h1_attach(c, cr_request_submit);
     if (rc2 < 0) {
         cr_conn_close(c, false);
         return;

@@ -192,6 +192,7 @@ int cr_worker_run(const struct cr_worker_setup *s)
     event_add(sigusr1, NULL);
     if (cr_pool_new(&w, &w.pool) < 0)
         goto out_base;
+    cr_pool_start(w.pool);
     for (size_t i = 0; i < s->cfg->nlisteners; i++) {
         struct cr_listen_slot *slot = &w.slots[i];
         *slot = (struct cr_listen_slot){.w = &w, .index = i,
