@@ -170,9 +170,11 @@ struct cr_cfg_admin {
 };
 
 struct cr_config {
-    char *path;       /* file it came from ("<built-in>" otherwise) */
-    uint32_t workers; /* 0 in the file = "auto" = one per core; resolved */
-    char *user;       /* drop to this user after binding, NULL = stay */
+    char *path;               /* file it came from ("<built-in>" otherwise) */
+    uint32_t workers;         /* 0 in the file = "auto" = one per core; resolved */
+    uint32_t max_connections; /* client connections per worker, 0 = auto: from the
+                                 open files limit (cr_worker_conn_limit) */
+    char *user;               /* drop to this user after binding, NULL = stay */
     char *group;
     char *pid_file;
     uint64_t drain_timeout_ms; /* default 30s */
