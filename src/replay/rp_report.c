@@ -152,6 +152,21 @@ static void fmt_started(char *buf, size_t len, time_t t)
         snprintf(buf, len, "%lld", (long long)t);
 }
 
+static void fmt_duration(char *buf, size_t len, double s)
+{
+    if (isfinite(s))
+        snprintf(buf, len, "%.1f s", s);
+    else
+        snprintf(buf, len, "unknown");
+}
+
+/* " 0-30 s" after a phase's name (nothing when its times are not finite). */
+static void phase_span(FILE *f, const struct rp_phase_def *p, const char *dash)
+{
+    if (isfinite(p->start_s) && isfinite(p->end_s))
+        fprintf(f, " %g%s%g s", p->start_s, dash, p->end_s);
+}
+
 /* ------------------------------------------------------------ text */
 
 enum {
@@ -267,7 +282,7 @@ int rp_report_text(FILE *f, const struct rp_run *r)
 {
     struct text_ctx x = {.f = f};
     struct rp_hist *scratch;
-    char started[64];
+    char started[64], duration[32];
     int rc = check_run(f, r);
 
     if (rc != 0)
@@ -276,17 +291,18 @@ int rp_report_text(FILE *f, const struct rp_run *r)
     if (scratch == NULL)
         return -ENOMEM;
     fmt_started(started, sizeof(started), r->started);
+    fmt_duration(duration, sizeof(duration), r->duration_s);
     fputs("corral-replay report: ", f);
     put_left(f, str(r->title), 0);
     fputs("\nsource:   ", f);
     put_left(f, str(r->source), 0);
     fputs("\ntarget:   ", f);
     put_left(f, str(r->target), 0);
-    fprintf(f, "\nstarted:  %s\nduration: %.1f s\nphases:  ", started, r->duration_s);
+    fprintf(f, "\nstarted:  %s\nduration: %s\nphases:  ", started, duration);
     for (size_t k = 0; k < r->nphase; k++) {
         fputs(k > 0 ? ", " : " ", f);
         put_left(f, str(r->phases[k].name), 0);
-        fprintf(f, " %g-%g s", r->phases[k].start_s, r->phases[k].end_s);
+        phase_span(f, &r->phases[k], "-");
     }
     fputs(r->nphase == 0 ? " none\n\n" : "\n\n", f);
     if (r->ntenant == 0) {
@@ -430,9 +446,10 @@ static void html_summary(FILE *f, const struct rp_run *r, struct rp_hist *scratc
 
 static void html_head(FILE *f, const struct rp_run *r)
 {
-    char started[64];
+    char started[64], duration[32];
 
     fmt_started(started, sizeof(started), r->started);
+    fmt_duration(duration, sizeof(duration), r->duration_s);
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n"
           "<title>corral-replay: ",
@@ -444,13 +461,13 @@ static void html_head(FILE *f, const struct rp_run *r)
     rp_svg_text(f, r->source);
     fputs("</dd>\n<dt>target</dt><dd>", f);
     rp_svg_text(f, r->target);
-    fprintf(f, "</dd>\n<dt>started</dt><dd>%s</dd>\n<dt>duration</dt><dd>%.1f s</dd>\n", started,
-            r->duration_s);
+    fprintf(f, "</dd>\n<dt>started</dt><dd>%s</dd>\n<dt>duration</dt><dd>%s</dd>\n", started,
+            duration);
     fputs("<dt>phases</dt><dd>", f);
     for (size_t k = 0; k < r->nphase; k++) {
         fputs(k > 0 ? ", " : "", f);
         rp_svg_text(f, r->phases[k].name);
-        fprintf(f, " %g&#8211;%g s", r->phases[k].start_s, r->phases[k].end_s);
+        phase_span(f, &r->phases[k], "&#8211;");
     }
     fprintf(f, "%s</dd>\n<dt>tenants</dt><dd>%zu</dd>\n</dl>\n", r->nphase == 0 ? "none" : "",
             r->ntenant);

@@ -4,6 +4,7 @@
 #include "ac_config.h"
 
 #include <check.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -820,6 +821,49 @@ START_TEST(empty_runs)
 }
 END_TEST
 
+/* Whether printf wrote a NaN or an infinity somewhere in out: "nan" or
+ * "inf" not inside a word ("tenant" holds "nan"). */
+static int printed_non_finite(const char *out)
+{
+    const char *words[2] = {"nan", "inf"};
+
+    for (int w = 0; w < 2; w++)
+        for (const char *p = out; (p = strstr(p, words[w])) != NULL; p++)
+            if (p == out || !isalpha((unsigned char)p[-1]))
+                return 1;
+    return 0;
+}
+
+/* Phases with unknown or inverted times, a run of unknown duration: shown by
+ * name, never drawn, no NaN or infinity in the numbers written. */
+START_TEST(odd_phases)
+{
+    struct fixture *x = fixture_new();
+    const struct rp_phase_def odd[2] = {{"unknown", NAN, 5.0}, {"inverted", 2.0, -INFINITY}};
+    writer_fn writers[3] = {rp_report_text, rp_report_csv, rp_report_html};
+    int rc;
+    char *out;
+
+    x->run.phases = odd;
+    x->run.duration_s = NAN;
+    for (int w = 0; w < 3; w++) {
+        out = render(writers[w], &x->run, &rc);
+        ck_assert_int_eq(rc, 0);
+        ck_assert_msg(!printed_non_finite(out), "%s", out);
+        if (w != 1) {
+            ck_assert_ptr_nonnull(strstr(out, "unknown"));
+            ck_assert_ptr_nonnull(strstr(out, "inverted"));
+        }
+        if (w == 2) {
+            ck_assert_uint_eq(count(out, "<svg"), 2 + 2 * NTEN);
+            ck_assert_ptr_null(strstr(out, "<title>phase "));
+        }
+        free(out);
+    }
+    fixture_free(x);
+}
+END_TEST
+
 START_TEST(bad_input_is_einval)
 {
     struct fixture *x = fixture_new();
@@ -883,7 +927,7 @@ START_TEST(html_large_run)
                        .phases = &all,
                        .ntenant = TENANTS,
                        .tenants = series};
-    char names[TENANTS][16];
+    char names[TENANTS][24];
     struct rp_hist *h = rp_hist_new();
     int rc;
     char *out;
@@ -943,6 +987,7 @@ static Suite *replay_report_suite(void)
     tcase_add_test(tc, svg_gaps_are_not_zeros);
     tcase_add_test(tc, svg_text_escaping);
     tcase_add_test(tc, empty_runs);
+    tcase_add_test(tc, odd_phases);
     tcase_add_test(tc, bad_input_is_einval);
     tcase_add_test(tc, write_errors_are_reported);
     tcase_add_test(tc, html_large_run);
