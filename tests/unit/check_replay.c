@@ -16,6 +16,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "rp_accesslog.h"
 #include "rp_curve.h"
 #include "rp_profile.h"
 
@@ -719,6 +720,187 @@ START_TEST(templates_by_weight)
 }
 END_TEST
 
+/* ------------------------------------------------------------ access log */
+
+/* A line as corral's log.c writes it. */
+#define LINE(time, tenant, method, path, bytes_in, total_ms)                                       \
+    "{\"time\":\"" time "\",\"worker\":1,\"tenant\":" tenant ",\"client\":\"127.0.0.1:5000\","     \
+    "\"protocol\":\"HTTP/2\",\"method\":" method ",\"authority\":\"edge.test\",\"path\":" path     \
+    ",\"status\":200,\"bytes_in\":" bytes_in ",\"bytes_out\":85,\"queue_ms\":0.000,"               \
+    "\"upstream_ms\":0.181,\"total_ms\":" total_ms ",\"upstream_conn\":1,\"request_id\":"          \
+    "\"abc\",\"reason\":null}"
+
+static int parse(const char *line, struct rp_log_line *out, char *buf, char *err, size_t *col)
+{
+    return rp_accesslog_parse_line(line, strlen(line), buf, strlen(line) + 1, out, err, 160, col);
+}
+
+START_TEST(log_line_fields)
+{
+    const char *l = LINE("2024-05-01T12:00:01.250Z", "\"gold\"", "\"POST\"",
+                         "\"/api/v1/open?x=\\\"y\\\"\\u00e9\"", "512", "250.400");
+    char buf[1024], err[160];
+    size_t col = 0;
+    struct rp_log_line ln;
+
+    ck_assert_msg(parse(l, &ln, buf, err, &col) == 0, "%s at %zu", err, col);
+    ck_assert_str_eq(ln.tenant, "gold");
+    ck_assert_str_eq(ln.method, "POST");
+    ck_assert_str_eq(ln.path, "/api/v1/open?x=\"y\"\xc3\xa9"); /* escapes decoded */
+    ck_assert_uint_eq(ln.body, 512);
+    /* it started total_ms before it ended */
+    ck_assert_int_eq(ln.start_ms, 1714564801250LL - 250);
+
+    /* a null tenant is the default one; a null total counts as 0 */
+    l = LINE("2024-05-01T12:00:01Z", "null", "\"GET\"", "\"/\"", "0", "null");
+    ck_assert_int_eq(parse(l, &ln, buf, err, &col), 0);
+    ck_assert_str_eq(ln.tenant, "default");
+    ck_assert_int_eq(ln.start_ms, 1714564801000LL);
+
+    /* a connection that sent nothing usable: no request */
+    l = LINE("2024-05-01T12:00:01.000+02:00", "null", "null", "null", "0", "3.000");
+    ck_assert_int_eq(parse(l, &ln, buf, err, &col), 0);
+    ck_assert_ptr_null(ln.method);
+    ck_assert_int_eq(ln.start_ms, 1714564801000LL - 2 * 3600000 - 3);
+}
+END_TEST
+
+static const struct {
+    const char *line;
+    size_t col;
+    const char *what;
+} bad_lines[] = {
+    {"not json", 1, "expected a JSON object"},
+    {"{\"time\":\"2024-05-01T12:00:01Z\",\"method\":\"GET\"", 46, "expected ',' or '}'"},
+    {"{\"time\":\"yesterday\"}", 9, "'time' must be an RFC 3339 time"},
+    {"{\"method\":\"GET\",\"path\":\"/\"}", 1, "no \"time\" field"},
+    {"{\"time\":\"2024-05-01T12:00:01Z\",\"path\":\"x\"}", 39, "'path' must start with '/'"},
+    {"{\"time\":\"2024-05-01T12:00:01Z\",\"method\":\"G T\"}", 41, "without spaces"},
+    {"{\"time\":\"2024-05-01T12:00:01Z\",\"bytes_in\":-3}", 43, "'bytes_in' must be a byte count"},
+    {"{\"time\":\"2024-05-01T12:00:01Z\",\"tenant\":{\"a\":1}}", 41, "nested objects"},
+    {"{\"time\":\"2024-05-01T12:00:01Z\",\"path\":\"/\\q\"}", 41, "bad escape"},
+    {"{\"time\":\"2024-05-01T12:00:01Z\"} trailing", 33, "unexpected text"},
+};
+
+START_TEST(log_line_errors)
+{
+    char buf[1024], err[160];
+    size_t col = 0;
+    struct rp_log_line ln;
+
+    ck_assert_int_eq(parse(bad_lines[_i].line, &ln, buf, err, &col), CR_EINVAL);
+    ck_assert_msg(col == bad_lines[_i].col && strstr(err, bad_lines[_i].what) != NULL,
+                  "case %d: got column %zu '%s', want column %zu '%s'", _i, col, err,
+                  bad_lines[_i].col, bad_lines[_i].what);
+}
+END_TEST
+
+static char *write_tmp(const char *text)
+{
+    static char path[64];
+    int fd;
+
+    snprintf(path, sizeof(path), "/tmp/check_replay_log.XXXXXX");
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+/* Requests come out in start order, at their original spacing divided by
+ * the speed-up, with their tenant, method, path and body. */
+START_TEST(log_replay_schedule)
+{
+    const char *text =
+        LINE("2024-05-01T12:00:03.000Z", "\"b\"", "\"GET\"", "\"/third\"", "0", "0.000") "\n" LINE(
+            "2024-05-01T12:00:01.500Z", "\"a\"", "\"POST\"", "\"/first\"", "10",
+            "500.000") "\n"
+                       "\n" LINE("2024-05-01T12:00:02.000Z", "null", "null", "null", "0",
+                                 "1.000") "\n" LINE("2024-05-01T12:00:02.000Z", "\"a\"", "\"GET\"",
+                                                    "\"/second\"", "0",
+                                                    "0.000") "\n" LINE("2024-05-01T12:01:00.000Z",
+                                                                       "\"a\"", "\"GET\"",
+                                                                       "\"/too-late\"", "0",
+                                                                       "0.000") "\n";
+    char *path = write_tmp(text);
+    struct rp_accesslog *l = NULL;
+    struct cr_diag d;
+    size_t skipped, dropped;
+    const char *const *names;
+
+    /* 4x faster; the run lasts 10 s: the request 59 s in (14.75 s) is dropped */
+    ck_assert_msg(rp_accesslog_load(path, 4.0, 10000, &l, &d) == 0, "%s", all_msgs(&d));
+    cr_diag_free(&d);
+    ck_assert_uint_eq(rp_accesslog_count(l, &skipped, &dropped), 3);
+    ck_assert_uint_eq(skipped, 1);
+    ck_assert_uint_eq(dropped, 1);
+    ck_assert_uint_eq(rp_accesslog_tenants(l, &names), 2); /* b, a: the skipped line has none */
+    ck_assert_str_eq(names[0], "b");
+    ck_assert_str_eq(names[1], "a");
+
+    struct rp_source src = rp_accesslog_source(l);
+    struct rp_spec s;
+    /* starts: /first 12:00:01.000, /second 02.000, /third 03.000 */
+    ck_assert_uint_eq(src.peek(src.ctx, 1000000), 0);
+    ck_assert_int_eq(src.next(src.ctx, 0, &s), 1);
+    ck_assert_str_eq(s.path, "/first");
+    ck_assert_str_eq(s.method, "POST");
+    ck_assert_uint_eq(s.body, 10);
+    ck_assert_uint_eq(s.tenant, 1);
+    ck_assert_int_eq(src.next(src.ctx, 249999, &s), 0); /* 1 s / 4 = 250 ms later */
+    ck_assert_uint_eq(src.peek(src.ctx, 249999), UINT64_MAX);
+    ck_assert_uint_eq(src.peek(src.ctx, 300000), 250000);
+    ck_assert_int_eq(src.next(src.ctx, 250000, &s), 1);
+    ck_assert_str_eq(s.path, "/second");
+    ck_assert_uint_eq(s.at_us, 250000);
+    ck_assert(!src.done(src.ctx));
+    ck_assert_int_eq(src.next(src.ctx, 10000000, &s), 1);
+    ck_assert_str_eq(s.path, "/third");
+    ck_assert_uint_eq(s.at_us, 500000);
+    ck_assert_uint_eq(s.tenant, 0);
+    ck_assert(src.done(src.ctx));
+    ck_assert_uint_eq(rp_accesslog_span_us(l), 500000);
+    rp_accesslog_free(l);
+    unlink(path);
+}
+END_TEST
+
+/* Every bad line is reported at FILE:LINE:COL; nothing is replayed. */
+START_TEST(log_errors_are_positioned)
+{
+    const char *text =
+        LINE("2024-05-01T12:00:03.000Z", "\"b\"", "\"GET\"", "\"/\"", "0",
+             "0") "\n"
+                  "{\"time\":\"2024-05-01T12:00:01Z\",\"path\":\"x\",\"method\":\"GET\"}\n"
+                  "garbage\n";
+    char *path = write_tmp(text), where[96];
+    struct rp_accesslog *l = (struct rp_accesslog *)1;
+    struct cr_diag d;
+
+    ck_assert_int_eq(rp_accesslog_load(path, 1.0, 10000, &l, &d), CR_EINVAL);
+    ck_assert_ptr_null(l);
+    ck_assert_uint_eq(d.nerrors, 2);
+    snprintf(where, sizeof(where), "%s:2:39: error: ", path);
+    ck_assert_msg(has_msg(&d, where, "'path' must start with '/'"), "%s", all_msgs(&d));
+    snprintf(where, sizeof(where), "%s:3:1: error: ", path);
+    ck_assert_msg(has_msg(&d, where, "expected a JSON object"), "%s", all_msgs(&d));
+    cr_diag_free(&d);
+    unlink(path);
+
+    /* no requests at all */
+    path = write_tmp(LINE("2024-05-01T12:00:03.000Z", "null", "null", "null", "0", "0") "\n");
+    ck_assert_int_eq(rp_accesslog_load(path, 1.0, 10000, &l, &d), CR_EINVAL);
+    ck_assert_msg(has_msg(&d, path, "no requests in the access log"), "%s", all_msgs(&d));
+    cr_diag_free(&d);
+    unlink(path);
+
+    ck_assert_int_eq(rp_accesslog_load("/nonexistent.log", 1.0, 10000, &l, &d), CR_EIO);
+    ck_assert_msg(has_msg(&d, "/nonexistent.log: error: ", "cannot read"), "%s", all_msgs(&d));
+    cr_diag_free(&d);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 static Suite *replay_suite(void)
@@ -742,6 +924,13 @@ static Suite *replay_suite(void)
     tcase_add_test(tc, schedule_respects_the_cap);
     tcase_add_test(tc, schedule_spacing);
     tcase_add_test(tc, templates_by_weight);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("accesslog");
+    tcase_add_test(tc, log_line_fields);
+    tcase_add_loop_test(tc, log_line_errors, 0, (int)CR_ARRAY_LEN(bad_lines));
+    tcase_add_test(tc, log_replay_schedule);
+    tcase_add_test(tc, log_errors_are_positioned);
     suite_add_tcase(s, tc);
     return s;
 }
