@@ -449,7 +449,7 @@ static int run(struct app *a)
     rp_engine_run(e, tick, a);
     status = reports(a, e, started) == 0 ? 0 : EXIT_RUN;
     rp_stats_totals(a->st, &tot);
-    if (status == 0 && tot.sent > 0 && tot.ok + tot.s429 + tot.s503 + tot.other == 0) {
+    if (status == 0 && tot.offered > 0 && tot.ok + tot.s429 + tot.s503 + tot.other == 0) {
         fprintf(stderr, "corral-replay: no request got an answer from %s\n",
                 a->p->target.addr.text);
         status = EXIT_NO_ANSWER;
