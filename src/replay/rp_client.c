@@ -335,6 +335,18 @@ static bool take_token(struct rp_engine *e)
     return false;
 }
 
+/* An open connection with nothing to do (of any tenant), or NULL: at the
+ * connection cap it gives its slot to a waiting request. */
+static struct rp_conn *idle_conn(struct rp_engine *e)
+{
+    for (struct rp_link *n = e->conns.head; n != NULL; n = n->next) {
+        struct rp_conn *c = RP_CONTAINER(n, struct rp_conn, link);
+        if (c->state == RP_CONN_OPEN && c->inflight == 0 && c->queue.len == 0)
+            return c;
+    }
+    return NULL;
+}
+
 /* Puts r on a connection of its tenant (with room, or a new one): true, or
  * false when it must wait (connection cap, rate cap). A connection that
  * cannot even be opened fails r (true). */
@@ -342,13 +354,16 @@ static bool try_place(struct rp_engine *e, struct rp_req *r)
 {
     struct rp_tenant_state *ts = &e->ts[r->spec.tenant];
     struct rp_conn *c = ts->ready.head ? RP_CONTAINER(ts->ready.head, struct rp_conn, rlink) : NULL;
+    struct rp_conn *idle = NULL;
     const struct rp_profile *p = e->p;
     int err = 0;
 
-    if (c == NULL && e->nconns >= p->caps.connections)
+    if (c == NULL && e->nconns >= p->caps.connections && (idle = idle_conn(e)) == NULL)
         return false;
     if (!take_token(e))
         return false;
+    if (idle != NULL)
+        rp_conn_close(idle, RP_OUT_CONN_ERROR, true);
     if (c == NULL) {
         bool h2 = rp_rand_unit(&e->rng) < p->target.http2;
         SSL_SESSION *s = NULL;
