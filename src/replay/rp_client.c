@@ -335,6 +335,19 @@ static bool take_token(struct rp_engine *e)
     return false;
 }
 
+/* The newest unused resumable session (the caller frees it), or NULL. */
+static SSL_SESSION *take_session(struct rp_engine *e)
+{
+    while (e->nsessions > 0) {
+        e->nsessions--;
+        SSL_SESSION *s = e->sessions[(e->shead + e->nsessions) % RP_SESSIONS_MAX];
+        if (SSL_SESSION_is_resumable(s))
+            return s;
+        SSL_SESSION_free(s);
+    }
+    return NULL;
+}
+
 /* An open connection with nothing to do (of any tenant), or NULL: at the
  * connection cap it gives its slot to a waiting request. */
 static struct rp_conn *idle_conn(struct rp_engine *e)
@@ -366,10 +379,9 @@ static bool try_place(struct rp_engine *e, struct rp_req *r)
         rp_conn_close(idle, RP_OUT_CONN_ERROR, true);
     if (c == NULL) {
         bool h2 = rp_rand_unit(&e->rng) < p->target.http2;
-        SSL_SESSION *s = NULL;
-        if (e->nsessions > 0 && rp_rand_unit(&e->rng) < p->client.resume)
-            s = e->sessions[e->nsessions - 1];
+        SSL_SESSION *s = rp_rand_unit(&e->rng) < p->client.resume ? take_session(e) : NULL;
         c = rp_conn_open(e, r->spec.tenant, h2, s, &err);
+        SSL_SESSION_free(s); /* the connection holds its own reference */
         if (c == NULL) {
             rp_stats_done(e->st, r->spec.tenant, RP_OUT_CONN_ERROR, 0, r->intended_us,
                           rp_engine_now(e));
@@ -466,16 +478,18 @@ void rp_engine_conn_changed(struct rp_conn *c)
     }
 }
 
+/* A ticket the server sent: kept (the oldest goes when the ring is full). */
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
     struct rp_engine *e = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
 
-    if (e->nsessions == CR_ARRAY_LEN(e->sessions)) {
-        SSL_SESSION_free(e->sessions[0]);
-        memmove(e->sessions, e->sessions + 1, (e->nsessions - 1) * sizeof(e->sessions[0]));
+    if (e->nsessions == RP_SESSIONS_MAX) {
+        SSL_SESSION_free(e->sessions[e->shead]);
+        e->shead = (e->shead + 1) % RP_SESSIONS_MAX;
         e->nsessions--;
     }
-    e->sessions[e->nsessions++] = sess;
+    e->sessions[(e->shead + e->nsessions) % RP_SESSIONS_MAX] = sess;
+    e->nsessions++;
     return 1; /* we keep the reference */
 }
 
@@ -644,7 +658,7 @@ void rp_engine_free(struct rp_engine *e)
     if (e->bucket_tmr != NULL)
         event_free(e->bucket_tmr);
     for (size_t i = 0; i < e->nsessions; i++)
-        SSL_SESSION_free(e->sessions[i]);
+        SSL_SESSION_free(e->sessions[(e->shead + i) % RP_SESSIONS_MAX]);
     SSL_CTX_free(e->ssl_ctx);
     free(e->ts);
     free(e);

@@ -13,7 +13,10 @@
  * MAX_CONCURRENT_STREAMS), an HTTP/1.1 one sends one at a time, so a new
  * request while it is busy opens another connection. A connection that has
  * had nothing to do for client.idle closes early. A new connection resumes
- * a saved TLS session with probability client.resume (when one was saved).
+ * a saved TLS session with probability client.resume, when an unused one
+ * is left: each session (ticket) the server sent is used once, newest
+ * first, like a phone resuming with the ticket of its last visit; without
+ * one the handshake is a full one.
  * At caps.connections open connections, an idle one (of any tenant) is
  * closed to make room, or else requests wait (FIFO per tenant, round
  * robin between tenants) for one to free; sending never passes

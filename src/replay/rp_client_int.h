@@ -176,6 +176,8 @@ bool rp_conn_has_room(const struct rp_conn *c);
 
 /* ------------------------------------------------------------ the engine */
 
+#define RP_SESSIONS_MAX 4096
+
 struct rp_tenant_state {
     struct rp_list pending; /* PENDING requests */
     struct rp_list ready;   /* connections with room (rlink) */
@@ -190,8 +192,11 @@ struct rp_engine {
     struct rp_source src;
     struct rp_stats *st;
     SSL_CTX *ssl_ctx;
-    SSL_SESSION *sessions[16]; /* saved for resumption, newest at [nsessions - 1] */
-    size_t nsessions;
+    /* Unused sessions (tickets) for resumption, a ring: oldest at shead.
+     * Each is used once, as RFC 8446 asks of clients (OpenSSL will not
+     * offer a TLS 1.3 session again once it has been resumed). */
+    SSL_SESSION *sessions[RP_SESSIONS_MAX];
+    size_t nsessions, shead;
     struct rp_rand rng;
     uint64_t start_us; /* monotonic clock at the start, 0 = not started */
     uint64_t end_us;   /* duration */
