@@ -20,6 +20,7 @@
  * the wait is in their latency, which counts from the intended time. */
 #define ARRIVAL_GAP_US 200
 #define BUCKET_DEPTH_S 0.05 /* the send rate bucket holds 50 ms of tokens */
+#define SWEEP_US 10000      /* deadlines are checked this often (or timeout / 20) */
 
 /* ------------------------------------------------------------ lists */
 
@@ -72,16 +73,24 @@ struct rp_link *rp_list_pop(struct rp_list *l)
 
 /* ------------------------------------------------------------ time */
 
-uint64_t rp_engine_now(const struct rp_engine *e)
+uint64_t rp_engine_clock(struct rp_engine *e)
 {
     uint64_t now = cr_now_us();
 
-    return e->start_us != 0 && now > e->start_us ? now - e->start_us : 0;
+    e->now_us = e->start_us != 0 && now > e->start_us ? now - e->start_us : 0;
+    return e->now_us;
+}
+
+uint64_t rp_engine_now(const struct rp_engine *e)
+{
+    return e->now_us;
 }
 
 double rp_engine_elapsed(const struct rp_engine *e)
 {
-    return (double)rp_engine_now(e) / 1e6;
+    uint64_t now = cr_now_us();
+
+    return e->start_us != 0 && now > e->start_us ? (double)(now - e->start_us) / 1e6 : 0.0;
 }
 
 size_t rp_engine_conns(const struct rp_engine *e, size_t *peak)
@@ -105,29 +114,65 @@ static void timer_in(struct event *ev, uint64_t us)
 
 /* ------------------------------------------------------------ requests */
 
-static void req_timer_cb(evutil_socket_t fd, short what, void *arg);
+static void retry_cb(evutil_socket_t fd, short what, void *arg);
 static void place_or_wait(struct rp_engine *e, struct rp_req *r);
 
+/* Deadlines are a list in deadline order, swept every SWEEP_US: one timer
+ * for all requests (a timer each cost an event_add, an event_del and often
+ * a timerfd reprogramming per request). Nearly every request goes at the
+ * tail: deadlines follow intended times, which follow arrivals. */
 static void arm_deadline(struct rp_req *r)
 {
-    uint64_t now = rp_engine_now(r->e),
-             deadline = r->intended_us + r->e->p->client.timeout_ms * 1000;
+    struct rp_engine *e = r->e;
+    struct rp_link *at = e->deadlines.tail;
 
-    timer_in(&r->tmr, deadline > now ? deadline - now : 0);
+    r->deadline_us = r->intended_us + e->p->client.timeout_ms * 1000;
+    while (at != NULL && RP_CONTAINER(at, struct rp_req, dlink)->deadline_us > r->deadline_us)
+        at = at->prev;
+    if (at == NULL) {
+        r->dlink.prev = NULL;
+        r->dlink.next = e->deadlines.head;
+        if (e->deadlines.head != NULL)
+            e->deadlines.head->prev = &r->dlink;
+        else
+            e->deadlines.tail = &r->dlink;
+        e->deadlines.head = &r->dlink;
+    } else {
+        r->dlink.prev = at;
+        r->dlink.next = at->next;
+        if (at->next != NULL)
+            at->next->prev = &r->dlink;
+        else
+            e->deadlines.tail = &r->dlink;
+        at->next = &r->dlink;
+    }
+    e->deadlines.len++;
+    r->has_deadline = true;
 }
 
+static void disarm_deadline(struct rp_req *r)
+{
+    if (r->has_deadline) {
+        rp_list_remove(&r->e->deadlines, &r->dlink);
+        r->has_deadline = false;
+    }
+}
+
+/* Requests are recycled through a free list: no malloc per request. */
 static struct rp_req *req_new(struct rp_engine *e, const struct rp_spec *spec)
 {
-    struct rp_req *r = calloc(1, sizeof(*r));
+    struct rp_req *r = e->free_reqs;
 
-    if (r == NULL)
+    if (r != NULL)
+        e->free_reqs = r->next_free;
+    else if ((r = malloc(sizeof(*r))) == NULL)
         return NULL;
+    memset(r, 0, offsetof(struct rp_req, tmr));
     r->e = e;
     r->spec = *spec;
     r->id = ++e->next_id;
     r->intended_us = spec->at_us;
     r->retry_after_ms = -1;
-    evtimer_assign(&r->tmr, e->base, req_timer_cb, r);
     e->live++;
     return r;
 }
@@ -135,9 +180,42 @@ static struct rp_req *req_new(struct rp_engine *e, const struct rp_spec *spec)
 /* The request is over for good. */
 static void req_finish(struct rp_req *r)
 {
-    evtimer_del(&r->tmr);
-    r->e->live--;
-    free(r);
+    struct rp_engine *e = r->e;
+
+    disarm_deadline(r);
+    if (r->tmr_set) {
+        evtimer_del(&r->tmr);
+        r->tmr_set = false;
+    }
+    e->live--;
+    r->next_free = e->free_reqs;
+    e->free_reqs = r;
+}
+
+size_t rp_req_id(const struct rp_req *r, char *buf)
+{
+    char digits[24];
+    size_t n = 0, len = 0;
+    uint64_t v = r->id;
+
+    memcpy(buf, "rp-", 3);
+    len = 3;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        buf[len++] = digits[--n];
+    buf[len++] = '.';
+    v = r->attempt;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        buf[len++] = digits[--n];
+    buf[len] = '\0';
+    return len;
 }
 
 /* Seconds (delta-seconds or an IMF-fixdate) into milliseconds, or -1. */
@@ -216,9 +294,14 @@ static void refused(struct rp_req *r, uint64_t now)
     }
     r->state = RP_REQ_RETRY_WAIT;
     rp_list_push(&e->waiting, &r->link);
+    disarm_deadline(r); /* the wait is the server's instruction, not a timeout */
     r->intended_us = now + delay_us;
     r->retry_after_ms = -1;
     r->status = 0;
+    if (!r->tmr_set) {
+        evtimer_assign(&r->tmr, e->base, retry_cb, r);
+        r->tmr_set = true;
+    }
     timer_in(&r->tmr, delay_us);
 }
 
@@ -276,42 +359,54 @@ void rp_req_requeue(struct rp_req *r)
         rp_engine_conn_changed(c);
 }
 
-static void req_timer_cb(evutil_socket_t fd, short what, void *arg)
+/* A refused request's wait is over: its next attempt. */
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct rp_req *r = arg;
     struct rp_engine *e = r->e;
+
+    rp_engine_clock(e);
+    rp_list_remove(&e->waiting, &r->link);
+    r->attempt++;
+    arm_deadline(r);
+    place_or_wait(e, r);
+    rp_engine_settle(e);
+}
+
+/* r's deadline passed: wherever it is, it is a timeout. */
+static void timed_out(struct rp_engine *e, struct rp_req *r)
+{
     struct rp_conn *c = r->conn;
 
-    switch (r->state) {
-    case RP_REQ_RETRY_WAIT:
-        rp_list_remove(&e->waiting, &r->link);
-        r->attempt++;
-        snprintf(r->rid, sizeof(r->rid), "rp-%llu.%u", (unsigned long long)r->id, r->attempt);
-        arm_deadline(r);
-        place_or_wait(e, r);
-        break;
-    case RP_REQ_PENDING:
+    if (r->state == RP_REQ_PENDING) {
         rp_list_remove(&e->ts[r->spec.tenant].pending, &r->link);
         e->pending--;
-        rp_stats_done(e->st, r->spec.tenant, RP_OUT_TIMEOUT, 0, r->intended_us, rp_engine_now(e));
-        req_finish(r);
-        break;
-    case RP_REQ_QUEUED:
-    case RP_REQ_INFLIGHT:
-        if (r->state == RP_REQ_INFLIGHT)
-            c->codec->cancel(c, r);
-        else if (c->assigned > 0)
-            c->assigned--;
-        req_detach(r);
-        rp_stats_done(e->st, r->spec.tenant, RP_OUT_TIMEOUT, 0, r->intended_us, rp_engine_now(e));
-        req_finish(r);
-        if (c->broken)
-            rp_conn_close(c, RP_OUT_CONN_ERROR, false);
-        else
-            rp_engine_conn_changed(c);
-        rp_conn_dirty(c);
-        break;
+    } else if (r->state == RP_REQ_INFLIGHT) {
+        c->codec->cancel(c, r);
+    } else if (r->state == RP_REQ_QUEUED && c->assigned > 0) {
+        c->assigned--;
     }
+    req_detach(r);
+    rp_stats_done(e->st, r->spec.tenant, RP_OUT_TIMEOUT, 0, r->intended_us, rp_engine_now(e));
+    req_finish(r);
+    if (c == NULL)
+        return;
+    if (c->broken)
+        rp_conn_close(c, RP_OUT_CONN_ERROR, false);
+    else
+        rp_engine_conn_changed(c);
+    rp_conn_dirty(c);
+}
+
+static void sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rp_engine *e = arg;
+    uint64_t now = rp_engine_clock(e);
+    struct rp_link *n;
+
+    while ((n = e->deadlines.head) != NULL &&
+           RP_CONTAINER(n, struct rp_req, dlink)->deadline_us <= now)
+        timed_out(e, RP_CONTAINER(n, struct rp_req, dlink));
     rp_engine_settle(e);
 }
 
@@ -439,6 +534,7 @@ static void bucket_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct rp_engine *e = arg;
 
+    rp_engine_clock(e);
     e->bucket_armed = false;
     rp_engine_settle(e);
 }
@@ -549,7 +645,7 @@ static void arm_arrivals(struct rp_engine *e, uint64_t now)
 static void arrival_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct rp_engine *e = arg;
-    uint64_t now = rp_engine_now(e);
+    uint64_t now = rp_engine_clock(e);
 
     e->last_wake_us = now;
     struct rp_spec spec;
@@ -563,7 +659,6 @@ static void arrival_cb(evutil_socket_t fd, short what, void *arg)
             rp_stats_done(e->st, spec.tenant, RP_OUT_CONN_ERROR, 0, spec.at_us, now);
             continue;
         }
-        snprintf(r->rid, sizeof(r->rid), "rp-%llu.0", (unsigned long long)r->id);
         arm_deadline(r);
         place_or_wait(e, r);
     }
@@ -572,14 +667,14 @@ static void arrival_cb(evutil_socket_t fd, short what, void *arg)
     else if (n == ARRIVAL_BATCH)
         timer_in(e->arrival_tmr, 0);
     else
-        arm_arrivals(e, rp_engine_now(e));
+        arm_arrivals(e, rp_engine_clock(e));
     rp_engine_settle(e);
 }
 
 static void second_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct rp_engine *e = arg;
-    uint64_t now = rp_engine_now(e);
+    uint64_t now = rp_engine_clock(e);
 
     while (e->tick_cb != NULL && (e->secs_reported + 1) * 1000000 <= now) {
         e->tick_cb(e, e->secs_reported, 0, e->tick_arg);
@@ -601,7 +696,7 @@ void rp_engine_stop(struct rp_engine *e)
     }
     e->stopping = true;
     e->arrivals_done = true;
-    uint64_t now = rp_engine_now(e);
+    uint64_t now = rp_engine_clock(e);
     e->hard_end_us = CR_MIN(e->hard_end_us, now + e->p->client.timeout_ms * 1000 + 1000000);
     rp_engine_settle(e);
 }
@@ -614,14 +709,16 @@ int rp_engine_run(struct rp_engine *e, rp_engine_tick_cb cb, void *arg)
     if (e->start_us == 0)
         e->start_us = 1;
     e->tokens = CR_MAX(1.0, e->p->caps.rate * BUCKET_DEPTH_S);
+    rp_engine_clock(e);
     arm_arrivals(e, 0);
     timer_in(e->second_tmr, 1000000);
+    timer_in(e->sweep_tmr, CR_MIN(CR_MAX(e->p->client.timeout_ms * 1000 / 20, 1000), SWEEP_US));
     event_base_dispatch(e->base);
     if (!e->over)
         end_run(e);
     rp_engine_settle(e);
     if (cb != NULL)
-        cb(e, (size_t)ceil((double)rp_engine_now(e) / 1e6), 1, arg);
+        cb(e, (size_t)ceil((double)rp_engine_clock(e) / 1e6), 1, arg);
     return 0;
 }
 
@@ -657,6 +754,13 @@ void rp_engine_free(struct rp_engine *e)
         event_free(e->second_tmr);
     if (e->bucket_tmr != NULL)
         event_free(e->bucket_tmr);
+    if (e->sweep_tmr != NULL)
+        event_free(e->sweep_tmr);
+    while (e->free_reqs != NULL) {
+        struct rp_req *r = e->free_reqs;
+        e->free_reqs = r->next_free;
+        free(r);
+    }
     for (size_t i = 0; i < e->nsessions; i++)
         SSL_SESSION_free(e->sessions[(e->shead + i) % RP_SESSIONS_MAX]);
     SSL_CTX_free(e->ssl_ctx);
@@ -687,7 +791,9 @@ int rp_engine_new(struct event_base *base, const struct rp_profile *p,
     e->arrival_tmr = evtimer_new(base, arrival_cb, e);
     e->second_tmr = evtimer_new(base, second_cb, e);
     e->bucket_tmr = evtimer_new(base, bucket_cb, e);
-    if (e->ts == NULL || e->arrival_tmr == NULL || e->second_tmr == NULL || e->bucket_tmr == NULL)
+    e->sweep_tmr = event_new(base, -1, EV_PERSIST, sweep_cb, e);
+    if (e->ts == NULL || e->arrival_tmr == NULL || e->second_tmr == NULL || e->bucket_tmr == NULL ||
+        e->sweep_tmr == NULL)
         goto fail;
     rc = rp_conn_tls_ctx(p, &e->ssl_ctx);
     if (rc != 0)

@@ -54,21 +54,29 @@ enum rp_req_state {
 struct rp_conn;
 
 struct rp_req {
-    struct rp_link link; /* in whichever list its state says */
+    struct rp_link link;  /* in whichever list its state says */
+    struct rp_link dlink; /* in the engine's deadline list */
     struct rp_engine *e;
     struct rp_conn *conn; /* QUEUED, INFLIGHT */
+    struct rp_req *next_free;
     struct rp_spec spec;
     enum rp_req_state state;
     uint64_t id;
     uint32_t attempt;     /* 0 = the first */
     uint64_t intended_us; /* of this attempt */
+    uint64_t deadline_us; /* intended_us + client.timeout */
+    bool has_deadline;    /* on the deadline list (not while waiting to retry) */
+    bool tmr_set;         /* tmr is assigned */
     int32_t stream_id;    /* HTTP/2 */
     int status;
     int64_t retry_after_ms; /* from the answer, -1 = none */
     uint64_t body_left;     /* request body bytes not yet produced */
-    struct event tmr;       /* the deadline, or the retry wait */
-    char rid[32];           /* the X-Request-Id value */
+    struct event tmr;       /* the retry wait; last: req_new zeroes what precedes it */
 };
+
+/* r's X-Request-Id, "rp-<id>.<attempt>", into buf (at least 48 bytes);
+ * returns its length. */
+size_t rp_req_id(const struct rp_req *r, char *buf);
 
 /* The answer's status line and fields arrived; codecs call these while
  * reading. */
@@ -202,7 +210,10 @@ struct rp_engine {
     uint64_t end_us;   /* duration */
     uint64_t hard_end_us;
     uint64_t last_wake_us; /* of the arrival timer */
-    struct event *arrival_tmr, *second_tmr, *settle_ev, *bucket_tmr;
+    struct event *arrival_tmr, *second_tmr, *bucket_tmr, *sweep_tmr;
+    struct rp_list deadlines; /* requests by deadline (dlink) */
+    struct rp_req *free_reqs; /* finished requests, for reuse */
+    uint64_t now_us;          /* the clock, as of rp_engine_clock */
     bool bucket_armed;
     double tokens;      /* the send rate bucket */
     uint64_t tokens_us; /* when it was last filled */
@@ -219,8 +230,11 @@ struct rp_engine {
     size_t secs_reported;
 };
 
-/* Microseconds since the start of the run. */
+/* Microseconds since the start of the run, as read by the last
+ * rp_engine_clock: every event callback reads the clock first, and
+ * rp_conn reads it again for each block of input. */
 uint64_t rp_engine_now(const struct rp_engine *e);
+uint64_t rp_engine_clock(struct rp_engine *e);
 
 /* Does the deferred work: drains pending queues into connections, flushes
  * dirty connections, frees dead ones, ends the run when it is over. Every

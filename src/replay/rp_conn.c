@@ -284,6 +284,7 @@ static void do_read(struct rp_conn *c)
         ERR_clear_error();
         int n = SSL_read(c->ssl, buf, sizeof(buf));
         if (n > 0) {
+            rp_engine_clock(c->e); /* answers end now */
             if ((rc = c->codec->feed(c, buf, (size_t)n)) != 0 || c->broken) {
                 note(c, "%s", rc == CR_ENOMEM ? "out of memory" : "protocol error in the answer");
                 rp_conn_close(c, RP_OUT_CONN_ERROR, false);
@@ -316,6 +317,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     struct rp_conn *c = arg;
     struct rp_engine *e = c->e;
 
+    rp_engine_clock(e);
     if (c->state == RP_CONN_CONNECTING)
         connected(c);
     else if (c->state == RP_CONN_HANDSHAKE)
@@ -330,6 +332,7 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
     struct rp_conn *c = arg;
     struct rp_engine *e = c->e;
 
+    rp_engine_clock(e);
     if (c->state == RP_CONN_CONNECTING) {
         connected(c);
     } else if (c->state == RP_CONN_HANDSHAKE) {
@@ -349,6 +352,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     struct rp_conn *c = arg;
     struct rp_engine *e = c->e;
 
+    rp_engine_clock(e);
     if (c->state == RP_CONN_OPEN) {
         rp_conn_close(c, RP_OUT_CONN_ERROR, true);
     } else {

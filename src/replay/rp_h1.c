@@ -166,8 +166,11 @@ static int h1_submit(struct rp_conn *c, struct rp_req *r)
     rc |= out_field(c, "Host", e->p->target.authority);
     if (t->value != NULL)
         rc |= out_field(c, e->p->tenants.header, t->value);
-    if (e->p->client.request_id)
-        rc |= out_field(c, "x-request-id", r->rid);
+    if (e->p->client.request_id) {
+        char rid[48];
+        rp_req_id(r, rid);
+        rc |= out_field(c, "x-request-id", rid);
+    }
     for (size_t i = 0; i < r->spec.nheaders; i++)
         rc |= out_field(c, r->spec.hname[i], r->spec.hvalue[i]);
     if (has_body(&r->spec)) {

@@ -133,7 +133,7 @@ static int h2_submit(struct rp_conn *c, struct rp_req *r)
     const struct rp_engine_tenant *t = &e->tenants[r->spec.tenant];
     nghttp2_nv nv[MAX_HEADERS];
     nghttp2_data_provider body = {.source.ptr = r, .read_callback = read_body};
-    char len[32];
+    char len[32], rid[48];
     size_t n = 0;
     int32_t id;
 
@@ -144,7 +144,7 @@ static int h2_submit(struct rp_conn *c, struct rp_req *r)
     if (t->value != NULL)
         nv[n++] = NV(e->p->tenants.header, t->value, strlen(t->value));
     if (e->p->client.request_id)
-        nv[n++] = NV("x-request-id", r->rid, strlen(r->rid));
+        nv[n++] = NV("x-request-id", rid, rp_req_id(r, rid));
     for (size_t i = 0; i < r->spec.nheaders && n < MAX_HEADERS - 1; i++)
         nv[n++] = NV(r->spec.hname[i], r->spec.hvalue[i], strlen(r->spec.hvalue[i]));
     if (r->spec.body > 0) {
