@@ -317,8 +317,8 @@ END_TEST
 
 /* A tenant limited to 2/s gets 429 with Retry-After (1 or 2 s from
  * corral). Told to obey, each client comes back no sooner than that and
- * no later than Retry-After x 1.2 (the jitter); told to retry at once, it
- * comes back within milliseconds. */
+ * no later than Retry-After x 1.2 (the jitter, plus a handshake); told to
+ * retry at once, it comes back within a handshake's time. */
 static const char *const noisy = "tenants:\n"
                                  "  by: header\n"
                                  "  list: [{name: noisy, rate: 2/s, burst: 1, queue: 0}]\n";
@@ -350,7 +350,8 @@ START_TEST(retry_after_is_obeyed)
         hi = gaps[i] > hi ? gaps[i] : hi;
     }
     ck_assert_msg(n >= 5, "only %d retries in corral's access log", n);
-    ck_assert_msg(lo >= 950.0 && hi <= 2800.0,
+    /* at most 2 s x 1.2, plus a new connection's handshake on a busy machine */
+    ck_assert_msg(lo >= 950.0 && hi <= 3400.0,
                   "%d retries came %.0f to %.0f ms after their 429 (Retry-After is 1 or 2 s, "
                   "jitter up to 20%%)",
                   n, lo, hi);
@@ -373,7 +374,7 @@ START_TEST(retry_now_ignores_retry_after)
     for (int i = 0; i < n; i++)
         hi = gaps[i] > hi ? gaps[i] : hi;
     ck_assert_msg(n >= 10, "only %d retries in corral's access log", n);
-    ck_assert_msg(hi < 300.0, "a retry came %.0f ms after its 429: not at once", hi);
+    ck_assert_msg(hi < 600.0, "a retry came %.0f ms after its 429: not at once", hi);
 }
 END_TEST
 
@@ -449,12 +450,12 @@ START_TEST(access_log_replay)
     qsort(orig, 60, sizeof(*orig), by_start);
     qsort(rep, 60, sizeof(*rep), by_start);
     double ospan = orig[59].start_ms - orig[0].start_ms, rspan = rep[59].start_ms - rep[0].start_ms;
-    ck_assert_msg(ospan > 1800.0 && rspan > ospan / 2 - 150.0 && rspan < ospan / 2 + 150.0,
+    ck_assert_msg(ospan > 1800.0 && rspan > ospan / 2 - 250.0 && rspan < ospan / 2 + 250.0,
                   "the original requests spanned %.0f ms, the replayed ones %.0f ms", ospan, rspan);
     for (int i = 0; i < 60; i++) {
         double want = (orig[i].start_ms - orig[0].start_ms) / 2,
                got = rep[i].start_ms - rep[0].start_ms;
-        ck_assert_msg(got > want - 150.0 && got < want + 150.0,
+        ck_assert_msg(got > want - 250.0 && got < want + 250.0,
                       "request %d started %.0f ms into the replay, %.0f ms expected", i, got, want);
     }
     free(rep);
