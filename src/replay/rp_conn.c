@@ -50,6 +50,10 @@ int rp_conn_tls_ctx(const struct rp_profile *p, SSL_CTX **out)
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    /* Read whole socket buffers, not a record header then its body: half
+     * the read(2) calls when answers come in many small records. */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, READ_BUF);
     if (!p->target.insecure) {
         if (SSL_CTX_load_verify_locations(ctx, p->target.ca, NULL) != 1) {
             char what[600];
