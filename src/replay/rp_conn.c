@@ -282,9 +282,9 @@ static void connected(struct rp_conn *c)
 static void do_read(struct rp_conn *c)
 {
     unsigned char buf[READ_BUF];
-    int rc;
+    int rc, i;
 
-    for (int i = 0; i < READS_PER_EVENT && c->state == RP_CONN_OPEN; i++) {
+    for (i = 0; i < READS_PER_EVENT && c->state == RP_CONN_OPEN; i++) {
         ERR_clear_error();
         int n = SSL_read(c->ssl, buf, sizeof(buf));
         if (n > 0) {
@@ -313,6 +313,10 @@ static void do_read(struct rp_conn *c)
         rp_conn_close(c, RP_OUT_CONN_ERROR, false);
         return;
     }
+    /* Stopped to let others run: what OpenSSL has already read (read-ahead)
+     * would wake nobody, so come back for it. */
+    if (i == READS_PER_EVENT && c->state == RP_CONN_OPEN)
+        event_active(&c->rev, EV_READ, 1);
     rp_conn_dirty(c);
 }
 

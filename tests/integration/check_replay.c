@@ -467,6 +467,34 @@ START_TEST(access_log_replay)
 }
 END_TEST
 
+/* Large bodies both ways, on both protocols: every answer is read to its
+ * end (an answer longer than one read event's share once stalled in
+ * OpenSSL's read-ahead buffer until the client timeout). */
+START_TEST(large_bodies)
+{
+    const char *targs[] = {"--count-header", "x-tenant-id", NULL};
+    ck_assert_int_gt(h_up_start(T, T->uport, false, targs), 0);
+    struct h_run r;
+    const char *args[] = {"-q", "-o", h_path(T, "out"), NULL};
+    replay(&r, "large.yaml",
+           "duration: 3s\n"
+           "target: {address: 127.0.0.1:@UPORT@, sni: lb.test, ca: @CERTS@/ca.crt, http2: 0.5}\n"
+           "caps: {rate: 100/s, connections: 20}\n"
+           "client: {requests_per_connection: 3, timeout: 5s}\n"
+           "tenants:\n"
+           "  list:\n"
+           "    - name: big\n"
+           "      baseline: 10/s\n"
+           "      requests: [{method: POST, path: /echo, body: 1m}, {path: /bytes/2000000},\n"
+           "                 {method: HEAD, path: /bytes/1000}]\n",
+           args);
+    ck_assert_msg(r.exit_code == 0, "exit %d: %s", r.exit_code, r.err);
+    struct sums s = csv_sums(h_path(T, "out/timeline.csv"), "big");
+    ck_assert_msg(s.offered == 30 && s.ok == 30 && s.timeouts == 0 && s.conn_errors == 0, "%s",
+                  sums_str(&s));
+}
+END_TEST
+
 /* A profile without caps is refused with the place to fix, and nothing
  * is sent; so is one aimed at a port where nothing listens: every request
  * fails, exit status 3. */
@@ -511,6 +539,7 @@ static Suite *replay_suite(void)
     tcase_add_test(tc, retry_now_ignores_retry_after);
     tcase_add_test(tc, dry_run_sends_nothing);
     tcase_add_test(tc, access_log_replay);
+    tcase_add_test(tc, large_bodies);
     tcase_add_test(tc, unbounded_and_unreachable);
     suite_add_tcase(s, tc);
     return s;
