@@ -232,6 +232,9 @@ static void handshake_done(struct rp_conn *c)
     }
     rp_engine_conn_changed(c);
     rp_conn_flush(c);
+    /* what came with the last handshake flight may already sit in OpenSSL */
+    if (c->state == RP_CONN_OPEN && SSL_has_pending(c->ssl))
+        event_active(&c->rev, EV_READ, 1);
 }
 
 static void do_handshake(struct rp_conn *c)
