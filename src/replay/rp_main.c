@@ -369,6 +369,13 @@ static int reports(struct app *a, struct rp_engine *e, time_t started)
         rc = -1;
     rp_engine_conns(e, &peak);
     printf("connections: at most %zu open at once (cap %u)\n", peak, a->p->caps.connections);
+    const struct rp_hist *lag = rp_stats_lag(a->st);
+    if (rp_hist_count(lag) > 0)
+        printf("send lag: p50 %.2f ms, p99 %.2f ms, max %.2f ms from the intended send time to "
+               "the connection (waits for a connection, its handshake, a rate token, the "
+               "client itself)\n",
+               (double)rp_hist_quantile(lag, 0.5) / 1e3, (double)rp_hist_quantile(lag, 0.99) / 1e3,
+               (double)rp_hist_max(lag) / 1e3);
     if (a->o.outdir != NULL) {
         rc |= write_file(a->o.outdir, "report.txt", rp_report_text, &r);
         rc |= write_file(a->o.outdir, "timeline.csv", rp_report_csv, &r);

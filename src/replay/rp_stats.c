@@ -11,6 +11,7 @@ struct rp_stats {
     const struct rp_phase_def *phases;
     struct rp_series *series; /* ntenant, each with nsec + nphase cells */
     size_t hist_bytes;        /* spent on timeline histograms */
+    struct rp_hist *lag;      /* sent - intended, every attempt */
 };
 
 static void free_cell(struct rp_cell *c)
@@ -34,6 +35,7 @@ void rp_stats_free(struct rp_stats *s)
         free(t->phase);
     }
     free(s->series);
+    rp_hist_free(s->lag);
     free(s);
 }
 
@@ -49,7 +51,8 @@ struct rp_stats *rp_stats_new(size_t ntenant, const char *const *names, size_t n
     s->nphase = nphase;
     s->phases = phases;
     s->series = calloc(ntenant > 0 ? ntenant : 1, sizeof(*s->series));
-    if (s->series == NULL)
+    s->lag = rp_hist_new();
+    if (s->series == NULL || s->lag == NULL)
         goto fail;
     for (size_t i = 0; i < ntenant; i++) {
         struct rp_series *t = &s->series[i];
@@ -104,8 +107,14 @@ void rp_stats_offered(struct rp_stats *s, size_t tenant, uint64_t at_us)
     EACH_SUMMARY(s, tenant, at_us, c, c->offered++);
 }
 
+const struct rp_hist *rp_stats_lag(const struct rp_stats *s)
+{
+    return s->lag;
+}
+
 void rp_stats_sent(struct rp_stats *s, size_t tenant, uint64_t intended_us, uint64_t now_us)
 {
+    rp_hist_add(s->lag, now_us > intended_us ? now_us - intended_us : 0);
     sec_cell(s, tenant, now_us)->sent++;
     EACH_SUMMARY(s, tenant, intended_us, c, c->sent++);
 }

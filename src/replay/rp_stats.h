@@ -65,6 +65,12 @@ void rp_stats_gave_up(struct rp_stats *s, size_t tenant, uint64_t intended_us, u
 /* A TLS handshake of a tenant's connection ended at now_us. */
 void rp_stats_handshake(struct rp_stats *s, size_t tenant, int resumed, uint64_t now_us);
 
+/* How late attempts went out: from the intended send time to the moment
+ * they were handed to their connection (waiting for a connection or its
+ * handshake, for a rate token, and the client's own scheduling). Never
+ * NULL once rp_stats_new succeeded. */
+const struct rp_hist *rp_stats_lag(const struct rp_stats *s);
+
 /* The sum over tenants of second sec of the timeline into *out; out->lat,
  * when not NULL, is reset then gets their latencies merged. For the
  * progress line. */
