@@ -165,7 +165,7 @@ static struct rp_req *req_new(struct rp_engine *e, const struct rp_spec *spec)
 
     if (r != NULL)
         e->free_reqs = r->next_free;
-    else if ((r = malloc(sizeof(*r))) == NULL)
+    else if ((r = calloc(1, sizeof(*r))) == NULL)
         return NULL;
     memset(r, 0, offsetof(struct rp_req, tmr));
     r->e = e;
@@ -183,10 +183,8 @@ static void req_finish(struct rp_req *r)
     struct rp_engine *e = r->e;
 
     disarm_deadline(r);
-    if (r->tmr_set) {
-        evtimer_del(&r->tmr);
-        r->tmr_set = false;
-    }
+    if (r->tmr != NULL)
+        evtimer_del(r->tmr);
     e->live--;
     r->next_free = e->free_reqs;
     e->free_reqs = r;
@@ -298,11 +296,12 @@ static void refused(struct rp_req *r, uint64_t now)
     r->intended_us = now + delay_us;
     r->retry_after_ms = -1;
     r->status = 0;
-    if (!r->tmr_set) {
-        evtimer_assign(&r->tmr, e->base, retry_cb, r);
-        r->tmr_set = true;
+    if (r->tmr == NULL && (r->tmr = evtimer_new(e->base, retry_cb, r)) == NULL) {
+        rp_list_remove(&e->waiting, &r->link);
+        req_finish(r); /* out of memory: no retry */
+        return;
     }
-    timer_in(&r->tmr, delay_us);
+    timer_in(r->tmr, delay_us);
 }
 
 void rp_req_answered(struct rp_req *r)
@@ -759,6 +758,8 @@ void rp_engine_free(struct rp_engine *e)
     while (e->free_reqs != NULL) {
         struct rp_req *r = e->free_reqs;
         e->free_reqs = r->next_free;
+        if (r->tmr != NULL)
+            event_free(r->tmr);
         free(r);
     }
     for (size_t i = 0; i < e->nsessions; i++)

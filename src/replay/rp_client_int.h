@@ -66,12 +66,14 @@ struct rp_req {
     uint64_t intended_us; /* of this attempt */
     uint64_t deadline_us; /* intended_us + client.timeout */
     bool has_deadline;    /* on the deadline list (not while waiting to retry) */
-    bool tmr_set;         /* tmr is assigned */
     int32_t stream_id;    /* HTTP/2 */
     int status;
     int64_t retry_after_ms; /* from the answer, -1 = none */
     uint64_t body_left;     /* request body bytes not yet produced */
-    struct event tmr;       /* the retry wait; last: req_new zeroes what precedes it */
+    /* The retry wait, made on the first retry and kept while the request
+     * is recycled (it is about the request's own address). Last: req_new
+     * zeroes what precedes it. */
+    struct event *tmr;
 };
 
 /* r's X-Request-Id, "rp-<id>.<attempt>", into buf (at least 48 bytes);
