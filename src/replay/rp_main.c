@@ -250,20 +250,18 @@ static const char *phase_at(const struct app *a, double t)
     return "-";
 }
 
-/* The plan, second by second, from the same source a run uses. */
+/* The plan, second by second, from the same source a run uses; each
+ * second is printed as soon as it is planned (a long plan streams). */
 static int dry_run(struct app *a)
 {
     size_t nsec = (size_t)ceil((double)a->p->duration_ms / 1e3);
-    uint64_t *count = calloc(nsec * (a->ntenant ? a->ntenant : 1), sizeof(uint64_t));
+    uint64_t *count = calloc(a->ntenant ? a->ntenant : 1, sizeof(uint64_t));
     uint64_t total = 0, peak = 0;
     size_t peak_sec = 0;
     struct rp_spec s;
 
     if (count == NULL)
         return CR_ENOMEM;
-    while (a->src.next(a->src.ctx, a->p->duration_ms * 1000, &s) == 1)
-        if (s.at_us / 1000000 < nsec)
-            count[s.at_us / 1000000 * a->ntenant + s.tenant]++;
     printf("# corral-replay dry run of %s: %s, %.1f s, target %s, caps %.0f/s and %u "
            "connections; nothing is sent\n",
            a->o.access_log ? a->o.access_log : a->p->path, a->p->name,
@@ -274,11 +272,15 @@ static int dry_run(struct app *a)
         printf("\t%s", a->names[i]);
     printf("\ttotal\n");
     for (size_t sec = 0; sec < nsec; sec++) {
-        uint64_t sum = 0;
+        uint64_t sum = 0, end = CR_MIN((uint64_t)(sec + 1) * 1000000, a->p->duration_ms * 1000);
+        memset(count, 0, (a->ntenant ? a->ntenant : 1) * sizeof(uint64_t));
+        /* arrivals come in time order: those before `end` are this second's */
+        while (a->src.peek(a->src.ctx, end) < end && a->src.next(a->src.ctx, end, &s) == 1)
+            count[s.tenant]++;
         printf("%zu\t%s", sec, phase_at(a, (double)sec));
         for (size_t i = 0; i < a->ntenant; i++) {
-            printf("\t%llu", (unsigned long long)count[sec * a->ntenant + i]);
-            sum += count[sec * a->ntenant + i];
+            printf("\t%llu", (unsigned long long)count[i]);
+            sum += count[i];
         }
         printf("\t%llu\n", (unsigned long long)sum);
         total += sum;
@@ -290,7 +292,7 @@ static int dry_run(struct app *a)
     printf("# %llu requests; the busiest second is %zu with %llu\n", (unsigned long long)total,
            peak_sec, (unsigned long long)peak);
     free(count);
-    return 0;
+    return fflush(stdout) == 0 ? 0 : CR_EIO;
 }
 
 /* ------------------------------------------------------------ progress */

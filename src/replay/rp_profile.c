@@ -25,6 +25,7 @@
 #define MAX_PATH_LEN 8192
 #define MAX_HEADERS 32
 #define FACTOR_MAX 1e6
+#define RATE_CAP_MAX 1e7
 
 #define ERR(c, n, ...) cr_cfgload_error((c), (n), __VA_ARGS__)
 #define WARN(c, n, ...) cr_cfgload_warn((c), (n), __VA_ARGS__)
@@ -419,6 +420,8 @@ static void caps_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
         ERR(c, rate,
             "'rate' must be a finite rate (e.g. 5000/s): the cap is what keeps the "
             "load bounded");
+    else if (rate != NULL && k->rate > RATE_CAP_MAX)
+        ERR(c, rate, "'rate' must be at most %.0f/s (one process sends far less)", RATE_CAP_MAX);
 }
 
 static void top_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,

@@ -409,6 +409,8 @@ static const struct {
     {"duration: 10s\nphases:\n  - {name: x, start: 5s, end: 20s}\n" TAIL,
      "p.yaml:3:31: error: ", "the phase ends after the run"},
     {"duration: 10s\ncaps: [1]\n" TAIL, "p.yaml:2:7: error: ", "'caps' must be a mapping"},
+    {"duration: 10s\ncaps: {rate: 20000000/s, connections: 5}\n" TAIL,
+     "p.yaml:2:14: error: ", "'rate' must be at most 10000000/s"},
     {"duration: 10s\n  bad: indent\n" TAIL, "p.yaml:2:6: error: ", "syntax error"},
     {"", "p.yaml:1:1: error: ", "empty"},
 };
