@@ -54,13 +54,18 @@ static uint64_t ld(const _Atomic uint64_t *v)
 
 static void worker_json(struct out *o, const struct cr_shm_worker_stats *w)
 {
-    put(o, "{\"conns_accepted\":%llu,\"conns_open\":%llu,\"handshakes_full\":%llu,"
-           "\"handshakes_resumed\":%llu,\"handshakes_failed\":%llu,\"handshakes_active\":%llu,"
-           "\"handshake_cpu_us_full\":%llu,\"handshake_cpu_us_resumed\":%llu,\"requests\":%llu,",
+    put(o,
+        "{\"conns_accepted\":%llu,\"conns_open\":%llu,\"conns_max\":%llu,"
+        "\"handshakes_full\":%llu,"
+        "\"handshakes_resumed\":%llu,\"handshakes_failed\":%llu,\"handshakes_active\":%llu,"
+        "\"handshake_cpu_us_full\":%llu,\"handshake_cpu_us_resumed\":%llu,\"tls_handoffs\":%llu,"
+        "\"requests\":%llu,",
         (unsigned long long)ld(&w->conns_accepted), (unsigned long long)ld(&w->conns_open),
-        (unsigned long long)ld(&w->handshakes_full), (unsigned long long)ld(&w->handshakes_resumed),
-        (unsigned long long)ld(&w->handshakes_failed), (unsigned long long)ld(&w->handshakes_active),
-        (unsigned long long)ld(&w->hs_cpu_us_full), (unsigned long long)ld(&w->hs_cpu_us_resumed),
+        (unsigned long long)ld(&w->conns_max), (unsigned long long)ld(&w->handshakes_full),
+        (unsigned long long)ld(&w->handshakes_resumed),
+        (unsigned long long)ld(&w->handshakes_failed),
+        (unsigned long long)ld(&w->handshakes_active), (unsigned long long)ld(&w->hs_cpu_us_full),
+        (unsigned long long)ld(&w->hs_cpu_us_resumed), (unsigned long long)ld(&w->tls_handoffs),
         (unsigned long long)ld(&w->requests));
     put(o, "\"handshake_failures\":{");
     for (int i = 0; i < CR_HSF_MAX; i++)
@@ -135,7 +140,10 @@ static void respond(struct admin_conn *a, int status, const char *type, const ch
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
                      "cache-control: no-store\r\nconnection: close\r\n\r\n",
-                     status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request",
+                     status,
+                     status == 200   ? "OK"
+                     : status == 404 ? "Not Found"
+                                     : "Bad Request",
                      type, blen);
     /* small answers on a loopback socket: a short write is not worth a state */
     if (write(a->fd, head, (size_t)n) == n && blen)

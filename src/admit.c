@@ -328,6 +328,9 @@ static void item_dispatch(struct cr_admit *a, struct tstate *t, struct cr_admit_
 
 /* ------------------------------------------------------------ estimates */
 
+#define STALL_FLOOR_US 1000.0 /* a sample may always reach 1 ms over 4 intervals */
+#define STALL_GRACE_US 50000  /* shorter dispatch pauses are not a hang */
+
 /* A gap between dispatches counts for at most max_wait: nobody waits longer
  * than that, so a longer gap says nothing more ("not in time") and would
  * only make the estimate slow to recover. The cap also means that the first
@@ -361,8 +364,12 @@ static void drain_sample(struct tstate *t, uint64_t now_us, uint32_t inflight)
         t->mark_us = now_us;
         return;
     }
+    /* One long gap is more often this worker not running (descheduled, a
+     * burst of handshakes) than the upstream slowing down: a sample counts
+     * for at most four intervals, so a real slowdown still raises the
+     * estimate (by 3/8 per dispatch) while one hiccup cannot shed a herd. */
     if (t->has_ival)
-        t->ival_us += (dt - t->ival_us) / 8.0;
+        t->ival_us += (CR_MIN(dt, 4.0 * t->ival_us + STALL_FLOOR_US) - t->ival_us) / 8.0;
     else
         t->ival_us = dt;
     t->has_ival = true;
@@ -378,6 +385,10 @@ static double drain_ival(const struct tstate *t, uint64_t now_us)
     if (!t->has_ival)
         return 0.0;
     stall = t->queued > 0 ? gap_us(t, now_us) : 0.0;
+    /* a pause shorter than a tenth of max_wait (and than STALL_GRACE_US) is
+     * as likely this worker as the upstream: not a hang yet */
+    if (stall < CR_MAX((double)STALL_GRACE_US, (double)t->max_wait_us / 10.0))
+        return t->ival_us;
     return stall > t->ival_us ? t->ival_us + (stall - t->ival_us) / 8.0 : t->ival_us;
 }
 

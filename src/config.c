@@ -169,6 +169,29 @@ static void custom_workers(struct cr_cfgload *c, const struct cr_cfgload_key *k,
     *workers = (uint32_t)v;
 }
 
+/* "auto" (stored as 0: the worker derives it from its open files limit)
+ * or an integer in [min, max]. */
+static void custom_max_connections(struct cr_cfgload *c, const struct cr_cfgload_key *k,
+                                   yaml_node_t *n, void *obj)
+{
+    uint32_t *max = cr_cfgload_field(obj, k->off);
+    uint64_t v;
+    char g[80];
+
+    if (n == NULL || (cr_cfgload_is_value(n) && strcmp(cr_cfgload_str(n), "auto") == 0)) {
+        *max = 0;
+        return;
+    }
+    if (!cr_cfgload_is_value(n) || !cr_cfgload_decimal(cr_cfgload_str(n), &v) || v < k->min ||
+        v > k->max) {
+        ERR(c, n, "'max_connections' must be 'auto' or an integer between %llu and %llu, got %s",
+            (unsigned long long)k->min, (unsigned long long)k->max,
+            cr_cfgload_got(n, g, sizeof(g)));
+        return;
+    }
+    *max = (uint32_t)v;
+}
+
 static void custom_min_version(struct cr_cfgload *c, const struct cr_cfgload_key *k, yaml_node_t *n,
                                void *obj)
 {
@@ -583,6 +606,7 @@ static const struct cr_cfgload_key tls_server_keys[] = {
     KPATH  ("ticket_key_file",   OFF(ticket_key_file), READ),
     KDUR   ("ticket_rotate",     OFF(ticket_rotate_ms), MS_S, 7 * MS_D, "12h"),
     KUINT  ("tickets",           OFF(tickets), 0, 10, "1"),
+    KBOOL  ("handoff",           OFF(handoff), "true"),
 };
 #undef OFF
 
@@ -688,6 +712,7 @@ static const struct cr_cfgload_key admin_keys[] = {
 #define OFF(f) offsetof(struct cr_config, f)
 static const struct cr_cfgload_key top_keys[] = {
     KCUSTOM("workers",       OFF(workers), 0, 1, 256, custom_workers),
+    KCUSTOM("max_connections", OFF(max_connections), 0, 1, 10000000, custom_max_connections),
     KSTR   ("user",          OFF(user), 0, NULL),
     KSTR   ("group",         OFF(group), 0, NULL),
     KPATH  ("pid_file",      OFF(pid_file), 0),

@@ -21,9 +21,9 @@
 /* ------------------------------------------------------------ diagnostics */
 
 struct cr_diag {
-    char **msgs;     /* each "FILE:LINE:COL: error: text" or "...: warning: text" */
+    char **msgs; /* each "FILE:LINE:COL: error: text" or "...: warning: text" */
     size_t nmsgs;
-    size_t nerrors;  /* messages that are errors (warnings do not fail a load) */
+    size_t nerrors; /* messages that are errors (warnings do not fail a load) */
 };
 
 void cr_diag_free(struct cr_diag *d);
@@ -45,9 +45,9 @@ struct cr_addr {
 };
 
 struct cr_cfg_cert {
-    char *cert;        /* PEM chain: leaf first, then intermediates */
-    char *key;         /* PEM private key */
-    char *ocsp;        /* DER OCSP response to staple, or NULL */
+    char *cert; /* PEM chain: leaf first, then intermediates */
+    char *key;  /* PEM private key */
+    char *ocsp; /* DER OCSP response to staple, or NULL */
 };
 
 enum cr_alpn { CR_ALPN_H2 = 1, CR_ALPN_HTTP11 = 2 };
@@ -55,86 +55,87 @@ enum cr_alpn { CR_ALPN_H2 = 1, CR_ALPN_HTTP11 = 2 };
 struct cr_cfg_tls_server {
     struct cr_cfg_cert *certs; /* certs[0] is the default certificate */
     size_t ncerts;
-    int min_version;           /* TLS1_2_VERSION (default) or TLS1_3_VERSION */
-    char *ciphers;             /* TLS 1.2 cipher list, NULL = built-in AEAD+FS list */
-    char *ciphersuites;        /* TLS 1.3 suites, NULL = OpenSSL default */
-    enum cr_alpn alpn[2];      /* preference order; 0 terminates */
+    int min_version;      /* TLS1_2_VERSION (default) or TLS1_3_VERSION */
+    char *ciphers;        /* TLS 1.2 cipher list, NULL = built-in AEAD+FS list */
+    char *ciphersuites;   /* TLS 1.3 suites, NULL = OpenSSL default */
+    enum cr_alpn alpn[2]; /* preference order; 0 terminates */
     size_t nalpn;
     uint64_t handshake_timeout_ms; /* default 10s */
-    uint32_t max_handshakes;   /* handshakes in progress per worker, default 256 */
-    char *ticket_key_file;     /* 80-byte nginx/HAProxy format, NULL = generated */
-    uint64_t ticket_rotate_ms; /* default 12h */
-    uint32_t tickets;          /* TLS 1.3 tickets per connection, default 1 */
+    uint32_t max_handshakes;       /* handshakes in progress per worker, default 256 */
+    char *ticket_key_file;         /* 80-byte nginx/HAProxy format, NULL = generated */
+    uint64_t ticket_rotate_ms;     /* default 12h */
+    uint32_t tickets;              /* TLS 1.3 tickets per connection, default 1 */
+    bool handoff;                  /* TLS 1.3 records move to tlsrec.h after the handshake */
 };
 
 struct cr_cfg_listener {
-    char *name;                /* default "listener<N>" */
+    char *name; /* default "listener<N>" */
     struct cr_addr addr;
-    uint32_t backlog;          /* default 4096 */
+    uint32_t backlog; /* default 4096 */
     struct cr_cfg_tls_server tls;
 };
 
 enum cr_proto { CR_PROTO_H2 = 0, CR_PROTO_HTTP11 = 1 };
 
 struct cr_cfg_upstream {
-    struct cr_addr *addrs;     /* load-balancer addresses, at least one */
+    struct cr_addr *addrs; /* load-balancer addresses, at least one */
     size_t naddrs;
-    enum cr_proto protocol;    /* default h2 */
-    uint32_t connections;      /* per worker, default 2 */
-    uint32_t pipeline;         /* http/1.1 pipelining depth, default 1 (off) */
-    uint32_t max_streams;      /* in-flight cap per worker, 0 = from the server */
-    uint32_t queue;            /* requests waiting for a stream, default 1024 */
+    enum cr_proto protocol;       /* default h2 */
+    uint32_t connections;         /* per worker, default 2 */
+    uint32_t pipeline;            /* http/1.1 pipelining depth, default 1 (off) */
+    uint32_t max_streams;         /* in-flight cap per worker, 0 = from the server */
+    uint32_t queue;               /* requests waiting for a stream, default 1024 */
     uint64_t connect_timeout_ms;  /* default 5s */
     uint64_t response_timeout_ms; /* first response byte, default 60s */
-    uint64_t keepalive_ms;     /* HTTP/2 PING after this much idleness, 30s */
+    uint64_t keepalive_ms;        /* HTTP/2 PING after this much idleness, 30s */
     struct {
-        char *ca;              /* CA bundle to verify the upstream */
-        char *cert;            /* client certificate (PEM) */
-        char *key;             /* its key */
-        char *sni;             /* name sent and verified; NULL = host of addrs[0] */
-        bool insecure;         /* verification off: must be said in so many words */
+        char *ca;      /* CA bundle to verify the upstream */
+        char *cert;    /* client certificate (PEM) */
+        char *key;     /* its key */
+        char *sni;     /* name sent and verified; NULL = host of addrs[0] */
+        bool insecure; /* verification off: must be said in so many words */
     } tls;
 };
 
 enum cr_forwarded { CR_FWD_XFF = 0, CR_FWD_FORWARDED = 1, CR_FWD_NONE = 2 };
 
 struct cr_cfg_http {
-    uint64_t max_header_size;  /* whole header block, default 16k -> 431 */
-    uint32_t max_headers;      /* default 100 -> 431 */
-    uint64_t max_uri;          /* default 8k -> 414 */
-    uint64_t max_body;         /* default 0 = unlimited -> 413 */
-    uint64_t header_timeout_ms;/* default 10s -> 408 */
-    uint64_t body_timeout_ms;  /* between body reads, default 30s -> 408 */
-    uint64_t idle_timeout_ms;  /* keep-alive idleness, default 60s -> close */
-    uint32_t max_streams;      /* HTTP/2 concurrent streams per client, 128 */
+    uint64_t max_header_size;   /* whole header block, default 16k -> 431 */
+    uint32_t max_headers;       /* default 100 -> 431 */
+    uint64_t max_uri;           /* default 8k -> 414 */
+    uint64_t max_body;          /* default 0 = unlimited -> 413 */
+    uint64_t header_timeout_ms; /* default 10s -> 408 */
+    uint64_t body_timeout_ms;   /* between body reads, default 30s -> 408 */
+    uint64_t idle_timeout_ms;   /* keep-alive idleness, default 60s -> close */
+    uint32_t max_streams;       /* HTTP/2 concurrent streams per client, 128 */
     enum cr_forwarded forwarded;
-    bool request_id;           /* add X-Request-Id when absent, default true */
-    bool traceparent;          /* add traceparent when absent, default true */
+    bool request_id;  /* add X-Request-Id when absent, default true */
+    bool traceparent; /* add traceparent when absent, default true */
 };
 
 enum cr_tenant_by {
-    CR_TENANT_BY_NONE = 0,     /* every request is the default tenant */
+    CR_TENANT_BY_NONE = 0, /* every request is the default tenant */
     CR_TENANT_BY_HEADER,
-    CR_TENANT_BY_API_KEY,      /* header value looked up in api_keys */
+    CR_TENANT_BY_API_KEY, /* header value looked up in api_keys */
     CR_TENANT_BY_SNI,
     CR_TENANT_BY_PATH_PREFIX,
 };
 
 struct cr_cfg_limits {
-    double rate;               /* requests/s, 0 = unlimited */
-    uint32_t burst;            /* token bucket depth */
-    uint32_t concurrency;      /* in flight upstream, 0 = unlimited */
-    uint32_t queue;            /* waiting requests */
-    uint64_t max_wait_ms;      /* deadline in the queue */
-    uint32_t weight;           /* share under contention, >= 1 */
+    double rate;          /* requests/s, 0 = unlimited */
+    uint32_t burst;       /* token bucket depth */
+    uint32_t concurrency; /* in flight upstream, 0 = unlimited */
+    uint32_t queue;       /* waiting requests */
+    uint64_t max_wait_ms; /* deadline in the queue */
+    uint32_t weight;      /* share under contention, >= 1 */
 };
 
 struct cr_cfg_tenant {
     char *name;
     struct cr_cfg_limits limits; /* defaults overlaid with this tenant's keys */
-    char **api_keys;           /* for CR_TENANT_BY_API_KEY */
+    char **api_keys;             /* for CR_TENANT_BY_API_KEY */
     size_t napi_keys;
-    char **match;              /* SNI names or path prefixes naming it */
+    char **match; /* SNI names or path prefixes naming it */
     size_t nmatch;
 };
 
@@ -147,7 +148,7 @@ struct cr_cfg_route {
 
 struct cr_cfg_tenants {
     enum cr_tenant_by by;
-    char *header;              /* header name for BY_HEADER / BY_API_KEY */
+    char *header; /* header name for BY_HEADER / BY_API_KEY */
     struct cr_cfg_limits defaults;
     struct cr_cfg_tenant *list;
     size_t nlist;
@@ -158,20 +159,22 @@ struct cr_cfg_tenants {
 enum cr_log_level { CR_LOG_ERROR = 0, CR_LOG_WARN, CR_LOG_INFO, CR_LOG_DEBUG };
 
 struct cr_cfg_log {
-    char *error;               /* "stderr" (default) or a file path */
-    enum cr_log_level level;   /* default info */
-    char *access;              /* "off" (default), "stdout", or a file path */
+    char *error;             /* "stderr" (default) or a file path */
+    enum cr_log_level level; /* default info */
+    char *access;            /* "off" (default), "stdout", or a file path */
 };
 
 struct cr_cfg_admin {
     bool enabled;
-    struct cr_addr addr;       /* cleartext, loopback by default */
+    struct cr_addr addr; /* cleartext, loopback by default */
 };
 
 struct cr_config {
-    char *path;                /* file it came from ("<built-in>" otherwise) */
-    uint32_t workers;          /* 0 in the file = "auto" = one per core; resolved */
-    char *user;                /* drop to this user after binding, NULL = stay */
+    char *path;               /* file it came from ("<built-in>" otherwise) */
+    uint32_t workers;         /* 0 in the file = "auto" = one per core; resolved */
+    uint32_t max_connections; /* client connections per worker, 0 = auto: from the
+                                 open files limit (cr_worker_conn_limit) */
+    char *user;               /* drop to this user after binding, NULL = stay */
     char *group;
     char *pid_file;
     uint64_t drain_timeout_ms; /* default 30s */

@@ -16,6 +16,7 @@
 #include "h2.h"
 #include "log.h"
 #include "tls.h"
+#include "tlsrec.h"
 
 #define CR_READ_CHUNK 16384
 #define CR_READS_PER_WAKEUP 8 /* then let other connections run */
@@ -76,6 +77,8 @@ void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, sock
     if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1)
         goto fail_conn;
     SSL_set_accept_state(c->ssl);
+    if (lcfg->tls.handoff)
+        (void)cr_tlsrec_watch(c->ssl, &c->rec); /* without it: OpenSSL all along */
     c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, c);
     c->wev = event_new(w->base, fd, EV_WRITE, on_write, c);
     c->tmr = evtimer_new(w->base, on_timer, c);
@@ -103,6 +106,7 @@ fail_conn:
     if (c->out)
         evbuffer_free(c->out);
     SSL_free(c->ssl);
+    cr_tlsrec_free(c->rec);
     free(c);
 fail:
     cr_log_warn("cannot accept a connection: out of memory");
@@ -215,13 +219,78 @@ static void handshake(struct cr_conn *c)
     atomic_fetch_add(resumed ? &st->handshakes_resumed : &st->handshakes_full, 1);
     atomic_fetch_add(resumed ? &st->hs_cpu_us_resumed : &st->hs_cpu_us_full, c->hs_cpu_ns / 1000);
     cr_conn_set_timer(c, 0);
-    int rc2 = cr_tls_alpn(c->ssl) == CR_ALPN_H2 ? cr_h2_attach(c) : cr_h1_attach(c);
+    const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+    if (sni && !(c->sni = strdup(sni))) {
+        cr_conn_close(c, false);
+        return;
+    }
+    int rc2 = cr_tls_alpn(c->ssl) == CR_ALPN_H2 ? cr_h2_attach(c, cr_request_submit)
+                                                : cr_h1_attach(c, cr_request_submit);
     if (rc2 < 0) {
         cr_conn_close(c, false);
         return;
     }
     if (c->w->draining && c->proto->on_drain)
         c->proto->on_drain(c);
+}
+
+/* ------------------------------------------------------------ TLS I/O */
+
+/* Moves the records to tlsrec when the handshake is over and OpenSSL holds
+ * nothing unread or unsent; gives up for good when it never can. */
+static void try_handoff(struct cr_conn *c)
+{
+    if (!c->rec || !c->ssl || c->state != CR_CONN_OPEN || c->write_blocked ||
+        c->want_read_on_write || evbuffer_get_length(c->out) > 0)
+        return;
+    int rc = cr_tlsrec_takeover(c->rec, c->ssl);
+    if (rc == CR_EAGAIN)
+        return;
+    if (rc < 0) {
+        cr_tlsrec_free(c->rec);
+        c->rec = NULL;
+        return;
+    }
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    atomic_fetch_add(&c->w->stats->tls_handoffs, 1);
+}
+
+static enum cr_tls_io tls_read(struct cr_conn *c, uint8_t *buf, size_t len, size_t *n)
+{
+    if (c->ssl)
+        return cr_tls_read(c->ssl, buf, len, n);
+    enum cr_tls_io rc = cr_tlsrec_read(c->rec, c->fd, buf, len, n);
+    if (rc == CR_TLS_ERROR)
+        cr_log_debug("conn %llu from %s: TLS: %s", (unsigned long long)c->id, c->client,
+                     cr_tlsrec_error(c->rec));
+    if (cr_tlsrec_want_write(c->rec)) /* a KeyUpdate to answer */
+        cr_conn_want_flush(c);
+    return rc;
+}
+
+static bool tls_pending(const struct cr_conn *c)
+{
+    return c->ssl ? SSL_has_pending(c->ssl) : cr_tlsrec_pending(c->rec);
+}
+
+static enum cr_tls_io tls_write_out(struct cr_conn *c)
+{
+    enum cr_tls_io rc =
+        c->ssl ? cr_tls_write_out(c->ssl, c->out) : cr_tlsrec_write_out(c->rec, c->fd, c->out);
+    c->write_blocked = rc != CR_TLS_OK;
+    return rc;
+}
+
+/* One close_notify; never waits for the peer's. */
+static void tls_shutdown(struct cr_conn *c)
+{
+    if (c->ssl) {
+        (void)SSL_shutdown(c->ssl);
+        ERR_clear_error();
+    } else {
+        cr_tlsrec_close_notify(c->rec, c->fd);
+    }
 }
 
 /* ------------------------------------------------------------ reading */
@@ -233,7 +302,7 @@ static void read_some(struct cr_conn *c)
         if (c->state != CR_CONN_OPEN || c->read_paused)
             return;
         size_t n;
-        switch (cr_tls_read(c->ssl, buf, sizeof(buf), &n)) {
+        switch (tls_read(c, buf, sizeof(buf), &n)) {
         case CR_TLS_OK:
             if (c->proto->on_data(c, buf, n) < 0) {
                 cr_conn_close(c, true);
@@ -241,11 +310,11 @@ static void read_some(struct cr_conn *c)
             }
             /* OpenSSL read all the socket had: no read(2) just for EAGAIN;
              * the level-triggered event says when more comes */
-            if (!SSL_has_pending(c->ssl))
-                return;
+            if (!tls_pending(c))
+                goto quiet;
             continue;
         case CR_TLS_WANT_READ:
-            return;
+            goto quiet;
         case CR_TLS_WANT_WRITE:
             event_add(c->wev, NULL);
             return;
@@ -255,8 +324,11 @@ static void read_some(struct cr_conn *c)
         }
     }
     /* more may be buffered inside OpenSSL, where the socket will not say so */
-    if (SSL_has_pending(c->ssl))
+    if (tls_pending(c))
         event_active(c->rev, EV_READ, 0);
+    return;
+quiet:
+    try_handoff(c);
 }
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -327,9 +399,10 @@ static void do_flush(void *arg)
         if (evbuffer_get_length(c->out) == 0 && c->proto && c->proto->on_writable &&
             c->state == CR_CONN_OPEN && rounds < 64)
             c->proto->on_writable(c);
-        if (evbuffer_get_length(c->out) == 0)
+        if (evbuffer_get_length(c->out) == 0 &&
+            !(c->rec && !c->ssl && cr_tlsrec_want_write(c->rec)))
             break;
-        enum cr_tls_io rc = cr_tls_write_out(c->ssl, c->out);
+        enum cr_tls_io rc = tls_write_out(c);
         if (rc == CR_TLS_OK)
             continue;
         if (rc == CR_TLS_WANT_WRITE) {
@@ -348,10 +421,11 @@ static void do_flush(void *arg)
         return;
     }
     if (c->state == CR_CONN_CLOSING && evbuffer_get_length(c->out) == 0) {
-        (void)SSL_shutdown(c->ssl); /* one close_notify; never wait for the peer's */
-        ERR_clear_error();
+        tls_shutdown(c);
         conn_finish(c);
+        return;
     }
+    try_handoff(c);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
@@ -414,10 +488,8 @@ void cr_conn_close(struct cr_conn *c, bool graceful)
         cr_conn_want_flush(c);
         return;
     }
-    if (graceful && c->state == CR_CONN_OPEN) {
-        (void)SSL_shutdown(c->ssl);
-        ERR_clear_error();
-    }
+    if (graceful && c->state == CR_CONN_OPEN)
+        tls_shutdown(c);
     conn_finish(c);
 }
 
@@ -453,6 +525,8 @@ static void do_reap(void *arg)
     event_free(c->tmr);
     evbuffer_free(c->out);
     SSL_free(c->ssl);
+    cr_tlsrec_free(c->rec);
+    free(c->sni);
     close(c->fd);
     free(c);
     cr_worker_conn_gone(w);
@@ -460,5 +534,5 @@ static void do_reap(void *arg)
 
 const char *cr_conn_sni(const struct cr_conn *c)
 {
-    return SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+    return c->sni;
 }

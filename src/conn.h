@@ -8,7 +8,9 @@
  *
  * I/O: reads go through one stack buffer straight into the front end's
  * parser, so an idle connection holds no read buffer; writes are queued in
- * `out` and flushed once per loop iteration. */
+ * `out` and flushed once per loop iteration. After a TLS 1.3 handshake,
+ * at the first moment OpenSSL holds nothing unread or unsent, the records
+ * move to tlsrec.h and the SSL object is freed (listener tls.handoff). */
 #ifndef CR_CONN_H
 #define CR_CONN_H
 
@@ -26,6 +28,7 @@
 enum cr_conn_state { CR_CONN_HANDSHAKE = 0, CR_CONN_OPEN, CR_CONN_CLOSING, CR_CONN_CLOSED };
 
 struct cr_conn;
+struct cr_tlsrec;
 
 /* A front end bound to an open connection. */
 struct cr_proto_ops {
@@ -48,20 +51,24 @@ struct cr_conn {
     const struct cr_cfg_listener *lcfg;
     struct cr_listen_slot *slot;
     int fd;
-    SSL *ssl;
+    SSL *ssl;              /* NULL after the handoff to rec */
+    struct cr_tlsrec *rec; /* follows the handshake, then carries TLS 1.3
+                            * records (tlsrec.h); NULL when OpenSSL keeps them */
+    char *sni;             /* the name the client sent, kept past the handoff */
     struct event *rev, *wev, *tmr;
     struct evbuffer *out;
     const struct cr_proto_ops *proto;
     void *proto_data;
     uint64_t id;
     uint64_t hs_start_us;
-    uint64_t hs_cpu_ns;     /* CPU spent in SSL_do_handshake so far */
-    bool read_paused;       /* backpressure from the front end */
-    bool want_read_on_write;/* SSL_write needs the socket readable */
+    uint64_t hs_cpu_ns;      /* CPU spent in SSL_do_handshake so far */
+    bool read_paused;        /* backpressure from the front end */
+    bool want_read_on_write; /* SSL_write needs the socket readable */
+    bool write_blocked;      /* the last write did not finish */
     struct cr_deferred flush;
     struct cr_deferred reap;
     LIST_ENTRY(cr_conn) link;
-    char client[56];        /* "ip:port" */
+    char client[56]; /* "ip:port" */
     char client_ip[46];
 };
 

@@ -20,6 +20,7 @@
 
 struct h1 {
     struct cr_conn *c;
+    cr_request_submit_cb submit;   /* where complete heads go */
     http_parser parser;
     TAILQ_HEAD(cr_request_q, cr_request) reqs; /* in arrival order; the head answers first */
     uint32_t nreqs;
@@ -197,7 +198,7 @@ static int on_headers_complete(http_parser *p)
     if (expect && r->has_body && strcasecmp(expect->value, "100-continue") == 0)
         write_continue(h);
     cr_conn_set_timer(h->c, r->has_body ? hc->body_timeout_ms : 0);
-    cr_request_submit(r);
+    h->submit(r);
     return 0;
 }
 
@@ -463,12 +464,13 @@ static const struct cr_proto_ops h1_ops = {
     .on_free = h1_on_free,
 };
 
-int cr_h1_attach(struct cr_conn *c)
+int cr_h1_attach(struct cr_conn *c, cr_request_submit_cb submit)
 {
     struct h1 *h = calloc(1, sizeof(*h));
     if (!h)
         return CR_ENOMEM;
     h->c = c;
+    h->submit = submit;
     http_parser_init(&h->parser, HTTP_REQUEST);
     h->parser.data = h;
     TAILQ_INIT(&h->reqs);

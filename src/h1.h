@@ -9,11 +9,14 @@
 #define CR_H1_H
 
 #include "conn.h"
+#include "request.h"
 
 #define CR_H1_PIPELINE 16
 
-/* Binds the HTTP/1.1 front end to an open connection. Returns 0 or
- * CR_ENOMEM. */
-int cr_h1_attach(struct cr_conn *c);
+/* Binds the HTTP/1.1 front end to an open connection. Each request whose
+ * head is complete goes to submit (cr_request_submit in corral; see
+ * request.h); requests the front end answers itself (framing errors,
+ * limits) never do. Returns 0 or CR_ENOMEM. */
+int cr_h1_attach(struct cr_conn *c, cr_request_submit_cb submit);
 
 #endif

@@ -15,6 +15,7 @@
 
 struct h2 {
     struct cr_conn *c;
+    cr_request_submit_cb submit; /* where complete heads go */
     nghttp2_session *ng;
     uint32_t nstreams;   /* requests this connection still holds */
     bool goaway;
@@ -89,7 +90,7 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
     } else if (r->has_body && hc->max_body && r->req_clen > (int64_t)hc->max_body) {
         cr_request_respond(r, 413, "request body too large", NULL);
     } else {
-        cr_request_submit(r);
+        h->submit(r);
     }
 }
 
@@ -329,7 +330,7 @@ static const struct cr_proto_ops h2_ops = {
     .on_free = h2_on_free,
 };
 
-int cr_h2_attach(struct cr_conn *c)
+int cr_h2_attach(struct cr_conn *c, cr_request_submit_cb submit)
 {
     struct h2 *h = calloc(1, sizeof(*h));
     nghttp2_session_callbacks *cb = NULL;
@@ -337,6 +338,7 @@ int cr_h2_attach(struct cr_conn *c)
     if (!h || nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
         goto fail;
     h->c = c;
+    h->submit = submit;
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);

@@ -2,6 +2,7 @@
 #include "listener.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -18,13 +19,60 @@
  * and keeps a burst of handshakes from starving open connections. */
 #define CR_ACCEPT_BATCH 8
 
+/* After accept(2) fails for want of a descriptor or memory, how long the
+ * listener rests before it tries again. The pending connection stays in
+ * the backlog and keeps the socket readable: retrying at once would spin
+ * (and log) as fast as the CPU allows. */
+#define CR_ACCEPT_RETRY_MS 100
+#define CR_ACCEPT_LOG_EVERY_US 10000000u
+
 struct cr_listener {
     struct event *ev;
+    struct event *retry; /* ends a rest after EMFILE and the like */
     int fd;
-    int paused;
+    int paused;  /* by the owner (cr_listener_pause) */
+    int resting; /* by the listener itself, until retry fires */
     cr_listener_accept_cb cb;
     void *arg;
 };
+
+/* One line per 10 s at most for failed accepts, with how many there were. */
+static void log_accept_error(int err, bool rests)
+{
+    static uint64_t last_us, count;
+    uint64_t now = cr_now_us();
+    count++;
+    if (last_us && now - last_us < CR_ACCEPT_LOG_EVERY_US)
+        return;
+    if (rests)
+        cr_log_warn("accept: %s (%llu time(s)%s): not accepting for %d ms, connections wait "
+                    "in the backlog; raise the open files limit or lower max_connections",
+                    strerror(err), (unsigned long long)count, last_us ? " in the last 10 s" : "",
+                    CR_ACCEPT_RETRY_MS);
+    else
+        cr_log_warn("accept: %s (%llu time(s)%s)", strerror(err), (unsigned long long)count,
+                    last_us ? " in the last 10 s" : "");
+    last_us = now;
+    count = 0;
+}
+
+static void rest(struct cr_listener *l)
+{
+    struct timeval tv = {.tv_sec = 0, .tv_usec = CR_ACCEPT_RETRY_MS * 1000};
+    l->resting = 1;
+    event_del(l->ev);
+    evtimer_add(l->retry, &tv);
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_listener *l = arg;
+    l->resting = 0;
+    if (!l->paused)
+        event_add(l->ev, NULL);
+    (void)fd;
+    (void)what;
+}
 
 int cr_listener_bind(const struct cr_addr *addr, int backlog, char *err, size_t errlen)
 {
@@ -58,11 +106,13 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
         socklen_t len = sizeof(ss);
         int c = accept4(fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                cr_log_warn("accept: %s; connections are waiting in the backlog",
-                            strerror(errno));
-            else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                cr_log_warn("accept: %s", strerror(errno));
+            int err = errno;
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                log_accept_error(err, true);
+                rest(l);
+            } else if (err != EAGAIN && err != EINTR && err != ECONNABORTED) {
+                log_accept_error(err, false);
+            }
             return;
         }
         int one = 1;
@@ -81,9 +131,12 @@ struct cr_listener *cr_listener_start(struct event_base *base, int fd, cr_listen
     l->cb = cb;
     l->arg = arg;
     l->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_accept, l);
-    if (!l->ev || event_add(l->ev, NULL) < 0) {
+    l->retry = evtimer_new(base, on_retry, l);
+    if (!l->ev || !l->retry || event_add(l->ev, NULL) < 0) {
         if (l->ev)
             event_free(l->ev);
+        if (l->retry)
+            event_free(l->retry);
         free(l);
         return NULL;
     }
@@ -102,7 +155,8 @@ void cr_listener_resume(struct cr_listener *l)
 {
     if (l->paused) {
         l->paused = 0;
-        event_add(l->ev, NULL);
+        if (!l->resting)
+            event_add(l->ev, NULL);
     }
 }
 
@@ -111,6 +165,7 @@ void cr_listener_free(struct cr_listener *l)
     if (!l)
         return;
     event_free(l->ev);
+    event_free(l->retry);
     close(l->fd);
     free(l);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -237,6 +238,42 @@ int cr_master_check(struct cr_config *cfg, struct cr_diag *diag)
     return rc;
 }
 
+/* ------------------------------------------------------------ limits */
+
+/* Every client connection takes a descriptor in a worker: the soft open
+ * files limit is raised to the hard one (systemd's LimitNOFILE=, ulimit
+ * -Hn) before any worker is forked, as the workers inherit it. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        cr_log_warn("cannot raise the open files limit from %llu to %llu: %s",
+                    (unsigned long long)was, (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
+/* What the open files limit allows each worker, once per (re)load. */
+static void log_conn_limit(const struct cr_config *cfg)
+{
+    uint64_t nofile = cr_worker_nofile();
+    uint64_t reserve = cr_worker_fd_reserve(cfg);
+    uint32_t max = cr_worker_conn_limit(cfg, nofile);
+    if (cfg->max_connections && cfg->max_connections + reserve > nofile)
+        cr_log_warn("max_connections %u is more than the open files limit %llu allows (%llu, "
+                    "keeping %llu descriptors for upstream connections, listeners and logs): "
+                    "workers will run out of descriptors first; raise the limit (LimitNOFILE= "
+                    "in the service, ulimit -n)",
+                    cfg->max_connections, (unsigned long long)nofile,
+                    (unsigned long long)(nofile > reserve ? nofile - reserve : 0),
+                    (unsigned long long)reserve);
+    else
+        cr_log_info("open files limit %llu: at most %u client connections per worker, %llu in all",
+                    (unsigned long long)nofile, max, (unsigned long long)max * cfg->workers);
+}
+
 /* ------------------------------------------------------------ workers */
 
 static void old_add(struct master *m, pid_t pid)
@@ -434,6 +471,7 @@ static void reload(struct master *m)
         cr_log_error("reload: out of memory starting workers");
     cr_log_info("reloaded %s: generation %llu, %u workers", m->cur.cfg->path,
                 (unsigned long long)m->cur.id, m->cur.cfg->workers);
+    log_conn_limit(m->cur.cfg);
 }
 
 static void on_signal(struct master *m, int sig)
@@ -575,6 +613,8 @@ int cr_master_run(struct cr_config *cfg, const char *path)
     cr_log_info("corral %s starting: %zu listener(s), %u worker(s), upstream %s (%s)",
                 PACKAGE_VERSION, cfg->nlisteners, cfg->workers, cfg->upstream.addrs[0].text,
                 cfg->upstream.protocol == CR_PROTO_H2 ? "h2" : "http/1.1");
+    raise_nofile();
+    log_conn_limit(cfg);
     if (start_slots(&m) < 0)
         goto out_gen;
 

@@ -202,11 +202,23 @@ int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
         if (!p->slots[i].c)
             goto fail;
     }
-    for (size_t i = 0; i < p->nslots; i++)
-        cr_upconn_connect(p->slots[i].c, 0);
     *out = p;
     return 0;
 fail:
+    cr_pool_free(p);
+    return CR_ENOMEM;
+}
+
+void cr_pool_start(struct cr_pool *p)
+{
+    for (size_t i = 0; i < p->nslots; i++)
+        cr_upconn_connect(p->slots[i].c, 0);
+}
+
+void cr_pool_free(struct cr_pool *p)
+{
+    if (!p)
+        return;
     for (size_t i = 0; p->slots && i < p->nslots; i++)
         cr_upconn_free(p->slots[i].c);
     free(p->slots);
@@ -215,7 +227,11 @@ fail:
     cr_admit_free(p->admit);
     cr_tenants_free(p->tenants);
     free(p);
-    return CR_ENOMEM;
+}
+
+struct cr_upconn *cr_pool_conn(const struct cr_pool *p, size_t i)
+{
+    return i < p->nslots ? p->slots[i].c : NULL;
 }
 
 void cr_pool_classify(struct cr_pool *p, struct cr_request *r, const char *sni)

@@ -23,9 +23,23 @@
 struct cr_pool;
 struct cr_upconn;
 
-/* Creates the pool of worker w and starts connecting. Returns 0 or
- * CR_ENOMEM. */
+/* Creates the pool of worker w: its tenants, its admission engine and its
+ * upstream connections, all idle: nothing connects before cr_pool_start.
+ * Returns 0 or CR_ENOMEM. */
 int cr_pool_new(struct cr_worker *w, struct cr_pool **out);
+
+/* Starts connecting every connection of the pool. */
+void cr_pool_start(struct cr_pool *p);
+
+/* Frees the pool and its connections, closing them at once. Requests still
+ * queued or in flight are forgotten (the front ends own them). A worker
+ * never needs it (it exits); tests do. NULL is a no-op. */
+void cr_pool_free(struct cr_pool *p);
+
+/* Connection i of the pool (0 <= i < upstream.connections), or NULL past
+ * the end; the pool keeps owning it. For tests and benchmarks that bring
+ * one up over memory instead of a socket (upstream_int.h). */
+struct cr_upconn *cr_pool_conn(const struct cr_pool *p, size_t i);
 
 /* Names r's tenant and priority from its head and the TLS SNI name. */
 void cr_pool_classify(struct cr_pool *p, struct cr_request *r, const char *sni);

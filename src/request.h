@@ -71,6 +71,7 @@ struct cr_request {
     const struct cr_fe_ops *fe; /* NULL once released */
     void *fe_data;              /* front end's per-request state */
     bool be_held;               /* the back end (pool/upstream) still holds it */
+    bool answering;             /* inside cr_request_respond: not freed yet */
 
     /* request head */
     char *method, *scheme, *authority, *path;
@@ -140,10 +141,34 @@ int cr_request_add_header(struct cr_request *r, const char *name, size_t nlen,
 /* Sets a pseudo field (method, scheme, authority, path) from the front end. */
 int cr_request_set(struct cr_request *r, char **field, const char *v, size_t len);
 
-/* The head is complete: validates it, adds the forwarding headers, drops the
- * hop-by-hop ones and hands the request to admission and the pool. On a
+/* The head is complete: cr_request_finish_head, then the request goes to
+ * admission and the pool (its tenant and priority named first). On a
  * problem the request is answered locally (status set, fe callbacks run). */
 void cr_request_submit(struct cr_request *r);
+
+/* Where a front end hands each request whose head is complete (given to
+ * cr_h1_attach / cr_h2_attach): cr_request_submit in corral; a test or a
+ * benchmark passes its own to stop before the pool. The callee owns what
+ * happens next (answering it, or handing it on); the front end keeps its
+ * reference until the response has ended. */
+typedef void (*cr_request_submit_cb)(struct cr_request *r);
+
+/* The part of cr_request_submit that needs no pool: checks the method and
+ * the path, fills in the authority (from Host; for HTTP/1.0 without one,
+ * the TLS SNI name, else the listener's address) and the scheme, drops the
+ * hop-by-hop headers (and those the Connection header names), and adds the
+ * forwarding ones: X-Forwarded-For/-Proto or Forwarded (replacing whatever
+ * the client sent), X-Request-Id and traceparent when absent, as
+ * configured. Answers nothing. Returns 0, or CR_EPROTO with *reason set to
+ * the static reason of the 400 to answer ("bad request", "missing host"). */
+int cr_request_finish_head(struct cr_request *r, const char **reason);
+
+/* Seeds the generator of the ids cr_request_finish_head adds (X-Request-Id,
+ * traceparent) so that they repeat from run to run: for tests and the
+ * micro-benchmark, whose instruction counts would otherwise move with the
+ * lengths the random ids take once HPACK-encoded. corral never calls it:
+ * each worker seeds from getrandom(2) at its first id. */
+void cr_request_seed_ids(uint64_t seed);
 
 /* Body bytes from the client; then the end of the body. */
 int cr_request_body(struct cr_request *r, const void *data, size_t len);

@@ -33,9 +33,11 @@ extern const char *const cr_hs_fail_names[CR_HSF_MAX];
 struct cr_shm_worker_stats {
     _Atomic uint64_t conns_accepted;
     _Atomic uint64_t conns_open;
+    _Atomic uint64_t conns_max; /* the worker's max_connections, as it applies it */
     _Atomic uint64_t handshakes_full;
     _Atomic uint64_t handshakes_resumed;
     _Atomic uint64_t handshakes_failed;
+    _Atomic uint64_t tls_handoffs; /* connections moved to tlsrec.h */
     _Atomic uint64_t hs_fail[CR_HSF_MAX];
     _Atomic uint64_t hs_cpu_us_full;    /* CPU spent in full handshakes */
     _Atomic uint64_t hs_cpu_us_resumed; /* and in resumed ones */
@@ -46,13 +48,13 @@ struct cr_shm_worker_stats {
 
 /* Host-wide counters of one tenant (index as in tenant.h). */
 struct cr_shm_tenant_stats {
-    _Atomic uint64_t admitted;  /* sent upstream */
-    _Atomic uint64_t queued;    /* of which waited in the queue first */
+    _Atomic uint64_t admitted; /* sent upstream */
+    _Atomic uint64_t queued;   /* of which waited in the queue first */
     _Atomic uint64_t shed[CR_ADMIT_NREASONS];
 };
 
 struct cr_shm {
-    _Atomic uint64_t generation;            /* bumped by the master per reload */
+    _Atomic uint64_t generation; /* bumped by the master per reload */
     struct cr_shm_worker_stats workers[CR_SHM_MAX_WORKERS];
     struct cr_ticket_ring tickets[CR_SHM_MAX_LISTENERS]; /* per listener */
     struct cr_admit_shared admit;                        /* tenants' rate state */

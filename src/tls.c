@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "ocsp.h"
+#include "tlsrec.h"
 
 /* AEAD suites with forward secrecy only, ECDSA first when the client can. */
 #define CR_TLS12_CIPHERS                                                                        \
@@ -413,6 +414,8 @@ static SSL_CTX *server_ctx(const struct cr_config *cfg, struct cr_tls_server *s,
     SSL_CTX_set_tlsext_servername_callback(ctx, servername_cb);
     SSL_CTX_set_tlsext_servername_arg(ctx, s);
     if (s->ocsp.n && cr_ocsp_attach(ctx, &s->ocsp) < 0)
+        goto fail;
+    if (t->handoff && cr_tlsrec_ctx_setup(ctx) < 0)
         goto fail;
     return ctx;
 fail:

@@ -1,7 +1,9 @@
 /* upstream_int.h - inside an upstream connection: the transport
  * (upstream.c: TCP, TLS, reconnects, keepalive) and the protocol codecs it
  * drives (upstream_h2.c: nghttp2 client session; upstream_h1.c: HTTP/1.1
- * keep-alive with optional pipelining). Only those three files include it. */
+ * keep-alive with optional pipelining). Only those three files include it,
+ * and the tests and the micro-benchmark that drive a codec from memory
+ * (tests/unit/fixture.c), as upstream.c would once TLS is up. */
 #ifndef CR_UPSTREAM_INT_H
 #define CR_UPSTREAM_INT_H
 

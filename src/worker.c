@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -63,20 +64,75 @@ static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *
     cr_conn_accept(w, fd, sa, salen, slot, cr_tls_server_ctx(w->setup->server_tls[slot->index]));
 }
 
+/* ------------------------------------------------------------ limits */
+
+/* Descriptors besides client connections and upstream ones: stdin, stdout,
+ * stderr, two log files, epoll and libevent's signal and notify pipes, and
+ * room for admin requests and a log re-opened next to the old one. */
+#define CR_WORKER_FD_SPARE 32
+
+uint64_t cr_worker_fd_reserve(const struct cr_config *cfg)
+{
+    return CR_WORKER_FD_SPARE + cfg->nlisteners + (cfg->admin.enabled ? 1 : 0) +
+           2 * (uint64_t)cfg->upstream.connections;
+}
+
+uint32_t cr_worker_conn_limit(const struct cr_config *cfg, uint64_t nofile)
+{
+    if (cfg->max_connections)
+        return cfg->max_connections;
+    uint64_t reserve = cr_worker_fd_reserve(cfg);
+    uint64_t n = nofile > reserve ? nofile - reserve : 1;
+    return (uint32_t)CR_MIN(n, (uint64_t)UINT32_MAX);
+}
+
+uint64_t cr_worker_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 1024;
+    return rl.rlim_cur == RLIM_INFINITY ? UINT32_MAX : (uint64_t)rl.rlim_cur;
+}
+
+/* Accepting on a slot stops at its handshake cap or at the worker's
+ * connection cap, and starts again below both. */
+static void update_accepting(struct cr_listen_slot *slot, bool full)
+{
+    if (!slot->l)
+        return; /* draining: no longer accepting anyway */
+    bool stop = full || slot->handshaking >= slot->max;
+    if (stop && !slot->paused) {
+        slot->paused = true;
+        cr_listener_pause(slot->l);
+        if (!full)
+            cr_log_debug("%u handshakes in progress: not accepting for now", slot->handshaking);
+    } else if (!stop && slot->paused) {
+        slot->paused = false;
+        cr_listener_resume(slot->l);
+    }
+}
+
+/* The connection cap is the worker's, over all its listeners. */
+static void update_all(struct cr_worker *w)
+{
+    bool full = w->nconns >= w->max_conns;
+    /* once per 10 s at most: a worker at its cap may touch it at every close */
+    if (full && !w->full && cr_now_us() - w->full_logged_us > 10000000u) {
+        cr_log_warn("%zu client connections: max_connections reached, not accepting until one "
+                    "closes (new connections wait in the backlog or go to other workers)",
+                    w->nconns);
+        w->full_logged_us = cr_now_us();
+    }
+    w->full = full;
+    for (size_t i = 0; i < w->cfg->nlisteners; i++)
+        update_accepting(&w->slots[i], full);
+}
+
 void cr_worker_handshake(struct cr_listen_slot *slot, int delta)
 {
     slot->handshaking += (uint32_t)delta;
     atomic_fetch_add(&slot->w->stats->handshakes_active, (uint64_t)(int64_t)delta);
-    if (!slot->l)
-        return; /* draining: no longer accepting anyway */
-    if (!slot->paused && slot->handshaking >= slot->max) {
-        slot->paused = true;
-        cr_listener_pause(slot->l);
-        cr_log_debug("%u handshakes in progress: not accepting for now", slot->handshaking);
-    } else if (slot->paused && slot->handshaking < slot->max) {
-        slot->paused = false;
-        cr_listener_resume(slot->l);
-    }
+    update_all(slot->w);
 }
 
 /* ------------------------------------------------------------ drain */
@@ -89,6 +145,7 @@ static void stop_loop_if_drained(struct cr_worker *w)
 
 void cr_worker_conn_gone(struct cr_worker *w)
 {
+    update_all(w);
     stop_loop_if_drained(w);
 }
 
@@ -169,6 +226,8 @@ int cr_worker_run(const struct cr_worker_setup *s)
     w.setup = s;
     w.id = s->id;
     w.stats = &s->shm->workers[(s->id - 1) % CR_SHM_MAX_WORKERS];
+    w.max_conns = cr_worker_conn_limit(s->cfg, cr_worker_nofile());
+    atomic_store(&w.stats->conns_max, (uint64_t)w.max_conns);
     LIST_INIT(&w.conns);
     TAILQ_INIT(&w.deferred);
     cr_worker_self = &w;
@@ -192,6 +251,7 @@ int cr_worker_run(const struct cr_worker_setup *s)
     event_add(sigusr1, NULL);
     if (cr_pool_new(&w, &w.pool) < 0)
         goto out_base;
+    cr_pool_start(w.pool);
     for (size_t i = 0; i < s->cfg->nlisteners; i++) {
         struct cr_listen_slot *slot = &w.slots[i];
         *slot = (struct cr_listen_slot){.w = &w, .index = i,

@@ -33,6 +33,25 @@ struct cr_worker_setup {
  * for the child process (0 after a graceful stop). */
 int cr_worker_run(const struct cr_worker_setup *setup);
 
+/* File descriptors a worker keeps for itself besides client connections:
+ * its upstream connections (twice: a replacement may connect while the old
+ * one closes), the listening sockets, and a fixed spare for the standard
+ * streams, log files, the event loop's own descriptors and admin requests.
+ * Pure arithmetic on cfg. */
+uint64_t cr_worker_fd_reserve(const struct cr_config *cfg);
+
+/* The client connections a worker holds at once: cfg->max_connections
+ * when set, else (auto) the open files limit nofile less
+ * cr_worker_fd_reserve, at least 1. At the limit the worker stops
+ * accepting; the connections wait in the kernel's backlog (or another
+ * worker takes them) until one of its connections closes. An explicit
+ * max_connections above what nofile allows is honoured: accept(2) then
+ * fails with EMFILE and the listener backs off (listener.h). */
+uint32_t cr_worker_conn_limit(const struct cr_config *cfg, uint64_t nofile);
+
+/* The soft RLIMIT_NOFILE of this process (a large number when unlimited). */
+uint64_t cr_worker_nofile(void);
+
 /* ------------------------------------------------------------ inside a worker
  * The running worker, for the modules of its event loop (conn, pool, ...). */
 
@@ -56,7 +75,8 @@ struct cr_deferred {
 /* A listening socket as a worker sees it, with the handshakes in progress
  * on its connections: at tls.max_handshakes the worker stops accepting
  * there, so a flood of half-open TLS connections cannot starve the
- * established ones of CPU. */
+ * established ones of CPU. It also stops while the worker holds
+ * max_conns client connections (on all its listeners together). */
 struct cr_listen_slot {
     struct cr_worker *w;
     size_t index;
@@ -76,6 +96,9 @@ struct cr_worker {
     struct cr_listen_slot *slots; /* one per cfg->listeners[i] */
     LIST_HEAD(, cr_conn) conns;
     size_t nconns;
+    size_t max_conns; /* cr_worker_conn_limit: accepting stops there */
+    bool full;        /* nconns >= max_conns */
+    uint64_t full_logged_us;
     bool draining;
     struct event *defer_ev;
     TAILQ_HEAD(, cr_deferred) deferred;
@@ -91,10 +114,12 @@ void cr_worker_defer(struct cr_worker *w, struct cr_deferred *d);
 /* Takes d off the queue if it is there (before its owner is freed). */
 void cr_worker_undefer(struct cr_worker *w, struct cr_deferred *d);
 
-/* A connection closed: the worker may finish draining. */
+/* A connection closed (w->nconns already counts it out): the worker may
+ * accept again, or finish draining. */
 void cr_worker_conn_gone(struct cr_worker *w);
 
-/* A handshake started or ended on slot; pauses or resumes accepting. */
+/* A handshake started or ended on slot (a new connection is counted in
+ * w->nconns before its handshake starts); pauses or resumes accepting. */
 void cr_worker_handshake(struct cr_listen_slot *slot, int delta);
 
 #endif

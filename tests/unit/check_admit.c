@@ -678,6 +678,50 @@ START_TEST(shed_early_when_drain_stalls)
 }
 END_TEST
 
+/* A herd drains fast (a dispatch every 30 us, 200 in flight) and 800 wait;
+ * then this worker does not run for 100 ms (descheduled on a busy host).
+ * Neither the pause, seen by the arrivals that wake up with it, nor the one
+ * long sample it leaves may shed the herd: with max_wait 5 s the queue
+ * still drains in well under a second. A real hang is the test above. */
+START_TEST(worker_pause_does_not_shed)
+{
+    struct cr_cfg_limits lim[] = {L(0, 1, 0, 100000, 5000, 1)};
+    struct env e;
+    static struct cr_admit_item pool[1600];
+    struct cr_admit_item *inflight[200];
+    uint64_t now = 0;
+    int k = 0;
+
+    env_init(&e, lim, 1, 1);
+    cr_admit_set_capacity(e.a, 200);
+    for (int i = 0; i < 200; i++) {
+        ck_assert_int_eq(arrive(&e, &pool[k], 0, CR_PRIO_NORMAL, now, NULL), CR_ADMIT_GO);
+        inflight[i] = &pool[k++];
+    }
+    for (int i = 0; i < 800; i++)
+        ck_assert_int_eq(arrive(&e, &pool[k++], 0, CR_PRIO_NORMAL, now, NULL), CR_ADMIT_QUEUED);
+    /* steady state: each completion lets the next one go 30 us later */
+    for (int i = 0; i < 400; i++) {
+        now += 30;
+        cr_admit_done(e.a, inflight[i % 200], now);
+        inflight[i % 200] = cr_admit_next(e.a, now);
+        ck_assert_ptr_nonnull(inflight[i % 200]);
+        ck_assert_int_eq(arrive(&e, &pool[k++], 0, CR_PRIO_NORMAL, now, NULL), CR_ADMIT_QUEUED);
+    }
+    now += 100 * MS; /* the pause */
+    for (int i = 0; i < 20; i++)
+        ck_assert_int_eq(arrive(&e, &pool[k++], 0, CR_PRIO_NORMAL, now, NULL), CR_ADMIT_QUEUED);
+    for (int i = 0; i < 50; i++) { /* the completions that piled up meanwhile */
+        cr_admit_done(e.a, inflight[i], now);
+        inflight[i] = cr_admit_next(e.a, now);
+        ck_assert_ptr_nonnull(inflight[i]);
+        ck_assert_int_eq(arrive(&e, &pool[k++], 0, CR_PRIO_NORMAL, now, NULL), CR_ADMIT_QUEUED);
+    }
+    ck_assert_uint_eq(stats(&e, 0).shed[CR_ADMIT_SHED_DEADLINE], 0);
+    env_free(&e);
+}
+END_TEST
+
 /* The GCRA lower bound: at 10/s with max_wait 1 s, ten fit behind the
  * first, the eleventh is shed at once; the ten are all dispatched in time,
  * each exactly when next_wakeup said. */
@@ -1330,6 +1374,7 @@ static Suite *admit_suite(void)
     tcase_add_test(tc, expiry_status_follows_the_cause);
     tcase_add_test(tc, shed_early_from_measured_drain_rate);
     tcase_add_test(tc, shed_early_when_drain_stalls);
+    tcase_add_test(tc, worker_pause_does_not_shed);
     tcase_add_test(tc, shed_early_from_rate);
     tcase_add_test(tc, next_wakeup_tracks_rate_and_deadlines);
     suite_add_tcase(s, tc);

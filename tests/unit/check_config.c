@@ -186,6 +186,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_str_eq(cfg->path, "t.yaml");
     ck_assert_uint_ge(cfg->workers, 1);
     ck_assert_uint_le(cfg->workers, 256);
+    ck_assert_uint_eq(cfg->max_connections, 0); /* auto: from the open files limit */
     ck_assert_ptr_null(cfg->user);
     ck_assert_ptr_null(cfg->group);
     ck_assert_ptr_null(cfg->pid_file);
@@ -271,6 +272,7 @@ static const char full_config[] = "workers: 4\n"
                                   "group: nogroup\n"
                                   "pid_file: /run/corral.pid\n"
                                   "drain_timeout: 1500ms\n"
+                                  "max_connections: 250000\n"
                                   "log:\n"
                                   "  error: /var/log/corral/error.log\n"
                                   "  level: debug\n"
@@ -355,7 +357,7 @@ static const char full_config[] = "workers: 4\n"
 START_TEST(full_config_sets_every_key)
 {
     static const char *const warn[] = {
-        "21:16: warning: 'ciphers' only applies to TLS 1.2 and is unused with min_version 1.3",
+        "22:16: warning: 'ciphers' only applies to TLS 1.2 and is unused with min_version 1.3",
         NULL};
     struct cr_config *cfg = load_ok_warn(full_config, warn);
     const struct cr_cfg_listener *l = &cfg->listeners[0];
@@ -368,6 +370,7 @@ START_TEST(full_config_sets_every_key)
     ck_assert_str_eq(cfg->group, "nogroup");
     ck_assert_str_eq(cfg->pid_file, "/run/corral.pid");
     ck_assert_uint_eq(cfg->drain_timeout_ms, 1500);
+    ck_assert_uint_eq(cfg->max_connections, 250000);
     ck_assert_str_eq(cfg->log.error, "/var/log/corral/error.log");
     ck_assert_int_eq(cfg->log.level, CR_LOG_DEBUG);
     ck_assert_str_eq(cfg->log.access, "/var/log/corral/access.log");
@@ -477,6 +480,22 @@ START_TEST(workers_forms)
     cr_config_free(cfg);
     cfg = load_ok("workers: '256'\n" BASE);
     ck_assert_uint_eq(cfg->workers, 256);
+    cr_config_free(cfg);
+}
+END_TEST
+
+START_TEST(max_connections_forms)
+{
+    struct cr_config *cfg;
+
+    cfg = load_ok("max_connections: auto\n" BASE);
+    ck_assert_uint_eq(cfg->max_connections, 0);
+    cr_config_free(cfg);
+    cfg = load_ok("max_connections: 1\n" BASE);
+    ck_assert_uint_eq(cfg->max_connections, 1);
+    cr_config_free(cfg);
+    cfg = load_ok("max_connections: '10000000'\n" BASE);
+    ck_assert_uint_eq(cfg->max_connections, 10000000);
     cr_config_free(cfg);
 }
 END_TEST
@@ -1064,6 +1083,19 @@ static const struct form forms[] = {
      "1:10: error: 'workers' must be 'auto' or an integer between 1 and 256, got 'Auto'"},
     {"workers: ", "{n: 1}", BASE,
      "1:10: error: 'workers' must be 'auto' or an integer between 1 and 256, got a mapping"},
+    /* max_connections */
+    {"max_connections: ", "0", BASE,
+     "1:18: error: 'max_connections' must be 'auto' or an integer between 1 and 10000000, "
+     "got '0'"},
+    {"max_connections: ", "10000001", BASE,
+     "1:18: error: 'max_connections' must be 'auto' or an integer between 1 and 10000000, "
+     "got '10000001'"},
+    {"max_connections: ", "-5", BASE,
+     "1:18: error: 'max_connections' must be 'auto' or an integer between 1 and 10000000, "
+     "got '-5'"},
+    {"max_connections: ", "[1]", BASE,
+     "1:18: error: 'max_connections' must be 'auto' or an integer between 1 and 10000000, "
+     "got a list"},
     /* listener addresses */
     {ADDR, "127.0.0.1", UPSTREAM,
      "3:14: error: 'address': invalid address '127.0.0.1': missing port (use HOST:PORT)"},
@@ -1249,8 +1281,8 @@ static const struct bad_config bad[] = {
     {"Workers: 2\n" BASE, {"1:1: error: unknown key 'Workers' (did you mean 'workers'?)"}},
     {"uesr: x\n" BASE, {"1:1: error: unknown key 'uesr' (did you mean 'user'?)"}},
     {"colour: red\n" BASE,
-     {"1:1: error: unknown key 'colour' (valid keys here: workers, user, group, pid_file, "
-      "drain_timeout, log, listeners, upstream, http, tenants, admin)"}},
+     {"1:1: error: unknown key 'colour' (valid keys here: workers, max_connections, user, group, "
+      "pid_file, drain_timeout, log, listeners, upstream, http, tenants, admin)"}},
     {"workers: 2\nworkers: 3\n" BASE,
      {"2:1: error: duplicate key 'workers' (first defined at 1:1)"}},
     {"[a]: 1\n" BASE, {"1:1: error: keys must be strings, got a list"}},
@@ -1510,6 +1542,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, minimal_config_gets_every_default);
     tcase_add_test(tc, full_config_sets_every_key);
     tcase_add_test(tc, workers_forms);
+    tcase_add_test(tc, max_connections_forms);
     tcase_add_test(tc, boolean_forms);
     tcase_add_test(tc, listener_address_forms);
     tcase_add_test(tc, wildcard_is_ipv4_any_and_localhost_is_loopback);

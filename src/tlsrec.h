@@ -1,0 +1,80 @@
+/* tlsrec.h - corral's own TLS 1.3 record layer for established client
+ * connections ("handoff").
+ *
+ * Why: OpenSSL 3.0 keeps about 14 KB per connection after the handshake
+ * (the SSL object alone is 8 KB), which is most of what an idle phone costs
+ * the edge. The handshake is OpenSSL's job; what follows it in TLS 1.3 is
+ * only AEAD records under two traffic secrets. So once a TLS 1.3 handshake
+ * is over and OpenSSL holds nothing unread or unsent, the connection's
+ * records move here and the SSL object is freed: what stays is the two
+ * secrets, the sequence numbers and the two cipher contexts, under 2 KB.
+ *
+ * How: a message callback counts the records OpenSSL reads and writes and
+ * notes the Finished messages (after which the application keys start at
+ * sequence 0); a keylog callback captures the application traffic secrets.
+ * Suites: TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384,
+ * TLS_CHACHA20_POLY1305_SHA256. TLS 1.2 connections, other suites and a
+ * connection that saw a KeyUpdate before the handoff stay on OpenSSL.
+ * After the handoff: application data both ways, KeyUpdate from the client
+ * (answered when it asks), our own KeyUpdate before the write sequence gets
+ * near the AEAD limits, close_notify both ways; anything else the client
+ * sends is a protocol error and closes the connection.
+ *
+ * Buffers (one record in, one out) exist only while bytes are in them. */
+#ifndef CR_TLSREC_H
+#define CR_TLSREC_H
+
+#include <event2/buffer.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tls.h"
+
+struct cr_tlsrec;
+
+/* Installs the record counter and secret capture on a server context.
+ * Every context an SSL may switch to (SNI) needs it. Returns 0 or
+ * CR_ENOMEM. */
+int cr_tlsrec_ctx_setup(SSL_CTX *ctx);
+
+/* Starts following ssl's handshake: call after SSL_new, before the first
+ * byte. Returns 0 and *out (owned by the caller, cr_tlsrec_free) or
+ * CR_ENOMEM. The record must outlive ssl or ssl must be freed first. */
+int cr_tlsrec_watch(SSL *ssl, struct cr_tlsrec **out);
+
+/* Takes the connection's records over from ssl after its handshake.
+ * Precondition: the last SSL_write finished (nothing half-sent inside
+ * OpenSSL). Returns
+ *   0           taken: the caller frees ssl and uses r from now on;
+ *   CR_EAGAIN   not yet (OpenSSL still holds unread bytes): try later;
+ *   CR_EINVAL   never (TLS 1.2, another suite, a KeyUpdate seen): the
+ *               caller frees r and keeps ssl. */
+int cr_tlsrec_takeover(struct cr_tlsrec *r, SSL *ssl);
+
+/* Like cr_tls_read (tls.h) on the socket fd: at most len plaintext bytes of
+ * one record into buf. CR_TLS_CLOSED on close_notify or EOF, CR_TLS_ERROR on
+ * a bad record (cr_tlsrec_error says which). */
+enum cr_tls_io cr_tlsrec_read(struct cr_tlsrec *r, int fd, void *buf, size_t len, size_t *n);
+
+/* Plaintext or a whole record waits in r (the socket will not say so). */
+bool cr_tlsrec_pending(const struct cr_tlsrec *r);
+
+/* Like cr_tls_write_out: writes out as records until it is empty (and
+ * whatever r itself must send, such as a KeyUpdate answer) or the socket
+ * pushes back. Written bytes leave out. */
+enum cr_tls_io cr_tlsrec_write_out(struct cr_tlsrec *r, int fd, struct evbuffer *out);
+
+/* r has encrypted bytes of its own still to send (call write_out). */
+bool cr_tlsrec_want_write(const struct cr_tlsrec *r);
+
+/* Sends close_notify, best effort, never waiting. */
+void cr_tlsrec_close_notify(struct cr_tlsrec *r, int fd);
+
+/* Why the last CR_TLS_ERROR happened, for a log line. */
+const char *cr_tlsrec_error(const struct cr_tlsrec *r);
+
+/* NULL-safe. */
+void cr_tlsrec_free(struct cr_tlsrec *r);
+
+#endif

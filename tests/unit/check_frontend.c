@@ -1,0 +1,336 @@
+/* check_frontend.c - the HTTP/1.1 and HTTP/2 front ends fed from memory
+ * (fixture.h): what reaches the submit callback they are attached with,
+ * what they answer themselves, and a whole exchange through
+ * cr_request_submit, the pool and an upstream connection over memory. */
+#include "ac_config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "fixture.h"
+#include "h1.h"
+#include "h2.h"
+#include "pool.h"
+#include "request.h"
+#include "upstream.h"
+
+/* ------------------------------------------------------------ fixtures */
+
+#define MAXGOT 32
+
+static struct fx_world X;
+static struct cr_conn *C;
+static struct cr_request *got[MAXGOT];
+static int ngot;
+
+/* The submit callback of these tests: keeps the request for the test. */
+static void sink(struct cr_request *r)
+{
+    ck_assert_int_lt(ngot, MAXGOT);
+    got[ngot++] = r;
+}
+
+static void setup(void)
+{
+    fx_world_init(&X, NULL);
+    C = fx_conn_new(&X, "198.51.100.4");
+    ngot = 0;
+}
+
+static void teardown(void)
+{
+    fx_conn_free(C);
+    fx_world_free(&X);
+}
+
+static void feed(const char *s, size_t n)
+{
+    ck_assert_int_eq(C->proto->on_data(C, (const uint8_t *)s, n), 0);
+}
+
+static void feeds(const char *s)
+{
+    feed(s, strlen(s));
+}
+
+/* Everything the connection queued for the client, as a string (freed by
+ * the next call). */
+static const char *client_got(void)
+{
+    static char *s;
+    struct evbuffer *b = evbuffer_new();
+    fx_conn_take(C, b);
+    size_t n = evbuffer_get_length(b);
+    free(s);
+    s = malloc(n + 1);
+    ck_assert_ptr_nonnull(s);
+    evbuffer_remove(b, s, n);
+    s[n] = '\0';
+    evbuffer_free(b);
+    return s;
+}
+
+static const char *value(const struct cr_request *r, const char *name)
+{
+    const struct cr_hdr *h = cr_request_hdr(r, name);
+    return h ? h->value : NULL;
+}
+
+static const char HEAD[] = "GET /v1/items?since=5 HTTP/1.1\r\n"
+                           "Host: api.example.com\r\n"
+                           "User-Agent: app/5.2\r\n"
+                           "X-Tenant-Id: gold\r\n"
+                           "Accept: application/json\r\n"
+                           "\r\n";
+
+static void check_head(const struct cr_request *r)
+{
+    ck_assert_str_eq(r->method, "GET");
+    ck_assert_str_eq(r->path, "/v1/items?since=5");
+    ck_assert_str_eq(r->protocol, "HTTP/1.1");
+    ck_assert_uint_eq(r->hdrs.n, 4);
+    ck_assert_str_eq(value(r, "host"), "api.example.com");
+    ck_assert_str_eq(value(r, "user-agent"), "app/5.2");
+    ck_assert_str_eq(value(r, "x-tenant-id"), "gold");
+    ck_assert(!r->has_body);
+    /* handed over as parsed: the rewrite is the submit callback's job */
+    ck_assert_ptr_null(value(r, "x-forwarded-for"));
+    ck_assert_ptr_null(r->authority);
+}
+
+/* ------------------------------------------------------------ HTTP/1.1 */
+
+START_TEST(h1_head_reaches_submit)
+{
+    ck_assert_int_eq(cr_h1_attach(C, sink), 0);
+    feeds(HEAD);
+    ck_assert_int_eq(ngot, 1);
+    check_head(got[0]);
+    ck_assert_str_eq(client_got(), ""); /* nothing answered yet */
+
+    /* answered by whoever took it; the connection goes on */
+    cr_request_respond(got[0], 503, "test", NULL);
+    ck_assert(strncmp(client_got(), "HTTP/1.1 503 Service Unavailable\r\n", 34) == 0);
+    feeds(HEAD);
+    ck_assert_int_eq(ngot, 2);
+    check_head(got[1]);
+}
+END_TEST
+
+START_TEST(h1_head_split_in_single_bytes)
+{
+    ck_assert_int_eq(cr_h1_attach(C, sink), 0);
+    for (size_t i = 0; i < sizeof(HEAD) - 1; i++) {
+        ck_assert_int_eq(ngot, 0);
+        feed(HEAD + i, 1);
+    }
+    ck_assert_int_eq(ngot, 1);
+    check_head(got[0]);
+}
+END_TEST
+
+START_TEST(h1_pipelined_heads_in_order)
+{
+    ck_assert_int_eq(cr_h1_attach(C, sink), 0);
+    feeds("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
+          "POST /3 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok");
+    ck_assert_int_eq(ngot, 3);
+    ck_assert_str_eq(got[0]->path, "/1");
+    ck_assert_str_eq(got[1]->path, "/2");
+    ck_assert_str_eq(got[2]->path, "/3");
+    ck_assert(got[2]->has_body);
+    ck_assert_int_eq(got[2]->req_clen, 2);
+}
+END_TEST
+
+/* Requests the front end refuses itself never reach submit. */
+START_TEST(h1_refusals_answered_not_submitted)
+{
+    static const struct {
+        const char *in, *status;
+    } cases[] = {
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+         "HTTP/1.1 400 Bad Request\r\n"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n 2\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
+        {"GET / HTTP/1.1\r\nHo st: a\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
+        {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"},
+    };
+    for (size_t i = 0; i < CR_ARRAY_LEN(cases); i++) {
+        teardown();
+        setup();
+        ck_assert_int_eq(cr_h1_attach(C, sink), 0);
+        feeds(cases[i].in);
+        ck_assert_msg(ngot == 0, "case %zu was submitted", i);
+        const char *out = client_got();
+        ck_assert_msg(strncmp(out, cases[i].status, strlen(cases[i].status)) == 0, "case %zu: %s",
+                      i, out);
+        ck_assert_ptr_nonnull(strstr(out, "connection: close\r\n"));
+    }
+}
+END_TEST
+
+/* The whole way: head parsed, rewritten, admitted as its tenant, sent as a
+ * stream on the upstream connection, answered, written to the client. */
+START_TEST(h1_through_pool_and_upstream)
+{
+    struct fx_lb *lb = fx_lb_new(100, 200, 300);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    ck_assert_int_eq(cr_h1_attach(C, cr_request_submit), 0);
+    feeds(HEAD);
+    ck_assert_uint_eq(cr_upconn_inflight(u), 1);
+    ck_assert_int_eq(fx_up_pump(u, lb), 0);
+
+    ck_assert_uint_eq(fx_lb_requests(lb), 1);
+    ck_assert_str_eq(fx_lb_header(lb, ":method", 0), "GET");
+    ck_assert_str_eq(fx_lb_header(lb, ":authority", 0), "api.example.com");
+    ck_assert_str_eq(fx_lb_header(lb, ":path", 0), "/v1/items?since=5");
+    ck_assert_str_eq(fx_lb_header(lb, "x-forwarded-for", 0), "198.51.100.4");
+    ck_assert_str_eq(fx_lb_header(lb, "x-tenant-id", 0), "gold");
+    ck_assert_ptr_null(fx_lb_header(lb, "host", 0));
+    ck_assert_uint_eq(X.shm->tenants[1].admitted, 1); /* gold is tenant 1 */
+
+    const char *out = client_got();
+    ck_assert(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    ck_assert_ptr_nonnull(strstr(out, "content-length: 300\r\n"));
+    const char *body = strstr(out, "\r\n\r\n");
+    ck_assert_ptr_nonnull(body);
+    ck_assert_uint_eq(strlen(body + 4), 300);
+    ck_assert_uint_eq(cr_upconn_inflight(u), 0);
+    ck_assert(cr_pool_idle(X.w.pool));
+    fx_lb_free(lb);
+}
+END_TEST
+
+/* ------------------------------------------------------------ HTTP/2 */
+
+/* clang-format off */
+static const char *const H2_REQ[] = {
+    ":method", "GET",
+    ":scheme", "https",
+    ":authority", "api.example.com",
+    ":path", "/v1/items",
+    "user-agent", "app/5.2",
+    "x-tenant-id", "silver",
+    NULL};
+/* clang-format on */
+
+/* What the phone sends goes to corral, and what corral answers back. */
+static void h2_exchange(struct fx_h2c *cl)
+{
+    struct evbuffer *b = evbuffer_new();
+    fx_h2c_send(cl, b);
+    size_t n = evbuffer_get_length(b);
+    if (n)
+        feed((const char *)evbuffer_pullup(b, -1), n);
+    evbuffer_drain(b, n);
+    fx_conn_take(C, b);
+    n = evbuffer_get_length(b);
+    ck_assert_int_eq(fx_h2c_recv(cl, evbuffer_pullup(b, -1), n), 0);
+    evbuffer_free(b);
+}
+
+START_TEST(h2_head_reaches_submit)
+{
+    struct fx_h2c *cl = fx_h2c_new();
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    int32_t sid = fx_h2c_request(cl, H2_REQ);
+    h2_exchange(cl);
+    ck_assert_int_eq(ngot, 1);
+    struct cr_request *r = got[0];
+    ck_assert_str_eq(r->method, "GET");
+    ck_assert_str_eq(r->scheme, "https");
+    ck_assert_str_eq(r->authority, "api.example.com");
+    ck_assert_str_eq(r->path, "/v1/items");
+    ck_assert_str_eq(r->protocol, "HTTP/2");
+    ck_assert_int_eq(r->fe_stream, sid);
+    ck_assert_uint_eq(r->hdrs.n, 2);
+    ck_assert_str_eq(value(r, "user-agent"), "app/5.2");
+    ck_assert_ptr_null(value(r, "x-forwarded-for"));
+    ck_assert(!r->has_body);
+
+    cr_request_respond(r, 503, "test", NULL);
+    h2_exchange(cl);
+    ck_assert_int_eq(fx_h2c_status(cl, sid), 503);
+    ck_assert_uint_eq(fx_h2c_done(cl), 1);
+    fx_h2c_free(cl);
+}
+END_TEST
+
+START_TEST(h2_long_path_answered_414_not_submitted)
+{
+    static char path[9000];
+    memset(path, 'a', sizeof(path) - 1);
+    path[0] = '/';
+    const char *const req[] = {":method", "GET",   ":scheme", "https", ":authority",
+                               "a",       ":path", path,      NULL};
+    struct fx_h2c *cl = fx_h2c_new();
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    int32_t sid = fx_h2c_request(cl, req);
+    h2_exchange(cl);
+    ck_assert_int_eq(ngot, 0);
+    ck_assert_int_eq(fx_h2c_status(cl, sid), 414);
+    fx_h2c_free(cl);
+}
+END_TEST
+
+START_TEST(h2_through_pool_and_upstream)
+{
+    struct fx_lb *lb = fx_lb_new(100, 200, 1000);
+    struct cr_upconn *u = fx_up_ready(&X, 1, lb);
+    struct fx_h2c *cl = fx_h2c_new();
+    int32_t sid[3];
+    ck_assert_int_eq(cr_h2_attach(C, cr_request_submit), 0);
+    for (int i = 0; i < 3; i++)
+        sid[i] = fx_h2c_request(cl, H2_REQ);
+    h2_exchange(cl);
+    ck_assert_uint_eq(cr_upconn_inflight(u), 3); /* three streams on one connection */
+    ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    ck_assert_uint_eq(fx_lb_requests(lb), 3);
+    ck_assert_str_eq(fx_lb_header(lb, "x-forwarded-for", 0), "198.51.100.4");
+    ck_assert_str_eq(fx_lb_header(lb, "x-forwarded-proto", 0), "https");
+    h2_exchange(cl);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(fx_h2c_status(cl, sid[i]), 200);
+    ck_assert_uint_eq(fx_h2c_done(cl), 3);
+    ck_assert_uint_eq(X.shm->tenants[2].admitted, 3); /* silver is tenant 2 */
+    ck_assert(cr_pool_idle(X.w.pool));
+    fx_h2c_free(cl);
+    fx_lb_free(lb);
+}
+END_TEST
+
+/* ------------------------------------------------------------ suite */
+
+static Suite *frontend_suite(void)
+{
+    Suite *s = suite_create("frontend");
+    TCase *tc = tcase_create("h1");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, h1_head_reaches_submit);
+    tcase_add_test(tc, h1_head_split_in_single_bytes);
+    tcase_add_test(tc, h1_pipelined_heads_in_order);
+    tcase_add_test(tc, h1_refusals_answered_not_submitted);
+    tcase_add_test(tc, h1_through_pool_and_upstream);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("h2");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, h2_head_reaches_submit);
+    tcase_add_test(tc, h2_long_path_answered_414_not_submitted);
+    tcase_add_test(tc, h2_through_pool_and_upstream);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(frontend_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,238 @@
+/* check_pool.c - the pipeliner with its connections brought up over memory
+ * (fixture.h): a new pool connects nothing, requests wait for a connection
+ * and go out when one comes up, streams are multiplexed and spread over the
+ * connections with the most room, capacity follows the server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS. */
+#include "ac_config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "fixture.h"
+#include "pool.h"
+#include "request.h"
+#include "upstream.h"
+
+/* ------------------------------------------------------------ fixtures */
+
+#define MAXREQ 64
+
+static struct fx_world X;
+static struct cr_conn *C;
+
+/* What the client side of each request saw. */
+static int heads, ends;
+
+static void fe_head(struct cr_request *r)
+{
+    heads++;
+}
+
+/* Takes the body as a front end would, so the upstream window reopens. */
+static void fe_body(struct cr_request *r)
+{
+    size_t n = evbuffer_get_length(r->resp_body);
+    evbuffer_drain(r->resp_body, n);
+    cr_request_resp_consumed(r, n);
+}
+
+static void fe_end(struct cr_request *r)
+{
+    fe_body(r);
+    ends++;
+}
+
+static void fe_nop(struct cr_request *r)
+{
+}
+
+static const struct cr_fe_ops test_fe = {fe_head, fe_body, fe_end, fe_nop};
+
+static void setup(void)
+{
+    fx_world_init(&X, NULL);
+    C = fx_conn_new(&X, "203.0.113.9");
+    heads = ends = 0;
+}
+
+static void teardown(void)
+{
+    fx_conn_free(C);
+    fx_world_free(&X);
+}
+
+/* A GET of tenant `tenant` submitted as a front end does. */
+static struct cr_request *submit(const char *path, const char *tenant)
+{
+    struct cr_request *r = cr_request_new(C, &test_fe, NULL, "HTTP/2");
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(cr_request_set(r, &r->method, "GET", 3), 0);
+    ck_assert_int_eq(cr_request_set(r, &r->path, path, strlen(path)), 0);
+    ck_assert_int_eq(cr_request_set(r, &r->authority, "a.test", 6), 0);
+    ck_assert_int_eq(cr_request_add_header(r, "x-tenant-id", 11, tenant, strlen(tenant)), 0);
+    cr_request_submit(r);
+    return r;
+}
+
+static int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    ck_assert_ptr_nonnull(d);
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+/* ------------------------------------------------------------ tests */
+
+START_TEST(new_pool_connects_nothing)
+{
+    struct cr_pool *p = NULL;
+    int before = open_fds();
+    ck_assert_int_eq(cr_pool_new(&X.w, &p), 0);
+    ck_assert_int_eq(open_fds(), before);
+    for (size_t i = 0; i < 2; i++) {
+        struct cr_upconn *u = cr_pool_conn(p, i);
+        ck_assert_ptr_nonnull(u);
+        ck_assert_int_eq(cr_upconn_state(u), CR_UP_IDLE);
+        ck_assert_int_eq(cr_upconn_id(u), -1); /* never connected */
+    }
+    ck_assert_ptr_null(cr_pool_conn(p, 2));
+    ck_assert(cr_pool_idle(p));
+    cr_pool_free(p);
+}
+END_TEST
+
+/* A connection is coming (idle, not failing): the request waits in
+ * admission instead of getting a 502, and leaves once SETTINGS arrive. */
+START_TEST(request_waits_for_a_connection)
+{
+    struct cr_request *r = submit("/a", "gold");
+    ck_assert_int_eq(r->state, CR_REQ_QUEUED);
+    ck_assert_int_eq(r->status, 0);
+    ck_assert(!cr_pool_idle(X.w.pool));
+
+    struct fx_lb *lb = fx_lb_new(100, 200, 50);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    ck_assert_int_eq(r->state, CR_REQ_UPSTREAM);
+    ck_assert_uint_eq(cr_upconn_inflight(u), 1);
+    ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    ck_assert_int_eq(r->status, 200);
+    ck_assert_int_eq(heads, 1);
+    ck_assert_int_eq(ends, 1);
+    ck_assert_uint_eq(r->bytes_out, 50);
+    ck_assert(cr_pool_idle(X.w.pool));
+    cr_request_release_fe(r);
+    fx_lb_free(lb);
+}
+END_TEST
+
+START_TEST(streams_multiplexed_on_one_connection)
+{
+    struct fx_lb *lb = fx_lb_new(100, 200, 2000);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    struct cr_request *r[20];
+    for (int i = 0; i < 20; i++)
+        r[i] = submit("/m", i % 2 ? "silver" : "bronze");
+    ck_assert_uint_eq(cr_upconn_inflight(u), 20);
+    ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    ck_assert_uint_eq(fx_lb_requests(lb), 20);
+    ck_assert_int_eq(ends, 20);
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq(r[i]->status, 200);
+        ck_assert_int_eq(r[i]->up_conn_id, cr_upconn_id(u));
+        cr_request_release_fe(r[i]);
+    }
+    ck_assert_uint_eq(cr_upconn_inflight(u), 0);
+    fx_lb_free(lb);
+}
+END_TEST
+
+START_TEST(spread_over_the_connection_with_most_room)
+{
+    struct fx_lb *lb0 = fx_lb_new(100, 200, 10), *lb1 = fx_lb_new(100, 200, 10);
+    struct cr_upconn *u0 = fx_up_ready(&X, 0, lb0), *u1 = fx_up_ready(&X, 1, lb1);
+    struct cr_request *r[10];
+    for (int i = 0; i < 10; i++)
+        r[i] = submit("/s", "gold");
+    ck_assert_uint_eq(cr_upconn_inflight(u0), 5);
+    ck_assert_uint_eq(cr_upconn_inflight(u1), 5);
+    ck_assert_int_eq(fx_up_pump(u0, lb0), 0);
+    ck_assert_int_eq(fx_up_pump(u1, lb1), 0);
+    ck_assert_int_eq(ends, 10);
+    for (int i = 0; i < 10; i++)
+        cr_request_release_fe(r[i]);
+    fx_lb_free(lb0);
+    fx_lb_free(lb1);
+}
+END_TEST
+
+/* The server allows 2 streams: 2 go, the rest wait in admission and go as
+ * streams end. */
+START_TEST(capacity_is_the_servers_stream_limit)
+{
+    struct fx_lb *lb = fx_lb_new(2, 200, 10);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    struct cr_request *r[5];
+    for (int i = 0; i < 5; i++)
+        r[i] = submit("/c", "gold");
+    ck_assert_uint_eq(cr_upconn_inflight(u), 2);
+    ck_assert_int_eq(r[2]->state, CR_REQ_QUEUED);
+    ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    ck_assert_uint_eq(fx_lb_requests(lb), 5);
+    ck_assert_int_eq(ends, 5);
+    ck_assert(cr_pool_idle(X.w.pool));
+    for (int i = 0; i < 5; i++)
+        cr_request_release_fe(r[i]);
+    fx_lb_free(lb);
+}
+END_TEST
+
+/* A client that goes away while its request waits takes it out of the
+ * queue; nothing is sent for it. */
+START_TEST(queued_request_cancelled_by_its_client)
+{
+    struct cr_request *r = submit("/q", "silver");
+    ck_assert_int_eq(r->state, CR_REQ_QUEUED);
+    cr_request_release_fe(r);
+    ck_assert(cr_pool_idle(X.w.pool));
+    struct fx_lb *lb = fx_lb_new(100, 200, 10);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    ck_assert_uint_eq(cr_upconn_inflight(u), 0);
+    ck_assert_uint_eq(fx_lb_requests(lb), 0);
+    fx_lb_free(lb);
+}
+END_TEST
+
+/* ------------------------------------------------------------ suite */
+
+static Suite *pool_suite(void)
+{
+    Suite *s = suite_create("pool");
+    TCase *tc = tcase_create("memory");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, new_pool_connects_nothing);
+    tcase_add_test(tc, request_waits_for_a_connection);
+    tcase_add_test(tc, streams_multiplexed_on_one_connection);
+    tcase_add_test(tc, spread_over_the_connection_with_most_room);
+    tcase_add_test(tc, capacity_is_the_servers_stream_limit);
+    tcase_add_test(tc, queued_request_cancelled_by_its_client);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(pool_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
