@@ -2,7 +2,7 @@
  *
  *   testup --listen 127.0.0.1:PORT --cert lb.crt --key lb.key
  *          [--ca ca.crt [--require-client-cert]] [--max-streams N]
- *          [--service-time MS] [--stats-file PATH] [--quiet]
+ *          [--service-time MS] [--stats-file PATH] [--count-header NAME] [--quiet]
  *
  * Prints "testup: listening on ADDR" on stdout once the socket listens
  * (PORT 0 picks a free port; ADDR shows the real one), serves until
@@ -11,6 +11,7 @@
  * failure. The endpoints are described by usage() and testup_req.c. */
 #include "testup.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -49,7 +50,8 @@ static void usage(FILE *f, int full)
 {
     fputs(
         "usage: testup --listen ADDR:PORT --cert CRT --key KEY [--ca CA [--require-client-cert]]\n"
-        "              [--max-streams N] [--service-time MS] [--stats-file PATH] [--quiet]\n",
+        "              [--max-streams N] [--service-time MS] [--stats-file PATH]\n"
+        "              [--count-header NAME] [--quiet]\n",
         f);
     if (!full) {
         fputs("(--help for more)\n", f);
@@ -64,6 +66,8 @@ static void usage(FILE *f, int full)
           "  --max-streams N          HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (100)\n"
           "  --service-time MS        answer every request MS ms after its body (0)\n"
           "  --stats-file PATH        write /__stats JSON there on SIGUSR1 and at exit\n"
+          "  --count-header NAME      count requests by the value of header NAME too\n"
+          "                           (/__stats \"by_header\")\n"
           "  --quiet                  no per-connection log on stderr\n"
           "\n"
           "Endpoints (any method):\n"
@@ -137,6 +141,7 @@ enum {
     OPT_STREAMS,
     OPT_SERVICE,
     OPT_STATS,
+    OPT_COUNT,
     OPT_QUIET,
     OPT_HELP
 };
@@ -168,6 +173,15 @@ static int apply_opt(struct tu_opts *o, int c, const char *arg)
     case OPT_QUIET:
         o->quiet = 1;
         return 0;
+    case OPT_COUNT:
+        if (arg[0] == '\0' || strlen(arg) > 64)
+            break;
+        free(o->count_header);
+        if ((o->count_header = strdup(arg)) == NULL)
+            return CR_EINVAL;
+        for (char *p = o->count_header; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        return 0;
     case OPT_STREAMS:
         if (parse_num(arg, 1, INT32_MAX, &v) != 0)
             break;
@@ -197,6 +211,7 @@ static int parse_args(int argc, char **argv, struct tu_opts *o)
         {"max-streams", required_argument, NULL, OPT_STREAMS},
         {"service-time", required_argument, NULL, OPT_SERVICE},
         {"stats-file", required_argument, NULL, OPT_STATS},
+        {"count-header", required_argument, NULL, OPT_COUNT},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
@@ -393,7 +408,7 @@ static void write_stats(struct tu_server *srv)
 {
     if (srv->opts.stats_file == NULL)
         return;
-    if (tu_stats_write_file(&srv->stats, srv->opts.stats_file) != 0)
+    if (tu_stats_write_file(&srv->stats, srv->opts.count_header, srv->opts.stats_file) != 0)
         fprintf(stderr, "testup: writing %s: %s\n", srv->opts.stats_file, strerror(errno));
 }
 
@@ -441,6 +456,7 @@ int main(int argc, char **argv)
     int rv = parse_args(argc, argv, &srv.opts), status = 1;
 
     if (rv != 0) {
+        free(srv.opts.count_header);
         usage(rv > 0 ? stdout : stderr, rv > 0);
         return rv > 0 ? 0 : 2;
     }
@@ -467,6 +483,7 @@ fail_listener:
 fail_base:
     SSL_CTX_free(srv.ssl_ctx);
 fail_ctx:
+    free(srv.opts.count_header);
     libevent_global_shutdown();
     return status;
 }

@@ -49,6 +49,7 @@ struct tu_opts {
     const char *key;
     const char *ca;         /* NULL: no client certificates requested */
     const char *stats_file; /* NULL: no stats file */
+    char *count_header;     /* --count-header, lower-cased; NULL: none */
     int require_client_cert;
     uint32_t max_streams; /* HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS */
     uint64_t service_ms;  /* added to every answer but /__stats */

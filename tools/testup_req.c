@@ -390,7 +390,7 @@ static int build_headers(struct tu_req *req)
 /* The body of /__stats; resets the counters after reading them when asked. */
 static int build_stats(struct tu_req *req)
 {
-    int rv = tu_stats_json(&req->srv->stats, req->body);
+    int rv = tu_stats_json(&req->srv->stats, req->srv->opts.count_header, req->body);
 
     if (rv == 0)
         rv = evbuffer_add(req->body, "\n", 1) == 0 ? 0 : CR_ENOMEM;
@@ -515,8 +515,13 @@ int tu_req_head_done(struct tu_req *req)
     req->head_done = 1;
     route(req);
     if (req->route != TU_ROUTE_STATS) {
+        const char *ch = req->srv->opts.count_header;
         tu_stats_req_begin(&req->srv->stats);
         req->counted = 1;
+        if (ch != NULL) {
+            const struct tu_hdr *h = find_header(req, ch, strlen(ch));
+            tu_stats_count_by(&req->srv->stats, h ? h->value : NULL, h ? h->vlen : 0);
+        }
     }
     if (req->route != TU_ROUTE_ECHO)
         return 0;

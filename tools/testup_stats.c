@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "testup_json.h"
 
 void tu_stats_req_begin(struct tu_stats *st)
 {
@@ -24,22 +25,70 @@ void tu_stats_req_end(struct tu_stats *st)
         st->inflight--;
 }
 
+void tu_stats_count_by(struct tu_stats *st, const char *value, size_t len)
+{
+    size_t i;
+
+    if (value == NULL) {
+        st->by_none++;
+        return;
+    }
+    len = len > TU_BY_VALUE_MAX ? TU_BY_VALUE_MAX : len;
+    for (i = 0; i < st->nby; i++) {
+        if (strlen(st->by[i].value) == len && memcmp(st->by[i].value, value, len) == 0) {
+            st->by[i].n++;
+            return;
+        }
+    }
+    if (st->nby == TU_BY_MAX) {
+        st->by_other++;
+        return;
+    }
+    memcpy(st->by[st->nby].value, value, len);
+    st->by[st->nby].value[len] = '\0';
+    st->by[st->nby++].n = 1;
+}
+
 void tu_stats_reset(struct tu_stats *st)
 {
     st->requests = 0;
     st->max_inflight = st->inflight;
+    st->nby = 0;
+    st->by_other = st->by_none = 0;
 }
 
-int tu_stats_json(const struct tu_stats *st, struct evbuffer *out)
+/* ,"by_header":{...} */
+static int by_json(const struct tu_stats *st, struct evbuffer *out)
+{
+    int bad = evbuffer_add_printf(out, ",\"by_header\":{") < 0;
+
+    for (size_t i = 0; i < st->nby && !bad; i++) {
+        bad |= i > 0 && evbuffer_add(out, ",", 1) != 0;
+        bad |= tu_json_str(out, st->by[i].value, strlen(st->by[i].value)) != 0;
+        bad |= evbuffer_add_printf(out, ":%" PRIu64, st->by[i].n) < 0;
+    }
+    if (st->by_other > 0)
+        bad |= evbuffer_add_printf(out, "%s\"(other)\":%" PRIu64, st->nby ? "," : "",
+                                   st->by_other) < 0;
+    if (st->by_none > 0)
+        bad |= evbuffer_add_printf(out, "%s\"(none)\":%" PRIu64, st->nby || st->by_other ? "," : "",
+                                   st->by_none) < 0;
+    bad |= evbuffer_add(out, "}", 1) != 0;
+    return bad ? CR_ENOMEM : 0;
+}
+
+int tu_stats_json(const struct tu_stats *st, const char *count_header, struct evbuffer *out)
 {
     int n = evbuffer_add_printf(
         out,
         "{\"connections_accepted\":%" PRIu64 ",\"connections_open\":%" PRIu64
         ",\"requests\":%" PRIu64 ",\"inflight\":%" PRIu64 ",\"max_inflight\":%" PRIu64
-        ",\"h2_connections\":%" PRIu64 ",\"h1_connections\":%" PRIu64 "}",
+        ",\"h2_connections\":%" PRIu64 ",\"h1_connections\":%" PRIu64,
         st->connections_accepted, st->connections_open, st->requests, st->inflight,
         st->max_inflight, st->h2_connections, st->h1_connections);
-    return n < 0 ? CR_ENOMEM : 0;
+    if (n < 0 || (count_header != NULL && by_json(st, out) != 0))
+        return CR_ENOMEM;
+    return evbuffer_add(out, "}", 1) == 0 ? 0 : CR_ENOMEM;
 }
 
 /* Writes all of buf to f. Returns 0 or CR_EIO. */
@@ -55,7 +104,7 @@ static int write_all(FILE *f, struct evbuffer *buf)
     return 0;
 }
 
-int tu_stats_write_file(const struct tu_stats *st, const char *path)
+int tu_stats_write_file(const struct tu_stats *st, const char *count_header, const char *path)
 {
     struct evbuffer *buf;
     char *tmp;
@@ -72,7 +121,7 @@ int tu_stats_write_file(const struct tu_stats *st, const char *path)
         goto fail_tmp;
     }
     snprintf(tmp, tmplen, "%s.tmp", path);
-    rv = tu_stats_json(st, buf);
+    rv = tu_stats_json(st, count_header, buf);
     if (rv != 0)
         goto fail_json;
     f = fopen(tmp, "w");
