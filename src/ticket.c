@@ -218,7 +218,12 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_
             rc = -1;
             goto out;
         }
-        rc = i == 0 ? 1 : 2;
+        /* 2 = "renew": a ticket of an older key, and every TLS 1.3
+         * resumption, which gets fresh tickets (OpenSSL sends none after
+         * a plain 1): TLS 1.3 clients use a ticket once (RFC 8446 C.4), so
+         * without them a returning phone resumes once, then pays for a
+         * full handshake again. */
+        rc = i == 0 && SSL_version(ssl) != TLS1_3_VERSION ? 1 : 2;
         break;
     }
 out:

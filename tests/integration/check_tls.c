@@ -895,6 +895,27 @@ START_TEST(resumption_on_any_worker)
 }
 END_TEST
 
+/* A resumed TLS 1.3 connection gets a fresh ticket, so a client that uses
+ * each ticket once (as TLS 1.3 clients should) keeps resuming: each
+ * connection resumes with the session the previous one saved. */
+START_TEST(resumption_renews_tls13_tickets)
+{
+    start("c", 1, T->port, edge_entry(), NULL, 0);
+    const char *arrived = "Post-Handshake New Session Ticket arrived";
+    char *prev = new_session(T->port, "s0", "-tls1_3", NULL);
+    for (int i = 1; i <= 3; i++) {
+        char *next = h_path(T, h_strf(T, "s%d", i));
+        const char *args[] = {"-tls1_3", "-sess_in", prev, "-sess_out", next, NULL};
+        char *out = sclient(T->port, args, NULL);
+        ck_assert_msg(has(out, "Reused, TLSv1.3"), "resumption %d did not resume: %s", i, out);
+        ck_assert_msg(count_of(out, arrived) == 1,
+                      "resumption %d brought %d new ticket(s), expected 1: %s", i,
+                      count_of(out, arrived), out);
+        prev = next;
+    }
+}
+END_TEST
+
 /* `tickets` is the number of TLS 1.3 tickets per connection; 0 sends none
  * and so disables resumption. */
 START_TEST(tickets_per_connection)
@@ -1491,6 +1512,7 @@ static Suite *tls_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, resumption_on_any_worker);
+    tcase_add_test(tc, resumption_renews_tls13_tickets);
     tcase_add_test(tc, tickets_per_connection);
     tcase_add_test(tc, ticket_key_rotation);
     tcase_add_test(tc, ticket_key_file_shared_raw);
