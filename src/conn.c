@@ -19,7 +19,11 @@
 #include "tlsrec.h"
 
 #define CR_READ_CHUNK 16384
-#define CR_READS_PER_WAKEUP 8 /* then let other connections run */
+/* Plaintext read per wakeup before other connections get their turn: a
+ * budget in bytes, not in reads, because a read returns one TLS record and
+ * a peer that writes small records would otherwise be served a few records
+ * per loop iteration, each batch flushed on its own. */
+#define CR_READ_BUDGET (8 * CR_READ_CHUNK)
 
 static void conn_finish(struct cr_conn *c);
 static void on_read(evutil_socket_t fd, short what, void *arg);
@@ -298,12 +302,13 @@ static void tls_shutdown(struct cr_conn *c)
 static void read_some(struct cr_conn *c)
 {
     uint8_t buf[CR_READ_CHUNK];
-    for (int i = 0; i < CR_READS_PER_WAKEUP; i++) {
+    for (size_t total = 0; total < CR_READ_BUDGET;) {
         if (c->state != CR_CONN_OPEN || c->read_paused)
             return;
         size_t n;
         switch (tls_read(c, buf, sizeof(buf), &n)) {
         case CR_TLS_OK:
+            total += n;
             if (c->proto->on_data(c, buf, n) < 0) {
                 cr_conn_close(c, true);
                 return;

@@ -242,10 +242,14 @@ static void up_flush(void *arg)
 static void up_read(struct cr_upconn *u)
 {
     uint8_t buf[16384];
-    for (int i = 0; i < 8 && u->state >= CR_UP_READY && !u->read_paused; i++) {
+    /* a budget in bytes, not reads: each read is one TLS record, and an
+     * upstream that writes a record per response would otherwise hand over
+     * a few responses per loop iteration, each batch flushed on its own */
+    for (size_t total = 0; total < 8 * sizeof(buf) && u->state >= CR_UP_READY && !u->read_paused;) {
         size_t n;
         enum cr_tls_io rc = cr_tls_read(u->ssl, buf, sizeof(buf), &n);
         if (rc == CR_TLS_OK) {
+            total += n;
             u->last_rx_us = cr_now_us();
             if (u->codec->on_data(u, buf, n) < 0) {
                 cr_up_fail(u, "protocol error from the upstream");
