@@ -212,9 +212,23 @@ void cr_request_release_be(struct cr_request *r)
 
 /* ------------------------------------------------------------ head */
 
+/* RFC 9110 5.6.2 tchar -> its lower case; 0 for any other byte. Built
+ * once per process: the header path looks up every byte of every name. */
+static unsigned char tchar_lower[256];
+
+static void tchar_init(void)
+{
+    if (tchar_lower['a'])
+        return;
+    for (int c = 1; c < 256; c++)
+        if (isalnum(c) || strchr("!#$%&'*+-.^_`|~", c))
+            tchar_lower[c] = (unsigned char)tolower(c);
+}
+
 static int is_tchar(unsigned char c)
 {
-    return isalnum(c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    tchar_init();
+    return tchar_lower[c] != 0;
 }
 
 /* RFC 9110 5.6.2 token; lower-cases it in place. */
@@ -222,19 +236,32 @@ static int check_name(char *n, size_t len)
 {
     if (len == 0)
         return CR_EPROTO;
+    tchar_init();
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)n[i];
-        if (!is_tchar(c))
+        unsigned char l = tchar_lower[(unsigned char)n[i]];
+        if (!l)
             return CR_EPROTO;
-        n[i] = (char)tolower(c);
+        n[i] = (char)l;
     }
     return 0;
 }
 
-/* RFC 9110 5.5: no CR, LF or NUL anywhere, no other controls but HTAB. */
+/* RFC 9110 5.5: no CR, LF or NUL anywhere, no other controls but HTAB.
+ * Eight bytes at a time while none is below 0x20 or 0x7f (the usual
+ * value); from the first word that has one (perhaps an HTAB), byte by
+ * byte. */
 static int check_value(const char *v, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x, del;
+        memcpy(&x, v + i, 8);
+        del = x ^ (0x7f * ones);
+        if (((x - 0x20 * ones) & ~x & highs) | ((del - ones) & ~del & highs))
+            break;
+    }
+    for (; i < len; i++) {
         unsigned char c = (unsigned char)v[i];
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             return CR_EPROTO;
@@ -274,10 +301,19 @@ static void hdrs_del(struct cr_hdrs *h, uint32_t i)
     h->n--;
 }
 
+/* Names compare by length first: most differ there. */
+static bool name_is(const char *n, size_t nlen, const char *name, size_t len)
+{
+    return nlen == len && memcmp(n, name, len) == 0;
+}
+
+#define HDR_IS(h, lit) name_is((h)->name, (h)->nlen, lit, sizeof(lit) - 1)
+
 static const struct cr_hdr *hdrs_find(const struct cr_hdrs *h, const char *name)
 {
+    size_t len = strlen(name);
     for (uint32_t i = 0; i < h->n; i++)
-        if (strcmp(h->v[i].name, name) == 0)
+        if (name_is(h->v[i].name, h->v[i].nlen, name, len))
             return &h->v[i];
     return NULL;
 }
@@ -322,16 +358,23 @@ int cr_request_set(struct cr_request *r, char **field, const char *v, size_t len
     return *field ? 0 : CR_ENOMEM;
 }
 
-/* Connection-specific fields never cross a hop (RFC 9110 7.6.1). */
-static int is_hop_by_hop(const char *n)
+/* Connection-specific fields never cross a hop (RFC 9110 7.6.1). n is
+ * lower case. */
+static int is_hop_by_hop(const char *n, size_t len)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
-                                      "transfer-encoding", "upgrade", "te", "trailer",
-                                      "proxy-authorization", "http2-settings", "host", NULL};
-    for (int i = 0; hop[i]; i++)
-        if (strcmp(n, hop[i]) == 0)
-            return 1;
-    return 0;
+#define IS(lit) name_is(n, len, lit, sizeof(lit) - 1)
+    switch (len) {
+    case 2: return IS("te");
+    case 4: return IS("host");
+    case 7: return IS("upgrade") || IS("trailer");
+    case 10: return IS("connection") || IS("keep-alive");
+    case 14: return IS("http2-settings");
+    case 16: return IS("proxy-connection");
+    case 17: return IS("transfer-encoding");
+    case 19: return IS("proxy-authorization");
+    default: return 0;
+    }
+#undef IS
 }
 
 /* Is name listed in a Connection header value? */
@@ -360,8 +403,9 @@ static void strip_hop_by_hop(struct cr_hdrs *h)
     struct cr_hdr tmp = {.value = conn_value};
     for (uint32_t i = 0; i < h->n;) {
         const char *n = h->v[i].name;
-        int keep_te = strcmp(n, "te") == 0 && strcasecmp(h->v[i].value, "trailers") == 0;
-        if ((is_hop_by_hop(n) && !keep_te) || (conn_value && named_by_connection(&tmp, n)))
+        int keep_te = HDR_IS(&h->v[i], "te") && strcasecmp(h->v[i].value, "trailers") == 0;
+        if ((is_hop_by_hop(n, h->v[i].nlen) && !keep_te) ||
+            (conn_value && named_by_connection(&tmp, n)))
             hdrs_del(h, i);
         else
             i++;
@@ -371,13 +415,14 @@ static void strip_hop_by_hop(struct cr_hdrs *h)
 static void set_header(struct cr_request *r, struct cr_hdrs *h, const char *name,
                        const char *value)
 {
+    size_t len = strlen(name);
     for (uint32_t i = 0; i < h->n;) {
-        if (strcmp(h->v[i].name, name) == 0)
+        if (name_is(h->v[i].name, h->v[i].nlen, name, len))
             hdrs_del(h, i);
         else
             i++;
     }
-    (void)hdrs_add(r, h, name, strlen(name), value, strlen(value));
+    (void)hdrs_add(r, h, name, len, value, strlen(value));
 }
 
 static void add_forwarding(struct cr_request *r)
@@ -387,9 +432,9 @@ static void add_forwarding(struct cr_request *r)
     /* the edge is the first hop anyone trusts: what the client claims about
      * earlier hops is dropped, whichever style we send ourselves */
     for (uint32_t i = 0; i < r->hdrs.n;) {
-        const char *n = r->hdrs.v[i].name;
-        if (!strcmp(n, "x-forwarded-for") || !strcmp(n, "x-forwarded-proto") ||
-            !strcmp(n, "forwarded"))
+        const struct cr_hdr *f = &r->hdrs.v[i];
+        if (HDR_IS(f, "x-forwarded-for") || HDR_IS(f, "x-forwarded-proto") ||
+            HDR_IS(f, "forwarded"))
             hdrs_del(&r->hdrs, i);
         else
             i++;
@@ -609,7 +654,7 @@ int cr_request_add_rheader(struct cr_request *r, const char *name, size_t nlen,
         return CR_ELIMIT;
     memcpy(lname, name, nlen);
     lname[nlen] = '\0';
-    if (is_hop_by_hop(lname) || check_value(value, vlen) < 0)
+    if (is_hop_by_hop(lname, nlen) || check_value(value, vlen) < 0)
         return 0;
     if (nlen == 14 && memcmp(lname, "content-length", 14) == 0)
         r->resp_clen = strtoll(value, NULL, 10);

@@ -318,6 +318,45 @@ START_TEST(bad_heads_refused_with_their_reason)
 }
 END_TEST
 
+/* Field values: every control byte but HTAB is refused wherever it stands
+ * (the check reads eight bytes at a time), HTAB and obs-text are not;
+ * field names must be tokens. */
+START_TEST(header_bytes_checked_at_every_position)
+{
+    static const unsigned char bad[] = {0x00, 0x01, '\r', '\n', 0x1f, 0x7f};
+    char v[21];
+    for (size_t pos = 0; pos < sizeof(v); pos++) {
+        for (size_t b = 0; b < sizeof(bad); b++) {
+            memset(v, 'a', sizeof(v));
+            v[pos] = (char)bad[b];
+            struct cr_request *r = req("HTTP/1.1", "GET", "/", NULL);
+            ck_assert_msg(cr_request_add_header(r, "x-v", 3, v, sizeof(v)) == CR_EPROTO,
+                          "byte 0x%02x at %zu accepted", bad[b], pos);
+            cr_request_release_fe(r);
+        }
+        for (int ok = 0; ok < 3; ok++) {
+            memset(v, 'a', sizeof(v));
+            v[pos] = ok == 0 ? '\t' : ok == 1 ? (char)0x80 : (char)0xff;
+            if (ok == 0 && (pos == 0 || pos == sizeof(v) - 1))
+                v[pos] = ' '; /* leading/trailing HTAB is trimmed as OWS */
+            struct cr_request *r = req("HTTP/1.1", "GET", "/", NULL);
+            ck_assert_int_eq(cr_request_add_header(r, "x-v", 3, v, sizeof(v)), 0);
+            cr_request_release_fe(r);
+        }
+    }
+    static const char *const names[] = {"x y", "x:y", "x\"y", "(x)", "x\x80", "x@y"};
+    for (size_t i = 0; i < CR_ARRAY_LEN(names); i++) {
+        struct cr_request *r = req("HTTP/1.1", "GET", "/", NULL);
+        ck_assert_int_eq(cr_request_add_header(r, names[i], strlen(names[i]), "v", 1), CR_EPROTO);
+        cr_request_release_fe(r);
+    }
+    struct cr_request *r = req("HTTP/1.1", "GET", "/", NULL);
+    ck_assert_int_eq(cr_request_add_header(r, "X-Odd~Name!", 11, "v", 1), 0);
+    ck_assert_str_eq(r->hdrs.v[0].name, "x-odd~name!");
+    cr_request_release_fe(r);
+}
+END_TEST
+
 START_TEST(asterisk_form_accepted)
 {
     struct cr_request *r =
@@ -359,6 +398,7 @@ static Suite *request_suite(void)
     tcase_add_test(tc, forwarding_off);
     tcase_add_test(tc, authority_from_pseudo_header_wins);
     tcase_add_test(tc, bad_heads_refused_with_their_reason);
+    tcase_add_test(tc, header_bytes_checked_at_every_position);
     tcase_add_test(tc, asterisk_form_accepted);
     tcase_add_test(tc, http10_without_host_gets_listener_address);
     suite_add_tcase(s, tc);
