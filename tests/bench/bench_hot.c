@@ -224,10 +224,27 @@ struct state {
     uint64_t now_us, arrivals;
 };
 
-static void common_setup(struct state *s)
+/* The fixture's config with the gold tenant's rate (100 000/s, burst 1 000)
+ * raised out of reach: one core runs the whole path faster than that, and a
+ * benchmark that queued behind its own rate limit would time the queue. */
+static const char *bench_yaml(void)
+{
+    static char yaml[8192];
+    static const char from[] = "rate: 100000/s\n      burst: 1000\n";
+    static const char to[] = "rate: 100000000/s\n      burst: 1000000\n";
+    const char *at = strstr(fx_default_yaml, from);
+    if (!at || strlen(fx_default_yaml) + sizeof(to) >= sizeof(yaml))
+        fail("setup", "the fixture's gold tenant has changed");
+    snprintf(yaml, sizeof(yaml), "%.*s%s%s", (int)(at - fx_default_yaml), fx_default_yaml, to,
+             at + sizeof(from) - 1);
+    return yaml;
+}
+
+/* yaml: NULL for the fixture's config */
+static void world_setup(struct state *s, const char *yaml)
 {
     memset(s, 0, sizeof(*s));
-    fx_world_init(&s->x, NULL);
+    fx_world_init(&s->x, yaml);
     s->c = fx_conn_new(&s->x, "198.51.100.23");
     s->a = evbuffer_new();
     s->b = evbuffer_new();
@@ -236,6 +253,11 @@ static void common_setup(struct state *s)
     fe_ends = nsubmitted = 0;
     submitted = NULL;
     cr_request_seed_ids(1); /* the same ids, so the same HPACK lengths, every run */
+}
+
+static void common_setup(struct state *s)
+{
+    world_setup(s, NULL);
 }
 
 static void common_teardown(struct state *s)
@@ -526,7 +548,7 @@ static void up_check(struct state *s)
 
 static void e2e_h1_setup(struct state *s)
 {
-    common_setup(s);
+    world_setup(s, bench_yaml());
     upstream_setup(s);
     if (cr_h1_attach(s->c, cr_request_submit) < 0)
         fail("e2e_h1", "attach");
@@ -560,7 +582,7 @@ static void e2e_h1_check(struct state *s)
 
 static void e2e_h2_setup(struct state *s)
 {
-    common_setup(s);
+    world_setup(s, bench_yaml());
     upstream_setup(s);
     s->phone = fx_h2c_new();
     if (cr_h2_attach(s->c, cr_request_submit) < 0)
