@@ -1,8 +1,11 @@
 /* common.c - the few helpers every module shares. */
 #include "common.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 uint64_t cr_now_us(void)
@@ -27,5 +30,35 @@ int cr_grow(char **buf, size_t *len, size_t *cap, const char *at, size_t n, size
     memcpy(*buf + *len, at, n);
     *len += n;
     (*buf)[*len] = '\0';
+    return 0;
+}
+
+int cr_read_file(const char *path, size_t max, char **buf, size_t *len)
+{
+    struct stat st;
+    FILE *f = fopen(path, "rb");
+    char *p = NULL;
+    int e = 0;
+
+    if (f == NULL)
+        return CR_EIO;
+    if (fstat(fileno(f), &st) != 0)
+        e = errno;
+    else if (S_ISDIR(st.st_mode))
+        e = EISDIR;
+    else if ((uintmax_t)st.st_size > max)
+        e = EFBIG;
+    else if ((p = malloc((size_t)st.st_size + 1)) == NULL)
+        e = ENOMEM;
+    else if ((*len = fread(p, 1, (size_t)st.st_size, f)) != (size_t)st.st_size || ferror(f))
+        e = ferror(f) ? EIO : ESPIPE; /* changed while read, or not a regular file */
+    fclose(f);
+    if (e != 0) {
+        free(p);
+        errno = e;
+        return CR_EIO;
+    }
+    p[*len] = '\0';
+    *buf = p;
     return 0;
 }

@@ -33,4 +33,9 @@ uint64_t cr_now_us(void);
  * would pass max bytes (nothing is appended), or CR_ENOMEM. */
 int cr_grow(char **buf, size_t *len, size_t *cap, const char *at, size_t n, size_t max);
 
+/* Reads the whole file at path, at most max bytes, into a new
+ * NUL-terminated *buf of *len bytes (the caller frees it). Returns 0, or
+ * CR_EIO with errno set (EFBIG past max, EISDIR for a directory). */
+int cr_read_file(const char *path, size_t max, char **buf, size_t *len);
+
 #endif

@@ -17,7 +17,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -25,6 +24,7 @@
 #include <yaml.h>
 
 #include "cfgload.h"
+#include "cfgload_keys.h"
 #include "common.h"
 
 #define MAX_FILE_SIZE (16u << 20)
@@ -543,34 +543,15 @@ static void admin_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
 
 /* ------------------------------------------------------------ the schema */
 
-#define MS_S 1000ULL
-#define MS_M (60 * MS_S)
-#define MS_H (60 * MS_M)
-#define MS_D (24 * MS_H)
-
 /* clang-format off */
-#define TABLE(keys, init, check) {keys, CR_ARRAY_LEN(keys), init, check}
-
-/* One row per key; o is the field's offset in the level's struct (OFF). */
-#define KSTR(n, o, fl, d)        {.name = n, .type = CR_CFGLOAD_STR, .off = o, .flags = fl, .dflt = d}
-#define KPATH(n, o, fl)          {.name = n, .type = CR_CFGLOAD_PATH, .off = o, .flags = fl}
-#define KUINT(n, o, lo, hi, d)   {.name = n, .type = CR_CFGLOAD_UINT, .off = o, .min = lo, .max = hi, .dflt = d}
-#define KSIZE(n, o, lo, hi, d)   {.name = n, .type = CR_CFGLOAD_SIZE, .off = o, .min = lo, .max = hi, .dflt = d}
-#define KDUR(n, o, lo, hi, d)    {.name = n, .type = CR_CFGLOAD_DURATION, .off = o, .min = lo, .max = hi, .dflt = d}
+/* One row per key; o is the field's offset in the level's struct (OFF).
+ * corral's own key shapes, beside cfgload_keys.h's: */
 #define KRATE(n, o, d)           {.name = n, .type = CR_CFGLOAD_RATE, .off = o, .dflt = d}
-#define KBOOL(n, o, d)           {.name = n, .type = CR_CFGLOAD_BOOL, .off = o, .dflt = d}
-#define KENUM(n, o, names_, d)   {.name = n, .type = CR_CFGLOAD_ENUM, .off = o, .names = names_, .dflt = d}
 #define KADDR(n, o, fl, d)       {.name = n, .type = CR_CFGLOAD_ADDR, .off = o, .flags = fl, .dflt = d}
-#define KMAP(n, o, sub_, fl)     {.name = n, .type = CR_CFGLOAD_MAP, .off = o, .sub = sub_, .flags = fl}
 #define KSTRS(n, o, no)          {.name = n, .type = CR_CFGLOAD_STRLIST, .off = o, .noff = no}
 #define KADDRS(n, o, no, lo, fl) {.name = n, .type = CR_CFGLOAD_ADDRLIST, .off = o, .noff = no, .min = lo, .flags = fl}
-#define KLIST(n, o, no, elem, lo, sub_, fl) \
-    {.name = n, .type = CR_CFGLOAD_LIST, .off = o, .noff = no, .size = sizeof(elem), .min = lo, .sub = sub_, .flags = fl}
 #define KCUSTOM(n, o, no, lo, hi, fn_) \
     {.name = n, .type = CR_CFGLOAD_CUSTOM, .off = o, .noff = no, .min = lo, .max = hi, .fn = fn_}
-
-#define REQ CR_CFGLOAD_REQUIRED
-#define READ CR_CFGLOAD_READABLE
 
 static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const proto_names[] = {"h2", "http/1.1", NULL};
@@ -773,37 +754,6 @@ static void diag_raw(struct cr_diag *d, const char *path, const char *what, int 
     d->nerrors = 1;
 }
 
-/* Reads a whole file into *buf (NUL-terminated); errno is set on failure. */
-static int read_file(const char *path, char **buf, size_t *len)
-{
-    struct stat st;
-    FILE *f = fopen(path, "rb");
-    char *p = NULL;
-    int e = 0;
-
-    if (f == NULL)
-        return CR_EIO;
-    if (fstat(fileno(f), &st) != 0)
-        e = errno;
-    else if (S_ISDIR(st.st_mode))
-        e = EISDIR;
-    else if (st.st_size > MAX_FILE_SIZE)
-        e = EFBIG;
-    else if ((p = malloc((size_t)st.st_size + 1)) == NULL)
-        e = ENOMEM;
-    else if ((*len = fread(p, 1, (size_t)st.st_size, f)) != (size_t)st.st_size || ferror(f))
-        e = ferror(f) ? EIO : ESPIPE; /* changed while read, or not a regular file */
-    fclose(f);
-    if (e != 0) {
-        free(p);
-        errno = e;
-        return CR_EIO;
-    }
-    p[*len] = '\0';
-    *buf = p;
-    return 0;
-}
-
 int cr_config_load(const char *path, struct cr_config **out, struct cr_diag *diag)
 {
     char *text = NULL, *real = NULL, *slash;
@@ -812,7 +762,7 @@ int cr_config_load(const char *path, struct cr_config **out, struct cr_diag *dia
 
     memset(diag, 0, sizeof(*diag));
     *out = NULL;
-    if (read_file(path, &text, &len) != 0) {
+    if (cr_read_file(path, MAX_FILE_SIZE, &text, &len) != 0) {
         diag_raw(diag, path, "cannot read configuration", errno);
         return CR_ECONFIG;
     }

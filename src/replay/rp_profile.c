@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include <yaml.h>
 
 #include "cfgload.h"
+#include "cfgload_keys.h"
 #include "common.h"
 
 #define MAX_FILE_SIZE (4u << 20)
@@ -440,32 +440,13 @@ static void top_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
 
 /* ------------------------------------------------------------ the schema */
 
-#define MS_S 1000ULL
-#define MS_M (60 * MS_S)
-#define MS_H (60 * MS_M)
-#define MS_D (24 * MS_H)
-
 /* clang-format off */
-#define TABLE(keys, init, check) {keys, CR_ARRAY_LEN(keys), init, check}
-
-#define KSTR(n, o, fl, d)        {.name = n, .type = CR_CFGLOAD_STR, .off = o, .flags = fl, .dflt = d}
-#define KPATH(n, o, fl)          {.name = n, .type = CR_CFGLOAD_PATH, .off = o, .flags = fl}
-#define KUINT(n, o, lo, hi, d)   {.name = n, .type = CR_CFGLOAD_UINT, .off = o, .min = lo, .max = hi, .dflt = d}
+/* the profile's own key shapes, beside cfgload_keys.h's */
 #define KUINTR(n, o, lo, hi)     {.name = n, .type = CR_CFGLOAD_UINT, .off = o, .min = lo, .max = hi, .flags = REQ}
-#define KSIZE(n, o, lo, hi, d)   {.name = n, .type = CR_CFGLOAD_SIZE, .off = o, .min = lo, .max = hi, .dflt = d}
-#define KDUR(n, o, lo, hi, d)    {.name = n, .type = CR_CFGLOAD_DURATION, .off = o, .min = lo, .max = hi, .dflt = d}
 #define KDURR(n, o, lo, hi)      {.name = n, .type = CR_CFGLOAD_DURATION, .off = o, .min = lo, .max = hi, .flags = REQ}
 #define KRATE(n, o, fl, d)       {.name = n, .type = CR_CFGLOAD_RATE, .off = o, .flags = fl, .dflt = d}
-#define KBOOL(n, o, d)           {.name = n, .type = CR_CFGLOAD_BOOL, .off = o, .dflt = d}
-#define KENUM(n, o, names_, d)   {.name = n, .type = CR_CFGLOAD_ENUM, .off = o, .names = names_, .dflt = d}
 #define KADDR(n, o, fl)          {.name = n, .type = CR_CFGLOAD_ADDR, .off = o, .flags = fl}
-#define KMAP(n, o, sub_, fl)     {.name = n, .type = CR_CFGLOAD_MAP, .off = o, .sub = sub_, .flags = fl}
-#define KLIST(n, o, no, elem, lo, sub_, fl) \
-    {.name = n, .type = CR_CFGLOAD_LIST, .off = o, .noff = no, .size = sizeof(elem), .min = lo, .sub = sub_, .flags = fl}
 #define KCUSTOM(n, o, fn_, d)    {.name = n, .type = CR_CFGLOAD_CUSTOM, .off = o, .fn = fn_, .dflt = d}
-
-#define REQ CR_CFGLOAD_REQUIRED
-#define READ CR_CFGLOAD_READABLE
 
 static const char *const refusal_names[] = {"obey_retry_after", "retry_now", "give_up", NULL};
 static const char *const arrival_names[] = {"uniform", "poisson", NULL};
@@ -690,37 +671,6 @@ static int load_text(const char *name, const char *base_dir, const char *text, s
     return 0;
 }
 
-/* Reads a whole (small) file into a NUL-terminated buffer; errno on failure. */
-static int read_file(const char *path, char **buf, size_t *len)
-{
-    struct stat st;
-    FILE *f = fopen(path, "rb");
-    char *p = NULL;
-    int e = 0;
-
-    if (f == NULL)
-        return CR_EIO;
-    if (fstat(fileno(f), &st) != 0)
-        e = errno;
-    else if (S_ISDIR(st.st_mode))
-        e = EISDIR;
-    else if (st.st_size > MAX_FILE_SIZE)
-        e = EFBIG;
-    else if ((p = malloc((size_t)st.st_size + 1)) == NULL)
-        e = ENOMEM;
-    else if ((*len = fread(p, 1, (size_t)st.st_size, f)) != (size_t)st.st_size || ferror(f))
-        e = ferror(f) ? EIO : ESPIPE;
-    fclose(f);
-    if (e != 0) {
-        free(p);
-        errno = e;
-        return CR_EIO;
-    }
-    p[*len] = '\0';
-    *buf = p;
-    return 0;
-}
-
 int rp_profile_load(const char *path, unsigned flags, struct rp_profile **out, struct cr_diag *diag)
 {
     char *text = NULL, *real = NULL, *slash;
@@ -729,7 +679,7 @@ int rp_profile_load(const char *path, unsigned flags, struct rp_profile **out, s
 
     memset(diag, 0, sizeof(*diag));
     *out = NULL;
-    if (read_file(path, &text, &len) != 0) {
+    if (cr_read_file(path, MAX_FILE_SIZE, &text, &len) != 0) {
         cr_diag_add(diag, true, "%s: error: cannot read the profile: %s", path, strerror(errno));
         return CR_ECONFIG;
     }

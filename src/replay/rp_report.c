@@ -48,8 +48,7 @@ static const char *str(const char *s)
     return s != NULL ? s : "";
 }
 
-/* Counters of c added to *into (not the histogram). */
-static void cell_add(struct rp_cell *into, const struct rp_cell *c)
+void rp_cell_add(struct rp_cell *into, const struct rp_cell *c)
 {
     into->offered += c->offered;
     into->sent += c->sent;
@@ -113,7 +112,7 @@ static void all_tenants(const struct rp_run *r, size_t k, struct rp_cell *out,
         const struct rp_series *s = &r->tenants[t];
         const struct rp_cell *c = k < r->nphase ? &s->phase[k] : &s->total;
 
-        cell_add(out, c);
+        rp_cell_add(out, c);
         rp_hist_merge(scratch, c->lat);
     }
     out->lat = scratch;

@@ -43,6 +43,9 @@ struct rp_cell {      /* one tenant in one second (timeline) or one phase (summa
     struct rp_hist *lat;
 };
 
+/* Adds c's counters to *into (the histogram is the caller's). */
+void rp_cell_add(struct rp_cell *into, const struct rp_cell *c);
+
 struct rp_phase_def {
     const char *name;
     double start_s, end_s; /* seconds since start; non-finite ones are not drawn */

@@ -188,17 +188,7 @@ void rp_stats_handshake(struct rp_stats *s, size_t tenant, int resumed, uint64_t
 
 static void add_cell(struct rp_cell *into, const struct rp_cell *c)
 {
-    into->offered += c->offered;
-    into->sent += c->sent;
-    into->ok += c->ok;
-    into->s429 += c->s429;
-    into->s503 += c->s503;
-    into->other += c->other;
-    into->conn_errors += c->conn_errors;
-    into->timeouts += c->timeouts;
-    into->gave_up += c->gave_up;
-    into->full_hs += c->full_hs;
-    into->resumed_hs += c->resumed_hs;
+    rp_cell_add(into, c);
     if (into->lat != NULL && c->lat != NULL)
         rp_hist_merge(into->lat, c->lat);
 }
