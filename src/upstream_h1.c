@@ -101,6 +101,9 @@ static int on_message_complete(http_parser *p)
      * cancel here. */
     r->resp_eof = true;
     bool client = r->fe != NULL;
+    /* A pause for this body ends with it: the client drains r from here on,
+     * and h1_consumed no longer finds r at the head to resume for. */
+    cr_up_pause_read(u, false);
     cr_up_stream_done(u, r, false); /* releases our hold; the client's keeps r */
     if (client)
         cr_request_notify_end(r);
