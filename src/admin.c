@@ -222,7 +222,7 @@ static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *
 
 int cr_admin_start(struct cr_worker *w, int fd)
 {
-    admin_listener = cr_listener_start(w->base, fd, on_accept, w);
+    admin_listener = cr_listener_start(w->base, fd, CR_EVPRIO_DEFAULT, on_accept, w);
     return admin_listener ? 0 : CR_ENOMEM;
 }
 

@@ -87,10 +87,16 @@ void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, sock
     c->wev = event_new(w->base, fd, EV_WRITE, on_write, c);
     c->tmr = evtimer_new(w->base, on_timer, c);
     c->out = evbuffer_new();
-    if (!c->rev || !c->wev || !c->tmr || !c->out || event_add(c->rev, NULL) < 0)
+    if (!c->rev || !c->wev || !c->tmr || !c->out)
+        goto fail_conn;
+    /* a handshake waits behind open connections until cr_conn_promote */
+    event_priority_set(c->rev, CR_EVPRIO_NEW);
+    event_priority_set(c->wev, CR_EVPRIO_NEW);
+    if (event_add(c->rev, NULL) < 0)
         goto fail_conn;
     c->flush.cb = do_flush;
     c->flush.arg = c;
+    c->flush.late = true; /* answers that arrive together leave together */
     c->reap.cb = do_reap;
     c->reap.arg = c;
     cr_conn_set_timer(c, lcfg->tls.handshake_timeout_ms);
@@ -216,8 +222,8 @@ static void handshake(struct cr_conn *c)
     cr_worker_handshake(c->slot, -1);
     /* an established connection outranks new handshakes from now on (a
      * pending, not active, event may change priority: no epoll_ctl) */
-    event_priority_set(c->rev, 0);
-    event_priority_set(c->wev, 0);
+    event_priority_set(c->rev, CR_EVPRIO_IO);
+    event_priority_set(c->wev, CR_EVPRIO_IO);
     bool resumed = SSL_session_reused(c->ssl);
     struct cr_shm_worker_stats *st = c->w->stats;
     atomic_fetch_add(resumed ? &st->handshakes_resumed : &st->handshakes_full, 1);

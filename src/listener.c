@@ -121,8 +121,8 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-struct cr_listener *cr_listener_start(struct event_base *base, int fd, cr_listener_accept_cb cb,
-                                      void *arg)
+struct cr_listener *cr_listener_start(struct event_base *base, int fd, int priority,
+                                      cr_listener_accept_cb cb, void *arg)
 {
     struct cr_listener *l = calloc(1, sizeof(*l));
     if (!l)
@@ -132,7 +132,8 @@ struct cr_listener *cr_listener_start(struct event_base *base, int fd, cr_listen
     l->arg = arg;
     l->ev = event_new(base, fd, EV_READ | EV_PERSIST, on_accept, l);
     l->retry = evtimer_new(base, on_retry, l);
-    if (!l->ev || !l->retry || event_add(l->ev, NULL) < 0) {
+    if (!l->ev || !l->retry || event_priority_set(l->ev, priority) < 0 ||
+        event_add(l->ev, NULL) < 0) {
         if (l->ev)
             event_free(l->ev);
         if (l->retry)

@@ -24,13 +24,14 @@ struct cr_listener;
 typedef void (*cr_listener_accept_cb)(int fd, const struct sockaddr *sa, socklen_t salen,
                                       void *arg);
 
-/* Watches fd on base. The listener does not own fd (the master does).
+/* Watches fd on base, its event at the given libevent priority. The
+ * listener does not own fd (the master does).
  * When accept(2) fails for want of descriptors or memory (EMFILE, ENFILE,
  * ENOBUFS, ENOMEM) the listener rests for 100 ms before it tries again,
  * the connection waiting in the backlog meanwhile, and says so in the
  * error log once per 10 s at most. Returns NULL when out of memory. */
-struct cr_listener *cr_listener_start(struct event_base *base, int fd, cr_listener_accept_cb cb,
-                                      void *arg);
+struct cr_listener *cr_listener_start(struct event_base *base, int fd, int priority,
+                                      cr_listener_accept_cb cb, void *arg);
 
 /* Stops accepting for a while (a limit was reached) or for good (drain).
  * cr_listener_free closes this process's copy of the descriptor. */

@@ -20,41 +20,66 @@
 
 struct cr_worker *cr_worker_self;
 
+/* A late flush waits for the loop to have no input ready; under input that
+ * never pauses, the guard (at CR_EVPRIO_IO) runs it after this long. */
+static const struct timeval late_max = {0, 1000};
+
 void cr_worker_defer(struct cr_worker *w, struct cr_deferred *d)
 {
     if (d->queued)
         return;
+    struct cr_defer_q *q = d->late ? &w->defer_late : &w->defer_now;
     d->queued = true;
-    TAILQ_INSERT_TAIL(&w->deferred, d, link);
-    w->ndeferred++;
-    event_active(w->defer_ev, EV_READ, 0);
+    TAILQ_INSERT_TAIL(&q->items, d, link);
+    if (q->n++ == 0) {
+        event_active(q->ev, EV_READ, 0);
+        if (d->late)
+            evtimer_add(w->late_guard, &late_max);
+    }
 }
 
 void cr_worker_undefer(struct cr_worker *w, struct cr_deferred *d)
 {
     if (!d->queued)
         return;
+    struct cr_defer_q *q = d->late ? &w->defer_late : &w->defer_now;
     d->queued = false;
-    TAILQ_REMOVE(&w->deferred, d, link);
-    w->ndeferred--;
+    TAILQ_REMOVE(&q->items, d, link);
+    q->n--;
 }
 
-static void run_deferred(evutil_socket_t fd, short what, void *arg)
+/* Runs what q held when called: a callback that queues work again waits
+ * for the next round, so nothing starves the loop. The items stay on the
+ * list while they wait, so that cr_worker_undefer from any callback finds
+ * them there. */
+static void run_queue(struct cr_worker *w, struct cr_defer_q *q)
 {
-    struct cr_worker *w = arg;
-    /* Only what was queued before this round runs now: a callback that
-     * queues work again waits for the next round, so nothing starves the
-     * loop. The items stay on the one list while they wait, so that
-     * cr_worker_undefer from any callback finds them there. */
-    size_t n = w->ndeferred;
+    size_t n = q->n;
     struct cr_deferred *d;
-    while (n-- > 0 && (d = TAILQ_FIRST(&w->deferred)) != NULL) {
+    while (n-- > 0 && (d = TAILQ_FIRST(&q->items)) != NULL) {
         cr_worker_undefer(w, d);
         d->cb(d->arg);
     }
-    if (w->ndeferred)
-        event_active(w->defer_ev, EV_READ, 0);
-    (void)fd;
+    if (q->n)
+        event_active(q->ev, EV_READ, 0);
+}
+
+static void run_now(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_worker *w = arg;
+    run_queue(w, &w->defer_now);
+    (void)fd, (void)what;
+}
+
+static void run_late(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_worker *w = arg;
+    run_queue(w, &w->defer_late);
+    if (w->defer_late.n)
+        evtimer_add(w->late_guard, &late_max);
+    else
+        evtimer_del(w->late_guard);
+    (void)fd, (void)what;
 }
 
 static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
@@ -229,23 +254,29 @@ int cr_worker_run(const struct cr_worker_setup *s)
     w.max_conns = cr_worker_conn_limit(s->cfg, cr_worker_nofile());
     atomic_store(&w.stats->conns_max, (uint64_t)w.max_conns);
     LIST_INIT(&w.conns);
-    TAILQ_INIT(&w.deferred);
+    TAILQ_INIT(&w.defer_now.items);
+    TAILQ_INIT(&w.defer_late.items);
     cr_worker_self = &w;
 
     w.base = event_base_new();
-    /* Two priorities: established connections, upstream I/O and deferred
-     * flushes (0) run before accepting and new handshakes (1), so under CPU
+    /* Priorities (worker.h): open connections' I/O first, then their
+     * flushes and the timers, then accepting and handshakes, so under CPU
      * pressure requests on open connections go first and an RSA-4096 flood
      * cannot starve them (cr_conn_promote). */
-    if (!w.base || event_base_priority_init(w.base, 2) < 0)
+    if (!w.base || event_base_priority_init(w.base, CR_EVPRIO_COUNT) < 0)
         goto out;
-    w.defer_ev = event_new(w.base, -1, 0, run_deferred, &w);
-    if (w.defer_ev)
-        event_priority_set(w.defer_ev, 0);
+    w.defer_now.ev = event_new(w.base, -1, 0, run_now, &w);
+    w.defer_late.ev = event_new(w.base, -1, 0, run_late, &w);
+    w.late_guard = evtimer_new(w.base, run_late, &w);
+    if (!w.defer_now.ev || !w.defer_late.ev || !w.late_guard)
+        goto out_base;
+    event_priority_set(w.defer_now.ev, CR_EVPRIO_IO);
+    event_priority_set(w.defer_late.ev, CR_EVPRIO_DEFAULT);
+    event_priority_set(w.late_guard, CR_EVPRIO_IO);
     sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
     sigusr1 = evsignal_new(w.base, SIGUSR1, on_signal, &w);
     w.slots = calloc(s->cfg->nlisteners, sizeof(*w.slots));
-    if (!w.defer_ev || !sigterm || !sigusr1 || !w.slots)
+    if (!sigterm || !sigusr1 || !w.slots)
         goto out_base;
     event_add(sigterm, NULL);
     event_add(sigusr1, NULL);
@@ -256,7 +287,7 @@ int cr_worker_run(const struct cr_worker_setup *s)
         struct cr_listen_slot *slot = &w.slots[i];
         *slot = (struct cr_listen_slot){.w = &w, .index = i,
                                         .max = s->cfg->listeners[i].tls.max_handshakes};
-        slot->l = cr_listener_start(w.base, s->listen_fds[i], on_accept, slot);
+        slot->l = cr_listener_start(w.base, s->listen_fds[i], CR_EVPRIO_NEW, on_accept, slot);
         if (!slot->l)
             goto out_pool;
     }

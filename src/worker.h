@@ -62,14 +62,35 @@ struct cr_pool;
 struct cr_conn;
 struct cr_listener;
 
+/* Event priorities (libevent runs only the most urgent level that has
+ * active events, then polls again):
+ *   CR_EVPRIO_IO       reads and writes of established client connections
+ *                      and of the upstream connections, deferred work
+ *                      (defer_now)
+ *   CR_EVPRIO_DEFAULT  timers, signals, the admin port, and the flushes of
+ *                      client connections (defer_late): they run once no
+ *                      input is ready, so that answers that arrive together
+ *                      leave together
+ *   CR_EVPRIO_NEW      accepting and TLS handshakes, which an established
+ *                      connection always outranks (cr_conn_promote) */
+enum { CR_EVPRIO_IO = 0, CR_EVPRIO_DEFAULT = 1, CR_EVPRIO_NEW = 2, CR_EVPRIO_COUNT = 3 };
+
 /* Work to run once the current callbacks have returned: flushing a
  * connection's output after several writes, freeing an object outside its
- * own callback chain. */
+ * own callback chain. late: run from defer_late (see CR_EVPRIO_DEFAULT). */
 struct cr_deferred {
     void (*cb)(void *arg);
     void *arg;
     bool queued;
+    bool late;
     TAILQ_ENTRY(cr_deferred) link;
+};
+
+/* One queue of deferred work and the event that runs it. */
+struct cr_defer_q {
+    struct event *ev;
+    TAILQ_HEAD(, cr_deferred) items;
+    size_t n;
 };
 
 /* A listening socket as a worker sees it, with the handshakes in progress
@@ -100,16 +121,18 @@ struct cr_worker {
     bool full;        /* nconns >= max_conns */
     uint64_t full_logged_us;
     bool draining;
-    struct event *defer_ev;
-    TAILQ_HEAD(, cr_deferred) deferred;
-    size_t ndeferred;
+    struct cr_defer_q defer_now;  /* at CR_EVPRIO_IO */
+    struct cr_defer_q defer_late; /* at CR_EVPRIO_DEFAULT */
+    struct event *late_guard;     /* runs defer_late if it waited too long */
     uint64_t next_conn_id;
 };
 
 /* The worker of this process (one per process). */
 extern struct cr_worker *cr_worker_self;
 
-/* Queues d to run after the current callbacks; a no-op if already queued. */
+/* Queues d to run after the current callbacks (d->late: once no input is
+ * ready, and at the latest after about a millisecond); a no-op if already
+ * queued. */
 void cr_worker_defer(struct cr_worker *w, struct cr_deferred *d);
 /* Takes d off the queue if it is there (before its owner is freed). */
 void cr_worker_undefer(struct cr_worker *w, struct cr_deferred *d);

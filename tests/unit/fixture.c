@@ -91,11 +91,14 @@ void fx_world_init(struct fx_world *x, const char *yaml)
     w->id = 1;
     w->stats = &x->shm->workers[0];
     LIST_INIT(&w->conns);
-    TAILQ_INIT(&w->deferred);
+    TAILQ_INIT(&w->defer_now.items);
+    TAILQ_INIT(&w->defer_late.items);
     w->base = event_base_new();
-    FX_CHECK(w->base && event_base_priority_init(w->base, 2) == 0);
-    w->defer_ev = event_new(w->base, -1, 0, never, w);
-    FX_CHECK(w->defer_ev);
+    FX_CHECK(w->base && event_base_priority_init(w->base, CR_EVPRIO_COUNT) == 0);
+    w->defer_now.ev = event_new(w->base, -1, 0, never, w);
+    w->defer_late.ev = event_new(w->base, -1, 0, never, w);
+    w->late_guard = evtimer_new(w->base, never, w);
+    FX_CHECK(w->defer_now.ev && w->defer_late.ev && w->late_guard);
     cr_worker_self = w;
     FX_CHECK(cr_pool_new(w, &w->pool) == 0);
 }
@@ -103,7 +106,9 @@ void fx_world_init(struct fx_world *x, const char *yaml)
 void fx_world_free(struct fx_world *x)
 {
     cr_pool_free(x->w.pool);
-    event_free(x->w.defer_ev);
+    event_free(x->w.defer_now.ev);
+    event_free(x->w.defer_late.ev);
+    event_free(x->w.late_guard);
     event_base_free(x->w.base);
     SSL_CTX_free(x->tls);
     free(x->shm);
@@ -130,7 +135,7 @@ struct cr_conn *fx_conn_new(struct fx_world *x, const char *client_ip)
     c->tmr = evtimer_new(w->base, never, c);
     c->out = evbuffer_new();
     FX_CHECK(c->ssl && c->rev && c->wev && c->tmr && c->out);
-    c->flush = (struct cr_deferred){.cb = never_deferred, .arg = c};
+    c->flush = (struct cr_deferred){.cb = never_deferred, .arg = c, .late = true};
     c->reap = (struct cr_deferred){.cb = never_deferred, .arg = c};
     c->id = ++w->next_conn_id;
     snprintf(c->client, sizeof(c->client), "%s:50000", client_ip);
