@@ -258,11 +258,20 @@ int cr_worker_run(const struct cr_worker_setup *s)
     TAILQ_INIT(&w.defer_late.items);
     cr_worker_self = &w;
 
-    w.base = event_base_new();
     /* Priorities (worker.h): open connections' I/O first, then their
      * flushes and the timers, then accepting and handshakes, so under CPU
      * pressure requests on open connections go first and an RSA-4096 flood
-     * cannot starve them (cr_conn_promote). */
+     * cannot starve them (cr_conn_promote). libevent runs every active
+     * event of a level before it polls again: at the handshakes' level it
+     * polls after each one, so that a request waits behind one signature,
+     * not behind all the ClientHellos that came in together. */
+    struct event_config *ec = event_config_new();
+    if (!ec || event_config_set_max_dispatch_interval(ec, NULL, 1, CR_EVPRIO_NEW) < 0) {
+        event_config_free(ec);
+        goto out;
+    }
+    w.base = event_base_new_with_config(ec);
+    event_config_free(ec);
     if (!w.base || event_base_priority_init(w.base, CR_EVPRIO_COUNT) < 0)
         goto out;
     w.defer_now.ev = event_new(w.base, -1, 0, run_now, &w);
