@@ -2,7 +2,8 @@
  * (fixture.h): a new pool connects nothing, requests wait for a connection
  * and go out when one comes up, streams are multiplexed and spread over the
  * connections with the most room, capacity follows the server's
- * SETTINGS_MAX_CONCURRENT_STREAMS. */
+ * SETTINGS_MAX_CONCURRENT_STREAMS, and an HTTP/1.1 upstream connection
+ * reads again once the response it paused for has ended. */
 #include "ac_config.h"
 
 #include <check.h>
@@ -210,6 +211,59 @@ START_TEST(queued_request_cancelled_by_its_client)
 }
 END_TEST
 
+/* ------------------------------------------------------------ HTTP/1.1 upstream */
+
+/* A client that takes none of its body: the upstream must wait for it. */
+static const struct cr_fe_ops slow_fe = {fe_head, fe_nop, fe_nop, fe_nop};
+
+/* The bytes that fill a slow client's buffer also end the response: the
+ * pause of the connection's reads (for that body) ends with it, or the
+ * next request on the keep-alive connection would never be answered. */
+START_TEST(h1_upstream_pause_ends_with_its_response)
+{
+    teardown();
+    static char yaml[8192];
+    const char *at = strstr(fx_default_yaml, "protocol: h2\n");
+    ck_assert_ptr_nonnull(at);
+    snprintf(yaml, sizeof(yaml), "%.*sprotocol: http/1.1\n%s", (int)(at - fx_default_yaml),
+             fx_default_yaml, at + strlen("protocol: h2\n"));
+    fx_world_init(&X, yaml);
+    C = fx_conn_new(&X, "203.0.113.9");
+
+    struct cr_request *r = cr_request_new(C, &slow_fe, NULL, "HTTP/1.1");
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(cr_request_set(r, &r->method, "GET", 3), 0);
+    ck_assert_int_eq(cr_request_set(r, &r->path, "/big", 4), 0);
+    ck_assert_int_eq(cr_request_set(r, &r->authority, "a.test", 6), 0);
+    cr_request_submit(r);
+    ck_assert_int_eq(r->state, CR_REQ_QUEUED); /* no connection yet */
+    struct cr_upconn *u = fx_up_ready_h1(&X, 0);
+    ck_assert_uint_eq(cr_upconn_inflight(u), 1);
+    struct evbuffer *out = evbuffer_new();
+    ck_assert_int_eq(fx_up_produce(u, out), 0);
+    ck_assert_uint_gt(evbuffer_get_length(out), 0);
+
+    /* the whole response in one read, more than the client's buffer holds */
+    size_t body = CR_REQUEST_BUF_HIGH + 1000;
+    char head[128];
+    int hn = snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", body);
+    evbuffer_drain(out, evbuffer_get_length(out));
+    evbuffer_add(out, head, (size_t)hn);
+    char *zeros = calloc(1, body);
+    ck_assert_ptr_nonnull(zeros);
+    evbuffer_add(out, zeros, body);
+    free(zeros);
+    size_t len = evbuffer_get_length(out);
+    ck_assert_int_eq(fx_up_feed(u, evbuffer_pullup(out, -1), len), 0);
+    ck_assert(r->resp_eof);
+    ck_assert_uint_ge(evbuffer_get_length(r->resp_body), CR_REQUEST_BUF_HIGH);
+    ck_assert_uint_eq(cr_upconn_inflight(u), 0);
+    ck_assert_msg(!fx_up_read_paused(u), "the connection still does not read after its response ended");
+    evbuffer_free(out);
+    cr_request_release_fe(r);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 static Suite *pool_suite(void)
@@ -224,6 +278,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, spread_over_the_connection_with_most_room);
     tcase_add_test(tc, capacity_is_the_servers_stream_limit);
     tcase_add_test(tc, queued_request_cancelled_by_its_client);
+    tcase_add_test(tc, h1_upstream_pause_ends_with_its_response);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -339,6 +339,24 @@ struct cr_upconn *fx_up_ready(struct fx_world *x, size_t i, struct fx_lb *lb)
     return u;
 }
 
+struct cr_upconn *fx_up_ready_h1(struct fx_world *x, size_t i)
+{
+    struct cr_upconn *u = cr_pool_conn(x->w.pool, i);
+    FX_CHECK(u && u->codec == &cr_up_h1 && u->state == CR_UP_IDLE);
+    u->id = (int64_t)i + 1;
+    u->rev = event_new(x->w.base, -1, EV_READ | EV_PERSIST, never, u); /* freed with u */
+    FX_CHECK(u->rev);
+    cr_up_set_state(u, CR_UP_READY);
+    FX_CHECK(u->codec->start(u) == 0);
+    cr_pool_room(x->w.pool, u);
+    return u;
+}
+
+bool fx_up_read_paused(const struct cr_upconn *u)
+{
+    return u->read_paused;
+}
+
 int fx_up_produce(struct cr_upconn *u, struct evbuffer *out)
 {
     cr_worker_undefer(u->w, &u->flush);

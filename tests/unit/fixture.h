@@ -89,6 +89,12 @@ const char *fx_lb_header(const struct fx_lb *lb, const char *name, int n);
  * SETTINGS: the pool then has its room as capacity and places waiting
  * requests on it (sent at the next fx_up_produce). */
 struct cr_upconn *fx_up_ready(struct fx_world *x, size_t i, struct fx_lb *lb);
+/* The same for an HTTP/1.1 upstream (upstream.protocol: http/1.1), with a
+ * read event of its own so that pausing its reads is real; the pool places
+ * waiting requests on it. */
+struct cr_upconn *fx_up_ready_h1(struct fx_world *x, size_t i);
+/* Whether the transport has stopped reading the connection. */
+bool fx_up_read_paused(const struct cr_upconn *u);
 /* What the codec has to send (the transport's flush), appended to out.
  * Returns 0 or the codec's error. */
 int fx_up_produce(struct cr_upconn *u, struct evbuffer *out);
