@@ -220,10 +220,14 @@ static void handshake(struct cr_conn *c)
     }
     set_state(c, CR_CONN_OPEN);
     cr_worker_handshake(c->slot, -1);
-    /* an established connection outranks new handshakes from now on (a
-     * pending, not active, event may change priority: no epoll_ctl) */
-    event_priority_set(c->rev, CR_EVPRIO_IO);
-    event_priority_set(c->wev, CR_EVPRIO_IO);
+    /* an established connection outranks new handshakes from now on (also
+     * when the handshake ended from a flush or a write while its read
+     * event waits to run in this pass) */
+    if (cr_worker_set_priority(c->rev, CR_EVPRIO_IO) < 0 ||
+        cr_worker_set_priority(c->wev, CR_EVPRIO_IO) < 0) {
+        cr_conn_close(c, false);
+        return;
+    }
     bool resumed = SSL_session_reused(c->ssl);
     struct cr_shm_worker_stats *st = c->w->stats;
     atomic_fetch_add(resumed ? &st->handshakes_resumed : &st->handshakes_full, 1);

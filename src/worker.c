@@ -82,6 +82,21 @@ static void run_late(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
 }
 
+int cr_worker_set_priority(struct event *ev, int prio)
+{
+    if (event_priority_set(ev, prio) == 0)
+        return 0;
+    short res = (short)event_pending(ev, EV_READ | EV_WRITE | EV_TIMEOUT, NULL);
+    bool persist = (event_get_events(ev) & EV_PERSIST) != 0;
+    if (event_del(ev) < 0 || event_priority_set(ev, prio) < 0)
+        return -1;
+    if (persist && event_add(ev, NULL) < 0)
+        return -1;
+    if (res)
+        event_active(ev, res, 0);
+    return 0;
+}
+
 static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
 {
     struct cr_listen_slot *slot = arg;

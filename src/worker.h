@@ -127,6 +127,12 @@ struct cr_worker {
     uint64_t next_conn_id;
 };
 
+/* Moves ev to priority level prio. libevent refuses to while ev is active
+ * (queued to run in this pass); then ev is taken out of the loop, moved,
+ * added again if it was a persistent event and activated again, so that
+ * what it was to run still runs, at its new level. Returns 0 or -1. */
+int cr_worker_set_priority(struct event *ev, int prio);
+
 /* The worker of this process (one per process). */
 extern struct cr_worker *cr_worker_self;
 

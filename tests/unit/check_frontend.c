@@ -1,10 +1,12 @@
 /* check_frontend.c - the HTTP/1.1 and HTTP/2 front ends fed from memory
  * (fixture.h): what reaches the submit callback they are attached with,
  * what they answer themselves, and a whole exchange through
- * cr_request_submit, the pool and an upstream connection over memory. */
+ * cr_request_submit, the pool and an upstream connection over memory; and
+ * how a connection's events move to the established level. */
 #include "ac_config.h"
 
 #include <check.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "pool.h"
 #include "request.h"
 #include "upstream.h"
+#include "worker.h"
 
 /* ------------------------------------------------------------ fixtures */
 
@@ -302,6 +305,46 @@ START_TEST(h2_through_pool_and_upstream)
 }
 END_TEST
 
+/* ------------------------------------------------------------ event levels */
+
+static int ran;
+
+static void count_run(evutil_socket_t fd, short what, void *arg)
+{
+    ran++;
+    (void)fd, (void)what, (void)arg;
+}
+
+/* A connection's handshake can end while its read event is already queued
+ * to run in the same pass (the handshake finished from a flush or a
+ * write), where libevent will not change an event's priority: the move to
+ * the established level must still happen, and the queued run with it. */
+START_TEST(promotion_of_an_active_event)
+{
+    struct event_base *base = event_base_new();
+    ck_assert_ptr_nonnull(base);
+    ck_assert_int_eq(event_base_priority_init(base, CR_EVPRIO_COUNT), 0);
+    for (int persist = 0; persist <= 1; persist++) {
+        short what = persist ? EV_READ | EV_PERSIST : EV_WRITE;
+        struct event *ev = event_new(base, -1, what, count_run, NULL);
+        ck_assert_ptr_nonnull(ev);
+        ck_assert_int_eq(event_priority_set(ev, CR_EVPRIO_NEW), 0);
+        if (persist)
+            event_add(ev, NULL); /* fd -1: pending, never ready by itself */
+        event_active(ev, persist ? EV_READ : EV_WRITE, 0);
+        ck_assert_int_lt(event_priority_set(ev, CR_EVPRIO_IO), 0); /* libevent's refusal */
+        ck_assert_int_eq(cr_worker_set_priority(ev, CR_EVPRIO_IO), 0);
+        ck_assert_int_eq(event_get_priority(ev), CR_EVPRIO_IO);
+        ran = 0;
+        ck_assert_int_ge(event_base_loop(base, EVLOOP_NONBLOCK), 0); /* 1: nothing left */
+        ck_assert_int_eq(ran, 1); /* the queued run happened, once */
+        ck_assert_int_eq(event_pending(ev, EV_READ, NULL) != 0, persist);
+        event_free(ev);
+    }
+    event_base_free(base);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 static Suite *frontend_suite(void)
@@ -322,6 +365,10 @@ static Suite *frontend_suite(void)
     tcase_add_test(tc, h2_head_reaches_submit);
     tcase_add_test(tc, h2_long_path_answered_414_not_submitted);
     tcase_add_test(tc, h2_through_pool_and_upstream);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("levels");
+    tcase_add_test(tc, promotion_of_an_active_event);
     suite_add_tcase(s, tc);
     return s;
 }
