@@ -265,15 +265,63 @@ const struct cr_cfgload_level *cr_cfgload_parent(const struct cr_cfgload *c)
     return c->levels[c->depth - 2];
 }
 
+/* A hash of kind and len bytes at p (FNV-1a). */
+static uint64_t hash_bytes(int kind, const void *p, size_t len)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)(unsigned)kind;
+
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Rebuilds an index of n entries with room for twice as many; key(i)
+ * hashes entry i. False on out of memory (the old index is kept). */
+static bool index_grow(uint32_t **index, size_t *cap, size_t n, uint64_t (*key)(void *, size_t),
+                       void *arg)
+{
+    size_t ncap = *cap ? *cap * 2 : 64;
+    uint32_t *ix;
+
+    while (ncap < 2 * (n + 1))
+        ncap *= 2;
+    if ((ix = calloc(ncap, sizeof(*ix))) == NULL)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        size_t at = key(arg, i) & (ncap - 1);
+        while (ix[at] != 0)
+            at = (at + 1) & (ncap - 1);
+        ix[at] = (uint32_t)i + 1;
+    }
+    free(*index);
+    *index = ix;
+    *cap = ncap;
+    return true;
+}
+
+static uint64_t seen_key(void *arg, size_t i)
+{
+    const struct cr_cfgload *c = arg;
+
+    return hash_bytes(c->seen[i].kind, c->seen[i].key, c->seen[i].len);
+}
+
 /* Returns the first occurrence of an equal key, or NULL after recording
- * this one at node n's position. */
+ * this one at node n's position. Hashed: a file of many values that must be
+ * unique (API keys) is checked in linear time. */
 const struct cr_cfgload_first *cr_cfgload_seen(struct cr_cfgload *c, int kind, const void *key,
                                                size_t len, const yaml_node_t *n)
 {
     struct cr_cfgload_first *u;
+    size_t at;
 
-    for (size_t i = 0; i < c->nseen; i++) {
-        u = &c->seen[i];
+    if (2 * (c->nseen + 1) > c->capseenix &&
+        !index_grow(&c->seenix, &c->capseenix, c->nseen, seen_key, c))
+        goto fail;
+    at = hash_bytes(kind, key, len) & (c->capseenix - 1);
+    for (; c->seenix[at] != 0; at = (at + 1) & (c->capseenix - 1)) {
+        u = &c->seen[c->seenix[at] - 1];
         if (u->kind == kind && u->len == len && memcmp(u->key, key, len) == 0)
             return u;
     }
@@ -294,6 +342,7 @@ const struct cr_cfgload_first *cr_cfgload_seen(struct cr_cfgload *c, int kind, c
     u->len = len;
     u->line = n != NULL ? (unsigned long)n->start_mark.line + 1 : 0;
     u->col = n != NULL ? (unsigned long)n->start_mark.column + 1 : 0;
+    c->seenix[at] = (uint32_t)c->nseen + 1;
     c->nseen++;
     return NULL;
 fail:
@@ -924,6 +973,340 @@ static void syntax_error(struct cr_cfgload *c, const yaml_parser_t *p, const cha
         report(c, &m, true, "syntax error: %s", problem);
 }
 
+/* ------------------------------------------------------------ the document
+ *
+ * libyaml's yaml_parser_load builds a document in which an alias is one more
+ * reference to its anchor's node: the walker then expands it at every use,
+ * with no limit (a few lines of nested aliases make billions of values), and
+ * an alias inside its own anchor makes a cycle. So the document is built here
+ * from the parser's events, with the limits checked before the work they
+ * limit: the nesting, before a collection is opened (libyaml's own stacks
+ * stay small too); the values, counted as the walker would see them with
+ * every alias expanded, before a node or an alias is added. */
+
+/* An anchor: the node it names and, once the node is complete, its size
+ * and height with its own aliases expanded. Height counts levels of
+ * collections: 0 for a scalar, 1 for a list of scalars. */
+struct anchor {
+    char *name;
+    int id;
+    bool done;
+    uint64_t size;
+    size_t height;
+    yaml_mark_t mark;
+};
+
+/* An open collection. */
+struct frame {
+    int id;
+    int key;         /* mapping: the key waiting for its value, 0 = none */
+    uint64_t before; /* values counted before it */
+    size_t height;   /* of its tallest entry so far, 0 for scalars */
+    long anchor;     /* index in anchors, -1 = none */
+};
+
+struct build {
+    struct cr_cfgload *c;
+    yaml_document_t *doc;
+    struct frame stack[CR_CFGLOAD_MAX_NESTING];
+    size_t depth;
+    uint64_t values; /* with every alias expanded */
+    struct anchor *anchors;
+    size_t nanchors, capanchors;
+    uint32_t *index; /* open addressing over anchors: index + 1, 0 = empty */
+    size_t capindex;
+};
+
+static uint64_t anchor_key(void *arg, size_t i)
+{
+    const struct build *b = arg;
+
+    return hash_bytes(0, b->anchors[i].name, strlen(b->anchors[i].name));
+}
+
+/* The slot of anchor name in the index: where it is, or the empty slot it
+ * would take. The index is never full (index_grow keeps it half empty). */
+static size_t anchor_slot(const struct build *b, const char *name)
+{
+    size_t at = hash_bytes(0, name, strlen(name)) & (b->capindex - 1);
+
+    while (b->index[at] != 0 && strcmp(b->anchors[b->index[at] - 1].name, name) != 0)
+        at = (at + 1) & (b->capindex - 1);
+    return at;
+}
+
+static struct anchor *anchor_find(const struct build *b, const char *name)
+{
+    size_t at;
+
+    if (b->capindex == 0)
+        return NULL;
+    at = anchor_slot(b, name);
+    return b->index[at] != 0 ? &b->anchors[b->index[at] - 1] : NULL;
+}
+
+/* Records anchor name for node id; returns its index, or -1 after an
+ * error (duplicate anchor, or out of memory). */
+static long anchor_add(struct build *b, const char *name, int id, const yaml_mark_t *m)
+{
+    struct anchor *a = anchor_find(b, name);
+
+    if (a != NULL) {
+        report(b->c, m, true, "syntax error: found duplicate anchor '&%s' (first at %lu:%lu)", name,
+               (unsigned long)a->mark.line + 1, (unsigned long)a->mark.column + 1);
+        return -1;
+    }
+    if (b->nanchors == b->capanchors) {
+        size_t cap = b->capanchors ? b->capanchors * 2 : 16;
+        a = realloc(b->anchors, cap * sizeof(*a));
+        if (a == NULL)
+            goto oom;
+        b->anchors = a;
+        b->capanchors = cap;
+    }
+    if (2 * (b->nanchors + 1) > b->capindex &&
+        !index_grow(&b->index, &b->capindex, b->nanchors, anchor_key, b))
+        goto oom;
+    a = &b->anchors[b->nanchors];
+    *a = (struct anchor){.name = strdup(name), .id = id, .mark = *m};
+    if (a->name == NULL)
+        goto oom;
+    b->index[anchor_slot(b, name)] = (uint32_t)b->nanchors + 1;
+    return (long)b->nanchors++;
+oom:
+    b->c->oom = true;
+    return -1;
+}
+
+static void build_free(struct build *b)
+{
+    for (size_t i = 0; i < b->nanchors; i++)
+        free(b->anchors[i].name);
+    free(b->anchors);
+    free(b->index);
+}
+
+/* Counts n more values; false (reported at m) past CR_CFGLOAD_MAX_VALUES. */
+static bool count_values(struct build *b, uint64_t n, const char *alias, const yaml_mark_t *m)
+{
+    if (n <= CR_CFGLOAD_MAX_VALUES - b->values) {
+        b->values += n;
+        return true;
+    }
+    if (alias != NULL)
+        report(b->c, m, true,
+               "alias '*%s' makes more than %u values once every alias is expanded "
+               "(an alias of an alias multiplies: is this an alias bomb?)",
+               alias, CR_CFGLOAD_MAX_VALUES);
+    else
+        report(b->c, m, true, "more than %u values in the document", CR_CFGLOAD_MAX_VALUES);
+    return false;
+}
+
+/* Adds node id (height h) to the open collection, or leaves it as the root. */
+static bool attach(struct build *b, int id, size_t h)
+{
+    struct frame *f;
+    int ok;
+
+    if (b->depth == 0)
+        return true;
+    f = &b->stack[b->depth - 1];
+    f->height = CR_MAX(f->height, h);
+    if (yaml_document_get_node(b->doc, f->id)->type == YAML_SEQUENCE_NODE) {
+        ok = yaml_document_append_sequence_item(b->doc, f->id, id);
+    } else if (f->key == 0) {
+        f->key = id;
+        ok = 1;
+    } else {
+        ok = yaml_document_append_mapping_pair(b->doc, f->id, f->key, id);
+        f->key = 0;
+    }
+    if (!ok)
+        b->c->oom = true;
+    return ok;
+}
+
+static yaml_char_t *tag_of(yaml_char_t *tag)
+{
+    return tag != NULL && strcmp((const char *)tag, "!") != 0 ? tag : NULL;
+}
+
+static void set_marks(struct build *b, int id, const yaml_event_t *e)
+{
+    yaml_node_t *n = yaml_document_get_node(b->doc, id);
+
+    n->start_mark = e->start_mark;
+    n->end_mark = e->end_mark;
+}
+
+static bool on_scalar(struct build *b, yaml_event_t *e)
+{
+    int id;
+    long a;
+
+    if (!count_values(b, 1, NULL, &e->start_mark))
+        return false;
+    id = yaml_document_add_scalar(b->doc, tag_of(e->data.scalar.tag), e->data.scalar.value,
+                                  (int)e->data.scalar.length, e->data.scalar.style);
+    if (id == 0) {
+        b->c->oom = true;
+        return false;
+    }
+    set_marks(b, id, e);
+    if (e->data.scalar.anchor != NULL) {
+        if ((a = anchor_add(b, (const char *)e->data.scalar.anchor, id, &e->start_mark)) < 0)
+            return false;
+        b->anchors[a].done = true;
+        b->anchors[a].size = 1;
+    }
+    return attach(b, id, 0);
+}
+
+static bool on_alias(struct build *b, yaml_event_t *e)
+{
+    const char *name = (const char *)e->data.alias.anchor;
+    struct anchor *a = anchor_find(b, name);
+
+    if (a == NULL) {
+        report(b->c, &e->start_mark, true, "syntax error: found undefined alias '*%s'", name);
+        return false;
+    }
+    if (!a->done) {
+        report(b->c, &e->start_mark, true,
+               "alias '*%s' is inside the node it names (defined at %lu:%lu): a cycle", name,
+               (unsigned long)a->mark.line + 1, (unsigned long)a->mark.column + 1);
+        return false;
+    }
+    if (b->depth + a->height > CR_CFGLOAD_MAX_NESTING) {
+        report(b->c, &e->start_mark, true,
+               "alias '*%s' nests collections more than %d deep once expanded", name,
+               CR_CFGLOAD_MAX_NESTING);
+        return false;
+    }
+    if (!count_values(b, a->size, name, &e->start_mark))
+        return false;
+    return attach(b, a->id, a->height);
+}
+
+static bool on_collection_start(struct build *b, yaml_event_t *e)
+{
+    bool seq = e->type == YAML_SEQUENCE_START_EVENT;
+    yaml_char_t *anchor = seq ? e->data.sequence_start.anchor : e->data.mapping_start.anchor;
+    struct frame *f;
+    int id;
+
+    if (b->depth == CR_CFGLOAD_MAX_NESTING) {
+        report(b->c, &e->start_mark, true, "collections nested more than %d deep",
+               CR_CFGLOAD_MAX_NESTING);
+        return false;
+    }
+    if (!count_values(b, 1, NULL, &e->start_mark))
+        return false;
+    if (seq)
+        id = yaml_document_add_sequence(b->doc, tag_of(e->data.sequence_start.tag),
+                                        e->data.sequence_start.style);
+    else
+        id = yaml_document_add_mapping(b->doc, tag_of(e->data.mapping_start.tag),
+                                       e->data.mapping_start.style);
+    if (id == 0) {
+        b->c->oom = true;
+        return false;
+    }
+    set_marks(b, id, e);
+    /* attached now, so that the root is the document's first node */
+    if (!attach(b, id, 1))
+        return false;
+    f = &b->stack[b->depth++];
+    *f = (struct frame){.id = id, .before = b->values - 1, .anchor = -1};
+    if (anchor != NULL && (f->anchor = anchor_add(b, (const char *)anchor, id, &e->start_mark)) < 0)
+        return false;
+    return true;
+}
+
+static void on_collection_end(struct build *b, yaml_event_t *e)
+{
+    struct frame *f = &b->stack[--b->depth];
+    size_t h = f->height + 1;
+
+    yaml_document_get_node(b->doc, f->id)->end_mark = e->end_mark;
+    if (f->anchor >= 0) {
+        struct anchor *a = &b->anchors[f->anchor];
+        a->done = true;
+        a->size = b->values - f->before;
+        a->height = h;
+    }
+    if (b->depth > 0)
+        b->stack[b->depth - 1].height = CR_MAX(b->stack[b->depth - 1].height, h);
+}
+
+/* One event of the document's content into it; false to stop. */
+static bool on_event(struct build *b, yaml_event_t *e)
+{
+    switch (e->type) {
+    case YAML_SCALAR_EVENT:
+        return on_scalar(b, e);
+    case YAML_ALIAS_EVENT:
+        return on_alias(b, e);
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+        return on_collection_start(b, e);
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        on_collection_end(b, e);
+        return true;
+    default:
+        return true;
+    }
+}
+
+/* Like yaml_parser_load, with the limits above: the next document of the
+ * stream into doc (with no root node at the end of the stream). Returns 0,
+ * or CR_EINVAL after reporting why (a syntax error, a limit, or c->oom);
+ * doc is to be deleted either way. */
+static int load_document(struct cr_cfgload *c, yaml_parser_t *p, yaml_document_t *doc,
+                         const char *text, size_t len)
+{
+    struct build b = {.c = c, .doc = doc};
+    yaml_event_t e;
+    bool ok = true, done = false;
+
+    memset(doc, 0, sizeof(*doc));
+    while (ok && !done) {
+        if (p->stream_end_produced)
+            break;
+        if (!yaml_parser_parse(p, &e)) {
+            syntax_error(c, p, text, len);
+            ok = false;
+            break;
+        }
+        switch (e.type) {
+        case YAML_STREAM_START_EVENT:
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (!yaml_document_initialize(doc, NULL, NULL, NULL, e.data.document_start.implicit,
+                                          1)) {
+                c->oom = true;
+                ok = false;
+            }
+            doc->start_mark = e.start_mark;
+            break;
+        case YAML_DOCUMENT_END_EVENT:
+            doc->end_mark = e.end_mark;
+            done = true;
+            break;
+        default:
+            ok = on_event(&b, &e);
+        }
+        yaml_event_delete(&e);
+    }
+    build_free(&b);
+    return ok ? 0 : CR_EINVAL;
+}
+
 void cr_cfgload_init(struct cr_cfgload *c, const char *name, const char *base_dir, void *user)
 {
     memset(c, 0, sizeof(*c));
@@ -946,10 +1329,8 @@ void *cr_cfgload_parse(struct cr_cfgload *c, const char *text, size_t len,
         return NULL;
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        syntax_error(c, &parser, text, len);
-        goto fail_parser;
-    }
+    if (load_document(c, &parser, &doc, text, len) < 0)
+        goto fail_doc;
     c->doc = &doc;
     root = yaml_document_get_root_node(&doc);
     if (root == NULL || is_null(root)) {
@@ -961,11 +1342,8 @@ void *cr_cfgload_parse(struct cr_cfgload *c, const char *text, size_t len,
             cr_cfgload_got(root, g, sizeof(g)));
         goto fail_doc;
     }
-    if (!yaml_parser_load(&parser, &extra)) {
-        syntax_error(c, &parser, text, len);
-        goto fail_doc;
-    }
-    if (yaml_document_get_root_node(&extra) != NULL &&
+    if (load_document(c, &parser, &extra, text, len) == 0 &&
+        yaml_document_get_root_node(&extra) != NULL &&
         !is_null(yaml_document_get_root_node(&extra)))
         report(c, &extra.start_mark, true, "only one YAML document is allowed in the file");
     yaml_document_delete(&extra);
@@ -979,7 +1357,6 @@ void *cr_cfgload_parse(struct cr_cfgload *c, const char *text, size_t len,
 fail_doc:
     c->doc = NULL;
     yaml_document_delete(&doc);
-fail_parser:
     yaml_parser_delete(&parser);
     return c->root;
 }
@@ -992,4 +1369,7 @@ void cr_cfgload_finish(struct cr_cfgload *c, struct cr_diag *d)
     free(c->seen);
     c->seen = NULL;
     c->nseen = 0;
+    free(c->seenix);
+    c->seenix = NULL;
+    c->capseenix = 0;
 }

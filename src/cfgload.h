@@ -35,6 +35,19 @@ struct cr_diag;
 #define CR_CFGLOAD_MAX_KEYS 16 /* keys in one table, at most */
 #define CR_CFGLOAD_MAX_DEPTH 8 /* nesting of tables, at most */
 
+/* Limits on the YAML document itself, whatever the schema, checked while it
+ * is parsed and before the work they limit; crossing one is an error at the
+ * node or alias that crosses it, and nothing of the file is walked:
+ *   - collections (mappings, lists) nested at most CR_CFGLOAD_MAX_NESTING
+ *     deep, an alias counting as deep as the node it names;
+ *   - at most CR_CFGLOAD_MAX_VALUES nodes (scalars and collections) with
+ *     every alias expanded, as the walker would see them: an alias of a list
+ *     of 1000 values counts 1001 at each use ("billion laughs");
+ *   - an alias must name a node that is complete (no cycles) and anchors
+ *     are unique. */
+#define CR_CFGLOAD_MAX_NESTING 64
+#define CR_CFGLOAD_MAX_VALUES 1000000u
+
 /* ------------------------------------------------------------ the tables */
 
 /* What a key holds, and so how its value is converted and freed. Enums are
@@ -130,6 +143,8 @@ struct cr_cfgload {
     size_t nmsgs, capmsgs, nerrors;
     struct cr_cfgload_first *seen;
     size_t nseen, capseen;
+    uint32_t *seenix; /* hash index over seen: index + 1, 0 = empty */
+    size_t capseenix;
     const struct cr_cfgload_level *levels[CR_CFGLOAD_MAX_DEPTH];
     size_t depth;
 };

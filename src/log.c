@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,9 +30,21 @@ void cr_log_set_role(const char *role)
     snprintf(g.role, sizeof(g.role), "%s", role);
 }
 
+/* O_NOFOLLOW: the master opens these as root, in directories others may
+ * write; a symbolic link planted as the file must not make it write through
+ * the link (a directory on the way may be one). */
 static int open_append(const char *path)
 {
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+}
+
+static void open_failed(const char *what, const char *path)
+{
+    if (errno == ELOOP)
+        cr_log_error("cannot open %s %s: it is a symbolic link, refused (name the file itself)",
+                     what, path);
+    else
+        cr_log_error("cannot open %s %s: %s", what, path, strerror(errno));
 }
 
 static void replace_fd(int *slot, int fd)
@@ -49,14 +62,14 @@ int cr_log_open(const struct cr_cfg_log *cfg)
     if (err && strcmp(err, "stderr") != 0) {
         efd = open_append(err);
         if (efd < 0) {
-            cr_log_error("cannot open error log %s: %s", err, strerror(errno));
+            open_failed("error log", err);
             return CR_EIO;
         }
     }
     if (acc && strcmp(acc, "off") != 0) {
         afd = strcmp(acc, "stdout") == 0 ? 1 : open_append(acc);
         if (afd < 0) {
-            cr_log_error("cannot open access log %s: %s", acc, strerror(errno));
+            open_failed("access log", acc);
             if (efd > 2)
                 close(efd);
             return CR_EIO;
@@ -90,6 +103,84 @@ int cr_log_reopen(void)
     free(e);
     free(a);
     return rc;
+}
+
+/* What a message of cr_log_send carries: which descriptors follow, in this
+ * order. */
+enum { SEND_ERR = 1, SEND_ACC = 2 };
+
+int cr_log_send(int sock)
+{
+    int fds[2], n = 0;
+    unsigned char what = 0;
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(fds))];
+    } ctl;
+    struct iovec iov = {&what, 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+
+    if (g.err_fd > 2) {
+        fds[n++] = g.err_fd;
+        what |= SEND_ERR;
+    }
+    if (g.acc_fd > 2) {
+        fds[n++] = g.acc_fd;
+        what |= SEND_ACC;
+    }
+    if (n > 0) {
+        memset(&ctl, 0, sizeof(ctl));
+        msg.msg_control = ctl.buf;
+        msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(n * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, n * sizeof(int));
+    }
+    return sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 ? 0 : CR_EIO;
+}
+
+int cr_log_receive(int sock)
+{
+    int fds[2] = {-1, -1}, n = 0;
+    unsigned char what = 0;
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(fds))];
+    } ctl;
+    struct iovec iov = {&what, 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                         .msg_controllen = sizeof(ctl.buf)};
+    ssize_t got = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+    if (got < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? CR_EAGAIN : CR_EIO;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (n < 2)
+                fds[n++] = fd;
+            else
+                close(fd);
+        }
+    }
+    int want = !!(what & SEND_ERR) + !!(what & SEND_ACC);
+    if (got != 1 || (msg.msg_flags & MSG_CTRUNC) || n != want) {
+        for (int i = 0; i < n; i++)
+            close(fds[i]);
+        return CR_EIO;
+    }
+    n = 0;
+    if (what & SEND_ERR)
+        replace_fd(&g.err_fd, fds[n++]);
+    if (what & SEND_ACC)
+        replace_fd(&g.acc_fd, fds[n++]);
+    return 0;
 }
 
 void cr_log_close(void)

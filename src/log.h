@@ -2,7 +2,8 @@
  * access log (one line per request).
  *
  * Both are per-process: the master opens them from the config, each worker
- * inherits the descriptors. Writes are single write(2) calls of whole lines
+ * inherits the descriptors. Files are opened with O_NOFOLLOW: a path whose
+ * last component is a symbolic link is refused (the master runs as root). Writes are single write(2) calls of whole lines
  * on O_APPEND descriptors, so lines from several workers never interleave.
  * Nothing here blocks beyond that write. */
 #ifndef CR_LOG_H
@@ -21,8 +22,22 @@ void cr_log_set_role(const char *role);
  * the current error log, which stays in use). */
 int cr_log_open(const struct cr_cfg_log *cfg);
 
-/* Re-opens the same paths (SIGUSR1, after a log rotation). */
+/* Re-opens the same paths (SIGUSR1, after a log rotation). Only the master
+ * does: its workers may run as a user that cannot open the files (or the
+ * directories on their way), so they get the new descriptors from it with
+ * cr_log_send / cr_log_receive. */
 int cr_log_reopen(void);
+
+/* Master: sends this process's log file descriptors (those that are files,
+ * not stderr/stdout) over the Unix datagram socket sock, without blocking.
+ * Returns 0 or CR_EIO. */
+int cr_log_send(int sock);
+
+/* Worker: receives one cr_log_send message from sock (non-blocking) and
+ * makes its descriptors this process's logs, closing the previous ones.
+ * Returns 0, CR_EAGAIN when no message is waiting, or CR_EIO for anything
+ * else (a malformed message changes nothing; its descriptors are closed). */
+int cr_log_receive(int sock);
 
 /* Closes everything (tests, exit). */
 void cr_log_close(void);

@@ -3,6 +3,7 @@
 #include "master.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
 #include <pwd.h>
@@ -13,6 +14,8 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +27,7 @@
 #include "tls.h"
 #include "worker.h"
 
+#define CR_DEFAULT_USER "corral" /* workers' user when root starts corral without 'user' */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define STABLE_AFTER_MS 10000 /* a worker alive this long resets the back-off */
@@ -41,10 +45,12 @@ struct gen {
     size_t *nfile_keys;                                  /* 0: generated and rotated */
     uid_t uid;
     gid_t gid;
+    const char *default_user; /* set when started as root without 'user' */
 };
 
 struct slot {
     pid_t pid;                /* 0 = not running */
+    int chan;                 /* to the worker: log descriptors (cr_log_send), -1 = none */
     int id;                   /* worker number, 1-based */
     uint64_t gen;
     uint64_t started_us;
@@ -98,14 +104,32 @@ static int same_addr(const struct cr_addr *a, const struct cr_addr *b)
     return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
 }
 
-static int resolve_ids(const struct cr_config *cfg, uid_t *uid, gid_t *gid)
+/* Started as root without 'user', workers run as the first of these that
+ * exists (and its group): a dedicated account, else the traditional one. */
+static const char *const default_users[] = {CR_DEFAULT_USER, "nobody"};
+
+static int resolve_ids(const struct cr_config *cfg, uid_t *uid, gid_t *gid, const char **dflt)
 {
     *uid = (uid_t)-1;
     *gid = (gid_t)-1;
+    *dflt = NULL;
     if (cfg->user) {
         struct passwd *pw = getpwnam(cfg->user);
         if (!pw) {
             cr_log_error("%s: unknown user '%s'", cfg->path, cfg->user);
+            return CR_ECONFIG;
+        }
+        *uid = pw->pw_uid;
+        *gid = pw->pw_gid;
+    } else if (geteuid() == 0) {
+        struct passwd *pw = NULL;
+        for (size_t i = 0; !pw && i < CR_ARRAY_LEN(default_users); i++)
+            if ((pw = getpwnam(default_users[i])) != NULL)
+                *dflt = default_users[i];
+        if (!pw || pw->pw_uid == 0) {
+            cr_log_error("%s: started as root without 'user', and there is no user '%s' or "
+                         "'nobody' for the workers: set 'user' (user: root keeps them root)",
+                         cfg->path, CR_DEFAULT_USER);
             return CR_ECONFIG;
         }
         *uid = pw->pw_uid;
@@ -120,6 +144,15 @@ static int resolve_ids(const struct cr_config *cfg, uid_t *uid, gid_t *gid)
         *gid = gr->gr_gid;
     }
     return 0;
+}
+
+/* Says who the workers run as when corral chose it. */
+static void log_default_user(const struct gen *g)
+{
+    if (g->default_user)
+        cr_log_info("workers run as user %s (uid %d, gid %d): started as root without 'user' "
+                    "in the config",
+                    g->default_user, (int)g->uid, (int)g->gid);
 }
 
 static void print_diag(struct cr_diag *d)
@@ -171,7 +204,8 @@ static int gen_build(struct gen *g, struct cr_config *cfg, const struct gen *pre
         goto fail;
     for (size_t i = 0; i < cfg->nlisteners; i++)
         g->fds[i] = -1;
-    if (resolve_ids(cfg, &g->uid, &g->gid) < 0 || gen_build_tls(g, shm, diag) < 0)
+    if (resolve_ids(cfg, &g->uid, &g->gid, &g->default_user) < 0 ||
+        gen_build_tls(g, shm, diag) < 0)
         goto fail;
     for (size_t i = 0; bind && i < cfg->nlisteners; i++) {
         const struct cr_cfg_listener *l = &cfg->listeners[i];
@@ -291,18 +325,39 @@ static void old_add(struct master *m, pid_t pid)
     m->old[m->nold++] = pid;
 }
 
+static void close_chan(struct slot *s)
+{
+    if (s->chan >= 0)
+        close(s->chan);
+    s->chan = -1;
+}
+
 static void spawn(struct master *m, struct slot *s)
 {
+    int sv[2] = {-1, -1};
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+        cr_log_warn("worker %d: no channel for log descriptors (%s): it keeps its log files "
+                    "after SIGUSR1",
+                    s->id, strerror(errno));
     pid_t pid = fork();
     if (pid < 0) {
         cr_log_error("fork worker %d: %s", s->id, strerror(errno));
         s->respawn_at_us = cr_now_us() + s->backoff_ms * 1000;
+        if (sv[0] >= 0) {
+            close(sv[0]);
+            close(sv[1]);
+        }
         return;
     }
     if (pid == 0) {
         sigset_t none;
         sigemptyset(&none);
         close(m->sfd);
+        /* only its own end: a worker must not speak for the master to others */
+        for (size_t i = 0; i < m->nslots; i++)
+            close_chan(&m->slots[i]);
+        if (sv[0] >= 0)
+            close(sv[0]);
         signal(SIGCHLD, SIG_DFL);
         sigprocmask(SIG_SETMASK, &none, NULL);
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive a master that crashed */
@@ -319,9 +374,13 @@ static void spawn(struct master *m, struct slot *s)
             .shm = m->shm,
             .uid = m->cur.uid,
             .gid = m->cur.gid,
+            .log_chan = sv[1],
         };
         _exit(cr_worker_run(&ws));
     }
+    if (sv[1] >= 0)
+        close(sv[1]);
+    s->chan = sv[0];
     s->pid = pid;
     s->gen = m->cur.id;
     s->started_us = cr_now_us();
@@ -339,7 +398,10 @@ static int start_slots(struct master *m)
     for (size_t i = 0; i < n; i++) {
         slots[i].id = (int)i + 1;
         slots[i].backoff_ms = BACKOFF_MIN_MS;
+        slots[i].chan = -1;
     }
+    for (size_t i = 0; i < m->nslots; i++)
+        close_chan(&m->slots[i]);
     free(m->slots);
     m->slots = slots;
     m->nslots = n;
@@ -381,6 +443,7 @@ static void reap(struct master *m)
                 continue;
             found = 1;
             s->pid = 0;
+            close_chan(s);
             if (m->stopping) {
                 cr_log_info("worker %d (pid %d) %s", s->id, (int)pid, how);
                 break;
@@ -471,7 +534,21 @@ static void reload(struct master *m)
         cr_log_error("reload: out of memory starting workers");
     cr_log_info("reloaded %s: generation %llu, %u workers", m->cur.cfg->path,
                 (unsigned long long)m->cur.id, m->cur.cfg->workers);
+    log_default_user(&m->cur);
     log_conn_limit(m->cur.cfg);
+}
+
+/* The workers of the current generation get the master's log descriptors
+ * (they may not be allowed to open the files themselves); draining workers
+ * of earlier generations keep theirs. */
+static void send_logs(struct master *m)
+{
+    for (size_t i = 0; i < m->nslots; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->pid && s->chan >= 0 && cr_log_send(s->chan) < 0)
+            cr_log_warn("worker %d: cannot pass it the re-opened log files: %s", s->id,
+                        strerror(errno));
+    }
 }
 
 static void on_signal(struct master *m, int sig)
@@ -489,7 +566,7 @@ static void on_signal(struct master *m, int sig)
         break;
     case SIGUSR1:
         cr_log_reopen();
-        signal_all(m, SIGUSR1);
+        send_logs(m);
         cr_log_info("SIGUSR1: log files re-opened");
         break;
     case SIGCHLD:
@@ -560,15 +637,37 @@ static void run_timers(struct master *m)
     }
 }
 
+/* The pid file is written as root, often in a directory others can write:
+ * it must be a regular file reached without following a symbolic link
+ * (O_NOFOLLOW), and is truncated only once checked (O_NONBLOCK: opening a
+ * FIFO must not wait for a reader). */
 static int write_pid_file(const char *path)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        cr_log_error("cannot write pid file %s: %s", path, strerror(errno));
+    struct stat st;
+    char line[32];
+    int n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0644);
+    int e = errno;
+    if (fd < 0 && e == ELOOP) {
+        cr_log_error("cannot write pid file %s: it is a symbolic link, refused (name the file "
+                     "itself)",
+                     path);
         return CR_EIO;
     }
-    fprintf(f, "%d\n", (int)getpid());
-    fclose(f);
+    if ((fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) ||
+        (fd < 0 && lstat(path, &st) == 0 && !S_ISREG(st.st_mode))) {
+        cr_log_error("cannot write pid file %s: not a regular file", path);
+        if (fd >= 0)
+            close(fd);
+        return CR_EIO;
+    }
+    if (fd < 0 || ftruncate(fd, 0) < 0 || write(fd, line, (size_t)n) != n) {
+        cr_log_error("cannot write pid file %s: %s", path, strerror(fd < 0 ? e : errno));
+        if (fd >= 0)
+            close(fd);
+        return CR_EIO;
+    }
+    close(fd);
     return 0;
 }
 
@@ -609,6 +708,7 @@ int cr_master_run(struct cr_config *cfg, const char *path)
     rc = 1;
     if (cfg->pid_file && write_pid_file(cfg->pid_file) < 0)
         goto out_gen;
+    log_default_user(&m.cur);
     atomic_store(&m.shm->generation, 1);
     cr_log_info("corral %s starting: %zu listener(s), %u worker(s), upstream %s (%s)",
                 PACKAGE_VERSION, cfg->nlisteners, cfg->workers, cfg->upstream.addrs[0].text,
@@ -640,6 +740,8 @@ int cr_master_run(struct cr_config *cfg, const char *path)
 out_gen:
     gen_free(&m.cur, NULL);
 out:
+    for (size_t i = 0; i < m.nslots; i++)
+        close_chan(&m.slots[i]);
     free(m.slots);
     free(m.old);
     cr_shm_destroy(m.shm);

@@ -13,9 +13,12 @@
 #include "common.h"
 
 #define MAX_FILE 65536
+#define MAX_KEYS 64     /* keys in one file */
+#define KEY_RAW_LEN 80  /* name[16], aes[32], hmac[32] */
+#define KEY_B64_LEN 108 /* base64 of 80 bytes: 26 groups of 4, then "xxx=" */
 
-static int ring_index = -1;      /* SSL_CTX ex_data slot of the ring */
-static EVP_CIPHER *aes256cbc;   /* fetched once, not per handshake */
+static int ring_index = -1;   /* SSL_CTX ex_data slot of the ring */
+static EVP_CIPHER *aes256cbc; /* fetched once, not per handshake */
 
 /* ------------------------------------------------------------ files */
 
@@ -56,70 +59,116 @@ static void from_nginx(struct cr_ticket_key *k, const uint8_t *raw)
     memcpy(k->aes, raw + 48, 32);
 }
 
+/* One text line: KEY_B64_LEN characters of the base64 alphabet, '=' only as
+ * the final padding. Checked before decoding, so that a line of any length
+ * or content never reaches the decoder. Returns 0 or CR_EINVAL with a
+ * message naming path and line. */
+static int check_line(const char *path, size_t line, const char *l, size_t ll, char *err,
+                      size_t errlen)
+{
+    static const char hint[] = "(make one with: openssl rand 80 | openssl base64 -A)";
+    if (ll != KEY_B64_LEN || l[ll - 1] != '=') {
+        snprintf(err, errlen,
+                 "ticket key file %s:%zu: the line is %zu characters long%s; a base64-encoded "
+                 "80-byte key is %d characters long, the last one '=' %s",
+                 path, line, ll, ll == KEY_B64_LEN ? " without '=' at the end" : "", KEY_B64_LEN,
+                 hint);
+        return CR_EINVAL;
+    }
+    for (size_t i = 0; i < ll; i++) {
+        unsigned char c = (unsigned char)l[i];
+        if (is_b64(c) && (c != '=' || i == ll - 1))
+            continue;
+        if (isgraph(c))
+            snprintf(err, errlen,
+                     "ticket key file %s:%zu: invalid character '%c' at column %zu: not a "
+                     "base64-encoded 80-byte key %s",
+                     path, line, c, i + 1, hint);
+        else
+            snprintf(err, errlen,
+                     "ticket key file %s:%zu: invalid character 0x%02x at column %zu: not a "
+                     "base64-encoded 80-byte key %s",
+                     path, line, c, i + 1, hint);
+        return CR_EINVAL;
+    }
+    return 0;
+}
+
 /* Base64 lines, HAProxy's layout and order. */
 static int parse_text(const char *path, uint8_t *buf, size_t len, struct cr_ticket_key *all,
                       size_t *n, char *err, size_t errlen)
 {
     size_t count = 0, line = 0;
+    uint8_t raw[KEY_RAW_LEN + 1]; /* the decoder writes 3 bytes per 4 characters */
+    int rc = CR_EINVAL;
     buf[len] = '\0';
-    for (char *save = NULL, *l = strtok_r((char *)buf, "\n", &save); l;
-         l = strtok_r(NULL, "\n", &save)) {
+    for (char *p = (char *)buf, *next; p < (char *)buf + len; p = next) {
+        char *nl = memchr(p, '\n', (size_t)((char *)buf + len - p));
+        next = nl != NULL ? nl + 1 : (char *)buf + len;
+        size_t ll = (size_t)((nl != NULL ? nl : (char *)buf + len) - p);
         line++;
-        size_t ll = strlen(l);
-        while (ll && isspace((unsigned char)l[ll - 1]))
-            l[--ll] = '\0';
-        if (ll == 0 || l[0] == '#')
+        while (ll && isspace((unsigned char)p[ll - 1]))
+            ll--;
+        if (ll == 0 || p[0] == '#')
             continue;
-        uint8_t raw[128];
-        int out = EVP_DecodeBlock(raw, (const unsigned char *)l, (int)ll);
-        int pad = (ll >= 1 && l[ll - 1] == '=') + (ll >= 2 && l[ll - 2] == '=');
-        if (out < 0 || ll % 4 != 0 || out - pad != 80) {
-            snprintf(err, errlen,
-                     "ticket key file %s:%zu: not a base64-encoded 80-byte key "
-                     "(make one with: openssl rand 80 | openssl base64 -A)",
-                     path, line);
-            return CR_EINVAL;
+        if (check_line(path, line, p, ll, err, errlen) < 0)
+            goto out;
+        if (EVP_DecodeBlock(raw, (const unsigned char *)p, (int)ll) != KEY_RAW_LEN + 1) {
+            snprintf(err, errlen, "ticket key file %s:%zu: not a base64-encoded 80-byte key", path,
+                     line);
+            goto out;
         }
-        if (count == 64) {
-            snprintf(err, errlen, "ticket key file %s: more than 64 keys", path);
-            return CR_EINVAL;
+        if (count == MAX_KEYS) {
+            snprintf(err, errlen, "ticket key file %s:%zu: more than %d keys", path, line,
+                     MAX_KEYS);
+            goto out;
         }
         from_haproxy(&all[count++], raw);
     }
     *n = count;
-    return 0;
+    rc = 0;
+out:
+    OPENSSL_cleanse(raw, sizeof(raw));
+    return rc;
+}
+
+/* A text file holds printable ASCII and white space only: a binary key file
+ * (random bytes) practically never does. */
+static int looks_like_text(const uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!isprint(buf[i]) && !isspace(buf[i]))
+            return 0;
+    return 1;
 }
 
 int cr_ticket_load_file(const char *path, struct cr_ticket_key *keys, size_t *n, char *err,
                         size_t errlen)
 {
     static uint8_t buf[MAX_FILE + 1];
-    struct cr_ticket_key all[64];
+    struct cr_ticket_key all[MAX_KEYS];
     size_t len, count = 0, enc = 0;
+    int rc = CR_EINVAL;
     if (read_all(path, buf, &len, err, errlen) < 0)
         return CR_EINVAL;
-    int text = len > 0;
-    for (size_t i = 0; i < len && text; i++)
-        text = is_b64(buf[i]) || isspace(buf[i]) || buf[i] == '#';
-    if (text) {
+    if (len > 0 && looks_like_text(buf, len)) {
         if (parse_text(path, buf, len, all, &count, err, errlen) < 0)
-            return CR_EINVAL;
+            goto out;
         enc = count >= 2 ? count - 2 : 0; /* the last key is the next one */
-    } else {
-        if (len == 0 || len % 80 != 0 || len / 80 > 64) {
+    } else if (len > 0) {
+        if (len % KEY_RAW_LEN != 0 || len / KEY_RAW_LEN > MAX_KEYS) {
             snprintf(err, errlen,
-                     "ticket key file %s: %zu bytes; expected 80-byte keys "
+                     "ticket key file %s: %zu bytes; expected 1 to %d 80-byte keys "
                      "(make one with: openssl rand 80 > FILE)",
-                     path, len);
-            return CR_EINVAL;
+                     path, len, MAX_KEYS);
+            goto out;
         }
-        for (size_t i = 0; i < len / 80; i++)
-            from_nginx(&all[count++], buf + 80 * i);
+        for (size_t i = 0; i < len / KEY_RAW_LEN; i++)
+            from_nginx(&all[count++], buf + KEY_RAW_LEN * i);
     }
-    OPENSSL_cleanse(buf, sizeof(buf));
     if (count == 0) {
         snprintf(err, errlen, "ticket key file %s holds no key", path);
-        return CR_EINVAL;
+        goto out;
     }
     /* the encrypting key first, then its neighbours, nearest first */
     size_t m = 0;
@@ -130,9 +179,12 @@ int cr_ticket_load_file(const char *path, struct cr_ticket_key *keys, size_t *n,
         if (d <= enc && m < CR_TICKET_RING)
             keys[m++] = all[enc - d];
     }
-    OPENSSL_cleanse(all, sizeof(all));
     *n = m;
-    return 0;
+    rc = 0;
+out:
+    OPENSSL_cleanse(buf, sizeof(buf)); /* key material, refused or not */
+    OPENSSL_cleanse(all, sizeof(all));
+    return rc;
 }
 
 /* ------------------------------------------------------------ the ring */

@@ -13,7 +13,13 @@
  *     ssl_session_ticket_key);
  *   - text, one base64 key per line, HAProxy's layout (name[16], aes[32],
  *     hmac[32]); with several keys the penultimate encrypts (HAProxy's rule:
- *     the last line is the next key, published ahead of its use).
+ *     the last line is the next key, published ahead of its use). Blank
+ *     lines and lines starting with '#' are skipped; every other line must
+ *     be exactly one key: 108 characters of the base64 alphabet, the last
+ *     one '='. Each line is checked (length, then characters) before it is
+ *     decoded, and refused with the file and line number.
+ * A file is read as text when it holds only printable ASCII and white space.
+ * At most 64 keys and 64 KiB per file.
  * Tickets are AES-256-CBC + HMAC-SHA256 (RFC 5077's recommended format). */
 #ifndef CR_TICKET_H
 #define CR_TICKET_H
@@ -39,8 +45,9 @@ struct cr_ticket_ring {
 
 /* Reads a key file. On success returns 0, fills keys[0..*n) with the
  * encrypting key first, and the rest in decreasing preference. Returns
- * CR_EINVAL (with a message in err) for a missing, unreadable or malformed
- * file. */
+ * CR_EINVAL (with a message in err naming the file, and for a text file the
+ * line) for a missing, unreadable, empty or malformed file; keys and *n are
+ * then untouched. The file's bytes are wiped from memory either way. */
 int cr_ticket_load_file(const char *path, struct cr_ticket_key *keys, size_t *n, char *err,
                         size_t errlen);
 

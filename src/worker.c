@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -223,13 +224,29 @@ static void start_drain(struct cr_worker *w)
     stop_loop_if_drained(w);
 }
 
+/* SIGUSR1 is the master's: it re-opens the logs and passes them on through
+ * log_chan (this worker may not be allowed to open them). Caught here only
+ * so that a stray one (kill -USR1 to every corral) does not end the worker. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct cr_worker *w = arg;
     if (sig == SIGTERM)
         start_drain(w);
-    else if (sig == SIGUSR1)
-        cr_log_reopen();
+}
+
+/* The master's re-opened log descriptors; a few messages per wakeup at most
+ * (the master sends one per SIGUSR1). */
+static void on_log_chan(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    for (int i = 0; i < 8; i++) {
+        int rc = cr_log_receive(fd);
+        if (rc == CR_EAGAIN)
+            return;
+        if (rc < 0)
+            cr_log_warn("log descriptors from the master: a bad message, ignored");
+    }
 }
 
 /* ------------------------------------------------------------ run */
@@ -244,6 +261,13 @@ static int drop_privileges(const struct cr_worker_setup *s)
         cr_log_error("cannot switch to user %d: %s", (int)s->uid, strerror(errno));
         return CR_EIO;
     }
+    /* a change of credentials clears the parent-death signal: set it again,
+     * so that a worker never outlives a master that crashed */
+    if ((s->uid != (uid_t)-1 || s->gid != (gid_t)-1) &&
+        (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() == 1)) {
+        cr_log_error("the master is gone, or the parent-death signal cannot be set: exiting");
+        return CR_EIO;
+    }
     return 0;
 }
 
@@ -252,7 +276,7 @@ int cr_worker_run(const struct cr_worker_setup *s)
     char role[32];
     int rc = 1;
     struct cr_worker w = {0};
-    struct event *sigterm = NULL, *sigusr1 = NULL;
+    struct event *sigterm = NULL, *sigusr1 = NULL, *logchan = NULL;
 
     snprintf(role, sizeof(role), "worker %d", s->id);
     cr_log_set_role(role);
@@ -304,6 +328,12 @@ int cr_worker_run(const struct cr_worker_setup *s)
         goto out_base;
     event_add(sigterm, NULL);
     event_add(sigusr1, NULL);
+    if (s->log_chan >= 0) {
+        logchan = event_new(w.base, s->log_chan, EV_READ | EV_PERSIST, on_log_chan, &w);
+        if (!logchan)
+            goto out_base;
+        event_add(logchan, NULL);
+    }
     if (cr_pool_new(&w, &w.pool) < 0)
         goto out_base;
     cr_pool_start(w.pool);
@@ -332,6 +362,8 @@ out_base:
         event_free(sigterm);
     if (sigusr1)
         event_free(sigusr1);
+    if (logchan)
+        event_free(logchan);
 out:
     return rc;
 }

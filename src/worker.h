@@ -27,6 +27,8 @@ struct cr_worker_setup {
     struct cr_shm *shm;
     uid_t uid;                 /* drop to these unless (uid_t)-1 */
     gid_t gid;
+    int log_chan;              /* from the master: re-opened log descriptors
+                                * (cr_log_receive); -1 = none */
 };
 
 /* Runs the worker until it has drained after SIGTERM. Returns the exit code

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -351,6 +352,122 @@ START_TEST(sigusr1_reopens_access_log)
 }
 END_TEST
 
+/* ------------------------------------------------------------ privileges */
+
+/* "Uid:" or "Gid:" of /proc/PID/status: real, effective, saved, fs; true
+ * when all four are read. */
+static bool proc_ids(pid_t pid, const char *field, long ids[4])
+{
+    char *path = h_strf(T, "/proc/%d/status", (int)pid);
+    char *text = h_read_file(path, NULL);
+    bool ok = false;
+    if (text == NULL)
+        return false;
+    const char *p = strstr(text, field);
+    if (p != NULL)
+        ok = sscanf(p + strlen(field), "%ld %ld %ld %ld", &ids[0], &ids[1], &ids[2], &ids[3]) == 4;
+    free(text);
+    return ok;
+}
+
+/* 6. Started as root without 'user', the workers run unprivileged (and say
+ * so); the master stays root to reload and reopen logs. The certificates,
+ * read by the master, still serve; a worker still dies with its master
+ * (the parent-death signal is cleared by the switch of user: re-armed). */
+START_TEST(workers_drop_root_by_default)
+{
+    if (geteuid() != 0) {
+        fprintf(stderr, "workers_drop_root_by_default: not root, nothing to drop: skipped\n");
+        return;
+    }
+    pid_t w[H_MAX_PIDS];
+    pid_t m = start_corral(H_CONFIG_BASE, 2, w);
+    assert_serves(T->port, "/unprivileged");
+    long ids[4];
+    ck_assert(proc_ids(m, "Uid:", ids));
+    ck_assert_msg(ids[0] == 0 && ids[1] == 0, "the master is not root: uid %ld/%ld", ids[0],
+                  ids[1]);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(proc_ids(w[i], "Uid:", ids), "no /proc/%d/status", (int)w[i]);
+        ck_assert_msg(ids[0] != 0 && ids[1] != 0 && ids[2] != 0 && ids[3] != 0,
+                      "worker %d runs as uid %ld/%ld/%ld/%ld", (int)w[i], ids[0], ids[1], ids[2],
+                      ids[3]);
+        ck_assert(proc_ids(w[i], "Gid:", ids));
+        ck_assert_msg(ids[0] != 0 && ids[1] != 0 && ids[2] != 0 && ids[3] != 0,
+                      "worker %d runs as gid %ld/%ld/%ld/%ld", (int)w[i], ids[0], ids[1], ids[2],
+                      ids[3]);
+    }
+    const char *said[] = {"workers run as user ", "started as root without 'user'", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, said, 2000), "the log does not say so: %s",
+                  h_file_tail(T, T->error_log, 1500));
+
+    ck_assert_int_eq(h_signal(m, SIGKILL), 0);
+    ck_assert_int_eq(h_wait_exit(m, 3000, NULL), 0);
+    ck_assert_msg(wait_all_gone(w, 2, 3000), "a worker outlived its master killed with SIGKILL");
+}
+END_TEST
+
+/* Runs corral on config tmpl (written to DIR/corral.yaml), expecting it to
+ * refuse to start: exits non-zero within 10 s, and the error log or stderr
+ * holds every needle. */
+static void assert_refused(const char *tmpl, const char *const *needles)
+{
+    char *cfg = h_config_write(T, "corral.yaml", tmpl);
+    ck_assert_ptr_nonnull(cfg);
+    char *const argv[] = {(char *)T->bin, "-c", cfg, NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 10000, &r), 0);
+    char *log = h_file_tail(T, T->error_log, 3000);
+    ck_assert_msg(!r.timed_out && r.exit_code > 0,
+                  "corral started (exit %d, timed out %d) | stderr: %s | error log: %s",
+                  r.exit_code, r.timed_out, r.err, log);
+    char *both = h_strf(T, "%s\n%s", r.err, log);
+    bool found = false;
+    for (char *line = strtok(both, "\n"); line != NULL && !found; line = strtok(NULL, "\n")) {
+        found = true;
+        for (int i = 0; needles[i] != NULL; i++)
+            found = found && strstr(line, needles[i]) != NULL;
+    }
+    ck_assert_msg(found, "no line with '%s'... | stderr: %s | error log: %s", needles[0], r.err,
+                  log);
+}
+
+/* 7. pid_file and log files are opened as root: a symbolic link planted
+ * there (by whoever can write the directory) must not make corral write
+ * through it, and the pid file must be a regular file. */
+START_TEST(symlinked_files_are_refused)
+{
+    char *victim = h_path(T, "victim");
+    ck_assert_int_eq(h_write_file(victim, "precious\n"), 0);
+    const char *rest = strstr(H_CONFIG_BASE, "listeners:\n");
+    const char *head = "workers: 2\ndrain_timeout: 3s\n";
+
+    ck_assert_int_eq(symlink(victim, h_path(T, "corral.pid")), 0);
+    const char *pid_link[] = {"pid file", "corral.pid", "symbolic link", NULL};
+    assert_refused(h_strf(T, "%spid_file: @DIR@/corral.pid\n", H_CONFIG_BASE), pid_link);
+
+    ck_assert_int_eq(mkfifo(h_path(T, "fifo.pid"), 0600), 0);
+    const char *pid_fifo[] = {"pid file", "fifo.pid", "not a regular file", NULL};
+    assert_refused(h_strf(T, "%spid_file: @DIR@/fifo.pid\n", H_CONFIG_BASE), pid_fifo);
+
+    ck_assert_int_eq(symlink(victim, h_path(T, "link.log")), 0);
+    const char *acc_link[] = {"access log", "link.log", "symbolic link", NULL};
+    assert_refused(h_strf(T,
+                          "%slog: {error: @DIR@/error.log, level: info, "
+                          "access: @DIR@/link.log}\n%s",
+                          head, rest),
+                   acc_link);
+    const char *err_link[] = {"error log", "link.log", "symbolic link", NULL};
+    assert_refused(h_strf(T, "%slog: {error: @DIR@/link.log, level: info}\n%s", head, rest),
+                   err_link);
+
+    char *left = h_read_file(victim, NULL);
+    ck_assert_msg(left != NULL && strcmp(left, "precious\n") == 0,
+                  "the file behind the links was written: '%s'", left ? left : "(gone)");
+    free(left);
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 static Suite *process_suite(void)
@@ -371,6 +488,13 @@ static Suite *process_suite(void)
     tcase_add_test(tc, reload_good_config_applies);
     tcase_add_test(tc, sigint_stops_gracefully);
     tcase_add_test(tc, sigusr1_reopens_access_log);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("privileges");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, workers_drop_root_by_default);
+    tcase_add_test(tc, symlinked_files_are_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -781,6 +782,161 @@ START_TEST(anchors_and_aliases_are_followed)
     ck_assert_ptr_ne(cfg->listeners[0].tls.certs[0].cert, cfg->listeners[1].tls.certs[0].cert);
     ck_assert_str_eq(cfg->listeners[0].tls.certs[0].cert, cfg->listeners[1].tls.certs[0].cert);
     cr_config_free(cfg);
+}
+END_TEST
+
+/* ------------------------------------------------------------ document limits */
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* "Billion laughs": nine levels of ten aliases each make 10^9 values from
+ * ten lines. Refused at the alias that crosses the budget of values, in well
+ * under a second, with nothing walked. */
+START_TEST(billion_laughs_fail_fast)
+{
+    static const char *const want[] = {
+        "6:36: error: alias '*e' makes more than 1000000 values once every alias is expanded "
+        "(an alias of an alias multiplies: is this an alias bomb?)",
+        NULL};
+    static const char yaml[] = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+                               "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                               "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                               "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                               "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                               "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                               "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+                               "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+                               "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]\n" BASE;
+    double t0 = now_s();
+
+    load_fails(yaml, want);
+    ck_assert_msg(now_s() - t0 < 1.0, "took %.3f s", now_s() - t0);
+}
+END_TEST
+
+/* The same bomb along the schema, where the walker goes: a thousand aliases of
+ * a tenant holding a thousand API keys would be a million keys to copy and to
+ * check for duplicates. */
+START_TEST(alias_bomb_along_the_schema_fails_fast)
+{
+    /* 5 values before the anchor, 1005 in it, 1005 more for each alias: the
+     * 995th alias, on line 3 + 995, crosses 1000000 */
+    static const char *const want[] = {
+        "998:7: error: alias '*t' makes more than 1000000 values once every alias is expanded "
+        "(an alias of an alias multiplies: is this an alias bomb?)",
+        NULL};
+    size_t cap = 64 * 1024, n = 0;
+    char *yaml = malloc(cap);
+    double t0;
+
+    ck_assert_ptr_nonnull(yaml);
+    n += (size_t)snprintf(yaml + n, cap - n, "tenants:\n  list:\n    - &t {name: t, api_keys: [");
+    for (int i = 0; i < 1000; i++)
+        n += (size_t)snprintf(yaml + n, cap - n, "%sk%d", i ? ", " : "", i);
+    n += (size_t)snprintf(yaml + n, cap - n, "]}\n");
+    for (int i = 0; i < 1000; i++)
+        n += (size_t)snprintf(yaml + n, cap - n, "    - *t\n");
+    n += (size_t)snprintf(yaml + n, cap - n, BASE);
+    ck_assert_uint_lt(n, cap - 1);
+    t0 = now_s();
+    load_fails(yaml, want);
+    ck_assert_msg(now_s() - t0 < 1.0, "took %.3f s", now_s() - t0);
+    free(yaml);
+}
+END_TEST
+
+/* Collections nest at most 64 deep, an alias counting as deep as its node. */
+START_TEST(deep_nesting_is_refused)
+{
+    char yaml[512], opens[80], closes[80];
+    static const char *const deep[] = {"1:67: error: collections nested more than 64 deep", NULL};
+    static const char *const deep_alias[] = {
+        "2:8: error: alias '*x' nests collections more than 64 deep once expanded", NULL};
+    static const char *const ok63[] = {"1:1: error: unknown key 'x'*", NULL};
+
+    /* the root mapping is one level: 64 more lists are one too many */
+    memset(opens, '[', 64);
+    memset(closes, ']', 64);
+    snprintf(yaml, sizeof(yaml), "x: %.64s%.64s\n" BASE, opens, closes);
+    load_fails(yaml, deep);
+    snprintf(yaml, sizeof(yaml), "x: %.63s%.63s\n" BASE, opens, closes);
+    load_fails(yaml, ok63);
+    /* 60 levels under an anchor, used 4 levels down: 1 + 4 + 60 */
+    snprintf(yaml, sizeof(yaml), "x: &x %.60s%.60s\ny: [[[[*x]]]]\n" BASE, opens, closes);
+    load_fails(yaml, deep_alias);
+}
+END_TEST
+
+/* An alias inside the node it names would make the walker go round forever;
+ * undefined and duplicate anchors are refused too. */
+START_TEST(alias_cycles_and_undefined_anchors_are_refused)
+{
+    static const char *const cycle[] = {
+        "1:21: error: alias '*c' is inside the node it names (defined at 1:10): a cycle", NULL};
+    static const char *const undefined[] = {
+        "1:10: error: syntax error: found undefined alias '*nope'", NULL};
+    static const char *const dup[] = {
+        "2:8: error: syntax error: found duplicate anchor '&x' (first at 1:10)", NULL};
+
+    load_fails("tenants: &c {list: [*c]}\n" BASE, cycle);
+    load_fails("workers: *nope\n" BASE, undefined);
+    load_fails("workers: &x 1\ngroup: &x g\n" BASE, dup);
+}
+END_TEST
+
+/* Values that must be unique (API keys here) are checked in linear time: a
+ * long list of keys does not keep the master busy for seconds (50000 took
+ * ~10 s when each was compared with all the earlier ones). */
+START_TEST(many_unique_values_load_in_linear_time)
+{
+    size_t cap = 1024 * 1024, n = 0;
+    char *yaml = malloc(cap);
+    struct cr_config *cfg;
+    double t0;
+
+    ck_assert_ptr_nonnull(yaml);
+    n += (size_t)snprintf(yaml + n, cap - n,
+                          "tenants:\n  by: api_key\n  list:\n"
+                          "    - name: t\n      api_keys: [");
+    for (int i = 0; i < 50000; i++)
+        n += (size_t)snprintf(yaml + n, cap - n, "%skey-%d", i ? ", " : "", i);
+    n += (size_t)snprintf(yaml + n, cap - n, "]\n" BASE);
+    ck_assert_uint_lt(n, cap - 1);
+    t0 = now_s();
+    cfg = load_ok(yaml);
+    ck_assert_msg(now_s() - t0 < 3.0, "took %.3f s", now_s() - t0);
+    ck_assert_uint_eq(cfg->tenants.list[0].napi_keys, 50000);
+    cr_config_free(cfg);
+    free(yaml);
+}
+END_TEST
+
+/* Anchors used many times are fine under the budget: 2000 tenants sharing
+ * one set of limits through an alias. */
+START_TEST(many_aliases_under_the_budget_load)
+{
+    size_t cap = 256 * 1024, n = 0;
+    char *yaml = malloc(cap);
+    struct cr_config *cfg;
+
+    ck_assert_ptr_nonnull(yaml);
+    n += (size_t)snprintf(yaml + n, cap - n, "tenants:\n  by: api_key\n  list:\n");
+    for (int i = 0; i < 2000; i++)
+        n += (size_t)snprintf(yaml + n, cap - n, "    - {name: t%d, rate: %s, api_keys: [k%d]}\n",
+                              i, i ? "*r" : "&r 10/s", i);
+    n += (size_t)snprintf(yaml + n, cap - n, BASE);
+    ck_assert_uint_lt(n, cap - 1);
+    cfg = load_ok(yaml);
+    ck_assert_uint_eq(cfg->tenants.nlist, 2000);
+    ck_assert(cfg->tenants.list[1999].limits.rate == 10.0);
+    cr_config_free(cfg);
+    free(yaml);
 }
 END_TEST
 
@@ -1556,6 +1712,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, insecure_upstream_needs_no_ca_but_warns);
     tcase_add_test(tc, warnings_do_not_fail_the_load);
     tcase_add_test(tc, anchors_and_aliases_are_followed);
+    tcase_add_test(tc, many_aliases_under_the_budget_load);
     tcase_add_test(tc, relative_paths);
     tcase_add_test(tc, file_errors);
     tcase_add_test(tc, builtin_default);
@@ -1571,6 +1728,17 @@ static Suite *config_suite(void)
     tc = tcase_create("diagnostics");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, bad_config, 0, (int)CR_ARRAY_LEN(bad));
+    suite_add_tcase(s, tc);
+
+    /* the document's own limits, whatever the schema (cfgload.h) */
+    tc = tcase_create("document limits");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 20);
+    tcase_add_test(tc, billion_laughs_fail_fast);
+    tcase_add_test(tc, alias_bomb_along_the_schema_fails_fast);
+    tcase_add_test(tc, deep_nesting_is_refused);
+    tcase_add_test(tc, alias_cycles_and_undefined_anchors_are_refused);
+    tcase_add_test(tc, many_unique_values_load_in_linear_time);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -448,6 +448,51 @@ START_TEST(every_error_is_reported)
 }
 END_TEST
 
+/* The loader's document limits hold for profiles too (cfgload.h): an alias
+ * bomb and deep nesting are refused at their place, aliases under the
+ * budget are followed. */
+START_TEST(alias_bombs_and_deep_nesting_are_refused)
+{
+    char text[2048], opens[80], closes[80];
+    struct cr_diag d = load_bad("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+                                "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+                                "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+                                "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+                                "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+                                "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+                                "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n"
+                                "h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g, *g]\n"
+                                "i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]\n"
+                                "duration: 10s\n" TAIL,
+                                0);
+    ck_assert_msg(d.nmsgs == 1 && has_msg(&d, "p.yaml:6:36: error: ",
+                                          "alias '*e' makes more than 1000000 values"),
+                  "%s", all_msgs(&d));
+    cr_diag_free(&d);
+
+    memset(opens, '[', 64);
+    memset(closes, ']', 64);
+    snprintf(text, sizeof(text), "duration: 10s\nx: %.64s%.64s\n" TAIL, opens, closes);
+    d = load_bad(text, 0);
+    ck_assert_msg(d.nmsgs == 1 &&
+                      has_msg(&d, "p.yaml:2:67: error: ", "collections nested more than 64 deep"),
+                  "%s", all_msgs(&d));
+    cr_diag_free(&d);
+
+    struct rp_profile *p =
+        load_ok("duration: 10s\n"
+                "target: {address: 127.0.0.1:8443, sni: edge.test, insecure: true}\n"
+                "caps: {rate: 1000/s, connections: 100}\n"
+                "tenants:\n"
+                "  list:\n"
+                "    - {name: a, baseline: &b 10/s}\n"
+                "    - {name: b, baseline: *b}\n");
+    ck_assert_uint_eq(p->tenants.nlist, 2);
+    ck_assert(p->tenants.list[1].baseline == 10.0);
+    rp_profile_free(p);
+}
+END_TEST
+
 START_TEST(file_errors)
 {
     struct rp_profile *p = NULL;
@@ -916,6 +961,7 @@ static Suite *replay_suite(void)
     tcase_add_loop_test(tc, bad_profile, 0, (int)CR_ARRAY_LEN(bad));
     tcase_add_test(tc, every_error_is_reported);
     tcase_add_test(tc, file_errors);
+    tcase_add_test(tc, alias_bombs_and_deep_nesting_are_refused);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("curve");
