@@ -418,7 +418,7 @@ static size_t parse(struct h1 *h, const char *data, size_t len)
     h->buf_end = data + len;
     size_t n = http_parser_execute(&h->parser, &settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
-    if (e == HPE_PAUSED || h->no_more)
+    if (e == HPE_PAUSED || (h->no_more && !h->cur))
         return n;
     if (h->err_status) {
         parse_failed(h, h->err_status, h->err_reason);
@@ -447,39 +447,49 @@ static size_t held_len(const struct h1 *h)
     return h->held ? evbuffer_get_length(h->held) : 0;
 }
 
+/* Bytes from the client. After a last request (Connection: close, a
+ * refusal, draining) only the body of the one being read still counts. */
 static int h1_on_data(struct cr_conn *c, const uint8_t *data, size_t len)
 {
     struct h1 *h = c->proto_data;
-    if (h->no_more)
+    if (h->no_more && !h->cur)
         return 0;
-    if (parser_paused(h) || held_len(h) > 0) /* behind the bytes already waiting */
+    if (parser_paused(h) || held_len(h) > 0) { /* behind the bytes already waiting */
+        if (!parser_paused(h))
+            cr_worker_defer(c->w, &h->resume);
         return hold(h, data, len);
+    }
     size_t n = parse(h, (const char *)data, len);
     if (n < len && parser_paused(h) && !h->no_more)
         return hold(h, data + n, len - n);
     return 0;
 }
 
-/* Reading goes on when the pipeline has room and the request being read
- * is not waiting for its body to drain; bytes held from a pause at the cap
- * are parsed first, from the loop (the caller may be inside the parser or
- * the pool). */
+/* Reading goes on while a request's body is read and its buffer has room
+ * (whatever the pipeline holds: the cap limits requests, not bodies), or
+ * between requests when the pipeline has room; bytes held from a pause at
+ * the cap are parsed first, from the loop (the caller may be inside the
+ * parser or the pool). */
 static void read_on(struct h1 *h)
 {
+    if (h->cur) {
+        if (cr_request_body_pending(h->cur) < CR_REQUEST_BUF_HIGH)
+            cr_conn_pause_read(h->c, false);
+        return;
+    }
     if (h->no_more || h->nreqs >= CR_H1_PIPELINE)
         return;
     if (parser_paused(h) || held_len(h) > 0) {
         cr_worker_defer(h->c->w, &h->resume);
         return;
     }
-    if (!(h->cur && cr_request_body_pending(h->cur) >= CR_REQUEST_BUF_HIGH))
-        cr_conn_pause_read(h->c, false);
+    cr_conn_pause_read(h->c, false);
 }
 
 static void resume_parsing(void *arg)
 {
     struct h1 *h = arg;
-    if (h->no_more || h->nreqs >= CR_H1_PIPELINE || h->c->state != CR_CONN_OPEN)
+    if (h->c->state != CR_CONN_OPEN || (!h->cur && (h->no_more || h->nreqs >= CR_H1_PIPELINE)))
         return;
     if (parser_paused(h))
         http_parser_pause(&h->parser, 0);

@@ -563,6 +563,32 @@ START_TEST(h1_pipeline_cap_keeps_partial_request)
 }
 END_TEST
 
+/* A last request (Connection: close) is read to the end of its body, over
+ * as many reads as it takes, and a framing error in that body is answered:
+ * the bytes after its head used to be dropped (the upload hung) and a bad
+ * chunk ignored. */
+START_TEST(h1_last_request_body_read_to_its_end)
+{
+    ck_assert_int_eq(cr_h1_attach(C, sink), 0);
+    feeds("POST /u HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: 10\r\n\r\nhello");
+    ck_assert_int_eq(ngot, 1);
+    feeds("world");
+    ck_assert_uint_eq(got[0]->bytes_in, 10);
+    ck_assert(got[0]->req_eof);
+    feeds("GET /after HTTP/1.1\r\nHost: a\r\n\r\n"); /* nothing after a last request */
+    ck_assert_int_eq(ngot, 1);
+
+    teardown();
+    setup();
+    ck_assert_int_eq(cr_h1_attach(C, sink), 0);
+    feeds("POST /u HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+          "3\r\nabc\r\n");
+    feeds("zz\r\n");
+    const char *out = client_got();
+    ck_assert_msg(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "%s", out);
+}
+END_TEST
+
 /* ------------------------------------------------------------ HTTP/2 */
 
 /* clang-format off */
@@ -726,6 +752,7 @@ static Suite *frontend_suite(void)
     tcase_add_test(tc, h1_framing_refused);
     tcase_add_test(tc, h1_pipeline_cap_within_one_read);
     tcase_add_test(tc, h1_pipeline_cap_keeps_partial_request);
+    tcase_add_test(tc, h1_last_request_body_read_to_its_end);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("h2");
