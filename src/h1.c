@@ -36,12 +36,12 @@ struct h1 {
     const char *err_reason;
     bool saw_cl, saw_te;
     int64_t cl_value;
-    bool head_done;                /* what follows the head's fields: trailers */
-    size_t trailer_bytes;          /* trailers read (and dropped) so far */
+    bool head_done;                  /* what follows the head's fields: trailers */
+    size_t trailer_bytes;            /* trailers read (and dropped) so far */
     uint32_t te_codings, te_chunked; /* Transfer-Encoding: codings, "chunked" among them */
-    bool te_last_chunked;          /* the last coding seen is "chunked" */
-    struct evbuffer *held;         /* bytes read past a pause at CR_H1_PIPELINE */
-    struct cr_deferred resume;     /* parses them once room frees up */
+    bool te_last_chunked;            /* the last coding seen is "chunked" */
+    struct evbuffer *held;           /* bytes read past a pause at CR_H1_PIPELINE */
+    struct cr_deferred resume;       /* parses them once room frees up */
 };
 
 static const struct cr_fe_ops h1_fe;
@@ -309,8 +309,6 @@ static int on_headers_complete(http_parser *p)
     h->head_done = true; /* any field from now on is a trailer */
     if (p->http_major != 1)
         return stop(h, 400, "unsupported HTTP version");
-    if (h->saw_cl && h->saw_te)
-        return stop(h, 400, "content-length with transfer-encoding");
     if (p->http_minor == 0) {
         r->protocol = "HTTP/1.0";
         r->fe_flags |= H1F_HTTP10;

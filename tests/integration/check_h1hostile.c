@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RAW_MS 5000   /* an s_client run that corral should end */
-#define PIPELINE 16   /* CR_H1_PIPELINE (src/h1.h) */
+#define RAW_MS 5000 /* an s_client run that corral should end */
+#define PIPELINE 16 /* CR_H1_PIPELINE (src/h1.h) */
 
 static struct h_test *T;
 
@@ -74,7 +74,8 @@ static pid_t start(const char *proto, const char *extra)
     ck_assert_msg(cfg != NULL, "cannot write the config");
     pid_t m = h_corral_start(T, cfg, T->port);
     ck_assert_msg(m > 0, "corral did not start: %s | error log: %s",
-                  h_file_tail(T, h_path(T, "corral.err"), 1500), h_file_tail(T, T->error_log, 1500));
+                  h_file_tail(T, h_path(T, "corral.err"), 1500),
+                  h_file_tail(T, T->error_log, 1500));
     ck_assert_int_eq(h_wait_children(m, 1, 5000, NULL), 1);
     return m;
 }
@@ -131,8 +132,8 @@ static void raw_h1(struct raw *x, const void *req, size_t len, int timeout_ms)
     static int seq;
     char *in = h_path(T, h_strf(T, "raw-%d.req", ++seq));
     FILE *f = fopen(in, "wb");
-    ck_assert_msg(f != NULL && fwrite(req, 1, len, f) == len && fclose(f) == 0,
-                  "cannot write %s", in);
+    ck_assert_msg(f != NULL && fwrite(req, 1, len, f) == len && fclose(f) == 0, "cannot write %s",
+                  in);
     char *argv[] = {"openssl",
                     "s_client",
                     "-quiet",
@@ -189,7 +190,8 @@ START_TEST(trailers_after_local_answer_no_crash)
     pid_t w0 = worker(m);
     for (int i = 0; i < 3; i++) {
         struct raw x;
-        raw_str(&x, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: b\r\nC: d\r\n\r\n");
+        raw_str(&x,
+                "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nA: b\r\nC: d\r\n\r\n");
         ck_assert_msg(raw_status(&x) == 400, "attempt %d: %.400s | error log: %s", i + 1, x.out,
                       h_file_tail(T, T->error_log, 1500));
         ck_assert_msg(has(x.out, "\"reason\":\"missing host\""), "attempt %d: %.400s", i + 1,
@@ -246,20 +248,16 @@ static const struct {
     int status;
     const char *reason;
 } REFUSED[] = {
-    {"two Host fields",
-     "GET /headers HTTP/1.1\r\nHost: edge.test\r\nHost: other.test\r\n\r\n", 400,
+    {"two Host fields", "GET /headers HTTP/1.1\r\nHost: edge.test\r\nHost: other.test\r\n\r\n", 400,
      "duplicate host"},
     {"two equal Host fields", "GET /headers HTTP/1.1\r\nHost: edge.test\r\nHost: edge.test\r\n\r\n",
      400, "duplicate host"},
     {"Host with userinfo", "GET /headers HTTP/1.1\r\nHost: user@edge.test\r\n\r\n", 400,
      "invalid host"},
-    {"Host with a space", "GET /headers HTTP/1.1\r\nHost: edge .test\r\n\r\n", 400,
-     "invalid host"},
-    {"Host with a path", "GET /headers HTTP/1.1\r\nHost: edge.test/x\r\n\r\n", 400,
-     "invalid host"},
+    {"Host with a space", "GET /headers HTTP/1.1\r\nHost: edge .test\r\n\r\n", 400, "invalid host"},
+    {"Host with a path", "GET /headers HTTP/1.1\r\nHost: edge.test/x\r\n\r\n", 400, "invalid host"},
     {"absolute-form with userinfo",
-     "GET https://user@edge.test/headers HTTP/1.1\r\nHost: edge.test\r\n\r\n", 400,
-     "invalid host"},
+     "GET https://user@edge.test/headers HTTP/1.1\r\nHost: edge.test\r\n\r\n", 400, "invalid host"},
     {"gzip, chunked",
      "POST /echo HTTP/1.1\r\nHost: edge.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
      "5\r\nhello\r\n0\r\n\r\n",
@@ -358,11 +356,28 @@ START_TEST(last_request_body_read_whole)
         fputc("0123456789abcdef"[(i * 7) & 15], f);
     ck_assert_int_eq(fclose(f), 0);
     char *out = h_path(T, "down.bin");
-    char *argv[] = {"curl", "-q", "-sS", "--http1.1", "--noproxy", "*", "--cacert",
-                    h_strf(T, "%s/ca.crt", T->certs), "--resolve",
-                    h_strf(T, "edge.test:%d:127.0.0.1", T->port), "--max-time", "10",
-                    "-H", "Connection: close", "--data-binary", h_strf(T, "@%s", in), "-o", out,
-                    "-w", "%{http_code}", h_strf(T, "https://edge.test:%d/echo", T->port), NULL};
+    char *argv[] = {"curl",
+                    "-q",
+                    "-sS",
+                    "--http1.1",
+                    "--noproxy",
+                    "*",
+                    "--cacert",
+                    h_strf(T, "%s/ca.crt", T->certs),
+                    "--resolve",
+                    h_strf(T, "edge.test:%d:127.0.0.1", T->port),
+                    "--max-time",
+                    "10",
+                    "-H",
+                    "Connection: close",
+                    "--data-binary",
+                    h_strf(T, "@%s", in),
+                    "-o",
+                    out,
+                    "-w",
+                    "%{http_code}",
+                    h_strf(T, "https://edge.test:%d/echo", T->port),
+                    NULL};
     struct h_run r;
     ck_assert_int_eq(h_run(T, argv, 15000, &r), 0);
     ck_assert_msg(r.exit_code == 0 && strcmp(r.out, "200") == 0, "curl %d, HTTP %s: %s",

@@ -207,7 +207,7 @@ START_TEST(h1_through_pool_and_upstream)
 }
 END_TEST
 
-/* ------------------------------------------------------------ HTTP/1.1: hostile input (issue 12) */
+/* ------------------------------------------------------------ HTTP/1.1, hostile */
 
 /* Runs the worker's deferred work (the fixture's loop never does). */
 static void run_deferred(void)
@@ -498,8 +498,8 @@ START_TEST(h1_pipeline_cap_within_one_read)
     ck_assert_int_eq(ngot, CR_H1_PIPELINE);
     ck_assert_msg(C->read_paused, "the connection reads on at the cap");
 
-    static const char *const reasons[] = {"r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8",
-                                          "r9"};
+    static const char *const reasons[] = {"r0", "r1", "r2", "r3", "r4",
+                                          "r5", "r6", "r7", "r8", "r9"};
     struct evbuffer *all = evbuffer_new();
     int answered = 0;
     for (int round = 0; round < 4 * N && answered < N; round++) {

@@ -385,15 +385,24 @@ END_TEST
 START_TEST(authority_checked)
 {
     static const char *const good[] = {
-        "a",          "api.example.com", "api.example.com:8443", "127.0.0.1", "127.0.0.1:1",
-        "[::1]",      "[2001:db8::1]:443", "xn--bcher-kva.example", "a_b~c-d.test",
-        "%41.test",   "a!$&'()*+,;=.test", "a:65535",
+        "a",
+        "api.example.com",
+        "api.example.com:8443",
+        "127.0.0.1",
+        "127.0.0.1:1",
+        "[::1]",
+        "[2001:db8::1]:443",
+        "xn--bcher-kva.example",
+        "a_b~c-d.test",
+        "%41.test",
+        "a!$&'()*+,;=.test",
+        "a:65535",
     };
     static const char *const bad[] = {
-        "",        "a test",    "a@b",       "user:pw@a", "a/b",      "a?b",   "a#b",
-        "a\\b",    "a\tb",      "a:",        ":80",       "a:80x",    "a:1:2", "a:65536",
-        "a:123456", "[::1",     "[::1]x",    "[zz::1]",   "[]",       "%4",    "%zz.test",
-        "a\"b",    "a<b",       "[v1.x]",    "[::1]:",    "a\x80",
+        "",         "a test", "a@b",    "user:pw@a", "a/b",   "a?b",   "a#b",
+        "a\\b",     "a\tb",   "a:",     ":80",       "a:80x", "a:1:2", "a:65536",
+        "a:123456", "[::1",   "[::1]x", "[zz::1]",   "[]",    "%4",    "%zz.test",
+        "a\"b",     "a<b",    "[v1.x]", "[::1]:",    "a\x80",
     };
     for (size_t i = 0; i < CR_ARRAY_LEN(good); i++)
         ck_assert_msg(cr_request_check_authority(good[i], strlen(good[i])) == 0, "refused: %s",
