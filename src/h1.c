@@ -10,6 +10,7 @@
 #include "common.h"
 #include "log.h"
 #include "request.h"
+#include "worker.h"
 
 /* fe_flags of a request on an h1 connection (http_parser owns the F_ names) */
 #define H1F_HEAD_SENT 0x01
@@ -35,6 +36,12 @@ struct h1 {
     const char *err_reason;
     bool saw_cl, saw_te;
     int64_t cl_value;
+    bool head_done;                  /* what follows the head's fields: trailers */
+    size_t trailer_bytes;            /* trailers read (and dropped) so far */
+    uint32_t te_codings, te_chunked; /* Transfer-Encoding: codings, "chunked" among them */
+    bool te_last_chunked;            /* the last coding seen is "chunked" */
+    struct evbuffer *held;           /* bytes read past a pause at CR_H1_PIPELINE */
+    struct cr_deferred resume;       /* parses them once room frees up */
 };
 
 static const struct cr_fe_ops h1_fe;
@@ -95,6 +102,10 @@ static int on_message_begin(http_parser *p)
     h->flen = h->vlen = h->ulen = 0;
     h->in_value = false;
     h->saw_cl = h->saw_te = false;
+    h->head_done = false;
+    h->trailer_bytes = 0;
+    h->te_codings = h->te_chunked = 0;
+    h->te_last_chunked = false;
     cr_conn_set_timer(h->c, h->c->w->cfg->http.header_timeout_ms);
     return 0;
 }
@@ -106,19 +117,71 @@ static int on_url(http_parser *p, const char *at, size_t n)
     return rc == 0 ? 0 : stop(h, rc == CR_ELIMIT ? 414 : 503, "uri too long");
 }
 
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* RFC 9110 8.6: Content-Length = 1*DIGIT (optional whitespace around it).
+ * No sign, no list, no hex, nothing past INT64_MAX. Returns 0 or
+ * CR_EPROTO. */
+static int parse_content_length(const char *v, size_t n, int64_t *out)
+{
+    while (n && is_ows(v[0]))
+        v++, n--;
+    while (n && is_ows(v[n - 1]))
+        n--;
+    if (n == 0)
+        return CR_EPROTO;
+    int64_t x = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9' || x > (INT64_MAX - (v[i] - '0')) / 10)
+            return CR_EPROTO;
+        x = x * 10 + (v[i] - '0');
+    }
+    *out = x;
+    return 0;
+}
+
+/* Notes the codings of one Transfer-Encoding field value (a list; empty
+ * elements are allowed, RFC 9110 5.6.1). Judged once the head is complete
+ * (check_framing), since several fields make one list. */
+static void note_transfer_codings(struct h1 *h, const char *v, size_t n)
+{
+    h->saw_te = true;
+    for (size_t i = 0; i < n;) {
+        while (i < n && (is_ows(v[i]) || v[i] == ','))
+            i++;
+        size_t b = i;
+        while (i < n && v[i] != ',')
+            i++;
+        size_t e = i;
+        while (e > b && is_ows(v[e - 1]))
+            e--;
+        if (e == b)
+            continue;
+        bool chunked = e - b == 7 && strncasecmp(v + b, "chunked", 7) == 0;
+        h->te_codings++;
+        h->te_chunked += chunked;
+        h->te_last_chunked = chunked;
+    }
+}
+
 static int commit_header(struct h1 *h)
 {
     if (!h->flen)
         return 0;
     /* RFC 9112 6.3: both framings at once, or two lengths, is smuggling */
     if (h->flen == 14 && strncasecmp(h->field, "content-length", 14) == 0) {
-        int64_t v = strtoll(h->value, NULL, 10);
+        int64_t v;
+        if (parse_content_length(h->value, h->vlen, &v) < 0)
+            return stop(h, 400, "invalid content-length");
         if (h->saw_cl && v != h->cl_value)
             return stop(h, 400, "conflicting content-length");
         h->saw_cl = true;
         h->cl_value = v;
     } else if (h->flen == 17 && strncasecmp(h->field, "transfer-encoding", 17) == 0) {
-        h->saw_te = true;
+        note_transfer_codings(h, h->value, h->vlen);
     }
     int rc = cr_request_add_header(h->cur, h->field, h->flen, h->value ? h->value : "", h->vlen);
     h->flen = h->vlen = 0;
@@ -132,9 +195,22 @@ static int commit_header(struct h1 *h)
     return 0;
 }
 
+/* Trailer fields (after a chunked body) never join the head, which may be
+ * on its way upstream already or answered (then h->cur is NULL): they are
+ * counted against the header size limit and dropped. */
+static int trailer_piece(struct h1 *h, size_t n)
+{
+    h->trailer_bytes += n;
+    if (h->trailer_bytes > h->c->w->cfg->http.max_header_size)
+        return stop(h, 431, "request trailer fields too large");
+    return 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct h1 *h = H(p);
+    if (h->head_done)
+        return trailer_piece(h, n);
     if (h->in_value && commit_header(h))
         return -1;
     if (cr_grow(&h->field, &h->flen, &h->fcap, at, n, 255) < 0)
@@ -145,6 +221,8 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct h1 *h = H(p);
+    if (h->head_done)
+        return trailer_piece(h, n);
     /* A second piece of the same value that does not follow a read
      * boundary is a folded line (obs-fold, RFC 9112 5.2): refused, never
      * unfolded and forwarded. */
@@ -163,6 +241,64 @@ static void write_continue(struct h1 *h)
         cr_conn_write(h->c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 }
 
+/* The body's framing (RFC 9112 6): Transfer-Encoding is a list ending in
+ * chunked, once; any other coding would be de-chunked and forwarded
+ * without its name, so it is not implemented (501). Returns 0 or stops. */
+static int check_framing(struct h1 *h, const http_parser *p)
+{
+    if (!h->saw_te)
+        return 0;
+    if (h->saw_cl)
+        return stop(h, 400, "content-length with transfer-encoding");
+    if (p->http_minor == 0) /* RFC 9112 6.1: faulty framing in HTTP/1.0 */
+        return stop(h, 400, "transfer-encoding in HTTP/1.0");
+    if (!h->te_last_chunked || h->te_chunked != 1)
+        return stop(h, 400, "invalid transfer-encoding");
+    if (h->te_codings != 1)
+        return stop(h, 501, "unsupported transfer-encoding");
+    if (!(p->flags & F_CHUNKED)) /* http_parser must frame it as we read it */
+        return stop(h, 400, "invalid transfer-encoding");
+    return 0;
+}
+
+/* The request target (RFC 9112 3.2): origin-form and asterisk-form go on
+ * as they are (cr_request_finish_head checks them). In absolute-form
+ * ("https://host/path") the target's authority replaces Host (3.2.2) and
+ * its path and query become the path. Returns 0 or stops. */
+static int set_target(struct h1 *h, struct cr_request *r)
+{
+    const char *u = h->url ? h->url : "";
+    size_t n = h->ulen;
+    size_t slen = n >= 8 && strncasecmp(u, "https://", 8) == 0  ? 8
+                  : n >= 7 && strncasecmp(u, "http://", 7) == 0 ? 7
+                                                                : 0;
+    if (slen == 0)
+        return cr_request_set(r, &r->path, u, n) == 0 ? 0 : stop(h, 400, "bad request");
+    if (!(r->fe_flags & H1F_HTTP10) && !cr_request_hdr(r, "host"))
+        return stop(h, 400, "missing host"); /* RFC 9112 3.2, whatever the target */
+    const char *a = u + slen, *end = u + n, *path = a;
+    while (path < end && *path != '/' && *path != '?' && *path != '#')
+        path++;
+    if (cr_request_check_authority(a, (size_t)(path - a)) < 0)
+        return stop(h, 400, "invalid host");
+    if (cr_request_set(r, &r->authority, a, (size_t)(path - a)) < 0)
+        return stop(h, 400, "bad request");
+    if (path < end && *path != '?') /* *path is '/' ('#' fails the check) */
+        return cr_request_set(r, &r->path, path, (size_t)(end - path)) == 0
+                   ? 0
+                   : stop(h, 400, "bad request");
+    /* "https://a" or "https://a?q": the path is "/" (RFC 9112 3.2.1) */
+    size_t plen = (size_t)(end - path) + 1;
+    char *slash = malloc(plen);
+    if (!slash)
+        return stop(h, 503, "out of memory");
+    slash[0] = '/';
+    memcpy(slash + 1, path, plen - 1);
+    int rc = cr_request_set(r, &r->path, slash, plen);
+    free(slash);
+    return rc == 0 ? 0 : stop(h, 400, "bad request");
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct h1 *h = H(p);
@@ -170,18 +306,19 @@ static int on_headers_complete(http_parser *p)
     const struct cr_cfg_http *hc = &h->c->w->cfg->http;
     if (h->in_value && commit_header(h))
         return -1;
-    if (h->saw_cl && h->saw_te)
-        return stop(h, 400, "content-length with transfer-encoding");
+    h->head_done = true; /* any field from now on is a trailer */
     if (p->http_major != 1)
         return stop(h, 400, "unsupported HTTP version");
     if (p->http_minor == 0) {
         r->protocol = "HTTP/1.0";
         r->fe_flags |= H1F_HTTP10;
     }
+    if (check_framing(h, p) < 0)
+        return -1;
     if (cr_request_set(r, &r->method, http_method_str(p->method),
                        strlen(http_method_str(p->method))) < 0 ||
-        cr_request_set(r, &r->path, h->url ? h->url : "", h->ulen) < 0)
-        return stop(h, 400, "bad request");
+        set_target(h, r) < 0)
+        return h->err_status ? -1 : stop(h, 400, "bad request");
     if (p->method == HTTP_HEAD)
         r->fe_flags |= H1F_NO_BODY;
     r->has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 &&
@@ -226,9 +363,11 @@ static int on_message_complete(http_parser *p)
     h->cur = NULL;
     cr_conn_set_timer(h->c, 0);
     if (h->no_more || h->nreqs >= CR_H1_PIPELINE) {
+        /* Stop here, even inside one read: what follows a last request is
+         * ignored; what follows the pipeline's last free place is kept
+         * (h->held) and parsed when room frees up (resume_parsing). */
         cr_conn_pause_read(h->c, true);
-        if (h->no_more)
-            http_parser_pause(p, 1); /* what follows a last request is ignored */
+        http_parser_pause(p, 1);
     }
     return 0;
 }
@@ -265,27 +404,98 @@ static void parse_failed(struct h1 *h, int status, const char *reason)
     cr_request_respond(r, status, reason, NULL);
 }
 
-static int h1_on_data(struct cr_conn *c, const uint8_t *data, size_t len)
+static bool parser_paused(const struct h1 *h)
 {
-    struct h1 *h = c->proto_data;
-    if (h->no_more)
-        return 0;
-    h->buf_end = (const char *)data + len;
-    size_t n = http_parser_execute(&h->parser, &settings, (const char *)data, len);
+    return HTTP_PARSER_ERRNO(&h->parser) == HPE_PAUSED;
+}
+
+/* Parses len bytes; returns how many the parser took (fewer when it
+ * paused at the pipeline's cap or after a last request). */
+static size_t parse(struct h1 *h, const char *data, size_t len)
+{
+    h->buf_end = data + len;
+    size_t n = http_parser_execute(&h->parser, &settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
-    if (e == HPE_PAUSED || h->no_more)
-        return 0;
+    if (e == HPE_PAUSED || (h->no_more && !h->cur))
+        return n;
     if (h->err_status) {
         parse_failed(h, h->err_status, h->err_reason);
-        return 0;
+        return len;
     }
     if (e != HPE_OK || n != len) {
         parse_failed(h, 400, http_errno_name(e));
-        return 0;
+        return len;
     }
     if (!h->cur && h->nreqs == 0)
-        cr_conn_set_timer(c, c->w->cfg->http.idle_timeout_ms);
+        cr_conn_set_timer(h->c, h->c->w->cfg->http.idle_timeout_ms);
+    return n;
+}
+
+/* Keeps bytes the paused parser has not taken, after those held already.
+ * At most one read's worth: reading pauses with the parser. */
+static int hold(struct h1 *h, const void *data, size_t len)
+{
+    if (!h->held && !(h->held = evbuffer_new()))
+        return CR_ENOMEM;
+    return evbuffer_add(h->held, data, len) == 0 ? 0 : CR_ENOMEM;
+}
+
+static size_t held_len(const struct h1 *h)
+{
+    return h->held ? evbuffer_get_length(h->held) : 0;
+}
+
+/* Bytes from the client. After a last request (Connection: close, a
+ * refusal, draining) only the body of the one being read still counts. */
+static int h1_on_data(struct cr_conn *c, const uint8_t *data, size_t len)
+{
+    struct h1 *h = c->proto_data;
+    if (h->no_more && !h->cur)
+        return 0;
+    if (parser_paused(h) || held_len(h) > 0) { /* behind the bytes already waiting */
+        if (!parser_paused(h))
+            cr_worker_defer(c->w, &h->resume);
+        return hold(h, data, len);
+    }
+    size_t n = parse(h, (const char *)data, len);
+    if (n < len && parser_paused(h) && !h->no_more)
+        return hold(h, data + n, len - n);
     return 0;
+}
+
+/* Reading goes on while a request's body is read and its buffer has room
+ * (whatever the pipeline holds: the cap limits requests, not bodies), or
+ * between requests when the pipeline has room; bytes held from a pause at
+ * the cap are parsed first, from the loop (the caller may be inside the
+ * parser or the pool). */
+static void read_on(struct h1 *h)
+{
+    if (h->cur) {
+        if (cr_request_body_pending(h->cur) < CR_REQUEST_BUF_HIGH)
+            cr_conn_pause_read(h->c, false);
+        return;
+    }
+    if (h->no_more || h->nreqs >= CR_H1_PIPELINE)
+        return;
+    if (parser_paused(h) || held_len(h) > 0) {
+        cr_worker_defer(h->c->w, &h->resume);
+        return;
+    }
+    cr_conn_pause_read(h->c, false);
+}
+
+static void resume_parsing(void *arg)
+{
+    struct h1 *h = arg;
+    if (h->c->state != CR_CONN_OPEN || (!h->cur && (h->no_more || h->nreqs >= CR_H1_PIPELINE)))
+        return;
+    if (parser_paused(h))
+        http_parser_pause(&h->parser, 0);
+    size_t len = held_len(h);
+    if (len > 0) /* h outlives a close from inside parse: conns are freed later */
+        evbuffer_drain(h->held, parse(h, (const char *)evbuffer_pullup(h->held, -1), len));
+    if (!parser_paused(h) && held_len(h) == 0)
+        read_on(h);
 }
 
 /* ------------------------------------------------------------ responses */
@@ -295,6 +505,8 @@ static void write_head(struct h1 *h, struct cr_request *r)
     struct evbuffer *out = h->c->out;
     int s = r->status;
     bool no_body = (r->fe_flags & H1F_NO_BODY) || s < 200 || s == 204 || s == 304;
+    if (r == h->cur && r->resp_eof)
+        r->fe_flags |= H1F_LAST; /* answered before its body was read: pump closes */
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", s, reason_phrase(s));
     for (uint32_t i = 0; i < r->rhdrs.n; i++) {
         const struct cr_hdr *x = &r->rhdrs.v[i];
@@ -382,9 +594,7 @@ static void pump(struct h1 *h)
         }
         cr_conn_set_timer(h->c, h->c->w->cfg->http.idle_timeout_ms);
     }
-    if (!h->no_more && h->nreqs < CR_H1_PIPELINE &&
-        !(h->cur && cr_request_body_pending(h->cur) >= CR_REQUEST_BUF_HIGH))
-        cr_conn_pause_read(h->c, false);
+    read_on(h);
 }
 
 static void fe_head(struct cr_request *r)
@@ -395,8 +605,8 @@ static void fe_head(struct cr_request *r)
 static void fe_drained(struct cr_request *r)
 {
     struct h1 *h = r->fe_data;
-    if (r == h->cur && !h->no_more && h->nreqs < CR_H1_PIPELINE)
-        cr_conn_pause_read(h->c, false);
+    if (r == h->cur)
+        read_on(h);
 }
 
 static const struct cr_fe_ops h1_fe = {
@@ -448,6 +658,9 @@ static void h1_on_free(struct cr_conn *c)
             r->reason = "client closed the connection";
         cr_request_release_fe(r);
     }
+    cr_worker_undefer(c->w, &h->resume);
+    if (h->held)
+        evbuffer_free(h->held);
     free(h->field);
     free(h->value);
     free(h->url);
@@ -474,6 +687,7 @@ int cr_h1_attach(struct cr_conn *c, cr_request_submit_cb submit)
     http_parser_init(&h->parser, HTTP_REQUEST);
     h->parser.data = h;
     TAILQ_INIT(&h->reqs);
+    h->resume = (struct cr_deferred){.cb = resume_parsing, .arg = h};
     c->proto = &h1_ops;
     c->proto_data = h;
     cr_conn_set_timer(c, c->w->cfg->http.header_timeout_ms);

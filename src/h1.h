@@ -1,10 +1,16 @@
 /* h1.h - the HTTP/1.1 front end of a client connection (http_parser).
  *
  * Keep-alive, pipelining (responses in request order, at most
- * CR_H1_PIPELINE requests in flight before reading pauses), Content-Length
- * and chunked bodies streamed both ways, Expect: 100-continue, HTTP/1.0.
- * Framing errors get 400, oversized heads 431/414, bodies 413, stalls 408,
- * and the connection closes after such an answer. */
+ * CR_H1_PIPELINE requests in flight: the parser pauses at the cap even
+ * inside one read, keeps the bytes it has not parsed and goes on from them
+ * once an answer frees a place), Content-Length and chunked bodies streamed
+ * both ways, Expect: 100-continue, HTTP/1.0, absolute-form targets (their
+ * authority replaces Host). Framing errors get 400 (Transfer-Encoding not
+ * ending in chunked, Content-Length not plain digits, both at once),
+ * transfer codings other than chunked 501, oversized heads 431/414, bodies
+ * 413, stalls 408, and the connection closes after such an answer. Trailer
+ * fields count against http.max_header_size and are dropped, never
+ * forwarded. */
 #ifndef CR_H1_H
 #define CR_H1_H
 

@@ -2,6 +2,7 @@
  * headers, local answers, the two-sided lifetime and the access log. */
 #include "request.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -479,6 +480,58 @@ static int is_idempotent(const char *m)
     return 0;
 }
 
+/* RFC 3986 2.3 unreserved and 2.2 sub-delims: the bytes of a reg-name
+ * besides percent-encoded octets. */
+static bool is_regname_char(unsigned char c)
+{
+    return isalnum(c) || (c != 0 && strchr("-._~!$&'()*+,;=", c) != NULL);
+}
+
+static bool is_port(const char *p, size_t n)
+{
+    if (n == 0 || n > 5)
+        return false;
+    unsigned v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        v = v * 10 + (unsigned)(p[i] - '0');
+    }
+    return v <= 65535;
+}
+
+int cr_request_check_authority(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (len > 0 && s[0] == '[') { /* IP-literal; IPvFuture is not taken */
+        const char *close = memchr(s, ']', len);
+        char v6[INET6_ADDRSTRLEN];
+        struct in6_addr a;
+        size_t n = close ? (size_t)(close - s - 1) : 0;
+        if (!close || n == 0 || n >= sizeof(v6))
+            return CR_EPROTO;
+        memcpy(v6, s + 1, n);
+        v6[n] = '\0';
+        if (inet_pton(AF_INET6, v6, &a) != 1)
+            return CR_EPROTO;
+        i = n + 2;
+    } else { /* reg-name, IPv4address among them */
+        for (; i < len && s[i] != ':'; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c == '%' && i + 2 < len && isxdigit((unsigned char)s[i + 1]) &&
+                isxdigit((unsigned char)s[i + 2]))
+                i += 2;
+            else if (!is_regname_char(c))
+                return CR_EPROTO;
+        }
+        if (i == 0) /* an https URI's host is never empty */
+            return CR_EPROTO;
+    }
+    if (i == len)
+        return 0;
+    return s[i] == ':' && is_port(s + i + 1, len - i - 1) ? 0 : CR_EPROTO;
+}
+
 int cr_request_finish_head(struct cr_request *r, const char **reason)
 {
     *reason = "bad request";
@@ -487,8 +540,17 @@ int cr_request_finish_head(struct cr_request *r, const char **reason)
     for (const char *m = r->method; *m; m++)
         if (!is_tchar((unsigned char)*m))
             return CR_EPROTO;
+    const struct cr_hdr *host = NULL;
+    for (uint32_t i = 0; i < r->hdrs.n; i++) {
+        if (!HDR_IS(&r->hdrs.v[i], "host"))
+            continue;
+        if (host) { /* RFC 9112 3.2; RFC 9110 7.2 for any version */
+            *reason = "duplicate host";
+            return CR_EPROTO;
+        }
+        host = &r->hdrs.v[i];
+    }
     if (!r->authority) {
-        const struct cr_hdr *host = hdrs_find(&r->hdrs, "host");
         if (host) {
             r->authority = arena_strndup(r, host->value, host->vlen);
         } else if (strcmp(r->protocol, "HTTP/1.0") == 0) {
@@ -503,6 +565,10 @@ int cr_request_finish_head(struct cr_request *r, const char **reason)
         r->scheme = arena_strndup(r, "https", 5);
     if (!r->authority || !r->scheme) {
         *reason = "missing host";
+        return CR_EPROTO;
+    }
+    if (cr_request_check_authority(r->authority, strlen(r->authority)) < 0) {
+        *reason = "invalid host";
         return CR_EPROTO;
     }
     if (!r->has_body)

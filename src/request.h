@@ -159,9 +159,23 @@ typedef void (*cr_request_submit_cb)(struct cr_request *r);
  * hop-by-hop headers (and those the Connection header names), and adds the
  * forwarding ones: X-Forwarded-For/-Proto or Forwarded (replacing whatever
  * the client sent), X-Request-Id and traceparent when absent, as
- * configured. Answers nothing. Returns 0, or CR_EPROTO with *reason set to
- * the static reason of the 400 to answer ("bad request", "missing host"). */
+ * configured. More than one Host field (RFC 9112 3.2) and an authority that
+ * cr_request_check_authority refuses, whichever front end it came from,
+ * are errors. Answers nothing. Returns 0, or CR_EPROTO with *reason set to
+ * the static reason of the 400 to answer ("bad request", "missing host",
+ * "duplicate host", "invalid host"). */
 int cr_request_finish_head(struct cr_request *r, const char **reason);
+
+/* Whether the len bytes at s are an authority as a request may name one
+ * (RFC 3986 3.2 without userinfo, as RFC 9110 7.2 wants for Host and
+ * :authority): a reg-name (unreserved, percent-encoded octets and
+ * sub-delims), an IPv4 address or an [IPv6] literal, then optionally ":"
+ * and a port of 1 to 5 digits up to 65535. Empty, spaces, '@', '/', '?',
+ * '#', '\\' and control bytes are refused. Used by
+ * cr_request_finish_head for either front end's authority, and by the
+ * HTTP/1.1 front end for an absolute-form target. Returns 0 or
+ * CR_EPROTO. */
+int cr_request_check_authority(const char *s, size_t len);
 
 /* Seeds the generator of the ids cr_request_finish_head adds (X-Request-Id,
  * traceparent) so that they repeat from run to run: for tests and the

@@ -380,6 +380,65 @@ START_TEST(http10_without_host_gets_listener_address)
 }
 END_TEST
 
+/* Issue 12 item 4: Host and :authority are RFC 3986 authorities without
+ * userinfo; one Host at most, whichever the protocol. */
+START_TEST(authority_checked)
+{
+    static const char *const good[] = {
+        "a",
+        "api.example.com",
+        "api.example.com:8443",
+        "127.0.0.1",
+        "127.0.0.1:1",
+        "[::1]",
+        "[2001:db8::1]:443",
+        "xn--bcher-kva.example",
+        "a_b~c-d.test",
+        "%41.test",
+        "a!$&'()*+,;=.test",
+        "a:65535",
+    };
+    static const char *const bad[] = {
+        "",         "a test", "a@b",    "user:pw@a", "a/b",   "a?b",   "a#b",
+        "a\\b",     "a\tb",   "a:",     ":80",       "a:80x", "a:1:2", "a:65536",
+        "a:123456", "[::1",   "[::1]x", "[zz::1]",   "[]",    "%4",    "%zz.test",
+        "a\"b",     "a<b",    "[v1.x]", "[::1]:",    "a\x80",
+    };
+    for (size_t i = 0; i < CR_ARRAY_LEN(good); i++)
+        ck_assert_msg(cr_request_check_authority(good[i], strlen(good[i])) == 0, "refused: %s",
+                      good[i]);
+    for (size_t i = 0; i < CR_ARRAY_LEN(bad); i++)
+        ck_assert_msg(cr_request_check_authority(bad[i], strlen(bad[i])) == CR_EPROTO,
+                      "accepted: %s", bad[i]);
+    ck_assert_int_eq(cr_request_check_authority("a.test\0x", 8), CR_EPROTO);
+
+    const char *reason = NULL;
+    static const char *const two[] = {"host", "a.test", "host", "b.test", NULL};
+    struct cr_request *r = req("HTTP/1.1", "GET", "/", two);
+    ck_assert_int_eq(cr_request_finish_head(r, &reason), CR_EPROTO);
+    ck_assert_str_eq(reason, "duplicate host");
+    cr_request_release_fe(r);
+
+    r = req("HTTP/2", "GET", "/", two); /* beside :authority, too */
+    ck_assert_int_eq(cr_request_set(r, &r->authority, "a.test", 6), 0);
+    ck_assert_int_eq(cr_request_finish_head(r, &reason), CR_EPROTO);
+    ck_assert_str_eq(reason, "duplicate host");
+    cr_request_release_fe(r);
+
+    static const char *const at[] = {"host", "evil@a.test", NULL};
+    r = req("HTTP/1.1", "GET", "/", at);
+    ck_assert_int_eq(cr_request_finish_head(r, &reason), CR_EPROTO);
+    ck_assert_str_eq(reason, "invalid host");
+    cr_request_release_fe(r);
+
+    r = req("HTTP/2", "GET", "/", NULL); /* :authority goes through the same check */
+    ck_assert_int_eq(cr_request_set(r, &r->authority, "a.test/x", 8), 0);
+    ck_assert_int_eq(cr_request_finish_head(r, &reason), CR_EPROTO);
+    ck_assert_str_eq(reason, "invalid host");
+    cr_request_release_fe(r);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 static Suite *request_suite(void)
@@ -401,6 +460,7 @@ static Suite *request_suite(void)
     tcase_add_test(tc, header_bytes_checked_at_every_position);
     tcase_add_test(tc, asterisk_form_accepted);
     tcase_add_test(tc, http10_without_host_gets_listener_address);
+    tcase_add_test(tc, authority_checked);
     suite_add_tcase(s, tc);
     return s;
 }
