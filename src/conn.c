@@ -329,11 +329,16 @@ static void read_some(struct cr_conn *c)
                 goto quiet;
             continue;
         case CR_TLS_WANT_READ:
+            /* tlsrec yielded after records without data (tlsrec.h) with
+             * whole records still buffered, which the socket will not
+             * announce: come back on the loop's next turn */
+            if (!c->ssl && tls_pending(c))
+                event_active(c->rev, EV_READ, 0);
             goto quiet;
         case CR_TLS_WANT_WRITE:
             event_add(c->wev, NULL);
             return;
-        default: /* close_notify, EOF or a TLS error: the client is gone */
+        default: /* close_notify, EOF or a TLS error (its alert already sent) */
             cr_conn_close(c, false);
             return;
         }

@@ -1,0 +1,192 @@
+/* check_abuse.c - the real corral against clients that hold or waste a
+ * worker cheaply (issue 12): a TLS 1.3 client streaming KeyUpdates or
+ * empty records after the handoff to corral's record layer (tls_abuse, a
+ * raw client of ours), silent TCP connections that never send a
+ * ClientHello, and slow or piled-up connections to the admin endpoint.
+ * Each time a normal client must still be served at once and the worker
+ * must not restart. Upstream: tools/testup. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "harness.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+static struct h_test *T;
+
+static void setup(void)
+{
+    T = h_test_begin();
+}
+
+static void teardown(void)
+{
+    h_test_end(T);
+    T = NULL;
+}
+
+/* testup, then corral with one worker, the admin endpoint on port2 and
+ * extra lines: tls_extra under the listener's tls: (indent 6), top_extra
+ * at the top level. Returns the worker's pid. */
+static pid_t start(const char *tls_extra, const char *top_extra)
+{
+    ck_assert_msg(h_testup_start(T, T->uport, (char *)NULL) > 0, "testup did not start");
+    char *yaml = h_strf(T,
+                        "workers: 1\n"
+                        "drain_timeout: 1s\n"
+                        "log: {error: @DIR@/error.log, level: debug, access: @DIR@/access.log}\n"
+                        "listeners:\n"
+                        "  - name: https\n"
+                        "    address: 127.0.0.1:@PORT@\n"
+                        "    tls:\n"
+                        "      certificates:\n"
+                        "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+                        "%s"
+                        "upstream:\n"
+                        "  addresses: [127.0.0.1:@UPORT@]\n"
+                        "  protocol: h2\n"
+                        "  connections: 1\n"
+                        "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, "
+                        "key: @CERTS@/client.key, sni: lb.test}\n"
+                        "%s",
+                        tls_extra, top_extra);
+    char *cfg = h_config_write(T, "corral.yaml", yaml);
+    ck_assert(cfg != NULL);
+    pid_t m = h_corral_start(T, cfg, T->port);
+    ck_assert_msg(m > 0, "corral did not start: %s | %s",
+                  h_file_tail(T, h_path(T, "corral.err"), 1500),
+                  h_file_tail(T, T->error_log, 1500));
+    pid_t w[H_MAX_PIDS];
+    ck_assert_int_eq(h_wait_children(m, 1, 5000, w), 1);
+    return w[0];
+}
+
+/* A normal client gets its answer, within ms. */
+static void served_within(int ms)
+{
+    struct h_http r;
+    long long t0 = h_now_ms();
+    const char *args[] = {"--max-time", h_strf(T, "%.3f", ms / 1000.0), NULL};
+    h_curl_edge(T, &r, T->port, "/status/200", args);
+    ck_assert_msg(r.exit_code == 0 && r.status == 200,
+                  "a normal client: curl exit %d, HTTP %d after %lld ms (limit %d ms): %s | %s",
+                  r.exit_code, r.status, h_now_ms() - t0, ms, r.err,
+                  h_file_tail(T, T->error_log, 1500));
+}
+
+/* The worker is still the one started (no crash, no respawn). */
+static void same_worker(pid_t worker)
+{
+    ck_assert_msg(h_pid_alive(worker), "worker %d is gone: %s", (int)worker,
+                  h_file_tail(T, T->error_log, 1500));
+    ck_assert_msg(!h_file_contains(T->error_log, "killed by signal"), "a worker crashed: %s",
+                  h_file_tail(T, T->error_log, 1500));
+}
+
+/* tls_abuse, built next to this program. */
+static char *abuse_bin(void)
+{
+    char *dir = h_strf(T, "%s", T->bin); /* builddir/corral */
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    return h_strf(T, "%s/tests/integration/tls_abuse", slash ? dir : ".");
+}
+
+/* Starts tls_abuse PORT mode n in the background; its line goes to
+ * DIR/abuse-mode.out. */
+static pid_t abuse_start(const char *mode, long n)
+{
+    char *argv[] = {abuse_bin(), h_strf(T, "%d", T->port), (char *)mode, h_strf(T, "%ld", n),
+                    NULL};
+    pid_t pid = h_spawn(T, argv, h_path(T, h_strf(T, "abuse-%s.out", mode)),
+                        h_path(T, h_strf(T, "abuse-%s.err", mode)));
+    ck_assert_msg(pid > 0, "cannot start %s", argv[0]);
+    return pid;
+}
+
+/* Waits for it and returns its line. */
+static char *abuse_wait(pid_t pid, const char *mode)
+{
+    int status;
+    ck_assert_msg(h_wait_exit(pid, 20000, &status) == 0, "tls_abuse %s did not finish", mode);
+    char *out = h_read_file(h_path(T, h_strf(T, "abuse-%s.out", mode)), NULL);
+    char *line = h_strf(T, "%s", out ? out : "");
+    free(out);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tls_abuse %s failed: %s %s",
+                  mode, line, h_file_tail(T, h_path(T, h_strf(T, "abuse-%s.err", mode)), 500));
+    return line;
+}
+
+/* ------------------------------------------------------------ item 5: records */
+
+/* A client streaming KeyUpdates after the handoff is cut off with an
+ * unexpected_message alert (10) once past CR_TLSREC_MAX_KEY_UPDATES in a
+ * second, long before the 20000 it would send, while a normal client is
+ * served at once and the worker lives on. */
+START_TEST(key_update_flood_gets_an_alert)
+{
+    pid_t worker = start("", "");
+    pid_t flood = abuse_start("keyupdate", 20000);
+    served_within(2000);
+    char *line = abuse_wait(flood, "keyupdate");
+    ck_assert_msg(strstr(line, "get=200 ") != NULL, "the flood's first request failed: %s", line);
+    ck_assert_msg(strstr(line, "result=alert:10") != NULL,
+                  "a KeyUpdate flood was not refused with unexpected_message: %s | %s", line,
+                  h_file_tail(T, T->error_log, 1500));
+    long sent = -1;
+    const char *s = strstr(line, "sent=");
+    ck_assert(s && sscanf(s, "sent=%ld", &sent) == 1);
+    ck_assert_msg(sent < 20000, "all %ld KeyUpdates went in", sent);
+    ck_assert_msg(h_file_contains(T->error_log, "too many KeyUpdates"), "no reason logged: %s",
+                  h_file_tail(T, T->error_log, 1500));
+    served_within(2000);
+    same_worker(worker);
+}
+END_TEST
+
+/* Many empty records and a request in one write: corral opens a bounded
+ * number per turn of its loop and must come back for the rest by itself
+ * (no more bytes come from the client), so the request is answered. */
+START_TEST(empty_records_then_a_request_is_answered)
+{
+    pid_t worker = start("", "");
+    pid_t pid = abuse_start("empty", 2000);
+    char *line = abuse_wait(pid, "empty");
+    ck_assert_msg(strstr(line, "get=200 sent=2000 result=response:200") != NULL,
+                  "the request behind 2000 empty records: %s | %s", line,
+                  h_file_tail(T, T->error_log, 1500));
+    same_worker(worker);
+}
+END_TEST
+
+/* ------------------------------------------------------------ main */
+
+static Suite *abuse_suite(void)
+{
+    Suite *s = suite_create("abuse");
+    TCase *tc = tcase_create("records");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, key_update_flood_gets_an_alert);
+    tcase_add_test(tc, empty_records_then_a_request_is_answered);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    h_init();
+    SRunner *sr = srunner_create(abuse_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
