@@ -582,6 +582,7 @@ static const struct cr_cfgload_key tls_server_keys[] = {
     KSTR   ("ciphers",           OFF(ciphers), 0, NULL),
     KSTR   ("ciphersuites",      OFF(ciphersuites), 0, NULL),
     KCUSTOM("alpn",              OFF(alpn), OFF(nalpn), 0, 0, custom_alpn),
+    KDUR   ("client_hello_timeout", OFF(client_hello_timeout_ms), 100, 10 * MS_M, "5s"),
     KDUR   ("handshake_timeout", OFF(handshake_timeout_ms), 100, 10 * MS_M, "10s"),
     KUINT  ("max_handshakes",    OFF(max_handshakes), 1, 100000, "256"),
     KPATH  ("ticket_key_file",   OFF(ticket_key_file), READ),

@@ -2,10 +2,9 @@
  * check_abuse: what a hostile phone can send corral's record layer
  * (src/tlsrec.c) that curl and s_client never do.
  *
- *   tls_abuse PORT keyupdate N   a GET, then up to N KeyUpdates in a row
- *                                (each its own record, none asking for
- *                                ours), stopping early when corral speaks;
- *                                then reads what corral says
+ *   tls_abuse PORT keyupdate N   a GET, then N KeyUpdates in a row (each
+ *                                its own record, none asking for ours) in
+ *                                one write; then reads what corral says
  *   tls_abuse PORT empty N       a GET, then N empty application-data
  *                                records and a GET in one write: the
  *                                second answer must come with no more
@@ -31,7 +30,6 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/ssl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -254,14 +252,24 @@ int main(int argc, char **argv)
     }
     long sent = 0;
     if (strcmp(argv[2], "keyupdate") == 0) {
-        for (; sent < n; sent++) {
-            struct pollfd p = {.fd = fd, .events = POLLIN};
-            if (poll(&p, 1, 0) > 0) /* corral spoke (an alert): stop */
-                break;
-            ERR_clear_error();
+        /* made in memory, then sent in one go: when corral closes in the
+         * middle, the failed send is ours, not OpenSSL's, which can still
+         * read the alert that came first */
+        BIO *mem = BIO_new(BIO_s_mem());
+        if (!mem)
+            die("BIO_new");
+        SSL_set0_wbio(ssl, mem);
+        for (; sent < n; sent++)
             if (SSL_key_update(ssl, SSL_KEY_UPDATE_NOT_REQUESTED) != 1 ||
-                SSL_do_handshake(ssl) != 1) /* sends it */
-                break;
+                SSL_do_handshake(ssl) != 1) /* writes it */
+                die("KeyUpdate");
+        char *data;
+        long len = BIO_get_mem_data(mem, &data);
+        for (long off = 0; off < len;) {
+            ssize_t k = send(fd, data + off, (size_t)(len - off), MSG_NOSIGNAL);
+            if (k <= 0)
+                break; /* corral closed: its answer is waiting */
+            off += k;
         }
         ERR_clear_error();
         errno = 0;
