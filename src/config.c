@@ -686,9 +686,13 @@ static const struct cr_cfgload_key tenants_keys[] = {
 };
 #undef OFF
 
+#define OFF(f) offsetof(struct cr_cfg_admin, f)
 static const struct cr_cfgload_key admin_keys[] = {
-    KADDR("address", offsetof(struct cr_cfg_admin, addr), CR_CFGLOAD_WILDCARD, ADMIN_DEFAULT_ADDR),
+    KADDR("address",         OFF(addr), CR_CFGLOAD_WILDCARD, ADMIN_DEFAULT_ADDR),
+    KUINT("max_connections", OFF(max_connections), 1, 1000, "8"),
+    KDUR ("timeout",         OFF(timeout_ms), 100, 10 * MS_M, "5s"),
 };
+#undef OFF
 
 /* Order matters: listeners before admin, which must not reuse their address. */
 #define OFF(f) offsetof(struct cr_config, f)

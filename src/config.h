@@ -167,7 +167,9 @@ struct cr_cfg_log {
 
 struct cr_cfg_admin {
     bool enabled;
-    struct cr_addr addr; /* cleartext, loopback by default */
+    struct cr_addr addr;      /* cleartext, loopback by default */
+    uint32_t max_connections; /* at once per worker, default 8; more get a 503 */
+    uint64_t timeout_ms;      /* accept to the whole request, default 5s -> 408 */
 };
 
 struct cr_config {

@@ -108,12 +108,13 @@ static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *
 
 /* Descriptors besides client connections and upstream ones: stdin, stdout,
  * stderr, two log files, epoll and libevent's signal and notify pipes, and
- * room for admin requests and a log re-opened next to the old one. */
+ * room for a log re-opened next to the old one. */
 #define CR_WORKER_FD_SPARE 32
 
 uint64_t cr_worker_fd_reserve(const struct cr_config *cfg)
 {
-    return CR_WORKER_FD_SPARE + cfg->nlisteners + (cfg->admin.enabled ? 1 : 0) +
+    return CR_WORKER_FD_SPARE + cfg->nlisteners +
+           (cfg->admin.enabled ? 1 + (uint64_t)cfg->admin.max_connections : 0) +
            2 * (uint64_t)cfg->upstream.connections;
 }
 

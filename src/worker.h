@@ -35,8 +35,9 @@ int cr_worker_run(const struct cr_worker_setup *setup);
 
 /* File descriptors a worker keeps for itself besides client connections:
  * its upstream connections (twice: a replacement may connect while the old
- * one closes), the listening sockets, and a fixed spare for the standard
- * streams, log files, the event loop's own descriptors and admin requests.
+ * one closes), the listening sockets, admin.max_connections admin
+ * requests, and a fixed spare for the standard streams, log files and the
+ * event loop's own descriptors.
  * Pure arithmetic on cfg. */
 uint64_t cr_worker_fd_reserve(const struct cr_config *cfg);
 

@@ -283,6 +283,86 @@ START_TEST(hello_waits_for_a_handshake_slot)
 }
 END_TEST
 
+/* ------------------------------------------------------------ item 15: admin */
+
+#define ADMIN_LIMITS "admin: {address: 127.0.0.1:@PORT2@, max_connections: 4, timeout: 1500ms}\n"
+
+/* Sends req on a new admin connection; returns what came back (at most
+ * 2 s), owned by the test. */
+static char *admin_raw(const char *req, size_t len)
+{
+    int fd = h_connect(T->port2, 1000);
+    ck_assert_msg(fd >= 0, "cannot connect to the admin port: %s", strerror(errno));
+    ck_assert(send(fd, req, len, MSG_NOSIGNAL) == (ssize_t)len);
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return h_strf(T, "%s", buf);
+}
+
+/* Slow admin clients (a byte every 250 ms, never a whole request) fill
+ * admin.max_connections: one more is refused at once with 503; each slow
+ * one is cut off with 408 at admin.timeout after it connected, although it
+ * keeps sending; then the endpoint serves again. A request past 4 KB is
+ * 431. */
+START_TEST(admin_slow_clients_are_capped_and_cut_off)
+{
+    enum { SLOW = 4 };
+    pid_t worker = start("", ADMIN_LIMITS);
+    int fds[SLOW];
+    long long t0 = h_now_ms(), closed[SLOW];
+    char got[SLOW][64];
+    for (int i = 0; i < SLOW; i++) {
+        fds[i] = h_connect(T->port2, 1000);
+        ck_assert(fds[i] >= 0 && send(fds[i], "G", 1, MSG_NOSIGNAL) == 1);
+        closed[i] = -1;
+        got[i][0] = '\0';
+    }
+    static const char health[] = "GET /health HTTP/1.0\r\n\r\n";
+    char *r = admin_raw(health, sizeof(health) - 1);
+    ck_assert_msg(strncmp(r, "HTTP/1.1 503", 12) == 0,
+                  "a fifth admin connection while four are held: \"%.60s\"", r);
+    int open = SLOW;
+    for (int step = 0; open > 0 && step < 20; step++) {
+        h_sleep_ms(250); /* the slow client's pace, not a barrier */
+        for (int i = 0; i < SLOW; i++) {
+            if (closed[i] >= 0)
+                continue;
+            (void)send(fds[i], "E", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+            ssize_t n = recv(fds[i], got[i], sizeof(got[i]) - 1, MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || n > 0) {
+                got[i][n > 0 ? n : 0] = '\0';
+                closed[i] = h_now_ms();
+                open--;
+            }
+        }
+    }
+    for (int i = 0; i < SLOW; i++) {
+        ck_assert_msg(closed[i] >= 0, "slow admin connection %d still open after %lld ms", i,
+                      h_now_ms() - t0);
+        ck_assert_msg(closed[i] - t0 >= 1200 && closed[i] - t0 <= 3000,
+                      "slow admin connection %d cut off after %lld ms, expected about 1500 "
+                      "(admin.timeout)",
+                      i, closed[i] - t0);
+        ck_assert_msg(strncmp(got[i], "HTTP/1.1 408", 12) == 0,
+                      "slow admin connection %d got \"%.40s\", expected a 408", i, got[i]);
+        close(fds[i]);
+    }
+    r = admin_raw(health, sizeof(health) - 1);
+    ck_assert_msg(strncmp(r, "HTTP/1.1 200", 12) == 0, "/health after the slow ones: \"%.60s\"",
+                  r);
+    char big[5000];
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "GET /", 5);
+    r = admin_raw(big, sizeof(big));
+    ck_assert_msg(strncmp(r, "HTTP/1.1 431", 12) == 0, "a 5000-byte admin request: \"%.60s\"", r);
+    same_worker(worker);
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 static Suite *abuse_suite(void)
@@ -299,6 +379,11 @@ static Suite *abuse_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, silent_connections_do_not_block_accepting);
     tcase_add_test(tc, hello_waits_for_a_handshake_slot);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("admin");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, admin_slow_clients_are_capped_and_cut_off);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -716,6 +716,12 @@ START_TEST(admin_section)
     ck_assert(cfg->admin.enabled);
     ck_assert_str_eq(cfg->admin.addr.text, "127.0.0.1:8081");
     ck_assert_uint_eq(ntohs(((const struct sockaddr_in *)&cfg->admin.addr.ss)->sin_port), 8081);
+    ck_assert_uint_eq(cfg->admin.max_connections, 8);
+    ck_assert_uint_eq(cfg->admin.timeout_ms, 5000);
+    cr_config_free(cfg);
+    cfg = load_ok("admin: {max_connections: 2, timeout: 500ms}\n" BASE);
+    ck_assert_uint_eq(cfg->admin.max_connections, 2);
+    ck_assert_uint_eq(cfg->admin.timeout_ms, 500);
     cr_config_free(cfg);
     cfg = load_ok("admin: {address: '[::1]:9000'}\n" BASE);
     ck_assert_int_eq(cfg->admin.addr.ss.ss_family, AF_INET6);
