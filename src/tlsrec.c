@@ -93,9 +93,9 @@ struct cr_tlsrec {
     bool key_update_due; /* send a KeyUpdate (update_not_requested) */
     uint8_t hs[KU_LEN];  /* a handshake message split across records, so far */
     uint8_t hslen;
-    uint8_t alert;       /* to send with the error in err, 0 = none */
-    uint32_t empty;      /* records without data since the last yield or EAGAIN */
-    uint32_t ku_count;   /* KeyUpdates in the second from ku_window_us */
+    uint8_t alert;     /* to send with the error in err, 0 = none */
+    uint32_t empty;    /* records without data since the last yield or EAGAIN */
+    uint32_t ku_count; /* KeyUpdates in the second from ku_window_us */
     uint64_t ku_window_us;
     const char *err;
 };
@@ -492,7 +492,7 @@ static int open_record(struct cr_tlsrec *r)
             r->peer_closed = true;
             rc = CR_ECLOSED;
         } else if (!(plen == 2 && p[1] == 90)) { /* user_canceled is harmless */
-            r->err = "alert from the client"; /* nothing to answer to a fatal alert */
+            r->err = "alert from the client";    /* nothing to answer to a fatal alert */
             rc = CR_EPROTO;
         }
         break;
@@ -581,7 +581,7 @@ enum cr_tls_io cr_tlsrec_read(struct cr_tlsrec *r, int fd, void *buf, size_t len
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            r->empty = 0; /* the socket is drained: the next wakeup starts afresh */
+            r->empty = 0;       /* the socket is drained: the next wakeup starts afresh */
             if (r->rlen == 0) { /* idle: no buffer */
                 free(r->rbuf);
                 r->rbuf = NULL;

@@ -105,8 +105,7 @@ static char *abuse_bin(void)
  * DIR/abuse-mode.out. */
 static pid_t abuse_start(const char *mode, long n)
 {
-    char *argv[] = {abuse_bin(), h_strf(T, "%d", T->port), (char *)mode, h_strf(T, "%ld", n),
-                    NULL};
+    char *argv[] = {abuse_bin(), h_strf(T, "%d", T->port), (char *)mode, h_strf(T, "%ld", n), NULL};
     pid_t pid = h_spawn(T, argv, h_path(T, h_strf(T, "abuse-%s.out", mode)),
                         h_path(T, h_strf(T, "abuse-%s.err", mode)));
     ck_assert_msg(pid > 0, "cannot start %s", argv[0]);
@@ -121,8 +120,8 @@ static char *abuse_wait(pid_t pid, const char *mode)
     char *out = h_read_file(h_path(T, h_strf(T, "abuse-%s.out", mode)), NULL);
     char *line = h_strf(T, "%s", out ? out : "");
     free(out);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tls_abuse %s failed: %s %s",
-                  mode, line, h_file_tail(T, h_path(T, h_strf(T, "abuse-%s.err", mode)), 500));
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tls_abuse %s failed: %s %s", mode,
+                  line, h_file_tail(T, h_path(T, h_strf(T, "abuse-%s.err", mode)), 500));
     return line;
 }
 
@@ -238,17 +237,16 @@ END_TEST
 
 /* B connects and stays silent (accepted, not a handshake); once told (the
  * file argv[2] appears) it does its TLS handshake. */
-static const char WAITER_PY[] =
-    "import os, socket, ssl, sys, time\n"
-    "port, go = int(sys.argv[1]), sys.argv[2]\n"
-    "s = socket.create_connection(('127.0.0.1', port), timeout=15)\n"
-    "end = time.monotonic() + 10\n"
-    "while not os.path.exists(go) and time.monotonic() < end:\n"
-    "    time.sleep(0.01)\n"
-    "ctx = ssl.create_default_context()\n"
-    "ctx.check_hostname = False\n"
-    "ctx.verify_mode = ssl.CERT_NONE\n"
-    "ctx.wrap_socket(s, server_hostname='edge.test')\n";
+static const char WAITER_PY[] = "import os, socket, ssl, sys, time\n"
+                                "port, go = int(sys.argv[1]), sys.argv[2]\n"
+                                "s = socket.create_connection(('127.0.0.1', port), timeout=15)\n"
+                                "end = time.monotonic() + 10\n"
+                                "while not os.path.exists(go) and time.monotonic() < end:\n"
+                                "    time.sleep(0.01)\n"
+                                "ctx = ssl.create_default_context()\n"
+                                "ctx.check_hostname = False\n"
+                                "ctx.verify_mode = ssl.CERT_NONE\n"
+                                "ctx.wrap_socket(s, server_hostname='edge.test')\n";
 
 /* A ClientHello that arrives while max_handshakes are in progress waits,
  * unread, for one to end, and is then served: the cap holds for
@@ -352,8 +350,7 @@ START_TEST(admin_slow_clients_are_capped_and_cut_off)
         close(fds[i]);
     }
     r = admin_raw(health, sizeof(health) - 1);
-    ck_assert_msg(strncmp(r, "HTTP/1.1 200", 12) == 0, "/health after the slow ones: \"%.60s\"",
-                  r);
+    ck_assert_msg(strncmp(r, "HTTP/1.1 200", 12) == 0, "/health after the slow ones: \"%.60s\"", r);
     char big[5000];
     memset(big, 'a', sizeof(big));
     memcpy(big, "GET /", 5);
