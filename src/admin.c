@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -15,17 +16,16 @@
 #include "pool.h"
 #include "tenant.h"
 
-#define ADMIN_REQ_MAX 4096
-#define ADMIN_TIMEOUT_S 5
-
 struct admin_conn {
     int fd;
-    struct event *ev;
+    struct event *ev;  /* readable */
+    struct event *tmr; /* the request's deadline, armed once at accept */
     size_t len;
-    char buf[ADMIN_REQ_MAX];
+    char buf[CR_ADMIN_REQ_MAX + 1];
 };
 
 static struct cr_listener *admin_listener;
+static uint32_t admin_nconns; /* this worker's, against admin.max_connections */
 
 /* ------------------------------------------------------------ JSON */
 
@@ -129,25 +129,47 @@ size_t cr_admin_stats_json(const struct cr_shm *shm, uint32_t nworkers,
 static void admin_close(struct admin_conn *a)
 {
     event_free(a->ev);
+    event_free(a->tmr);
     close(a->fd);
     free(a);
+    admin_nconns--;
 }
 
-static void respond(struct admin_conn *a, int status, const char *type, const char *body,
-                    size_t blen)
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 404:
+        return "Not Found";
+    case 408:
+        return "Request Timeout";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Bad Request";
+    }
+}
+
+/* Small answers on a loopback socket: a short write is not worth a state
+ * (the connection closes after the answer either way). */
+static void respond_fd(int fd, int status, const char *type, const char *body, size_t blen)
 {
     char head[256];
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
                      "cache-control: no-store\r\nconnection: close\r\n\r\n",
-                     status,
-                     status == 200   ? "OK"
-                     : status == 404 ? "Not Found"
-                                     : "Bad Request",
-                     type, blen);
-    /* small answers on a loopback socket: a short write is not worth a state */
-    if (write(a->fd, head, (size_t)n) == n && blen)
-        (void)!write(a->fd, body, blen);
+                     status, reason_phrase(status), type, blen);
+    if (send(fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n && blen)
+        (void)!send(fd, body, blen, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void respond(struct admin_conn *a, int status, const char *type, const char *body,
+                    size_t blen)
+{
+    respond_fd(a->fd, status, type, body, blen);
 }
 
 static void handle(struct admin_conn *a)
@@ -176,48 +198,70 @@ static void handle(struct admin_conn *a)
     }
 }
 
+/* The request's deadline passed: however much it sent, it is cut off. */
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin_conn *a = arg;
+    respond(a, 408, "text/plain", "request timeout\n", 16);
+    admin_close(a);
+    (void)fd, (void)what;
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct admin_conn *a = arg;
-    if (what & EV_TIMEOUT) {
-        admin_close(a);
-        return;
-    }
-    ssize_t n = read(fd, a->buf + a->len, sizeof(a->buf) - 1 - a->len);
+    ssize_t n = read(fd, a->buf + a->len, CR_ADMIN_REQ_MAX - a->len);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
         admin_close(a);
         return;
     }
+    /* the end of the head can only be in the new bytes or just before */
+    size_t from = a->len > 3 ? a->len - 3 : 0;
     a->len += (size_t)n;
     a->buf[a->len] = '\0';
-    if (strstr(a->buf, "\r\n\r\n") || strstr(a->buf, "\n\n")) {
+    if (strstr(a->buf + from, "\r\n\r\n") || strstr(a->buf + from, "\n\n")) {
         handle(a);
         admin_close(a);
-    } else if (a->len == sizeof(a->buf) - 1) {
-        respond(a, 400, "text/plain", "request too large\n", 18);
+    } else if (a->len == CR_ADMIN_REQ_MAX) {
+        respond(a, 431, "text/plain", "request too large\n", 18);
         admin_close(a);
     }
+    (void)what;
 }
 
 static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
 {
     struct cr_worker *w = arg;
+    const struct cr_cfg_admin *cfg = &w->cfg->admin;
+    /* checked before anything is allocated for it */
+    if (admin_nconns >= cfg->max_connections) {
+        respond_fd(fd, 503, "text/plain", "too many admin connections\n", 27);
+        close(fd);
+        return;
+    }
     struct admin_conn *a = calloc(1, sizeof(*a));
-    struct timeval tv = {ADMIN_TIMEOUT_S, 0};
+    struct timeval tv = {.tv_sec = (time_t)(cfg->timeout_ms / 1000),
+                         .tv_usec = (suseconds_t)(cfg->timeout_ms % 1000) * 1000};
     if (!a) {
         close(fd);
         return;
     }
     a->fd = fd;
     a->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, a);
-    if (!a->ev || event_add(a->ev, &tv) < 0) {
+    a->tmr = evtimer_new(w->base, on_deadline, a);
+    if (!a->ev || !a->tmr || event_add(a->ev, NULL) < 0 || evtimer_add(a->tmr, &tv) < 0) {
         if (a->ev)
             event_free(a->ev);
+        if (a->tmr)
+            event_free(a->tmr);
         close(fd);
         free(a);
+        return;
     }
+    admin_nconns++;
+    (void)sa, (void)salen;
 }
 
 int cr_admin_start(struct cr_worker *w, int fd)

@@ -5,13 +5,21 @@
  *   GET /health  "ok"
  *
  * The master binds the socket; every worker accepts on it (the counters are
- * host-wide, so any worker can answer). Requests are read with a small
- * bounded buffer and a timeout; the connection closes after the answer. */
+ * host-wide, so any worker can answer). The connection closes after the
+ * answer. Limits, so that slow or piled-up clients cannot hold a worker's
+ * descriptors:
+ *   admin.max_connections  open at once per worker; one more is answered
+ *                          503 and closed at once
+ *   admin.timeout          from accept to the end of the request's head,
+ *                          however slowly bytes keep coming: 408
+ *   CR_ADMIN_REQ_MAX       bytes of request head: 431 */
 #ifndef CR_ADMIN_H
 #define CR_ADMIN_H
 
 #include "tenant.h"
 #include "worker.h"
+
+#define CR_ADMIN_REQ_MAX 4096
 
 /* Starts serving the admin socket fd in worker w. Returns 0 or CR_ENOMEM. */
 int cr_admin_start(struct cr_worker *w, int fd);

@@ -582,6 +582,7 @@ static const struct cr_cfgload_key tls_server_keys[] = {
     KSTR   ("ciphers",           OFF(ciphers), 0, NULL),
     KSTR   ("ciphersuites",      OFF(ciphersuites), 0, NULL),
     KCUSTOM("alpn",              OFF(alpn), OFF(nalpn), 0, 0, custom_alpn),
+    KDUR   ("client_hello_timeout", OFF(client_hello_timeout_ms), 100, 10 * MS_M, "5s"),
     KDUR   ("handshake_timeout", OFF(handshake_timeout_ms), 100, 10 * MS_M, "10s"),
     KUINT  ("max_handshakes",    OFF(max_handshakes), 1, 100000, "256"),
     KPATH  ("ticket_key_file",   OFF(ticket_key_file), READ),
@@ -685,9 +686,13 @@ static const struct cr_cfgload_key tenants_keys[] = {
 };
 #undef OFF
 
+#define OFF(f) offsetof(struct cr_cfg_admin, f)
 static const struct cr_cfgload_key admin_keys[] = {
-    KADDR("address", offsetof(struct cr_cfg_admin, addr), CR_CFGLOAD_WILDCARD, ADMIN_DEFAULT_ADDR),
+    KADDR("address",         OFF(addr), CR_CFGLOAD_WILDCARD, ADMIN_DEFAULT_ADDR),
+    KUINT("max_connections", OFF(max_connections), 1, 1000, "8"),
+    KDUR ("timeout",         OFF(timeout_ms), 100, 10 * MS_M, "5s"),
 };
+#undef OFF
 
 /* Order matters: listeners before admin, which must not reuse their address. */
 #define OFF(f) offsetof(struct cr_config, f)

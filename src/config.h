@@ -60,8 +60,9 @@ struct cr_cfg_tls_server {
     char *ciphersuites;   /* TLS 1.3 suites, NULL = OpenSSL default */
     enum cr_alpn alpn[2]; /* preference order; 0 terminates */
     size_t nalpn;
-    uint64_t handshake_timeout_ms; /* default 10s */
-    uint32_t max_handshakes;       /* handshakes in progress per worker, default 256 */
+    uint64_t client_hello_timeout_ms; /* accept to the ClientHello's first byte, 5s */
+    uint64_t handshake_timeout_ms;    /* that first byte to the end, default 10s */
+    uint32_t max_handshakes;          /* handshakes in progress per worker, default 256 */
     char *ticket_key_file;         /* 80-byte nginx/HAProxy format, NULL = generated */
     uint64_t ticket_rotate_ms;     /* default 12h */
     uint32_t tickets;              /* TLS 1.3 tickets per connection, default 1 */
@@ -166,7 +167,9 @@ struct cr_cfg_log {
 
 struct cr_cfg_admin {
     bool enabled;
-    struct cr_addr addr; /* cleartext, loopback by default */
+    struct cr_addr addr;      /* cleartext, loopback by default */
+    uint32_t max_connections; /* at once per worker, default 8; more get a 503 */
+    uint64_t timeout_ms;      /* accept to the whole request, default 5s -> 408 */
 };
 
 struct cr_config {

@@ -32,7 +32,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void do_flush(void *arg);
 static void do_reap(void *arg);
 
-static const char *const state_names[] = {"handshake", "open", "closing", "closed", "?"};
+static const char *const state_names[] = {"hello", "handshake", "open", "closing", "closed", "?"};
 
 /* The one place a state changes; transitions only go forward. */
 static void set_state(struct cr_conn *c, enum cr_conn_state s)
@@ -75,7 +75,6 @@ void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, sock
     c->lcfg = lcfg;
     c->slot = slot;
     c->id = ++w->next_conn_id;
-    c->hs_start_us = cr_now_us();
     format_peer(c, sa);
     c->ssl = SSL_new(tls);
     if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1)
@@ -89,7 +88,7 @@ void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, sock
     c->out = evbuffer_new();
     if (!c->rev || !c->wev || !c->tmr || !c->out)
         goto fail_conn;
-    /* a handshake waits behind open connections until cr_conn_promote */
+    /* a handshake waits behind open connections until it is done */
     event_priority_set(c->rev, CR_EVPRIO_NEW);
     event_priority_set(c->wev, CR_EVPRIO_NEW);
     if (event_add(c->rev, NULL) < 0)
@@ -99,12 +98,13 @@ void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, sock
     c->flush.late = true; /* answers that arrive together leave together */
     c->reap.cb = do_reap;
     c->reap.arg = c;
-    cr_conn_set_timer(c, lcfg->tls.handshake_timeout_ms);
+    /* HELLO: not a handshake until its first byte (hello_arrived) */
+    cr_conn_set_timer(c, lcfg->tls.client_hello_timeout_ms);
     LIST_INSERT_HEAD(&w->conns, c, link);
     w->nconns++;
     atomic_fetch_add(&w->stats->conns_accepted, 1);
     atomic_fetch_add(&w->stats->conns_open, 1);
-    cr_worker_handshake(slot, +1);
+    cr_worker_conn_added(w);
     return;
 fail_conn:
     if (c->rev)
@@ -248,6 +248,43 @@ static void handshake(struct cr_conn *c)
         c->proto->on_drain(c);
 }
 
+/* ------------------------------------------------------------ before the handshake */
+
+/* The first bytes of a ClientHello arrived, or the client left: from now on
+ * the connection is a handshake, counted against max_handshakes, or waits
+ * for a slot, unread; either for at most handshake_timeout. Only peeks: the
+ * bytes are OpenSSL's to read. */
+static void hello_arrived(struct cr_conn *c)
+{
+    char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        count_failure(c, CR_HSF_EOF, "closed before its ClientHello");
+        cr_conn_close(c, false);
+        return;
+    }
+    c->hs_start_us = cr_now_us();
+    cr_conn_set_timer(c, c->lcfg->tls.handshake_timeout_ms);
+    if (cr_worker_handshake_begin(c->slot, c) == CR_EAGAIN) {
+        event_del(c->rev); /* until cr_conn_handshake_go */
+        return;
+    }
+    set_state(c, CR_CONN_HANDSHAKE);
+}
+
+void cr_conn_handshake_go(struct cr_conn *c)
+{
+    if (c->state != CR_CONN_HELLO)
+        return;
+    set_state(c, CR_CONN_HANDSHAKE);
+    /* the wait was ours, not the client's: its handshake gets the full time */
+    cr_conn_set_timer(c, c->lcfg->tls.handshake_timeout_ms);
+    (void)event_add(c->rev, NULL);
+    event_active(c->rev, EV_READ, 0); /* the ClientHello is already there */
+}
+
 /* ------------------------------------------------------------ TLS I/O */
 
 /* Moves the records to tlsrec when the handshake is over and OpenSSL holds
@@ -329,11 +366,16 @@ static void read_some(struct cr_conn *c)
                 goto quiet;
             continue;
         case CR_TLS_WANT_READ:
+            /* tlsrec yielded after records without data (tlsrec.h) with
+             * whole records still buffered, which the socket will not
+             * announce: come back on the loop's next turn */
+            if (!c->ssl && tls_pending(c))
+                event_active(c->rev, EV_READ, 0);
             goto quiet;
         case CR_TLS_WANT_WRITE:
             event_add(c->wev, NULL);
             return;
-        default: /* close_notify, EOF or a TLS error: the client is gone */
+        default: /* close_notify, EOF or a TLS error (its alert already sent) */
             cr_conn_close(c, false);
             return;
         }
@@ -353,6 +395,8 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         c->want_read_on_write = false;
         do_flush(c);
     }
+    if (c->state == CR_CONN_HELLO)
+        hello_arrived(c);
     if (c->state == CR_CONN_HANDSHAKE)
         handshake(c);
     if (c->state == CR_CONN_OPEN) {
@@ -406,6 +450,8 @@ size_t cr_conn_pending(const struct cr_conn *c)
 static void do_flush(void *arg)
 {
     struct cr_conn *c = arg;
+    if (c->state == CR_CONN_HELLO)
+        return;
     if (c->state == CR_CONN_HANDSHAKE) {
         handshake(c);
         return;
@@ -483,6 +529,14 @@ void cr_conn_set_timer(struct cr_conn *c, uint64_t ms)
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct cr_conn *c = arg;
+    if (c->state == CR_CONN_HELLO) {
+        count_failure(c, CR_HSF_TIMEOUT,
+                      c->hs_waiting ? "waited for a handshake slot (max_handshakes) past "
+                                      "handshake_timeout"
+                                    : "no ClientHello within client_hello_timeout");
+        cr_conn_close(c, false);
+        return;
+    }
     if (c->state == CR_CONN_HANDSHAKE) {
         count_failure(c, CR_HSF_TIMEOUT, "no complete handshake within handshake_timeout");
         cr_conn_close(c, false);
@@ -513,6 +567,8 @@ static void conn_finish(struct cr_conn *c)
 {
     if (c->state == CR_CONN_CLOSED)
         return;
+    if (c->state == CR_CONN_HELLO)
+        cr_worker_handshake_cancel(c->slot, c);
     if (c->state == CR_CONN_HANDSHAKE)
         cr_worker_handshake(c->slot, -1);
     set_state(c, CR_CONN_CLOSED);

@@ -1,8 +1,14 @@
 /* conn.h - a client connection: the socket, its TLS session, and the HTTP
  * front end (h1 or h2) chosen by ALPN once the handshake is done.
  *
- * States: HANDSHAKE -> OPEN -> CLOSING (flush what is queued, then close)
- * -> CLOSED (freed from a deferred event, never inside its own callbacks).
+ * States: HELLO (accepted, nothing received yet: not a handshake, so silent
+ * sockets do not hold the listener's max_handshakes; closed after
+ * client_hello_timeout) -> HANDSHAKE (from the ClientHello's first byte,
+ * counted against max_handshakes; when the slot is full the connection
+ * waits, unread, for a handshake to end, at most handshake_timeout, and then
+ * has handshake_timeout for its handshake) -> OPEN -> CLOSING (flush what is
+ * queued, then close) -> CLOSED (freed from a deferred event, never inside
+ * its own callbacks).
  * The connection owns its socket, SSL object and front end; requests
  * reference it and are detached by the front end before it is freed.
  *
@@ -25,7 +31,13 @@
 #include "config.h"
 #include "worker.h"
 
-enum cr_conn_state { CR_CONN_HANDSHAKE = 0, CR_CONN_OPEN, CR_CONN_CLOSING, CR_CONN_CLOSED };
+enum cr_conn_state {
+    CR_CONN_HELLO = 0,
+    CR_CONN_HANDSHAKE,
+    CR_CONN_OPEN,
+    CR_CONN_CLOSING,
+    CR_CONN_CLOSED
+};
 
 struct cr_conn;
 struct cr_tlsrec;
@@ -60,11 +72,13 @@ struct cr_conn {
     const struct cr_proto_ops *proto;
     void *proto_data;
     uint64_t id;
-    uint64_t hs_start_us;
+    uint64_t hs_start_us;    /* the ClientHello's first byte */
     uint64_t hs_cpu_ns;      /* CPU spent in SSL_do_handshake so far */
     bool read_paused;        /* backpressure from the front end */
     bool want_read_on_write; /* SSL_write needs the socket readable */
     bool write_blocked;      /* the last write did not finish */
+    bool hs_waiting;         /* in HELLO, on slot->hs_waiting for a handshake slot */
+    TAILQ_ENTRY(cr_conn) hs_link;
     struct cr_deferred flush;
     struct cr_deferred reap;
     LIST_ENTRY(cr_conn) link;
@@ -76,6 +90,10 @@ struct cr_conn {
  * the socket is closed. */
 void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
                     struct cr_listen_slot *slot, SSL_CTX *tls);
+
+/* For the worker: a slot under max_handshakes was reserved (counted) for
+ * c, which waited for it; its handshake starts on the loop's next turn. */
+void cr_conn_handshake_go(struct cr_conn *c);
 
 /* Queues bytes for the client and schedules a flush. */
 int cr_conn_write(struct cr_conn *c, const void *data, size_t len);

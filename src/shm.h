@@ -21,7 +21,7 @@ enum cr_hs_fail {
     CR_HSF_VERSION = 0, /* protocol version refused (TLS 1.0/1.1, SSLv3) */
     CR_HSF_CIPHER,      /* no shared cipher suite, group or signature algorithm */
     CR_HSF_SNI,         /* the client named a host we have no certificate for, then gave up */
-    CR_HSF_TIMEOUT,     /* did not finish within handshake_timeout */
+    CR_HSF_TIMEOUT,     /* silent past client_hello_timeout, or not done in handshake_timeout */
     CR_HSF_EOF,         /* the client closed mid-handshake */
     CR_HSF_NOT_TLS,     /* plain HTTP or garbage on the TLS port */
     CR_HSF_ALERT,       /* the client refused us with an alert (e.g. unknown CA) */

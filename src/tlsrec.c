@@ -19,7 +19,10 @@
 #define HDR 5
 #define TAG 16
 #define MAX_PLAIN 16384
-#define MAX_CIPHER (MAX_PLAIN + 256) /* RFC 8446 5.2 */
+/* TLSInnerPlaintext (content, type byte, padding) is at most 2^14 + 1 bytes
+ * (RFC 8446 5.4) and every suite's tag is 16 bytes: a longer record is
+ * record_overflow, refused from its header before it is buffered. */
+#define MAX_CIPHER (MAX_PLAIN + 1 + TAG)
 #define RBUF_CAP (HDR + MAX_CIPHER)
 #define WBUF_CAP (HDR + MAX_PLAIN + 1 + TAG)
 /* Records under one key before we change ours: well below AES-GCM's limit
@@ -27,6 +30,12 @@
 #define REKEY_AT (UINT64_C(1) << 23)
 
 #define CT_ALERT 21
+#define AD_UNEXPECTED_MESSAGE 10 /* alert descriptions (RFC 8446 6) */
+#define AD_BAD_RECORD_MAC 20
+#define AD_RECORD_OVERFLOW 22
+#define AD_ILLEGAL_PARAMETER 47
+#define AD_DECODE_ERROR 50
+#define KU_LEN 5 /* a KeyUpdate: type, 24-bit length 1, request_update */
 #define CT_HANDSHAKE 22
 #define CT_APPDATA 23
 #define HS_KEY_UPDATE 24
@@ -82,6 +91,12 @@ struct cr_tlsrec {
     size_t woff, wlen;
     bool peer_closed;
     bool key_update_due; /* send a KeyUpdate (update_not_requested) */
+    uint8_t hs[KU_LEN];  /* a handshake message split across records, so far */
+    uint8_t hslen;
+    uint8_t alert;     /* to send with the error in err, 0 = none */
+    uint32_t empty;    /* records without data since the last yield or EAGAIN */
+    uint32_t ku_count; /* KeyUpdates in the second from ku_window_us */
+    uint64_t ku_window_us;
     const char *err;
 };
 
@@ -351,7 +366,8 @@ static int seal(struct dir *d, uint8_t *rec, const uint8_t *in, size_t len, uint
 }
 
 /* Opens the record at rec in place; *type and *plen describe the content
- * that starts at rec + HDR. */
+ * that starts at rec + HDR. CR_EPROTO: authentication failed; CR_EINVAL: no
+ * content type (all padding). */
 static int unseal(struct dir *d, uint8_t *rec, size_t clen, uint8_t *type, size_t *plen)
 {
     uint8_t n[12];
@@ -368,7 +384,7 @@ static int unseal(struct dir *d, uint8_t *rec, size_t clen, uint8_t *type, size_
     while (len > 0 && rec[HDR + len - 1] == 0) /* padding */
         len--;
     if (len == 0)
-        return CR_EPROTO;
+        return CR_EINVAL;
     *type = rec[HDR + len - 1];
     *plen = len - 1;
     return 0;
@@ -389,15 +405,56 @@ static int send_key_update(struct cr_tlsrec *r)
     return dir_update(r, &r->wr, 1);
 }
 
+/* Records the error that ends the connection and the alert that says so. */
+static int fail(struct cr_tlsrec *r, uint8_t alert, const char *why)
+{
+    r->err = why;
+    r->alert = alert;
+    return CR_EPROTO;
+}
+
+/* The second-long window of KeyUpdates: checked before the rekeying it
+ * limits. */
+static int key_update_allowed(struct cr_tlsrec *r)
+{
+    uint64_t now = cr_now_us();
+    if (now - r->ku_window_us >= 1000000u) {
+        r->ku_window_us = now;
+        r->ku_count = 0;
+    }
+    if (++r->ku_count > CR_TLSREC_MAX_KEY_UPDATES)
+        return fail(r, AD_UNEXPECTED_MESSAGE, "too many KeyUpdates");
+    return 0;
+}
+
 /* Handshake messages after the handshake: only KeyUpdate (RFC 8446 4.6.3),
- * which must end its record since the key changes after it. */
+ * which may arrive in pieces over several records (5.1) but must end its
+ * record, since the key changes after it. The pieces gather in r->hs and
+ * are checked as they come, so nothing else is ever buffered. */
 static int on_handshake(struct cr_tlsrec *r, const uint8_t *p, size_t len)
 {
-    if (len != 5 || p[0] != HS_KEY_UPDATE || p[1] || p[2] || p[3] != 1 || p[4] > 1) {
-        r->err = "unexpected handshake message after the handshake";
-        return CR_EPROTO;
-    }
-    if (p[4] == 1) /* update_requested */
+    static const uint8_t head[KU_LEN - 1] = {HS_KEY_UPDATE, 0, 0, 1};
+    if (len == 0)
+        return fail(r, AD_UNEXPECTED_MESSAGE, "empty handshake record");
+    if (len > KU_LEN - (size_t)r->hslen) /* more than one KeyUpdate can be */
+        return fail(r, AD_UNEXPECTED_MESSAGE,
+                    (r->hslen ? r->hs[0] : p[0]) == HS_KEY_UPDATE
+                        ? "KeyUpdate not alone at the end of its record"
+                        : "unexpected handshake message after the handshake");
+    memcpy(r->hs + r->hslen, p, len);
+    r->hslen = (uint8_t)(r->hslen + len);
+    if (r->hs[0] != HS_KEY_UPDATE)
+        return fail(r, AD_UNEXPECTED_MESSAGE, "unexpected handshake message after the handshake");
+    if (memcmp(r->hs, head, CR_MIN((size_t)r->hslen, sizeof(head))) != 0)
+        return fail(r, AD_DECODE_ERROR, "bad KeyUpdate length");
+    if (r->hslen < KU_LEN)
+        return 0; /* the rest comes in the next record */
+    r->hslen = 0;
+    if (r->hs[4] > 1)
+        return fail(r, AD_ILLEGAL_PARAMETER, "bad KeyUpdate request");
+    if (key_update_allowed(r) < 0)
+        return CR_ELIMIT;
+    if (r->hs[4] == 1) /* update_requested */
         r->key_update_due = true;
     if (dir_update(r, &r->rd, 0) < 0) {
         r->err = "key update failed";
@@ -415,16 +472,14 @@ static int open_record(struct cr_tlsrec *r)
     uint8_t type;
     size_t plen;
     r->rec_end = r->rstart + HDR + clen;
-    if (unseal(&r->rd, rec, clen, &type, &plen) < 0) {
-        r->err = "bad record (authentication failed)";
-        return CR_EPROTO;
-    }
-    if (plen > MAX_PLAIN) {
-        r->err = "record overflow";
-        return CR_EPROTO;
-    }
+    int rc = unseal(&r->rd, rec, clen, &type, &plen);
+    if (rc == CR_EINVAL)
+        return fail(r, AD_UNEXPECTED_MESSAGE, "record without a content type");
+    if (rc < 0)
+        return fail(r, AD_BAD_RECORD_MAC, "bad record (authentication failed)");
+    if (r->hslen && type != CT_HANDSHAKE) /* RFC 8446 5.1 */
+        return fail(r, AD_UNEXPECTED_MESSAGE, "record between the pieces of a handshake message");
     const uint8_t *p = rec + HDR;
-    int rc = 0;
     switch (type) {
     case CT_APPDATA:
         r->pstart = r->rstart + HDR;
@@ -437,7 +492,7 @@ static int open_record(struct cr_tlsrec *r)
             r->peer_closed = true;
             rc = CR_ECLOSED;
         } else if (!(plen == 2 && p[1] == 90)) { /* user_canceled is harmless */
-            r->err = "alert from the client";
+            r->err = "alert from the client";    /* nothing to answer to a fatal alert */
             rc = CR_EPROTO;
         }
         break;
@@ -445,8 +500,7 @@ static int open_record(struct cr_tlsrec *r)
         rc = on_handshake(r, p, plen);
         break;
     default:
-        r->err = "unexpected record type";
-        rc = CR_EPROTO;
+        rc = fail(r, AD_UNEXPECTED_MESSAGE, "unexpected record type");
     }
     r->rstart = r->rec_end; /* nothing to hand out from this one */
     return rc;
@@ -463,8 +517,11 @@ bool cr_tlsrec_pending(const struct cr_tlsrec *r)
     return avail >= HDR + ((size_t)h[3] << 8 | h[4]);
 }
 
+static enum cr_tls_io read_error(struct cr_tlsrec *r, int fd);
+
 enum cr_tls_io cr_tlsrec_read(struct cr_tlsrec *r, int fd, void *buf, size_t len, size_t *n)
 {
+    *n = 0;
     for (;;) {
         if (r->plen) {
             size_t k = CR_MIN(len, r->plen);
@@ -482,16 +539,28 @@ enum cr_tls_io cr_tlsrec_read(struct cr_tlsrec *r, int fd, void *buf, size_t len
         if (avail >= HDR) {
             const uint8_t *h = r->rbuf + r->rstart;
             size_t clen = (size_t)h[3] << 8 | h[4];
-            if (h[0] != CT_APPDATA || clen > MAX_CIPHER || clen < 1 + TAG) {
-                r->err = h[0] == CT_APPDATA ? "bad record length" : "unexpected record type";
-                return CR_TLS_ERROR;
+            if (h[0] != CT_APPDATA) {
+                fail(r, AD_UNEXPECTED_MESSAGE, "unexpected record type");
+                return read_error(r, fd);
+            }
+            if (clen > MAX_CIPHER) {
+                fail(r, AD_RECORD_OVERFLOW, "record overflow");
+                return read_error(r, fd);
+            }
+            if (clen < 1 + TAG) {
+                fail(r, AD_BAD_RECORD_MAC, "bad record length");
+                return read_error(r, fd);
             }
             if (avail >= HDR + clen) {
                 int rc = open_record(r);
                 if (rc == CR_ECLOSED)
                     return CR_TLS_CLOSED;
                 if (rc < 0)
-                    return CR_TLS_ERROR;
+                    return read_error(r, fd);
+                if (!r->plen && ++r->empty >= CR_TLSREC_MAX_EMPTY) {
+                    r->empty = 0; /* the caller comes back: cr_tlsrec_pending */
+                    return CR_TLS_WANT_READ;
+                }
                 continue;
             }
         }
@@ -512,6 +581,7 @@ enum cr_tls_io cr_tlsrec_read(struct cr_tlsrec *r, int fd, void *buf, size_t len
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            r->empty = 0;       /* the socket is drained: the next wakeup starts afresh */
             if (r->rlen == 0) { /* idle: no buffer */
                 free(r->rbuf);
                 r->rbuf = NULL;
@@ -583,14 +653,31 @@ bool cr_tlsrec_want_write(const struct cr_tlsrec *r)
     return r->woff < r->wlen || r->key_update_due;
 }
 
-void cr_tlsrec_close_notify(struct cr_tlsrec *r, int fd)
+/* Sends an alert after what is queued, best effort, never waiting: when the
+ * socket will not take the queued bytes the alert is left out. */
+static void send_alert(struct cr_tlsrec *r, int fd, uint8_t level, uint8_t desc)
 {
-    static const uint8_t alert[2] = {1, 0}; /* warning, close_notify */
+    const uint8_t alert[2] = {level, desc};
     uint8_t rec[HDR + sizeof(alert) + 1 + TAG];
     if (!r->wr.ctx || send_pending(r, fd) != CR_TLS_OK)
         return;
     if (seal(&r->wr, rec, alert, sizeof(alert), CT_ALERT) == 0)
         (void)send(fd, rec, sizeof(rec), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* A read ends in an error: the alert that goes with it, if any, leaves
+ * first (RFC 8446 6.2). */
+static enum cr_tls_io read_error(struct cr_tlsrec *r, int fd)
+{
+    if (r->alert)
+        send_alert(r, fd, 2, r->alert); /* fatal */
+    r->alert = 0;
+    return CR_TLS_ERROR;
+}
+
+void cr_tlsrec_close_notify(struct cr_tlsrec *r, int fd)
+{
+    send_alert(r, fd, 1, 0); /* warning, close_notify */
 }
 
 const char *cr_tlsrec_error(const struct cr_tlsrec *r)

@@ -18,7 +18,9 @@
  * After the handoff: application data both ways, KeyUpdate from the client
  * (answered when it asks), our own KeyUpdate before the write sequence gets
  * near the AEAD limits, close_notify both ways; anything else the client
- * sends is a protocol error and closes the connection.
+ * sends is a protocol error and closes the connection after the fatal alert
+ * that says why. A client's records cost corral a decryption each: those
+ * without data are budgeted per read and KeyUpdates per second (below).
  *
  * Buffers (one record in, one out) exist only while bytes are in them. */
 #ifndef CR_TLSREC_H
@@ -52,9 +54,29 @@ int cr_tlsrec_watch(SSL *ssl, struct cr_tlsrec **out);
  *               caller frees r and keeps ssl. */
 int cr_tlsrec_takeover(struct cr_tlsrec *r, SSL *ssl);
 
+/* Records without application data (empty records, user_canceled alerts,
+ * KeyUpdates and their pieces) that cr_tlsrec_read opens before it yields:
+ * each costs a decryption and none counts against a budget in bytes. */
+#define CR_TLSREC_MAX_EMPTY 32
+
+/* KeyUpdates a client may send in one second; one more is refused with an
+ * unexpected_message alert ("too many KeyUpdates"). Clients update their
+ * keys after many records, not many times a second. */
+#define CR_TLSREC_MAX_KEY_UPDATES 10
+
 /* Like cr_tls_read (tls.h) on the socket fd: at most len plaintext bytes of
- * one record into buf. CR_TLS_CLOSED on close_notify or EOF, CR_TLS_ERROR on
- * a bad record (cr_tlsrec_error says which). */
+ * one record into buf; *n is 0 unless CR_TLS_OK.
+ *   CR_TLS_OK         *n bytes;
+ *   CR_TLS_WANT_READ  nothing yet. When cr_tlsrec_pending is then true the
+ *                     call yielded after CR_TLSREC_MAX_EMPTY records without
+ *                     data: call again on the next turn of the loop without
+ *                     waiting for the socket (no new bytes may come);
+ *   CR_TLS_CLOSED     close_notify, EOF or a reset;
+ *   CR_TLS_ERROR      a bad record or a limit crossed (cr_tlsrec_error says
+ *                     which); the fatal alert that goes with it was sent, best
+ *                     effort, before the call returned.
+ * Handshake messages may span records (RFC 8446 5.1): a KeyUpdate split in
+ * pieces is reassembled. */
 enum cr_tls_io cr_tlsrec_read(struct cr_tlsrec *r, int fd, void *buf, size_t len, size_t *n);
 
 /* Plaintext or a whole record waits in r (the socket will not say so). */

@@ -109,12 +109,13 @@ static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *
 
 /* Descriptors besides client connections and upstream ones: stdin, stdout,
  * stderr, two log files, epoll and libevent's signal and notify pipes, and
- * room for admin requests and a log re-opened next to the old one. */
+ * room for a log re-opened next to the old one. */
 #define CR_WORKER_FD_SPARE 32
 
 uint64_t cr_worker_fd_reserve(const struct cr_config *cfg)
 {
-    return CR_WORKER_FD_SPARE + cfg->nlisteners + (cfg->admin.enabled ? 1 : 0) +
+    return CR_WORKER_FD_SPARE + cfg->nlisteners +
+           (cfg->admin.enabled ? 1 + (uint64_t)cfg->admin.max_connections : 0) +
            2 * (uint64_t)cfg->upstream.connections;
 }
 
@@ -169,10 +170,43 @@ static void update_all(struct cr_worker *w)
         update_accepting(&w->slots[i], full);
 }
 
-void cr_worker_handshake(struct cr_listen_slot *slot, int delta)
+static void count_handshake(struct cr_listen_slot *slot, int delta)
 {
     slot->handshaking += (uint32_t)delta;
     atomic_fetch_add(&slot->w->stats->handshakes_active, (uint64_t)(int64_t)delta);
+}
+
+int cr_worker_handshake_begin(struct cr_listen_slot *slot, struct cr_conn *c)
+{
+    if (slot->handshaking >= slot->max) {
+        c->hs_waiting = true;
+        TAILQ_INSERT_TAIL(&slot->hs_waiting, c, hs_link);
+        return CR_EAGAIN;
+    }
+    count_handshake(slot, +1);
+    update_all(slot->w);
+    return 0;
+}
+
+void cr_worker_handshake_cancel(struct cr_listen_slot *slot, struct cr_conn *c)
+{
+    if (!c->hs_waiting)
+        return;
+    c->hs_waiting = false;
+    TAILQ_REMOVE(&slot->hs_waiting, c, hs_link);
+}
+
+void cr_worker_handshake(struct cr_listen_slot *slot, int delta)
+{
+    count_handshake(slot, delta);
+    /* the slot freed goes to the connection that waited longest; its
+     * handshake runs from its own event (no recursion through here) */
+    struct cr_conn *c;
+    while (slot->handshaking < slot->max && (c = TAILQ_FIRST(&slot->hs_waiting)) != NULL) {
+        cr_worker_handshake_cancel(slot, c);
+        count_handshake(slot, +1);
+        cr_conn_handshake_go(c);
+    }
     update_all(slot->w);
 }
 
@@ -182,6 +216,11 @@ static void stop_loop_if_drained(struct cr_worker *w)
 {
     if (w->draining && w->nconns == 0 && cr_pool_idle(w->pool))
         event_base_loopbreak(w->base);
+}
+
+void cr_worker_conn_added(struct cr_worker *w)
+{
+    update_all(w);
 }
 
 void cr_worker_conn_gone(struct cr_worker *w)
@@ -209,7 +248,7 @@ static void start_drain(struct cr_worker *w)
     struct cr_conn *c, *next;
     for (c = LIST_FIRST(&w->conns); c; c = next) {
         next = LIST_NEXT(c, link);
-        if (c->state == CR_CONN_HANDSHAKE)
+        if (c->state <= CR_CONN_HANDSHAKE) /* silent ones too */
             cr_conn_close(c, false);
         else if (c->state == CR_CONN_OPEN && c->proto && c->proto->on_drain)
             c->proto->on_drain(c);
@@ -341,6 +380,7 @@ int cr_worker_run(const struct cr_worker_setup *s)
         struct cr_listen_slot *slot = &w.slots[i];
         *slot = (struct cr_listen_slot){.w = &w, .index = i,
                                         .max = s->cfg->listeners[i].tls.max_handshakes};
+        TAILQ_INIT(&slot->hs_waiting);
         slot->l = cr_listener_start(w.base, s->listen_fds[i], CR_EVPRIO_NEW, on_accept, slot);
         if (!slot->l)
             goto out_pool;

@@ -37,8 +37,9 @@ int cr_worker_run(const struct cr_worker_setup *setup);
 
 /* File descriptors a worker keeps for itself besides client connections:
  * its upstream connections (twice: a replacement may connect while the old
- * one closes), the listening sockets, and a fixed spare for the standard
- * streams, log files, the event loop's own descriptors and admin requests.
+ * one closes), the listening sockets, admin.max_connections admin
+ * requests, and a fixed spare for the standard streams, log files and the
+ * event loop's own descriptors.
  * Pure arithmetic on cfg. */
 uint64_t cr_worker_fd_reserve(const struct cr_config *cfg);
 
@@ -98,7 +99,11 @@ struct cr_defer_q {
 /* A listening socket as a worker sees it, with the handshakes in progress
  * on its connections: at tls.max_handshakes the worker stops accepting
  * there, so a flood of half-open TLS connections cannot starve the
- * established ones of CPU. It also stops while the worker holds
+ * established ones of CPU. A connection counts from the first byte of its
+ * ClientHello, not from accept: silent sockets hold no handshake slot
+ * (client_hello_timeout closes them). One whose ClientHello arrives while
+ * the slot is full waits, unread, in hs_waiting (first come, first served)
+ * until a handshake ends. Accepting also stops while the worker holds
  * max_conns client connections (on all its listeners together). */
 struct cr_listen_slot {
     struct cr_worker *w;
@@ -107,6 +112,7 @@ struct cr_listen_slot {
     uint32_t handshaking;
     uint32_t max;
     bool paused;
+    TAILQ_HEAD(, cr_conn) hs_waiting;
 };
 
 struct cr_worker {
@@ -145,12 +151,26 @@ void cr_worker_defer(struct cr_worker *w, struct cr_deferred *d);
 /* Takes d off the queue if it is there (before its owner is freed). */
 void cr_worker_undefer(struct cr_worker *w, struct cr_deferred *d);
 
+/* A connection was accepted (w->nconns already counts it): at max_conns
+ * the worker stops accepting. */
+void cr_worker_conn_added(struct cr_worker *w);
+
 /* A connection closed (w->nconns already counts it out): the worker may
  * accept again, or finish draining. */
 void cr_worker_conn_gone(struct cr_worker *w);
 
-/* A handshake started or ended on slot (a new connection is counted in
- * w->nconns before its handshake starts); pauses or resumes accepting. */
+/* c's ClientHello began on slot: returns 0 when a handshake slot is
+ * counted for it (start now), or CR_EAGAIN when slot is at max_handshakes
+ * and c waits in line; the worker then calls cr_conn_handshake_go(c) once
+ * a slot is counted for it. */
+int cr_worker_handshake_begin(struct cr_listen_slot *slot, struct cr_conn *c);
+
+/* c leaves the line of cr_worker_handshake_begin (it is closing). */
+void cr_worker_handshake_cancel(struct cr_listen_slot *slot, struct cr_conn *c);
+
+/* A counted handshake ended on slot (delta -1; +1 is for
+ * cr_worker_handshake_begin): lets the next waiting connection start, and
+ * pauses or resumes accepting. */
 void cr_worker_handshake(struct cr_listen_slot *slot, int delta);
 
 #endif

@@ -45,8 +45,9 @@ static void teardown(void)
 
 /* ------------------------------------------------------------ helpers */
 
-/* One worker, the admin endpoint on port2, handshakes given a minute (the
- * test's raw TCP connections never send a ClientHello), testup upstream. */
+/* One worker, the admin endpoint on port2, a minute before a silent
+ * connection is closed (the test's raw TCP connections never send a
+ * ClientHello), testup upstream. */
 #define CONFIG_LIMITS                                                                              \
     "workers: 1\n"                                                                                 \
     "drain_timeout: 1s\n"                                                                          \
@@ -58,6 +59,7 @@ static void teardown(void)
     "      certificates:\n"                                                                        \
     "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"                                  \
     "      handshake_timeout: 60s\n"                                                               \
+    "      client_hello_timeout: 60s\n"                                                            \
     "upstream:\n"                                                                                  \
     "  addresses: [127.0.0.1:@UPORT@]\n"                                                           \
     "  protocol: h2\n"                                                                             \

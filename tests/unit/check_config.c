@@ -217,6 +217,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_int_eq(l->tls.alpn[0], CR_ALPN_H2);
     ck_assert_int_eq(l->tls.alpn[1], CR_ALPN_HTTP11);
     ck_assert_uint_eq(l->tls.handshake_timeout_ms, 10000);
+    ck_assert_uint_eq(l->tls.client_hello_timeout_ms, 5000);
     ck_assert_uint_eq(l->tls.max_handshakes, 256);
     ck_assert_ptr_null(l->tls.ticket_key_file);
     ck_assert_uint_eq(l->tls.ticket_rotate_ms, 12 * 3600000ULL);
@@ -716,6 +717,12 @@ START_TEST(admin_section)
     ck_assert(cfg->admin.enabled);
     ck_assert_str_eq(cfg->admin.addr.text, "127.0.0.1:8081");
     ck_assert_uint_eq(ntohs(((const struct sockaddr_in *)&cfg->admin.addr.ss)->sin_port), 8081);
+    ck_assert_uint_eq(cfg->admin.max_connections, 8);
+    ck_assert_uint_eq(cfg->admin.timeout_ms, 5000);
+    cr_config_free(cfg);
+    cfg = load_ok("admin: {max_connections: 2, timeout: 500ms}\n" BASE);
+    ck_assert_uint_eq(cfg->admin.max_connections, 2);
+    ck_assert_uint_eq(cfg->admin.timeout_ms, 500);
     cr_config_free(cfg);
     cfg = load_ok("admin: {address: '[::1]:9000'}\n" BASE);
     ck_assert_int_eq(cfg->admin.addr.ss.ss_family, AF_INET6);
@@ -1319,6 +1326,9 @@ static const struct form forms[] = {
     {TLSKEY("handshake_timeout"), "10m", UPSTREAM, NULL},
     {TLSKEY("handshake_timeout"), "50ms", UPSTREAM,
      "5:26: error: 'handshake_timeout' must be a duration between 100ms and 10m, got '50ms'"},
+    {TLSKEY("client_hello_timeout"), "100ms", UPSTREAM, NULL},
+    {TLSKEY("client_hello_timeout"), "11m", UPSTREAM,
+     "5:29: error: 'client_hello_timeout' must be a duration between 100ms and 10m, got '11m'"},
     {TLSKEY("max_handshakes"), "0", UPSTREAM,
      "5:23: error: 'max_handshakes' must be an integer between 1 and 100000, got '0'"},
     {TLSKEY("ticket_rotate"), "1m", UPSTREAM, NULL},

@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
@@ -53,6 +55,17 @@ static void nonblock(int fd)
     ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
 }
 
+/* The client's application traffic secret (hex) from its key log, for the
+ * forger below. Each test runs in its own process (CK_FORK). */
+static char client_secret_hex[2 * 48 + 1];
+
+static void client_keylog(const SSL *ssl, const char *line)
+{
+    (void)ssl;
+    if (strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) == 0)
+        snprintf(client_secret_hex, sizeof(client_secret_hex), "%s", strrchr(line, ' ') + 1);
+}
+
 /* Client and server SSL over a socketpair, handshake done. suite NULL:
  * OpenSSL's choice; max_version 0: TLS 1.3. */
 static void pair_open(struct pair *p, const char *suite, int max_version)
@@ -81,6 +94,7 @@ static void pair_open(struct pair *p, const char *suite, int max_version)
     SSL_set_accept_state(p->server);
     SSL_set_connect_state(p->client);
     ck_assert_int_eq(cr_tlsrec_watch(p->server, &p->rec), 0);
+    SSL_CTX_set_keylog_callback(p->cctx, client_keylog);
     int sdone = 0, cdone = 0;
     for (int i = 0; i < 1000 && !(sdone && cdone); i++) {
         if (!sdone)
@@ -143,6 +157,140 @@ static void server_read_all(struct pair *p, char *buf, size_t len)
         got += n;
     }
     ck_assert_uint_eq(got, len);
+}
+
+/* ------------------------------------------------------------ forged records
+ * The client's record protection done by hand (TLS_AES_128_GCM_SHA256), to
+ * send what OpenSSL never sends: empty records, alerts that are not
+ * close_notify, a KeyUpdate split across records, padding. */
+
+struct forger {
+    uint8_t secret[32], key[16], iv[12];
+    uint64_t seq;
+};
+
+/* HKDF-Expand-Label(secret, label, "", n) with SHA-256 (RFC 8446 7.1). */
+static void expand_label(const uint8_t *secret, const char *label, uint8_t *out, size_t n)
+{
+    uint8_t info[64];
+    size_t ll = strlen(label), k = 0;
+    info[k++] = 0;
+    info[k++] = (uint8_t)n;
+    info[k++] = (uint8_t)(6 + ll);
+    memcpy(info + k, "tls13 ", 6);
+    k += 6;
+    memcpy(info + k, label, ll);
+    k += ll;
+    info[k++] = 0;
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, 32),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, k),
+        OSSL_PARAM_construct_end(),
+    };
+    ck_assert_int_eq(EVP_KDF_derive(ctx, out, n, params), 1);
+    EVP_KDF_CTX_free(ctx);
+    EVP_KDF_free(kdf);
+}
+
+static void forger_keys(struct forger *f)
+{
+    expand_label(f->secret, "key", f->key, sizeof(f->key));
+    expand_label(f->secret, "iv", f->iv, sizeof(f->iv));
+    f->seq = 0;
+}
+
+/* Starts where the client's OpenSSL stands after exchange_then_handoff:
+ * one record ("ping") sent under its first application key. */
+static void forger_init(struct forger *f)
+{
+    ck_assert_uint_eq(strlen(client_secret_hex), 64);
+    for (size_t i = 0; i < 32; i++) {
+        unsigned v;
+        ck_assert_int_eq(sscanf(client_secret_hex + 2 * i, "%2x", &v), 1);
+        f->secret[i] = (uint8_t)v;
+    }
+    forger_keys(f);
+    f->seq = 1;
+}
+
+/* The next generation of the client's key, as after its KeyUpdate. */
+static void forger_update(struct forger *f)
+{
+    uint8_t next[32];
+    expand_label(f->secret, "traffic upd", next, sizeof(next));
+    memcpy(f->secret, next, sizeof(next));
+    forger_keys(f);
+}
+
+/* Writes one record to the server: content of type, then pad zero bytes. */
+static void forge(struct pair *p, struct forger *f, uint8_t type, const void *content, size_t len,
+                  size_t pad)
+{
+    size_t inner = len + 1 + pad, clen = inner + 16;
+    uint8_t *rec = calloc(1, 5 + clen);
+    ck_assert_ptr_nonnull(rec);
+    rec[0] = 23;
+    rec[1] = 3;
+    rec[2] = 3;
+    rec[3] = (uint8_t)(clen >> 8);
+    rec[4] = (uint8_t)clen;
+    memcpy(rec + 5, content, len);
+    rec[5 + len] = type; /* then pad zeros (calloc) */
+    uint8_t nonce[12];
+    memcpy(nonce, f->iv, 12);
+    for (int i = 0; i < 8; i++)
+        nonce[11 - i] ^= (uint8_t)(f->seq >> (8 * i));
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int ol;
+    ck_assert_int_eq(EVP_EncryptInit_ex(ctx, EVP_aes_128_gcm(), NULL, f->key, nonce), 1);
+    ck_assert_int_eq(EVP_EncryptUpdate(ctx, NULL, &ol, rec, 5), 1);
+    ck_assert_int_eq(EVP_EncryptUpdate(ctx, rec + 5, &ol, rec + 5, (int)inner), 1);
+    ck_assert_int_eq(EVP_EncryptFinal_ex(ctx, rec + 5 + inner, &ol), 1);
+    ck_assert_int_eq(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, rec + 5 + inner), 1);
+    EVP_CIPHER_CTX_free(ctx);
+    f->seq++;
+    size_t off = 0;
+    for (int i = 0; off < 5 + clen && i < 1000; i++) {
+        ssize_t k = write(p->cfd, rec + off, 5 + clen - off);
+        if (k > 0)
+            off += (size_t)k;
+    }
+    ck_assert_uint_eq(off, 5 + clen);
+    free(rec);
+}
+
+/* The client's OpenSSL reads the fatal alert desc from the server. */
+static void client_gets_alert(struct pair *p, int desc)
+{
+    char buf[64];
+    int n = 0;
+    for (int i = 0; i < 100000; i++) {
+        ERR_clear_error();
+        n = SSL_read(p->client, buf, sizeof(buf));
+        if (n > 0 || SSL_get_error(p->client, n) != SSL_ERROR_WANT_READ)
+            break;
+    }
+    ck_assert_int_le(n, 0);
+    ck_assert_int_eq(SSL_get_error(p->client, n), SSL_ERROR_SSL);
+    ck_assert_int_eq(ERR_GET_REASON(ERR_peek_error()), SSL_AD_REASON_OFFSET + desc);
+}
+
+/* The server reads until the error; returns it. */
+static const char *server_read_error(struct pair *p)
+{
+    char buf[64];
+    enum cr_tls_io rc = CR_TLS_OK;
+    for (int i = 0; i < 100000 && (rc == CR_TLS_OK || rc == CR_TLS_WANT_READ); i++) {
+        size_t n = 0;
+        rc = cr_tlsrec_read(p->rec, p->sfd, buf, sizeof(buf), &n);
+    }
+    ck_assert_int_eq(rc, CR_TLS_ERROR);
+    return cr_tlsrec_error(p->rec);
 }
 
 /* A request and an answer through OpenSSL, then the handoff. */
@@ -274,6 +422,8 @@ START_TEST(bad_records_are_errors)
     static const unsigned char too_long[] = {23, 3, 3, 0x41, 0x01};
     const unsigned char *bad[] = {forged, plaintext_hs, too_long};
     size_t lens[] = {sizeof(forged), sizeof(plaintext_hs), sizeof(too_long)};
+    /* the alert each one gets before the connection closes */
+    const int alerts[] = {SSL_AD_BAD_RECORD_MAC, SSL_AD_UNEXPECTED_MESSAGE, SSL_AD_RECORD_OVERFLOW};
     for (int i = 0; i < 3; i++) {
         struct pair p;
         pair_open(&p, NULL, 0);
@@ -283,8 +433,133 @@ START_TEST(bad_records_are_errors)
         size_t n;
         ck_assert_int_eq(cr_tlsrec_read(p.rec, p.sfd, buf, sizeof(buf), &n), CR_TLS_ERROR);
         ck_assert_str_ne(cr_tlsrec_error(p.rec), "no error");
+        client_gets_alert(&p, alerts[i]);
         pair_close(&p);
     }
+}
+END_TEST
+
+/* Records without data (empty application data, user_canceled alerts)
+ * cost a decryption each but count nothing against a byte budget: one
+ * read opens a bounded number of them, then yields with the rest still
+ * pending, and the data behind them still comes out intact. */
+START_TEST(records_without_data_yield)
+{
+    struct pair p;
+    pair_open(&p, "TLS_AES_128_GCM_SHA256", 0);
+    exchange_then_handoff(&p);
+    struct forger f;
+    forger_init(&f);
+    static const uint8_t user_canceled[2] = {1, 90};
+    for (int i = 0; i < 100; i++) {
+        forge(&p, &f, 23, "", 0, 0);
+        forge(&p, &f, 21, user_canceled, 2, 0);
+    }
+    forge(&p, &f, 23, "hello", 5, 0);
+    char buf[16];
+    size_t n = 99;
+    ck_assert_int_eq(cr_tlsrec_read(p.rec, p.sfd, buf, sizeof(buf), &n), CR_TLS_WANT_READ);
+    ck_assert_uint_eq(n, 0);
+    ck_assert(cr_tlsrec_pending(p.rec)); /* the caller must come back at once */
+    int calls = 1;
+    enum cr_tls_io rc;
+    while ((rc = cr_tlsrec_read(p.rec, p.sfd, buf, sizeof(buf), &n)) == CR_TLS_WANT_READ &&
+           calls < 1000) {
+        ck_assert(cr_tlsrec_pending(p.rec));
+        calls++;
+    }
+    ck_assert_int_eq(rc, CR_TLS_OK);
+    ck_assert_uint_eq(n, 5);
+    ck_assert(memcmp(buf, "hello", 5) == 0);
+    ck_assert_int_ge(calls, 200 / CR_TLSREC_MAX_EMPTY);
+    ck_assert(!cr_tlsrec_pending(p.rec));
+    pair_close(&p);
+}
+END_TEST
+
+/* A client that keeps updating its keys is refused with an alert past
+ * CR_TLSREC_MAX_KEY_UPDATES in a second. */
+START_TEST(key_update_flood_is_refused)
+{
+    struct pair p;
+    pair_open(&p, NULL, 0);
+    exchange_then_handoff(&p);
+    for (int i = 0; i < 3 * CR_TLSREC_MAX_KEY_UPDATES; i++) {
+        ck_assert_int_eq(SSL_key_update(p.client, SSL_KEY_UPDATE_NOT_REQUESTED), 1);
+        ck_assert_int_eq(SSL_do_handshake(p.client), 1); /* sends it */
+    }
+    client_write(&p, "x", 1);
+    ck_assert_str_eq(server_read_error(&p), "too many KeyUpdates");
+    client_gets_alert(&p, SSL_AD_UNEXPECTED_MESSAGE);
+    pair_close(&p);
+}
+END_TEST
+
+/* A handshake message may be split across records (RFC 8446 5.1): a
+ * KeyUpdate in two pieces still updates the key and is answered. */
+START_TEST(key_update_split_across_records)
+{
+    struct pair p;
+    pair_open(&p, "TLS_AES_128_GCM_SHA256", 0);
+    exchange_then_handoff(&p);
+    struct forger f;
+    forger_init(&f);
+    static const uint8_t ku[5] = {24, 0, 0, 1, 1}; /* update_requested */
+    forge(&p, &f, 22, ku, 2, 0);
+    forge(&p, &f, 22, ku + 2, 3, 0);
+    forger_update(&f);
+    forge(&p, &f, 23, "after", 5, 0);
+    char buf[16];
+    server_read_all(&p, buf, 5);
+    ck_assert(memcmp(buf, "after", 5) == 0);
+    ck_assert(cr_tlsrec_want_write(p.rec));
+    struct evbuffer *out = evbuffer_new();
+    evbuffer_add(out, "reply", 5);
+    ck_assert_int_eq(cr_tlsrec_write_out(p.rec, p.sfd, out), CR_TLS_OK);
+    client_read_all(&p, NULL, buf, 5); /* after our KeyUpdate, under our next key */
+    ck_assert(memcmp(buf, "reply", 5) == 0);
+    evbuffer_free(out);
+    pair_close(&p);
+}
+END_TEST
+
+/* But nothing may come between its pieces. */
+START_TEST(key_update_interleaved_is_refused)
+{
+    struct pair p;
+    pair_open(&p, "TLS_AES_128_GCM_SHA256", 0);
+    exchange_then_handoff(&p);
+    struct forger f;
+    forger_init(&f);
+    static const uint8_t ku[5] = {24, 0, 0, 1, 0};
+    forge(&p, &f, 22, ku, 2, 0);
+    forge(&p, &f, 23, "x", 1, 0);
+    server_read_error(&p);
+    client_gets_alert(&p, SSL_AD_UNEXPECTED_MESSAGE);
+    pair_close(&p);
+}
+END_TEST
+
+/* TLSInnerPlaintext (content, type, padding) is at most 2^14 + 1 bytes:
+ * a full record is fine, one byte of padding more is record_overflow. */
+START_TEST(padding_past_the_limit_is_record_overflow)
+{
+    struct pair p;
+    pair_open(&p, "TLS_AES_128_GCM_SHA256", 0);
+    exchange_then_handoff(&p);
+    struct forger f;
+    forger_init(&f);
+    char *big = malloc(16384), *got = malloc(16384);
+    memset(big, 'a', 16384);
+    forge(&p, &f, 23, big, 16384, 0);
+    server_read_all(&p, got, 16384);
+    ck_assert(memcmp(big, got, 16384) == 0);
+    forge(&p, &f, 23, "x", 1, 16384);
+    ck_assert_str_eq(server_read_error(&p), "record overflow");
+    client_gets_alert(&p, SSL_AD_RECORD_OVERFLOW);
+    free(big);
+    free(got);
+    pair_close(&p);
 }
 END_TEST
 
@@ -369,6 +644,11 @@ static Suite *tlsrec_suite(void)
     tcase_add_loop_test(tc, key_update_from_client, 0, 3);
     tcase_add_test(tc, close_notify_both_ways);
     tcase_add_test(tc, bad_records_are_errors);
+    tcase_add_test(tc, records_without_data_yield);
+    tcase_add_test(tc, key_update_flood_is_refused);
+    tcase_add_test(tc, key_update_split_across_records);
+    tcase_add_test(tc, key_update_interleaved_is_refused);
+    tcase_add_test(tc, padding_past_the_limit_is_record_overflow);
     tcase_add_test(tc, partial_record);
     tcase_add_test(tc, takeover_waits_for_openssl_buffers);
     tcase_add_test(tc, tls12_and_early_key_update_stay_on_openssl);
