@@ -153,30 +153,32 @@ static void run_probe(const char *label, struct probe *p)
 /* What a flood.py flood printed at its end. */
 struct flood {
     pid_t pid;
-    char *out_path;
+    char *out_path, *err_path;
     long conns, frames, closed, goaway, rst, resp, max_hold_ms, overdue, errors;
     char statuses[128], goaway_codes[128];
     const char *line; /* the whole summary line */
 };
 
 /* Starts flood.py KIND with its key=value args (NULL-terminated) and waits
- * until it says "flooding". */
-static void flood_start(struct flood *f, const char *kind, const char *const *args)
+ * until it says "flooding". Its output goes to DIR/flood-KIND-ATTEMPT.out
+ * and .err. */
+static void flood_start(struct flood *f, const char *kind, int attempt, const char *const *args)
 {
     memset(f, 0, sizeof(*f));
+    f->err_path = h_path(T, h_strf(T, "flood-%s-%d.err", kind, attempt));
     char *argv[16] = {"python3", (char *)script(), (char *)kind, h_strf(T, "%d", T->port),
                       h_strf(T, "%d", FLOOD_MAX_S)};
     int n = 5;
     for (int i = 0; args && args[i] && n < 15; i++)
         argv[n++] = (char *)args[i];
     argv[n] = NULL;
-    f->out_path = h_path(T, h_strf(T, "flood-%s.out", kind));
-    f->pid = h_spawn(T, argv, f->out_path, h_path(T, h_strf(T, "flood-%s.err", kind)));
+    f->out_path = h_path(T, h_strf(T, "flood-%s-%d.out", kind, attempt));
+    f->pid = h_spawn(T, argv, f->out_path, f->err_path);
     ck_assert_msg(f->pid > 0, "cannot start the %s flood", kind);
     ck_assert_msg(
         h_wait_file_line(f->out_path, (const char *const[]){"flooding", NULL}, FLOOD_READY_MS),
         "the %s flood never started: %s | %s", kind, h_file_tail(T, f->out_path, 1000),
-        h_file_tail(T, h_path(T, h_strf(T, "flood-%s.err", kind)), 1500));
+        h_file_tail(T, f->err_path, 1500));
 }
 
 static long field(const char *line, const char *key)
@@ -209,8 +211,7 @@ static void flood_stop(struct flood *f, const char *kind)
     const char *line = text ? strstr(text, "flood kind=") : NULL;
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 && line,
                   "the %s flood failed (status 0x%x): %s | %s", kind, status,
-                  text ? text : "(no output)",
-                  h_file_tail(T, h_path(T, h_strf(T, "flood-%s.err", kind)), 1500));
+                  text ? text : "(no output)", h_file_tail(T, f->err_path, 1500));
     f->line = h_strf(T, "%.*s", (int)strcspn(line, "\n"), line);
     free(text);
     f->conns = field(f->line, " conns=");
@@ -286,47 +287,44 @@ static void assert_no_restart(const char *kind)
 
 /* The whole test for one flood: corral, the normal client alone, then with
  * the flood, the p99 and restart checks. The flood's counts go to *f for
- * the checks of its kind. */
+ * the checks of its kind.
+ *
+ * A p99 over the bound is measured once more (alone, then with the flood)
+ * before it fails the test: on a machine shared with other builds a
+ * neighbour can stall any process for a second now and then, and the open
+ * loop counts such a stall in every request scheduled during it. The
+ * defects this test is for come back every time. Failed requests are never
+ * given a second chance. */
 static void flood_case(const char *kind, const char *const *args, struct flood *f)
 {
     start();
     struct probe base, under;
-    run_probe("base", &base);
-    ck_assert_msg(base.fail == 0 && base.ok == PROBE_RATE * PROBE_S,
-                  "the normal client failed before any flood: %s", base.out);
+    double bound = 0;
+    for (int attempt = 1; attempt <= 2; attempt++) {
+        run_probe(h_strf(T, "base-%d", attempt), &base);
+        ck_assert_msg(base.fail == 0 && base.ok == PROBE_RATE * PROBE_S,
+                      "the normal client failed without a flood: %s", base.out);
 
-    flood_start(f, kind, args);
-    run_probe("flood", &under);
-    flood_stop(f, kind);
+        flood_start(f, kind, attempt, args);
+        run_probe(h_strf(T, "flood-%d", attempt), &under);
+        flood_stop(f, kind);
 
-    const char *log = access_summary(&last_n408);
-    fprintf(stderr,
-            "[floods] %-12s p99 %.1f ms alone, %.1f ms under the flood (p50 %.1f/%.1f, max "
-            "%.1f/%.1f) | %s | access log: %s\n",
-            kind, base.p99, under.p99, base.p50, under.p50, base.max, under.max, f->line, log);
-
-    ck_assert_msg(under.fail == 0, "%s flood: %d of %d normal requests failed: %s", kind,
-                  under.fail, under.n, under.out);
-    double bound = P99_RATIO * base.p99 + P99_FLOOR_MS;
-    if (under.p99 > bound) {
-        /* Before blaming corral: the neighbours may have loaded the machine
-         * since the first measurement. Measured again now the flood is over,
-         * the larger unloaded p99 counts. A flood that hurts corral while it
-         * runs still fails. (One that left corral lastingly slower, and no
-         * request failed, would pass here: the price of not failing on the
-         * neighbours' load; the checks of each kind still hold.) */
-        struct probe after;
-        run_probe("after", &after);
-        fprintf(stderr, "[floods] %-12s p99 %.1f ms alone again after the flood\n", kind,
-                after.p99);
-        if (after.fail == 0 && after.p99 > base.p99)
-            bound = P99_RATIO * after.p99 + P99_FLOOR_MS;
+        const char *log = access_summary(&last_n408);
+        fprintf(stderr,
+                "[floods] %-12s p99 %.1f ms alone, %.1f ms under the flood (p50 %.1f/%.1f, max "
+                "%.1f/%.1f) | %s | access log: %s\n",
+                kind, base.p99, under.p99, base.p50, under.p50, base.max, under.max, f->line, log);
+        ck_assert_msg(under.fail == 0, "%s flood: %d of %d normal requests failed: %s", kind,
+                      under.fail, under.n, under.out);
+        bound = P99_RATIO * base.p99 + P99_FLOOR_MS;
+        if (under.p99 <= bound)
+            break;
     }
     ck_assert_msg(under.p99 <= bound,
                   "%s flood: the normal client's p99 was %.1f ms, over %.1f ms (%.1f x %.1f ms "
-                  "alone + %.0f) | flood: %s | samples in %s",
+                  "alone + %.0f), twice | flood: %s | samples in %s",
                   kind, under.p99, bound, P99_RATIO, base.p99, P99_FLOOR_MS, f->line,
-                  h_path(T, "probe-flood.txt"));
+                  h_path(T, "probe-flood-2.txt"));
     assert_no_restart(kind);
 }
 
@@ -398,11 +396,13 @@ END_TEST
 /* The HTTP/2 floods: what each connection sends costs the worker work
  * (and, for rapid reset, the upstream too) and the client almost nothing,
  * so corral must end such a connection (a GOAWAY, or at least the close)
- * well within the seconds the flood runs. */
+ * well within the seconds the flood runs. The flood was one when it sent
+ * min_frames, or when corral kept ending its connections before it could
+ * (at least 3 of them: each one replaced half a second later). */
 static void assert_ended(const char *kind, const struct flood *f, long min_frames)
 {
-    ck_assert_msg(f->frames >= min_frames, "%s: not a flood (fewer than %ld frames): %s", kind,
-                  min_frames, f->line);
+    ck_assert_msg(f->frames >= min_frames || (f->closed >= 3 && f->frames >= f->closed),
+                  "%s: not a flood (fewer than %ld frames): %s", kind, min_frames, f->line);
     ck_assert_msg(f->closed >= 1,
                   "%s: corral never ended a flooding connection (%ld frames on %ld "
                   "connection(s) in ~%d s): %s",
