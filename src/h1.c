@@ -42,6 +42,7 @@ struct h1 {
     bool te_last_chunked;            /* the last coding seen is "chunked" */
     struct evbuffer *held;           /* bytes read past a pause at CR_H1_PIPELINE */
     struct cr_deferred resume;       /* parses them once room frees up */
+    uint64_t nbegun;                 /* requests begun on this connection */
 };
 
 static const struct cr_fe_ops h1_fe;
@@ -106,7 +107,11 @@ static int on_message_begin(http_parser *p)
     h->trailer_bytes = 0;
     h->te_codings = h->te_chunked = 0;
     h->te_last_chunked = false;
-    cr_conn_set_timer(h->c, h->c->w->cfg->http.header_timeout_ms);
+    /* The first head's timer runs from attach (cr_h1_attach): re-arming it
+     * at its first byte would let a slow client hold the connection for
+     * twice header_timeout. Later heads start theirs at their first byte. */
+    if (h->nbegun++ > 0)
+        cr_conn_set_timer(h->c, h->c->w->cfg->http.header_timeout_ms);
     return 0;
 }
 

@@ -24,11 +24,12 @@ tests/integration/check_floods.c. Python 3 standard library only.
       for slowloris, frames for HTTP/2, requests for zero-window); closed:
       connections the server ended (EOF, reset or GOAWAY); max_hold_ms: the
       longest a connection stayed open before the server ended it, counting
-      those still open at the end (slowloris: from its first byte); overdue: connections older than hold=MS
+      those still open at the end (from its handshake); overdue: connections older than hold=MS
       (key) that the server had not ended.
 
       slowloris   conns=N: HTTP/1.1 connections sending a request head one
-                  byte a second
+                  byte a second; delay=MS: the first byte only MS after
+                  the handshake
       silent      conns=N: TCP connections that never send a byte
       halfopen    conns=N rate=R: TLS handshakes left unfinished, R new ones
                   a second, at most N at once: every other one sends a whole
@@ -380,15 +381,21 @@ def slowloris(port, seconds, opt, c):
     sel = selectors.DefaultSelector()
     end = now() + seconds
 
+    delay = float(opt.get("delay", 0)) / 1000.0
+    late = {}  # socket -> when its first byte goes (delay=MS)
+
     def open_one():
-        # the first byte at once: header_timeout counts from it (before it
-        # the connection is idle, and corral gives it as long again)
+        # the first byte at once, or delay=MS after the handshake: the
+        # header_timeout counts from the handshake either way
         s = tls_connect(ctx, port)
-        s.sendall(head[:1])
+        if delay:
+            late[s] = now() + delay
+        else:
+            s.sendall(head[:1])
+            c.frames += 1
         s.setblocking(False)
         c.conns += 1
-        c.frames += 1
-        conns[s] = [now(), 1]
+        conns[s] = [now(), 0 if delay else 1]
         sel.register(s, selectors.EVENT_READ)
 
     for _ in range(n):
@@ -398,10 +405,21 @@ def slowloris(port, seconds, opt, c):
     to_open = 0
     while not stop and now() < end:
         announce()
+        for s, at in list(late.items()):  # delay=MS: first bytes now due
+            if now() >= at and s in conns:
+                del late[s]
+                try:
+                    s.send(head[:1])
+                    conns[s][1] = 1
+                    c.frames += 1
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                    late[s] = at
+                except (ConnectionError, ssl.SSLError, OSError):
+                    pass  # its read says how it ended
         if now() >= next_byte:  # one byte a second on each connection
             next_byte += 1.0
             for s, st in list(conns.items()):
-                if st[1] < len(head) - 1:  # never the last byte
+                if 0 < st[1] < len(head) - 1:  # after the first, never the last byte
                     try:
                         s.send(head[st[1]:st[1] + 1])
                         st[1] += 1
