@@ -97,7 +97,10 @@ struct cr_request {
     size_t fe_unconsumed;
     int32_t fe_stream;
     uint8_t fe_flags;
-    TAILQ_ENTRY(cr_request) felink; /* h1: the connection's pipeline */
+    uint32_t fe_hsize;      /* h2: header list size so far (RFC 9113 6.5.2) */
+    uint64_t fe_stall_us;   /* h2: response bytes wait for the client since */
+    TAILQ_ENTRY(cr_request) felink; /* the connection's requests: h1 its
+                                     * pipeline, h2 its open streams */
 
     /* back end */
     struct cr_upconn *up;       /* upstream connection carrying it */
