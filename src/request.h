@@ -106,7 +106,7 @@ struct cr_request {
     struct cr_upconn *up;       /* upstream connection carrying it */
     uint64_t req_sent;          /* body bytes handed to an upstream stream */
     size_t resp_unacked;        /* h2: response bytes not yet returned to the
-                                 * upstream's flow-control window */
+                                 * upstream stream's flow-control window */
     struct event *resp_tmr;     /* first response byte deadline (inline) */
     int64_t up_conn_id;         /* for the access log */
     int32_t up_stream;          /* its stream id there */
