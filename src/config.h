@@ -109,6 +109,15 @@ struct cr_cfg_http {
     uint64_t body_timeout_ms;   /* between body reads, default 30s -> 408 */
     uint64_t idle_timeout_ms;   /* keep-alive idleness, default 60s -> close */
     uint32_t max_streams;       /* HTTP/2 concurrent streams per client, 128 */
+    uint64_t send_timeout_ms;   /* h2: a response the client's flow control holds
+                                 * up, default 30s -> RST_STREAM */
+    /* HTTP/2 frames a client may send, per second in bursts of as many
+     * (token buckets per connection) -> GOAWAY ENHANCE_YOUR_CALM */
+    uint32_t h2_max_resets;       /* RST_STREAM, default 100 */
+    uint32_t h2_max_pings;        /* PING, default 20 */
+    uint32_t h2_max_settings;     /* SETTINGS, default 10 */
+    uint32_t h2_max_empty_frames; /* DATA without END_STREAM, HEADERS and
+                                   * CONTINUATION with no payload, default 50 */
     enum cr_forwarded forwarded;
     bool request_id;  /* add X-Request-Id when absent, default true */
     bool traceparent; /* add traceparent when absent, default true */

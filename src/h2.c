@@ -1,4 +1,6 @@
 /* h2.c - HTTP/2 server side: an nghttp2 server session per connection. */
+#include "ac_config.h"
+
 #include "h2.h"
 
 #include <nghttp2/nghttp2.h>
@@ -7,18 +9,31 @@
 #include <string.h>
 
 #include "common.h"
+#include "gcra.h"
 #include "log.h"
 #include "request.h"
 
 #define H2_OUT_HIGH (64 * 1024)
 #define H2_STREAM_WINDOW (256 * 1024)
+#define H2_MAX_FRAME 16384     /* SETTINGS_MAX_FRAME_SIZE: the default, never raised */
+#define H2_MAX_SETTINGS 32     /* entries in one SETTINGS frame (7 are defined) */
+#define H2_MAX_OUTBOUND_ACK 64 /* PING/SETTINGS ACKs queued for a client not reading */
+#define H2_TICK_MIN_MS 10      /* the stall timer never re-arms sooner */
+
+#define H2_FE_STALLED 1 /* fe_flags: reset for "client send stalled" */
 
 struct h2 {
     struct cr_conn *c;
     cr_request_submit_cb submit; /* where complete heads go */
     nghttp2_session *ng;
-    uint32_t nstreams;   /* requests this connection still holds */
+    TAILQ_HEAD(, cr_request) reqs; /* the requests of its open streams */
+    uint32_t nstreams;             /* how many */
     bool goaway;
+    const char *calm;     /* the flood GOAWAY ENHANCE_YOUR_CALM answered, or NULL */
+    size_t hblock;        /* bytes of the header block being received */
+    uint32_t hconts;      /* its CONTINUATION frames */
+    /* the client's frame budgets (gcra.h words: zero is a full bucket) */
+    _Atomic uint64_t tat_resets, tat_pings, tat_settings, tat_empty;
 };
 
 static const struct cr_fe_ops h2_fe;
@@ -28,6 +43,92 @@ static const struct cr_fe_ops h2_fe;
 static struct cr_request *stream_req(struct h2 *h, int32_t sid)
 {
     return nghttp2_session_get_stream_user_data(h->ng, sid);
+}
+
+/* ------------------------------------------------------------ floods */
+
+/* A header block past this many bytes is far over any acceptable header
+ * list: every field costs at most its name and value and a few bytes of
+ * prefix on the wire, and 32 more in the list (RFC 9113 6.5.2). */
+static size_t hblock_max(const struct cr_cfg_http *hc)
+{
+    return 2 * hc->max_header_size + H2_MAX_FRAME;
+}
+
+/* CONTINUATION frames one header block may take: as many as hblock_max
+ * needs in full frames, and at least 8 (nghttp2's own default). */
+static uint32_t hconts_max(const struct cr_cfg_http *hc)
+{
+    return CR_MAX((uint32_t)(hblock_max(hc) / H2_MAX_FRAME) + 1, 8u);
+}
+
+/* One frame of a kind whose budget is `per_s` a second in bursts of as
+ * many: false when the bucket is empty. */
+static bool budget_take(_Atomic uint64_t *tat, uint32_t per_s)
+{
+    return cr_gcra_take(tat, (double)per_s, per_s, cr_now_us(), NULL) == 0;
+}
+
+/* Ends the connection over a flood: GOAWAY ENHANCE_YOUR_CALM, nothing more
+ * read; it closes once the GOAWAY is written (h2_on_writable). */
+static void calm_down(struct h2 *h, const char *why)
+{
+    if (h->calm)
+        return;
+    h->calm = why;
+    cr_log_info("conn %llu from %s: HTTP/2 %s: GOAWAY ENHANCE_YOUR_CALM",
+                (unsigned long long)h->c->id, h->c->client, why);
+    nghttp2_session_terminate_session(h->ng, NGHTTP2_ENHANCE_YOUR_CALM);
+    cr_conn_pause_read(h->c, true);
+    cr_conn_want_flush(h->c);
+}
+
+/* Every frame's header, before nghttp2 acts on it: the budgets are taken
+ * here, so that a frame over budget costs nothing more (no ACK queued, no
+ * stream made). */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
+{
+    struct h2 *h = arg;
+    const struct cr_cfg_http *hc = &h->c->w->cfg->http;
+    bool ack = hd->flags & NGHTTP2_FLAG_ACK;
+    bool empty = false; /* a frame that carries nothing and does nothing */
+    const char *flood = NULL;
+    switch (hd->type) {
+    case NGHTTP2_RST_STREAM:
+        if (!budget_take(&h->tat_resets, hc->h2_max_resets))
+            flood = "RST_STREAM flood";
+        break;
+    case NGHTTP2_PING:
+        if (!ack && !budget_take(&h->tat_pings, hc->h2_max_pings))
+            flood = "PING flood";
+        break;
+    case NGHTTP2_SETTINGS:
+        if (!ack && !budget_take(&h->tat_settings, hc->h2_max_settings))
+            flood = "SETTINGS flood";
+        break;
+    case NGHTTP2_DATA: /* an empty DATA ending a body does something */
+        empty = hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM);
+        break;
+    case NGHTTP2_HEADERS:
+        h->hblock = hd->length;
+        h->hconts = 0;
+        empty = hd->length == 0;
+        break;
+    case NGHTTP2_CONTINUATION:
+        h->hblock += hd->length;
+        empty = hd->length == 0;
+        if (h->hblock > hblock_max(hc))
+            flood = "header block too large";
+        else if (++h->hconts > hconts_max(hc))
+            flood = "CONTINUATION flood";
+        break;
+    }
+    if (!flood && empty && !budget_take(&h->tat_empty, hc->h2_max_empty_frames))
+        flood = "empty frame flood";
+    if (!flood)
+        return 0;
+    calm_down(h, flood);
+    return NGHTTP2_ERR_CALLBACK_FAILURE; /* nghttp2 reads no further */
 }
 
 static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
@@ -40,8 +141,9 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *a
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM, connection lives */
     r->fe_stream = f->hd.stream_id;
     nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, r);
-    h->nstreams++;
-    cr_conn_set_timer(h->c, 0);
+    TAILQ_INSERT_TAIL(&h->reqs, r, felink);
+    if (h->nstreams++ == 0) /* from idle to the watch over stalled sends */
+        cr_conn_set_timer(h->c, h->c->w->cfg->http.send_timeout_ms);
     return 0;
 }
 
@@ -52,6 +154,17 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     struct cr_request *r = stream_req(h, f->hd.stream_id);
     if (!r || f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0; /* trailers are not forwarded */
+    if (r->status)
+        return 0; /* refused already (431, 414): the rest of its fields cost nothing */
+    /* the limit before any work: the header list as RFC 9113 6.5.2 counts
+     * it, pseudo-headers included (fe_hsize never exceeds the limit) */
+    const struct cr_cfg_http *hc = &h->c->w->cfg->http;
+    size_t fsize = nlen + vlen + 32;
+    if (fsize > hc->max_header_size - r->fe_hsize) {
+        r->status = 431; /* answered once the head is complete */
+        return 0;
+    }
+    r->fe_hsize += (uint32_t)fsize;
     const char *n = (const char *)name, *v = (const char *)value;
     int rc;
     if (nlen && n[0] == ':') {
@@ -60,11 +173,11 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
                        : nlen == 7 && !memcmp(n, ":scheme", 7)    ? &r->scheme
                        : nlen == 10 && !memcmp(n, ":authority", 10) ? &r->authority
                                                                   : NULL;
-        rc = field ? cr_request_set(r, field, v, vlen) : CR_EPROTO;
-        if (field == &r->path && vlen > h->c->w->cfg->http.max_uri) {
+        if (field == &r->path && vlen > hc->max_uri) {
             r->status = 414; /* answered once the head is complete */
             return 0;
         }
+        rc = field ? cr_request_set(r, field, v, vlen) : CR_EPROTO;
     } else {
         rc = cr_request_add_header(r, n, nlen, v, vlen);
     }
@@ -145,6 +258,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, voi
     if (!r)
         return 0;
     nghttp2_session_set_stream_user_data(ng, sid, NULL);
+    TAILQ_REMOVE(&h->reqs, r, felink);
     h->nstreams--;
     if (r->fe_unconsumed) { /* held back for backpressure: the stream is gone */
         nghttp2_session_consume_connection(ng, r->fe_unconsumed);
@@ -169,12 +283,16 @@ static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
     if (r->resp_aborted)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR */
     size_t have = evbuffer_get_length(r->resp_body);
-    if (have == 0 && !r->resp_eof)
+    if (have == 0 && !r->resp_eof) {
+        r->fe_stall_us = 0; /* waiting for the upstream, not the client */
         return NGHTTP2_ERR_DEFERRED;
+    }
     int n = evbuffer_remove(r->resp_body, buf, CR_MIN(have, len));
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    if (r->resp_eof && evbuffer_get_length(r->resp_body) == 0)
+    size_t left = evbuffer_get_length(r->resp_body);
+    r->fe_stall_us = left ? cr_now_us() : 0; /* the client took some */
+    if (r->resp_eof && left == 0)
         *flags |= NGHTTP2_DATA_FLAG_EOF;
     if (n > 0)
         cr_request_resp_consumed(r, (size_t)n);
@@ -200,6 +318,7 @@ static void fe_head(struct cr_request *r)
                                   r->rhdrs.v[i].nlen, r->rhdrs.v[i].vlen, 0};
     bool no_body = r->resp_eof && evbuffer_get_length(r->resp_body) == 0;
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read};
+    r->fe_stall_us = no_body ? 0 : cr_now_us();
     nghttp2_submit_response(h->ng, r->fe_stream, nva, n, no_body ? NULL : &prd);
     if (nva != stackv)
         free(nva);
@@ -211,6 +330,8 @@ static void fe_body(struct cr_request *r)
     struct h2 *h = r->fe_data;
     if (r->state < CR_REQ_RESPONDING)
         return;
+    if (!r->fe_stall_us && evbuffer_get_length(r->resp_body))
+        r->fe_stall_us = cr_now_us(); /* bytes wait for the client from now */
     nghttp2_session_resume_data(h->ng, r->fe_stream);
     cr_conn_want_flush(h->c);
 }
@@ -229,7 +350,9 @@ static void fe_end(struct cr_request *r)
 {
     struct h2 *h = r->fe_data;
     if (r->resp_aborted) {
-        nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream, NGHTTP2_INTERNAL_ERROR);
+        nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream,
+                                  r->fe_flags & H2_FE_STALLED ? NGHTTP2_CANCEL
+                                                              : NGHTTP2_INTERNAL_ERROR);
         cr_conn_want_flush(h->c);
         return;
     }
@@ -248,7 +371,11 @@ static const struct cr_fe_ops h2_fe = {
 static int h2_on_data(struct cr_conn *c, const uint8_t *data, size_t len)
 {
     struct h2 *h = c->proto_data;
+    if (h->calm)
+        return 0; /* read before the pause took hold: dropped */
     ssize_t rc = nghttp2_session_mem_recv(h->ng, data, len);
+    if (rc < 0 && h->calm)
+        return 0; /* a flood: the GOAWAY goes out, then the connection closes */
     if (rc < 0) {
         cr_log_debug("conn %llu from %s: HTTP/2: %s", (unsigned long long)c->id, c->client,
                      nghttp2_strerror((int)rc));
@@ -291,27 +418,63 @@ static void h2_on_drain(struct cr_conn *c)
     cr_conn_want_flush(c);
 }
 
+/* Response bytes wait for r's client, and its flow control (the stream's
+ * window or the connection's) is what holds them. A client that reads its
+ * socket but never opens a window would otherwise hold the response, and
+ * the upstream stream carrying it, for as long as it likes. */
+static bool held_by_client(struct h2 *h, const struct cr_request *r, bool conn_shut)
+{
+    return r->state >= CR_REQ_RESPONDING && !r->resp_aborted &&
+           evbuffer_get_length(r->resp_body) > 0 &&
+           (conn_shut || nghttp2_session_get_stream_remote_window_size(h->ng, r->fe_stream) <= 0);
+}
+
+/* The stall watch (the connection's timer while streams are open): resets
+ * every stream whose response has waited on the client's flow control for
+ * send_timeout, cancelling its upstream stream with it; re-arms for the
+ * next one due. */
+static void check_stalls(struct h2 *h)
+{
+    const struct cr_cfg_http *hc = &h->c->w->cfg->http;
+    uint64_t now = cr_now_us(), limit = hc->send_timeout_ms * 1000, next = limit;
+    bool conn_shut = nghttp2_session_get_remote_window_size(h->ng) <= 0;
+    for (struct cr_request *r = TAILQ_FIRST(&h->reqs), *nx; r; r = nx) {
+        nx = TAILQ_NEXT(r, felink);
+        if (!r->fe_stall_us)
+            continue;
+        uint64_t age = now > r->fe_stall_us ? now - r->fe_stall_us : 0;
+        if (age < limit) {
+            next = CR_MIN(next, limit - age);
+        } else if (held_by_client(h, r, conn_shut)) {
+            r->fe_stall_us = 0;
+            r->fe_flags |= H2_FE_STALLED;
+            r->reason = "client send stalled";
+            cr_request_respond(r, 0, "client send stalled", NULL); /* aborts: RST_STREAM */
+        }
+    }
+    cr_conn_set_timer(h->c, CR_MAX(next / 1000, (uint64_t)H2_TICK_MIN_MS));
+}
+
 static void h2_on_timer(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
     if (h->nstreams == 0)
         h2_on_drain(c); /* idle: say goodbye properly */
+    else
+        check_stalls(h);
 }
 
 static void h2_on_free(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
     /* nghttp2_session_del does not report the streams it drops */
-    for (int32_t sid = 1; h->nstreams > 0 && sid > 0 &&
-                          sid <= nghttp2_session_get_last_proc_stream_id(h->ng);
-         sid += 2) {
-        struct cr_request *r = stream_req(h, sid);
-        if (!r)
-            continue;
-        nghttp2_session_set_stream_user_data(h->ng, sid, NULL);
+    struct cr_request *r;
+    while ((r = TAILQ_FIRST(&h->reqs)) != NULL) {
+        TAILQ_REMOVE(&h->reqs, r, felink);
+        nghttp2_session_set_stream_user_data(h->ng, r->fe_stream, NULL);
         h->nstreams--;
         if (!r->resp_eof && r->method) {
-            r->reason = "client closed the connection";
+            r->reason = h->calm ? h->calm : "client closed the connection";
             r->resp_aborted = true;
         }
         cr_request_release_fe(r);
@@ -337,8 +500,11 @@ int cr_h2_attach(struct cr_conn *c, cr_request_submit_cb submit)
     nghttp2_option *opt = NULL;
     if (!h || nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0)
         goto fail;
+    const struct cr_cfg_http *hc = &c->w->cfg->http;
     h->c = c;
     h->submit = submit;
+    TAILQ_INIT(&h->reqs);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
@@ -346,11 +512,21 @@ int cr_h2_attach(struct cr_conn *c, cr_request_submit_cb submit)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+    /* nghttp2's own flood limits, set rather than left to the version at
+     * hand; those on_begin_frame enforces are looser here, a backstop */
+    nghttp2_option_set_max_settings(opt, H2_MAX_SETTINGS);
+    nghttp2_option_set_max_outbound_ack(opt, H2_MAX_OUTBOUND_ACK);
+#ifdef HAVE_NGHTTP2_OPTION_SET_STREAM_RESET_RATE_LIMIT
+    nghttp2_option_set_stream_reset_rate_limit(opt, 2 * (uint64_t)hc->h2_max_resets,
+                                               2 * (uint64_t)hc->h2_max_resets);
+#endif
+#ifdef HAVE_NGHTTP2_OPTION_SET_MAX_CONTINUATIONS
+    nghttp2_option_set_max_continuations(opt, hconts_max(hc) + 1);
+#endif
     if (nghttp2_session_server_new2(&h->ng, cb, h, opt) != 0)
         goto fail;
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
-    const struct cr_cfg_http *hc = &c->w->cfg->http;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, hc->max_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},

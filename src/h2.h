@@ -10,7 +10,24 @@
 /* Binds the HTTP/2 front end to an open connection (its SETTINGS are queued
  * at once). Each request whose head is complete goes to submit
  * (cr_request_submit in corral; see request.h); requests the front end
- * answers itself (431, 414, 413) never do. Returns 0 or CR_ENOMEM. */
+ * answers itself (431, 414, 413) never do. Returns 0 or CR_ENOMEM.
+ *
+ * Limits (the http section of the config, corral.yaml(5)):
+ *   - a header list passing max_header_size, counted per RFC 9113 6.5.2
+ *     (name + value + 32 a field, pseudo-headers too), is refused with 431
+ *     at the field that crosses it, before the field is looked at; the
+ *     block's later fields are decoded by nghttp2 and ignored;
+ *   - a response whose bytes wait on the client's flow control for
+ *     send_timeout is reset (RST_STREAM CANCEL, reason "client send
+ *     stalled") and its upstream stream cancelled; the connection's timer
+ *     watches for this while it has streams, and counts idleness when not;
+ *   - RST_STREAM, PING, SETTINGS and empty frames have per-connection
+ *     budgets (h2_max_*: per second, bursts of as many), and a header
+ *     block a size and CONTINUATION bound derived from max_header_size:
+ *     crossing one queues GOAWAY ENHANCE_YOUR_CALM, reading stops, and the
+ *     connection closes once the GOAWAY is written; its open requests are
+ *     logged with the flood as their reason.
+ * Freeing the connection releases its requests in O(open streams). */
 int cr_h2_attach(struct cr_conn *c, cr_request_submit_cb submit);
 
 #endif

@@ -97,13 +97,16 @@ struct cr_request {
     size_t fe_unconsumed;
     int32_t fe_stream;
     uint8_t fe_flags;
-    TAILQ_ENTRY(cr_request) felink; /* h1: the connection's pipeline */
+    uint32_t fe_hsize;      /* h2: header list size so far (RFC 9113 6.5.2) */
+    uint64_t fe_stall_us;   /* h2: response bytes wait for the client since */
+    TAILQ_ENTRY(cr_request) felink; /* the connection's requests: h1 its
+                                     * pipeline, h2 its open streams */
 
     /* back end */
     struct cr_upconn *up;       /* upstream connection carrying it */
     uint64_t req_sent;          /* body bytes handed to an upstream stream */
     size_t resp_unacked;        /* h2: response bytes not yet returned to the
-                                 * upstream's flow-control window */
+                                 * upstream stream's flow-control window */
     struct event *resp_tmr;     /* first response byte deadline (inline) */
     int64_t up_conn_id;         /* for the access log */
     int32_t up_stream;          /* its stream id there */

@@ -1,6 +1,14 @@
 /* upstream_h2.c - the HTTP/2 codec of an upstream connection: an nghttp2
  * client session whose streams carry requests from any client connection,
- * with flow control tied to what the clients have taken. */
+ * with flow control tied to what the clients have taken.
+ *
+ * Which window waits for the client: a stream's own. The connection's
+ * window, shared by every client whose requests the connection carries, is
+ * given back as soon as the bytes are buffered: were it tied to the
+ * clients too, one client that never reads (an HTTP/2 client with a zero
+ * window, say) could pin all of it with 64 streams and stall everyone
+ * else's responses. What one stalled stream holds is its window, 256 KB,
+ * until the front end's send_timeout resets it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,20 +115,18 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
     }
     if (evbuffer_add(r->resp_body, data, len) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    nghttp2_session_consume_connection(ng, len); /* the stream's window holds it */
     r->resp_unacked += len;
     cr_request_notify_body(r);
     return 0;
 }
 
-/* A stream is leaving the connection: whatever of its data the client has
- * not taken yet goes back to the connection's window now, or every
- * unfinished exchange would shrink it for good. */
+/* A stream is leaving the connection: what the client has not taken of it
+ * no longer matters to any window (the connection's was given back when
+ * the bytes arrived). */
 static void ack_rest(struct cr_upconn *u, struct cr_request *r)
 {
-    if (r->resp_unacked) {
-        nghttp2_session_consume_connection(u->ng, r->resp_unacked);
-        r->resp_unacked = 0;
-    }
+    r->resp_unacked = 0;
 }
 
 static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, void *arg)
@@ -274,7 +280,7 @@ static void h2_consumed(struct cr_upconn *u, struct cr_request *r, size_t n)
 {
     n = CR_MIN(n, r->resp_unacked);
     if (n) {
-        nghttp2_session_consume(u->ng, r->up_stream, n);
+        nghttp2_session_consume_stream(u->ng, r->up_stream, n);
         r->resp_unacked -= n;
     }
 }

@@ -1455,8 +1455,9 @@ static const struct bad_config bad[] = {
     {"http:\n  max_header: 1k\n  timeout: 1s\n" BASE,
      {"2:3: error: unknown key 'max_header' (did you mean 'max_headers'?)",
       "3:3: error: unknown key 'timeout' (valid keys here: max_header_size, max_headers, "
-      "max_uri, max_body, header_timeout, body_timeout, idle_timeout, max_streams, forwarded, "
-      "request_id, traceparent)"}},
+      "max_uri, max_body, header_timeout, body_timeout, idle_timeout, max_streams, "
+      "send_timeout, h2_max_resets, h2_max_pings, h2_max_settings, h2_max_empty_frames, "
+      "forwarded, request_id, traceparent)"}},
     {"log:\n  acces: off\n" BASE, {"2:3: error: unknown key 'acces' (did you mean 'access'?)"}},
     {"log: stderr\n" BASE, {"1:6: error: 'log' must be a mapping, got 'stderr'"}},
     {"http: []\n" BASE, {"1:7: error: 'http' must be a mapping, got a list"}},

@@ -1,0 +1,214 @@
+/* check_h2abuse.c - HTTP/2 clients that try to freeze or starve a worker,
+ * against the real corral (one worker) and tools/testup:
+ *   - a stream with the highest id there is, then a close: the next client
+ *     is answered at once, not after the worker has walked 2^30 stream ids;
+ *   - a client advertising a zero window (nghttp -w 0) for many large
+ *     responses: its streams are reset after send_timeout, their upstream
+ *     streams cancelled (testup has nothing in flight), the access log says
+ *     "client send stalled"; and while it holds them, other clients' large
+ *     responses on the same upstream connection still flow. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "harness.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct h_test *T;
+
+static void setup(void)
+{
+    T = h_test_begin();
+}
+
+static void teardown(void)
+{
+    h_test_end(T);
+    T = NULL;
+}
+
+/* testup (its defaults: 100 streams) and corral with one worker, one
+ * upstream HTTP/2 connection and the http: lines given. */
+static void start(const char *http)
+{
+    pid_t up = h_testup_start(T, T->uport, (char *)NULL);
+    ck_assert_msg(up > 0, "testup did not start: %s",
+                  h_file_tail(T, h_strf(T, "%s/testup-%d.log", T->dir, T->uport), 1500));
+    char *yaml = h_strf(T,
+                        "workers: 1\n"
+                        "drain_timeout: 1s\n"
+                        "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
+                        "listeners:\n"
+                        "  - name: https\n"
+                        "    address: 127.0.0.1:@PORT@\n"
+                        "    tls:\n"
+                        "      certificates:\n"
+                        "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+                        "upstream:\n"
+                        "  addresses: [127.0.0.1:@UPORT@]\n"
+                        "  protocol: h2\n"
+                        "  connections: 1\n"
+                        "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, "
+                        "key: @CERTS@/client.key, sni: lb.test}\n"
+                        "http:\n%s",
+                        http);
+    char *cfg = h_config_write(T, "corral.yaml", yaml);
+    ck_assert_msg(cfg != NULL, "cannot write the config");
+    pid_t m = h_corral_start(T, cfg, T->port);
+    ck_assert_msg(m > 0, "corral did not start: %s | %s",
+                  h_file_tail(T, h_path(T, "corral.err"), 1500),
+                  h_file_tail(T, T->error_log, 1500));
+    ck_assert_int_eq(h_wait_children(m, 1, 5000, NULL), 1);
+}
+
+/* testup's in-flight requests (its own /__stats query not counted). */
+static long up_inflight(void)
+{
+    char *j = h_testup_stats(T, T->uport, false);
+    ck_assert_msg(j != NULL, "cannot read testup's /__stats");
+    return h_json_long(j, "inflight");
+}
+
+/* Polls until testup has `want` requests in flight, for at most ms. */
+static bool wait_inflight(long want, int ms)
+{
+    for (long long end = h_now_ms() + ms; h_now_ms() < end; h_sleep_ms(50))
+        if (up_inflight() == want)
+            return true;
+    return false;
+}
+
+/* Lines of the access log that contain needle. */
+static int log_lines_with(const char *needle)
+{
+    char *text = h_read_file(T->access_log, NULL);
+    int n = 0;
+    for (const char *p = text; p && (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(text);
+    return n;
+}
+
+/* ------------------------------------------------------------ item 3 */
+
+/* HEADERS on stream 0x7fffffff without END_STREAM, sent through openssl
+ * s_client, which closes the connection at the end of its input. Then curl:
+ * its answer must not wait for the worker (there is one) to get over the
+ * close. */
+START_TEST(highest_stream_id_then_close_does_not_freeze)
+{
+    start("  idle_timeout: 60s\n");
+    static const unsigned char frames[] = {
+        /* preface, empty SETTINGS */
+        'P', 'R', 'I', ' ', '*', ' ', 'H', 'T', 'T', 'P', '/', '2', '.', '0', '\r', '\n', '\r',
+        '\n', 'S', 'M', '\r', '\n', '\r', '\n', 0, 0, 0, 4, 0, 0, 0, 0, 0,
+        /* HEADERS, END_HEADERS, stream 0x7fffffff: GET https / with
+         * :authority edge.test (a literal with an indexed name) */
+        0, 0, 14, 1, 4, 0x7f, 0xff, 0xff, 0xff, 0x82, 0x87, 0x84, 0x41, 9, 'e', 'd', 'g', 'e', '.',
+        't', 'e', 's', 't'};
+    char *in = h_path(T, "frames.bin");
+    FILE *f = fopen(in, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(frames, 1, sizeof(frames), f), sizeof(frames));
+    fclose(f);
+    char *connect = h_strf(T, "127.0.0.1:%d", T->port);
+    char *const argv[] = {"openssl", "s_client", "-connect", connect, "-alpn", "h2", "-quiet",
+                          "-no_ign_eof", NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run_stdin(T, argv, in, 5000, &r), 0);
+    ck_assert_msg(!r.timed_out, "s_client did not end: %s", r.err);
+
+    long long t0 = h_now_ms();
+    struct h_http http;
+    const char *const args[] = {"--http2", NULL};
+    h_curl_edge(T, &http, T->port, "/bytes/10", args);
+    long long ms = h_now_ms() - t0;
+    ck_assert_msg(http.status == 200, "curl: exit %d, HTTP %d: %s", http.exit_code, http.status,
+                  http.err);
+    ck_assert_msg(ms < 1000, "the next client waited %lld ms", ms);
+}
+END_TEST
+
+/* ------------------------------------------------------------ item 6 */
+
+#define NGHTTP_ARGS(url, n) "nghttp", "-n", "-w", "0", "-m", (n), "-t", "20", (url), NULL
+
+/* 20 streams of 1 MB to a client whose stream windows are 0: after
+ * send_timeout (1 s) each is reset, its upstream stream cancelled, and
+ * logged as "client send stalled". */
+START_TEST(zero_window_streams_reset_after_send_timeout)
+{
+    start("  send_timeout: 1s\n");
+    char *url = h_strf(T, "https://127.0.0.1:%d/bytes/1000000", T->port);
+    char *const argv[] = {NGHTTP_ARGS(url, "20")};
+    long long t0 = h_now_ms();
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 15000, &r), 0);
+    long long ms = h_now_ms() - t0;
+    ck_assert_msg(!r.timed_out, "nghttp still waited after 15 s: the streams were never reset");
+    const char *const needles[] = {"client send stalled", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, needles, 2000), "no stall in the access log: %s",
+                  h_file_tail(T, T->access_log, 1500));
+    ck_assert_msg(ms >= 900, "the streams went after %lld ms, before send_timeout", ms);
+    ck_assert_msg(wait_inflight(0, 2000), "testup still has %ld request(s) in flight",
+                  up_inflight());
+    for (long long end = h_now_ms() + 2000; log_lines_with("client send stalled") < 20 &&
+                                            h_now_ms() < end;)
+        h_sleep_ms(50);
+    ck_assert_int_eq(log_lines_with("client send stalled"), 20);
+}
+END_TEST
+
+/* 80 streams of 1 MB held by a zero-window client (more than the 16 MB
+ * window of the one upstream connection, at 256 KB a stream; fewer than
+ * testup's 100 streams) while send_timeout is long: another client's 4 MB
+ * answer on the same upstream connection still arrives in a few seconds. */
+START_TEST(zero_window_client_does_not_starve_others)
+{
+    start("  send_timeout: 60s\n");
+    char *url = h_strf(T, "https://127.0.0.1:%d/bytes/1000000", T->port);
+    char *const argv[] = {NGHTTP_ARGS(url, "80")};
+    pid_t holder = h_spawn(T, argv, h_path(T, "nghttp.out"), h_path(T, "nghttp.err"));
+    ck_assert_int_gt(holder, 0);
+    /* the holder's 80 streams are open upstream (testup keeps a stream in
+     * flight until its body is sent) */
+    ck_assert_msg(wait_inflight(80, 5000), "testup has %ld in flight, not the holder's 80",
+                  up_inflight());
+    h_sleep_ms(300); /* the upstream fills what windows it has */
+
+    struct h_http http;
+    const char *const args[] = {"--http2", NULL};
+    long long t0 = h_now_ms();
+    h_curl_edge(T, &http, T->port, "/bytes/4000000", args);
+    long long ms = h_now_ms() - t0;
+    ck_assert_msg(http.exit_code == 0 && http.status == 200,
+                  "another client's answer: curl exit %d, HTTP %d after %lld ms: %s",
+                  http.exit_code, http.status, ms, http.err);
+    ck_assert_int_eq((int)strlen(http.body), 4000000);
+    h_signal(holder, SIGKILL);
+}
+END_TEST
+
+/* ------------------------------------------------------------ suite */
+
+int main(void)
+{
+    h_init();
+    Suite *s = suite_create("h2abuse");
+    TCase *tc = tcase_create("h2abuse");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 40);
+    tcase_add_test(tc, highest_stream_id_then_close_does_not_freeze);
+    tcase_add_test(tc, zero_window_streams_reset_after_send_timeout);
+    tcase_add_test(tc, zero_window_client_does_not_starve_others);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

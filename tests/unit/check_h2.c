@@ -1,0 +1,549 @@
+/* check_h2.c - the HTTP/2 front end against hostile clients, fed from
+ * memory (fixture.h) with frames built byte by byte: what a connection
+ * costs to free, how header blocks are held to max_header_size, and the
+ * per-connection budgets of RST_STREAM, PING, SETTINGS and empty frames
+ * (GOAWAY ENHANCE_YOUR_CALM when one is crossed). Normal traffic below the
+ * budgets is answered as before. */
+#include "ac_config.h"
+
+#include <check.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "fixture.h"
+#include "h2.h"
+#include "pool.h"
+#include "request.h"
+
+/* ------------------------------------------------------------ fixtures */
+
+static struct fx_world X;
+static struct cr_conn *C;
+static int nsubmit;
+static struct cr_request *last;
+
+/* The submit callback of most tests: counts, answers nothing. */
+static void sink(struct cr_request *r)
+{
+    nsubmit++;
+    last = r;
+}
+
+/* The default budgets (config.c), which the floods below exceed tenfold. */
+#define MAX_RESETS 100
+#define MAX_PINGS 20
+#define MAX_SETTINGS 10
+#define MAX_EMPTY 50
+
+static void world(const char *http_yaml)
+{
+    static char yaml[8192];
+    snprintf(yaml, sizeof(yaml), "%s%s", fx_default_yaml, http_yaml ? http_yaml : "");
+    fx_world_init(&X, yaml);
+    C = fx_conn_new(&X, "198.51.100.9");
+    nsubmit = 0;
+    last = NULL;
+}
+
+static void setup(void)
+{
+    world(NULL);
+}
+
+static void teardown(void)
+{
+    if (C)
+        fx_conn_free(C);
+    C = NULL;
+    fx_world_free(&X);
+}
+
+/* ------------------------------------------------------------ raw frames */
+
+enum { F_DATA = 0, F_HEADERS = 1, F_RST = 3, F_SETTINGS = 4, F_PING = 6, F_GOAWAY = 7,
+       F_WINDOW = 8, F_CONT = 9 };
+enum { FL_END_STREAM = 1, FL_ACK = 1, FL_END_HEADERS = 4 };
+
+/* What a client writes, frame by frame. */
+static struct evbuffer *wire;
+static nghttp2_hd_deflater *deflater;
+
+static void frame(int type, int flags, int32_t sid, const void *payload, size_t len)
+{
+    uint8_t hd[9] = {(uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len, (uint8_t)type,
+                     (uint8_t)flags, (uint8_t)((uint32_t)sid >> 24) & 0x7f,
+                     (uint8_t)(sid >> 16), (uint8_t)(sid >> 8), (uint8_t)sid};
+    evbuffer_add(wire, hd, sizeof(hd));
+    if (len)
+        evbuffer_add(wire, payload, len);
+}
+
+static void preface(void)
+{
+    wire = evbuffer_new();
+    ck_assert_ptr_nonnull(wire);
+    ck_assert_int_eq(nghttp2_hd_deflate_new(&deflater, 4096), 0);
+    evbuffer_add(wire, NGHTTP2_CLIENT_MAGIC, NGHTTP2_CLIENT_MAGIC_LEN);
+    frame(F_SETTINGS, 0, 0, NULL, 0);
+}
+
+/* A GET head on sid, HPACK-encoded into block (returns its length). */
+static size_t get_block(uint8_t *block, size_t cap, const char *path)
+{
+#define NV(k, v) {(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
+    nghttp2_nv nva[] = {NV(":method", "GET"), NV(":scheme", "https"),
+                        NV(":authority", "api.example.com"), NV(":path", path),
+                        NV("x-tenant-id", "gold")};
+#undef NV
+    ssize_t n = nghttp2_hd_deflate_hd(deflater, block, cap, nva, CR_ARRAY_LEN(nva));
+    ck_assert_int_gt(n, 0);
+    return (size_t)n;
+}
+
+static void get(int32_t sid, bool end_stream)
+{
+    uint8_t block[512];
+    size_t n = get_block(block, sizeof(block), "/v1/items");
+    frame(F_HEADERS, FL_END_HEADERS | (end_stream ? FL_END_STREAM : 0), sid, block, n);
+}
+
+static void rst(int32_t sid)
+{
+    uint8_t code[4] = {0, 0, 0, NGHTTP2_CANCEL};
+    frame(F_RST, 0, sid, code, 4);
+}
+
+static void ping(void)
+{
+    frame(F_PING, 0, 0, "12345678", 8);
+}
+
+/* Feeds the wire to corral in chunks of a read (16 KB), as the connection
+ * would, until corral refuses more. Returns what on_data returned last. */
+static int deliver(void)
+{
+    int rc = 0;
+    while (evbuffer_get_length(wire) && rc == 0 && C->state == CR_CONN_OPEN && !C->read_paused) {
+        size_t n = CR_MIN(evbuffer_get_length(wire), (size_t)16384);
+        rc = C->proto->on_data(C, evbuffer_pullup(wire, (ssize_t)n), n);
+        evbuffer_drain(wire, n);
+    }
+    return rc;
+}
+
+/* What corral sent, frame by frame. */
+struct seen {
+    int goaways, goaway_code;
+    int rsts, ping_acks, settings_acks, headers;
+    int status[8]; /* :status of the first response HEADERS, by stream id / 2 % 8 */
+};
+
+static void read_frames(struct seen *s)
+{
+    struct evbuffer *b = evbuffer_new();
+    nghttp2_hd_inflater *inf;
+    ck_assert_int_eq(nghttp2_hd_inflate_new(&inf), 0);
+    memset(s, 0, sizeof(*s));
+    s->goaway_code = -1;
+    fx_conn_take(C, b);
+    size_t len = evbuffer_get_length(b);
+    const uint8_t *p = evbuffer_pullup(b, -1);
+    for (size_t off = 0; off + 9 <= len;) {
+        size_t flen = (size_t)p[off] << 16 | (size_t)p[off + 1] << 8 | p[off + 2];
+        int type = p[off + 3], flags = p[off + 4];
+        int32_t sid = (int32_t)((uint32_t)(p[off + 5] & 0x7f) << 24 | (uint32_t)p[off + 6] << 16 |
+                                (uint32_t)p[off + 7] << 8 | p[off + 8]);
+        const uint8_t *pl = p + off + 9;
+        ck_assert_uint_le(off + 9 + flen, len);
+        if (type == F_GOAWAY) {
+            s->goaways++;
+            s->goaway_code = (int)((uint32_t)pl[4] << 24 | (uint32_t)pl[5] << 16 |
+                                   (uint32_t)pl[6] << 8 | pl[7]);
+        } else if (type == F_RST) {
+            s->rsts++;
+        } else if (type == F_PING && (flags & FL_ACK)) {
+            s->ping_acks++;
+        } else if (type == F_SETTINGS && (flags & FL_ACK)) {
+            s->settings_acks++;
+        } else if (type == F_HEADERS) {
+            ck_assert(flags & FL_END_HEADERS); /* corral's answers fit a frame */
+            s->headers++;
+            const uint8_t *in = pl;
+            size_t left = flen;
+            for (;;) {
+                nghttp2_nv nv;
+                int iflags = 0;
+                ssize_t used = nghttp2_hd_inflate_hd2(inf, &nv, &iflags, in, left, 1);
+                ck_assert_int_ge(used, 0);
+                in += used, left -= (size_t)used;
+                if ((iflags & NGHTTP2_HD_INFLATE_EMIT) && nv.namelen == 7 &&
+                    memcmp(nv.name, ":status", 7) == 0)
+                    s->status[(sid / 2) % 8] = atoi((const char *)nv.value);
+                if (iflags & NGHTTP2_HD_INFLATE_FINAL) {
+                    nghttp2_hd_inflate_end_headers(inf);
+                    break;
+                }
+                if (used == 0 && left == 0)
+                    break;
+            }
+        }
+        off += 9 + flen;
+    }
+    nghttp2_hd_inflate_del(inf);
+    evbuffer_free(b);
+}
+
+static void raw_done(void)
+{
+    nghttp2_hd_deflate_del(deflater);
+    evbuffer_free(wire);
+}
+
+/* ------------------------------------------------------------ item 3: freeing */
+
+/* The highest stream id there is, left open, then the connection goes: the
+ * front end must find its requests without walking every odd id below
+ * (2^30 lookups, ~10 s of a frozen worker). The test's time limit (2 s,
+ * see the suite) is the bound. The requests wait in the pool's queue (no
+ * upstream is up) and leave it when the connection is freed. */
+START_TEST(free_after_highest_stream_id_is_prompt)
+{
+    ck_assert_int_eq(cr_h2_attach(C, cr_request_submit), 0);
+    preface();
+    get(1, true);
+    get(0x7fffffff, true);
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert(!cr_pool_idle(X.w.pool)); /* both wait in the pool's queue */
+    fx_conn_free(C);
+    C = NULL;
+    ck_assert(cr_pool_idle(X.w.pool)); /* and both left it */
+    raw_done();
+}
+END_TEST
+
+/* ------------------------------------------------------------ item 9: header blocks */
+
+static struct fx_h2c *phone;
+
+static void phone_exchange(void)
+{
+    struct evbuffer *b = evbuffer_new();
+    fx_h2c_send(phone, b);
+    size_t n = evbuffer_get_length(b);
+    if (n)
+        ck_assert_int_eq(C->proto->on_data(C, evbuffer_pullup(b, -1), n), 0);
+    evbuffer_drain(b, n);
+    fx_conn_take(C, b);
+    n = evbuffer_get_length(b);
+    ck_assert_int_eq(fx_h2c_recv(phone, evbuffer_pullup(b, -1), n), 0);
+    evbuffer_free(b);
+}
+
+/* A pseudo-header is part of the header list too: an :authority twice
+ * max_header_size is refused with 431 before it is copied, and never
+ * reaches submit. */
+START_TEST(authority_counts_toward_header_list_size)
+{
+    static char big[32 * 1024];
+    memset(big, 'a', sizeof(big) - 1);
+    const char *const req[] = {":method", "GET", ":scheme", "https", ":authority", big,
+                               ":path",   "/",   NULL};
+    phone = fx_h2c_new();
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    int32_t sid = fx_h2c_request(phone, req);
+    phone_exchange();
+    ck_assert_int_eq(nsubmit, 0);
+    ck_assert_int_eq(fx_h2c_status(phone, sid), 431);
+    fx_h2c_free(phone);
+}
+END_TEST
+
+/* RFC 9113 6.5.2: a header list's size counts each field as name + value
+ * + 32. 40 short fields are ~300 bytes of names and values but ~1.6 KB of
+ * list, over a 1 KB max_header_size; 20 of them are under it. */
+START_TEST(header_list_size_counts_32_per_field)
+{
+    teardown();
+    world("http:\n  max_header_size: 1k\n  max_headers: 1000\n");
+    static char names[40][8];
+    const char *req[2 * (4 + 40) + 1] = {":method", "GET", ":scheme", "https",
+                                         ":authority", "a", ":path", "/"};
+    for (int i = 0; i < 40; i++) {
+        snprintf(names[i], sizeof(names[i]), "x-h%02d", i);
+        req[8 + 2 * i] = names[i];
+        req[8 + 2 * i + 1] = "v";
+    }
+    phone = fx_h2c_new();
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    int32_t big = fx_h2c_request(phone, req);
+    req[8 + 2 * 20] = NULL; /* 20 fields: 4 x ~40 + 20 x 38 = ~900 bytes */
+    int32_t small = fx_h2c_request(phone, req);
+    phone_exchange();
+    ck_assert_int_eq(fx_h2c_status(phone, big), 431);
+    ck_assert_int_eq(nsubmit, 1);
+    ck_assert_int_eq(last->fe_stream, small);
+    fx_h2c_free(phone);
+}
+END_TEST
+
+/* HPACK amplification: one 4000-byte value in the dynamic table, then
+ * thousands of one-byte references to it (16 MB of header list from 16 KB
+ * on the wire). The stream gets 431, nothing reaches submit, and the
+ * connection goes on: the next request is served. */
+START_TEST(indexed_references_answered_431)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    static uint8_t block[16000];
+    size_t n = get_block(block, sizeof(block), "/");
+    static char v[4000];
+    memset(v, 'v', sizeof(v));
+    nghttp2_nv big = {(uint8_t *)"x-big", (uint8_t *)v, 5, sizeof(v), NGHTTP2_NV_FLAG_NONE};
+    ssize_t m = nghttp2_hd_deflate_hd(deflater, block + n, sizeof(block) - n, &big, 1);
+    ck_assert_int_gt(m, 0);
+    n += (size_t)m;
+    /* the newest dynamic entry is index 62: 0x80 | 62 */
+    memset(block + n, 0x80 | 62, sizeof(block) - n);
+    frame(F_HEADERS, FL_END_HEADERS | FL_END_STREAM, 1, block, sizeof(block));
+    /* the deflater has not seen those references, but it does not need to:
+     * they add nothing to the dynamic table */
+    get(3, true);
+    ck_assert_int_eq(deliver(), 0);
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.status[0], 431);
+    ck_assert_int_eq(nsubmit, 1);
+    ck_assert_int_eq(last->fe_stream, 3);
+    ck_assert_int_eq(s.goaways, 0);
+    raw_done();
+}
+END_TEST
+
+/* A header block that never ends (CONTINUATION after CONTINUATION, each
+ * full) is cut off once it is past what any acceptable block could be,
+ * with GOAWAY ENHANCE_YOUR_CALM. */
+START_TEST(endless_continuation_gets_goaway)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    uint8_t block[512];
+    size_t n = get_block(block, sizeof(block), "/");
+    frame(F_HEADERS, 0, 1, block, n);
+    /* literal fields "x: xxx...", never indexed: 6 bytes of prefix and
+     * 998 of value, 16 to a frame */
+    enum { FIELD = 1004, PER_FRAME = 16384 / FIELD };
+    static uint8_t lit[PER_FRAME * FIELD];
+    for (size_t off = 0; off < sizeof(lit); off += FIELD) {
+        lit[off] = 0x10;     /* literal never indexed, new name */
+        lit[off + 1] = 1;    /* name length */
+        lit[off + 2] = 'x';
+        lit[off + 3] = 0x7f; /* value length 998 = 127 + 871: 0x7f, 0xe7, 0x06 */
+        lit[off + 4] = 0xe7;
+        lit[off + 5] = 0x06;
+        memset(lit + off + 6, 'x', FIELD - 6);
+    }
+    for (int i = 0; i < 64; i++) /* 1 MB */
+        frame(F_CONT, 0, 1, lit, sizeof(lit));
+    deliver();
+    ck_assert_uint_gt(evbuffer_get_length(wire), 0); /* cut off before the end */
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.goaways, 1);
+    ck_assert_int_eq(s.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+    ck_assert_int_eq(nsubmit, 0);
+    raw_done();
+}
+END_TEST
+
+/* ------------------------------------------------------------ item 18: floods */
+
+/* The connection said GOAWAY ENHANCE_YOUR_CALM, stopped reading, and is
+ * closing once that is written. */
+static void assert_calmed(const struct seen *s)
+{
+    ck_assert_int_eq(s->goaways, 1);
+    ck_assert_int_eq(s->goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+    ck_assert(C->read_paused);
+    ck_assert_int_ne(C->state, CR_CONN_OPEN);
+}
+
+START_TEST(ping_flood_gets_goaway)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    for (int i = 0; i < 1000; i++)
+        ping();
+    deliver();
+    struct seen s;
+    read_frames(&s);
+    assert_calmed(&s);
+    ck_assert_int_le(s.ping_acks, MAX_PINGS); /* the budget, not the flood, was answered */
+    raw_done();
+}
+END_TEST
+
+START_TEST(settings_flood_gets_goaway)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    for (int i = 0; i < 1000; i++)
+        frame(F_SETTINGS, 0, 0, NULL, 0);
+    deliver();
+    struct seen s;
+    read_frames(&s);
+    assert_calmed(&s);
+    ck_assert_int_le(s.settings_acks, MAX_SETTINGS);
+    raw_done();
+}
+END_TEST
+
+/* CVE-2023-44487: each stream opened and reset at once costs the server a
+ * request and the client nothing. */
+START_TEST(rapid_reset_gets_goaway)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    for (int32_t sid = 1; sid < 2 * 1000; sid += 2) {
+        get(sid, true);
+        rst(sid);
+    }
+    deliver();
+    struct seen s;
+    read_frames(&s);
+    assert_calmed(&s);
+    ck_assert_int_le(nsubmit, MAX_RESETS + 1);
+    raw_done();
+}
+END_TEST
+
+START_TEST(empty_data_flood_gets_goaway)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    get(1, false); /* a POST-like stream whose body never comes */
+    for (int i = 0; i < 1000; i++)
+        frame(F_DATA, 0, 1, NULL, 0);
+    deliver();
+    struct seen s;
+    read_frames(&s);
+    assert_calmed(&s);
+    raw_done();
+}
+END_TEST
+
+START_TEST(empty_continuation_flood_gets_goaway)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    uint8_t block[512];
+    size_t n = get_block(block, sizeof(block), "/");
+    frame(F_HEADERS, 0, 1, block, n);
+    for (int i = 0; i < 1000; i++)
+        frame(F_CONT, 0, 1, NULL, 0);
+    deliver();
+    struct seen s;
+    read_frames(&s);
+    assert_calmed(&s);
+    ck_assert_int_eq(nsubmit, 0);
+    raw_done();
+}
+END_TEST
+
+/* Below every budget: a few PINGs, a SETTINGS, streams opened and reset,
+ * empty DATA ending a body; requests answered, no GOAWAY. */
+START_TEST(traffic_below_budgets_is_served)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    for (int i = 0; i < 5; i++)
+        ping();
+    frame(F_SETTINGS, 0, 0, NULL, 0);
+    for (int32_t sid = 1; sid <= 19; sid += 2) { /* 10 opened and reset */
+        get(sid, true);
+        rst(sid);
+    }
+    get(21, false);
+    for (int i = 0; i < 5; i++)
+        frame(F_DATA, 0, 21, NULL, 0);
+    frame(F_DATA, FL_END_STREAM, 21, NULL, 0);
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert_int_eq(nsubmit, 11);
+    ck_assert_int_eq(last->fe_stream, 21);
+    cr_request_respond(last, 200, "ok", NULL);
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.goaways, 0);
+    ck_assert_int_eq(s.ping_acks, 5);
+    ck_assert_int_eq(s.status[(21 / 2) % 8], 200);
+    ck_assert_int_eq(C->state, CR_CONN_OPEN);
+    raw_done();
+}
+END_TEST
+
+/* The budgets are the operator's: with h2_max_pings 3, the fourth PING
+ * is one too many. */
+START_TEST(budgets_follow_the_config)
+{
+    teardown();
+    world("http:\n  h2_max_pings: 3\n");
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    for (int i = 0; i < 3; i++)
+        ping();
+    ck_assert_int_eq(deliver(), 0);
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.goaways, 0);
+    ck_assert_int_eq(s.ping_acks, 3);
+    ping();
+    deliver();
+    read_frames(&s);
+    assert_calmed(&s);
+    ck_assert_int_eq(s.ping_acks, 0);
+    raw_done();
+}
+END_TEST
+
+/* ------------------------------------------------------------ suite */
+
+static Suite *h2_suite(void)
+{
+    Suite *s = suite_create("h2");
+    TCase *tc = tcase_create("free");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 2);
+    tcase_add_test(tc, free_after_highest_stream_id_is_prompt);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("headers");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, authority_counts_toward_header_list_size);
+    tcase_add_test(tc, header_list_size_counts_32_per_field);
+    tcase_add_test(tc, indexed_references_answered_431);
+    tcase_add_test(tc, endless_continuation_gets_goaway);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("floods");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, ping_flood_gets_goaway);
+    tcase_add_test(tc, settings_flood_gets_goaway);
+    tcase_add_test(tc, rapid_reset_gets_goaway);
+    tcase_add_test(tc, empty_data_flood_gets_goaway);
+    tcase_add_test(tc, empty_continuation_flood_gets_goaway);
+    tcase_add_test(tc, traffic_below_budgets_is_served);
+    tcase_add_test(tc, budgets_follow_the_config);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(h2_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
