@@ -72,7 +72,9 @@ struct cr_upconn {
 
     /* h1 */
     http_parser parser;
-    struct cr_request *sending; /* its body is being written */
+    struct cr_request *sending; /* its body is being written; cleared when
+                                 * its response ends first (the connection
+                                 * is then recycled), so it never outlives r */
     char *hfield, *hvalue;
     size_t hflen, hvlen, hfcap, hvcap;
     bool hin_value;
