@@ -329,8 +329,15 @@ static void upstream_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
 {
     struct cr_cfg_upstream *u = obj;
     yaml_node_t *addrs = cr_cfgload_node(l, "addresses"), *pipeline = cr_cfgload_val(l, "pipeline");
+    yaml_node_t *rmax = cr_cfgload_val(l, "reconnect_max");
     const struct cr_cfgload_first *first;
     (void)map;
+
+    if (!cr_cfgload_bad(l, "reconnect_min") && !cr_cfgload_bad(l, "reconnect_max") &&
+        u->reconnect_max_ms < u->reconnect_min_ms)
+        ERR(c, rmax != NULL ? rmax : cr_cfgload_val(l, "reconnect_min"),
+            "'reconnect_max' (%llums) is below 'reconnect_min' (%llums)",
+            (unsigned long long)u->reconnect_max_ms, (unsigned long long)u->reconnect_min_ms);
 
     if (pipeline != NULL && u->pipeline > 1 && !cr_cfgload_bad(l, "protocol") &&
         u->protocol == CR_PROTO_H2)
@@ -622,6 +629,8 @@ static const struct cr_cfgload_key upstream_keys[] = {
     KDUR  ("connect_timeout",  OFF(connect_timeout_ms), 10, 10 * MS_M, "5s"),
     KDUR  ("response_timeout", OFF(response_timeout_ms), 10, MS_D, "60s"),
     KDUR  ("keepalive",        OFF(keepalive_ms), 0, MS_D, "30s"),
+    KDUR  ("reconnect_min",    OFF(reconnect_min_ms), 10, 10 * MS_M, "100ms"),
+    KDUR  ("reconnect_max",    OFF(reconnect_max_ms), 10, MS_H, "5s"),
     KMAP  ("tls",              OFF(tls), &upstream_tls_table, REQ),
 };
 #undef OFF

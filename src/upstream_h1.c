@@ -138,7 +138,8 @@ static int h1_on_data(struct cr_upconn *u, const uint8_t *data, size_t len)
         if (e == HPE_PAUSED) {
             http_parser_pause(&u->parser, 0);
             if (u->close_after) {
-                cr_up_recycle(u, "the upstream asked to close");
+                cr_up_closed(u, "the connection cannot carry another request "
+                                "(Connection: close, or an answer before the whole body)");
                 return 0;
             }
             cr_pool_room(u->pool, u);

@@ -231,6 +231,8 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->upstream.connect_timeout_ms, 5000);
     ck_assert_uint_eq(cfg->upstream.response_timeout_ms, 60000);
     ck_assert_uint_eq(cfg->upstream.keepalive_ms, 30000);
+    ck_assert_uint_eq(cfg->upstream.reconnect_min_ms, 100);
+    ck_assert_uint_eq(cfg->upstream.reconnect_max_ms, 5000);
     snprintf(path, sizeof(path), "%s/ca.crt", dir);
     ck_assert_str_eq(cfg->upstream.tls.ca, path);
     ck_assert_ptr_null(cfg->upstream.tls.cert);
@@ -306,6 +308,8 @@ static const char full_config[] = "workers: 4\n"
                                   "  connect_timeout: 10ms\n"
                                   "  response_timeout: 1d\n"
                                   "  keepalive: 0\n"
+                                  "  reconnect_min: 10m\n"
+                                  "  reconnect_max: 1h\n"
                                   "  tls:\n"
                                   "    ca: @D/ca.crt\n"
                                   "    cert: @D/client.crt\n"
@@ -410,6 +414,8 @@ START_TEST(full_config_sets_every_key)
     ck_assert_uint_eq(cfg->upstream.connect_timeout_ms, 10);
     ck_assert_uint_eq(cfg->upstream.response_timeout_ms, 86400000);
     ck_assert_uint_eq(cfg->upstream.keepalive_ms, 0);
+    ck_assert_uint_eq(cfg->upstream.reconnect_min_ms, 600000);
+    ck_assert_uint_eq(cfg->upstream.reconnect_max_ms, 3600000);
     snprintf(path, sizeof(path), "%s/client.crt", dir);
     ck_assert_str_eq(cfg->upstream.tls.cert, path);
     snprintf(path, sizeof(path), "%s/client.key", dir);
@@ -1201,6 +1207,14 @@ static const struct form forms[] = {
      "4:21: error: 'response_timeout' must be a duration between 10ms and 1d, got '2d'"},
     {UPKEY("keepalive"), "1.5d", LISTENERS,
      "4:14: error: 'keepalive' must be a duration between 0 and 1d, got '1.5d'"},
+    {UPKEY("reconnect_min"), "9ms", LISTENERS,
+     "4:18: error: 'reconnect_min' must be a duration between 10ms and 10m, got '9ms'"},
+    {UPKEY("reconnect_max"), "2h", LISTENERS,
+     "4:18: error: 'reconnect_max' must be a duration between 10ms and 1h, got '2h'"},
+    {UPKEY("reconnect_max"), "50ms", LISTENERS,
+     "4:18: error: 'reconnect_max' (50ms) is below 'reconnect_min' (100ms)"},
+    {UPKEY("reconnect_min"), "10s", LISTENERS,
+     "4:18: error: 'reconnect_max' (5000ms) is below 'reconnect_min' (10000ms)"},
     /* tenants' limits */
     {DEFAULTS("rate"), "unlimited", BASE, NULL},
     {DEFAULTS("rate"), "0.5/s", BASE, NULL},
