@@ -240,6 +240,9 @@ struct cr_upconn *cr_pool_conn(const struct cr_pool *p, size_t i)
 
 void cr_pool_classify(struct cr_pool *p, struct cr_request *r, const char *sni)
 {
+    /* matched, logged and forwarded in one form, so that the upstream
+     * serves the path that was given its tenant and priority */
+    cr_tenants_normalize_path(r->path);
     struct cr_tenant_key key = {.sni = sni, .path = r->path};
     if (p->tenant_header[0]) {
         const struct cr_hdr *h = cr_request_hdr(r, p->tenant_header);

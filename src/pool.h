@@ -42,7 +42,11 @@ void cr_pool_free(struct cr_pool *p);
  * one up over memory instead of a socket (upstream_int.h). */
 struct cr_upconn *cr_pool_conn(const struct cr_pool *p, size_t i);
 
-/* Names r's tenant and priority from its head and the TLS SNI name. */
+/* Names r's tenant and priority from its head and the TLS SNI name. First
+ * rewrites r->path in place in its normal form (cr_tenants_normalize_path:
+ * dot segments removed, unreserved characters decoded), which is what
+ * prefixes are matched against and what goes upstream and to the access
+ * log. */
 void cr_pool_classify(struct cr_pool *p, struct cr_request *r, const char *sni);
 
 /* Takes a request whose head is complete and classified (r->be_held is

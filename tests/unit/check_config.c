@@ -1497,6 +1497,29 @@ static const struct bad_config bad[] = {
      {"3:20: error: 'path_prefix' must start with '/', got 'api'",
       "5:20: error: duplicate route for path_prefix '/x' (first defined at 4:20)",
       "6:7: error: missing required key 'path_prefix'"}},
+    /* prefixes are matched against normalised paths: they must be normal */
+    {"tenants:\n"
+     "  routes:\n"
+     "    - path_prefix: /a/../login\n"
+     "    - path_prefix: /%6Cogin/\n"
+     "    - path_prefix: /login?x\n"
+     "    - path_prefix: /a%2fb\n"
+     "    - path_prefix: /a%2Fb/\n"
+     "    - path_prefix: /login/\n" BASE,
+     {"3:20: error: 'path_prefix' '/a/../login': requests are matched in their normal form (dot "
+      "segments removed, unreserved characters decoded): write '/login'",
+      "4:20: error: 'path_prefix' '/%6Cogin/': requests are matched in their normal form (dot "
+      "segments removed, unreserved characters decoded): write '/login/'",
+      "5:20: error: 'path_prefix' '/login?x': a path prefix has no query or fragment",
+      "6:20: error: 'path_prefix' '/a%2fb': requests are matched in their normal form (dot "
+      "segments removed, unreserved characters decoded): write '/a%2Fb'"}},
+    {"tenants:\n"
+     "  by: path_prefix\n"
+     "  list:\n"
+     "    - name: a\n"
+     "      match: [/api/./v1, /api/v2]\n" BASE,
+     {"5:15: error: 'match' entry '/api/./v1': requests are matched in their normal form (dot "
+      "segments removed, unreserved characters decoded): write '/api/v1'"}},
     /* admin */
     {"admin: {address: 127.0.0.1:8443}\n" BASE,
      {"1:18: error: admin address 127.0.0.1:8443 is also the address of listener 'listener1'"}},

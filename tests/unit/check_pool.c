@@ -212,6 +212,40 @@ START_TEST(queued_request_cancelled_by_its_client)
 }
 END_TEST
 
+/* Routes match the normalised path on segment boundaries (fx_default_yaml:
+ * /health is high priority), and the upstream is sent the path that was
+ * classified, not the raw one: an upstream resolving "/health/../x" itself
+ * must not serve /x at /health's priority. */
+START_TEST(classified_on_the_normalised_path_and_forwarded_so)
+{
+    static const struct {
+        const char *raw, *path;
+        enum cr_priority prio;
+    } cases[] = {
+        {"/health", "/health", CR_PRIO_HIGH},
+        {"/health/db?full=1", "/health/db?full=1", CR_PRIO_HIGH},
+        {"/%68ealth/./db", "/health/db", CR_PRIO_HIGH},
+        {"/health/../x?y=/health", "/x?y=/health", CR_PRIO_NORMAL},
+        {"/health%2F..%2Fx", "/health%2F..%2Fx", CR_PRIO_NORMAL},
+        {"/healthXYZ", "/healthXYZ", CR_PRIO_NORMAL},
+        {"/x/../health", "/health", CR_PRIO_HIGH},
+    };
+    struct fx_lb *lb = fx_lb_new(100, 200, 10);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    for (size_t i = 0; i < CR_ARRAY_LEN(cases); i++) {
+        struct cr_request *r = submit(cases[i].raw, "gold");
+        ck_assert_msg(r->prio == cases[i].prio, "%s: priority %d, expected %d", cases[i].raw,
+                      r->prio, cases[i].prio);
+        ck_assert_str_eq(r->path, cases[i].path);
+        ck_assert_int_eq(fx_up_pump(u, lb), 0);
+        ck_assert_int_eq(r->status, 200);
+        ck_assert_str_eq(fx_lb_header(lb, ":path", 0), cases[i].path);
+        cr_request_release_fe(r);
+    }
+    fx_lb_free(lb);
+}
+END_TEST
+
 /* ------------------------------------------------------------ HTTP/1.1 upstream */
 
 /* The world of fx_default_yaml with an HTTP/1.1 upstream. */
@@ -340,6 +374,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, spread_over_the_connection_with_most_room);
     tcase_add_test(tc, capacity_is_the_servers_stream_limit);
     tcase_add_test(tc, queued_request_cancelled_by_its_client);
+    tcase_add_test(tc, classified_on_the_normalised_path_and_forwarded_so);
     tcase_add_test(tc, h1_upstream_pause_ends_with_its_response);
     tcase_add_test(tc, h1_upstream_early_response_recycles);
     suite_add_tcase(s, tc);
