@@ -172,9 +172,9 @@ void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused)
     if (r->resp_eof) {
         u->responses++;
         cr_pool_done(u->pool, r);
-    }
-    else
+    } else {
         cr_pool_stream_failed(u->pool, r, refused);
+    }
 }
 
 /* The connection is lost: every request on it fails (the pool retries

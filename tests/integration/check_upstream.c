@@ -974,7 +974,8 @@ static const char HOSTILE_UPSTREAM[] =
     "        if mode == 'close':\n"
     "            c.unwrap()\n"
     "        elif mode == 'goaway':\n"
-    "            c.sendall(b'\\0\\0\\0\\4\\0\\0\\0\\0\\0' + b'\\0\\0\\x08\\x07\\0\\0\\0\\0\\0' + bytes(8))\n"
+    "            c.sendall(b'\\0\\0\\0\\4\\0\\0\\0\\0\\0' + b'\\0\\0\\x08\\x07\\0\\0\\0\\0\\0' + "
+    "bytes(8))\n"
     "            drain(c)\n"
     "        else:\n"
     "            early(c)\n"
@@ -1122,8 +1123,8 @@ START_TEST(http11_upstream_answers_before_the_body)
     ck_assert_int_eq(fclose(f), 0);
 
     struct h_http r;
-    const char *post[] = {"-X", "POST", "-H", "Expect:", "--http1.1", "--data-binary",
-                          h_strf(T, "@%s", big), NULL};
+    const char *post[] = {
+        "-X", "POST", "-H", "Expect:", "--http1.1", "--data-binary", h_strf(T, "@%s", big), NULL};
     h_curl_edge(T, &r, T->port, "/upload", post);
     /* corral answers and closes the client's connection while the client
      * is still sending (HTTP/1.1 cannot skip the rest of a body it will
@@ -1140,8 +1141,8 @@ START_TEST(http11_upstream_answers_before_the_body)
 
     for (int i = 0; i < 3; i++) {
         ck_assert_msg(get_status(h_strf(T, "/after-%d", i), &r) == 200,
-                      "request %d after the early answer: HTTP %d (curl %d %s) | error log: %s",
-                      i, r.status, r.exit_code, r.err, h_file_tail(T, T->error_log, 1500));
+                      "request %d after the early answer: HTTP %d (curl %d %s) | error log: %s", i,
+                      r.status, r.exit_code, r.err, h_file_tail(T, T->error_log, 1500));
     }
     double at[8];
     ck_assert_msg(accepts(log, at, 8) >= 2, "the connection was not replaced");
