@@ -934,10 +934,11 @@ END_TEST
  *   goaway - ALPN h2; its SETTINGS and a GOAWAY (NO_ERROR) at once, then
  *            it waits for the client to close;
  *   early  - ALPN http/1.1; a GET gets 200; a POST gets 413 as soon as its
- *            head is read, without its body, and the connection is then
- *            only drained (the server gave up on it). */
+ *            head is read, before its body, which is then read and
+ *            discarded (as nginx does) unless the client closes first:
+ *            "closed mid-body" is logged then. */
 static const char HOSTILE_UPSTREAM[] =
-    "import socket, ssl, sys, threading, time\n"
+    "import re, socket, ssl, sys, threading, time\n"
     "port, certs, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
     "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
     "ctx.load_cert_chain(certs + '/lb.crt', certs + '/lb.key')\n"
@@ -964,7 +965,15 @@ static const char HOSTILE_UPSTREAM[] =
     "            b = b'{\"too\":\"large\"}'\n"
     "            c.sendall(b'HTTP/1.1 413 Payload Too Large\\r\\ncontent-length: %d\\r\\n\\r\\n'\n"
     "                      % len(b) + b)\n"
-    "            return drain(c)\n"
+    "            n = int(re.search(rb'(?i)content-length: *([0-9]+)', head).group(1))\n"
+    "            left, buf = n - len(buf), buf[n:]\n"
+    "            while left > 0:\n"
+    "                d = c.recv(min(left, 65536))\n"
+    "                if not d:\n"
+    "                    print('closed mid-body', flush=True)\n"
+    "                    return\n"
+    "                left -= len(d)\n"
+    "            continue\n"
     "        b = b'{\"ok\":true}'\n"
     "        c.sendall(b'HTTP/1.1 200 OK\\r\\ncontent-length: %d\\r\\n\\r\\n' % len(b) + b)\n"
     "def serve(c):\n"
@@ -1102,8 +1111,11 @@ END_TEST
 
 /* An HTTP/1.1 upstream answers a large POST (413) before corral has sent
  * its body: the client gets the 413, the connection (left in the middle of
- * the body) is replaced, and the next request is served on a new one; the
- * worker lives. */
+ * the body) is replaced, and the next requests are served on a new one;
+ * the worker lives (on the old code it crashed: SIGSEGV). Should corral
+ * have sent the whole body before it read the 413 (a busy machine), the
+ * connection is fine and kept, and the upstream serves the next requests
+ * on it. */
 START_TEST(http11_upstream_answers_before_the_body)
 {
     char *log = start_hostile("early");
@@ -1144,8 +1156,10 @@ START_TEST(http11_upstream_answers_before_the_body)
                       "request %d after the early answer: HTTP %d (curl %d %s) | error log: %s", i,
                       r.status, r.exit_code, r.err, h_file_tail(T, T->error_log, 1500));
     }
+    const char *mid_body[] = {"closed mid-body", NULL};
     double at[8];
-    ck_assert_msg(accepts(log, at, 8) >= 2, "the connection was not replaced");
+    ck_assert_msg(!h_file_has_line(log, mid_body) || accepts(log, at, 8) >= 2,
+                  "corral closed the connection mid-body and did not replace it");
     ck_assert_msg(!h_file_contains(T->error_log, "killed by signal"), "a worker crashed: %s",
                   h_file_tail(T, T->error_log, 1500));
     pid_t now[H_MAX_PIDS];
