@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "cfgload.h"
 #include "cfgload_keys.h"
 #include "common.h"
+#include "tenant.h"
 
 #define MAX_FILE_SIZE (16u << 20)
 #define ADMIN_DEFAULT_ADDR "127.0.0.1:8081"
@@ -329,8 +331,15 @@ static void upstream_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
 {
     struct cr_cfg_upstream *u = obj;
     yaml_node_t *addrs = cr_cfgload_node(l, "addresses"), *pipeline = cr_cfgload_val(l, "pipeline");
+    yaml_node_t *rmax = cr_cfgload_val(l, "reconnect_max");
     const struct cr_cfgload_first *first;
     (void)map;
+
+    if (!cr_cfgload_bad(l, "reconnect_min") && !cr_cfgload_bad(l, "reconnect_max") &&
+        u->reconnect_max_ms < u->reconnect_min_ms)
+        ERR(c, rmax != NULL ? rmax : cr_cfgload_val(l, "reconnect_min"),
+            "'reconnect_max' (%llums) is below 'reconnect_min' (%llums)",
+            (unsigned long long)u->reconnect_max_ms, (unsigned long long)u->reconnect_min_ms);
 
     if (pipeline != NULL && u->pipeline > 1 && !cr_cfgload_bad(l, "protocol") &&
         u->protocol == CR_PROTO_H2)
@@ -432,6 +441,29 @@ static int tenants_by(struct cr_cfgload *c)
     return cr_cfgload_bad(up, "by") ? -1 : (int)cfg_of(c)->tenants.by;
 }
 
+/* NULL when prefix (which starts with '/') is a path in its normal form,
+ * which requests are matched in (tenant.h); else why not, in buf. */
+static const char *prefix_problem(const char *prefix, char *buf, size_t len)
+{
+    char *norm;
+
+    if (strpbrk(prefix, "?#") != NULL)
+        return "a path prefix has no query or fragment";
+    if ((norm = strdup(prefix)) == NULL)
+        return "out of memory";
+    cr_tenants_normalize_path(norm);
+    if (strcmp(norm, prefix) == 0) {
+        free(norm);
+        return NULL;
+    }
+    snprintf(buf, len,
+             "requests are matched in their normal form (dot segments removed, unreserved "
+             "characters decoded): write '%s'",
+             norm);
+    free(norm);
+    return buf;
+}
+
 static void tenant_match_check(struct cr_cfgload *c, struct cr_cfg_tenant *t, yaml_node_t *match,
                                int by)
 {
@@ -440,11 +472,17 @@ static void tenant_match_check(struct cr_cfgload *c, struct cr_cfg_tenant *t, ya
     for (size_t i = 0; i < t->nmatch; i++) {
         yaml_node_t *item = cr_cfgload_seq_at(c, match, i);
         char *m = t->match[i];
+        const char *why;
+        char buf[512];
 
         if (m == NULL)
             continue;
         if (by == CR_TENANT_BY_PATH_PREFIX && m[0] != '/') {
             ERR(c, item, "'match' entry '%s' must be a path prefix starting with '/'", m);
+            continue;
+        }
+        if (by == CR_TENANT_BY_PATH_PREFIX && (why = prefix_problem(m, buf, sizeof(buf))) != NULL) {
+            ERR(c, item, "'match' entry '%s': %s", m, why);
             continue;
         }
         if (by == CR_TENANT_BY_SNI) {
@@ -505,12 +543,16 @@ static void route_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
     struct cr_cfg_route *r = obj;
     yaml_node_t *prefix = cr_cfgload_val(l, "path_prefix");
     const struct cr_cfgload_first *u;
+    const char *why;
+    char buf[512];
     (void)map;
 
     if (prefix == NULL)
         return;
     if (r->path_prefix[0] != '/')
         ERR(c, prefix, "'path_prefix' must start with '/', got '%s'", r->path_prefix);
+    else if ((why = prefix_problem(r->path_prefix, buf, sizeof(buf))) != NULL)
+        ERR(c, prefix, "'path_prefix' '%s': %s", r->path_prefix, why);
     else if ((u = cr_cfgload_seen_str(c, UQ_ROUTE, r->path_prefix, prefix)) != NULL)
         ERR(c, prefix, "duplicate route for path_prefix '%s' (first defined at %lu:%lu)",
             r->path_prefix, u->line, u->col);
@@ -623,6 +665,8 @@ static const struct cr_cfgload_key upstream_keys[] = {
     KDUR  ("connect_timeout",  OFF(connect_timeout_ms), 10, 10 * MS_M, "5s"),
     KDUR  ("response_timeout", OFF(response_timeout_ms), 10, MS_D, "60s"),
     KDUR  ("keepalive",        OFF(keepalive_ms), 0, MS_D, "30s"),
+    KDUR  ("reconnect_min",    OFF(reconnect_min_ms), 10, 10 * MS_M, "100ms"),
+    KDUR  ("reconnect_max",    OFF(reconnect_max_ms), 10, MS_H, "5s"),
     KMAP  ("tls",              OFF(tls), &upstream_tls_table, REQ),
 };
 #undef OFF

@@ -89,6 +89,8 @@ struct cr_cfg_upstream {
     uint64_t connect_timeout_ms;  /* default 5s */
     uint64_t response_timeout_ms; /* first response byte, default 60s */
     uint64_t keepalive_ms;        /* HTTP/2 PING after this much idleness, 30s */
+    uint64_t reconnect_min_ms;    /* first back-off after a lost connection, 100ms */
+    uint64_t reconnect_max_ms;    /* where the doubling back-off stops, 5s */
     struct {
         char *ca;      /* CA bundle to verify the upstream */
         char *cert;    /* client certificate (PEM) */

@@ -17,12 +17,9 @@
 #include "log.h"
 #include "upstream.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-
 struct slot {
     struct cr_upconn *c;
-    uint64_t backoff_ms;
+    uint64_t backoff_ms;      /* the next wait before reconnecting */
     bool failing;             /* its last attempt or connection failed */
 };
 
@@ -204,7 +201,7 @@ int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
                      p->rng ^ (uint64_t)getpid(), &p->admit) < 0)
         goto fail;
     for (size_t i = 0; i < p->nslots; i++) {
-        p->slots[i].backoff_ms = BACKOFF_MIN_MS;
+        p->slots[i].backoff_ms = uc->reconnect_min_ms;
         p->slots[i].c = cr_upconn_new(w, p, &uc->addrs[i % uc->naddrs]);
         if (!p->slots[i].c)
             goto fail;
@@ -243,6 +240,9 @@ struct cr_upconn *cr_pool_conn(const struct cr_pool *p, size_t i)
 
 void cr_pool_classify(struct cr_pool *p, struct cr_request *r, const char *sni)
 {
+    /* matched, logged and forwarded in one form, so that the upstream
+     * serves the path that was given its tenant and priority */
+    cr_tenants_normalize_path(r->path);
     struct cr_tenant_key key = {.sni = sni, .path = r->path};
     if (p->tenant_header[0]) {
         const struct cr_hdr *h = cr_request_hdr(r, p->tenant_header);
@@ -299,10 +299,11 @@ void cr_pool_done(struct cr_pool *p, struct cr_request *r)
 void cr_pool_room(struct cr_pool *p, struct cr_upconn *c)
 {
     struct slot *s = slot_of(p, c);
-    if (s && s->failing && cr_upconn_state(c) == CR_UP_READY) {
+    /* It is up, so requests may wait for it; the back-off is kept until it
+     * proves itself (cr_pool_lost): an upstream that closes every new
+     * connection must not reset it with each handshake. */
+    if (s && s->failing && cr_upconn_state(c) == CR_UP_READY)
         s->failing = false;
-        s->backoff_ms = BACKOFF_MIN_MS;
-    }
     dispatch_ready(p);
     if (p->draining && cr_upconn_inflight(c) == 0)
         cr_upconn_retire(c);
@@ -323,19 +324,23 @@ static void fail_waiting(struct cr_pool *p)
     arm_admit_timer(p);
 }
 
-void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, bool clean)
+void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
 {
+    const struct cr_cfg_upstream *uc = &p->w->cfg->upstream;
     struct slot *s = slot_of(p, c);
     if (!s || p->draining)
         return;
     update_capacity(p);
-    if (clean) { /* retired by the server (GOAWAY): replace it now */
-        cr_upconn_connect(c, 0);
+    bool proven = cr_upconn_proven(c, uc->reconnect_max_ms);
+    if (proven)
+        s->backoff_ms = uc->reconnect_min_ms;
+    if (how == CR_POOL_LOST_RECYCLED || (how == CR_POOL_LOST_CLOSED && proven)) {
+        cr_upconn_connect(c, 0); /* it worked: replace it now */
         return;
     }
     s->failing = true;
     uint64_t delay = jitter(p, s->backoff_ms);
-    s->backoff_ms = CR_MIN(s->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS);
+    s->backoff_ms = CR_MIN(s->backoff_ms * 2, uc->reconnect_max_ms);
     cr_upconn_connect(c, delay);
     if (!any_coming(p))
         fail_waiting(p);

@@ -3,7 +3,8 @@
  *
  * The pool opens cfg->upstream.connections connections when the worker
  * starts (spread over the configured addresses), keeps them alive, and
- * reconnects a lost one with exponential back-off and jitter. A request is
+ * reconnects a lost one with exponential back-off and jitter (cr_pool_lost).
+ * A request is
  * put on the connection with the most room below the server's
  * SETTINGS_MAX_CONCURRENT_STREAMS (and the configured max_streams); when
  * every stream is busy it waits in a bounded FIFO queue. The pool never
@@ -41,7 +42,11 @@ void cr_pool_free(struct cr_pool *p);
  * one up over memory instead of a socket (upstream_int.h). */
 struct cr_upconn *cr_pool_conn(const struct cr_pool *p, size_t i);
 
-/* Names r's tenant and priority from its head and the TLS SNI name. */
+/* Names r's tenant and priority from its head and the TLS SNI name. First
+ * rewrites r->path in place in its normal form (cr_tenants_normalize_path:
+ * dot segments removed, unreserved characters decoded), which is what
+ * prefixes are matched against and what goes upstream and to the access
+ * log. */
 void cr_pool_classify(struct cr_pool *p, struct cr_request *r, const char *sni);
 
 /* Takes a request whose head is complete and classified (r->be_held is
@@ -74,10 +79,25 @@ bool cr_pool_idle(const struct cr_pool *p);
 
 /* c can take streams (connected, SETTINGS received, or a stream ended). */
 void cr_pool_room(struct cr_pool *p, struct cr_upconn *c);
-/* c is gone; the pool reconnects it: at once after a clean close (the
- * server retired it), with exponential back-off and jitter after a
- * failure. */
-void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, bool clean);
+/* How a connection was lost. */
+enum cr_pool_loss {
+    CR_POOL_LOST_FAILED,   /* an error, a timeout, a close in mid-exchange */
+    CR_POOL_LOST_CLOSED,   /* the upstream ended it cleanly: GOAWAY, an idle
+                            * close, Connection: close */
+    CR_POOL_LOST_RECYCLED, /* we ended it: a request abandoned mid-exchange */
+};
+
+/* c is gone; the pool reconnects it. A connection we recycled, or one the
+ * upstream closed cleanly after it proved itself (cr_upconn_proven with
+ * upstream.reconnect_max: it completed a response, or it stayed up at
+ * least that long), reconnects at once, and its slot's back-off starts
+ * again from upstream.reconnect_min. Any other loss - a failure, or a
+ * clean close of a young connection that carried nothing, as from a load
+ * balancer that closes or GOAWAYs every new connection - waits the slot's
+ * back-off, +-25% jitter, and doubles it up to upstream.reconnect_max: such
+ * an upstream sees a few connections a second at first, then one per
+ * reconnect_max, never a tight TLS reconnect loop. */
+void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how);
 /* A request's upstream exchange completed (its response is whole). */
 void cr_pool_done(struct cr_pool *p, struct cr_request *r);
 /* A request's stream failed before any response byte; retry or answer. */

@@ -113,19 +113,105 @@ static int map_put(struct strmap *m, const char *key, size_t len, uint32_t val)
     return 0;
 }
 
-/* The value of the longest key that starts s, if any. */
+/* The value of the longest key that is a path prefix of s: s up to its
+ * query, cut at a segment boundary (the key ends in '/', or is followed in
+ * s by '/' or nothing), if any. */
 static const struct slot *map_longest_prefix(const struct strmap *m, const char *s)
 {
-    size_t len = strlen(s);
+    size_t len = strcspn(s, "?#");
     const struct slot *sl;
 
     for (size_t i = 0; i < m->nlens; i++) {
-        if (m->lens[i] > len)
+        size_t l = m->lens[i];
+        if (l > len || l == 0)
             continue;
-        if ((sl = map_find(m, s, m->lens[i])) != NULL)
+        if (l < len && s[l] != '/' && s[l - 1] != '/')
+            continue; /* the cut falls inside a segment */
+        if ((sl = map_find(m, s, l)) != NULL)
             return sl;
     }
     return NULL;
+}
+
+/* ------------------------------------------------------------ paths */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+static bool unreserved(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+/* Percent-encoding normalisation of p[0..len) in place; the new length. */
+static size_t decode_unreserved(char *p, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t w = 0;
+
+    for (size_t r = 0; r < len; r++) {
+        int hi = r + 2 < len && p[r] == '%' ? hexval(p[r + 1]) : -1;
+        int lo = hi >= 0 ? hexval(p[r + 2]) : -1;
+        if (lo < 0) {
+            p[w++] = p[r];
+            continue;
+        }
+        int c = hi * 16 + lo;
+        if (unreserved(c)) {
+            p[w++] = (char)c;
+        } else {
+            p[w++] = '%';
+            p[w++] = hex[hi];
+            p[w++] = hex[lo];
+        }
+        r += 2;
+    }
+    return w;
+}
+
+/* RFC 3986 5.2.4 on an absolute path p[0..len) (p[0] == '/'), in place,
+ * segment by segment: the output never runs ahead of the input. */
+static size_t remove_dot_segments(char *p, size_t len)
+{
+    size_t w = 0;
+
+    for (size_t i = 0; i < len;) {
+        size_t j = i + 1; /* p[i] == '/': the segment is p[i+1..j) */
+        while (j < len && p[j] != '/')
+            j++;
+        size_t seg = j - i - 1;
+        bool dot = seg == 1 && p[i + 1] == '.';
+        bool dotdot = seg == 2 && p[i + 1] == '.' && p[i + 2] == '.';
+        if (dot || dotdot) {
+            while (dotdot && w > 0 && p[--w] != '/')
+                ; /* drops the last output segment with its '/' */
+            if (j == len)
+                p[w++] = '/'; /* "/a/." and "/a/b/.." end in a directory */
+        } else {
+            memmove(p + w, p + i, j - i);
+            w += j - i;
+        }
+        i = j;
+    }
+    return w;
+}
+
+size_t cr_tenants_normalize_path(char *target)
+{
+    size_t len = strlen(target);
+    size_t plen = strcspn(target, "?#");
+
+    if (target[0] != '/')
+        return len;
+    size_t n = remove_dot_segments(target, decode_unreserved(target, plen));
+    memmove(target + n, target + plen, len - plen + 1); /* the query and the NUL */
+    return n + len - plen;
 }
 
 /* ------------------------------------------------------------ the table */

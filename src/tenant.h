@@ -9,6 +9,14 @@
  * attacker flooding made-up ids shares the default tenant's limits with every
  * other unknown request, as one group (corral.yaml(5), TENANTS).
  *
+ * Paths (by: path_prefix, routes) are matched in their normal form
+ * (cr_tenants_normalize_path) and on segment boundaries: the prefix /login
+ * matches /login, /login/, /login/x and /login?x, never /loginXYZ, and no
+ * dot segment or percent-encoding moves a request into or out of it. The
+ * pool normalises each request's path in place before it looks it up, and
+ * forwards that normal form upstream, so that the upstream serves the path
+ * that was classified (corral.yaml(5), TENANTS).
+ *
  * Costs: by header and by api_key, one hash lookup (O(length of the value));
  * by sni, at most two (exact name, then the "*.parent" wildcard); by
  * path_prefix and for routes, one hash lookup per distinct prefix length
@@ -37,7 +45,7 @@ struct cr_tenant {
  * call. */
 struct cr_tenant_key {
     const char *sni;          /* TLS server name, for by: sni */
-    const char *path;         /* request path (as sent), for by: path_prefix */
+    const char *path;         /* request path, normalised, for by: path_prefix */
     const char *header_value; /* the value of cfg->header, for by: header / api_key */
 };
 
@@ -60,8 +68,13 @@ void cr_tenants_free(struct cr_tenants *t);
  *                    trailing dot is ignored); failing that, one with the
  *                    entry "*.<parent>" where sni is "<label>.<parent>" (one
  *                    label only, as in certificates);
- *   by path_prefix - the tenant with the longest entry that path starts with
- *                    (byte comparison, so "/api" also starts "/apix");
+ *   by path_prefix - the tenant with the longest entry that is a prefix of
+ *                    the path (the part before any '?') ending on a segment
+ *                    boundary: "/api" matches "/api", "/api/x", "/api?q",
+ *                    not "/apix"; an entry ending in '/' matches what it
+ *                    starts. Byte comparison: the path must be normalised
+ *                    (cr_tenants_normalize_path) for the match to mean what
+ *                    an upstream will serve;
  * and the default tenant when that finds none. */
 const struct cr_tenant *cr_tenants_identify(const struct cr_tenants *t,
                                             const struct cr_tenant_key *k);
@@ -72,8 +85,22 @@ uint32_t cr_tenants_count(const struct cr_tenants *t);
 /* The tenant with this index, or NULL when index >= cr_tenants_count(t). */
 const struct cr_tenant *cr_tenants_at(const struct cr_tenants *t, uint32_t index);
 
-/* The priority of the longest route whose path_prefix starts path, or
+/* The priority of the longest route whose path_prefix matches path on a
+ * segment boundary (as by path_prefix above; normalise path first), or
  * CR_PRIO_NORMAL when none does (or path is NULL). */
 enum cr_priority cr_tenants_priority(const struct cr_tenants *t, const char *path);
+
+/* Rewrites a request target's path, in place, in the normal form prefixes
+ * are matched in: percent-encoded unreserved characters (RFC 3986 2.3:
+ * ALPHA DIGIT - . _ ~) decoded and the hex digits of every other
+ * percent-encoding upper-cased (6.2.2.1-2), then dot segments removed
+ * (5.2.4: "/a/./b/../c" is "/a/c"; ".." never climbs above "/"). Nothing
+ * else changes: "//" stays, %2F stays encoded (it is not a separator), an
+ * invalid %-sequence stays as it is, and the query (from the first '?')
+ * and a fragment are kept as they are, after the new path. A target that
+ * does not start with '/' ("*") is left alone. The result is never longer
+ * than the input, so any length works without a buffer; normalising twice
+ * changes nothing. Returns the new strlen(target). */
+size_t cr_tenants_normalize_path(char *target);
 
 #endif

@@ -76,8 +76,10 @@ static void close_transport(struct cr_upconn *u)
         event_free(u->wev);
         u->wev = NULL;
     }
-    if (u->state >= CR_UP_READY)
+    if (u->state >= CR_UP_READY) {
         u->codec->stop(u);
+        u->up_us = cr_now_us() - u->ready_us;
+    }
     if (u->ssl) {
         SSL_free(u->ssl);
         u->ssl = NULL;
@@ -121,6 +123,12 @@ int64_t cr_upconn_id(const struct cr_upconn *u)
     return u->id;
 }
 
+bool cr_upconn_proven(const struct cr_upconn *u, uint64_t min_up_ms)
+{
+    uint64_t up = u->state >= CR_UP_READY ? cr_now_us() - u->ready_us : u->up_us;
+    return u->responses > 0 || up >= min_up_ms * 1000;
+}
+
 uint32_t cr_upconn_room(const struct cr_upconn *u)
 {
     if (u->state != CR_UP_READY || u->retiring)
@@ -161,10 +169,12 @@ void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused)
     TAILQ_REMOVE(&u->streams, r, qlink);
     u->inflight--;
     r->up = NULL;
-    if (r->resp_eof)
+    if (r->resp_eof) {
+        u->responses++;
         cr_pool_done(u->pool, r);
-    else
+    } else {
         cr_pool_stream_failed(u->pool, r, refused);
+    }
 }
 
 /* The connection is lost: every request on it fails (the pool retries
@@ -189,7 +199,15 @@ void cr_up_fail(struct cr_upconn *u, const char *why)
     cr_log_warn("upstream %s conn %lld: %s (%s, %u request(s) in flight)", u->addr->text,
                 (long long)u->id, why, up_state_names[u->state], u->inflight);
     lose(u);
-    cr_pool_lost(u->pool, u, false);
+    cr_pool_lost(u->pool, u, CR_POOL_LOST_FAILED);
+}
+
+void cr_up_closed(struct cr_upconn *u, const char *why)
+{
+    cr_log_debug("upstream %s conn %lld: %s; reconnecting", u->addr->text, (long long)u->id, why);
+    lose(u);
+    if (!u->retiring)
+        cr_pool_lost(u->pool, u, CR_POOL_LOST_CLOSED);
 }
 
 void cr_up_recycle(struct cr_upconn *u, const char *why)
@@ -197,7 +215,7 @@ void cr_up_recycle(struct cr_upconn *u, const char *why)
     cr_log_debug("upstream %s conn %lld: %s; reconnecting", u->addr->text, (long long)u->id, why);
     lose(u);
     if (!u->retiring)
-        cr_pool_lost(u->pool, u, true);
+        cr_pool_lost(u->pool, u, CR_POOL_LOST_RECYCLED);
 }
 
 /* ------------------------------------------------------------ I/O */
@@ -214,7 +232,7 @@ static void up_flush(void *arg)
             close_transport(u);
             cr_up_set_state(u, CR_UP_IDLE);
             if (!u->retiring)
-                cr_pool_lost(u->pool, u, true);
+                cr_pool_lost(u->pool, u, CR_POOL_LOST_CLOSED);
             return;
         }
         if (rc < 0) {
@@ -268,7 +286,7 @@ static void up_read(struct cr_upconn *u)
             break;
         }
         if (rc == CR_TLS_CLOSED && u->codec->on_eof(u) == 0) {
-            cr_up_recycle(u, "closed by the upstream");
+            cr_up_closed(u, "closed by the upstream");
             return;
         }
         cr_up_fail(u, rc == CR_TLS_CLOSED ? "closed by the upstream" : "TLS error");
@@ -319,6 +337,7 @@ static void handshake(struct cr_upconn *u)
         return;
     }
     cr_up_set_state(u, CR_UP_READY);
+    u->ready_us = cr_now_us();
     if (u->codec->start(u) < 0) {
         cr_up_fail(u, "out of memory");
         return;
@@ -412,6 +431,8 @@ static void do_connect(struct cr_upconn *u)
 {
     const struct cr_cfg_upstream *uc = &u->w->cfg->upstream;
     u->id = ++next_id;
+    u->ready_us = u->up_us = 0;
+    u->responses = 0;
     u->fd = socket(u->addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd < 0) {
         cr_up_fail(u, strerror(errno));

@@ -39,6 +39,10 @@ uint32_t cr_upconn_room(const struct cr_upconn *u);
 uint32_t cr_upconn_inflight(const struct cr_upconn *u);
 /* A number identifying this connection (changes on each reconnect). */
 int64_t cr_upconn_id(const struct cr_upconn *u);
+/* Whether the connection proved that the upstream serves on it: it
+ * completed a response, or it has been (or was, until it was lost just
+ * now) READY for at least min_up_ms. Reset when it connects again. */
+bool cr_upconn_proven(const struct cr_upconn *u, uint64_t min_up_ms);
 
 /* Opens a stream for r. Returns 0 or CR_EAGAIN (no room) / CR_ENOMEM. */
 int cr_upconn_submit(struct cr_upconn *u, struct cr_request *r);

@@ -2,7 +2,8 @@
  * persistent keep-alive connection carrying one request at a time, or up
  * to `pipeline` requests whose responses come back in order. A request's
  * body is sent whole (Content-Length as given, chunked otherwise) before
- * the next request starts. */
+ * the next request starts; a response that ends before its request's body
+ * was all sent leaves the connection mid-body, and it is recycled. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,14 @@ static int on_message_complete(http_parser *p)
     }
     if (!http_should_keep_alive(p))
         u->close_after = true;
+    if (u->sending == r) {
+        /* It answered (413, 401, ...) before the request body was all
+         * sent: the connection is left inside that body, so its framing is
+         * lost and it is recycled below. The body cursor lets go of r now:
+         * the client may free r as soon as it hears of the end. */
+        u->sending = NULL;
+        u->close_after = true;
+    }
     /* The exchange is over for this connection before the client hears of
      * it: a front end that finishes and lets go must find nothing to
      * cancel here. */
@@ -129,7 +138,8 @@ static int h1_on_data(struct cr_upconn *u, const uint8_t *data, size_t len)
         if (e == HPE_PAUSED) {
             http_parser_pause(&u->parser, 0);
             if (u->close_after) {
-                cr_up_recycle(u, "the upstream asked to close");
+                cr_up_closed(u, "the connection cannot carry another request "
+                                "(Connection: close, or an answer before the whole body)");
                 return 0;
             }
             cr_pool_room(u->pool, u);

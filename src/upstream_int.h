@@ -64,6 +64,9 @@ struct cr_upconn {
     bool want_read_on_write;
     bool read_paused;          /* h1: the client is slower than the upstream */
     uint64_t last_rx_us;
+    uint64_t ready_us;         /* when it became READY; 0: not yet */
+    uint64_t up_us;            /* how long it stayed READY, once closed */
+    uint32_t responses;        /* completed on it (all three since do_connect) */
 
     /* h2 */
     nghttp2_session *ng;
@@ -72,7 +75,9 @@ struct cr_upconn {
 
     /* h1 */
     http_parser parser;
-    struct cr_request *sending; /* its body is being written */
+    struct cr_request *sending; /* its body is being written; cleared when
+                                 * its response ends first (the connection
+                                 * is then recycled), so it never outlives r */
     char *hfield, *hvalue;
     size_t hflen, hvlen, hfcap, hvcap;
     bool hin_value;
@@ -85,9 +90,15 @@ void cr_up_pause_read(struct cr_upconn *u, bool pause);
 /* A request's stream ended: normally (resp_eof) or not (the pool decides a
  * retry). Removes it from u->streams. */
 void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused);
-/* The connection cannot go on: close it, fail its requests, reconnect. */
+/* The connection cannot go on: close it, fail its requests, reconnect
+ * (after the back-off). */
 void cr_up_fail(struct cr_upconn *u, const char *why);
-/* Close it and reconnect at once (a codec that cannot reuse it). */
+/* The upstream ended it cleanly (close_notify on an idle connection,
+ * Connection: close): close it, fail what is still on it, reconnect
+ * (at once if it proved itself, else after the back-off: pool.h). */
+void cr_up_closed(struct cr_upconn *u, const char *why);
+/* We cannot reuse it (a request abandoned mid-exchange): close it, fail
+ * what is still on it, and reconnect at once. */
 void cr_up_recycle(struct cr_upconn *u, const char *why);
 void cr_up_set_state(struct cr_upconn *u, enum cr_up_state s);
 /* The response head is complete (status >= 200). */

@@ -924,6 +924,249 @@ START_TEST(http11_pipeline_4)
 }
 END_TEST
 
+/* ------------------------------------------------------------ hostile upstreams */
+
+/* A load balancer that misbehaves, as a small Python TLS server (no client
+ * certificate asked): every connection is logged as "accepted SECONDS"
+ * (monotonic clock), then, by mode:
+ *   close  - ALPN http/1.1; a clean TLS close (close_notify) right after
+ *            the handshake, as a balancer that refuses every connection;
+ *   goaway - ALPN h2; its SETTINGS and a GOAWAY (NO_ERROR) at once, then
+ *            it waits for the client to close;
+ *   early  - ALPN http/1.1; a GET gets 200; a POST gets 413 as soon as its
+ *            head is read, before its body, which is then read and
+ *            discarded (as nginx does) unless the client closes first:
+ *            "closed mid-body" is logged then. */
+static const char HOSTILE_UPSTREAM[] =
+    "import re, socket, ssl, sys, threading, time\n"
+    "port, certs, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
+    "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+    "ctx.load_cert_chain(certs + '/lb.crt', certs + '/lb.key')\n"
+    "ctx.set_alpn_protocols(['h2' if mode == 'goaway' else 'http/1.1'])\n"
+    "s = socket.socket()\n"
+    "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('127.0.0.1', port))\n"
+    "s.listen(256)\n"
+    "print('listening', flush=True)\n"
+    "def drain(c):\n"
+    "    while c.recv(65536):\n"
+    "        pass\n"
+    "def early(c):\n"
+    "    buf = b''\n"
+    "    while True:\n"
+    "        while b'\\r\\n\\r\\n' not in buf:\n"
+    "            d = c.recv(65536)\n"
+    "            if not d:\n"
+    "                return\n"
+    "            buf += d\n"
+    "        head, buf = buf.split(b'\\r\\n\\r\\n', 1)\n"
+    "        if head.startswith(b'POST'):\n"
+    "            print('early', flush=True)\n"
+    "            b = b'{\"too\":\"large\"}'\n"
+    "            c.sendall(b'HTTP/1.1 413 Payload Too Large\\r\\ncontent-length: %d\\r\\n\\r\\n'\n"
+    "                      % len(b) + b)\n"
+    "            n = int(re.search(rb'(?i)content-length: *([0-9]+)', head).group(1))\n"
+    "            left, buf = n - len(buf), buf[n:]\n"
+    "            while left > 0:\n"
+    "                d = c.recv(min(left, 65536))\n"
+    "                if not d:\n"
+    "                    print('closed mid-body', flush=True)\n"
+    "                    return\n"
+    "                left -= len(d)\n"
+    "            continue\n"
+    "        b = b'{\"ok\":true}'\n"
+    "        c.sendall(b'HTTP/1.1 200 OK\\r\\ncontent-length: %d\\r\\n\\r\\n' % len(b) + b)\n"
+    "def serve(c):\n"
+    "    try:\n"
+    "        c.settimeout(10)\n"
+    "        c = ctx.wrap_socket(c, server_side=True)\n"
+    "        if mode == 'close':\n"
+    "            c.unwrap()\n"
+    "        elif mode == 'goaway':\n"
+    "            c.sendall(b'\\0\\0\\0\\4\\0\\0\\0\\0\\0' + b'\\0\\0\\x08\\x07\\0\\0\\0\\0\\0' + "
+    "bytes(8))\n"
+    "            drain(c)\n"
+    "        else:\n"
+    "            early(c)\n"
+    "    except Exception as e:\n"
+    "        pass\n"
+    "    finally:\n"
+    "        c.close()\n"
+    "while True:\n"
+    "    c, _ = s.accept()\n"
+    "    print('accepted %.3f' % time.monotonic(), flush=True)\n"
+    "    threading.Thread(target=serve, args=(c,), daemon=True).start()\n";
+
+/* Starts the hostile upstream in mode on T->uport; returns its log. */
+static char *start_hostile(const char *mode)
+{
+    char *script = h_path(T, "hostile-upstream.py");
+    ck_assert_int_eq(h_write_file(script, HOSTILE_UPSTREAM), 0);
+    char *log = h_path(T, "hostile-upstream.log");
+    char *argv[] = {"python3", script, h_strf(T, "%d", T->uport), T->certs, (char *)mode, NULL};
+    ck_assert(h_spawn(T, argv, log, log) > 0);
+    const char *listening[] = {"listening", NULL};
+    ck_assert_msg(h_wait_file_line(log, listening, H_START_MS),
+                  "the Python upstream did not start: %s", h_file_tail(T, log, 1000));
+    return log;
+}
+
+/* The times (seconds, monotonic) of the connections the hostile upstream
+ * accepted, at most max; returns how many there were in all. */
+static int accepts(const char *log, double *at, int max)
+{
+    char *text = h_read_file(log, NULL);
+    int n = 0;
+    for (const char *p = text; p != NULL && (p = strstr(p, "accepted ")) != NULL; p++) {
+        if (n < max)
+            at[n] = strtod(p + 9, NULL);
+        n++;
+    }
+    free(text);
+    return n;
+}
+
+/* One worker, one upstream connection of protocol, no client certificate,
+ * and the given extra upstream lines. */
+static pid_t start_corral_one_conn(const char *protocol, const char *extra)
+{
+    const char *ups = h_strf(T,
+                             "  addresses: [127.0.0.1:%d]\n"
+                             "  protocol: %s\n"
+                             "  connections: 1\n"
+                             "%s"
+                             "  tls: {ca: @CERTS@/ca.crt, sni: lb.test}\n",
+                             T->uport, protocol, extra);
+    return start_corral(config(1, ups));
+}
+
+/* A load balancer that closes every new connection at once, cleanly: the
+ * pool backs off (100 ms doubling, +-25%) instead of reconnecting in a
+ * tight loop. Over 3 s: about 6 connections, not thousands; the gaps grow;
+ * a client meanwhile gets a fast, clear 502. */
+START_TEST(upstream_closing_every_connection_backs_off)
+{
+    char *log = start_hostile("close");
+    pid_t m = start_corral_one_conn("http/1.1", "");
+    pid_t w[H_MAX_PIDS];
+    ck_assert_int_eq(h_wait_children(m, 1, 5000, w), 1);
+    const char *first[] = {"accepted", NULL};
+    ck_assert_msg(h_wait_file_line(log, first, 3000), "corral never connected: %s",
+                  h_file_tail(T, T->error_log, 1000));
+    h_sleep_ms(3000); /* the window being measured */
+    double at[64];
+    int n = accepts(log, at, 64);
+    ck_assert_msg(n >= 3 && n <= 12,
+                  "%d connections in 3 s to an upstream that closes each one at once "
+                  "(expected 3..12: back-off from 100 ms, doubling) | error log: %s",
+                  n, h_file_tail(T, T->error_log, 1500));
+    for (int i = 3; i < n && i < 64; i++)
+        ck_assert_msg(at[i] - at[i - 1] >= 0.25,
+                      "connection %d came %.0f ms after the one before: no back-off", i,
+                      (at[i] - at[i - 1]) * 1000);
+
+    struct h_http r;
+    long long t0 = h_now_ms();
+    ck_assert_msg(get_status("/meanwhile", &r) == 502,
+                  "a request while the upstream refuses every connection: HTTP %d (curl %d %s)",
+                  r.status, r.exit_code, r.err);
+    ck_assert_msg(h_now_ms() - t0 < 3000, "the 502 took %lld ms", h_now_ms() - t0);
+    wait_access_lines(1);
+    ck_assert_msg(count_entries("/meanwhile", 502, "upstream unavailable") +
+                          count_entries("/meanwhile", 502, "upstream connection lost") ==
+                      1,
+                  "the access log does not say why: %s", h_file_tail(T, T->access_log, 800));
+    pid_t now[H_MAX_PIDS];
+    ck_assert_msg(h_children(m, now, H_MAX_PIDS) == 1 && now[0] == w[0], "the worker died");
+}
+END_TEST
+
+/* An HTTP/2 balancer that GOAWAYs every new connection: the same back-off,
+ * up to reconnect_max. With 50 ms .. 400 ms, after the first few
+ * connections they come one per 400 ms (+-25%): never closer, and never
+ * the 1.6 s and more that doubling without a ceiling would give. */
+START_TEST(upstream_goaway_every_connection_capped_backoff)
+{
+    char *log = start_hostile("goaway");
+    start_corral_one_conn("h2", "  reconnect_min: 50ms\n  reconnect_max: 400ms\n");
+    const char *first[] = {"accepted", NULL};
+    ck_assert_msg(h_wait_file_line(log, first, 3000), "corral never connected: %s",
+                  h_file_tail(T, T->error_log, 1000));
+    h_sleep_ms(4000);
+    double at[64];
+    int n = accepts(log, at, 64);
+    ck_assert_msg(n >= 6 && n <= 20,
+                  "%d connections in 4 s to an upstream that GOAWAYs each one at once "
+                  "(expected 6..20: 50 ms doubling up to 400 ms) | error log: %s",
+                  n, h_file_tail(T, T->error_log, 1500));
+    for (int i = 6; i < n && i < 64; i++) {
+        double gap = at[i] - at[i - 1];
+        ck_assert_msg(gap >= 0.25 && gap <= 1.2,
+                      "connection %d came %.0f ms after the one before (expected about 400 ms, "
+                      "reconnect_max)",
+                      i, gap * 1000);
+    }
+}
+END_TEST
+
+/* An HTTP/1.1 upstream answers a large POST (413) before corral has sent
+ * its body: the client gets the 413, the connection (left in the middle of
+ * the body) is replaced, and the next requests are served on a new one;
+ * the worker lives (on the old code it crashed: SIGSEGV). Should corral
+ * have sent the whole body before it read the 413 (a busy machine), the
+ * connection is fine and kept, and the upstream serves the next requests
+ * on it. */
+START_TEST(http11_upstream_answers_before_the_body)
+{
+    char *log = start_hostile("early");
+    pid_t m = start_corral_one_conn("http/1.1", "");
+    pid_t w[H_MAX_PIDS];
+    ck_assert_int_eq(h_wait_children(m, 1, 5000, w), 1);
+    const char *first[] = {"accepted", NULL};
+    ck_assert(h_wait_file_line(log, first, 3000));
+
+    char *big = h_path(T, "big.bin");
+    FILE *f = fopen(big, "w");
+    ck_assert_ptr_nonnull(f);
+    static char chunk[65536];
+    memset(chunk, 'x', sizeof(chunk));
+    for (int i = 0; i < 64; i++) /* 4 MiB */
+        ck_assert_uint_eq(fwrite(chunk, 1, sizeof(chunk), f), sizeof(chunk));
+    ck_assert_int_eq(fclose(f), 0);
+
+    struct h_http r;
+    const char *post[] = {
+        "-X", "POST", "-H", "Expect:", "--http1.1", "--data-binary", h_strf(T, "@%s", big), NULL};
+    h_curl_edge(T, &r, T->port, "/upload", post);
+    /* corral answers and closes the client's connection while the client
+     * is still sending (HTTP/1.1 cannot skip the rest of a body it will
+     * not read), so curl may see its upload reset before it reads the
+     * 413: what corral sent is in its access log */
+    const char *early_seen[] = {"early", NULL};
+    ck_assert_msg(h_file_has_line(log, early_seen), "the upstream saw no POST: curl %d %s",
+                  r.exit_code, r.err);
+    wait_access_lines(1);
+    ck_assert_msg(r.status == 413 || count_entries("/upload", 413, NULL) == 1,
+                  "the early answer: HTTP %d (curl %d %s) | access log: %s | error log: %s",
+                  r.status, r.exit_code, r.err, h_file_tail(T, T->access_log, 600),
+                  h_file_tail(T, T->error_log, 1200));
+
+    for (int i = 0; i < 3; i++) {
+        ck_assert_msg(get_status(h_strf(T, "/after-%d", i), &r) == 200,
+                      "request %d after the early answer: HTTP %d (curl %d %s) | error log: %s", i,
+                      r.status, r.exit_code, r.err, h_file_tail(T, T->error_log, 1500));
+    }
+    const char *mid_body[] = {"closed mid-body", NULL};
+    double at[8];
+    ck_assert_msg(!h_file_has_line(log, mid_body) || accepts(log, at, 8) >= 2,
+                  "corral closed the connection mid-body and did not replace it");
+    ck_assert_msg(!h_file_contains(T->error_log, "killed by signal"), "a worker crashed: %s",
+                  h_file_tail(T, T->error_log, 1500));
+    pid_t now[H_MAX_PIDS];
+    ck_assert_msg(h_children(m, now, H_MAX_PIDS) == 1 && now[0] == w[0], "the worker died");
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 static Suite *upstream_suite(void)
@@ -965,6 +1208,14 @@ static Suite *upstream_suite(void)
     tcase_add_test(tc, h2_saturated_pool_http11_clients);
     tcase_add_test(tc, h2_burst_before_settings);
     tcase_add_test(tc, http11_upstream_closes_connections);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("hostile");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 40);
+    tcase_add_test(tc, upstream_closing_every_connection_backs_off);
+    tcase_add_test(tc, upstream_goaway_every_connection_capped_backoff);
+    tcase_add_test(tc, http11_upstream_answers_before_the_body);
     suite_add_tcase(s, tc);
     return s;
 }

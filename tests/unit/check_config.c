@@ -233,6 +233,8 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->upstream.connect_timeout_ms, 5000);
     ck_assert_uint_eq(cfg->upstream.response_timeout_ms, 60000);
     ck_assert_uint_eq(cfg->upstream.keepalive_ms, 30000);
+    ck_assert_uint_eq(cfg->upstream.reconnect_min_ms, 100);
+    ck_assert_uint_eq(cfg->upstream.reconnect_max_ms, 5000);
     snprintf(path, sizeof(path), "%s/ca.crt", dir);
     ck_assert_str_eq(cfg->upstream.tls.ca, path);
     ck_assert_ptr_null(cfg->upstream.tls.cert);
@@ -308,6 +310,8 @@ static const char full_config[] = "workers: 4\n"
                                   "  connect_timeout: 10ms\n"
                                   "  response_timeout: 1d\n"
                                   "  keepalive: 0\n"
+                                  "  reconnect_min: 10m\n"
+                                  "  reconnect_max: 1h\n"
                                   "  tls:\n"
                                   "    ca: @D/ca.crt\n"
                                   "    cert: @D/client.crt\n"
@@ -412,6 +416,8 @@ START_TEST(full_config_sets_every_key)
     ck_assert_uint_eq(cfg->upstream.connect_timeout_ms, 10);
     ck_assert_uint_eq(cfg->upstream.response_timeout_ms, 86400000);
     ck_assert_uint_eq(cfg->upstream.keepalive_ms, 0);
+    ck_assert_uint_eq(cfg->upstream.reconnect_min_ms, 600000);
+    ck_assert_uint_eq(cfg->upstream.reconnect_max_ms, 3600000);
     snprintf(path, sizeof(path), "%s/client.crt", dir);
     ck_assert_str_eq(cfg->upstream.tls.cert, path);
     snprintf(path, sizeof(path), "%s/client.key", dir);
@@ -1367,6 +1373,14 @@ static const struct form forms[] = {
      "4:21: error: 'response_timeout' must be a duration between 10ms and 1d, got '2d'"},
     {UPKEY("keepalive"), "1.5d", LISTENERS,
      "4:14: error: 'keepalive' must be a duration between 0 and 1d, got '1.5d'"},
+    {UPKEY("reconnect_min"), "9ms", LISTENERS,
+     "4:18: error: 'reconnect_min' must be a duration between 10ms and 10m, got '9ms'"},
+    {UPKEY("reconnect_max"), "2h", LISTENERS,
+     "4:18: error: 'reconnect_max' must be a duration between 10ms and 1h, got '2h'"},
+    {UPKEY("reconnect_max"), "50ms", LISTENERS,
+     "4:18: error: 'reconnect_max' (50ms) is below 'reconnect_min' (100ms)"},
+    {UPKEY("reconnect_min"), "10s", LISTENERS,
+     "4:18: error: 'reconnect_max' (5000ms) is below 'reconnect_min' (10000ms)"},
     /* tenants' limits */
     {DEFAULTS("rate"), "unlimited", BASE, NULL},
     {DEFAULTS("rate"), "0.5/s", BASE, NULL},
@@ -1650,6 +1664,29 @@ static const struct bad_config bad[] = {
      {"3:20: error: 'path_prefix' must start with '/', got 'api'",
       "5:20: error: duplicate route for path_prefix '/x' (first defined at 4:20)",
       "6:7: error: missing required key 'path_prefix'"}},
+    /* prefixes are matched against normalised paths: they must be normal */
+    {"tenants:\n"
+     "  routes:\n"
+     "    - path_prefix: /a/../login\n"
+     "    - path_prefix: /%6Cogin/\n"
+     "    - path_prefix: /login?x\n"
+     "    - path_prefix: /a%2fb\n"
+     "    - path_prefix: /a%2Fb/\n"
+     "    - path_prefix: /login/\n" BASE,
+     {"3:20: error: 'path_prefix' '/a/../login': requests are matched in their normal form (dot "
+      "segments removed, unreserved characters decoded): write '/login'",
+      "4:20: error: 'path_prefix' '/%6Cogin/': requests are matched in their normal form (dot "
+      "segments removed, unreserved characters decoded): write '/login/'",
+      "5:20: error: 'path_prefix' '/login?x': a path prefix has no query or fragment",
+      "6:20: error: 'path_prefix' '/a%2fb': requests are matched in their normal form (dot "
+      "segments removed, unreserved characters decoded): write '/a%2Fb'"}},
+    {"tenants:\n"
+     "  by: path_prefix\n"
+     "  list:\n"
+     "    - name: a\n"
+     "      match: [/api/./v1, /api/v2]\n" BASE,
+     {"5:15: error: 'match' entry '/api/./v1': requests are matched in their normal form (dot "
+      "segments removed, unreserved characters decoded): write '/api/v1'"}},
     /* admin */
     {"admin: {address: 127.0.0.1:8443}\n" BASE,
      {"1:18: error: admin address 127.0.0.1:8443 is also the address of listener 'listener1'"}},

@@ -17,6 +17,7 @@
 #include "pool.h"
 #include "request.h"
 #include "upstream.h"
+#include "upstream_int.h" /* the codec's state, read by one test */
 
 /* ------------------------------------------------------------ fixtures */
 
@@ -211,15 +212,44 @@ START_TEST(queued_request_cancelled_by_its_client)
 }
 END_TEST
 
+/* Routes match the normalised path on segment boundaries (fx_default_yaml:
+ * /health is high priority), and the upstream is sent the path that was
+ * classified, not the raw one: an upstream resolving "/health/../x" itself
+ * must not serve /x at /health's priority. */
+START_TEST(classified_on_the_normalised_path_and_forwarded_so)
+{
+    static const struct {
+        const char *raw, *path;
+        enum cr_priority prio;
+    } cases[] = {
+        {"/health", "/health", CR_PRIO_HIGH},
+        {"/health/db?full=1", "/health/db?full=1", CR_PRIO_HIGH},
+        {"/%68ealth/./db", "/health/db", CR_PRIO_HIGH},
+        {"/health/../x?y=/health", "/x?y=/health", CR_PRIO_NORMAL},
+        {"/health%2F..%2Fx", "/health%2F..%2Fx", CR_PRIO_NORMAL},
+        {"/healthXYZ", "/healthXYZ", CR_PRIO_NORMAL},
+        {"/x/../health", "/health", CR_PRIO_HIGH},
+    };
+    struct fx_lb *lb = fx_lb_new(100, 200, 10);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    for (size_t i = 0; i < CR_ARRAY_LEN(cases); i++) {
+        struct cr_request *r = submit(cases[i].raw, "gold");
+        ck_assert_msg(r->prio == cases[i].prio, "%s: priority %d, expected %d", cases[i].raw,
+                      r->prio, cases[i].prio);
+        ck_assert_str_eq(r->path, cases[i].path);
+        ck_assert_int_eq(fx_up_pump(u, lb), 0);
+        ck_assert_int_eq(r->status, 200);
+        ck_assert_str_eq(fx_lb_header(lb, ":path", 0), cases[i].path);
+        cr_request_release_fe(r);
+    }
+    fx_lb_free(lb);
+}
+END_TEST
+
 /* ------------------------------------------------------------ HTTP/1.1 upstream */
 
-/* A client that takes none of its body: the upstream must wait for it. */
-static const struct cr_fe_ops slow_fe = {fe_head, fe_nop, fe_nop, fe_nop};
-
-/* The bytes that fill a slow client's buffer also end the response: the
- * pause of the connection's reads (for that body) ends with it, or the
- * next request on the keep-alive connection would never be answered. */
-START_TEST(h1_upstream_pause_ends_with_its_response)
+/* The world of fx_default_yaml with an HTTP/1.1 upstream. */
+static void h1_world(void)
 {
     teardown();
     static char yaml[8192];
@@ -229,6 +259,17 @@ START_TEST(h1_upstream_pause_ends_with_its_response)
              fx_default_yaml, at + strlen("protocol: h2\n"));
     fx_world_init(&X, yaml);
     C = fx_conn_new(&X, "203.0.113.9");
+}
+
+/* A client that takes none of its body: the upstream must wait for it. */
+static const struct cr_fe_ops slow_fe = {fe_head, fe_nop, fe_nop, fe_nop};
+
+/* The bytes that fill a slow client's buffer also end the response: the
+ * pause of the connection's reads (for that body) ends with it, or the
+ * next request on the keep-alive connection would never be answered. */
+START_TEST(h1_upstream_pause_ends_with_its_response)
+{
+    h1_world();
 
     struct cr_request *r = cr_request_new(C, &slow_fe, NULL, "HTTP/1.1");
     ck_assert_ptr_nonnull(r);
@@ -264,6 +305,61 @@ START_TEST(h1_upstream_pause_ends_with_its_response)
 }
 END_TEST
 
+/* The upstream answers (413, say) before the request body is all sent:
+ * the exchange is over for the client, which lets go of the request, but
+ * the connection is still in the middle of that body, so its framing is
+ * lost. It must be recycled, and nothing on it may still point at the
+ * request (the codec's body cursor was left on it: a use after free once
+ * the client had let go). A request waiting meanwhile is not written to
+ * the broken connection. */
+START_TEST(h1_upstream_early_response_recycles)
+{
+    h1_world();
+    struct cr_request *r = cr_request_new(C, &test_fe, NULL, "HTTP/1.1");
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(cr_request_set(r, &r->method, "POST", 4), 0);
+    ck_assert_int_eq(cr_request_set(r, &r->path, "/upload", 7), 0);
+    ck_assert_int_eq(cr_request_set(r, &r->authority, "a.test", 6), 0);
+    ck_assert_int_eq(cr_request_add_header(r, "content-length", 14, "100000", 6), 0);
+    r->has_body = true;
+    r->req_clen = 100000;
+    cr_request_submit(r);
+    struct cr_upconn *u = fx_up_ready_h1(&X, 0);
+    int64_t id = cr_upconn_id(u);
+    ck_assert_int_eq(r->state, CR_REQ_UPSTREAM);
+    static const char part[1000];
+    ck_assert_int_eq(cr_request_body(r, part, sizeof(part)), 0);
+    struct evbuffer *out = evbuffer_new();
+    ck_assert_int_eq(fx_up_produce(u, out), 0);
+    ck_assert_uint_gt(evbuffer_get_length(out), sizeof(part));
+    ck_assert_uint_eq(r->req_sent, sizeof(part));
+
+    /* another client's request waits: the connection is busy with the body */
+    struct cr_request *r2 = submit("/next", "gold");
+    ck_assert_int_eq(r2->state, CR_REQ_QUEUED);
+
+    static const char early[] = "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n";
+    ck_assert_int_eq(fx_up_feed(u, (const uint8_t *)early, sizeof(early) - 1), 0);
+    ck_assert_int_eq(r->status, 413);
+    ck_assert(r->resp_eof);
+    ck_assert_int_eq(ends, 1);
+    ck_assert_msg(cr_upconn_state(u) != CR_UP_READY || cr_upconn_id(u) != id,
+                  "the connection whose request body was cut short is still in use");
+    ck_assert_ptr_null(u->sending);
+    ck_assert_uint_eq(cr_upconn_inflight(u), 0);
+    cr_request_release_fe(r); /* r is freed here */
+    r = NULL;
+
+    /* the rest of the body and the next flush find nothing of r */
+    evbuffer_drain(out, evbuffer_get_length(out));
+    ck_assert_int_eq(fx_up_produce(u, out), 0);
+    ck_assert_uint_eq(evbuffer_get_length(out), 0);
+    ck_assert_int_eq(r2->state, CR_REQ_QUEUED); /* for the next connection */
+    cr_request_release_fe(r2);
+    evbuffer_free(out);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 static Suite *pool_suite(void)
@@ -278,7 +374,9 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, spread_over_the_connection_with_most_room);
     tcase_add_test(tc, capacity_is_the_servers_stream_limit);
     tcase_add_test(tc, queued_request_cancelled_by_its_client);
+    tcase_add_test(tc, classified_on_the_normalised_path_and_forwarded_so);
     tcase_add_test(tc, h1_upstream_pause_ends_with_its_response);
+    tcase_add_test(tc, h1_upstream_early_response_recycles);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,6 @@
 /* check_tenant.c - tenant identification in every mode, the default tenant
- * for everything unknown, and route priorities.
+ * for everything unknown, route priorities, and the normalised paths that
+ * path prefixes are matched against, on segment boundaries.
  *
  * Configs are built as structs (the YAML side is check_config's job). */
 #include "ac_config.h"
@@ -43,6 +44,28 @@ static const char *who(const struct cr_tenants *t, const char *sni, const char *
 
     ck_assert_ptr_nonnull(tn);
     return tn->name;
+}
+
+/* The priority of a path as the pool classifies it: normalised first. */
+static enum cr_priority prio(const struct cr_tenants *t, const char *raw)
+{
+    char buf[512];
+
+    ck_assert_uint_lt(strlen(raw), sizeof(buf));
+    strcpy(buf, raw);
+    cr_tenants_normalize_path(buf);
+    return cr_tenants_priority(t, buf);
+}
+
+/* The tenant of a path (by: path_prefix) as the pool finds it. */
+static const char *who_path(const struct cr_tenants *t, const char *raw)
+{
+    char buf[512];
+
+    ck_assert_uint_lt(strlen(raw), sizeof(buf));
+    strcpy(buf, raw);
+    cr_tenants_normalize_path(buf);
+    return who(t, NULL, buf, NULL);
 }
 
 /* ------------------------------------------------------------ tests */
@@ -241,7 +264,9 @@ START_TEST(by_path_prefix_longest_wins)
     ck_assert_str_eq(who(t, NULL, "/api/v2/admin/x", NULL), "admin");
     ck_assert_str_eq(who(t, NULL, "/api/v2/admi", NULL), "v2");
     ck_assert_str_eq(who(t, NULL, "/static/app.js", NULL), "v2");
-    ck_assert_str_eq(who(t, NULL, "/apix", NULL), "v1"); /* byte prefix, as documented */
+    ck_assert_str_eq(who(t, NULL, "/apix", NULL), "default"); /* not a segment of /api */
+    ck_assert_str_eq(who(t, NULL, "/api/v2x", NULL), "v1");
+    ck_assert_str_eq(who(t, NULL, "/api?x=/api/v2", NULL), "v1");
     ck_assert_str_eq(who(t, NULL, "/static", NULL), "default");
     ck_assert_str_eq(who(t, NULL, "/ap", NULL), "default");
     ck_assert_str_eq(who(t, NULL, "/API", NULL), "default");
@@ -262,7 +287,8 @@ START_TEST(by_path_prefix_root_catches_all)
     struct cr_tenants *t = build(&cfg);
 
     ck_assert_str_eq(who(t, NULL, "/anything", NULL), "root");
-    ck_assert_str_eq(who(t, NULL, "/bar", NULL), "b");
+    ck_assert_str_eq(who(t, NULL, "/b/ar", NULL), "b");
+    ck_assert_str_eq(who(t, NULL, "/bar", NULL), "root"); /* not a segment of /b */
     ck_assert_str_eq(who(t, NULL, "x", NULL), "default");
     cr_tenants_free(t);
 }
@@ -332,6 +358,150 @@ START_TEST(route_priorities_longest_prefix)
 }
 END_TEST
 
+/* RFC 3986 5.2.4 dot segments, 6.2.2 percent-encoding normalisation of
+ * unreserved characters (hex digits upper-cased), nothing else collapsed,
+ * the query left alone. */
+static const struct {
+    const char *in, *out;
+} norm[] = {
+    {"/", "/"},
+    {"/a/b/c/./../../g", "/a/g"},
+    {"/login/../api/x", "/api/x"},
+    {"/login/./x", "/login/x"},
+    {"/..", "/"},
+    {"/../../login", "/login"},
+    {"/a/..", "/"},
+    {"/a/b/..", "/a/"},
+    {"/a/.", "/a/"},
+    {"/a/b/../../..", "/"},
+    {"/a/..b/c", "/a/..b/c"},
+    {"/a/.b", "/a/.b"},
+    {"/a/...", "/a/..."},
+    {"/a//b", "/a//b"},
+    {"/a//../b", "/a/b"},
+    {"/%6Cogin", "/login"},
+    {"/%6cogin", "/login"},
+    {"/%2e%2e/login", "/login"},
+    {"/login/%2E%2e/api", "/api"},
+    {"/login/%2e/x", "/login/x"},
+    {"/%7e%41%5a%30%2D%5F", "/~AZ0-_"},
+    {"/a%2fb", "/a%2Fb"},
+    {"/a%2Fb/../c", "/c"},
+    {"/a%20b", "/a%20b"},
+    {"/%00", "/%00"},
+    {"/%zz%4", "/%zz%4"},
+    {"/%", "/%"},
+    {"/x?y=/../z", "/x?y=/../z"},
+    {"/a/./b?q=%41&r=./..", "/a/b?q=%41&r=./.."},
+    {"/login/..?x", "/?x"},
+    {"/a#f/..", "/a#f/.."},
+    {"*", "*"},
+    {"", ""},
+};
+
+START_TEST(path_normalisation)
+{
+    char buf[128];
+    size_t n;
+
+    strcpy(buf, norm[_i].in);
+    n = cr_tenants_normalize_path(buf);
+    ck_assert_msg(strcmp(buf, norm[_i].out) == 0, "'%s' normalised to '%s', expected '%s'",
+                  norm[_i].in, buf, norm[_i].out);
+    ck_assert_uint_eq(n, strlen(norm[_i].out));
+}
+END_TEST
+
+/* A normalised path is its own normal form. */
+START_TEST(path_normalisation_is_idempotent)
+{
+    char buf[128], again[128];
+
+    strcpy(buf, norm[_i].in);
+    cr_tenants_normalize_path(buf);
+    strcpy(again, buf);
+    cr_tenants_normalize_path(again);
+    ck_assert_str_eq(again, buf);
+}
+END_TEST
+
+/* A long path is normalised in place, whatever its length (no buffer):
+ * 100000 segments, then as many dot-dot segments and one more. */
+START_TEST(path_normalisation_long)
+{
+    size_t reps = 100000, n = 0;
+    char *p = malloc(6 + reps * 3 + (reps + 1) * 3 + 8);
+
+    ck_assert_ptr_nonnull(p);
+    memcpy(p, "/login", 6), n = 6;
+    for (size_t i = 0; i < reps; i++, n += 3)
+        memcpy(p + n, "/aa", 3);
+    for (size_t i = 0; i < reps + 1; i++, n += 3)
+        memcpy(p + n, "/..", 3);
+    strcpy(p + n, "/api");
+    ck_assert_uint_eq(cr_tenants_normalize_path(p), 4);
+    ck_assert_str_eq(p, "/api");
+    free(p);
+}
+END_TEST
+
+/* Routes match on segment boundaries of the normalised path: /login
+ * matches /login, /login/, /login/x, /login?x, not /loginXYZ; no dot
+ * segment or percent-encoding moves a request into or out of it. */
+START_TEST(route_priorities_on_segments_of_the_normalised_path)
+{
+    struct cr_cfg_route routes[] = {{.path_prefix = "/login", .priority = CR_PRIO_HIGH},
+                                    {.path_prefix = "/static/", .priority = CR_PRIO_LOW}};
+    struct cr_cfg_tenants cfg = {.by = CR_TENANT_BY_NONE, .routes = routes, .nroutes = 2};
+    struct cr_tenants *t = build(&cfg);
+
+    ck_assert_int_eq(prio(t, "/login"), CR_PRIO_HIGH);
+    ck_assert_int_eq(prio(t, "/login/"), CR_PRIO_HIGH);
+    ck_assert_int_eq(prio(t, "/login/x"), CR_PRIO_HIGH);
+    ck_assert_int_eq(prio(t, "/login?x"), CR_PRIO_HIGH);
+    ck_assert_int_eq(prio(t, "/login?next=/api"), CR_PRIO_HIGH);
+    ck_assert_int_eq(prio(t, "/loginXYZ"), CR_PRIO_NORMAL);
+    ck_assert_int_eq(prio(t, "/login.php"), CR_PRIO_NORMAL);
+    ck_assert_int_eq(prio(t, "/login/../api/x"), CR_PRIO_NORMAL);
+    ck_assert_int_eq(prio(t, "/login/%2e%2e/api/x"), CR_PRIO_NORMAL);
+    ck_assert_int_eq(prio(t, "/login/./../api"), CR_PRIO_NORMAL);
+    ck_assert_int_eq(prio(t, "/api/../login/x"), CR_PRIO_HIGH);
+    ck_assert_int_eq(prio(t, "/%6Cogin"), CR_PRIO_HIGH);
+    ck_assert_int_eq(prio(t, "/x?/login"), CR_PRIO_NORMAL);
+    ck_assert_int_eq(prio(t, "//login"), CR_PRIO_NORMAL);
+    ck_assert_int_eq(prio(t, "/static/app.js"), CR_PRIO_LOW);
+    ck_assert_int_eq(prio(t, "/static/"), CR_PRIO_LOW);
+    ck_assert_int_eq(prio(t, "/static"), CR_PRIO_NORMAL);
+    ck_assert_int_eq(prio(t, "/staticx/y"), CR_PRIO_NORMAL);
+    /* the raw lookup is on segments too */
+    ck_assert_int_eq(cr_tenants_priority(t, "/loginXYZ"), CR_PRIO_NORMAL);
+    ck_assert_int_eq(cr_tenants_priority(t, "/login?x"), CR_PRIO_HIGH);
+    cr_tenants_free(t);
+}
+END_TEST
+
+START_TEST(by_path_prefix_on_segments_of_the_normalised_path)
+{
+    char *m1[] = {"/api"};
+    char *m2[] = {"/api/admin"};
+    struct cr_cfg_tenant list[] = {{.name = "api", .match = m1, .nmatch = 1},
+                                   {.name = "admin", .match = m2, .nmatch = 1}};
+    struct cr_cfg_tenants cfg = {.by = CR_TENANT_BY_PATH_PREFIX, .list = list, .nlist = 2};
+    struct cr_tenants *t = build(&cfg);
+
+    ck_assert_str_eq(who_path(t, "/api"), "api");
+    ck_assert_str_eq(who_path(t, "/api/x"), "api");
+    ck_assert_str_eq(who_path(t, "/apiXYZ"), "default");
+    ck_assert_str_eq(who_path(t, "/api/admin/../x"), "api");
+    ck_assert_str_eq(who_path(t, "/api/admin%2Fx"), "api");
+    ck_assert_str_eq(who_path(t, "/api/%61dmin/x"), "admin");
+    ck_assert_str_eq(who_path(t, "/api/adminx"), "api");
+    ck_assert_str_eq(who_path(t, "/x/../api/admin?y"), "admin");
+    ck_assert_str_eq(who_path(t, "/api/../x"), "default");
+    cr_tenants_free(t);
+}
+END_TEST
+
 START_TEST(no_routes_is_normal)
 {
     struct cr_cfg_tenants cfg = {.by = CR_TENANT_BY_NONE};
@@ -384,6 +554,14 @@ static Suite *tenant_suite(void)
     tc = tcase_create("priority");
     tcase_add_test(tc, route_priorities_longest_prefix);
     tcase_add_test(tc, no_routes_is_normal);
+    tcase_add_test(tc, route_priorities_on_segments_of_the_normalised_path);
+    tcase_add_test(tc, by_path_prefix_on_segments_of_the_normalised_path);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("paths");
+    tcase_add_loop_test(tc, path_normalisation, 0, (int)CR_ARRAY_LEN(norm));
+    tcase_add_loop_test(tc, path_normalisation_is_idempotent, 0, (int)CR_ARRAY_LEN(norm));
+    tcase_add_test(tc, path_normalisation_long);
     suite_add_tcase(s, tc);
     return s;
 }
