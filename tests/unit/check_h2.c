@@ -522,9 +522,12 @@ END_TEST
 
 #define MAX_STALLED 16 /* the default h2_max_stalled_streams (config.c) */
 
-static const char *const big_get[] = {":method",    "GET",         ":scheme",     "https",
-                                      ":authority", "api.example.com", ":path", "/bytes/4000000",
-                                      "x-tenant-id", "gold",       NULL};
+static const char *const big_get[] = {":method",     "GET",
+                                      ":scheme",     "https",
+                                      ":authority",  "api.example.com", /* */
+                                      ":path",       "/bytes/4000000",
+                                      "x-tenant-id", "gold",
+                                      NULL};
 
 /* A client whose SETTINGS_INITIAL_WINDOW_SIZE is 0 asks for 40 large
  * responses and never opens a window: every one of its streams is stalled
