@@ -63,8 +63,8 @@ static struct cr_request *stream_req(struct h2 *h, int32_t sid)
  * is buffered for it already. While the connection's send window is <= 0
  * every live request is held. The flags are updated where a window or a
  * buffer changes (stream_recount), so the check at each new request costs
- * two nghttp2 look-ups and no walk of the streams; the connection's window
- * is read there, as it changes with every DATA frame of any stream. */
+ * one nghttp2 look-up and no walk of the streams: the connection's window,
+ * read there because it changes with every DATA frame of any stream. */
 static void stream_recount(struct h2 *h, struct cr_request *r)
 {
     bool shut = false;
@@ -118,8 +118,8 @@ static void recount_all(struct h2 *h)
 /* A new request on a connection whose client holds as many stalled ones
  * as it may: RST_STREAM REFUSED_STREAM, before admission sees it. Not a
  * 503: REFUSED_STREAM tells the client that nothing of the request was
- * processed, so that it may retry any method (RFC 9113 8.7), and clients
- * (browsers, curl, nghttp2's) do so without bothering the application; it
+ * processed, so that it may retry any method (RFC 9113 8.7), and browsers
+ * and curl do so without bothering the application; it
  * costs a 13-byte frame and no HPACK state, where a 503 would be a response
  * the client cannot read either - its body would wait on the shut window
  * like the others. The access log says "client not reading". */
