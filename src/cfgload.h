@@ -32,7 +32,7 @@
 
 struct cr_diag;
 
-#define CR_CFGLOAD_MAX_KEYS 16 /* keys in one table, at most */
+#define CR_CFGLOAD_MAX_KEYS 24 /* keys in one table, at most */
 #define CR_CFGLOAD_MAX_DEPTH 8 /* nesting of tables, at most */
 
 /* Limits on the YAML document itself, whatever the schema, checked while it

@@ -120,6 +120,10 @@ struct cr_cfg_http {
     uint32_t h2_max_settings;     /* SETTINGS, default 10 */
     uint32_t h2_max_empty_frames; /* DATA without END_STREAM, HEADERS and
                                    * CONTINUATION with no payload, default 50 */
+    /* HTTP/2 requests one client connection may have in flight whose
+     * responses its flow control holds (a stream or the connection window
+     * shut), default 16 -> RST_STREAM REFUSED_STREAM "client not reading" */
+    uint32_t h2_max_stalled_streams;
     enum cr_forwarded forwarded;
     bool request_id;  /* add X-Request-Id when absent, default true */
     bool traceparent; /* add traceparent when absent, default true */

@@ -20,7 +20,11 @@
 #define H2_MAX_OUTBOUND_ACK 64 /* PING/SETTINGS ACKs queued for a client not reading */
 #define H2_TICK_MIN_MS 10      /* the stall timer never re-arms sooner */
 
-#define H2_FE_STALLED 1 /* fe_flags: reset for "client send stalled" */
+/* fe_flags of a request on an h2 connection */
+#define H2_FE_STALLED 1 /* reset for "client send stalled" */
+#define H2_FE_LIVE 2    /* submitted, its response not all handed to nghttp2: in nlive */
+#define H2_FE_SHUT 4    /* live, and its stream's window holds its response: in nshut */
+#define H2_FE_REFUSED 8 /* refused with REFUSED_STREAM: "client not reading" */
 
 struct h2 {
     struct cr_conn *c;
@@ -28,6 +32,8 @@ struct h2 {
     nghttp2_session *ng;
     TAILQ_HEAD(, cr_request) reqs; /* the requests of its open streams */
     uint32_t nstreams;             /* how many */
+    uint32_t nlive;                /* of those, H2_FE_LIVE */
+    uint32_t nshut;                /* of those, H2_FE_SHUT */
     bool goaway;
     const char *calm;     /* the flood GOAWAY ENHANCE_YOUR_CALM answered, or NULL */
     size_t hblock;        /* bytes of the header block being received */
@@ -43,6 +49,90 @@ static const struct cr_fe_ops h2_fe;
 static struct cr_request *stream_req(struct h2 *h, int32_t sid)
 {
     return nghttp2_session_get_stream_user_data(h->ng, sid);
+}
+
+/* ------------------------------------------------------------ clients not reading */
+
+/* What one connection may hold of the upstream while its client does not
+ * read: at most http.h2_max_stalled_streams requests in flight whose
+ * responses cannot move to it now. A request is live (H2_FE_LIVE, counted
+ * in nlive) from its submission until the last of its response is handed
+ * to nghttp2 or its stream ends; a live request is shut (H2_FE_SHUT, in
+ * nshut) while its stream's send window is <= 0 (from the start on a
+ * connection whose SETTINGS_INITIAL_WINDOW_SIZE is 0) or smaller than what
+ * is buffered for it already. While the connection's send window is <= 0
+ * every live request is held. The flags are updated where a window or a
+ * buffer changes (stream_recount), so the check at each new request costs
+ * one nghttp2 look-up and no walk of the streams: the connection's window,
+ * read there because it changes with every DATA frame of any stream. */
+static void stream_recount(struct h2 *h, struct cr_request *r)
+{
+    bool shut = false;
+    if (r->fe_flags & H2_FE_LIVE) {
+        /* -1 when the stream is gone: shut, but it is no longer live then */
+        int32_t w = nghttp2_session_get_stream_remote_window_size(h->ng, r->fe_stream);
+        shut = w <= 0 || evbuffer_get_length(r->resp_body) > (size_t)w;
+    }
+    if (shut == ((r->fe_flags & H2_FE_SHUT) != 0))
+        return;
+    r->fe_flags ^= H2_FE_SHUT;
+    if (shut)
+        h->nshut++;
+    else
+        h->nshut--;
+}
+
+static void stream_live(struct h2 *h, struct cr_request *r)
+{
+    if (r->fe_flags & H2_FE_LIVE)
+        return;
+    r->fe_flags |= H2_FE_LIVE;
+    h->nlive++;
+    stream_recount(h, r);
+}
+
+/* r's response is all with nghttp2 (or broken off): it waits on nothing. */
+static void stream_unlive(struct h2 *h, struct cr_request *r)
+{
+    if (!(r->fe_flags & H2_FE_LIVE))
+        return;
+    r->fe_flags &= ~H2_FE_LIVE;
+    h->nlive--;
+    stream_recount(h, r);
+}
+
+/* Requests in flight whose responses the client's flow control holds. */
+static uint32_t stalled_streams(struct h2 *h)
+{
+    return nghttp2_session_get_remote_window_size(h->ng) <= 0 ? h->nlive : h->nshut;
+}
+
+/* The client's SETTINGS_INITIAL_WINDOW_SIZE changed every stream's window:
+ * at most max_streams of them, and SETTINGS frames are budgeted. */
+static void recount_all(struct h2 *h)
+{
+    for (struct cr_request *r = TAILQ_FIRST(&h->reqs); r; r = TAILQ_NEXT(r, felink))
+        stream_recount(h, r);
+}
+
+/* A new request on a connection whose client holds as many stalled ones
+ * as it may: RST_STREAM REFUSED_STREAM, before admission sees it. Not a
+ * 503: REFUSED_STREAM tells the client that nothing of the request was
+ * processed, so that it may retry any method (RFC 9113 8.7), and browsers
+ * and curl do so without bothering the application; it
+ * costs a 13-byte frame and no HPACK state, where a 503 would be a response
+ * the client cannot read either - its body would wait on the shut window
+ * like the others. The access log says "client not reading". */
+static void refuse_not_reading(struct h2 *h, struct cr_request *r)
+{
+    r->fe_flags |= H2_FE_REFUSED;
+    r->reason = "client not reading";
+    r->resp_aborted = true;
+    r->state = CR_REQ_DONE; /* trailers arriving before the reset is out are not a head */
+    cr_log_debug("conn %llu from %s: HTTP/2 stream %d refused: client not reading (%u stalled)",
+                 (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream, stalled_streams(h));
+    nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream, NGHTTP2_REFUSED_STREAM);
+    cr_conn_want_flush(h->c);
 }
 
 /* ------------------------------------------------------------ floods */
@@ -202,8 +292,12 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
                            NULL);
     } else if (r->has_body && hc->max_body && r->req_clen > (int64_t)hc->max_body) {
         cr_request_respond(r, 413, "request body too large", NULL);
+    } else if (stalled_streams(h) >= hc->h2_max_stalled_streams) {
+        refuse_not_reading(h, r);
     } else {
+        stream_live(h, r); /* before: submit may answer at once */
         h->submit(r);
+        stream_recount(h, r);
     }
 }
 
@@ -212,9 +306,18 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     struct h2 *h = arg;
     struct cr_request *r = f->hd.stream_id ? stream_req(h, f->hd.stream_id) : NULL;
     bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        for (size_t i = 0; i < f->settings.niv; i++)
+            if (f->settings.iv[i].settings_id == NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE) {
+                recount_all(h); /* nghttp2 has applied it to every stream */
+                break;
+            }
+    }
     if (!r)
         return 0;
-    if (f->hd.type == NGHTTP2_HEADERS && r->state == CR_REQ_HEAD) {
+    if (f->hd.type == NGHTTP2_WINDOW_UPDATE) {
+        stream_recount(h, r);
+    } else if (f->hd.type == NGHTTP2_HEADERS && r->state == CR_REQ_HEAD) {
         head_complete(h, r, end);
         if (end)
             cr_request_body_end(r);
@@ -251,6 +354,17 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
     return 0;
 }
 
+/* A DATA frame has left: its stream's window is smaller by its length
+ * (nghttp2 counts it before calling here) and so is what waits for it. */
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
+{
+    struct h2 *h = arg;
+    struct cr_request *r;
+    if (f->hd.type == NGHTTP2_DATA && (r = stream_req(h, f->hd.stream_id)) != NULL)
+        stream_recount(h, r);
+    return 0;
+}
+
 static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, void *arg)
 {
     struct h2 *h = arg;
@@ -260,11 +374,12 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, voi
     nghttp2_session_set_stream_user_data(ng, sid, NULL);
     TAILQ_REMOVE(&h->reqs, r, felink);
     h->nstreams--;
+    stream_unlive(h, r);
     if (r->fe_unconsumed) { /* held back for backpressure: the stream is gone */
         nghttp2_session_consume_connection(ng, r->fe_unconsumed);
         r->fe_unconsumed = 0;
     }
-    if (!r->resp_eof && r->method) {
+    if (!r->resp_eof && r->method && !(r->fe_flags & H2_FE_REFUSED)) {
         r->reason = "client reset the stream";
         r->resp_aborted = true;
     }
@@ -279,6 +394,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, voi
 static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
+    struct h2 *h = arg;
     struct cr_request *r = src->ptr;
     if (r->resp_aborted)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR */
@@ -292,8 +408,10 @@ static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     size_t left = evbuffer_get_length(r->resp_body);
     r->fe_stall_us = left ? cr_now_us() : 0; /* the client took some */
-    if (r->resp_eof && left == 0)
+    if (r->resp_eof && left == 0) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        stream_unlive(h, r);
+    }
     if (n > 0)
         cr_request_resp_consumed(r, (size_t)n);
     return n;
@@ -322,6 +440,10 @@ static void fe_head(struct cr_request *r)
     nghttp2_submit_response(h->ng, r->fe_stream, nva, n, no_body ? NULL : &prd);
     if (nva != stackv)
         free(nva);
+    if (no_body)
+        stream_unlive(h, r); /* HEADERS are not flow-controlled */
+    else
+        stream_recount(h, r);
     cr_conn_want_flush(h->c);
 }
 
@@ -332,6 +454,7 @@ static void fe_body(struct cr_request *r)
         return;
     if (!r->fe_stall_us && evbuffer_get_length(r->resp_body))
         r->fe_stall_us = cr_now_us(); /* bytes wait for the client from now */
+    stream_recount(h, r);
     nghttp2_session_resume_data(h->ng, r->fe_stream);
     cr_conn_want_flush(h->c);
 }
@@ -350,6 +473,7 @@ static void fe_end(struct cr_request *r)
 {
     struct h2 *h = r->fe_data;
     if (r->resp_aborted) {
+        stream_unlive(h, r);
         nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream,
                                   r->fe_flags & H2_FE_STALLED ? NGHTTP2_CANCEL
                                                               : NGHTTP2_INTERNAL_ERROR);
@@ -509,6 +633,7 @@ int cr_h2_attach(struct cr_conn *c, cr_request_submit_cb submit)
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);

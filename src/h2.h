@@ -10,7 +10,8 @@
 /* Binds the HTTP/2 front end to an open connection (its SETTINGS are queued
  * at once). Each request whose head is complete goes to submit
  * (cr_request_submit in corral; see request.h); requests the front end
- * answers itself (431, 414, 413) never do. Returns 0 or CR_ENOMEM.
+ * answers or refuses itself (431, 414, 413, REFUSED_STREAM) never do.
+ * Returns 0 or CR_ENOMEM.
  *
  * Limits (the http section of the config, corral.yaml(5)):
  *   - a header list passing max_header_size, counted per RFC 9113 6.5.2
@@ -21,6 +22,11 @@
  *     send_timeout is reset (RST_STREAM CANCEL, reason "client send
  *     stalled") and its upstream stream cancelled; the connection's timer
  *     watches for this while it has streams, and counts idleness when not;
+ *   - at most h2_max_stalled_streams requests in flight whose responses
+ *     the client's flow control holds (a stream window shut or smaller
+ *     than what waits for it, or the connection window shut): a request
+ *     arriving past that is refused with RST_STREAM REFUSED_STREAM
+ *     (reason "client not reading") and never reaches submit;
  *   - RST_STREAM, PING, SETTINGS and empty frames have per-connection
  *     budgets (h2_max_*: per second, bursts of as many), and a header
  *     block a size and CONTINUATION bound derived from max_header_size:

@@ -455,12 +455,22 @@ END_TEST
 
 /* 4 connections with SETTINGS_INITIAL_WINDOW_SIZE 0, each asking for 100
  * large responses and never opening a window: what they hold of the
- * upstream connections' windows must not stall everyone else's responses. */
+ * upstream connections' windows must not stall everyone else's responses.
+ * Each connection gets at most http.h2_max_stalled_streams (16, the
+ * default) requests through; the others are refused (REFUSED_STREAM,
+ * "client not reading" in the access log), and the flood opens new ones in
+ * their place. */
+#define MAX_STALLED 16
 START_TEST(h2_zero_window)
 {
     struct flood f;
     flood_case("zerowindow", (const char *const[]){"conns=4", "streams=100", NULL}, &f);
     ck_assert_msg(f.frames >= 400, "not a flood: %s", f.line);
+    ck_assert_msg(f.resp <= f.conns * MAX_STALLED && f.rst >= 1 &&
+                      h_file_contains(T->access_log, "client not reading"),
+                  "zero-window connections had more than %d requests each answered, or none "
+                  "refused as \"client not reading\": %s",
+                  MAX_STALLED, f.line);
 }
 END_TEST
 

@@ -6,7 +6,9 @@
  *     responses: its streams are reset after send_timeout, their upstream
  *     streams cancelled (testup has nothing in flight), the access log says
  *     "client send stalled"; and while it holds them, other clients' large
- *     responses on the same upstream connection still flow. */
+ *     responses on the same upstream connection still flow; and it holds
+ *     no more than h2_max_stalled_streams of them, the rest refused
+ *     ("client not reading"). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -139,10 +141,12 @@ END_TEST
 
 /* 20 streams of 1 MB to a client whose stream windows are 0: after
  * send_timeout (1 s) each is reset, its upstream stream cancelled, and
- * logged as "client send stalled". */
+ * logged as "client send stalled". (h2_max_stalled_streams, 16 by
+ * default, would refuse 4 of them: raised here, as this is about the
+ * streams that are let through.) */
 START_TEST(zero_window_streams_reset_after_send_timeout)
 {
-    start("  send_timeout: 1s\n");
+    start("  send_timeout: 1s\n  h2_max_stalled_streams: 100\n");
     char *url = h_strf(T, "https://127.0.0.1:%d/bytes/1000000", T->port);
     char *const argv[] = {NGHTTP_ARGS(url, "20")};
     long long t0 = h_now_ms();
@@ -166,10 +170,12 @@ END_TEST
 /* 80 streams of 1 MB held by a zero-window client (more than the 16 MB
  * window of the one upstream connection, at 256 KB a stream; fewer than
  * testup's 100 streams) while send_timeout is long: another client's 4 MB
- * answer on the same upstream connection still arrives in a few seconds. */
+ * answer on the same upstream connection still arrives in a few seconds.
+ * h2_max_stalled_streams is raised past 80 so that the upstream window, not
+ * that bound, is what is tested. */
 START_TEST(zero_window_client_does_not_starve_others)
 {
-    start("  send_timeout: 60s\n");
+    start("  send_timeout: 60s\n  h2_max_stalled_streams: 100\n");
     char *url = h_strf(T, "https://127.0.0.1:%d/bytes/1000000", T->port);
     char *const argv[] = {NGHTTP_ARGS(url, "80")};
     pid_t holder = h_spawn(T, argv, h_path(T, "nghttp.out"), h_path(T, "nghttp.err"));
@@ -193,6 +199,28 @@ START_TEST(zero_window_client_does_not_starve_others)
 }
 END_TEST
 
+/* 40 streams of 1 MB from a zero-window client, with the default
+ * h2_max_stalled_streams (16): 16 reach testup, which keeps them in flight
+ * (the client never opens a window, and send_timeout is long); the other
+ * 24 are refused with REFUSED_STREAM, "client not reading" in the access
+ * log, and never reach it. */
+START_TEST(zero_window_client_held_to_the_bound)
+{
+    start("  send_timeout: 60s\n");
+    char *url = h_strf(T, "https://127.0.0.1:%d/bytes/1000000", T->port);
+    char *const argv[] = {NGHTTP_ARGS(url, "40")};
+    pid_t holder = h_spawn(T, argv, h_path(T, "nghttp.out"), h_path(T, "nghttp.err"));
+    ck_assert_int_gt(holder, 0);
+    ck_assert_msg(wait_inflight(16, 5000), "testup has %ld in flight, not 16", up_inflight());
+    for (long long end = h_now_ms() + 2000;
+         log_lines_with("client not reading") < 24 && h_now_ms() < end;)
+        h_sleep_ms(50);
+    ck_assert_int_eq(log_lines_with("client not reading"), 24);
+    ck_assert_int_eq(up_inflight(), 16);
+    h_signal(holder, SIGKILL);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 int main(void)
@@ -205,6 +233,7 @@ int main(void)
     tcase_add_test(tc, highest_stream_id_then_close_does_not_freeze);
     tcase_add_test(tc, zero_window_streams_reset_after_send_timeout);
     tcase_add_test(tc, zero_window_client_does_not_starve_others);
+    tcase_add_test(tc, zero_window_client_held_to_the_bound);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -271,8 +271,9 @@ def probe(port, rate, seconds, samples_path=None):
     deadline = t0 + seconds + 4  # a frozen server cannot keep us
     for i in range(n):
         sched = t0 + i / rate
-        if now() < sched:
-            time.sleep(sched - now())
+        wait = sched - now()  # read once: a second now() may be past sched
+        if wait > 0:
+            time.sleep(wait)
         if now() > deadline:
             errors.append("%d requests never sent: past the deadline" % (n - i))
             break

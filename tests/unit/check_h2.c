@@ -2,8 +2,9 @@
  * memory (fixture.h) with frames built byte by byte: what a connection
  * costs to free, how header blocks are held to max_header_size, and the
  * per-connection budgets of RST_STREAM, PING, SETTINGS and empty frames
- * (GOAWAY ENHANCE_YOUR_CALM when one is crossed). Normal traffic below the
- * budgets is answered as before. */
+ * (GOAWAY ENHANCE_YOUR_CALM when one is crossed), and what a client that
+ * does not read may hold of the upstream (h2_max_stalled_streams). Normal
+ * traffic below the budgets is answered as before. */
 #include "ac_config.h"
 
 #include <check.h>
@@ -24,10 +25,13 @@ static struct fx_world X;
 static struct cr_conn *C;
 static int nsubmit;
 static struct cr_request *last;
+static struct cr_request *subs[64]; /* the first ones submitted, in order */
 
 /* The submit callback of most tests: counts, answers nothing. */
 static void sink(struct cr_request *r)
 {
+    if (nsubmit < (int)CR_ARRAY_LEN(subs))
+        subs[nsubmit] = r;
     nsubmit++;
     last = r;
 }
@@ -228,18 +232,25 @@ END_TEST
 
 static struct fx_h2c *phone;
 
-static void phone_exchange(void)
+/* One round trip of phone ph on connection c: what it queued goes to
+ * corral, what corral queued goes back to it. */
+static void exchange(struct cr_conn *c, struct fx_h2c *ph)
 {
     struct evbuffer *b = evbuffer_new();
-    fx_h2c_send(phone, b);
+    fx_h2c_send(ph, b);
     size_t n = evbuffer_get_length(b);
     if (n)
-        ck_assert_int_eq(C->proto->on_data(C, evbuffer_pullup(b, -1), n), 0);
+        ck_assert_int_eq(c->proto->on_data(c, evbuffer_pullup(b, -1), n), 0);
     evbuffer_drain(b, n);
-    fx_conn_take(C, b);
+    fx_conn_take(c, b);
     n = evbuffer_get_length(b);
-    ck_assert_int_eq(fx_h2c_recv(phone, evbuffer_pullup(b, -1), n), 0);
+    ck_assert_int_eq(fx_h2c_recv(ph, evbuffer_pullup(b, -1), n), 0);
     evbuffer_free(b);
+}
+
+static void phone_exchange(void)
+{
+    exchange(C, phone);
 }
 
 /* A pseudo-header is part of the header list too: an :authority twice
@@ -507,6 +518,188 @@ START_TEST(budgets_follow_the_config)
 }
 END_TEST
 
+/* ------------------------------------------------------------ item 6: clients not reading */
+
+#define MAX_STALLED 16 /* the default h2_max_stalled_streams (config.c) */
+
+static const char *const big_get[] = {":method",     "GET",
+                                      ":scheme",     "https",
+                                      ":authority",  "api.example.com", /* */
+                                      ":path",       "/bytes/4000000",
+                                      "x-tenant-id", "gold",
+                                      NULL};
+
+/* A client whose SETTINGS_INITIAL_WINDOW_SIZE is 0 asks for 40 large
+ * responses and never opens a window: every one of its streams is stalled
+ * from the start, so the first MAX_STALLED are submitted and the rest are
+ * refused with REFUSED_STREAM (safe to retry: RFC 9113 8.7) before they
+ * cost admission anything. A normal client on another connection of the
+ * same worker is not touched by it. */
+START_TEST(zero_window_client_holds_at_most_the_bound)
+{
+    phone = fx_h2c_new_window(0);
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    int32_t sids[40];
+    for (int i = 0; i < 40; i++)
+        sids[i] = fx_h2c_request(phone, big_get);
+    phone_exchange();
+    ck_assert_int_eq(nsubmit, MAX_STALLED);
+    for (int i = 0; i < 40; i++)
+        ck_assert_int_eq(fx_h2c_reset_code(phone, sids[i]),
+                         i < MAX_STALLED ? -1 : NGHTTP2_REFUSED_STREAM);
+    ck_assert_uint_eq(fx_h2c_resets(phone), 40 - MAX_STALLED);
+    ck_assert_int_eq(C->state, CR_CONN_OPEN); /* the connection goes on */
+
+    struct cr_conn *c2 = fx_conn_new(&X, "203.0.113.7");
+    struct fx_h2c *normal = fx_h2c_new();
+    ck_assert_int_eq(cr_h2_attach(c2, sink), 0);
+    for (int i = 0; i < 40; i++)
+        fx_h2c_request(normal, big_get);
+    exchange(c2, normal);
+    ck_assert_int_eq(nsubmit, MAX_STALLED + 40);
+    ck_assert_uint_eq(fx_h2c_resets(normal), 0);
+    fx_conn_free(c2);
+    fx_h2c_free(normal);
+    fx_h2c_free(phone);
+}
+END_TEST
+
+/* The same through the real pool and an upstream connection: no more than
+ * MAX_STALLED of the zero-window client's requests take an upstream stream,
+ * and a normal client's requests are sent and answered beside them. */
+START_TEST(zero_window_client_reaches_the_pool_at_most_the_bound)
+{
+    struct fx_lb *lb = fx_lb_new(1000, 200, 100000);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    phone = fx_h2c_new_window(0);
+    ck_assert_int_eq(cr_h2_attach(C, cr_request_submit), 0);
+    for (int i = 0; i < 100; i++)
+        fx_h2c_request(phone, big_get);
+    phone_exchange();
+    ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    phone_exchange();
+    ck_assert_uint_eq(fx_lb_requests(lb), MAX_STALLED);
+    ck_assert_uint_eq(fx_h2c_resets(phone), 100 - MAX_STALLED);
+    ck_assert_uint_eq(fx_h2c_done(phone), 0);
+
+    struct cr_conn *c2 = fx_conn_new(&X, "203.0.113.7");
+    struct fx_h2c *normal = fx_h2c_new();
+    ck_assert_int_eq(cr_h2_attach(c2, cr_request_submit), 0);
+    int32_t sids[8];
+    for (int i = 0; i < 8; i++)
+        sids[i] = fx_h2c_request(normal, big_get);
+    for (int round = 0; round < 50 && fx_h2c_done(normal) < 8; round++) {
+        exchange(c2, normal);
+        ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    }
+    ck_assert_uint_eq(fx_lb_requests(lb), MAX_STALLED + 8);
+    ck_assert_uint_eq(fx_h2c_done(normal), 8);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(fx_h2c_status(normal, sids[i]), 200);
+    ck_assert_uint_eq(fx_h2c_done(phone), 0);
+    fx_conn_free(c2);
+    fx_h2c_free(normal);
+    fx_h2c_free(phone);
+    fx_conn_free(C);
+    C = NULL;
+    fx_lb_free(lb);
+}
+END_TEST
+
+/* The count follows the stream windows both ways: a stream whose window
+ * the client opens no longer counts (room for one more), and one whose
+ * response is buffered beyond its window counts again once what the
+ * window allowed has gone. */
+START_TEST(stalled_count_follows_stream_windows)
+{
+    teardown();
+    world("http:\n  h2_max_stalled_streams: 4\n");
+    phone = fx_h2c_new_window(0);
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    int32_t s[8];
+    for (int i = 0; i < 5; i++)
+        s[i] = fx_h2c_request(phone, big_get);
+    phone_exchange();
+    ck_assert_int_eq(nsubmit, 4);
+    ck_assert_int_eq(fx_h2c_reset_code(phone, s[4]), NGHTTP2_REFUSED_STREAM);
+
+    /* stream 1 gets a window of 10 bytes: nothing waits on it now */
+    fx_h2c_window(phone, s[0], 10);
+    phone_exchange();
+    s[5] = fx_h2c_request(phone, big_get);
+    s[6] = fx_h2c_request(phone, big_get);
+    phone_exchange();
+    ck_assert_int_eq(nsubmit, 5);
+    ck_assert_int_eq(fx_h2c_reset_code(phone, s[5]), -1);
+    ck_assert_int_eq(fx_h2c_reset_code(phone, s[6]), NGHTTP2_REFUSED_STREAM);
+
+    /* its answer (a JSON body of some 40 bytes) is more than 10 bytes:
+     * 10 go, the rest waits, and the stream counts again */
+    cr_request_respond(subs[0], 200, "ok", NULL);
+    phone_exchange();
+    s[7] = fx_h2c_request(phone, big_get);
+    phone_exchange();
+    ck_assert_int_eq(nsubmit, 5);
+    ck_assert_int_eq(fx_h2c_reset_code(phone, s[7]), NGHTTP2_REFUSED_STREAM);
+
+    /* the client opens stream 1 enough: the answer ends and the stream
+     * closes (4 left, the bound); then stream 3's window: room for one */
+    fx_h2c_window(phone, s[0], 1000);
+    phone_exchange();
+    ck_assert_int_eq(fx_h2c_status(phone, s[0]), 200);
+    ck_assert_uint_eq(fx_h2c_done(phone), 1);
+    fx_h2c_window(phone, s[1], 1000);
+    phone_exchange();
+    fx_h2c_request(phone, big_get);
+    phone_exchange();
+    ck_assert_int_eq(nsubmit, 6);
+    fx_h2c_free(phone);
+}
+END_TEST
+
+/* A client with wide stream windows whose connection window is shut: every
+ * response it has in flight waits on it, so every in-flight request
+ * counts, whatever its stream's window; opening the connection's window
+ * makes room again. */
+START_TEST(shut_connection_window_counts_every_stream)
+{
+    teardown();
+    world("http:\n  h2_max_stalled_streams: 4\n");
+    struct fx_lb *lb = fx_lb_new(1000, 200, 100000);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    phone = fx_h2c_new_window(1 << 20); /* its connection window stays 65535 */
+    ck_assert_int_eq(cr_h2_attach(C, cr_request_submit), 0);
+    fx_h2c_request(phone, big_get);
+    fx_h2c_request(phone, big_get);
+    phone_exchange();
+    for (int round = 0; round < 10; round++) { /* 65535 of 2 x 100000 bytes go */
+        ck_assert_int_eq(fx_up_pump(u, lb), 0);
+        phone_exchange();
+    }
+    ck_assert_uint_eq(fx_lb_requests(lb), 2);
+    ck_assert_uint_eq(fx_h2c_done(phone), 0);
+    int32_t s[3];
+    for (int i = 0; i < 3; i++)
+        s[i] = fx_h2c_request(phone, big_get);
+    phone_exchange();
+    ck_assert_int_eq(fx_h2c_reset_code(phone, s[0]), -1);
+    ck_assert_int_eq(fx_h2c_reset_code(phone, s[1]), -1);
+    ck_assert_int_eq(fx_h2c_reset_code(phone, s[2]), NGHTTP2_REFUSED_STREAM);
+
+    fx_h2c_window(phone, 0, 1 << 20);
+    phone_exchange();
+    int32_t more = fx_h2c_request(phone, big_get);
+    phone_exchange();
+    ck_assert_int_eq(fx_h2c_reset_code(phone, more), -1);
+    ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    ck_assert_uint_eq(fx_lb_requests(lb), 5);
+    fx_h2c_free(phone);
+    fx_conn_free(C);
+    C = NULL;
+    fx_lb_free(lb);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 static Suite *h2_suite(void)
@@ -535,6 +728,14 @@ static Suite *h2_suite(void)
     tcase_add_test(tc, empty_continuation_flood_gets_goaway);
     tcase_add_test(tc, traffic_below_budgets_is_served);
     tcase_add_test(tc, budgets_follow_the_config);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("not_reading");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, zero_window_client_holds_at_most_the_bound);
+    tcase_add_test(tc, zero_window_client_reaches_the_pool_at_most_the_bound);
+    tcase_add_test(tc, stalled_count_follows_stream_windows);
+    tcase_add_test(tc, shut_connection_window_counts_every_stream);
     suite_add_tcase(s, tc);
     return s;
 }

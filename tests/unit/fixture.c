@@ -406,8 +406,19 @@ struct fx_h2c {
     struct {
         int32_t sid;
         int status;
+        int reset; /* the RST_STREAM error code, -1 for none */
     } st[H2C_SLOTS];
 };
+
+/* The slot of sid, taken over from an older stream when they collide. */
+static void h2c_slot(struct fx_h2c *cl, int32_t sid)
+{
+    if (cl->st[(sid / 2) % H2C_SLOTS].sid != sid) {
+        cl->st[(sid / 2) % H2C_SLOTS].sid = sid;
+        cl->st[(sid / 2) % H2C_SLOTS].status = 0;
+        cl->st[(sid / 2) % H2C_SLOTS].reset = -1;
+    }
+}
 
 static int h2c_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
                          size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
@@ -415,7 +426,7 @@ static int h2c_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint
     struct fx_h2c *cl = arg;
     if (nlen == 7 && memcmp(name, ":status", 7) == 0) {
         int32_t sid = f->hd.stream_id;
-        cl->st[(sid / 2) % H2C_SLOTS].sid = sid;
+        h2c_slot(cl, sid);
         cl->st[(sid / 2) % H2C_SLOTS].status = atoi((const char *)value);
     }
     return 0;
@@ -424,24 +435,48 @@ static int h2c_on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint
 static int h2c_on_close(nghttp2_session *ng, int32_t sid, uint32_t error, void *arg)
 {
     struct fx_h2c *cl = arg;
-    if (error)
+    if (error) {
         cl->resets++;
-    else
+        h2c_slot(cl, sid);
+        cl->st[(sid / 2) % H2C_SLOTS].reset = (int)error;
+    } else {
         cl->done++;
+    }
     return 0;
+}
+
+/* A phone; with manual, its windows open only through fx_h2c_window and
+ * it announces initial_window. */
+static struct fx_h2c *h2c_new(bool manual, uint32_t initial_window)
+{
+    struct fx_h2c *cl = calloc(1, sizeof(*cl));
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    FX_CHECK(cl && nghttp2_session_callbacks_new(&cb) == 0 && nghttp2_option_new(&opt) == 0);
+    nghttp2_session_callbacks_set_on_header_callback(cb, h2c_on_header);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2c_on_close);
+    nghttp2_option_set_no_auto_window_update(opt, manual);
+    FX_CHECK(nghttp2_session_client_new2(&cl->ng, cb, cl, opt) == 0);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, initial_window}};
+    FX_CHECK(nghttp2_submit_settings(cl->ng, NGHTTP2_FLAG_NONE, iv, manual ? 1 : 0) == 0);
+    return cl;
 }
 
 struct fx_h2c *fx_h2c_new(void)
 {
-    struct fx_h2c *cl = calloc(1, sizeof(*cl));
-    nghttp2_session_callbacks *cb;
-    FX_CHECK(cl && nghttp2_session_callbacks_new(&cb) == 0);
-    nghttp2_session_callbacks_set_on_header_callback(cb, h2c_on_header);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2c_on_close);
-    FX_CHECK(nghttp2_session_client_new(&cl->ng, cb, cl) == 0);
-    nghttp2_session_callbacks_del(cb);
-    FX_CHECK(nghttp2_submit_settings(cl->ng, NGHTTP2_FLAG_NONE, NULL, 0) == 0);
-    return cl;
+    return h2c_new(false, 0);
+}
+
+struct fx_h2c *fx_h2c_new_window(uint32_t initial_window)
+{
+    return h2c_new(true, initial_window);
+}
+
+void fx_h2c_window(struct fx_h2c *cl, int32_t sid, int32_t n)
+{
+    FX_CHECK(nghttp2_submit_window_update(cl->ng, NGHTTP2_FLAG_NONE, sid, n) == 0);
 }
 
 void fx_h2c_free(struct fx_h2c *cl)
@@ -493,4 +528,9 @@ int fx_h2c_status(const struct fx_h2c *cl, int32_t sid)
 uint64_t fx_h2c_resets(const struct fx_h2c *cl)
 {
     return cl->resets;
+}
+
+int fx_h2c_reset_code(const struct fx_h2c *cl, int32_t sid)
+{
+    return cl->st[(sid / 2) % H2C_SLOTS].sid == sid ? cl->st[(sid / 2) % H2C_SLOTS].reset : -1;
 }

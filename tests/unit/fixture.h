@@ -110,6 +110,13 @@ int fx_up_pump(struct cr_upconn *u, struct fx_lb *lb);
 struct fx_h2c;
 
 struct fx_h2c *fx_h2c_new(void);
+/* A phone that reads but does not open windows by itself: it announces
+ * SETTINGS_INITIAL_WINDOW_SIZE initial_window (0: a zero-window client)
+ * and sends WINDOW_UPDATE only through fx_h2c_window (nghttp2's automatic
+ * updates are off). */
+struct fx_h2c *fx_h2c_new_window(uint32_t initial_window);
+/* Queues a WINDOW_UPDATE of n bytes for stream sid (0: the connection). */
+void fx_h2c_window(struct fx_h2c *cl, int32_t sid, int32_t n);
 void fx_h2c_free(struct fx_h2c *cl);
 /* Queues a request (nv: name/value pairs, pseudo-headers first, NULL
  * terminated). Returns its stream id. */
@@ -121,7 +128,9 @@ int fx_h2c_recv(struct fx_h2c *cl, const uint8_t *data, size_t len);
 /* Responses completed so far, and the :status of stream sid (0: none). */
 uint64_t fx_h2c_done(const struct fx_h2c *cl);
 int fx_h2c_status(const struct fx_h2c *cl, int32_t sid);
-/* Streams the server reset. */
+/* Streams the server reset, and the error code of stream sid's
+ * RST_STREAM (-1: not reset, or not known). */
 uint64_t fx_h2c_resets(const struct fx_h2c *cl);
+int fx_h2c_reset_code(const struct fx_h2c *cl, int32_t sid);
 
 #endif
