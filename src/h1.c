@@ -661,6 +661,9 @@ static void h1_on_free(struct cr_conn *c)
         TAILQ_REMOVE(&h->reqs, r, felink);
         if (!r->status && r->method)
             r->reason = "client closed the connection";
+        else if (r->status && !r->reason &&
+                 (!r->resp_eof || evbuffer_get_length(r->resp_body) > 0))
+            r->reason = "connection closed before the response was sent";
         cr_request_release_fe(r);
     }
     cr_worker_undefer(c->w, &h->resume);

@@ -393,6 +393,39 @@ END_TEST
 
 /* ------------------------------------------------------------ main */
 
+/* A client that pipelines large downloads and never reads: corral closes
+ * it after body_timeout (its write timeout), and the requests cut off are
+ * logged as such, not as plain 200s. */
+static const char NOT_READING_PY[] =
+    "import socket, ssl, sys, time\n"
+    "ctx = ssl.create_default_context(cafile=sys.argv[2])\n"
+    "ctx.set_alpn_protocols(['http/1.1'])\n"
+    "raw = socket.socket()\n"
+    "raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)\n"
+    "raw.connect(('127.0.0.1', int(sys.argv[1])))\n"
+    "s = ctx.wrap_socket(raw, server_hostname='edge.test')\n"
+    "s.sendall(b'GET /bytes/4000000 HTTP/1.1\\r\\nHost: edge.test\\r\\n\\r\\n' * 3)\n"
+    "time.sleep(float(sys.argv[3]))\n"
+    "s.close()\n";
+
+START_TEST(not_reading_cut_off_is_logged)
+{
+    start("h2", "http: {body_timeout: 1s}\n");
+    char *argv[] = {"python3", "-c", (char *)NOT_READING_PY, h_strf(T, "%d", T->port),
+                    h_strf(T, "%s/ca.crt", T->certs), "4", NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 10000, &r), 0);
+    const char *log = h_path(T, "access.log");
+    ck_assert_msg(h_wait_file_line(log,
+                                   (const char *const[]){"/bytes/4000000",
+                                                         "connection closed before the response "
+                                                         "was sent",
+                                                         NULL},
+                                   5000),
+                  "no cut-off request logged as such: %s", h_file_tail(T, log, 1500));
+}
+END_TEST
+
 static TCase *tcase(Suite *s, const char *name, int timeout_s)
 {
     TCase *tc = tcase_create(name);
@@ -415,6 +448,7 @@ static Suite *h1hostile_suite(void)
     tc = tcase(s, "pipeline", 40);
     tcase_add_test(tc, pipeline_cap_within_one_write);
     tcase_add_test(tc, last_request_body_read_whole);
+    tcase_add_test(tc, not_reading_cut_off_is_logged);
     return s;
 }
 
