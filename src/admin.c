@@ -17,6 +17,7 @@
 #include "tenant.h"
 
 struct admin_conn {
+    struct cr_worker *w;
     int fd;
     struct event *ev;  /* readable */
     struct event *tmr; /* the request's deadline, armed once at accept */
@@ -174,7 +175,7 @@ static void respond(struct admin_conn *a, int status, const char *type, const ch
 
 static void handle(struct admin_conn *a)
 {
-    struct cr_worker *w = cr_worker_self;
+    struct cr_worker *w = a->w;
     char method[8], path[128];
     if (sscanf(a->buf, "%7s %127s", method, path) != 2) {
         respond(a, 400, "text/plain", "bad request\n", 12);
@@ -248,6 +249,7 @@ static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *
         close(fd);
         return;
     }
+    a->w = w;
     a->fd = fd;
     a->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, a);
     a->tmr = evtimer_new(w->base, on_deadline, a);

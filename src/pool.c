@@ -388,7 +388,7 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
 
 void cr_pool_cancel(struct cr_request *r)
 {
-    struct cr_pool *p = cr_worker_self->pool;
+    struct cr_pool *p = r->w->pool;
     if (!r->be_held)
         return;
     if (r->state == CR_REQ_QUEUED && !r->up) {

@@ -128,6 +128,7 @@ struct cr_request *cr_request_new(struct cr_conn *conn, const struct cr_fe_ops *
         return NULL;
     }
     evtimer_assign(r->resp_tmr, conn->w->base, on_response_timeout, r);
+    r->w = conn->w;
     r->conn = conn;
     r->fe = fe;
     r->fe_data = fe_data;
@@ -161,7 +162,7 @@ static double ms_between(uint64_t a, uint64_t b)
 
 static void access_log(struct cr_request *r)
 {
-    struct cr_worker *w = cr_worker_self;
+    struct cr_worker *w = r->w;
     int cls = r->resp_aborted || !r->status ? 0 : CR_MIN(r->status / 100, 5);
     atomic_fetch_add(&w->stats->responses_by_class[cls], 1);
     if (!cr_log_access_enabled())
@@ -332,7 +333,7 @@ const struct cr_hdr *cr_request_rhdr(const struct cr_request *r, const char *nam
 int cr_request_add_header(struct cr_request *r, const char *name, size_t nlen,
                           const char *value, size_t vlen)
 {
-    const struct cr_cfg_http *h = &r->conn->w->cfg->http;
+    const struct cr_cfg_http *h = &r->w->cfg->http;
     char lname[256];
     if (nlen >= sizeof(lname))
         return CR_ELIMIT;
@@ -428,7 +429,7 @@ static void set_header(struct cr_request *r, struct cr_hdrs *h, const char *name
 
 static void add_forwarding(struct cr_request *r)
 {
-    const struct cr_cfg_http *h = &r->conn->w->cfg->http;
+    const struct cr_cfg_http *h = &r->w->cfg->http;
     char buf[128];
     /* the edge is the first hop anyone trusts: what the client claims about
      * earlier hops is dropped, whichever style we send ourselves */
@@ -586,16 +587,16 @@ void cr_request_submit(struct cr_request *r)
         cr_request_respond(r, 400, reason, NULL);
         return;
     }
-    cr_pool_classify(r->conn->w->pool, r, cr_conn_sni(r->conn));
+    cr_pool_classify(r->w->pool, r, cr_conn_sni(r->conn));
     r->be_held = true;
-    cr_pool_submit(r->conn->w->pool, r);
+    cr_pool_submit(r->w->pool, r);
 }
 
 /* ------------------------------------------------------------ bodies */
 
 int cr_request_body(struct cr_request *r, const void *data, size_t len)
 {
-    const struct cr_cfg_http *h = &cr_worker_self->cfg->http;
+    const struct cr_cfg_http *h = &r->w->cfg->http;
     r->bytes_in += len;
     if (h->max_body && r->bytes_in > h->max_body)
         return CR_ELIMIT;

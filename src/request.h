@@ -31,6 +31,7 @@
 struct cr_conn;
 struct cr_upconn;
 struct cr_request;
+struct cr_worker;
 
 struct cr_hdr {
     char *name;  /* lower case, NUL-terminated */
@@ -67,6 +68,7 @@ struct cr_arena_block;
 struct cr_request {
     enum cr_req_state state;
     struct cr_arena_block *arena; /* newest block first; the first is inline */
+    struct cr_worker *w;        /* its worker, from creation to the end */
     struct cr_conn *conn;       /* client connection; NULL once released by the front end */
     const struct cr_fe_ops *fe; /* NULL once released */
     void *fe_data;              /* front end's per-request state */

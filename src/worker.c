@@ -19,7 +19,6 @@
 #include "log.h"
 #include "pool.h"
 
-struct cr_worker *cr_worker_self;
 
 /* A late flush waits for the loop to have no input ready; under input that
  * never pauses, the guard (at CR_EVPRIO_IO) runs it after this long. */
@@ -334,7 +333,6 @@ int cr_worker_run(const struct cr_worker_setup *s)
     LIST_INIT(&w.conns);
     TAILQ_INIT(&w.defer_now.items);
     TAILQ_INIT(&w.defer_late.items);
-    cr_worker_self = &w;
 
     /* Priorities (worker.h): open connections' I/O first, then their
      * flushes and the timers, then accepting and handshakes, so under CPU

@@ -141,9 +141,6 @@ struct cr_worker {
  * what it was to run still runs, at its new level. Returns 0 or -1. */
 int cr_worker_set_priority(struct event *ev, int prio);
 
-/* The worker of this process (one per process). */
-extern struct cr_worker *cr_worker_self;
-
 /* Queues d to run after the current callbacks (d->late: once no input is
  * ready, and at the latest after about a millisecond); a no-op if already
  * queued. */

@@ -50,8 +50,7 @@ struct fx_world {
     SSL_CTX *tls; /* SSL objects for connections that never handshake */
 };
 
-/* Builds a world from a YAML config (NULL: fx_default_yaml) and makes it
- * cr_worker_self. */
+/* Builds a world from a YAML config (NULL: fx_default_yaml). */
 void fx_world_init(struct fx_world *x, const char *yaml);
 void fx_world_free(struct fx_world *x);
 
