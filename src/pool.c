@@ -61,8 +61,7 @@ static void shed(struct cr_pool *p, struct cr_request *r, const struct cr_admit_
     snprintf(retry, sizeof(retry), "%u", why->retry_after_s);
     const char *extra[] = {"retry-after", retry, NULL};
     atomic_fetch_add(&tstats(p, r)->shed[why->kind], 1);
-    r->be_held = false; /* nothing to release upstream: it never went */
-    cr_request_respond(r, why->status, why->reason, extra);
+    cr_request_be_respond(r, why->status, why->reason, extra); /* it never went upstream */
 }
 
 /* ------------------------------------------------------------ timer */
@@ -133,8 +132,7 @@ static void send_upstream(struct cr_pool *p, struct cr_request *r)
         /* capacity said yes and no connection has room: only a connection
          * lost between the two can do that */
         cr_admit_done(p->admit, &r->admit, cr_now_us());
-        r->be_held = false;
-        cr_request_respond(r, 502, "upstream connection lost", NULL);
+        cr_request_be_respond(r, 502, "upstream connection lost", NULL);
     }
 }
 
@@ -255,8 +253,7 @@ void cr_pool_classify(struct cr_pool *p, struct cr_request *r, const char *sni)
 void cr_pool_submit(struct cr_pool *p, struct cr_request *r)
 {
     if (!any_coming(p)) {
-        r->be_held = false;
-        cr_request_respond(r, 502, "upstream unavailable", NULL);
+        cr_request_be_respond(r, 502, "upstream unavailable", NULL);
         return;
     }
     struct cr_admit_shed why;
@@ -275,7 +272,7 @@ void cr_pool_submit(struct cr_pool *p, struct cr_request *r)
             shed(p, r, &why);
             break;
         }
-        r->state = CR_REQ_QUEUED;
+        cr_request_set_state(r, CR_REQ_QUEUED);
         r->t_queued = now;
         p->waiting++;
         atomic_fetch_add(&tstats(p, r)->queued, 1);
@@ -318,8 +315,7 @@ static void fail_waiting(struct cr_pool *p)
     while (p->waiting && (it = cr_admit_expire(p->admit, UINT64_MAX - 1, &why)) != NULL) {
         struct cr_request *r = it->owner;
         p->waiting--;
-        r->be_held = false;
-        cr_request_respond(r, 502, "upstream unavailable", NULL);
+        cr_request_be_respond(r, 502, "upstream unavailable", NULL);
     }
     arm_admit_timer(p);
 }
@@ -373,8 +369,7 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
     }
     if (r->state < CR_REQ_RESPONDING && r->fe) {
         cr_admit_done(p->admit, &r->admit, cr_now_us());
-        r->be_held = false;
-        cr_request_respond(r, 502, "upstream connection lost", NULL);
+        cr_request_be_respond(r, 502, "upstream connection lost", NULL);
         dispatch_ready(p);
         return;
     }

@@ -3,6 +3,7 @@
 #include "request.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,34 @@ static char *arena_strndup(struct cr_request *r, const char *s, size_t len)
     }
     return p;
 }
+
+/* ------------------------------------------------------------ state */
+
+#define ST(s) (1u << (s))
+
+/* The states a request may go to from each state (request.h). */
+static const uint8_t next_states[] = {
+    [CR_REQ_HEAD] = ST(CR_REQ_QUEUED) | ST(CR_REQ_UPSTREAM) | ST(CR_REQ_RESPONDING) |
+                    ST(CR_REQ_DONE),
+    [CR_REQ_QUEUED] = ST(CR_REQ_UPSTREAM) | ST(CR_REQ_RESPONDING),
+    [CR_REQ_UPSTREAM] = ST(CR_REQ_QUEUED) | ST(CR_REQ_UPSTREAM) | ST(CR_REQ_RESPONDING),
+    [CR_REQ_RESPONDING] = ST(CR_REQ_DONE),
+    [CR_REQ_DONE] = ST(CR_REQ_DONE),
+};
+
+bool cr_request_can_go(enum cr_req_state from, enum cr_req_state to)
+{
+    return (unsigned)from <= CR_REQ_DONE && (unsigned)to <= CR_REQ_DONE &&
+           (next_states[from] & ST(to)) != 0;
+}
+
+void cr_request_set_state(struct cr_request *r, enum cr_req_state s)
+{
+    assert(cr_request_can_go(r->state, s));
+    r->state = s;
+}
+
+#undef ST
 
 /* ------------------------------------------------------------ lifetime */
 
@@ -594,11 +623,16 @@ void cr_request_submit(struct cr_request *r)
 
 /* ------------------------------------------------------------ bodies */
 
+bool cr_request_body_too_large(const struct cr_request *r, int64_t len)
+{
+    uint64_t max = r->w->cfg->http.max_body;
+    return max && len > 0 && (uint64_t)len > max;
+}
+
 int cr_request_body(struct cr_request *r, const void *data, size_t len)
 {
-    const struct cr_cfg_http *h = &r->w->cfg->http;
     r->bytes_in += len;
-    if (h->max_body && r->bytes_in > h->max_body)
+    if (cr_request_body_too_large(r, (int64_t)r->bytes_in))
         return CR_ELIMIT;
     if (!r->be_held) /* answered already: the bytes go nowhere */
         return 0;
@@ -637,7 +671,7 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
         /* the head is out: all that can be done is to break the response */
         r->resp_aborted = true;
         r->resp_eof = true;
-        r->state = CR_REQ_DONE;
+        cr_request_set_state(r, CR_REQ_DONE);
         cr_request_notify_end(r);
         return;
     }
@@ -657,7 +691,7 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
     evbuffer_drain(r->resp_body, evbuffer_get_length(r->resp_body));
     evbuffer_add(r->resp_body, body, (size_t)n);
     r->resp_eof = true;
-    r->state = CR_REQ_RESPONDING;
+    cr_request_set_state(r, CR_REQ_RESPONDING);
     /* The whole answer is there at the head: a front end may write it all
      * and let go of r from the first callback (h1 does). r stays alive for
      * the second, and is freed here if both sides have gone. */
@@ -667,6 +701,13 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
     r->answering = false;
     if (!r->fe && !r->be_held)
         request_free(r);
+}
+
+void cr_request_be_respond(struct cr_request *r, int status, const char *reason,
+                           const char *const *extra)
+{
+    r->be_held = false; /* nothing to leave or reset: cr_request_respond cancels nothing */
+    cr_request_respond(r, status, reason, extra);
 }
 
 static void on_response_timeout(evutil_socket_t fd, short what, void *arg)

@@ -53,12 +53,23 @@ struct cr_fe_ops {
     void (*request_drained)(struct cr_request *r); /* req_body fell below the mark */
 };
 
+/* Where a request is. Only cr_request_set_state changes it, and only
+ * along these transitions (anything else is a bug: it aborts):
+ *   HEAD       -> QUEUED (admission), UPSTREAM (admitted at once),
+ *                 RESPONDING (answered locally), DONE (refused by the front
+ *                 end without an answer: an HTTP/2 reset)
+ *   QUEUED     -> UPSTREAM (dispatched), RESPONDING (shed, expired, 502)
+ *   UPSTREAM   -> UPSTREAM (retried on another connection), QUEUED (retried
+ *                 through admission), RESPONDING (its head, or 502/504)
+ *   RESPONDING -> DONE (the response broke off after its head)
+ *   DONE       -> DONE */
 enum cr_req_state {
     CR_REQ_HEAD = 0,   /* reading the request head */
-    CR_REQ_QUEUED,     /* waiting for an upstream stream */
+    CR_REQ_QUEUED,     /* waiting in admission for an upstream stream */
     CR_REQ_UPSTREAM,   /* on an upstream stream */
     CR_REQ_RESPONDING, /* response head received (or generated) */
-    CR_REQ_DONE,       /* response complete or aborted */
+    CR_REQ_DONE,       /* response aborted or refused; a complete response
+                        * stays RESPONDING with resp_eof set */
 };
 
 /* Per-request memory: every string and header vector of a request comes
@@ -133,7 +144,8 @@ static inline size_t cr_request_body_pending(const struct cr_request *r)
     return r->req_body ? evbuffer_get_length(r->req_body) : 0;
 }
 
-/* Creates a request on conn for front end fe. Returns NULL on ENOMEM. */
+/* Creates a request on conn (and so of conn's worker, r->w) for front end
+ * fe. Returns NULL on ENOMEM. */
 struct cr_request *cr_request_new(struct cr_conn *conn, const struct cr_fe_ops *fe,
                                   void *fe_data, const char *protocol);
 
@@ -189,7 +201,20 @@ int cr_request_check_authority(const char *s, size_t len);
  * each worker seeds from getrandom(2) at its first id. */
 void cr_request_seed_ids(uint64_t seed);
 
-/* Body bytes from the client; then the end of the body. */
+/* Moves r to state s. A transition the enum cr_req_state comment does not
+ * list is a bug: assert(3) aborts. */
+void cr_request_set_state(struct cr_request *r, enum cr_req_state s);
+
+/* Whether a request may go from state `from` to `to` (for the tests). */
+bool cr_request_can_go(enum cr_req_state from, enum cr_req_state to);
+
+/* Whether a body of len bytes (-1: not known yet) is over http.max_body
+ * (0: unlimited): the front ends refuse a declared length with 413 before
+ * reading it, cr_request_body the bytes as they come. */
+bool cr_request_body_too_large(const struct cr_request *r, int64_t len);
+
+/* Body bytes from the client; then the end of the body. Returns 0,
+ * CR_ELIMIT (over http.max_body: answer 413) or CR_ENOMEM. */
 int cr_request_body(struct cr_request *r, const void *data, size_t len);
 void cr_request_body_end(struct cr_request *r);
 
@@ -203,6 +228,14 @@ void cr_request_resp_consumed(struct cr_request *r, size_t n);
  * after that the response is aborted instead. */
 void cr_request_respond(struct cr_request *r, int status, const char *reason,
                         const char *const *extra);
+
+/* The back end answers r itself, as admission's refusals (429/503) and an
+ * upstream that cannot be reached (502) do: it lets go of its hold
+ * (be_held) without a cancel - r is neither queued nor on an upstream
+ * stream any more - and answers as cr_request_respond does. r may be freed
+ * on return (when its front end had let go). */
+void cr_request_be_respond(struct cr_request *r, int status, const char *reason,
+                           const char *const *extra);
 
 /* Back end notifications to the front end (no-ops once it has released). */
 void cr_request_notify_head(struct cr_request *r);

@@ -159,7 +159,7 @@ void cr_up_pause_read(struct cr_upconn *u, bool pause)
 
 void cr_up_response_head(struct cr_request *r)
 {
-    r->state = CR_REQ_RESPONDING;
+    cr_request_set_state(r, CR_REQ_RESPONDING);
     r->t_first_byte = cr_now_us();
     cr_request_notify_head(r);
 }
@@ -515,7 +515,7 @@ int cr_upconn_submit(struct cr_upconn *u, struct cr_request *r)
         return rc;
     r->up = u;
     r->up_conn_id = u->id;
-    r->state = CR_REQ_UPSTREAM;
+    cr_request_set_state(r, CR_REQ_UPSTREAM);
     r->t_dispatched = cr_now_us();
     u->inflight++;
     TAILQ_INSERT_TAIL(&u->streams, r, qlink);
