@@ -13,7 +13,7 @@
 #include "common.h"
 #include "listener.h"
 #include "log.h"
-#include "pool.h"
+#include "gate.h"
 #include "tenant.h"
 
 struct admin_conn {
@@ -184,7 +184,7 @@ static void handle(struct admin_conn *a)
     if (strcmp(path, "/health") == 0) {
         respond(a, 200, "text/plain", "ok\n", 3);
     } else if (strcmp(path, "/stats") == 0) {
-        const struct cr_tenants *t = cr_pool_tenants(w->pool);
+        const struct cr_tenants *t = cr_gate_tenants(w->gate);
         size_t cap = 4096 + (size_t)w->cfg->workers * 1024 + (size_t)cr_tenants_count(t) * 512;
         char *body = malloc(cap);
         if (!body) {

@@ -14,6 +14,7 @@
 #include "common.h"
 #include "conn.h"
 #include "log.h"
+#include "gate.h"
 #include "pool.h"
 #include "worker.h"
 
@@ -227,7 +228,7 @@ void cr_request_release_fe(struct cr_request *r)
     r->fe = NULL;
     r->conn = NULL;
     if (r->be_held)
-        cr_pool_cancel(r); /* the back end lets go when its stream is gone */
+        cr_gate_cancel(r->w->gate, r); /* the back end lets go when its stream is gone */
     else if (!r->answering)
         request_free(r);
 }
@@ -616,9 +617,9 @@ void cr_request_submit(struct cr_request *r)
         cr_request_respond(r, 400, reason, NULL);
         return;
     }
-    cr_pool_classify(r->w->pool, r, cr_conn_sni(r->conn));
+    cr_gate_classify(r->w->gate, r, cr_conn_sni(r->conn));
     r->be_held = true;
-    cr_pool_submit(r->w->pool, r);
+    cr_gate_submit(r->w->gate, r);
 }
 
 /* ------------------------------------------------------------ bodies */
@@ -665,7 +666,7 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
 {
     if (r->be_held) {
         r->reason = reason;
-        cr_pool_cancel(r); /* leaves the queue or resets the upstream stream */
+        cr_gate_cancel(r->w->gate, r); /* leaves the queue or resets the upstream stream */
     }
     if (r->state >= CR_REQ_RESPONDING) {
         /* the head is out: all that can be done is to break the response */

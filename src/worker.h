@@ -1,5 +1,5 @@
 /* worker.h - a worker process: one libevent loop that owns its client
- * connections, its upstream pool and its admission queues.
+ * connections, its admission gate and its upstream pool.
  *
  * Nothing a worker does blocks: sockets are non-blocking, files are read by
  * the master before the fork, logs are single appending writes. */
@@ -61,6 +61,7 @@ uint64_t cr_worker_nofile(void);
 #include <event2/event.h>
 #include <sys/queue.h>
 
+struct cr_gate;
 struct cr_pool;
 struct cr_conn;
 struct cr_listener;
@@ -121,7 +122,8 @@ struct cr_worker {
     const struct cr_worker_setup *setup;
     int id;
     struct cr_shm_worker_stats *stats;
-    struct cr_pool *pool;
+    struct cr_gate *gate; /* admission: tenants, queues (gate.h) */
+    struct cr_pool *pool; /* upstream connections (pool.h) */
     struct cr_listen_slot *slots; /* one per cfg->listeners[i] */
     LIST_HEAD(, cr_conn) conns;
     size_t nconns;

@@ -16,7 +16,7 @@
 #include "common.h"
 #include "fixture.h"
 #include "h2.h"
-#include "pool.h"
+#include "gate.h"
 #include "request.h"
 
 /* ------------------------------------------------------------ fixtures */
@@ -220,10 +220,10 @@ START_TEST(free_after_highest_stream_id_is_prompt)
     get(1, true);
     get(0x7fffffff, true);
     ck_assert_int_eq(deliver(), 0);
-    ck_assert(!cr_pool_idle(X.w.pool)); /* both wait in the pool's queue */
+    ck_assert(!cr_gate_idle(X.w.gate)); /* both wait in the gate's queue */
     fx_conn_free(C);
     C = NULL;
-    ck_assert(cr_pool_idle(X.w.pool)); /* and both left it */
+    ck_assert(cr_gate_idle(X.w.gate)); /* and both left it */
     raw_done();
 }
 END_TEST
