@@ -56,7 +56,7 @@ uint32_t cr_worker_conn_limit(const struct cr_config *cfg, uint64_t nofile);
 uint64_t cr_worker_nofile(void);
 
 /* ------------------------------------------------------------ inside a worker
- * The running worker, for the modules of its event loop (conn, pool, ...). */
+ * The running worker, for the modules of its event loop (conn, gate, pool, ...). */
 
 #include <event2/event.h>
 #include <sys/queue.h>
