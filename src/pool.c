@@ -14,6 +14,7 @@
 #include "common.h"
 #include "gate.h"
 #include "log.h"
+#include "rand.h"
 #include "upstream.h"
 
 struct slot {
@@ -27,17 +28,14 @@ struct cr_pool {
     struct slot *slots;
     size_t nslots;
     bool draining;
-    uint64_t rng;
+    struct cr_rand rng;       /* reconnect jitter */
 };
 
 static uint64_t jitter(struct cr_pool *p, uint64_t ms)
 {
-    p->rng ^= p->rng << 13;
-    p->rng ^= p->rng >> 7;
-    p->rng ^= p->rng << 17;
     /* +-25%: reconnecting workers must not hit the LB in lockstep */
     uint64_t span = ms / 2 + 1;
-    return ms - ms / 4 + p->rng % span;
+    return ms - ms / 4 + cr_rand_next(&p->rng) % span;
 }
 
 /* ------------------------------------------------------------ placement */
@@ -105,7 +103,7 @@ int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
     if (!p)
         return CR_ENOMEM;
     p->w = w;
-    p->rng = cr_now_us() * 2654435761u + (uint64_t)w->id;
+    cr_rand_seed(&p->rng, cr_now_us() * 2654435761u + (uint64_t)w->id);
     p->nslots = uc->connections;
     p->slots = calloc(p->nslots, sizeof(*p->slots));
     if (!p->slots)

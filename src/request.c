@@ -9,46 +9,31 @@
 #include <stdlib.h>
 #include <string.h>
 #include <event2/event.h>
-#include <sys/random.h>
 
 #include "common.h"
 #include "conn.h"
 #include "log.h"
 #include "gate.h"
 #include "pool.h"
+#include "rand.h"
 #include "worker.h"
 
 /* ------------------------------------------------------------ ids */
 
-static uint64_t rng_state[2];
+/* Request ids and traceparents: per process (a worker is one). */
+static struct cr_rand ids;
 
 static uint64_t rng_next(void)
 {
-    if (!rng_state[0] && !rng_state[1]) {
-        if (getrandom(rng_state, sizeof(rng_state), 0) != sizeof(rng_state))
-            rng_state[0] = cr_now_us() | 1;
-    }
-    /* xorshift128+: ids need to be unique, not secret */
-    uint64_t s1 = rng_state[0];
-    const uint64_t s0 = rng_state[1];
-    rng_state[0] = s0;
-    s1 ^= s1 << 23;
-    rng_state[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-    return rng_state[1] + s0;
+    /* ids need to be unique, not secret */
+    if (!cr_rand_seeded(&ids))
+        cr_rand_seed_random(&ids);
+    return cr_rand_next(&ids);
 }
 
 void cr_request_seed_ids(uint64_t seed)
 {
-    /* splitmix64 twice: any seed, 0 included, gives a state that is not
-     * all zero (all zero would mean "not seeded yet") */
-    for (int i = 0; i < 2; i++) {
-        uint64_t z = (seed += 0x9e3779b97f4a7c15u);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-        rng_state[i] = z ^ (z >> 31);
-    }
-    if (!rng_state[0] && !rng_state[1])
-        rng_state[0] = 1;
+    cr_rand_seed(&ids, seed);
 }
 
 static void hex64(char *out, uint64_t v)
