@@ -72,7 +72,10 @@ static struct cr_request *stream_req(struct h2 *h, int32_t sid)
  * every live request is held. The flags are updated where a window or a
  * buffer changes (stream_recount), so the check at each new request costs
  * one nghttp2 look-up and no walk of the streams: the connection's window,
- * read there because it changes with every DATA frame of any stream. */
+ * read there because it changes with every DATA frame of any stream. A
+ * client that stops reading its socket altogether may keep every window
+ * wide open: once corral's writes to it have moved nothing for a while
+ * (output_stuck), every live request counts too. */
 static void stream_recount(struct h2 *h, struct cr_request *r)
 {
     bool shut = false;
@@ -109,10 +112,22 @@ static void stream_unlive(struct h2 *h, struct cr_request *r)
     stream_recount(h, r);
 }
 
-/* Requests in flight whose responses the client's flow control holds. */
+/* Whether the client has stopped reading its socket, whatever its windows
+ * say: corral's writes to it have moved nothing for a tenth of
+ * send_timeout (3 s by default). */
+static bool output_stuck(struct h2 *h)
+{
+    const struct cr_cfg_http *hc = &h->c->w->cfg->http;
+    uint64_t ms = cr_conn_write_stuck_ms(h->c);
+    return ms > 0 && ms >= CR_MAX(hc->send_timeout_ms / 10, (uint64_t)H2_TICK_MIN_MS);
+}
+
+/* Requests in flight whose responses the client holds: its flow control,
+ * or, when it does not read at all, every one. */
 static uint32_t stalled_streams(struct h2 *h)
 {
-    return nghttp2_session_get_remote_window_size(h->ng) <= 0 ? h->nlive : h->nshut;
+    return nghttp2_session_get_remote_window_size(h->ng) <= 0 || output_stuck(h) ? h->nlive
+                                                                                 : h->nshut;
 }
 
 /* The client's SETTINGS_INITIAL_WINDOW_SIZE changed every stream's window:
@@ -741,7 +756,7 @@ static void h2_on_free(struct cr_conn *c)
         TAILQ_REMOVE(&h->reqs, r, felink);
         nghttp2_session_set_stream_user_data(h->ng, r->fe_stream, NULL);
         h->nstreams--;
-        if (!r->resp_eof && r->method) {
+        if (!r->resp_eof && r->method && !(r->fe_flags & H2_FE_REFUSED)) {
             r->reason = h->calm ? h->calm : "client closed the connection";
             r->resp_aborted = true;
         }
