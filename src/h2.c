@@ -631,10 +631,10 @@ static bool held_by_client(struct h2 *h, const struct cr_request *r, bool conn_s
 
 /* r's request body stopped coming for body_timeout: 408 when its answer
  * has not begun (cr_request_respond cancels its upstream stream), else the
- * answer is broken off (RST_STREAM CANCEL), or, when it is complete, left
- * to finish; either way the client is told to stop sending the body
- * (RST_STREAM NO_ERROR once the answer's END_STREAM is out: on_frame_send,
- * or now when it is out already). */
+ * answer is broken off (RST_STREAM CANCEL), or, when it is whole (from the
+ * upstream or corral's own 413, 431...), left to finish; then the client
+ * is told to stop sending the body (RST_STREAM NO_ERROR once the answer's
+ * END_STREAM is out: on_frame_send, or now when it is out already). */
 static void body_timed_out(struct h2 *h, struct cr_request *r)
 {
     r->fe_body_us = 0;
@@ -643,11 +643,13 @@ static void body_timed_out(struct h2 *h, struct cr_request *r)
                  (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream);
     if (r->resp_aborted)
         return; /* reset already */
-    r->reason = "request body timeout";
-    if (r->state < CR_REQ_DONE) {
+    if (!r->resp_eof) {
+        r->reason = "request body timeout";
         cr_request_respond(r, 408, "request body timeout", NULL);
         return;
     }
+    if (!r->reason)
+        r->reason = "request body timeout";
     nghttp2_stream *st = nghttp2_session_find_stream(h->ng, r->fe_stream);
     if (st && nghttp2_stream_get_state(st) == NGHTTP2_STREAM_STATE_HALF_CLOSED_LOCAL) {
         nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream, NGHTTP2_NO_ERROR);

@@ -844,6 +844,40 @@ START_TEST(body_not_waited_for_is_not_timed_out)
 }
 END_TEST
 
+/* A request answered at its head (413: its content-length is past
+ * max_body) whose body then never comes: the answer stays as it was, and
+ * once body_timeout has passed the client's half of the stream, which it
+ * would otherwise hold open for good, is reset with NO_ERROR. */
+START_TEST(answered_request_whose_body_never_comes_is_reset)
+{
+    teardown();
+    world("http:\n  body_timeout: 100ms\n  max_body: 1k\n");
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+#define NV(k, v) {(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
+    nghttp2_nv nva[] = {NV(":method", "POST"), NV(":scheme", "https"),
+                        NV(":authority", "api.example.com"), NV(":path", "/upload"),
+                        NV("content-length", "5000")};
+#undef NV
+    uint8_t block[512];
+    ssize_t n = nghttp2_hd_deflate_hd(deflater, block, sizeof(block), nva, CR_ARRAY_LEN(nva));
+    ck_assert_int_gt(n, 0);
+    frame(F_HEADERS, FL_END_HEADERS, 1, block, (size_t)n);
+    ck_assert_int_eq(deliver(), 0);
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.status[0], 413);
+    ck_assert_int_eq(s.rsts, 0);
+    ck_assert_int_eq(nsubmit, 0);
+    pass_ms(150);
+    fire_timer();
+    read_frames(&s);
+    ck_assert_int_eq(s.headers, 0);
+    ck_assert_int_eq(s.rst_code[0], NGHTTP2_NO_ERROR);
+    raw_done();
+}
+END_TEST
+
 /* ------------------------------------------------------------ header blocks left open */
 
 /* HEADERS without END_HEADERS, then silence: nghttp2 accepts nothing but
@@ -1019,6 +1053,7 @@ static Suite *h2_suite(void)
     tcase_add_test(tc, body_timeout_cancels_the_upstream_stream);
     tcase_add_test(tc, body_data_restarts_the_clock);
     tcase_add_test(tc, body_not_waited_for_is_not_timed_out);
+    tcase_add_test(tc, answered_request_whose_body_never_comes_is_reset);
     tcase_add_test(tc, open_header_block_closes_after_header_timeout);
     tcase_add_test(tc, dribbled_continuations_do_not_restart_the_clock);
     suite_add_tcase(s, tc);
