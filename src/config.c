@@ -686,6 +686,7 @@ static const struct cr_cfgload_key http_keys[] = {
     KUINT("h2_max_pings",    OFF(h2_max_pings), 1, 1000000, "20"),
     KUINT("h2_max_settings", OFF(h2_max_settings), 1, 1000000, "10"),
     KUINT("h2_max_empty_frames", OFF(h2_max_empty_frames), 1, 1000000, "50"),
+    KUINT("h2_max_control_frames", OFF(h2_max_control_frames), 1, 1000000, "1000"),
     KUINT("h2_max_stalled_streams", OFF(h2_max_stalled_streams), 1, 10000, "16"),
     KENUM("forwarded",       OFF(forwarded), fwd_names, "x-forwarded-for"),
     KBOOL("request_id",      OFF(request_id), "true"),

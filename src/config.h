@@ -120,6 +120,9 @@ struct cr_cfg_http {
     uint32_t h2_max_settings;     /* SETTINGS, default 10 */
     uint32_t h2_max_empty_frames; /* DATA without END_STREAM, HEADERS and
                                    * CONTINUATION with no payload, default 50 */
+    uint32_t h2_max_control_frames; /* PRIORITY and WINDOW_UPDATE, default 1000;
+                                     * WINDOW_UPDATEs that reopen windows for
+                                     * DATA corral sent are not counted */
     /* HTTP/2 requests one client connection may have in flight whose
      * responses its flow control holds (a stream or the connection window
      * shut), default 16 -> RST_STREAM REFUSED_STREAM "client not reading" */

@@ -327,9 +327,14 @@ static bool tls_pending(const struct cr_conn *c)
 
 static enum cr_tls_io tls_write_out(struct cr_conn *c)
 {
+    size_t before = evbuffer_get_length(c->out);
     enum cr_tls_io rc =
         c->ssl ? cr_tls_write_out(c->ssl, c->out) : cr_tlsrec_write_out(c->rec, c->fd, c->out);
     c->write_blocked = rc != CR_TLS_OK;
+    if (rc == CR_TLS_OK || evbuffer_get_length(c->out) < before)
+        c->out_stuck_us = 0; /* the socket took some */
+    else if (rc == CR_TLS_WANT_WRITE && !c->out_stuck_us)
+        c->out_stuck_us = cr_now_us();
     return rc;
 }
 
@@ -446,6 +451,12 @@ size_t cr_conn_pending(const struct cr_conn *c)
     return evbuffer_get_length(c->out);
 }
 
+uint64_t cr_conn_write_stuck_ms(const struct cr_conn *c)
+{
+    uint64_t now = cr_now_us();
+    return c->out_stuck_us && now > c->out_stuck_us ? (now - c->out_stuck_us) / 1000 : 0;
+}
+
 /* Writes what is queued; asks the front end for more while there is room. */
 static void do_flush(void *arg)
 {
@@ -467,8 +478,11 @@ static void do_flush(void *arg)
         if (rc == CR_TLS_OK)
             continue;
         if (rc == CR_TLS_WANT_WRITE) {
-            /* a client that stops reading is dropped after body_timeout */
-            uint64_t ms = c->w->cfg->http.body_timeout_ms;
+            /* a client that stops reading is dropped body_timeout after its
+             * socket last took a byte: counted from then, not from this
+             * write, or every frame it sends would put it off again */
+            uint64_t ms = c->w->cfg->http.body_timeout_ms, stuck = cr_conn_write_stuck_ms(c);
+            ms = stuck < ms ? ms - stuck : 1;
             struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
                                  .tv_usec = (suseconds_t)(ms % 1000) * 1000};
             event_add(c->wev, &tv);
@@ -506,6 +520,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     }
     if (c->want_read_on_write)
         return;
+    c->out_stuck_us = 0; /* writable: the client has read some */
     do_flush(c);
     /* a read that wanted the socket writable (renegotiation-like cases) */
     if (c->state == CR_CONN_OPEN && !c->read_paused)

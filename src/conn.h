@@ -77,6 +77,8 @@ struct cr_conn {
     bool read_paused;        /* backpressure from the front end */
     bool want_read_on_write; /* SSL_write needs the socket readable */
     bool write_blocked;      /* the last write did not finish */
+    uint64_t out_stuck_us;   /* since then the socket has taken none of the output
+                              * (cr_conn_write_stuck_ms); 0 while it moves */
     bool hs_waiting;         /* in HELLO, on slot->hs_waiting for a handshake slot */
     TAILQ_ENTRY(cr_conn) hs_link;
     struct cr_deferred flush;
@@ -101,6 +103,14 @@ int cr_conn_write(struct cr_conn *c, const void *data, size_t len);
 void cr_conn_want_flush(struct cr_conn *c);
 /* Bytes queued and not yet written. */
 size_t cr_conn_pending(const struct cr_conn *c);
+
+/* How long (ms) the output has waited on a socket that takes none of it:
+ * from a write that moved nothing (the kernel's buffer is full: the client
+ * does not read) until one moves something or the socket becomes writable
+ * again. 0 while the output moves or nothing waits. A connection stuck for
+ * body_timeout is closed ("not reading its responses"), however busy its
+ * client keeps it otherwise. */
+uint64_t cr_conn_write_stuck_ms(const struct cr_conn *c);
 
 /* Stops or resumes reading from the client (backpressure). */
 void cr_conn_pause_read(struct cr_conn *c, bool pause);

@@ -250,6 +250,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->http.body_timeout_ms, 30000);
     ck_assert_uint_eq(cfg->http.idle_timeout_ms, 60000);
     ck_assert_uint_eq(cfg->http.max_streams, 128);
+    ck_assert_uint_eq(cfg->http.h2_max_control_frames, 1000);
     ck_assert_uint_eq(cfg->http.h2_max_stalled_streams, 16);
     ck_assert_int_eq(cfg->http.forwarded, CR_FWD_XFF);
     ck_assert(cfg->http.request_id);
@@ -328,6 +329,7 @@ static const char full_config[] = "workers: 4\n"
                                   "  body_timeout: 1.5m\n"
                                   "  idle_timeout: 1d\n"
                                   "  max_streams: 10000\n"
+                                  "  h2_max_control_frames: 1000000\n"
                                   "  h2_max_stalled_streams: 10000\n"
                                   "  forwarded: forwarded\n"
                                   "  request_id: off\n"
@@ -435,6 +437,7 @@ START_TEST(full_config_sets_every_key)
     ck_assert_uint_eq(cfg->http.body_timeout_ms, 90000);
     ck_assert_uint_eq(cfg->http.idle_timeout_ms, 86400000);
     ck_assert_uint_eq(cfg->http.max_streams, 10000);
+    ck_assert_uint_eq(cfg->http.h2_max_control_frames, 1000000);
     ck_assert_uint_eq(cfg->http.h2_max_stalled_streams, 10000);
     ck_assert_int_eq(cfg->http.forwarded, CR_FWD_FORWARDED);
     ck_assert(!cfg->http.request_id);
@@ -1176,6 +1179,8 @@ static const struct form forms[] = {
      "2:16: error: 'max_headers' must be an integer between 1 and 1000, got null"},
     {HTTP("max_streams"), "0", BASE,
      "2:16: error: 'max_streams' must be an integer between 1 and 10000, got '0'"},
+    {HTTP("h2_max_control_frames"), "0", BASE,
+     "2:26: error: 'h2_max_control_frames' must be an integer between 1 and 1000000, got '0'"},
     {HTTP("h2_max_stalled_streams"), "0", BASE,
      "2:27: error: 'h2_max_stalled_streams' must be an integer between 1 and 10000, got '0'"},
     /* sizes */
@@ -1476,7 +1481,7 @@ static const struct bad_config bad[] = {
       "3:3: error: unknown key 'timeout' (valid keys here: max_header_size, max_headers, "
       "max_uri, max_body, header_timeout, body_timeout, idle_timeout, max_streams, "
       "send_timeout, h2_max_resets, h2_max_pings, h2_max_settings, h2_max_empty_frames, "
-      "h2_max_stalled_streams, forwarded, request_id, traceparent)"}},
+      "h2_max_control_frames, h2_max_stalled_streams, forwarded, request_id, traceparent)"}},
     {"log:\n  acces: off\n" BASE, {"2:3: error: unknown key 'acces' (did you mean 'access'?)"}},
     {"log: stderr\n" BASE, {"1:6: error: 'log' must be a mapping, got 'stderr'"}},
     {"http: []\n" BASE, {"1:7: error: 'http' must be a mapping, got a list"}},
