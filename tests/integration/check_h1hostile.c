@@ -426,6 +426,30 @@ START_TEST(not_reading_cut_off_is_logged)
 }
 END_TEST
 
+/* body_timeout is the longest pause between two reads of a body, not a
+ * bound on the whole upload: 60 KB at 20 KB/s (about 3 s) with
+ * body_timeout 1s comes back whole. */
+START_TEST(slow_steady_upload_within_body_timeout)
+{
+    start("h2", "http: {body_timeout: 1s}\n");
+    static char body[60000];
+    memset(body, 'u', sizeof(body));
+    char *file = h_path(T, "upload.bin");
+    FILE *f = fopen(file, "wb");
+    ck_assert_msg(f != NULL && fwrite(body, 1, sizeof(body), f) == sizeof(body) && fclose(f) == 0,
+                  "cannot write %s", file);
+    struct h_http r;
+    const char *args[] = {"--http1.1", "--limit-rate", "20k", "--data-binary",
+                          h_strf(T, "@%s", file), NULL};
+    h_curl_edge(T, &r, T->port, "/echo", args);
+    ck_assert_msg(r.exit_code == 0 && r.status == 200 && strlen(r.body) == sizeof(body),
+                  "a steady 3 s upload with body_timeout 1s: curl exit %d, HTTP %d, %zu bytes "
+                  "back (want 200, %zu): %s | access log: %s",
+                  r.exit_code, r.status, strlen(r.body), sizeof(body), r.err,
+                  h_file_tail(T, h_path(T, "access.log"), 600));
+}
+END_TEST
+
 static TCase *tcase(Suite *s, const char *name, int timeout_s)
 {
     TCase *tc = tcase_create(name);
@@ -449,6 +473,7 @@ static Suite *h1hostile_suite(void)
     tcase_add_test(tc, pipeline_cap_within_one_write);
     tcase_add_test(tc, last_request_body_read_whole);
     tcase_add_test(tc, not_reading_cut_off_is_logged);
+    tcase_add_test(tc, slow_steady_upload_within_body_timeout);
     return s;
 }
 
