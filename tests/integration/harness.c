@@ -141,35 +141,46 @@ bool h_file_contains(const char *path, const char *needle)
     return found;
 }
 
-bool h_file_has_line(const char *path, const char *const *needles)
+int h_file_count_lines(const char *path, const char *const *needles)
 {
     char *s = h_read_file(path, NULL);
     if (s == NULL)
-        return false;
-    bool found = false;
-    for (char *line = s; line != NULL && *line != '\0' && !found;) {
+        return 0;
+    int n = 0;
+    for (char *line = s; line != NULL && *line != '\0';) {
         char *nl = strchr(line, '\n');
         if (nl != NULL)
             *nl = '\0';
-        found = true;
-        for (size_t i = 0; needles[i] != NULL && found; i++)
-            found = strstr(line, needles[i]) != NULL;
+        bool all = true;
+        for (size_t i = 0; needles[i] != NULL && all; i++)
+            all = strstr(line, needles[i]) != NULL;
+        n += all;
         line = nl != NULL ? nl + 1 : NULL;
     }
     free(s);
-    return found;
+    return n;
 }
 
-bool h_wait_file_line(const char *path, const char *const *needles, int timeout_ms)
+bool h_file_has_line(const char *path, const char *const *needles)
+{
+    return h_file_count_lines(path, needles) > 0;
+}
+
+bool h_wait_file_lines(const char *path, const char *const *needles, int n, int timeout_ms)
 {
     long long end = h_now_ms() + timeout_ms;
     for (;;) {
-        if (h_file_has_line(path, needles))
+        if (h_file_count_lines(path, needles) >= n)
             return true;
         if (h_now_ms() >= end)
             return false;
         h_sleep_ms(20);
     }
+}
+
+bool h_wait_file_line(const char *path, const char *const *needles, int timeout_ms)
+{
+    return h_wait_file_lines(path, needles, 1, timeout_ms);
 }
 
 int h_write_file(const char *path, const char *text)

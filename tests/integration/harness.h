@@ -278,6 +278,17 @@ bool h_file_has_line(const char *path, const char *const *needles);
  * written asynchronously by other processes). */
 bool h_wait_file_line(const char *path, const char *const *needles, int timeout_ms);
 
+/* How many lines of the file contain every needle (0 when it cannot be
+ * read). */
+int h_file_count_lines(const char *path, const char *const *needles);
+
+/* Polls h_file_count_lines every 20 ms until at least n lines match, for at
+ * most timeout_ms. The barrier before counting what did NOT happen: count
+ * the matching lines before a request, then wait for one more - corral's
+ * access-log line is written once it is done with the request, so whatever
+ * it was going to send the upstream for it has been sent. */
+bool h_wait_file_lines(const char *path, const char *const *needles, int n, int timeout_ms);
+
 /* Writes text to path (truncating). Returns 0 or -1. */
 int h_write_file(const char *path, const char *text);
 
