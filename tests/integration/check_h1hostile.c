@@ -391,6 +391,129 @@ START_TEST(last_request_body_read_whole)
 }
 END_TEST
 
+/* ------------------------------------------------------------ lingering close */
+
+/* DIR/name: mib MiB of 'x'. */
+static char *big_file(const char *name, int mib)
+{
+    char *path = h_path(T, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert(f != NULL);
+    static char chunk[65536];
+    memset(chunk, 'x', sizeof(chunk));
+    for (int i = 0; i < mib * 16; i++)
+        ck_assert_uint_eq(fwrite(chunk, 1, sizeof(chunk), f), sizeof(chunk));
+    ck_assert_int_eq(fclose(f), 0);
+    return path;
+}
+
+/* curl POSTs file to path over HTTP/1.1 without waiting for 100-continue
+ * (the body follows the head at once, as most clients send it), with the
+ * extra header hdr (NULL = none). r gets curl's exit code, its -w
+ * "%{http_code}" in r->out and its error. */
+static void upload(const char *path, const char *file, const char *hdr, struct h_run *r)
+{
+    char *argv[] = {"curl",
+                    "-q",
+                    "-sS",
+                    "--http1.1",
+                    "--noproxy",
+                    "*",
+                    "--cacert",
+                    h_strf(T, "%s/ca.crt", T->certs),
+                    "--resolve",
+                    h_strf(T, "edge.test:%d:127.0.0.1", T->port),
+                    "--max-time",
+                    "10",
+                    "-H",
+                    "Expect:",
+                    "-H",
+                    (char *)(hdr ? hdr : "X-Upload: 1"),
+                    "--data-binary",
+                    h_strf(T, "@%s", file),
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    h_strf(T, "https://edge.test:%d%s", T->port, path),
+                    NULL};
+    ck_assert_int_eq(h_run(T, argv, 15000, r), 0);
+}
+
+/* Lines of the access log with path, status and reason. */
+static int logged(const char *path, int status, const char *reason)
+{
+    char *text = h_read_file(T->access_log, NULL);
+    int n = 0;
+    for (char *line = text; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        if (has(line, h_strf(T, "\"path\":\"%s\"", path)) &&
+            has(line, h_strf(T, "\"status\":%d", status)) &&
+            has(line, h_strf(T, "\"reason\":\"%s\"", reason)))
+            n++;
+        line = end ? end + 1 : NULL;
+    }
+    free(text);
+    return n;
+}
+
+/* Answers corral gives an HTTP/1.1 client before it has read the body the
+ * client is still sending, by loop index: the 413 for a declared length
+ * over max_body, the 413 in the middle of a chunked body, the 429 of a
+ * tenant over its rate. */
+static const struct {
+    const char *config;
+    const char *hdr;
+    int status;
+    const char *reason;
+} EARLY[] = {
+    {"http: {max_body: 1k}\n", NULL, 413, "request body too large"},
+    {"http: {max_body: 1k}\n", "Transfer-Encoding: chunked", 413, "request body too large"},
+    {"tenants: {defaults: {rate: 1/h, burst: 1}}\n", NULL, 429, "deadline cannot be met"},
+};
+
+/* A client uploading 4 MiB gets corral's early answer, every time: after
+ * it, corral shuts its sending side and reads and drops what the client
+ * still sends until the client closes (lingering close). It used to close
+ * with the body unread, and the kernel's reset then often destroyed the
+ * answer before curl read it (curl 55/56, "connection reset"). */
+START_TEST(early_answer_reaches_an_uploading_client)
+{
+    enum { ROUNDS = 12 };
+    start("h2", EARLY[_i].config);
+    char *file = big_file("up.bin", 4);
+    struct h_run r;
+    if (EARLY[_i].status == 429) { /* the one request of the hour */
+        struct h_http g;
+        h_curl_edge(T, &g, T->port, "/", (const char *const[]){"--http1.1", NULL});
+        ck_assert_msg(g.status == 200, "the first request: HTTP %d (curl %d %s)", g.status,
+                      g.exit_code, g.err);
+    }
+    int ok = 0;
+    char first_bad[512] = "";
+    for (int i = 0; i < ROUNDS; i++) {
+        upload(h_strf(T, "/up-%d", i), file, EARLY[_i].hdr, &r);
+        if (r.exit_code == 0 && atoi(r.out) == EARLY[_i].status)
+            ok++;
+        else if (!first_bad[0])
+            snprintf(first_bad, sizeof(first_bad), "round %d: curl %d, HTTP %s: %s", i,
+                     r.exit_code, r.out, r.err);
+    }
+    ck_assert_msg(ok == ROUNDS, "%d of %d uploads got their %d; first failure: %s", ok, ROUNDS,
+                  EARLY[_i].status, first_bad);
+    for (int i = 0; i < ROUNDS; i++) {
+        const char *want[] = {h_strf(T, "\"path\":\"/up-%d\"", i), NULL};
+        ck_assert(h_wait_file_line(T->access_log, want, 3000));
+        ck_assert_msg(logged(h_strf(T, "/up-%d", i), EARLY[_i].status, EARLY[_i].reason) == 1,
+                      "/up-%d is not logged as %d \"%s\": %s", i, EARLY[_i].status,
+                      EARLY[_i].reason, h_file_tail(T, T->access_log, 1000));
+    }
+    still_serves();
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 /* A client that pipelines large downloads and never reads: corral closes
@@ -449,6 +572,9 @@ static Suite *h1hostile_suite(void)
     tcase_add_test(tc, pipeline_cap_within_one_write);
     tcase_add_test(tc, last_request_body_read_whole);
     tcase_add_test(tc, not_reading_cut_off_is_logged);
+    tc = tcase(s, "linger", 60);
+    tcase_add_loop_test(tc, early_answer_reaches_an_uploading_client, 0,
+                        (int)(sizeof(EARLY) / sizeof(EARLY[0])));
     return s;
 }
 
