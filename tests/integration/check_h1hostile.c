@@ -498,8 +498,8 @@ START_TEST(early_answer_reaches_an_uploading_client)
         if (r.exit_code == 0 && atoi(r.out) == EARLY[_i].status)
             ok++;
         else if (!first_bad[0])
-            snprintf(first_bad, sizeof(first_bad), "round %d: curl %d, HTTP %s: %s", i,
-                     r.exit_code, r.out, r.err);
+            snprintf(first_bad, sizeof(first_bad), "round %d: curl %d, HTTP %s: %s", i, r.exit_code,
+                     r.out, r.err);
     }
     ck_assert_msg(ok == ROUNDS, "%d of %d uploads got their %d; first failure: %s", ok, ROUNDS,
                   EARLY[_i].status, first_bad);
@@ -510,7 +510,8 @@ START_TEST(early_answer_reaches_an_uploading_client)
                       "/up-%d is not logged as %d \"%s\": %s", i, EARLY[_i].status,
                       EARLY[_i].reason, h_file_tail(T, T->access_log, 1000));
     }
-    still_serves();
+    if (EARLY[_i].status != 429) /* (the tenant's rate is spent) */
+        still_serves();
 }
 END_TEST
 
