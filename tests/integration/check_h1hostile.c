@@ -21,6 +21,7 @@
 #include "harness.h"
 
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,16 +46,17 @@ static void teardown(void)
 
 static const char *const PROTOS[] = {"h2", "http/1.1"}; /* upstream.protocol, by loop index */
 
-/* testup on T->uport and corral with one worker over proto; extra is
- * top-level YAML appended to the config. Returns the master. */
-static pid_t start(const char *proto, const char *extra)
+/* testup on T->uport and corral with one worker over proto and the given
+ * drain_timeout; extra is top-level YAML appended to the config. Returns
+ * the master. */
+static pid_t start_drain(const char *proto, const char *drain, const char *extra)
 {
     pid_t up = h_testup_start(T, T->uport, (char *)NULL);
     ck_assert_msg(up > 0, "testup did not start: %s",
                   h_file_tail(T, h_strf(T, "%s/testup-%d.log", T->dir, T->uport), 1500));
     char *yaml = h_strf(T,
                         "workers: 1\n"
-                        "drain_timeout: 1s\n"
+                        "drain_timeout: %s\n"
                         "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
                         "listeners:\n"
                         "  - name: https\n"
@@ -69,7 +71,7 @@ static pid_t start(const char *proto, const char *extra)
                         "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, "
                         "key: @CERTS@/client.key, sni: lb.test}\n"
                         "%s",
-                        proto, extra ? extra : "");
+                        drain, proto, extra ? extra : "");
     char *cfg = h_config_write(T, "corral.yaml", yaml);
     ck_assert_msg(cfg != NULL, "cannot write the config");
     pid_t m = h_corral_start(T, cfg, T->port);
@@ -78,6 +80,11 @@ static pid_t start(const char *proto, const char *extra)
                   h_file_tail(T, T->error_log, 1500));
     ck_assert_int_eq(h_wait_children(m, 1, 5000, NULL), 1);
     return m;
+}
+
+static pid_t start(const char *proto, const char *extra)
+{
+    return start_drain(proto, "1s", extra);
 }
 
 /* The worker's pid (corral runs one). */
@@ -515,6 +522,160 @@ START_TEST(early_answer_reaches_an_uploading_client)
 }
 END_TEST
 
+/* A raw HTTP/1.1 client over TLS: the head of a POST of 1 GB and 4 KB of
+ * its body, then, never reading, "trickle" sends 4 KB every 50 ms, or
+ * "silent" sends nothing more; for at most argv[4] seconds, then it
+ * exits. It prints when a send failed (the connection was closed under
+ * it), in seconds after the head. */
+static const char UPLOADER_PY[] =
+    "import socket, ssl, sys, time\n"
+    "port, ca, mode, secs = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])\n"
+    "ctx = ssl.create_default_context(cafile=ca)\n"
+    "ctx.set_alpn_protocols(['http/1.1'])\n"
+    "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port)), "
+    "server_hostname='edge.test')\n"
+    "s.settimeout(5)\n"
+    "s.sendall(b'POST /linger HTTP/1.1\\r\\nHost: edge.test\\r\\n'\n"
+    "          b'Content-Length: 1000000000\\r\\n\\r\\n' + b'x' * 4096)\n"
+    "t0 = time.monotonic()\n"
+    "print('head sent', flush=True)\n"
+    "while time.monotonic() < t0 + secs:\n"
+    "    if mode == 'trickle':\n"
+    "        try:\n"
+    "            s.sendall(b'x' * 4096)\n"
+    "        except OSError as e:\n"
+    "            print('cut %.3f %s' % (time.monotonic() - t0, e), flush=True)\n"
+    "            break\n"
+    "    time.sleep(0.05)\n"
+    "print('done %.3f' % (time.monotonic() - t0), flush=True)\n";
+
+/* Starts UPLOADER_PY in mode for at most secs; its output in
+ * DIR/uploader.out. Returns its pid. */
+static pid_t uploader(const char *mode, const char *secs)
+{
+    char *argv[] = {"python3",
+                    "-c",
+                    (char *)UPLOADER_PY,
+                    h_strf(T, "%d", T->port),
+                    h_strf(T, "%s/ca.crt", T->certs),
+                    (char *)mode,
+                    (char *)secs,
+                    NULL};
+    pid_t p = h_spawn(T, argv, h_path(T, "uploader.out"), h_path(T, "uploader.out"));
+    ck_assert(p > 0);
+    const char *sent[] = {"head sent", NULL};
+    ck_assert_msg(h_wait_file_line(h_path(T, "uploader.out"), sent, 5000),
+                  "the uploader did not start: %s", h_file_tail(T, h_path(T, "uploader.out"), 800));
+    return p;
+}
+
+#define ADMIN "admin: {address: 127.0.0.1:@PORT2@}\n"
+
+/* The admin endpoint's /stats (one worker: its counters come first). */
+static char *admin_stats(void)
+{
+    struct h_http r;
+    h_curl(T, &r, h_strf(T, "http://127.0.0.1:%d/stats", T->port2), NULL);
+    ck_assert_msg(r.exit_code == 0 && r.status == 200, "GET /stats: curl %d, HTTP %d: %s",
+                  r.exit_code, r.status, r.err);
+    return r.body;
+}
+
+/* Polls the counter key of /stats until it equals want, for at most ms;
+ * returns the last value seen. */
+static long wait_stat(const char *key, long want, int ms)
+{
+    long long end = h_now_ms() + ms;
+    long v;
+    while ((v = h_json_long(admin_stats(), key)) != want && h_now_ms() < end)
+        h_sleep_ms(20);
+    return v;
+}
+
+/* A client that goes on sending after its 413 is read and dropped for
+ * lingering_time, not longer: its sends succeed for about 1.5 s, then
+ * corral closes and they fail. Before lingering close, they failed at
+ * once (the kernel's reset). */
+START_TEST(lingering_time_bounds_a_client_still_sending)
+{
+    start("h2", "http: {max_body: 1k, lingering_time: 1500ms, lingering_timeout: 500ms}\n");
+    pid_t p = uploader("trickle", "8");
+    int st;
+    ck_assert_msg(h_wait_exit(p, 10000, &st) == 0, "the uploader did not end");
+    char *out = h_read_file(h_path(T, "uploader.out"), NULL);
+    const char *cut = out ? strstr(out, "cut ") : NULL;
+    ck_assert_msg(cut != NULL, "corral never closed on a client still sending: %s", out);
+    double at = strtod(cut + 4, NULL);
+    ck_assert_msg(at >= 1.2 && at <= 4.0,
+                  "the client's sends failed %.3f s after its 413, expected about 1.5 s "
+                  "(lingering_time): %s",
+                  at, out);
+    free(out);
+    const char *logged413[] = {"\"path\":\"/linger\"", "\"status\":413", NULL};
+    ck_assert(h_wait_file_line(T->access_log, logged413, 3000));
+    still_serves();
+}
+END_TEST
+
+/* A client that stops sending after its 413 and keeps the connection is
+ * closed lingering_timeout later; while it lingers the connection is
+ * counted open and lingering, never as a handshake. */
+START_TEST(lingering_timeout_closes_a_silent_client)
+{
+    start("h2", "http: {max_body: 1k, lingering_time: 10s, lingering_timeout: 800ms}\n" ADMIN);
+    uploader("silent", "8");
+    ck_assert_msg(wait_stat("conns_lingering", 1, 3000) == 1, "no lingering connection: %s",
+                  admin_stats());
+    long long t1 = h_now_ms();
+    char *s = admin_stats();
+    ck_assert_msg(h_json_long(s, "handshakes_active") == 0 && h_json_long(s, "conns_open") == 1,
+                  "while lingering: %s", s);
+    ck_assert_msg(wait_stat("conns_lingering", 0, 5000) == 0, "still lingering: %s", admin_stats());
+    long long took = h_now_ms() - t1;
+    ck_assert_msg(took >= 300 && took <= 2500,
+                  "the silent client lingered %lld ms more after it was seen, expected "
+                  "lingering_timeout (800 ms)",
+                  took);
+    ck_assert_int_eq(wait_stat("conns_open", 0, 2000), 0);
+    still_serves();
+}
+END_TEST
+
+/* A worker told to stop (drain_timeout 10 s) waits for a request in
+ * flight but not for a lingering client (lingering_time 30 s). */
+START_TEST(drain_does_not_wait_for_lingering)
+{
+    pid_t m = start_drain(
+        "h2", "10s", "http: {max_body: 1k, lingering_time: 30s, lingering_timeout: 5s}\n" ADMIN);
+    uploader("trickle", "20");
+    ck_assert_msg(wait_stat("conns_lingering", 1, 3000) == 1, "no lingering connection: %s",
+                  admin_stats());
+    struct h_up_bg slow;
+    ck_assert_int_eq(
+        h_up_bg_curl(T, &slow, T->port, "/delay/1500", (const char *const[]){"--http1.1", NULL}),
+        0);
+    long inflight = 0;
+    for (long long end = h_now_ms() + 3000; h_now_ms() < end; h_sleep_ms(20))
+        if ((inflight = h_json_long(stats(false), "inflight")) == 1)
+            break;
+    ck_assert_msg(inflight == 1, "the slow request did not reach the upstream");
+    long long t0 = h_now_ms();
+    ck_assert_int_eq(h_signal(m, SIGTERM), 0);
+    int st;
+    ck_assert_msg(h_wait_exit(m, 8000, &st) == 0, "corral still runs %lld ms after SIGTERM: %s",
+                  h_now_ms() - t0, h_file_tail(T, T->error_log, 1000));
+    long long took = h_now_ms() - t0;
+    ck_assert_msg(took <= 4000, "the stop took %lld ms (a lingering client, drain_timeout 10 s)",
+                  took);
+    ck_assert_int_eq(h_up_bg_wait(T, &slow, 3000), 0);
+    ck_assert_msg(slow.status == 200, "the request in flight: HTTP %d (curl %d)", slow.status,
+                  slow.exit_code);
+    ck_assert_msg(!h_file_contains(T->error_log, "drain timeout"),
+                  "the worker waited for its drain timeout: %s",
+                  h_file_tail(T, T->error_log, 1000));
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 /* A client that pipelines large downloads and never reads: corral closes
@@ -576,6 +737,9 @@ static Suite *h1hostile_suite(void)
     tc = tcase(s, "linger", 60);
     tcase_add_loop_test(tc, early_answer_reaches_an_uploading_client, 0,
                         (int)(sizeof(EARLY) / sizeof(EARLY[0])));
+    tcase_add_test(tc, lingering_time_bounds_a_client_still_sending);
+    tcase_add_test(tc, lingering_timeout_closes_a_silent_client);
+    tcase_add_test(tc, drain_does_not_wait_for_lingering);
     return s;
 }
 
