@@ -1,7 +1,8 @@
 /* check_h1hostile.c - hostile HTTP/1.1 clients against the real corral
- * (issue 12, items 1, 2, 4, 11 and 17): raw bytes over TLS with openssl
- * s_client, tools/testup as the upstream, and what reaches it, what the
- * client gets back, what the access log says and whether a worker died.
+ * (issue 12, items 1, 2, 4, 11 and 17, and lingering close): raw bytes over
+ * TLS with openssl s_client or Python, curl, tools/testup as the upstream,
+ * and what reaches it, what the client gets back, what the access log says
+ * and whether a worker died.
  *
  *   - chunked trailers after a request corral answered itself used to
  *     SIGSEGV the worker;
@@ -11,7 +12,10 @@
  *   - two Host fields or a Host that is no authority get 400;
  *   - one write of more requests than the pipeline cap never has more
  *     than the cap in flight, and every one is answered, in order;
- *   - a transfer coding other than chunked gets 501, never forwarded.
+ *   - a transfer coding other than chunked gets 501, never forwarded;
+ *   - a client answered before its upload was read (413, 429) gets its
+ *     answer every time (lingering close), and lingering is bounded by
+ *     lingering_time and lingering_timeout and never holds up a drain.
  *
  * Each test starts its own testup and corral (one worker, so that a crash
  * or a restart is seen); the harness kills them all. */
