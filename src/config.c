@@ -680,6 +680,8 @@ static const struct cr_cfgload_key http_keys[] = {
     KDUR ("header_timeout",  OFF(header_timeout_ms), 100, MS_D, "10s"),
     KDUR ("body_timeout",    OFF(body_timeout_ms), 100, MS_D, "30s"),
     KDUR ("idle_timeout",    OFF(idle_timeout_ms), 100, MS_D, "60s"),
+    KDUR ("lingering_time",  OFF(lingering_time_ms), 0, 10 * MS_M, "5s"),
+    KDUR ("lingering_timeout", OFF(lingering_timeout_ms), 10, MS_M, "2s"),
     KUINT("max_streams",     OFF(max_streams), 1, 10000, "128"),
     KDUR ("send_timeout",    OFF(send_timeout_ms), 100, MS_D, "30s"),
     KUINT("h2_max_resets",   OFF(h2_max_resets), 1, 1000000, "100"),

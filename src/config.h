@@ -110,6 +110,12 @@ struct cr_cfg_http {
     uint64_t header_timeout_ms; /* default 10s -> 408 */
     uint64_t body_timeout_ms;   /* between body reads, default 30s -> 408 */
     uint64_t idle_timeout_ms;   /* keep-alive idleness, default 60s -> close */
+    /* HTTP/1.1 lingering close (conn.h, CR_CONN_LINGER): after the last
+     * answer, what the client still sends is read and dropped for at most
+     * lingering_time (default 5s; 0 = close at once), at most
+     * lingering_timeout between two reads (default 2s) */
+    uint64_t lingering_time_ms;
+    uint64_t lingering_timeout_ms;
     uint32_t max_streams;       /* HTTP/2 concurrent streams per client, 128 */
     uint64_t send_timeout_ms;   /* h2: a response the client's flow control holds
                                  * up, default 30s -> RST_STREAM */

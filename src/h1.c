@@ -595,8 +595,11 @@ static void pump(struct h1 *h)
         }
         cr_request_release_fe(r);
         if (last) {
+            /* the client may still be sending (a body not read, requests
+             * after a last one): close lingering, so that no reset destroys
+             * the answer before it reads it (conn.h) */
             h->no_more = true;
-            cr_conn_close(h->c, true);
+            cr_conn_close_linger(h->c);
             return;
         }
     }

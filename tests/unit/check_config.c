@@ -249,6 +249,8 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->http.header_timeout_ms, 10000);
     ck_assert_uint_eq(cfg->http.body_timeout_ms, 30000);
     ck_assert_uint_eq(cfg->http.idle_timeout_ms, 60000);
+    ck_assert_uint_eq(cfg->http.lingering_time_ms, 5000);
+    ck_assert_uint_eq(cfg->http.lingering_timeout_ms, 2000);
     ck_assert_uint_eq(cfg->http.max_streams, 128);
     ck_assert_uint_eq(cfg->http.h2_max_control_frames, 1000);
     ck_assert_uint_eq(cfg->http.h2_max_stalled_streams, 16);
@@ -328,6 +330,8 @@ static const char full_config[] = "workers: 4\n"
                                   "  header_timeout: 100ms\n"
                                   "  body_timeout: 1.5m\n"
                                   "  idle_timeout: 1d\n"
+                                  "  lingering_time: 0s\n"
+                                  "  lingering_timeout: 1m\n"
                                   "  max_streams: 10000\n"
                                   "  h2_max_control_frames: 1000000\n"
                                   "  h2_max_stalled_streams: 10000\n"
@@ -436,6 +440,8 @@ START_TEST(full_config_sets_every_key)
     ck_assert_uint_eq(cfg->http.header_timeout_ms, 100);
     ck_assert_uint_eq(cfg->http.body_timeout_ms, 90000);
     ck_assert_uint_eq(cfg->http.idle_timeout_ms, 86400000);
+    ck_assert_uint_eq(cfg->http.lingering_time_ms, 0);
+    ck_assert_uint_eq(cfg->http.lingering_timeout_ms, 60000);
     ck_assert_uint_eq(cfg->http.max_streams, 10000);
     ck_assert_uint_eq(cfg->http.h2_max_control_frames, 1000000);
     ck_assert_uint_eq(cfg->http.h2_max_stalled_streams, 10000);
@@ -1224,6 +1230,12 @@ static const struct form forms[] = {
      "2:17: error: 'body_timeout': invalid duration '-1s': must not be negative"},
     {HTTP("body_timeout"), "{}", BASE,
      "2:17: error: 'body_timeout' must be a duration between 100ms and 1d, got a mapping"},
+    {HTTP("lingering_time"), "0", BASE, NULL},
+    {HTTP("lingering_time"), "11m", BASE,
+     "2:19: error: 'lingering_time' must be a duration between 0 and 10m, got '11m'"},
+    {HTTP("lingering_timeout"), "10ms", BASE, NULL},
+    {HTTP("lingering_timeout"), "0", BASE,
+     "2:22: error: 'lingering_timeout' must be a duration between 10ms and 1m, got '0'"},
     {"drain_timeout: ", "0", BASE, NULL},
     {"drain_timeout: ", "1h", BASE, NULL},
     {"drain_timeout: ", "2h", BASE,
@@ -1479,7 +1491,8 @@ static const struct bad_config bad[] = {
     {"http:\n  max_header: 1k\n  timeout: 1s\n" BASE,
      {"2:3: error: unknown key 'max_header' (did you mean 'max_headers'?)",
       "3:3: error: unknown key 'timeout' (valid keys here: max_header_size, max_headers, "
-      "max_uri, max_body, header_timeout, body_timeout, idle_timeout, max_streams, "
+      "max_uri, max_body, header_timeout, body_timeout, idle_timeout, lingering_time, "
+      "lingering_timeout, max_streams, "
       "send_timeout, h2_max_resets, h2_max_pings, h2_max_settings, h2_max_empty_frames, "
       "h2_max_control_frames, h2_max_stalled_streams, forwarded, request_id, traceparent)"}},
     {"log:\n  acces: off\n" BASE, {"2:3: error: unknown key 'acces' (did you mean 'access'?)"}},
