@@ -57,13 +57,13 @@ static void worker_json(struct out *o, const struct cr_shm_worker_stats *w)
 {
     put(o,
         "{\"conns_accepted\":%llu,\"conns_open\":%llu,\"conns_max\":%llu,"
-        "\"handshakes_full\":%llu,"
+        "\"conns_lingering\":%llu,\"handshakes_full\":%llu,"
         "\"handshakes_resumed\":%llu,\"handshakes_failed\":%llu,\"handshakes_active\":%llu,"
         "\"handshake_cpu_us_full\":%llu,\"handshake_cpu_us_resumed\":%llu,\"tls_handoffs\":%llu,"
         "\"requests\":%llu,",
         (unsigned long long)ld(&w->conns_accepted), (unsigned long long)ld(&w->conns_open),
-        (unsigned long long)ld(&w->conns_max), (unsigned long long)ld(&w->handshakes_full),
-        (unsigned long long)ld(&w->handshakes_resumed),
+        (unsigned long long)ld(&w->conns_max), (unsigned long long)ld(&w->conns_lingering),
+        (unsigned long long)ld(&w->handshakes_full), (unsigned long long)ld(&w->handshakes_resumed),
         (unsigned long long)ld(&w->handshakes_failed),
         (unsigned long long)ld(&w->handshakes_active), (unsigned long long)ld(&w->hs_cpu_us_full),
         (unsigned long long)ld(&w->hs_cpu_us_resumed), (unsigned long long)ld(&w->tls_handoffs),

@@ -88,6 +88,12 @@ struct cr_cfg_http {
     uint64_t header_timeout_ms; /* default 10s -> 408 */
     uint64_t body_timeout_ms;   /* between body reads, default 30s -> 408 */
     uint64_t idle_timeout_ms;   /* keep-alive idleness, default 60s -> close */
+    /* HTTP/1.1 lingering close (conn.h, CR_CONN_LINGER): after the last
+     * answer, what the client still sends is read and dropped for at most
+     * lingering_time (default 5s; 0 = close at once), at most
+     * lingering_timeout between two reads (default 2s) */
+    uint64_t lingering_time_ms;
+    uint64_t lingering_timeout_ms;
     uint32_t max_streams;       /* HTTP/2 concurrent streams per client, 128 */
     uint64_t send_timeout_ms;   /* h2: a response the client's flow control holds
                                  * up, default 30s -> RST_STREAM */
@@ -98,6 +104,9 @@ struct cr_cfg_http {
     uint32_t h2_max_settings;     /* SETTINGS, default 10 */
     uint32_t h2_max_empty_frames; /* DATA without END_STREAM, HEADERS and
                                    * CONTINUATION with no payload, default 50 */
+    uint32_t h2_max_control_frames; /* PRIORITY and WINDOW_UPDATE, default 1000;
+                                     * WINDOW_UPDATEs that reopen windows for
+                                     * DATA corral sent are not counted */
     /* HTTP/2 requests one client connection may have in flight whose
      * responses its flow control holds (a stream or the connection window
      * shut), default 16 -> RST_STREAM REFUSED_STREAM "client not reading" */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +25,8 @@
  * a peer that writes small records would otherwise be served a few records
  * per loop iteration, each batch flushed on its own. */
 #define CR_READ_BUDGET (8 * CR_READ_CHUNK)
+/* Bytes a lingering connection reads and drops per wakeup (conn.h). */
+#define CR_LINGER_BUDGET (4 * CR_READ_CHUNK)
 
 static void conn_finish(struct cr_conn *c);
 static void on_read(evutil_socket_t fd, short what, void *arg);
@@ -31,8 +34,11 @@ static void on_write(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void do_flush(void *arg);
 static void do_reap(void *arg);
+static void linger_start(struct cr_conn *c);
+static void linger_read(struct cr_conn *c);
 
-static const char *const state_names[] = {"hello", "handshake", "open", "closing", "closed", "?"};
+static const char *const state_names[] = {"hello",  "handshake", "open", "closing",
+                                          "linger", "closed",    "?"};
 
 /* The one place a state changes; transitions only go forward. */
 static void set_state(struct cr_conn *c, enum cr_conn_state s)
@@ -327,9 +333,14 @@ static bool tls_pending(const struct cr_conn *c)
 
 static enum cr_tls_io tls_write_out(struct cr_conn *c)
 {
+    size_t before = evbuffer_get_length(c->out);
     enum cr_tls_io rc =
         c->ssl ? cr_tls_write_out(c->ssl, c->out) : cr_tlsrec_write_out(c->rec, c->fd, c->out);
     c->write_blocked = rc != CR_TLS_OK;
+    if (rc == CR_TLS_OK || evbuffer_get_length(c->out) < before)
+        c->out_stuck_us = 0; /* the socket took some */
+    else if (rc == CR_TLS_WANT_WRITE && !c->out_stuck_us)
+        c->out_stuck_us = cr_now_us();
     return rc;
 }
 
@@ -391,6 +402,10 @@ quiet:
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct cr_conn *c = arg;
+    if (c->state == CR_CONN_LINGER) {
+        linger_read(c);
+        return;
+    }
     if (c->want_read_on_write) {
         c->want_read_on_write = false;
         do_flush(c);
@@ -427,7 +442,7 @@ void cr_conn_pause_read(struct cr_conn *c, bool pause)
 
 int cr_conn_write(struct cr_conn *c, const void *data, size_t len)
 {
-    if (c->state >= CR_CONN_CLOSED)
+    if (c->state >= CR_CONN_LINGER)
         return CR_ECLOSED;
     if (evbuffer_add(c->out, data, len) < 0)
         return CR_ENOMEM;
@@ -437,13 +452,19 @@ int cr_conn_write(struct cr_conn *c, const void *data, size_t len)
 
 void cr_conn_want_flush(struct cr_conn *c)
 {
-    if (c->state < CR_CONN_CLOSED)
+    if (c->state < CR_CONN_LINGER)
         cr_worker_defer(c->w, &c->flush);
 }
 
 size_t cr_conn_pending(const struct cr_conn *c)
 {
     return evbuffer_get_length(c->out);
+}
+
+uint64_t cr_conn_write_stuck_ms(const struct cr_conn *c)
+{
+    uint64_t now = cr_now_us();
+    return c->out_stuck_us && now > c->out_stuck_us ? (now - c->out_stuck_us) / 1000 : 0;
 }
 
 /* Writes what is queued; asks the front end for more while there is room. */
@@ -467,8 +488,11 @@ static void do_flush(void *arg)
         if (rc == CR_TLS_OK)
             continue;
         if (rc == CR_TLS_WANT_WRITE) {
-            /* a client that stops reading is dropped after body_timeout */
-            uint64_t ms = c->w->cfg->http.body_timeout_ms;
+            /* a client that stops reading is dropped body_timeout after its
+             * socket last took a byte: counted from then, not from this
+             * write, or every frame it sends would put it off again */
+            uint64_t ms = c->w->cfg->http.body_timeout_ms, stuck = cr_conn_write_stuck_ms(c);
+            ms = stuck < ms ? ms - stuck : 1;
             struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
                                  .tv_usec = (suseconds_t)(ms % 1000) * 1000};
             event_add(c->wev, &tv);
@@ -482,6 +506,10 @@ static void do_flush(void *arg)
         return;
     }
     if (c->state == CR_CONN_CLOSING && evbuffer_get_length(c->out) == 0) {
+        if (c->linger) {
+            linger_start(c);
+            return;
+        }
         tls_shutdown(c);
         conn_finish(c);
         return;
@@ -506,6 +534,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     }
     if (c->want_read_on_write)
         return;
+    c->out_stuck_us = 0; /* writable: the client has read some */
     do_flush(c);
     /* a read that wanted the socket writable (renegotiation-like cases) */
     if (c->state == CR_CONN_OPEN && !c->read_paused)
@@ -514,10 +543,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------ timers, close */
 
-void cr_conn_set_timer(struct cr_conn *c, uint64_t ms)
+static void arm_timer(struct cr_conn *c, uint64_t ms)
 {
-    if (c->state >= CR_CONN_CLOSED)
-        return;
     if (ms == 0) {
         evtimer_del(c->tmr);
         return;
@@ -526,9 +553,23 @@ void cr_conn_set_timer(struct cr_conn *c, uint64_t ms)
     evtimer_add(c->tmr, &tv);
 }
 
+void cr_conn_set_timer(struct cr_conn *c, uint64_t ms)
+{
+    if (c->state >= CR_CONN_LINGER)
+        return;
+    arm_timer(c, ms);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct cr_conn *c = arg;
+    if (c->state == CR_CONN_LINGER) {
+        cr_log_debug("conn %llu from %s: lingering close: %s", (unsigned long long)c->id, c->client,
+                     cr_now_us() >= c->linger_end_us ? "still sending after lingering_time"
+                                                     : "silent for lingering_timeout");
+        conn_finish(c);
+        return;
+    }
     if (c->state == CR_CONN_HELLO) {
         count_failure(c, CR_HSF_TIMEOUT,
                       c->hs_waiting ? "waited for a handshake slot (max_handshakes) past "
@@ -550,6 +591,8 @@ void cr_conn_close(struct cr_conn *c, bool graceful)
 {
     if (c->state >= CR_CONN_CLOSED)
         return;
+    if (graceful && (c->state == CR_CONN_CLOSING || c->state == CR_CONN_LINGER))
+        return; /* on its way already */
     if (graceful && c->state == CR_CONN_OPEN && evbuffer_get_length(c->out) > 0) {
         set_state(c, CR_CONN_CLOSING);
         event_del(c->rev);
@@ -557,9 +600,81 @@ void cr_conn_close(struct cr_conn *c, bool graceful)
         cr_conn_want_flush(c);
         return;
     }
+    if (graceful && c->state == CR_CONN_OPEN && c->linger) {
+        linger_start(c);
+        return;
+    }
     if (graceful && c->state == CR_CONN_OPEN)
         tls_shutdown(c);
     conn_finish(c);
+}
+
+void cr_conn_close_linger(struct cr_conn *c)
+{
+    if (c->state == CR_CONN_OPEN && c->w->cfg->http.lingering_time_ms > 0)
+        c->linger = true;
+    cr_conn_close(c, true);
+}
+
+/* ------------------------------------------------------------ lingering close */
+
+/* Ends the lingering close once lingering_time is spent, else (re)arms the
+ * timer for lingering_timeout, or what is left of lingering_time. */
+static void linger_arm(struct cr_conn *c)
+{
+    uint64_t now = cr_now_us();
+    if (now >= c->linger_end_us) {
+        conn_finish(c);
+        return;
+    }
+    uint64_t left_ms = (c->linger_end_us - now + 999) / 1000;
+    arm_timer(c, CR_MIN(left_ms, c->w->cfg->http.lingering_timeout_ms));
+}
+
+/* The last answer is written (the output is empty): close_notify and a FIN
+ * go out, and from now on the client's bytes are read and dropped (conn.h,
+ * LINGER). */
+static void linger_start(struct cr_conn *c)
+{
+    tls_shutdown(c);
+    if (shutdown(c->fd, SHUT_WR) < 0) { /* reset already: nothing to wait for */
+        conn_finish(c);
+        return;
+    }
+    set_state(c, CR_CONN_LINGER);
+    cr_worker_linger(c->w, +1);
+    c->linger_end_us = cr_now_us() + c->w->cfg->http.lingering_time_ms * 1000;
+    c->read_paused = false;
+    c->want_read_on_write = false;
+    event_del(c->wev);
+    cr_worker_undefer(c->w, &c->flush);
+    /* the least urgent work of the worker: below every open connection */
+    if (cr_worker_set_priority(c->rev, CR_EVPRIO_NEW) < 0 || event_add(c->rev, NULL) < 0) {
+        conn_finish(c);
+        return;
+    }
+    linger_arm(c);
+}
+
+/* Reads and drops at most CR_LINGER_BUDGET bytes; the client's close (EOF,
+ * or a reset) ends the lingering close, bytes re-arm lingering_timeout. */
+static void linger_read(struct cr_conn *c)
+{
+    char buf[CR_READ_CHUNK];
+    size_t total = 0;
+    while (total < CR_LINGER_BUDGET) {
+        ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+        if (n > 0) {
+            total += (size_t)n;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            break;
+        conn_finish(c);
+        return;
+    }
+    if (total > 0) /* more may wait: the level-triggered event comes back */
+        linger_arm(c);
 }
 
 /* Stops all I/O now; the memory goes in a deferred event. */
@@ -571,6 +686,8 @@ static void conn_finish(struct cr_conn *c)
         cr_worker_handshake_cancel(c->slot, c);
     if (c->state == CR_CONN_HANDSHAKE)
         cr_worker_handshake(c->slot, -1);
+    if (c->state == CR_CONN_LINGER)
+        cr_worker_linger(c->w, -1);
     set_state(c, CR_CONN_CLOSED);
     event_del(c->rev);
     event_del(c->wev);

@@ -7,8 +7,22 @@
  * counted against max_handshakes; when the slot is full the connection
  * waits, unread, for a handshake to end, at most handshake_timeout, and then
  * has handshake_timeout for its handshake) -> OPEN -> CLOSING (flush what is
- * queued, then close) -> CLOSED (freed from a deferred event, never inside
- * its own callbacks).
+ * queued, then close) -> LINGER (cr_conn_close_linger only) -> CLOSED
+ * (freed from a deferred event, never inside its own callbacks).
+ *
+ * LINGER is a lingering close, as nginx's lingering_close and HAProxy's
+ * close do: a client answered before it finished sending (a 413 for its
+ * body, an early answer from the upstream or admission, a 400) is still
+ * sending, and close(2) with its bytes unread makes the kernel reset the
+ * connection, which can destroy the answer before the client reads it.
+ * So once the answer is written, close_notify and a FIN (shutdown
+ * SHUT_WR) go out, and what the client still sends is read from the
+ * socket and dropped, undecrypted (at most CR_LINGER_BUDGET bytes per
+ * wakeup, at the lowest event priority), until it closes (EOF or reset),
+ * for at most http.lingering_time in all and http.lingering_timeout
+ * between two reads. A lingering connection holds no front end work, no
+ * handshake slot, and does not hold up a draining worker (worker.h,
+ * cr_worker_linger); the front end's timers no longer apply to it.
  * The connection owns its socket, SSL object and front end; requests
  * reference it and are detached by the front end before it is freed.
  *
@@ -36,6 +50,7 @@ enum cr_conn_state {
     CR_CONN_HANDSHAKE,
     CR_CONN_OPEN,
     CR_CONN_CLOSING,
+    CR_CONN_LINGER,
     CR_CONN_CLOSED
 };
 
@@ -77,7 +92,11 @@ struct cr_conn {
     bool read_paused;        /* backpressure from the front end */
     bool want_read_on_write; /* SSL_write needs the socket readable */
     bool write_blocked;      /* the last write did not finish */
+    uint64_t out_stuck_us;   /* since then the socket has taken none of the output
+                              * (cr_conn_write_stuck_ms); 0 while it moves */
     bool hs_waiting;         /* in HELLO, on slot->hs_waiting for a handshake slot */
+    bool linger;             /* close lingering once the output is written */
+    uint64_t linger_end_us;  /* in LINGER: lingering_time runs out then */
     TAILQ_ENTRY(cr_conn) hs_link;
     struct cr_deferred flush;
     struct cr_deferred reap;
@@ -95,21 +114,40 @@ void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, sock
  * c, which waited for it; its handshake starts on the loop's next turn. */
 void cr_conn_handshake_go(struct cr_conn *c);
 
-/* Queues bytes for the client and schedules a flush. */
+/* Queues bytes for the client and schedules a flush. Returns 0,
+ * CR_ENOMEM, or CR_ECLOSED once the connection lingers or is closed
+ * (nothing more can be sent). */
 int cr_conn_write(struct cr_conn *c, const void *data, size_t len);
-/* Schedules a flush (after the front end queued output itself). */
+/* Schedules a flush (after the front end queued output itself); a no-op
+ * once the connection lingers or is closed. */
 void cr_conn_want_flush(struct cr_conn *c);
 /* Bytes queued and not yet written. */
 size_t cr_conn_pending(const struct cr_conn *c);
 
+/* How long (ms) the output has waited on a socket that takes none of it:
+ * from a write that moved nothing (the kernel's buffer is full: the client
+ * does not read) until one moves something or the socket becomes writable
+ * again. 0 while the output moves or nothing waits. A connection stuck for
+ * body_timeout is closed ("not reading its responses"), however busy its
+ * client keeps it otherwise. */
+uint64_t cr_conn_write_stuck_ms(const struct cr_conn *c);
+
 /* Stops or resumes reading from the client (backpressure). */
 void cr_conn_pause_read(struct cr_conn *c, bool pause);
 
-/* (Re)arms the single per-connection timer; 0 disarms it. */
+/* (Re)arms the single per-connection timer; 0 disarms it. Ignored once
+ * the connection lingers (the timer is then the lingering close's). */
 void cr_conn_set_timer(struct cr_conn *c, uint64_t ms);
 
-/* Closes after the queued output is written (graceful) or at once. */
+/* Closes after the queued output is written (graceful) or at once. A
+ * graceful close of a connection already closing (or lingering) changes
+ * nothing; one at once ends it whatever it was doing. */
 void cr_conn_close(struct cr_conn *c, bool graceful);
+
+/* Closes gracefully, then lingers (LINGER above) instead of closing at
+ * once, for a client that may still be sending; as cr_conn_close(c, true)
+ * when http.lingering_time is 0 or the connection is not open. */
+void cr_conn_close_linger(struct cr_conn *c);
 
 /* The TLS SNI name the client sent, or NULL. */
 const char *cr_conn_sni(const struct cr_conn *c);

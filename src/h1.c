@@ -355,8 +355,15 @@ static int on_body(http_parser *p, const char *at, size_t n)
         return stop(h, 413, "request body too large");
     if (rc < 0)
         return stop(h, 503, "out of memory");
-    if (cr_request_body_pending(r) >= CR_REQUEST_BUF_HIGH)
+    /* body_timeout is the longest pause between two reads of the body,
+     * and it does not run while corral itself stops reading (the upstream
+     * has not taken what came): read_on arms it again. */
+    if (cr_request_body_pending(r) >= CR_REQUEST_BUF_HIGH) {
         cr_conn_pause_read(h->c, true);
+        cr_conn_set_timer(h->c, 0);
+    } else {
+        cr_conn_set_timer(h->c, h->c->w->cfg->http.body_timeout_ms);
+    }
     return 0;
 }
 
@@ -476,8 +483,11 @@ static int h1_on_data(struct cr_conn *c, const uint8_t *data, size_t len)
 static void read_on(struct h1 *h)
 {
     if (h->cur) {
-        if (cr_request_body_pending(h->cur) < CR_REQUEST_BUF_HIGH)
+        if (cr_request_body_pending(h->cur) < CR_REQUEST_BUF_HIGH && h->c->read_paused) {
             cr_conn_pause_read(h->c, false);
+            if (h->cur->method && h->cur->has_body) /* the body's clock runs again */
+                cr_conn_set_timer(h->c, h->c->w->cfg->http.body_timeout_ms);
+        }
         return;
     }
     if (h->no_more || h->nreqs >= CR_H1_PIPELINE)
@@ -585,8 +595,11 @@ static void pump(struct h1 *h)
         }
         cr_request_release_fe(r);
         if (last) {
+            /* the client may still be sending (a body not read, requests
+             * after a last one): close lingering, so that no reset destroys
+             * the answer before it reads it (conn.h) */
             h->no_more = true;
-            cr_conn_close(h->c, true);
+            cr_conn_close_linger(h->c);
             return;
         }
     }

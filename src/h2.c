@@ -19,12 +19,17 @@
 #define H2_MAX_SETTINGS 32     /* entries in one SETTINGS frame (7 are defined) */
 #define H2_MAX_OUTBOUND_ACK 64 /* PING/SETTINGS ACKs queued for a client not reading */
 #define H2_TICK_MIN_MS 10      /* the stall timer never re-arms sooner */
+/* WINDOW_UPDATEs a client may send without touching its budget of control
+ * frames: two (its stream's and its connection's) for each DATA frame sent
+ * to it, banked up to this many */
+#define H2_WU_CREDIT_MAX 1024
 
 /* fe_flags of a request on an h2 connection */
 #define H2_FE_STALLED 1 /* reset for "client send stalled" */
 #define H2_FE_LIVE 2    /* submitted, its response not all handed to nghttp2: in nlive */
 #define H2_FE_SHUT 4    /* live, and its stream's window holds its response: in nshut */
 #define H2_FE_REFUSED 8 /* refused with REFUSED_STREAM: "client not reading" */
+#define H2_FE_BODY_TIMEOUT 16 /* its body stopped coming: "request body timeout" */
 
 struct h2 {
     struct cr_conn *c;
@@ -38,8 +43,11 @@ struct h2 {
     const char *calm;     /* the flood GOAWAY ENHANCE_YOUR_CALM answered, or NULL */
     size_t hblock;        /* bytes of the header block being received */
     uint32_t hconts;      /* its CONTINUATION frames */
+    uint64_t hblock_us;   /* it began (its HEADERS frame) at; 0: no block is open */
+    int32_t hblock_sid;   /* its stream */
+    uint32_t wu_credit;   /* WINDOW_UPDATEs owed to DATA sent (H2_WU_CREDIT_MAX) */
     /* the client's frame budgets (gcra.h words: zero is a full bucket) */
-    _Atomic uint64_t tat_resets, tat_pings, tat_settings, tat_empty;
+    _Atomic uint64_t tat_resets, tat_pings, tat_settings, tat_empty, tat_control;
 };
 
 static const struct cr_fe_ops h2_fe;
@@ -64,7 +72,10 @@ static struct cr_request *stream_req(struct h2 *h, int32_t sid)
  * every live request is held. The flags are updated where a window or a
  * buffer changes (stream_recount), so the check at each new request costs
  * one nghttp2 look-up and no walk of the streams: the connection's window,
- * read there because it changes with every DATA frame of any stream. */
+ * read there because it changes with every DATA frame of any stream. A
+ * client that stops reading its socket altogether may keep every window
+ * wide open: once corral's writes to it have moved nothing for a while
+ * (output_stuck), every live request counts too. */
 static void stream_recount(struct h2 *h, struct cr_request *r)
 {
     bool shut = false;
@@ -101,10 +112,22 @@ static void stream_unlive(struct h2 *h, struct cr_request *r)
     stream_recount(h, r);
 }
 
-/* Requests in flight whose responses the client's flow control holds. */
+/* Whether the client has stopped reading its socket, whatever its windows
+ * say: corral's writes to it have moved nothing for a tenth of
+ * send_timeout (3 s by default). */
+static bool output_stuck(struct h2 *h)
+{
+    const struct cr_cfg_http *hc = &h->c->w->cfg->http;
+    uint64_t ms = cr_conn_write_stuck_ms(h->c);
+    return ms > 0 && ms >= CR_MAX(hc->send_timeout_ms / 10, (uint64_t)H2_TICK_MIN_MS);
+}
+
+/* Requests in flight whose responses the client holds: its flow control,
+ * or, when it does not read at all, every one. */
 static uint32_t stalled_streams(struct h2 *h)
 {
-    return nghttp2_session_get_remote_window_size(h->ng) <= 0 ? h->nlive : h->nshut;
+    return nghttp2_session_get_remote_window_size(h->ng) <= 0 || output_stuck(h) ? h->nlive
+                                                                                 : h->nshut;
 }
 
 /* The client's SETTINGS_INITIAL_WINDOW_SIZE changed every stream's window:
@@ -173,6 +196,14 @@ static void calm_down(struct h2 *h, const char *why)
     cr_conn_want_flush(h->c);
 }
 
+/* How often the watch over the connection's streams runs while it has
+ * some (or a header block is open): no deadline it keeps is shorter, so
+ * one that is set later than the timer was armed is never missed. */
+static uint64_t watch_ms(const struct cr_cfg_http *hc)
+{
+    return CR_MIN(CR_MIN(hc->send_timeout_ms, hc->body_timeout_ms), hc->header_timeout_ms);
+}
+
 /* Every frame's header, before nghttp2 acts on it: the budgets are taken
  * here, so that a frame over budget costs nothing more (no ACK queued, no
  * stream made). */
@@ -183,6 +214,9 @@ static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void 
     bool ack = hd->flags & NGHTTP2_FLAG_ACK;
     bool empty = false; /* a frame that carries nothing and does nothing */
     const char *flood = NULL;
+    if (hd->type != NGHTTP2_CONTINUATION)
+        h->hblock_us = 0; /* no block is open across another frame (nghttp2 ends the
+                           * connection on one that comes in the middle of it) */
     switch (hd->type) {
     case NGHTTP2_RST_STREAM:
         if (!budget_take(&h->tat_resets, hc->h2_max_resets))
@@ -202,7 +236,21 @@ static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void 
     case NGHTTP2_HEADERS:
         h->hblock = hd->length;
         h->hconts = 0;
+        h->hblock_us = cr_now_us(); /* until on_frame_recv has the whole block */
+        h->hblock_sid = hd->stream_id;
+        if (h->nstreams == 0) /* the idle timer is too slow a watch */
+            cr_conn_set_timer(h->c, watch_ms(hc));
         empty = hd->length == 0;
+        break;
+    case NGHTTP2_PRIORITY:
+        if (!budget_take(&h->tat_control, hc->h2_max_control_frames))
+            flood = "PRIORITY flood";
+        break;
+    case NGHTTP2_WINDOW_UPDATE:
+        if (h->wu_credit > 0)
+            h->wu_credit--; /* reopens a window DATA of ours used */
+        else if (!budget_take(&h->tat_control, hc->h2_max_control_frames))
+            flood = "WINDOW_UPDATE flood";
         break;
     case NGHTTP2_CONTINUATION:
         h->hblock += hd->length;
@@ -232,8 +280,8 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *a
     r->fe_stream = f->hd.stream_id;
     nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, r);
     TAILQ_INSERT_TAIL(&h->reqs, r, felink);
-    if (h->nstreams++ == 0) /* from idle to the watch over stalled sends */
-        cr_conn_set_timer(h->c, h->c->w->cfg->http.send_timeout_ms);
+    if (h->nstreams++ == 0) /* from idle to the watch over its streams */
+        cr_conn_set_timer(h->c, watch_ms(&h->c->w->cfg->http));
     return 0;
 }
 
@@ -299,6 +347,8 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
         h->submit(r);
         stream_recount(h, r);
     }
+    if (!end_stream) /* whatever became of it, the client holds its half open */
+        r->fe_body_us = cr_now_us();
 }
 
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
@@ -306,6 +356,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     struct h2 *h = arg;
     struct cr_request *r = f->hd.stream_id ? stream_req(h, f->hd.stream_id) : NULL;
     bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (f->hd.type == NGHTTP2_HEADERS)
+        h->hblock_us = 0; /* the whole block is in */
     if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
         for (size_t i = 0; i < f->settings.niv; i++)
             if (f->settings.iv[i].settings_id == NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE) {
@@ -324,6 +376,18 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     } else if (end && (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS)) {
         cr_request_body_end(r); /* the last DATA, or trailers */
     }
+    if (end)
+        r->fe_body_us = 0; /* the client's half is closed: nothing more to wait for */
+    return 0;
+}
+
+/* A frame nghttp2 refused (a stream error: RST_STREAM is on its way). A
+ * header block of such a HEADERS is skipped, not waited for. */
+static int on_invalid_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, int err, void *arg)
+{
+    struct h2 *h = arg;
+    if (f->hd.type == NGHTTP2_HEADERS)
+        h->hblock_us = 0;
     return 0;
 }
 
@@ -332,6 +396,8 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
 {
     struct h2 *h = arg;
     struct cr_request *r = stream_req(h, sid);
+    if (r && r->fe_body_us)
+        r->fe_body_us = cr_now_us(); /* body_timeout runs from the last bytes */
     if (!r || !r->be_held) {
         nghttp2_session_consume(ng, sid, len); /* nobody wants it: keep the window open */
         if (r)
@@ -355,13 +421,22 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
 }
 
 /* A DATA frame has left: its stream's window is smaller by its length
- * (nghttp2 counts it before calling here) and so is what waits for it. */
+ * (nghttp2 counts it before calling here) and so is what waits for it, and
+ * the client may answer it with WINDOW_UPDATEs. The end of an answer to a
+ * request whose body timed out: the client is told to stop sending it. */
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
     struct h2 *h = arg;
-    struct cr_request *r;
-    if (f->hd.type == NGHTTP2_DATA && (r = stream_req(h, f->hd.stream_id)) != NULL)
+    struct cr_request *r = f->hd.stream_id ? stream_req(h, f->hd.stream_id) : NULL;
+    if (f->hd.type == NGHTTP2_DATA)
+        h->wu_credit = CR_MIN(h->wu_credit + 2, (uint32_t)H2_WU_CREDIT_MAX);
+    if (!r)
+        return 0;
+    if (f->hd.type == NGHTTP2_DATA)
         stream_recount(h, r);
+    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && (r->fe_flags & H2_FE_BODY_TIMEOUT) &&
+        (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS))
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
     return 0;
 }
 
@@ -475,8 +550,9 @@ static void fe_end(struct cr_request *r)
     if (r->resp_aborted) {
         stream_unlive(h, r);
         nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream,
-                                  r->fe_flags & H2_FE_STALLED ? NGHTTP2_CANCEL
-                                                              : NGHTTP2_INTERNAL_ERROR);
+                                  r->fe_flags & (H2_FE_STALLED | H2_FE_BODY_TIMEOUT)
+                                      ? NGHTTP2_CANCEL
+                                      : NGHTTP2_INTERNAL_ERROR);
         cr_conn_want_flush(h->c);
         return;
     }
@@ -553,17 +629,102 @@ static bool held_by_client(struct h2 *h, const struct cr_request *r, bool conn_s
            (conn_shut || nghttp2_session_get_stream_remote_window_size(h->ng, r->fe_stream) <= 0);
 }
 
-/* The stall watch (the connection's timer while streams are open): resets
- * every stream whose response has waited on the client's flow control for
- * send_timeout, cancelling its upstream stream with it; re-arms for the
- * next one due. */
-static void check_stalls(struct h2 *h)
+/* r's request body stopped coming for body_timeout: 408 when its answer
+ * has not begun (cr_request_respond cancels its upstream stream), else the
+ * answer is broken off (RST_STREAM CANCEL), or, when it is whole (from the
+ * upstream or corral's own 413, 431...), left to finish; then the client
+ * is told to stop sending the body (RST_STREAM NO_ERROR once the answer's
+ * END_STREAM is out: on_frame_send, or now when it is out already). */
+static void body_timed_out(struct h2 *h, struct cr_request *r)
+{
+    r->fe_body_us = 0;
+    r->fe_flags |= H2_FE_BODY_TIMEOUT;
+    cr_log_debug("conn %llu from %s: HTTP/2 stream %d: request body timeout",
+                 (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream);
+    if (r->resp_aborted)
+        return; /* reset already */
+    if (!r->resp_eof) {
+        r->reason = "request body timeout";
+        cr_request_respond(r, 408, "request body timeout", NULL);
+        return;
+    }
+    if (!r->reason)
+        r->reason = "request body timeout";
+    nghttp2_stream *st = nghttp2_session_find_stream(h->ng, r->fe_stream);
+    if (st && nghttp2_stream_get_state(st) == NGHTTP2_STREAM_STATE_HALF_CLOSED_LOCAL) {
+        nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream, NGHTTP2_NO_ERROR);
+        cr_conn_want_flush(h->c);
+    }
+}
+
+/* The time left (us) before r's request body times out, or limit when it
+ * has just timed out or its clock stands still: while corral holds the
+ * client's window shut (the upstream has not taken what came, for this
+ * stream or, through the connection's window, another) the pause is not
+ * the client's, and its body_timeout starts again once that is over. */
+static uint64_t body_watch(struct h2 *h, struct cr_request *r, uint64_t now, uint64_t limit,
+                           bool held_by_us)
+{
+    if (held_by_us || r->fe_unconsumed) {
+        r->fe_body_us = now;
+        return limit;
+    }
+    uint64_t age = now > r->fe_body_us ? now - r->fe_body_us : 0;
+    if (age < limit)
+        return limit - age;
+    body_timed_out(h, r);
+    return limit;
+}
+
+/* Whether the header block being received has been open for
+ * header_timeout; *left gets the time it has left. A block nghttp2 skips
+ * (its stream refused or gone) holds nothing. */
+static bool hblock_overdue(struct h2 *h, uint64_t now, uint64_t *left)
+{
+    uint64_t limit = h->c->w->cfg->http.header_timeout_ms * 1000;
+    if (!h->hblock_us)
+        return false;
+    if (h->hblock_sid <= nghttp2_session_get_last_proc_stream_id(h->ng) &&
+        !nghttp2_session_find_stream(h->ng, h->hblock_sid)) {
+        h->hblock_us = 0;
+        return false;
+    }
+    uint64_t age = now > h->hblock_us ? now - h->hblock_us : 0;
+    if (age >= limit)
+        return true;
+    *left = CR_MIN(*left, limit - age);
+    return false;
+}
+
+/* The watch (the connection's timer while streams are open): answers 408
+ * to every request whose body has not moved for body_timeout
+ * (body_watch), resets every stream whose response has waited on the
+ * client's flow control for send_timeout, cancelling its upstream stream
+ * with it, and closes the connection (GOAWAY ENHANCE_YOUR_CALM) on a
+ * header block open for header_timeout, all of which nghttp2 would wait
+ * for; re-arms for the next one due, or for idleness when nothing is
+ * left to watch. */
+static void check_streams(struct h2 *h)
 {
     const struct cr_cfg_http *hc = &h->c->w->cfg->http;
-    uint64_t now = cr_now_us(), limit = hc->send_timeout_ms * 1000, next = limit;
+    uint64_t now = cr_now_us(), limit = hc->send_timeout_ms * 1000, next = watch_ms(hc) * 1000;
+    uint64_t body_limit = hc->body_timeout_ms * 1000;
+    if (hblock_overdue(h, now, &next)) {
+        calm_down(h, "header block timeout");
+        return;
+    }
+    if (h->nstreams == 0 && !h->hblock_us) {
+        cr_conn_set_timer(h->c, hc->idle_timeout_ms);
+        return;
+    }
     bool conn_shut = nghttp2_session_get_remote_window_size(h->ng) <= 0;
+    bool recv_shut = nghttp2_session_get_local_window_size(h->ng) <= 0;
     for (struct cr_request *r = TAILQ_FIRST(&h->reqs), *nx; r; r = nx) {
         nx = TAILQ_NEXT(r, felink);
+        if (r->fe_body_us) {
+            uint64_t left = body_watch(h, r, now, body_limit, recv_shut); /* once */
+            next = CR_MIN(next, left);
+        }
         if (!r->fe_stall_us)
             continue;
         uint64_t age = now > r->fe_stall_us ? now - r->fe_stall_us : 0;
@@ -582,10 +743,10 @@ static void check_stalls(struct h2 *h)
 static void h2_on_timer(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
-    if (h->nstreams == 0)
+    if (h->nstreams == 0 && !h->hblock_us)
         h2_on_drain(c); /* idle: say goodbye properly */
     else
-        check_stalls(h);
+        check_streams(h);
 }
 
 static void h2_on_free(struct cr_conn *c)
@@ -597,7 +758,7 @@ static void h2_on_free(struct cr_conn *c)
         TAILQ_REMOVE(&h->reqs, r, felink);
         nghttp2_session_set_stream_user_data(h->ng, r->fe_stream, NULL);
         h->nstreams--;
-        if (!r->resp_eof && r->method) {
+        if (!r->resp_eof && r->method && !(r->fe_flags & H2_FE_REFUSED)) {
             r->reason = h->calm ? h->calm : "client closed the connection";
             r->resp_aborted = true;
         }
@@ -632,6 +793,7 @@ int cr_h2_attach(struct cr_conn *c, cr_request_submit_cb submit)
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);

@@ -24,15 +24,29 @@
  *     watches for this while it has streams, and counts idleness when not;
  *   - at most h2_max_stalled_streams requests in flight whose responses
  *     the client's flow control holds (a stream window shut or smaller
- *     than what waits for it, or the connection window shut): a request
+ *     than what waits for it, or the connection window shut; every one
+ *     once the connection's writes have moved nothing for a tenth of
+ *     send_timeout, cr_conn_write_stuck_ms, windows or not): a request
  *     arriving past that is refused with RST_STREAM REFUSED_STREAM
  *     (reason "client not reading") and never reaches submit;
- *   - RST_STREAM, PING, SETTINGS and empty frames have per-connection
- *     budgets (h2_max_*: per second, bursts of as many), and a header
- *     block a size and CONTINUATION bound derived from max_header_size:
- *     crossing one queues GOAWAY ENHANCE_YOUR_CALM, reading stops, and the
- *     connection closes once the GOAWAY is written; its open requests are
- *     logged with the flood as their reason.
+ *   - a request body that stops coming (no DATA payload for body_timeout
+ *     since the head or the last one, the clock stopped while corral holds
+ *     the client's window shut) is answered 408 (RST_STREAM CANCEL once
+ *     the response has begun), reason "request body timeout", its
+ *     upstream stream cancelled, and the client's half of the stream reset
+ *     (NO_ERROR) once the answer is out;
+ *   - RST_STREAM, PING, SETTINGS, empty, PRIORITY and WINDOW_UPDATE frames
+ *     have per-connection budgets (h2_max_*: per second, bursts of as
+ *     many; WINDOW_UPDATEs that reopen windows for DATA sent are free, two
+ *     per DATA frame), and a header block a size and CONTINUATION bound
+ *     derived from max_header_size, and header_timeout from its HEADERS
+ *     to its end: crossing one queues GOAWAY ENHANCE_YOUR_CALM, reading
+ *     stops, and the connection closes once the GOAWAY is written; its
+ *     open requests are logged with the flood (or "header block timeout")
+ *     as their reason.
+ * The timeouts are kept by the connection's one timer: while streams are
+ * open it runs at least every min(send_timeout, body_timeout,
+ * header_timeout) and re-arms for the earliest deadline.
  * Freeing the connection releases its requests in O(open streams). */
 int cr_h2_attach(struct cr_conn *c, cr_request_submit_cb submit);
 

@@ -136,6 +136,8 @@ struct cr_request {
     uint8_t fe_flags;
     uint32_t fe_hsize;      /* h2: header list size so far (RFC 9113 6.5.2) */
     uint64_t fe_stall_us;   /* h2: response bytes wait for the client since */
+    uint64_t fe_body_us;    /* h2: the request body is waited for since (the
+                             * head, or its last DATA); 0 when it is not */
     TAILQ_ENTRY(cr_request) felink; /* the connection's requests: h1 its
                                      * pipeline, h2 its open streams */
 

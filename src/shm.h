@@ -33,7 +33,8 @@ extern const char *const cr_hs_fail_names[CR_HSF_MAX];
 struct cr_shm_worker_stats {
     _Atomic uint64_t conns_accepted;
     _Atomic uint64_t conns_open;
-    _Atomic uint64_t conns_max; /* the worker's max_connections, as it applies it */
+    _Atomic uint64_t conns_max;       /* the worker's max_connections, as it applies it */
+    _Atomic uint64_t conns_lingering; /* of conns_open, in a lingering close now */
     _Atomic uint64_t handshakes_full;
     _Atomic uint64_t handshakes_resumed;
     _Atomic uint64_t handshakes_failed;

@@ -214,7 +214,7 @@ void cr_worker_handshake(struct cr_listen_slot *slot, int delta)
 
 static void stop_loop_if_drained(struct cr_worker *w)
 {
-    if (w->draining && w->nconns == 0 && cr_gate_idle(w->gate))
+    if (w->draining && w->nconns == w->nlinger && cr_gate_idle(w->gate))
         event_base_loopbreak(w->base);
 }
 
@@ -226,6 +226,13 @@ void cr_worker_conn_added(struct cr_worker *w)
 void cr_worker_conn_gone(struct cr_worker *w)
 {
     update_all(w);
+    stop_loop_if_drained(w);
+}
+
+void cr_worker_linger(struct cr_worker *w, int delta)
+{
+    w->nlinger += (size_t)(ssize_t)delta;
+    atomic_fetch_add(&w->stats->conns_lingering, (uint64_t)(int64_t)delta);
     stop_loop_if_drained(w);
 }
 

@@ -127,6 +127,7 @@ struct cr_worker {
     struct cr_listen_slot *slots; /* one per cfg->listeners[i] */
     LIST_HEAD(, cr_conn) conns;
     size_t nconns;
+    size_t nlinger;   /* of nconns, in a lingering close (CR_CONN_LINGER) */
     size_t max_conns; /* cr_worker_conn_limit: accepting stops there */
     bool full;        /* nconns >= max_conns */
     uint64_t full_logged_us;
@@ -157,6 +158,13 @@ void cr_worker_conn_added(struct cr_worker *w);
 /* A connection closed (w->nconns already counts it out): the worker may
  * accept again, or finish draining. */
 void cr_worker_conn_gone(struct cr_worker *w);
+
+/* A connection began (delta +1) or ended (-1) a lingering close (conn.h).
+ * A lingering connection still holds its place under max_connections (its
+ * descriptor is open) but never a handshake slot, and a draining worker
+ * does not wait for it: once only lingering connections are left (and
+ * the pool is idle) the worker stops, and its exit closes them. */
+void cr_worker_linger(struct cr_worker *w, int delta);
 
 /* c's ClientHello began on slot: returns 0 when a handshake slot is
  * counted for it (start now), or CR_EAGAIN when slot is at max_handshakes

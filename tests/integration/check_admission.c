@@ -34,9 +34,10 @@ static void teardown(void)
 /* ------------------------------------------------------------ helpers */
 
 /* A config: `workers` workers with ONE HTTP/2 connection each to testup
- * (so a worker's capacity is exactly testup's --max-streams), the logs in
- * DIR, then `rest` (the tenants section). */
-static const char *config(int workers, const char *rest)
+ * (so a worker's capacity is exactly testup's --max-streams, unless
+ * upstream, more lines of the upstream section such as "  max_streams: 8",
+ * caps it), the logs in DIR, then `rest` (the tenants section). */
+static const char *config(int workers, const char *upstream, const char *rest)
 {
     return h_strf(T,
                   "workers: %d\n"
@@ -54,19 +55,20 @@ static const char *config(int workers, const char *rest)
                   "  connections: 1\n"
                   "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: "
                   "@CERTS@/client.key, sni: lb.test}\n"
-                  "%s",
-                  workers, rest);
+                  "%s%s",
+                  workers, upstream, rest);
 }
 
 /* Starts testup (max_streams, service_ms) and corral on config(workers,
- * rest); returns when every worker's upstream connection is up (testup has
- * seen `workers` HTTP/2 connections: the harness's own queries use
- * HTTP/1.1), so that capacity is known from the first request on. */
-static void start(int max_streams, int service_ms, int workers, const char *rest)
+ * upstream, rest); returns when every worker's upstream connection is up
+ * (testup has seen `workers` HTTP/2 connections: the harness's own queries
+ * use HTTP/1.1), so that capacity is known from the first request on. */
+static void start_with(int max_streams, int service_ms, int workers, const char *upstream,
+                       const char *rest)
 {
     ck_assert_msg(h_adm_testup_start(T, max_streams, service_ms) > 0, "testup did not start: %s",
                   h_file_tail(T, h_path(T, "testup.log"), 1500));
-    char *cfg = h_config_write(T, "corral.yaml", config(workers, rest));
+    char *cfg = h_config_write(T, "corral.yaml", config(workers, upstream, rest));
     ck_assert_msg(cfg != NULL, "cannot write the config");
     pid_t m = h_corral_start(T, cfg, T->port);
     ck_assert_msg(m > 0, "corral did not start: stderr: %s | error log: %s",
@@ -79,6 +81,12 @@ static void start(int max_streams, int service_ms, int workers, const char *rest
         h_sleep_ms(50);
     ck_assert_msg(h2 >= workers, "corral's %d worker(s) did not connect upstream (%ld): %s",
                   workers, h2, h_file_tail(T, T->error_log, 1500));
+}
+
+/* start_with with the upstream section as config() writes it. */
+static void start(int max_streams, int service_ms, int workers, const char *rest)
+{
+    start_with(max_streams, service_ms, workers, "", rest);
 }
 
 /* Waits until testup has `n` requests in flight. */
@@ -156,19 +164,22 @@ static bool wait_refusal(const char *tenant, int timeout_ms)
     }
 }
 
-/* Capacity 8 (one worker, one connection, testup --max-streams 8), 50 ms
- * per request: 160 requests/s. A floods at 1000 requests/s for 4 s: 8 go
+/* Capacity 8 (one worker, one connection, upstream.max_streams 8 below
+ * testup's --max-streams 16: testup would take more, so the cap is
+ * corral's, seen at testup; at testup's own limit its libnghttp2 would
+ * refuse the excess before counting it), 50 ms per request: 160
+ * requests/s. A floods at 1000 requests/s for 4 s: 8 go
  * upstream, 200 fill A's queue (about 1.3 s of work), the rest are refused.
  * Once A's queue is full, B sends 40 requests two at a time. With deficit
  * round robin B's request takes the next free stream (~50-100 ms); served
  * first come first served it would wait behind A's backlog (> 1 s). */
 START_TEST(fairness_and_upstream_cap)
 {
-    start(8, 50, 1,
-          "tenants:\n"
-          "  by: header\n"
-          "  defaults: {rate: 100000/s, burst: 100000, queue: 200, max_wait: 3s, weight: 1}\n"
-          "  list: [{name: A}, {name: B}]\n");
+    start_with(16, 50, 1, "  max_streams: 8\n",
+               "tenants:\n"
+               "  by: header\n"
+               "  defaults: {rate: 100000/s, burst: 100000, queue: 200, max_wait: 3s, weight: 1}\n"
+               "  list: [{name: A}, {name: B}]\n");
     ck_assert_int_ge(h_adm_testup_stat(T, "max_inflight", true), 0);
 
     struct h_adm_load a, b;

@@ -1,7 +1,8 @@
 /* check_h1hostile.c - hostile HTTP/1.1 clients against the real corral
- * (issue 12, items 1, 2, 4, 11 and 17): raw bytes over TLS with openssl
- * s_client, tools/testup as the upstream, and what reaches it, what the
- * client gets back, what the access log says and whether a worker died.
+ * (issue 12, items 1, 2, 4, 11 and 17, and lingering close): raw bytes over
+ * TLS with openssl s_client or Python, curl, tools/testup as the upstream,
+ * and what reaches it, what the client gets back, what the access log says
+ * and whether a worker died.
  *
  *   - chunked trailers after a request corral answered itself used to
  *     SIGSEGV the worker;
@@ -11,7 +12,10 @@
  *   - two Host fields or a Host that is no authority get 400;
  *   - one write of more requests than the pipeline cap never has more
  *     than the cap in flight, and every one is answered, in order;
- *   - a transfer coding other than chunked gets 501, never forwarded.
+ *   - a transfer coding other than chunked gets 501, never forwarded;
+ *   - a client answered before its upload was read (413, 429) gets its
+ *     answer every time (lingering close), and lingering is bounded by
+ *     lingering_time and lingering_timeout and never holds up a drain.
  *
  * Each test starts its own testup and corral (one worker, so that a crash
  * or a restart is seen); the harness kills them all. */
@@ -21,6 +25,7 @@
 #include "harness.h"
 
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,16 +50,17 @@ static void teardown(void)
 
 static const char *const PROTOS[] = {"h2", "http/1.1"}; /* upstream.protocol, by loop index */
 
-/* testup on T->uport and corral with one worker over proto; extra is
- * top-level YAML appended to the config. Returns the master. */
-static pid_t start(const char *proto, const char *extra)
+/* testup on T->uport and corral with one worker over proto and the given
+ * drain_timeout; extra is top-level YAML appended to the config. Returns
+ * the master. */
+static pid_t start_drain(const char *proto, const char *drain, const char *extra)
 {
     pid_t up = h_testup_start(T, T->uport, (char *)NULL);
     ck_assert_msg(up > 0, "testup did not start: %s",
                   h_file_tail(T, h_strf(T, "%s/testup-%d.log", T->dir, T->uport), 1500));
     char *yaml = h_strf(T,
                         "workers: 1\n"
-                        "drain_timeout: 1s\n"
+                        "drain_timeout: %s\n"
                         "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
                         "listeners:\n"
                         "  - name: https\n"
@@ -69,7 +75,7 @@ static pid_t start(const char *proto, const char *extra)
                         "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, "
                         "key: @CERTS@/client.key, sni: lb.test}\n"
                         "%s",
-                        proto, extra ? extra : "");
+                        drain, proto, extra ? extra : "");
     char *cfg = h_config_write(T, "corral.yaml", yaml);
     ck_assert_msg(cfg != NULL, "cannot write the config");
     pid_t m = h_corral_start(T, cfg, T->port);
@@ -78,6 +84,11 @@ static pid_t start(const char *proto, const char *extra)
                   h_file_tail(T, T->error_log, 1500));
     ck_assert_int_eq(h_wait_children(m, 1, 5000, NULL), 1);
     return m;
+}
+
+static pid_t start(const char *proto, const char *extra)
+{
+    return start_drain(proto, "1s", extra);
 }
 
 /* The worker's pid (corral runs one). */
@@ -391,6 +402,284 @@ START_TEST(last_request_body_read_whole)
 }
 END_TEST
 
+/* ------------------------------------------------------------ lingering close */
+
+/* DIR/name: mib MiB of 'x'. */
+static char *big_file(const char *name, int mib)
+{
+    char *path = h_path(T, name);
+    FILE *f = fopen(path, "wb");
+    ck_assert(f != NULL);
+    static char chunk[65536];
+    memset(chunk, 'x', sizeof(chunk));
+    for (int i = 0; i < mib * 16; i++)
+        ck_assert_uint_eq(fwrite(chunk, 1, sizeof(chunk), f), sizeof(chunk));
+    ck_assert_int_eq(fclose(f), 0);
+    return path;
+}
+
+/* curl POSTs file to path over HTTP/1.1 without waiting for 100-continue
+ * (the body follows the head at once, as most clients send it), with the
+ * extra header hdr (NULL = none). r gets curl's exit code, its -w
+ * "%{http_code}" in r->out and its error. */
+static void upload(const char *path, const char *file, const char *hdr, struct h_run *r)
+{
+    char *argv[] = {"curl",
+                    "-q",
+                    "-sS",
+                    "--http1.1",
+                    "--noproxy",
+                    "*",
+                    "--cacert",
+                    h_strf(T, "%s/ca.crt", T->certs),
+                    "--resolve",
+                    h_strf(T, "edge.test:%d:127.0.0.1", T->port),
+                    "--max-time",
+                    "10",
+                    "-H",
+                    "Expect:",
+                    "-H",
+                    (char *)(hdr ? hdr : "X-Upload: 1"),
+                    "--data-binary",
+                    h_strf(T, "@%s", file),
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    h_strf(T, "https://edge.test:%d%s", T->port, path),
+                    NULL};
+    ck_assert_int_eq(h_run(T, argv, 15000, r), 0);
+}
+
+/* Lines of the access log with path, status and reason. */
+static int logged(const char *path, int status, const char *reason)
+{
+    char *text = h_read_file(T->access_log, NULL);
+    int n = 0;
+    for (char *line = text; line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end)
+            *end = '\0';
+        if (has(line, h_strf(T, "\"path\":\"%s\"", path)) &&
+            has(line, h_strf(T, "\"status\":%d", status)) &&
+            has(line, h_strf(T, "\"reason\":\"%s\"", reason)))
+            n++;
+        line = end ? end + 1 : NULL;
+    }
+    free(text);
+    return n;
+}
+
+/* Answers corral gives an HTTP/1.1 client before it has read the body the
+ * client is still sending, by loop index: the 413 for a declared length
+ * over max_body, the 413 in the middle of a chunked body, the 429 of a
+ * tenant over its rate. */
+static const struct {
+    const char *config;
+    const char *hdr;
+    int status;
+    const char *reason;
+} EARLY[] = {
+    {"http: {max_body: 1k}\n", NULL, 413, "request body too large"},
+    {"http: {max_body: 1k}\n", "Transfer-Encoding: chunked", 413, "request body too large"},
+    {"tenants: {defaults: {rate: 1/h, burst: 1}}\n", NULL, 429, "deadline cannot be met"},
+};
+
+/* A client uploading 4 MiB gets corral's early answer, every time: after
+ * it, corral shuts its sending side and reads and drops what the client
+ * still sends until the client closes (lingering close). It used to close
+ * with the body unread, and the kernel's reset then often destroyed the
+ * answer before curl read it (curl 55/56, "connection reset"). */
+START_TEST(early_answer_reaches_an_uploading_client)
+{
+    enum { ROUNDS = 12 };
+    start("h2", EARLY[_i].config);
+    char *file = big_file("up.bin", 4);
+    struct h_run r;
+    if (EARLY[_i].status == 429) { /* the one request of the hour */
+        struct h_http g;
+        h_curl_edge(T, &g, T->port, "/", (const char *const[]){"--http1.1", NULL});
+        ck_assert_msg(g.status == 200, "the first request: HTTP %d (curl %d %s)", g.status,
+                      g.exit_code, g.err);
+    }
+    int ok = 0;
+    char first_bad[512] = "";
+    for (int i = 0; i < ROUNDS; i++) {
+        upload(h_strf(T, "/up-%d", i), file, EARLY[_i].hdr, &r);
+        if (r.exit_code == 0 && atoi(r.out) == EARLY[_i].status)
+            ok++;
+        else if (!first_bad[0])
+            snprintf(first_bad, sizeof(first_bad), "round %d: curl %d, HTTP %s: %s", i, r.exit_code,
+                     r.out, r.err);
+    }
+    ck_assert_msg(ok == ROUNDS, "%d of %d uploads got their %d; first failure: %s", ok, ROUNDS,
+                  EARLY[_i].status, first_bad);
+    for (int i = 0; i < ROUNDS; i++) {
+        const char *want[] = {h_strf(T, "\"path\":\"/up-%d\"", i), NULL};
+        ck_assert(h_wait_file_line(T->access_log, want, 3000));
+        ck_assert_msg(logged(h_strf(T, "/up-%d", i), EARLY[_i].status, EARLY[_i].reason) == 1,
+                      "/up-%d is not logged as %d \"%s\": %s", i, EARLY[_i].status,
+                      EARLY[_i].reason, h_file_tail(T, T->access_log, 1000));
+    }
+    if (EARLY[_i].status != 429) /* (the tenant's rate is spent) */
+        still_serves();
+}
+END_TEST
+
+/* A raw HTTP/1.1 client over TLS: the head of a POST of 1 GB and 4 KB of
+ * its body, then, never reading, "trickle" sends 4 KB every 50 ms, or
+ * "silent" sends nothing more; for at most argv[4] seconds, then it
+ * exits. It prints when a send failed (the connection was closed under
+ * it), in seconds after the head. */
+static const char UPLOADER_PY[] =
+    "import socket, ssl, sys, time\n"
+    "port, ca, mode, secs = int(sys.argv[1]), sys.argv[2], sys.argv[3], float(sys.argv[4])\n"
+    "ctx = ssl.create_default_context(cafile=ca)\n"
+    "ctx.set_alpn_protocols(['http/1.1'])\n"
+    "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', port)), "
+    "server_hostname='edge.test')\n"
+    "s.settimeout(5)\n"
+    "s.sendall(b'POST /linger HTTP/1.1\\r\\nHost: edge.test\\r\\n'\n"
+    "          b'Content-Length: 1000000000\\r\\n\\r\\n' + b'x' * 4096)\n"
+    "t0 = time.monotonic()\n"
+    "print('head sent', flush=True)\n"
+    "while time.monotonic() < t0 + secs:\n"
+    "    if mode == 'trickle':\n"
+    "        try:\n"
+    "            s.sendall(b'x' * 4096)\n"
+    "        except OSError as e:\n"
+    "            print('cut %.3f %s' % (time.monotonic() - t0, e), flush=True)\n"
+    "            break\n"
+    "    time.sleep(0.05)\n"
+    "print('done %.3f' % (time.monotonic() - t0), flush=True)\n";
+
+/* Starts UPLOADER_PY in mode for at most secs; its output in
+ * DIR/uploader.out. Returns its pid. */
+static pid_t uploader(const char *mode, const char *secs)
+{
+    char *argv[] = {"python3",
+                    "-c",
+                    (char *)UPLOADER_PY,
+                    h_strf(T, "%d", T->port),
+                    h_strf(T, "%s/ca.crt", T->certs),
+                    (char *)mode,
+                    (char *)secs,
+                    NULL};
+    pid_t p = h_spawn(T, argv, h_path(T, "uploader.out"), h_path(T, "uploader.out"));
+    ck_assert(p > 0);
+    const char *sent[] = {"head sent", NULL};
+    ck_assert_msg(h_wait_file_line(h_path(T, "uploader.out"), sent, 5000),
+                  "the uploader did not start: %s", h_file_tail(T, h_path(T, "uploader.out"), 800));
+    return p;
+}
+
+#define ADMIN "admin: {address: 127.0.0.1:@PORT2@}\n"
+
+/* The admin endpoint's /stats (one worker: its counters come first). */
+static char *admin_stats(void)
+{
+    struct h_http r;
+    h_curl(T, &r, h_strf(T, "http://127.0.0.1:%d/stats", T->port2), NULL);
+    ck_assert_msg(r.exit_code == 0 && r.status == 200, "GET /stats: curl %d, HTTP %d: %s",
+                  r.exit_code, r.status, r.err);
+    return r.body;
+}
+
+/* Polls the counter key of /stats until it equals want, for at most ms;
+ * returns the last value seen. */
+static long wait_stat(const char *key, long want, int ms)
+{
+    long long end = h_now_ms() + ms;
+    long v;
+    while ((v = h_json_long(admin_stats(), key)) != want && h_now_ms() < end)
+        h_sleep_ms(20);
+    return v;
+}
+
+/* A client that goes on sending after its 413 is read and dropped for
+ * lingering_time, not longer: its sends succeed for about 1.5 s, then
+ * corral closes and they fail. Before lingering close, they failed at
+ * once (the kernel's reset). */
+START_TEST(lingering_time_bounds_a_client_still_sending)
+{
+    start("h2", "http: {max_body: 1k, lingering_time: 1500ms, lingering_timeout: 500ms}\n");
+    pid_t p = uploader("trickle", "8");
+    int st;
+    ck_assert_msg(h_wait_exit(p, 10000, &st) == 0, "the uploader did not end");
+    char *out = h_read_file(h_path(T, "uploader.out"), NULL);
+    const char *cut = out ? strstr(out, "cut ") : NULL;
+    ck_assert_msg(cut != NULL, "corral never closed on a client still sending: %s", out);
+    double at = strtod(cut + 4, NULL);
+    ck_assert_msg(at >= 1.2 && at <= 4.0,
+                  "the client's sends failed %.3f s after its 413, expected about 1.5 s "
+                  "(lingering_time): %s",
+                  at, out);
+    free(out);
+    const char *logged413[] = {"\"path\":\"/linger\"", "\"status\":413", NULL};
+    ck_assert(h_wait_file_line(T->access_log, logged413, 3000));
+    still_serves();
+}
+END_TEST
+
+/* A client that stops sending after its 413 and keeps the connection is
+ * closed lingering_timeout later; while it lingers the connection is
+ * counted open and lingering, never as a handshake. */
+START_TEST(lingering_timeout_closes_a_silent_client)
+{
+    start("h2", "http: {max_body: 1k, lingering_time: 10s, lingering_timeout: 800ms}\n" ADMIN);
+    uploader("silent", "8");
+    ck_assert_msg(wait_stat("conns_lingering", 1, 3000) == 1, "no lingering connection: %s",
+                  admin_stats());
+    long long t1 = h_now_ms();
+    char *s = admin_stats();
+    ck_assert_msg(h_json_long(s, "handshakes_active") == 0 && h_json_long(s, "conns_open") == 1,
+                  "while lingering: %s", s);
+    ck_assert_msg(wait_stat("conns_lingering", 0, 5000) == 0, "still lingering: %s", admin_stats());
+    long long took = h_now_ms() - t1;
+    ck_assert_msg(took >= 300 && took <= 2500,
+                  "the silent client lingered %lld ms more after it was seen, expected "
+                  "lingering_timeout (800 ms)",
+                  took);
+    ck_assert_int_eq(wait_stat("conns_open", 0, 2000), 0);
+    still_serves();
+}
+END_TEST
+
+/* A worker told to stop (drain_timeout 10 s) waits for a request in
+ * flight but not for a lingering client (lingering_time 30 s). */
+START_TEST(drain_does_not_wait_for_lingering)
+{
+    pid_t m = start_drain(
+        "h2", "10s", "http: {max_body: 1k, lingering_time: 30s, lingering_timeout: 5s}\n" ADMIN);
+    uploader("trickle", "20");
+    ck_assert_msg(wait_stat("conns_lingering", 1, 3000) == 1, "no lingering connection: %s",
+                  admin_stats());
+    struct h_up_bg slow;
+    ck_assert_int_eq(
+        h_up_bg_curl(T, &slow, T->port, "/delay/1500", (const char *const[]){"--http1.1", NULL}),
+        0);
+    long inflight = 0;
+    for (long long end = h_now_ms() + 3000; h_now_ms() < end; h_sleep_ms(20))
+        if ((inflight = h_json_long(stats(false), "inflight")) == 1)
+            break;
+    ck_assert_msg(inflight == 1, "the slow request did not reach the upstream");
+    long long t0 = h_now_ms();
+    ck_assert_int_eq(h_signal(m, SIGTERM), 0);
+    int st;
+    ck_assert_msg(h_wait_exit(m, 8000, &st) == 0, "corral still runs %lld ms after SIGTERM: %s",
+                  h_now_ms() - t0, h_file_tail(T, T->error_log, 1000));
+    long long took = h_now_ms() - t0;
+    ck_assert_msg(took <= 4000, "the stop took %lld ms (a lingering client, drain_timeout 10 s)",
+                  took);
+    ck_assert_int_eq(h_up_bg_wait(T, &slow, 3000), 0);
+    ck_assert_msg(slow.status == 200, "the request in flight: HTTP %d (curl %d)", slow.status,
+                  slow.exit_code);
+    ck_assert_msg(!h_file_contains(T->error_log, "drain timeout"),
+                  "the worker waited for its drain timeout: %s",
+                  h_file_tail(T, T->error_log, 1000));
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 /* A client that pipelines large downloads and never reads: corral closes
@@ -426,6 +715,30 @@ START_TEST(not_reading_cut_off_is_logged)
 }
 END_TEST
 
+/* body_timeout is the longest pause between two reads of a body, not a
+ * bound on the whole upload: 60 KB at 20 KB/s (about 3 s) with
+ * body_timeout 1s comes back whole. */
+START_TEST(slow_steady_upload_within_body_timeout)
+{
+    start("h2", "http: {body_timeout: 1s}\n");
+    static char body[60000];
+    memset(body, 'u', sizeof(body));
+    char *file = h_path(T, "upload.bin");
+    FILE *f = fopen(file, "wb");
+    ck_assert_msg(f != NULL && fwrite(body, 1, sizeof(body), f) == sizeof(body) && fclose(f) == 0,
+                  "cannot write %s", file);
+    struct h_http r;
+    const char *args[] = {"--http1.1", "--limit-rate", "20k", "--data-binary",
+                          h_strf(T, "@%s", file), NULL};
+    h_curl_edge(T, &r, T->port, "/echo", args);
+    ck_assert_msg(r.exit_code == 0 && r.status == 200 && strlen(r.body) == sizeof(body),
+                  "a steady 3 s upload with body_timeout 1s: curl exit %d, HTTP %d, %zu bytes "
+                  "back (want 200, %zu): %s | access log: %s",
+                  r.exit_code, r.status, strlen(r.body), sizeof(body), r.err,
+                  h_file_tail(T, h_path(T, "access.log"), 600));
+}
+END_TEST
+
 static TCase *tcase(Suite *s, const char *name, int timeout_s)
 {
     TCase *tc = tcase_create(name);
@@ -449,6 +762,13 @@ static Suite *h1hostile_suite(void)
     tcase_add_test(tc, pipeline_cap_within_one_write);
     tcase_add_test(tc, last_request_body_read_whole);
     tcase_add_test(tc, not_reading_cut_off_is_logged);
+    tcase_add_test(tc, slow_steady_upload_within_body_timeout);
+    tc = tcase(s, "linger", 60);
+    tcase_add_loop_test(tc, early_answer_reaches_an_uploading_client, 0,
+                        (int)(sizeof(EARLY) / sizeof(EARLY[0])));
+    tcase_add_test(tc, lingering_time_bounds_a_client_still_sending);
+    tcase_add_test(tc, lingering_timeout_closes_a_silent_client);
+    tcase_add_test(tc, drain_does_not_wait_for_lingering);
     return s;
 }
 

@@ -8,7 +8,12 @@
  *     "client send stalled"; and while it holds them, other clients' large
  *     responses on the same upstream connection still flow; and it holds
  *     no more than h2_max_stalled_streams of them, the rest refused
- *     ("client not reading"). */
+ *     ("client not reading");
+ *   - a client that stops reading its socket altogether, its windows wide
+ *     open (h2hold.py): once corral's writes to it have been blocked for a
+ *     while, every request it has in flight counts as stalled, so that new
+ *     ones are refused; and it is closed body_timeout after its socket
+ *     last took a byte, however busy it keeps the connection. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -221,6 +226,61 @@ START_TEST(zero_window_client_held_to_the_bound)
 }
 END_TEST
 
+/* ------------------------------------------------------------ clients that do not read at all */
+
+/* h2hold.py: 4 requests for 4 MB, then the client reads nothing, its
+ * windows at 2^30; 1.5 s after its receive queue has stopped growing, 20
+ * more requests; then a WINDOW_UPDATE every 0.3 s for up to 14 s. With
+ * send_timeout 5 s corral counts every request of a connection whose
+ * writes have been blocked for 0.5 s (a tenth of it) as stalled: the 4 in
+ * flight reach h2_max_stalled_streams (4), so the 20 are refused ("client
+ * not reading") and never reach testup. And the connection, whose socket
+ * takes nothing, is closed body_timeout (4 s) after it last did, although
+ * the client keeps sending. */
+START_TEST(client_not_reading_its_socket)
+{
+    start("  send_timeout: 5s\n  body_timeout: 4s\n  h2_max_stalled_streams: 4\n");
+    char *script = h_strf(T, "%s/tests/integration/h2hold.py", T->srcdir);
+    char *out = h_path(T, "h2hold.out");
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), "4", "20", "1.5", "14",
+                          NULL};
+    pid_t holder = h_spawn(T, argv, out, h_path(T, "h2hold.err"));
+    ck_assert_int_gt(holder, 0);
+    ck_assert_msg(wait_inflight(4, 5000), "testup has %ld in flight, not the client's 4: %s",
+                  up_inflight(), h_file_tail(T, h_path(T, "h2hold.err"), 1000));
+    const char *const more[] = {"more 20", NULL};
+    ck_assert_msg(h_wait_file_line(out, more, 25000), "h2hold did not send its 20 more: %s",
+                  h_file_tail(T, h_path(T, "h2hold.err"), 1000));
+
+    int status;
+    ck_assert_int_eq(h_wait_exit(holder, 20000, &status), 0);
+    char *text = h_read_file(out, NULL);
+    ck_assert_ptr_nonnull(text);
+    const char *closed = strstr(text, "closed after ");
+    ck_assert_msg(closed != NULL, "the connection was held: %s", text);
+    long ms = atol(closed + strlen("closed after "));
+    /* 4 s after the socket last took a byte: the client's kernel may take
+     * a few more after h2hold saw its queue stand still (it makes room by
+     * packing the queue), so a few seconds of slack; held, it would have
+     * lasted the whole 14 s */
+    ck_assert_msg(ms <= 9000, "closed %ld ms after its writes blocked", ms);
+    free(text);
+
+    /* the refusals are logged once their RST_STREAM is out or their
+     * connection gone: by now */
+    for (long long end = h_now_ms() + 3000;
+         log_lines_with("client not reading") < 20 && h_now_ms() < end;)
+        h_sleep_ms(50);
+    char *j = h_testup_stats(T, T->uport, false);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_msg(log_lines_with("client not reading") == 20,
+                  "%d of the 20 refused (%ld requests reached testup)",
+                  log_lines_with("client not reading"), h_json_long(j, "requests"));
+    ck_assert_int_eq(h_json_long(j, "requests"), 4);
+    ck_assert_msg(wait_inflight(0, 3000), "testup still has %ld in flight", up_inflight());
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 int main(void)
@@ -234,6 +294,7 @@ int main(void)
     tcase_add_test(tc, zero_window_streams_reset_after_send_timeout);
     tcase_add_test(tc, zero_window_client_does_not_starve_others);
     tcase_add_test(tc, zero_window_client_held_to_the_bound);
+    tcase_add_test(tc, client_not_reading_its_socket);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -101,7 +101,7 @@ static void check_graceful_stop(int sig)
     /* a connection that never sends anything: the drain must be bounded */
     int held = h_connect(T->port, 1000);
     ck_assert_msg(held >= 0, "cannot connect to port %d", T->port);
-    h_sleep_ms(100); /* accepted by a worker */
+    ck_assert_msg(h_wait_conn_accepted(held, 2000), "no worker accepted the held connection");
 
     ck_assert_int_eq(h_signal(m, sig), 0);
     ck_assert_msg(h_wait_port(T->port, false, 1000),

@@ -335,16 +335,18 @@ START_TEST(upstream_killed_and_restarted_under_load)
     /* requests succeed again within a few seconds: after about 1 s of
      * failures the back-off (100 ms doubling, +-25%) retries within 1.25 s */
     struct h_http r;
-    while (get_status("/after-restart", &r) != 200 && h_now_ms() - restarted < 3000)
+    int probes = 1;
+    for (; get_status("/after-restart", &r) != 200 && h_now_ms() - restarted < 3000; probes++)
         h_sleep_ms(100); /* a 502 never reached the upstream */
     ck_assert_msg(r.status == 200,
                   "no 200 within 3 s of the upstream's restart: HTTP %d %s | error log: %s",
                   r.status, r.body, h_file_tail(T, T->error_log, 1500));
-    /* the whole pool comes back, and then nothing but the one probe that
-     * got its 200 arrived: no POST (nor anything else) was replayed on the
-     * new connections */
+    /* the whole pool comes back, and once corral has logged every request
+     * the test sent (it is done with them: none can be sent again), nothing
+     * but the one probe that got its 200 arrived: no POST (nor anything
+     * else) was replayed on the new connections */
     wait_open(up, T->uport, 4, (int)(restarted + 4000 - h_now_ms()));
-    h_sleep_ms(300);
+    wait_access_lines(1280 + 4 + probes);
     s = stats(up, T->uport);
     ck_assert_msg(s.requests == 1,
                   "the restarted upstream saw %ld request(s), the test sent 1: a request was "
@@ -467,8 +469,8 @@ START_TEST(unreachable_upstream_fast_502)
 }
 END_TEST
 
-/* response_timeout 500ms: a response that would take 3 s gets 504 after
- * about 0.5 s; the pool keeps serving. */
+/* response_timeout 1s: a response that would take 3 s gets 504 after
+ * about 1 s (0.5 to 1.5 s); the pool keeps serving. */
 START_TEST(response_timeout_504)
 {
     pid_t up = start_up(T->uport, true, NULL);
@@ -476,7 +478,7 @@ START_TEST(response_timeout_504)
                              "  addresses: [127.0.0.1:%d]\n"
                              "  protocol: h2\n"
                              "  connections: 1\n"
-                             "  response_timeout: 500ms\n" TLS_OK,
+                             "  response_timeout: 1s\n" TLS_OK,
                              T->uport);
     start_corral(config(1, ups));
     wait_open(up, T->uport, 1, 2000);
@@ -486,8 +488,8 @@ START_TEST(response_timeout_504)
     ck_assert_msg(h_up_bg_wait(T, &slow, 5000) == 0, "the slow request hangs");
     ck_assert_msg(slow.status == 504, "GET /delay/3000: HTTP %d after %.3f s, expected 504",
                   slow.status, slow.secs);
-    ck_assert_msg(slow.secs >= 0.4 && slow.secs < 1.5,
-                  "504 after %.3f s, expected about 0.5 s (response_timeout)", slow.secs);
+    ck_assert_msg(slow.secs >= 0.5 && slow.secs <= 1.5,
+                  "504 after %.3f s, expected about 1 s (response_timeout)", slow.secs);
     wait_access_lines(1);
     ck_assert_msg(count_entries("/delay/3000", 504, "upstream timeout") == 1,
                   "no access log line with 504 and reason \"upstream timeout\": %s",
@@ -689,18 +691,21 @@ END_TEST
 
 /* ------------------------------------------------------------ streams and pipelining */
 
-/* testup announces SETTINGS_MAX_CONCURRENT_STREAMS 4; one worker with one
- * connection gets 32 requests at once: never more than 4 upstream, the rest
- * wait in corral, and all 32 succeed (a stream beyond the limit would be
- * refused, twice on its retry, and end in 502). */
-START_TEST(h2_max_concurrent_streams_honoured)
+/* upstream.max_streams 4, below the 8 streams testup announces (so that
+ * testup would take more: its own libnghttp2 refuses streams beyond ITS
+ * limit before it counts them, which makes a bound at the server's limit
+ * one that cannot fail); one worker with one connection gets 32 requests
+ * at once: never more than 4 upstream, the rest wait in corral, and all 32
+ * succeed. */
+START_TEST(h2_max_streams_cap_kept)
 {
-    const char *args[] = {"--max-streams", "4", NULL};
+    const char *args[] = {"--max-streams", "8", NULL};
     pid_t up = start_up(T->uport, true, args);
     const char *ups = h_strf(T,
                              "  addresses: [127.0.0.1:%d]\n"
                              "  protocol: h2\n"
-                             "  connections: 1\n" TLS_OK,
+                             "  connections: 1\n"
+                             "  max_streams: 4\n" TLS_OK,
                              T->uport);
     start_corral(config(1, ups));
     struct h_up_stats s = wait_open(up, T->uport, 1, 2000);
@@ -714,7 +719,7 @@ START_TEST(h2_max_concurrent_streams_honoured)
     struct h_adm_load l = load_ok("/delay/300", largs, 20000, 32);
     s = stats(up, T->uport);
     ck_assert_msg(s.max_inflight >= 1 && s.max_inflight <= 4 && s.requests == 32,
-                  "testup (max 4 streams): %s", fmt_stats(&s));
+                  "testup (8 streams) behind max_streams 4: %s", fmt_stats(&s));
     ck_assert_msg(s.accepted == 1, "more connections than configured: %s", fmt_stats(&s));
     /* 32 x 300 ms through 4 streams: at least 8 rounds */
     ck_assert_msg(l.ran_ms >= 2300, "32 requests of 300 ms took %lld ms through 4 streams",
@@ -774,8 +779,11 @@ START_TEST(h2_saturated_pool_http11_clients)
                   "saturated pool: %ld of 640 got 2xx (%ld 503, %ld other); testup saw %ld "
                   "requests | access log: %s",
                   l.n2xx, l.n503, l.nother, s.requests, h_file_tail(T, T->access_log, 900));
-    ck_assert_msg(s.max_inflight <= 4 && s.requests == 640 && s.accepted == 1,
-                  "testup (max 4 streams): %s", fmt_stats(&s));
+    /* no bound on max_inflight: testup's libnghttp2 refuses a stream over
+     * its 4 before testup counts it. What fails without the feature is the
+     * 640 2xx above, and a request counted twice. */
+    ck_assert_msg(s.requests == 640 && s.accepted == 1, "testup (max 4 streams): %s",
+                  fmt_stats(&s));
 }
 END_TEST
 
@@ -810,8 +818,10 @@ START_TEST(h2_burst_before_settings)
                   "32 requests dispatched when the connection came up: %ld 2xx, %ld 503, "
                   "%ld other (testup: %s) | access log: %s",
                   l.n2xx, l.n503, l.nother, fmt_stats(&s), h_file_tail(T, T->access_log, 1200));
-    ck_assert_msg(s.max_inflight <= 4 && s.requests == 32, "testup (max 4 streams): %s",
-                  fmt_stats(&s));
+    /* refused streams are not counted by testup (its libnghttp2 refuses
+     * them first), so no bound on max_inflight: 32 2xx and 32 requests,
+     * none twice */
+    ck_assert_msg(s.requests == 32, "testup (max 4 streams): %s", fmt_stats(&s));
 }
 END_TEST
 
@@ -1110,7 +1120,7 @@ START_TEST(upstream_goaway_every_connection_capped_backoff)
 END_TEST
 
 /* An HTTP/1.1 upstream answers a large POST (413) before corral has sent
- * its body: the client gets the 413, the connection (left in the middle of
+ * its body: the client gets the 413, every time, the connection (left in the middle of
  * the body) is replaced, and the next requests are served on a new one;
  * the worker lives (on the old code it crashed: SIGSEGV). Should corral
  * have sent the whole body before it read the 413 (a busy machine), the
@@ -1137,19 +1147,26 @@ START_TEST(http11_upstream_answers_before_the_body)
     struct h_http r;
     const char *post[] = {
         "-X", "POST", "-H", "Expect:", "--http1.1", "--data-binary", h_strf(T, "@%s", big), NULL};
-    h_curl_edge(T, &r, T->port, "/upload", post);
-    /* corral answers and closes the client's connection while the client
-     * is still sending (HTTP/1.1 cannot skip the rest of a body it will
-     * not read), so curl may see its upload reset before it reads the
-     * 413: what corral sent is in its access log */
+    /* corral answers while the client is still sending (HTTP/1.1 cannot
+     * skip the rest of a body it will not read), then closes lingering:
+     * its sending side shut, it reads and drops the rest until the client
+     * closes, so the client always reads the 413 (a close with the body
+     * unread made the kernel reset the connection, often before curl had
+     * read the answer) */
+    enum { UPLOADS = 4 };
+    for (int i = 0; i < UPLOADS; i++) {
+        char *path = h_strf(T, "/upload-%d", i);
+        h_curl_edge(T, &r, T->port, path, post);
+        ck_assert_msg(r.exit_code == 0 && r.status == 413,
+                      "upload %d, the early answer: HTTP %d (curl %d %s) | access log: %s | "
+                      "error log: %s",
+                      i, r.status, r.exit_code, r.err, h_file_tail(T, T->access_log, 600),
+                      h_file_tail(T, T->error_log, 1200));
+        wait_access_lines(i + 1);
+        ck_assert_int_eq(count_entries(path, 413, NULL), 1);
+    }
     const char *early_seen[] = {"early", NULL};
-    ck_assert_msg(h_file_has_line(log, early_seen), "the upstream saw no POST: curl %d %s",
-                  r.exit_code, r.err);
-    wait_access_lines(1);
-    ck_assert_msg(r.status == 413 || count_entries("/upload", 413, NULL) == 1,
-                  "the early answer: HTTP %d (curl %d %s) | access log: %s | error log: %s",
-                  r.status, r.exit_code, r.err, h_file_tail(T, T->access_log, 600),
-                  h_file_tail(T, T->error_log, 1200));
+    ck_assert_msg(h_file_has_line(log, early_seen), "the upstream saw no POST");
 
     for (int i = 0; i < 3; i++) {
         ck_assert_msg(get_status(h_strf(T, "/after-%d", i), &r) == 200,
@@ -1202,7 +1219,7 @@ static Suite *upstream_suite(void)
     tc = tcase_create("streams");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 40);
-    tcase_add_test(tc, h2_max_concurrent_streams_honoured);
+    tcase_add_test(tc, h2_max_streams_cap_kept);
     tcase_add_test(tc, http11_pipeline_1_keepalive);
     tcase_add_test(tc, http11_pipeline_4);
     tcase_add_test(tc, h2_saturated_pool_http11_clients);

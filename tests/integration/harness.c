@@ -141,35 +141,46 @@ bool h_file_contains(const char *path, const char *needle)
     return found;
 }
 
-bool h_file_has_line(const char *path, const char *const *needles)
+int h_file_count_lines(const char *path, const char *const *needles)
 {
     char *s = h_read_file(path, NULL);
     if (s == NULL)
-        return false;
-    bool found = false;
-    for (char *line = s; line != NULL && *line != '\0' && !found;) {
+        return 0;
+    int n = 0;
+    for (char *line = s; line != NULL && *line != '\0';) {
         char *nl = strchr(line, '\n');
         if (nl != NULL)
             *nl = '\0';
-        found = true;
-        for (size_t i = 0; needles[i] != NULL && found; i++)
-            found = strstr(line, needles[i]) != NULL;
+        bool all = true;
+        for (size_t i = 0; needles[i] != NULL && all; i++)
+            all = strstr(line, needles[i]) != NULL;
+        n += all;
         line = nl != NULL ? nl + 1 : NULL;
     }
     free(s);
-    return found;
+    return n;
 }
 
-bool h_wait_file_line(const char *path, const char *const *needles, int timeout_ms)
+bool h_file_has_line(const char *path, const char *const *needles)
+{
+    return h_file_count_lines(path, needles) > 0;
+}
+
+bool h_wait_file_lines(const char *path, const char *const *needles, int n, int timeout_ms)
 {
     long long end = h_now_ms() + timeout_ms;
     for (;;) {
-        if (h_file_has_line(path, needles))
+        if (h_file_count_lines(path, needles) >= n)
             return true;
         if (h_now_ms() >= end)
             return false;
         h_sleep_ms(20);
     }
+}
+
+bool h_wait_file_line(const char *path, const char *const *needles, int timeout_ms)
+{
+    return h_wait_file_lines(path, needles, 1, timeout_ms);
 }
 
 int h_write_file(const char *path, const char *text)
@@ -263,6 +274,54 @@ fail:
     close(fd);
     errno = err;
     return -1;
+}
+
+/* The ports of a connected socket: ours and the peer's. */
+static bool socket_ports(int fd, unsigned *local, unsigned *peer)
+{
+    struct sockaddr_in a, b;
+    socklen_t la = sizeof(a), lb = sizeof(b);
+    if (getsockname(fd, (struct sockaddr *)&a, &la) != 0 ||
+        getpeername(fd, (struct sockaddr *)&b, &lb) != 0 || a.sin_family != AF_INET)
+        return false;
+    *local = ntohs(a.sin_port);
+    *peer = ntohs(b.sin_port);
+    return true;
+}
+
+bool h_conn_accepted(int fd)
+{
+    unsigned mine, server;
+    FILE *f = socket_ports(fd, &mine, &server) ? fopen("/proc/net/tcp", "r") : NULL;
+    if (f == NULL)
+        return false;
+    char line[512];
+    bool accepted = false;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned lport, rport, st;
+        unsigned long laddr, raddr, inode;
+        /* sl: local rem st tx:rx tr:when retrnsmt uid timeout inode */
+        if (sscanf(line, " %*d: %lx:%x %lx:%x %x %*x:%*x %*x:%*x %*x %*u %*d %lu", &laddr, &lport,
+                   &raddr, &rport, &st, &inode) == 6 &&
+            lport == server && rport == mine) {
+            accepted = inode != 0; /* in the accept queue a socket has no inode yet */
+            break;
+        }
+    }
+    fclose(f);
+    return accepted;
+}
+
+bool h_wait_conn_accepted(int fd, int timeout_ms)
+{
+    long long end = h_now_ms() + timeout_ms;
+    for (;;) {
+        if (h_conn_accepted(fd))
+            return true;
+        if (h_now_ms() >= end)
+            return false;
+        h_sleep_ms(10);
+    }
 }
 
 bool h_port_open(int port)
@@ -596,6 +655,32 @@ static bool certs_complete(const char *dir)
     return true;
 }
 
+/* Runs tools/gen-certs --renew-days H_CERTS_RENEW_DAYS dir (60 s at
+ * most). true when it succeeded and the files are there. */
+static bool gen_certs(const char *src, const char *dir)
+{
+    char script[600], days[16];
+    snprintf(script, sizeof(script), "%s/tools/gen-certs", src);
+    snprintf(days, sizeof(days), "%d", H_CERTS_RENEW_DAYS);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", script, "--renew-days", days, dir, (char *)NULL);
+        _exit(127);
+    }
+    int wst = 0;
+    if (pid < 0 || h_wait_exit(pid, 60000, &wst) != 0 || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0 ||
+        !certs_complete(dir)) {
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+        fprintf(stderr, "harness: %s %s failed\n", script, dir);
+        return false;
+    }
+    return true;
+}
+
 const char *h_certs_dir(void)
 {
     static char dir[512];
@@ -619,26 +704,11 @@ const char *h_certs_dir(void)
     int lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lfd < 0 || flock(lfd, LOCK_EX) != 0)
         goto fail;
-    if (!certs_complete(dir)) {
-        char script[600];
-        snprintf(script, sizeof(script), "%s/tools/gen-certs", src);
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0) {
-            execl("/bin/sh", "sh", script, dir, (char *)NULL);
-            _exit(127);
-        }
-        int wst = 0;
-        if (pid < 0 || h_wait_exit(pid, 60000, &wst) != 0 || !WIFEXITED(wst) ||
-            WEXITSTATUS(wst) != 0 || !certs_complete(dir)) {
-            if (pid > 0) {
-                kill(pid, SIGKILL);
-                waitpid(pid, NULL, 0);
-            }
-            fprintf(stderr, "harness: %s %s failed\n", script, dir);
-            close(lfd);
-            goto fail_quiet;
-        }
+    /* every time, not only when files are missing: gen-certs keeps what
+     * is there unless a certificate expires within H_CERTS_RENEW_DAYS */
+    if (!gen_certs(src, dir)) {
+        close(lfd);
+        goto fail_quiet;
     }
     close(lfd); /* releases the lock */
     return dir;
@@ -651,6 +721,54 @@ fail_quiet:
 
 /* ------------------------------------------------------------ per test */
 
+/* The programs the integration tests run, and the Debian package of each
+ * (tools/install-deps installs them all). */
+static const struct {
+    const char *prog, *package;
+} TOOLS[] = {
+    {"curl", "curl"},
+    {"openssl", "openssl"},
+    {"h2load", "nghttp2-client"},
+    {"nghttp", "nghttp2-client"},
+    {"nginx", "nginx-light"}, /* tools/demo-upstream */
+    {"python3", "python3"},
+    {"prlimit", "util-linux"},
+};
+
+/* true when prog is an executable file in a directory of $PATH. */
+static bool in_path(const char *prog)
+{
+    const char *path = getenv("PATH");
+    for (const char *p = path ? path : ""; *p != '\0';) {
+        size_t n = strcspn(p, ":");
+        char f[1024];
+        snprintf(f, sizeof(f), "%.*s/%s", (int)n, n ? p : ".", prog);
+        if (access(f, X_OK) == 0)
+            return true;
+        p += n + (p[n] == ':');
+    }
+    return false;
+}
+
+/* Lists every missing test tool at once and exits 99 (automake: a hard
+ * error, not a failed test) when there is one. */
+static void check_tools(void)
+{
+    char missing[512] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(TOOLS) / sizeof(TOOLS[0]); i++)
+        if (!in_path(TOOLS[i].prog) && n < sizeof(missing))
+            n += (size_t)snprintf(missing + n, sizeof(missing) - n, " %s (package %s)",
+                                  TOOLS[i].prog, TOOLS[i].package);
+    if (n == 0)
+        return;
+    fprintf(stderr,
+            "harness: test tools missing from PATH:%s\n"
+            "harness: tools/install-deps installs them (nginx is in /usr/sbin)\n",
+            missing);
+    exit(99);
+}
+
 void h_init(void)
 {
     const char *bin = getenv("CORRAL_BIN"), *src = getenv("CORRAL_SRCDIR");
@@ -661,6 +779,7 @@ void h_init(void)
     }
     if (access(bin, X_OK) != 0)
         fprintf(stderr, "harness: warning: CORRAL_BIN %s: %s\n", bin, strerror(errno));
+    check_tools();
     if (h_certs_dir() == NULL)
         exit(99);
     signal(SIGPIPE, SIG_IGN);

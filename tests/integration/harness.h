@@ -79,9 +79,12 @@ struct h_test {
     struct h_arena *arena;
 };
 
-/* Checks CORRAL_BIN and CORRAL_SRCDIR and makes the shared certificates
- * (h_certs_dir()). Call once from main() before srunner_run_all; exits the
- * program with a message if the environment is unusable. */
+/* Checks CORRAL_BIN and CORRAL_SRCDIR, that the programs the tests run are
+ * in PATH (curl, openssl, h2load, nghttp, nginx, python3, prlimit: every
+ * missing one is named with its Debian package), and makes the shared
+ * certificates (h_certs_dir()). Call once from main() before
+ * srunner_run_all; exits the program (99, a hard error) with a message if
+ * the environment is unusable. */
 void h_init(void);
 
 /* Creates the per-test context: temp dir under $TMPDIR (or /tmp), four free
@@ -114,6 +117,14 @@ int h_free_port(void);
  * one a server must drain or time out. */
 int h_connect(int port, int timeout_ms);
 
+/* true when the server end of fd, a connection to a 127.0.0.1 port, has
+ * been accept(2)ed: it has left the listening socket's queue (read from
+ * /proc/net/tcp, where a connection not yet accepted has no inode). */
+bool h_conn_accepted(int fd);
+
+/* Polls h_conn_accepted every 10 ms for at most timeout_ms. */
+bool h_wait_conn_accepted(int fd, int timeout_ms);
+
 /* true when a TCP connect to 127.0.0.1:port succeeds within 500 ms. */
 bool h_port_open(int port);
 
@@ -123,8 +134,11 @@ bool h_wait_port(int port, bool open, int timeout_ms);
 
 /* The shared certificates dir, $TMPDIR/corral-test-certs-$UID, generated
  * with tools/gen-certs under an flock the first time (concurrent test
- * programs are safe). Returns a static string, or NULL (with a message on
- * stderr) when the dir cannot be made or is not ours. */
+ * programs are safe), and made anew by the first call of a program when a
+ * certificate there expires within H_CERTS_RENEW_DAYS days. Returns a
+ * static string, or NULL (with a message on stderr) when the dir cannot be
+ * made or is not ours. */
+#define H_CERTS_RENEW_DAYS 30
 const char *h_certs_dir(void);
 
 /* ------------------------------------------------------------ processes */
@@ -277,6 +291,17 @@ bool h_file_has_line(const char *path, const char *const *needles);
 /* Polls h_file_has_line every 20 ms for at most timeout_ms (logs are
  * written asynchronously by other processes). */
 bool h_wait_file_line(const char *path, const char *const *needles, int timeout_ms);
+
+/* How many lines of the file contain every needle (0 when it cannot be
+ * read). */
+int h_file_count_lines(const char *path, const char *const *needles);
+
+/* Polls h_file_count_lines every 20 ms until at least n lines match, for at
+ * most timeout_ms. The barrier before counting what did NOT happen: count
+ * the matching lines before a request, then wait for one more - corral's
+ * access-log line is written once it is done with the request, so whatever
+ * it was going to send the upstream for it has been sent. */
+bool h_wait_file_lines(const char *path, const char *const *needles, int n, int timeout_ms);
 
 /* Writes text to path (truncating). Returns 0 or -1. */
 int h_write_file(const char *path, const char *text);

@@ -249,7 +249,10 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->http.header_timeout_ms, 10000);
     ck_assert_uint_eq(cfg->http.body_timeout_ms, 30000);
     ck_assert_uint_eq(cfg->http.idle_timeout_ms, 60000);
+    ck_assert_uint_eq(cfg->http.lingering_time_ms, 5000);
+    ck_assert_uint_eq(cfg->http.lingering_timeout_ms, 2000);
     ck_assert_uint_eq(cfg->http.max_streams, 128);
+    ck_assert_uint_eq(cfg->http.h2_max_control_frames, 1000);
     ck_assert_uint_eq(cfg->http.h2_max_stalled_streams, 16);
     ck_assert_int_eq(cfg->http.forwarded, CR_FWD_XFF);
     ck_assert(cfg->http.request_id);
@@ -327,7 +330,10 @@ static const char full_config[] = "workers: 4\n"
                                   "  header_timeout: 100ms\n"
                                   "  body_timeout: 1.5m\n"
                                   "  idle_timeout: 1d\n"
+                                  "  lingering_time: 0s\n"
+                                  "  lingering_timeout: 1m\n"
                                   "  max_streams: 10000\n"
+                                  "  h2_max_control_frames: 1000000\n"
                                   "  h2_max_stalled_streams: 10000\n"
                                   "  forwarded: forwarded\n"
                                   "  request_id: off\n"
@@ -434,7 +440,10 @@ START_TEST(full_config_sets_every_key)
     ck_assert_uint_eq(cfg->http.header_timeout_ms, 100);
     ck_assert_uint_eq(cfg->http.body_timeout_ms, 90000);
     ck_assert_uint_eq(cfg->http.idle_timeout_ms, 86400000);
+    ck_assert_uint_eq(cfg->http.lingering_time_ms, 0);
+    ck_assert_uint_eq(cfg->http.lingering_timeout_ms, 60000);
     ck_assert_uint_eq(cfg->http.max_streams, 10000);
+    ck_assert_uint_eq(cfg->http.h2_max_control_frames, 1000000);
     ck_assert_uint_eq(cfg->http.h2_max_stalled_streams, 10000);
     ck_assert_int_eq(cfg->http.forwarded, CR_FWD_FORWARDED);
     ck_assert(!cfg->http.request_id);
@@ -1176,6 +1185,8 @@ static const struct form forms[] = {
      "2:16: error: 'max_headers' must be an integer between 1 and 1000, got null"},
     {HTTP("max_streams"), "0", BASE,
      "2:16: error: 'max_streams' must be an integer between 1 and 10000, got '0'"},
+    {HTTP("h2_max_control_frames"), "0", BASE,
+     "2:26: error: 'h2_max_control_frames' must be an integer between 1 and 1000000, got '0'"},
     {HTTP("h2_max_stalled_streams"), "0", BASE,
      "2:27: error: 'h2_max_stalled_streams' must be an integer between 1 and 10000, got '0'"},
     /* sizes */
@@ -1219,6 +1230,12 @@ static const struct form forms[] = {
      "2:17: error: 'body_timeout': invalid duration '-1s': must not be negative"},
     {HTTP("body_timeout"), "{}", BASE,
      "2:17: error: 'body_timeout' must be a duration between 100ms and 1d, got a mapping"},
+    {HTTP("lingering_time"), "0", BASE, NULL},
+    {HTTP("lingering_time"), "11m", BASE,
+     "2:19: error: 'lingering_time' must be a duration between 0 and 10m, got '11m'"},
+    {HTTP("lingering_timeout"), "10ms", BASE, NULL},
+    {HTTP("lingering_timeout"), "0", BASE,
+     "2:22: error: 'lingering_timeout' must be a duration between 10ms and 1m, got '0'"},
     {"drain_timeout: ", "0", BASE, NULL},
     {"drain_timeout: ", "1h", BASE, NULL},
     {"drain_timeout: ", "2h", BASE,
@@ -1474,9 +1491,10 @@ static const struct bad_config bad[] = {
     {"http:\n  max_header: 1k\n  timeout: 1s\n" BASE,
      {"2:3: error: unknown key 'max_header' (did you mean 'max_headers'?)",
       "3:3: error: unknown key 'timeout' (valid keys here: max_header_size, max_headers, "
-      "max_uri, max_body, header_timeout, body_timeout, idle_timeout, max_streams, "
+      "max_uri, max_body, header_timeout, body_timeout, idle_timeout, lingering_time, "
+      "lingering_timeout, max_streams, "
       "send_timeout, h2_max_resets, h2_max_pings, h2_max_settings, h2_max_empty_frames, "
-      "h2_max_stalled_streams, forwarded, request_id, traceparent)"}},
+      "h2_max_control_frames, h2_max_stalled_streams, forwarded, request_id, traceparent)"}},
     {"log:\n  acces: off\n" BASE, {"2:3: error: unknown key 'acces' (did you mean 'access'?)"}},
     {"log: stderr\n" BASE, {"1:6: error: 'log' must be a mapping, got 'stderr'"}},
     {"http: []\n" BASE, {"1:7: error: 'http' must be a mapping, got a list"}},

@@ -1,10 +1,14 @@
 /* check_h2.c - the HTTP/2 front end against hostile clients, fed from
  * memory (fixture.h) with frames built byte by byte: what a connection
  * costs to free, how header blocks are held to max_header_size, and the
- * per-connection budgets of RST_STREAM, PING, SETTINGS and empty frames
- * (GOAWAY ENHANCE_YOUR_CALM when one is crossed), and what a client that
- * does not read may hold of the upstream (h2_max_stalled_streams). Normal
- * traffic below the budgets is answered as before. */
+ * per-connection budgets of RST_STREAM, PING, SETTINGS, empty, PRIORITY
+ * and WINDOW_UPDATE frames (GOAWAY ENHANCE_YOUR_CALM when one is crossed),
+ * what a client that does not read may hold of the upstream
+ * (h2_max_stalled_streams), and how long a request body or a header block
+ * may keep a stream or the connection waiting (body_timeout,
+ * header_timeout). Normal traffic below the budgets is answered as
+ * before. The timers of the fixture's loop never fire: a test that needs
+ * one waits past its deadline and calls the connection's on_timer. */
 #include "ac_config.h"
 
 #include <check.h>
@@ -12,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common.h"
 #include "fixture.h"
@@ -41,6 +46,21 @@ static void sink(struct cr_request *r)
 #define MAX_PINGS 20
 #define MAX_SETTINGS 10
 #define MAX_EMPTY 50
+#define MAX_CONTROL 1000 /* PRIORITY and WINDOW_UPDATE */
+
+/* Waits ms milliseconds: a timeout under test must have passed. */
+static void pass_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* The connection's timer fires (the fixture's loop never runs). */
+static void fire_timer(void)
+{
+    C->proto->on_timer(C);
+}
 
 static void world(const char *http_yaml)
 {
@@ -67,8 +87,8 @@ static void teardown(void)
 
 /* ------------------------------------------------------------ raw frames */
 
-enum { F_DATA = 0, F_HEADERS = 1, F_RST = 3, F_SETTINGS = 4, F_PING = 6, F_GOAWAY = 7,
-       F_WINDOW = 8, F_CONT = 9 };
+enum { F_DATA = 0, F_HEADERS = 1, F_PRIORITY = 2, F_RST = 3, F_SETTINGS = 4, F_PING = 6,
+       F_GOAWAY = 7, F_WINDOW = 8, F_CONT = 9 };
 enum { FL_END_STREAM = 1, FL_ACK = 1, FL_END_HEADERS = 4 };
 
 /* What a client writes, frame by frame. */
@@ -142,7 +162,8 @@ static int deliver(void)
 struct seen {
     int goaways, goaway_code;
     int rsts, ping_acks, settings_acks, headers;
-    int status[8]; /* :status of the first response HEADERS, by stream id / 2 % 8 */
+    int status[8];   /* :status of the first response HEADERS, by stream id / 2 % 8 */
+    int rst_code[8]; /* the code of its RST_STREAM, -1 when none, likewise */
 };
 
 static void read_frames(struct seen *s)
@@ -152,6 +173,8 @@ static void read_frames(struct seen *s)
     ck_assert_int_eq(nghttp2_hd_inflate_new(&inf), 0);
     memset(s, 0, sizeof(*s));
     s->goaway_code = -1;
+    for (int i = 0; i < 8; i++)
+        s->rst_code[i] = -1;
     fx_conn_take(C, b);
     size_t len = evbuffer_get_length(b);
     const uint8_t *p = evbuffer_pullup(b, -1);
@@ -168,6 +191,8 @@ static void read_frames(struct seen *s)
                                    (uint32_t)pl[6] << 8 | pl[7]);
         } else if (type == F_RST) {
             s->rsts++;
+            s->rst_code[(sid / 2) % 8] = (int)((uint32_t)pl[0] << 24 | (uint32_t)pl[1] << 16 |
+                                               (uint32_t)pl[2] << 8 | pl[3]);
         } else if (type == F_PING && (flags & FL_ACK)) {
             s->ping_acks++;
         } else if (type == F_SETTINGS && (flags & FL_ACK)) {
@@ -700,6 +725,290 @@ START_TEST(shut_connection_window_counts_every_stream)
 }
 END_TEST
 
+/* ------------------------------------------------------------ request bodies that never come */
+
+/* Config lines for the timeout tests: short enough to wait past. */
+#define SHORT_TIMEOUTS "http:\n  body_timeout: 100ms\n  header_timeout: 100ms\n"
+
+/* A request whose HEADERS come without END_STREAM, and then no DATA: once
+ * body_timeout has passed with nothing, it is answered 408 "request body
+ * timeout", and the stream (which the client still holds open) is reset
+ * with NO_ERROR once the answer is out (RFC 9113 8.1). The connection
+ * goes on. */
+START_TEST(body_that_never_comes_gets_408)
+{
+    teardown();
+    world(SHORT_TIMEOUTS);
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    get(1, false);
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert_int_eq(nsubmit, 1);
+    fire_timer(); /* too early: nothing */
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.headers, 0);
+    pass_ms(150);
+    fire_timer();
+    read_frames(&s);
+    ck_assert_int_eq(s.status[0], 408);
+    ck_assert_int_eq(s.rst_code[0], NGHTTP2_NO_ERROR);
+    ck_assert_int_eq(s.goaways, 0);
+    ck_assert_int_eq(C->state, CR_CONN_OPEN);
+    raw_done();
+}
+END_TEST
+
+/* The same through the pool: the request is on an upstream stream when
+ * its body stops coming; the 408 cancels that stream, and the pool has
+ * nothing in flight afterwards. The access log's reason is the 408's. */
+START_TEST(body_timeout_cancels_the_upstream_stream)
+{
+    teardown();
+    world(SHORT_TIMEOUTS);
+    struct fx_lb *lb = fx_lb_new(1000, 200, 100);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    ck_assert_int_eq(cr_h2_attach(C, cr_request_submit), 0);
+    preface();
+    get(1, false);
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    ck_assert(!cr_gate_idle(X.w.gate)); /* on its upstream stream */
+    ck_assert_uint_eq(fx_lb_requests(lb), 0);
+    pass_ms(150);
+    fire_timer();
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.status[0], 408);
+    ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    ck_assert(cr_gate_idle(X.w.gate));
+    ck_assert_uint_eq(fx_lb_requests(lb), 0);
+    fx_conn_free(C);
+    C = NULL;
+    fx_lb_free(lb);
+    raw_done();
+}
+END_TEST
+
+/* body_timeout is the longest pause between two DATA frames, not a bound
+ * on the whole body: a DATA frame restarts the clock. */
+START_TEST(body_data_restarts_the_clock)
+{
+    teardown();
+    world(SHORT_TIMEOUTS);
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    get(1, false);
+    ck_assert_int_eq(deliver(), 0);
+    pass_ms(150);
+    frame(F_DATA, 0, 1, "abc", 3);
+    ck_assert_int_eq(deliver(), 0);
+    fire_timer();
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.headers, 0);
+    ck_assert_int_eq(s.rsts, 0);
+    pass_ms(150);
+    fire_timer();
+    read_frames(&s);
+    ck_assert_int_eq(s.status[0], 408);
+    raw_done();
+}
+END_TEST
+
+/* A body that ended is not waited for, and a client whose window corral
+ * holds shut (the upstream has not taken what came: here the request
+ * waits in the pool's queue, no upstream being up) is not the one who
+ * pauses: neither times out. */
+START_TEST(body_not_waited_for_is_not_timed_out)
+{
+    teardown();
+    world(SHORT_TIMEOUTS);
+    ck_assert_int_eq(cr_h2_attach(C, cr_request_submit), 0);
+    preface();
+    get(1, false);
+    static char chunk[14000];
+    memset(chunk, 'b', sizeof(chunk));
+    for (int i = 0; i < 5; i++) /* 70000 bytes: past CR_REQUEST_BUF_HIGH */
+        frame(F_DATA, 0, 1, chunk, sizeof(chunk));
+    get(3, false);
+    frame(F_DATA, FL_END_STREAM, 3, "abc", 3);
+    ck_assert_int_eq(deliver(), 0);
+    pass_ms(150);
+    fire_timer();
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.headers, 0);
+    ck_assert_int_eq(s.rsts, 0);
+    raw_done();
+}
+END_TEST
+
+/* A request answered at its head (413: its content-length is past
+ * max_body) whose body then never comes: the answer stays as it was, and
+ * once body_timeout has passed the client's half of the stream, which it
+ * would otherwise hold open for good, is reset with NO_ERROR. */
+START_TEST(answered_request_whose_body_never_comes_is_reset)
+{
+    teardown();
+    world("http:\n  body_timeout: 100ms\n  max_body: 1k\n");
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+#define NV(k, v) {(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
+    nghttp2_nv nva[] = {NV(":method", "POST"), NV(":scheme", "https"),
+                        NV(":authority", "api.example.com"), NV(":path", "/upload"),
+                        NV("content-length", "5000")};
+#undef NV
+    uint8_t block[512];
+    ssize_t n = nghttp2_hd_deflate_hd(deflater, block, sizeof(block), nva, CR_ARRAY_LEN(nva));
+    ck_assert_int_gt(n, 0);
+    frame(F_HEADERS, FL_END_HEADERS, 1, block, (size_t)n);
+    ck_assert_int_eq(deliver(), 0);
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.status[0], 413);
+    ck_assert_int_eq(s.rsts, 0);
+    ck_assert_int_eq(nsubmit, 0);
+    pass_ms(150);
+    fire_timer();
+    read_frames(&s);
+    ck_assert_int_eq(s.headers, 0);
+    ck_assert_int_eq(s.rst_code[0], NGHTTP2_NO_ERROR);
+    raw_done();
+}
+END_TEST
+
+/* ------------------------------------------------------------ header blocks left open */
+
+/* HEADERS without END_HEADERS, then silence: nghttp2 accepts nothing but
+ * CONTINUATION meanwhile, so the whole connection waits on that block.
+ * After header_timeout it is closed: GOAWAY ENHANCE_YOUR_CALM. A complete
+ * head that waits for its answer (stream 1) is no such block. */
+START_TEST(open_header_block_closes_after_header_timeout)
+{
+    teardown();
+    world(SHORT_TIMEOUTS);
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    get(1, true);
+    ck_assert_int_eq(deliver(), 0);
+    pass_ms(150);
+    fire_timer();
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.goaways, 0);
+
+    uint8_t block[512];
+    size_t n = get_block(block, sizeof(block), "/");
+    frame(F_HEADERS, FL_END_STREAM, 3, block, n / 2);
+    ck_assert_int_eq(deliver(), 0);
+    fire_timer(); /* too early */
+    read_frames(&s);
+    ck_assert_int_eq(s.goaways, 0);
+    pass_ms(150);
+    fire_timer();
+    read_frames(&s);
+    assert_calmed(&s);
+    ck_assert_int_eq(nsubmit, 1);
+    raw_done();
+}
+END_TEST
+
+/* CONTINUATION frames that dribble in do not restart the clock: the
+ * block's time runs from its HEADERS. */
+START_TEST(dribbled_continuations_do_not_restart_the_clock)
+{
+    teardown();
+    world(SHORT_TIMEOUTS);
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    uint8_t block[512];
+    size_t n = get_block(block, sizeof(block), "/");
+    frame(F_HEADERS, FL_END_STREAM, 1, block, 1);
+    ck_assert_int_eq(deliver(), 0);
+    pass_ms(60);
+    frame(F_CONT, 0, 1, block + 1, 1);
+    ck_assert_int_eq(deliver(), 0);
+    pass_ms(60);
+    frame(F_CONT, 0, 1, block + 2, 1);
+    ck_assert_int_eq(deliver(), 0);
+    fire_timer();
+    struct seen s;
+    read_frames(&s);
+    assert_calmed(&s);
+    (void)n;
+    raw_done();
+}
+END_TEST
+
+/* ------------------------------------------------------------ PRIORITY and WINDOW_UPDATE floods */
+
+static void window_update(int32_t sid, uint32_t n)
+{
+    uint8_t p[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    frame(F_WINDOW, 0, sid, p, 4);
+}
+
+START_TEST(window_update_flood_gets_goaway)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    for (int i = 0; i < 10 * MAX_CONTROL; i++)
+        window_update(0, 1);
+    deliver();
+    ck_assert_uint_gt(evbuffer_get_length(wire), 0); /* cut off before the end */
+    struct seen s;
+    read_frames(&s);
+    assert_calmed(&s);
+    raw_done();
+}
+END_TEST
+
+START_TEST(priority_flood_gets_goaway)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    /* stream 3 depends on stream 1 (neither open), weight 16, over and over */
+    const uint8_t pri[5] = {0, 0, 0, 1, 15};
+    for (int i = 0; i < 10 * MAX_CONTROL; i++)
+        frame(F_PRIORITY, 0, 3, pri, sizeof(pri));
+    deliver();
+    ck_assert_uint_gt(evbuffer_get_length(wire), 0);
+    struct seen s;
+    read_frames(&s);
+    assert_calmed(&s);
+    raw_done();
+}
+END_TEST
+
+/* A client that opens windows as it reads sends WINDOW_UPDATEs in
+ * proportion to the DATA it gets (nghttp2's: one for the stream and one
+ * for the connection every half window): those are not a flood, however
+ * low the budget. Here a 2 MB answer (128 DATA frames) through a budget of
+ * 10 a second. */
+START_TEST(window_updates_for_data_received_are_not_a_flood)
+{
+    teardown();
+    world("http:\n  h2_max_control_frames: 10\n");
+    struct fx_lb *lb = fx_lb_new(1000, 200, 2000000);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    phone = fx_h2c_new();
+    ck_assert_int_eq(cr_h2_attach(C, cr_request_submit), 0);
+    int32_t sid = fx_h2c_request(phone, big_get);
+    for (int round = 0; round < 500 && fx_h2c_done(phone) < 1; round++) {
+        phone_exchange();
+        ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    }
+    ck_assert_uint_eq(fx_h2c_done(phone), 1);
+    ck_assert_int_eq(fx_h2c_status(phone, sid), 200);
+    ck_assert_int_eq(C->state, CR_CONN_OPEN);
+    fx_h2c_free(phone);
+    fx_conn_free(C);
+    C = NULL;
+    fx_lb_free(lb);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 static Suite *h2_suite(void)
@@ -736,6 +1045,24 @@ static Suite *h2_suite(void)
     tcase_add_test(tc, zero_window_client_reaches_the_pool_at_most_the_bound);
     tcase_add_test(tc, stalled_count_follows_stream_windows);
     tcase_add_test(tc, shut_connection_window_counts_every_stream);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("held_open");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, body_that_never_comes_gets_408);
+    tcase_add_test(tc, body_timeout_cancels_the_upstream_stream);
+    tcase_add_test(tc, body_data_restarts_the_clock);
+    tcase_add_test(tc, body_not_waited_for_is_not_timed_out);
+    tcase_add_test(tc, answered_request_whose_body_never_comes_is_reset);
+    tcase_add_test(tc, open_header_block_closes_after_header_timeout);
+    tcase_add_test(tc, dribbled_continuations_do_not_restart_the_clock);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("control_floods");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, window_update_flood_gets_goaway);
+    tcase_add_test(tc, priority_flood_gets_goaway);
+    tcase_add_test(tc, window_updates_for_data_received_are_not_a_flood);
     suite_add_tcase(s, tc);
     return s;
 }

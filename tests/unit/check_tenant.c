@@ -230,17 +230,34 @@ START_TEST(by_sni_case_insensitive_and_wildcards)
 }
 END_TEST
 
+/* sni_name(buf, len): a host name of exactly len bytes (len >= 13) whose
+ * first label is all 'a' and which ends in ".example.com". */
+static char *sni_name(char *buf, size_t len)
+{
+    static const char parent[] = ".example.com";
+
+    memset(buf, 'a', len - (sizeof(parent) - 1));
+    memcpy(buf + len - (sizeof(parent) - 1), parent, sizeof(parent));
+    return buf;
+}
+
+/* A name longer than a host name can be is not looked up at all, even when
+ * it ends in a configured wildcard: the lengths on either side of the limit
+ * (254, a trailing dot allowed) and far past it. Without the length guard
+ * the 255-byte name would match "*.example.com" (and the 1 023-byte one
+ * would overrun the lookup's buffer). */
 START_TEST(by_sni_overlong_name_is_default)
 {
-    char *m[] = {"a.example.com"};
-    struct cr_cfg_tenant list[] = {{.name = "a", .match = m, .nmatch = 1}};
+    char *m[] = {"*.example.com"};
+    struct cr_cfg_tenant list[] = {{.name = "wild", .match = m, .nmatch = 1}};
     struct cr_cfg_tenants cfg = {.by = CR_TENANT_BY_SNI, .list = list, .nlist = 1};
     struct cr_tenants *t = build(&cfg);
     char big[1024];
 
-    memset(big, 'a', sizeof(big) - 1);
-    big[sizeof(big) - 1] = '\0';
-    ck_assert_str_eq(who(t, big, NULL, NULL), "default");
+    ck_assert_str_eq(who(t, sni_name(big, 254), NULL, NULL), "wild");
+    ck_assert_str_eq(who(t, strcat(sni_name(big, 254), "."), NULL, NULL), "wild");
+    ck_assert_str_eq(who(t, sni_name(big, 255), NULL, NULL), "default");
+    ck_assert_str_eq(who(t, sni_name(big, sizeof(big) - 1), NULL, NULL), "default");
     cr_tenants_free(t);
 }
 END_TEST
