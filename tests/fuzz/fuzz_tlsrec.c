@@ -27,8 +27,8 @@
  *                  length byte, bytes
  *          7       a record header alone with the given type and length
  *                  (three bytes), then whatever follows
- * The application data sealed so far is the only plaintext the reader
- * may return, in order. Seeds: tests/fuzz/corpus/tlsrec/. */
+ * The application data sealed so far (whatever the op that made it) is
+ * the only plaintext the reader may return, in order. Seeds: tests/fuzz/corpus/tlsrec/. */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -125,6 +125,25 @@ static void put(struct client *cl, const uint8_t *p, size_t n)
     cl->wlen += n;
 }
 
+/* Notes the application data the reader must hand out for a record
+ * whose inner plaintext is content, type and zeros: as RFC 8446 5.4 reads
+ * it, the last non-zero byte is the type, so a type of 0 makes the
+ * content's own last non-zero byte the type. */
+static void expect(struct client *cl, const uint8_t *content, size_t len, uint8_t type)
+{
+    if (type == 0) {
+        while (len > 0 && content[len - 1] == 0)
+            len--;
+        if (len == 0)
+            return;
+        type = content[--len];
+    }
+    if (type == 23 && len && cl->plen + len <= MAX_WIRE) {
+        memcpy(cl->plain + cl->plen, content, len);
+        cl->plen += len;
+    }
+}
+
 /* Seals content (len bytes) of inner type with pad zeros and puts the
  * record on the wire; flip >= 0 flips that bit of the ciphertext. */
 static void seal(struct client *cl, uint8_t type, const uint8_t *content, size_t len, size_t pad,
@@ -155,6 +174,8 @@ static void seal(struct client *cl, uint8_t type, const uint8_t *content, size_t
     cl->seq++;
     if (flip >= 0)
         rec[HDR + (size_t)flip % clen] ^= (uint8_t)(1u << (flip % 8));
+    else
+        expect(cl, content, len, type);
     put(cl, rec, HDR + clen);
     free(rec);
 }
@@ -191,10 +212,6 @@ static void run_program(struct client *cl, struct prog *g)
             len = (size_t)next_byte(g) * (1 + op / 8);
             b = next_bytes(g, len, &got);
             seal(cl, 23, b, got, (size_t)(op / 8) * 600, -1);
-            if (got && cl->plen + got <= MAX_WIRE) {
-                memcpy(cl->plain + cl->plen, b, got);
-                cl->plen += got;
-            }
             break;
         case 2:
             b = next_bytes(g, 2, &got);
