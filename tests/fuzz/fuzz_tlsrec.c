@@ -19,8 +19,9 @@
  *                  the bytes, padding of (op / 8) * 600 zeros (enough
  *                  to pass the 2^14 + 1 bytes of inner plaintext)
  *          2       alert: two bytes
- *          3       handshake message: a length byte, the bytes; a whole
- *                  KeyUpdate moves the client's key on, as it must
+ *          3       handshake message: a length byte, the bytes (a
+ *                  KeyUpdate, whole or in pieces over several records,
+ *                  moves the client's key on, as it must)
  *          4       any inner type: the type byte, a length byte, bytes
  *          5       raw bytes on the wire: a length byte, the bytes
  *          6       a sealed record with one bit flipped: position byte,
@@ -78,6 +79,8 @@ struct client {
     size_t wlen;
     uint8_t *plain; /* the application data, in order */
     size_t plen;
+    uint8_t hs[5]; /* a KeyUpdate being gathered from its pieces */
+    size_t hslen;
 };
 
 /* HKDF-Expand-Label(secret, label, "", n), RFC 8446 7.1, n <= hash length. */
@@ -125,10 +128,12 @@ static void put(struct client *cl, const uint8_t *p, size_t n)
     cl->wlen += n;
 }
 
-/* Notes the application data the reader must hand out for a record
- * whose inner plaintext is content, type and zeros: as RFC 8446 5.4 reads
- * it, the last non-zero byte is the type, so a type of 0 makes the
- * content's own last non-zero byte the type. */
+/* Follows a record as the reader will read it (RFC 8446 5.4: the last
+ * non-zero byte of the inner plaintext is the type, so a type of 0 makes
+ * the content's own last non-zero byte the type): application data is
+ * noted as what the reader may hand out; handshake bytes gather as the
+ * reader gathers them (5.1: a message may span records), and a whole
+ * KeyUpdate moves the client's key on after its record, as it must. */
 static void expect(struct client *cl, const uint8_t *content, size_t len, uint8_t type)
 {
     if (type == 0) {
@@ -141,6 +146,17 @@ static void expect(struct client *cl, const uint8_t *content, size_t len, uint8_
     if (type == 23 && len && cl->plen + len <= MAX_WIRE) {
         memcpy(cl->plain + cl->plen, content, len);
         cl->plen += len;
+    }
+    if (type != 22 || len == 0 || cl->hslen + len > sizeof(cl->hs)) {
+        cl->hslen = 0; /* the reader fails here (or it was no handshake) */
+        return;
+    }
+    memcpy(cl->hs + cl->hslen, content, len);
+    cl->hslen += len;
+    if (cl->hslen == sizeof(cl->hs)) {
+        if (cl->hs[0] == 24 && cl->hs[1] == 0 && cl->hs[2] == 0 && cl->hs[3] == 1 && cl->hs[4] <= 1)
+            client_key_update(cl);
+        cl->hslen = 0;
     }
 }
 
@@ -220,8 +236,6 @@ static void run_program(struct client *cl, struct prog *g)
         case 3:
             b = next_bytes(g, next_byte(g), &got);
             seal(cl, 22, b, got, 0, -1);
-            if (got == 5 && b[0] == 24 && b[1] == 0 && b[2] == 0 && b[3] == 1 && b[4] <= 1)
-                client_key_update(cl);
             break;
         case 4:
             t = next_byte(g);
@@ -264,9 +278,11 @@ static bool drain(struct cr_tlsrec *r, int fd, uint8_t *buf, size_t bufsize, siz
             *got += n;
             continue;
         }
-        CHECK(n == 0 || rc == CR_TLS_OK);
+        CHECK(n == 0);
         if (rc == CR_TLS_ERROR)
             CHECK(cr_tlsrec_error(r) != NULL);
+        if (rc == CR_TLS_WANT_READ && cr_tlsrec_pending(r))
+            continue; /* it yielded after a run of records without data */
         return rc == CR_TLS_WANT_READ;
     }
     return false;
