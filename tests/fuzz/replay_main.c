@@ -10,17 +10,37 @@
  *   $CORRAL_SRCDIR/tests/fuzz/regress/TARGET/   (crashes found and fixed)
  * where TARGET is the program's name without "fuzz_" (CORRAL_SRCDIR
  * defaults to "."). A crash, a sanitizer report or a failed assertion in
- * the target fails the test; exit 0 when every input went through, 99 when
+ * the target fails the test, and so does an input that takes more than
+ * REPLAY_TIMEOUT seconds (FUZZ_REPLAY_TIMEOUT in the environment; every
+ * seed takes milliseconds): a hang kept as a regression input must fail
+ * when the hang comes back. Exit 0 when every input went through, 99 when
  * the inputs cannot be read. */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define REPLAY_MAX_INPUT (1u << 20) /* bigger than any -max_len of make fuzz */
+#define REPLAY_TIMEOUT 5               /* seconds per input */
+
+static const char *current; /* the input running, for the alarm */
+static unsigned timeout_s = REPLAY_TIMEOUT;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "replay: an input took too long (a hang): ";
+    ssize_t rc = write(2, msg, sizeof(msg) - 1);
+    rc = write(2, current, strlen(current));
+    rc = write(2, "\n", 1);
+    (void)rc;
+    _exit(1);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Optional in a target, as in libFuzzer. */
@@ -58,7 +78,10 @@ static int run_file(const char *path)
     }
     memcpy(in, buf, n);
     free(buf);
+    current = path;
+    alarm(timeout_s);
     (void)LLVMFuzzerTestOneInput(in, n);
+    alarm(0);
     free(in);
     return 0;
 }
@@ -112,6 +135,10 @@ int main(int argc, char **argv)
         LLVMFuzzerInitialize(&argc, &argv);
     size_t count = 0;
     int rc = 0;
+    const char *t = getenv("FUZZ_REPLAY_TIMEOUT");
+    if (t && atoi(t) > 0)
+        timeout_s = (unsigned)atoi(t);
+    signal(SIGALRM, on_alarm);
     if (argc > 1) {
         for (int i = 1; i < argc; i++)
             rc |= run_path(argv[i], 0, &count);
