@@ -258,9 +258,9 @@ int cr_log_access_enabled(void)
 #define ACC_TENANT 136
 #define ACC_AUTHORITY 264
 #define ACC_PATH 2056
-#define ACC_ID 136    /* request_id */
+#define ACC_ID 136 /* request_id */
 #define ACC_REASON 264
-#define ACC_REST 600  /* keys, numbers, braces */
+#define ACC_REST 600 /* keys, numbers, braces */
 #define ACC_LINE                                                                                   \
     (ACC_TIME + 3 * ACC_SHORT + ACC_TENANT + ACC_AUTHORITY + ACC_PATH + ACC_ID + ACC_REASON +      \
      ACC_REST)
@@ -346,8 +346,9 @@ void cr_log_access(const struct cr_access *a)
     n = json_str(buf, n, cap, a->authority, ACC_AUTHORITY);
     n = put(buf, n, cap, ",\"path\":");
     n = json_str(buf, n, cap, a->path, ACC_PATH);
-    n = put(buf, n, cap, ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"queue_ms\":",
-            a->status, (unsigned long long)a->bytes_in, (unsigned long long)a->bytes_out);
+    n = put(buf, n, cap,
+            ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"queue_ms\":", a->status,
+            (unsigned long long)a->bytes_in, (unsigned long long)a->bytes_out);
     n = json_num(buf, n, cap, a->queue_ms);
     n = put(buf, n, cap, ",\"upstream_ms\":");
     n = json_num(buf, n, cap, a->upstream_ms);

@@ -332,9 +332,8 @@ never:
     return CR_EINVAL;
 }
 
-int cr_tlsrec_new_keyed(uint16_t suite, const uint8_t *client_secret,
-                        const uint8_t *server_secret, size_t secret_len,
-                        struct cr_tlsrec **out)
+int cr_tlsrec_new_keyed(uint16_t suite, const uint8_t *client_secret, const uint8_t *server_secret,
+                        size_t secret_len, struct cr_tlsrec **out)
 {
     size_t si = 0;
     *out = NULL;

@@ -73,9 +73,8 @@ int cr_tlsrec_takeover(struct cr_tlsrec *r, SSL *ssl);
  * which must make records the reader accepts without a handshake per
  * input. Returns 0 and *out (cr_tlsrec_free), CR_EINVAL (another suite or
  * length), CR_ENOMEM or CR_ETLS. */
-int cr_tlsrec_new_keyed(uint16_t suite, const uint8_t *client_secret,
-                        const uint8_t *server_secret, size_t secret_len,
-                        struct cr_tlsrec **out);
+int cr_tlsrec_new_keyed(uint16_t suite, const uint8_t *client_secret, const uint8_t *server_secret,
+                        size_t secret_len, struct cr_tlsrec **out);
 
 /* Like cr_tls_read (tls.h) on the socket fd: at most len plaintext bytes of
  * one record into buf; *n is 0 unless CR_TLS_OK.

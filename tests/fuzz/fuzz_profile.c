@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_profile: %s failed\n", #cond);                                 \
+            fprintf(stderr, "fuzz_profile: %s failed\n", #cond);                                   \
             abort();                                                                               \
         }                                                                                          \
     } while (0)

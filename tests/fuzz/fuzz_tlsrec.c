@@ -54,9 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define HDR 5
 #define TAG 16
-#define MAX_WIRE (1u << 20)  /* bytes on the wire per input */
-#define MAX_RECORD 65535     /* what a record header can say */
-#define MAX_CALLS 100000     /* cr_tlsrec_read calls per input */
+#define MAX_WIRE (1u << 20) /* bytes on the wire per input */
+#define MAX_RECORD 65535    /* what a record header can say */
+#define MAX_CALLS 100000    /* cr_tlsrec_read calls per input */
 
 static const struct {
     uint16_t id;

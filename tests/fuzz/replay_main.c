@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #define REPLAY_MAX_INPUT (1u << 20) /* bigger than any -max_len of make fuzz */
-#define REPLAY_TIMEOUT 5               /* seconds per input */
+#define REPLAY_TIMEOUT 5            /* seconds per input */
 
 static const char *current; /* the input running, for the alarm */
 static unsigned timeout_s = REPLAY_TIMEOUT;

@@ -54,18 +54,24 @@ static nghttp2_session *client(void)
     return ng;
 }
 
-#define NV(k, v) {(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
+#define NV(k, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE                 \
+    }
 
 static int32_t request(nghttp2_session *ng, const char *method, const char *path,
                        const char *tenant, struct body *b)
 {
-    nghttp2_nv nva[] = {NV(":method", method),      NV(":scheme", "https"),
-                        NV(":authority", "api.example.com"), NV(":path", path),
-                        NV("user-agent", "app/5.2"), NV("x-tenant-id", tenant),
+    nghttp2_nv nva[] = {NV(":method", method),
+                        NV(":scheme", "https"),
+                        NV(":authority", "api.example.com"),
+                        NV(":path", path),
+                        NV("user-agent", "app/5.2"),
+                        NV("x-tenant-id", tenant),
                         NV("accept", "application/json")};
     nghttp2_data_provider prd = {.source.ptr = b, .read_callback = body_read};
-    int32_t sid = nghttp2_submit_request(ng, NULL, nva, sizeof(nva) / sizeof(nva[0]),
-                                         b ? &prd : NULL, NULL);
+    int32_t sid =
+        nghttp2_submit_request(ng, NULL, nva, sizeof(nva) / sizeof(nva[0]), b ? &prd : NULL, NULL);
     CHECK(sid > 0);
     return sid;
 }

@@ -795,10 +795,19 @@ START_TEST(log_writer_lines_always_parse)
     ctl[5000] = '\0';
     memset(quotes, '"', 3000);
     quotes[3000] = '\0';
-    struct cr_access a = {.worker = 1, .tenant = quotes, .client = "198.51.100.7:50000",
-                          .protocol = "HTTP/1.1", .method = "GET", .authority = ctl,
-                          .path = longpath, .status = 414, .queue_ms = -1, .upstream_ms = -1,
-                          .total_ms = 1.5, .upstream_conn = -1, .request_id = ctl,
+    struct cr_access a = {.worker = 1,
+                          .tenant = quotes,
+                          .client = "198.51.100.7:50000",
+                          .protocol = "HTTP/1.1",
+                          .method = "GET",
+                          .authority = ctl,
+                          .path = longpath,
+                          .status = 414,
+                          .queue_ms = -1,
+                          .upstream_ms = -1,
+                          .total_ms = 1.5,
+                          .upstream_conn = -1,
+                          .request_id = ctl,
                           .reason = quotes};
     cr_log_access(&a);
     a.path = "/v1/ok";
