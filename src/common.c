@@ -62,3 +62,25 @@ int cr_read_file(const char *path, size_t max, char **buf, size_t *len)
     *buf = p;
     return 0;
 }
+
+/* GCC defines __SANITIZE_ADDRESS__, clang answers __has_feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CR_ASAN 1
+#endif
+#endif
+
+#ifdef CR_ASAN
+#include <sanitizer/lsan_interface.h>
+
+void cr_leak_check(void)
+{
+    (void)__lsan_do_recoverable_leak_check();
+}
+#else
+void cr_leak_check(void)
+{
+}
+#endif
