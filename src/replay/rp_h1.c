@@ -34,9 +34,7 @@ static struct h1 *h1_of(const struct rp_conn *c)
 /* The request whose answer is being read: the oldest one in flight. */
 static struct rp_req *current(struct h1 *h)
 {
-    struct rp_link *n = h->c->flights.head;
-
-    return n != NULL ? RP_CONTAINER(n, struct rp_req, link) : NULL;
+    return TAILQ_FIRST(&h->c->flights);
 }
 
 /* ------------------------------------------------------------ the answer */
