@@ -126,28 +126,29 @@ static void req_finish(struct rp_req *r)
     SLIST_INSERT_HEAD(&e->free_reqs, r, free_link);
 }
 
-size_t rp_req_id(const struct rp_req *r, char *buf)
+/* v in decimal at buf; returns the digits written (no NUL). */
+static size_t put_decimal(char *buf, uint64_t v)
 {
     char digits[24];
     size_t n = 0, len = 0;
-    uint64_t v = r->id;
+
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        buf[len++] = digits[--n];
+    return len;
+}
+
+size_t rp_req_id(const struct rp_req *r, char *buf)
+{
+    size_t len = 3;
 
     memcpy(buf, "rp-", 3);
-    len = 3;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    while (n > 0)
-        buf[len++] = digits[--n];
+    len += put_decimal(buf + len, r->id);
     buf[len++] = '.';
-    v = r->attempt;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    while (n > 0)
-        buf[len++] = digits[--n];
+    len += put_decimal(buf + len, r->attempt);
     buf[len] = '\0';
     return len;
 }
