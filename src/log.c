@@ -184,20 +184,6 @@ int cr_log_receive(int sock)
     return 0;
 }
 
-void cr_log_close(void)
-{
-    replace_fd(&g.err_fd, 2);
-    replace_fd(&g.acc_fd, -1);
-    free(g.err_path);
-    free(g.acc_path);
-    g.err_path = g.acc_path = NULL;
-}
-
-int cr_log_enabled(enum cr_log_level level)
-{
-    return level <= g.level;
-}
-
 static size_t timestamp(char *buf, size_t len)
 {
     struct timeval tv;

@@ -608,11 +608,6 @@ uint64_t rp_accesslog_span_us(const struct rp_accesslog *l)
     return l->n > 0 ? l->e[l->n - 1].at_us : 0;
 }
 
-void rp_accesslog_rewind(struct rp_accesslog *l)
-{
-    l->cursor = 0;
-}
-
 /* ------------------------------------------------------------ the source */
 
 static int src_next(void *ctx, uint64_t now_us, struct rp_spec *out)

@@ -71,7 +71,4 @@ uint64_t rp_accesslog_span_us(const struct rp_accesslog *l);
  * start order at (start - first start) / speedup. The source borrows l. */
 struct rp_source rp_accesslog_source(struct rp_accesslog *l);
 
-/* Rewinds the source to the first request. */
-void rp_accesslog_rewind(struct rp_accesslog *l);
-
 #endif

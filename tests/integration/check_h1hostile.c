@@ -1,8 +1,8 @@
 /* check_h1hostile.c - hostile HTTP/1.1 clients against the real corral
  * (issue 12, items 1, 2, 4, 11 and 17, and lingering close): raw bytes over
- * TLS with openssl s_client or Python, curl, tools/testup as the upstream,
- * and what reaches it, what the client gets back, what the access log says
- * and whether a worker died.
+ * TLS with openssl s_client or Python, curl, tests/testup/testup as the
+ * upstream, and what reaches it, what the client gets back, what the access
+ * log says and whether a worker died.
  *
  *   - chunked trailers after a request corral answered itself used to
  *     SIGSEGV the worker;
