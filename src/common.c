@@ -102,3 +102,25 @@ void cr_diag_print(const struct cr_diag *d, FILE *f)
     for (size_t i = 0; i < d->nmsgs; i++)
         fprintf(f, "%s\n", d->msgs[i]);
 }
+
+/* GCC defines __SANITIZE_ADDRESS__, clang answers __has_feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CR_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CR_ASAN 1
+#endif
+#endif
+
+#ifdef CR_ASAN
+#include <sanitizer/lsan_interface.h>
+
+void cr_leak_check(void)
+{
+    (void)__lsan_do_recoverable_leak_check();
+}
+#else
+void cr_leak_check(void)
+{
+}
+#endif

@@ -43,6 +43,11 @@ int cr_grow(char **buf, size_t *len, size_t *cap, const char *at, size_t n, size
  * CR_EIO with errno set (EFBIG past max, EISDIR for a directory). */
 int cr_read_file(const char *path, size_t max, char **buf, size_t *len);
 
+/* In an AddressSanitizer build (tools/run-tests' sanitizer step), runs
+ * LeakSanitizer now and goes on: for a worker, which ends with _exit
+ * where no exit-time check runs. A no-op in other builds. */
+void cr_leak_check(void);
+
 /* Diagnostics: what a loader (config.c, cfgload.c, corral-replay's
  * profile) found wrong, every problem at once. */
 struct cr_diag {

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "common.h"
+#include "hparse.h"
 #include "log.h"
 #include "request.h"
 #include "worker.h"
@@ -26,9 +27,9 @@ struct h1 {
     TAILQ_HEAD(cr_request_q, cr_request) reqs; /* in arrival order; the head answers first */
     uint32_t nreqs;
     struct cr_request *cur;        /* the request being parsed */
-    char *field, *value, *url;     /* the current header field/value, URL */
-    size_t flen, vlen, ulen, fcap, vcap, ucap;
-    bool in_value;
+    struct cr_hparse hp;           /* the current header field */
+    char *url;                     /* the current URL */
+    size_t ulen, ucap;
     bool value_at_end;             /* the last value piece ended the read buffer */
     const char *buf_end;           /* end of the bytes being parsed */
     bool no_more;                  /* stop reading requests (close pending) */
@@ -100,8 +101,8 @@ static int on_message_begin(http_parser *p)
         return stop(h, 503, "out of memory");
     TAILQ_INSERT_TAIL(&h->reqs, h->cur, felink);
     h->nreqs++;
-    h->flen = h->vlen = h->ulen = 0;
-    h->in_value = false;
+    cr_hparse_reset(&h->hp);
+    h->ulen = 0;
     h->saw_cl = h->saw_te = false;
     h->head_done = false;
     h->trailer_bytes = 0;
@@ -172,25 +173,23 @@ static void note_transfer_codings(struct h1 *h, const char *v, size_t n)
     }
 }
 
-static int commit_header(struct h1 *h)
+/* A complete header field (hparse.h). */
+static int commit_header(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-    if (!h->flen)
-        return 0;
+    struct h1 *h = arg;
     /* RFC 9112 6.3: both framings at once, or two lengths, is smuggling */
-    if (h->flen == 14 && strncasecmp(h->field, "content-length", 14) == 0) {
+    if (nlen == 14 && strncasecmp(name, "content-length", 14) == 0) {
         int64_t v;
-        if (parse_content_length(h->value, h->vlen, &v) < 0)
+        if (parse_content_length(value, vlen, &v) < 0)
             return stop(h, 400, "invalid content-length");
         if (h->saw_cl && v != h->cl_value)
             return stop(h, 400, "conflicting content-length");
         h->saw_cl = true;
         h->cl_value = v;
-    } else if (h->flen == 17 && strncasecmp(h->field, "transfer-encoding", 17) == 0) {
-        note_transfer_codings(h, h->value, h->vlen);
+    } else if (nlen == 17 && strncasecmp(name, "transfer-encoding", 17) == 0) {
+        note_transfer_codings(h, value, vlen);
     }
-    int rc = cr_request_add_header(h->cur, h->field, h->flen, h->value ? h->value : "", h->vlen);
-    h->flen = h->vlen = 0;
-    h->in_value = false;
+    int rc = cr_request_add_header(h->cur, name, nlen, value, vlen);
     if (rc == CR_ELIMIT)
         return stop(h, 431, "request header fields too large");
     if (rc == CR_EPROTO)
@@ -216,10 +215,8 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     struct h1 *h = H(p);
     if (h->head_done)
         return trailer_piece(h, n);
-    if (h->in_value && commit_header(h))
-        return -1;
-    if (cr_grow(&h->field, &h->flen, &h->fcap, at, n, 255) < 0)
-        return stop(h, 431, "request header fields too large");
+    if (cr_hparse_name(&h->hp, at, n) < 0) /* the field before it was refused, or too long */
+        return h->err_status ? -1 : stop(h, 431, "request header fields too large");
     return 0;
 }
 
@@ -231,11 +228,10 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     /* A second piece of the same value that does not follow a read
      * boundary is a folded line (obs-fold, RFC 9112 5.2): refused, never
      * unfolded and forwarded. */
-    if (h->in_value && !h->value_at_end)
+    if (h->hp.in_value && !h->value_at_end)
         return stop(h, 400, "obsolete line folding");
     h->value_at_end = at + n == h->buf_end;
-    h->in_value = true;
-    if (cr_grow(&h->value, &h->vlen, &h->vcap, at, n, h->c->w->cfg->http.max_header_size) < 0)
+    if (cr_hparse_value(&h->hp, at, n) < 0)
         return stop(h, 431, "request header fields too large");
     return 0;
 }
@@ -309,7 +305,7 @@ static int on_headers_complete(http_parser *p)
     struct h1 *h = H(p);
     struct cr_request *r = h->cur;
     const struct cr_cfg_http *hc = &h->c->w->cfg->http;
-    if (h->in_value && commit_header(h))
+    if (cr_hparse_end(&h->hp) < 0)
         return -1;
     h->head_done = true; /* any field from now on is a trailer */
     if (p->http_major != 1)
@@ -682,8 +678,7 @@ static void h1_on_free(struct cr_conn *c)
     cr_worker_undefer(c->w, &h->resume);
     if (h->held)
         evbuffer_free(h->held);
-    free(h->field);
-    free(h->value);
+    cr_hparse_free(&h->hp);
     free(h->url);
     free(h);
     c->proto_data = NULL;
@@ -707,6 +702,7 @@ int cr_h1_attach(struct cr_conn *c, cr_request_submit_cb submit)
     h->submit = submit;
     http_parser_init(&h->parser, HTTP_REQUEST);
     h->parser.data = h;
+    cr_hparse_init(&h->hp, 255, c->w->cfg->http.max_header_size, false, commit_header, h);
     TAILQ_INIT(&h->reqs);
     h->resume = (struct cr_deferred){.cb = resume_parsing, .arg = h};
     c->proto = &h1_ops;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,20 +184,6 @@ int cr_log_receive(int sock)
     return 0;
 }
 
-void cr_log_close(void)
-{
-    replace_fd(&g.err_fd, 2);
-    replace_fd(&g.acc_fd, -1);
-    free(g.err_path);
-    free(g.acc_path);
-    g.err_path = g.acc_path = NULL;
-}
-
-int cr_log_enabled(enum cr_log_level level)
-{
-    return level <= g.level;
-}
-
 static size_t timestamp(char *buf, size_t len)
 {
     struct timeval tv;
@@ -247,22 +234,65 @@ int cr_log_access_enabled(void)
     return g.acc_fd >= 0;
 }
 
-/* Appends s as a JSON string (or null) to buf; never overflows. */
-static size_t json_str(char *buf, size_t n, size_t cap, const char *s)
+/* The most each string of an access-log line may take, escaped and quoted:
+ * together with the keys and numbers they fit in the line's buffer, so a
+ * line is always whole JSON however long the client made its strings
+ * (a path may be up to http.max_uri, 1m). A longer string is cut between
+ * two escapes and ends with "...". */
+#define ACC_TIME 40
+#define ACC_SHORT 72 /* client, protocol, method */
+#define ACC_TENANT 136
+#define ACC_AUTHORITY 264
+#define ACC_PATH 2056
+#define ACC_ID 136 /* request_id */
+#define ACC_REASON 264
+#define ACC_REST 600 /* keys, numbers, braces */
+#define ACC_LINE                                                                                   \
+    (ACC_TIME + 3 * ACC_SHORT + ACC_TENANT + ACC_AUTHORITY + ACC_PATH + ACC_ID + ACC_REASON +      \
+     ACC_REST)
+
+/* Appends what fmt makes at buf + n, as much as fits before cap. Returns
+ * the new length, never past cap. */
+static size_t put(char *buf, size_t n, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static size_t put(char *buf, size_t n, size_t cap, const char *fmt, ...)
+{
+    if (n >= cap)
+        return n;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + n, cap - n, fmt, ap);
+    va_end(ap);
+    return k < 0 ? n : CR_MIN(n + (size_t)k, cap - 1);
+}
+
+/* Appends s as a JSON string (or null) to buf in at most max bytes (and
+ * never past cap): whole escapes only, "..." where it was cut. */
+static size_t json_str(char *buf, size_t n, size_t cap, const char *s, size_t max)
 {
     static const char hex[] = "0123456789abcdef";
+    size_t end = CR_MIN(cap, n + max); /* room for the string, quotes included */
     if (!s)
-        return n + (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "null");
-    if (n + 2 >= cap)
+        return put(buf, n, cap, "null");
+    if (n + 2 + 3 > end)
         return n;
     buf[n++] = '"';
-    for (; *s && n + 8 < cap; s++) {
+    for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
+        size_t e = c == '"' || c == '\\' ? 2 : c < 0x20 || c == 0x7f ? 6 : 1;
+        if (n + e + 3 + 1 > end && (s[1] || n + e + 1 > end)) {
+            memcpy(buf + n, "...", 3); /* the cut: there is room for it and the quote */
+            n += 3;
+            break;
+        }
+        if (e == 2) {
             buf[n++] = '\\';
             buf[n++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
-            n += (size_t)snprintf(buf + n, cap - n, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+        } else if (e == 6) {
+            memcpy(buf + n, "\\u00", 4);
+            buf[n + 4] = hex[c >> 4];
+            buf[n + 5] = hex[c & 15];
+            n += 6;
         } else {
             buf[n++] = (char)c;
         }
@@ -273,58 +303,51 @@ static size_t json_str(char *buf, size_t n, size_t cap, const char *s)
 
 static size_t json_num(char *buf, size_t n, size_t cap, double v)
 {
-    if (n >= cap)
-        return n;
     if (v < 0)
-        return n + (size_t)snprintf(buf + n, cap - n, "null");
-    return n + (size_t)snprintf(buf + n, cap - n, "%.3f", v);
+        return put(buf, n, cap, "null");
+    return put(buf, n, cap, "%.3f", v);
 }
 
 void cr_log_access(const struct cr_access *a)
 {
     if (g.acc_fd < 0)
         return;
-    char buf[4096];
-    const size_t cap = sizeof(buf) - 2;
+    char buf[ACC_LINE + 2];
+    const size_t cap = ACC_LINE;
     size_t n = 0;
     char ts[40];
     timestamp(ts, sizeof(ts));
 
-#define KEY(k) n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s", k)
-    KEY("{\"time\":");
-    n = json_str(buf, n, cap, ts);
-    n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, ",\"worker\":%d,\"tenant\":", a->worker);
-    n = json_str(buf, n, cap, a->tenant);
-    KEY(",\"client\":");
-    n = json_str(buf, n, cap, a->client);
-    KEY(",\"protocol\":");
-    n = json_str(buf, n, cap, a->protocol);
-    KEY(",\"method\":");
-    n = json_str(buf, n, cap, a->method);
-    KEY(",\"authority\":");
-    n = json_str(buf, n, cap, a->authority);
-    KEY(",\"path\":");
-    n = json_str(buf, n, cap, a->path);
-    n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0,
-                          ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"queue_ms\":",
-                          a->status, (unsigned long long)a->bytes_in,
-                          (unsigned long long)a->bytes_out);
+    n = put(buf, n, cap, "{\"time\":");
+    n = json_str(buf, n, cap, ts, ACC_TIME);
+    n = put(buf, n, cap, ",\"worker\":%d,\"tenant\":", a->worker);
+    n = json_str(buf, n, cap, a->tenant, ACC_TENANT);
+    n = put(buf, n, cap, ",\"client\":");
+    n = json_str(buf, n, cap, a->client, ACC_SHORT);
+    n = put(buf, n, cap, ",\"protocol\":");
+    n = json_str(buf, n, cap, a->protocol, ACC_SHORT);
+    n = put(buf, n, cap, ",\"method\":");
+    n = json_str(buf, n, cap, a->method, ACC_SHORT);
+    n = put(buf, n, cap, ",\"authority\":");
+    n = json_str(buf, n, cap, a->authority, ACC_AUTHORITY);
+    n = put(buf, n, cap, ",\"path\":");
+    n = json_str(buf, n, cap, a->path, ACC_PATH);
+    n = put(buf, n, cap,
+            ",\"status\":%d,\"bytes_in\":%llu,\"bytes_out\":%llu,\"queue_ms\":", a->status,
+            (unsigned long long)a->bytes_in, (unsigned long long)a->bytes_out);
     n = json_num(buf, n, cap, a->queue_ms);
-    KEY(",\"upstream_ms\":");
+    n = put(buf, n, cap, ",\"upstream_ms\":");
     n = json_num(buf, n, cap, a->upstream_ms);
-    KEY(",\"total_ms\":");
+    n = put(buf, n, cap, ",\"total_ms\":");
     n = json_num(buf, n, cap, a->total_ms);
     if (a->upstream_conn >= 0)
-        n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, ",\"upstream_conn\":%lld",
-                              (long long)a->upstream_conn);
+        n = put(buf, n, cap, ",\"upstream_conn\":%lld", (long long)a->upstream_conn);
     else
-        KEY(",\"upstream_conn\":null");
-    KEY(",\"request_id\":");
-    n = json_str(buf, n, cap, a->request_id);
-    KEY(",\"reason\":");
-    n = json_str(buf, n, cap, a->reason);
-#undef KEY
-    n = CR_MIN(n, cap);
+        n = put(buf, n, cap, ",\"upstream_conn\":null");
+    n = put(buf, n, cap, ",\"request_id\":");
+    n = json_str(buf, n, cap, a->request_id, ACC_ID);
+    n = put(buf, n, cap, ",\"reason\":");
+    n = json_str(buf, n, cap, a->reason, ACC_REASON);
     buf[n++] = '}';
     buf[n++] = '\n';
     write_all(g.acc_fd, buf, n);

@@ -39,13 +39,9 @@ int cr_log_send(int sock);
  * else (a malformed message changes nothing; its descriptors are closed). */
 int cr_log_receive(int sock);
 
-/* Closes everything (tests, exit). */
-void cr_log_close(void);
-
 /* Error log, printf-style; lines below the configured level are dropped. */
 void cr_log(enum cr_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-int cr_log_enabled(enum cr_log_level level);
 
 #define cr_log_error(...) cr_log(CR_LOG_ERROR, __VA_ARGS__)
 #define cr_log_warn(...) cr_log(CR_LOG_WARN, __VA_ARGS__)

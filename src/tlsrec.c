@@ -332,6 +332,34 @@ never:
     return CR_EINVAL;
 }
 
+int cr_tlsrec_new_keyed(uint16_t suite, const uint8_t *client_secret, const uint8_t *server_secret,
+                        size_t secret_len, struct cr_tlsrec **out)
+{
+    size_t si = 0;
+    *out = NULL;
+    while (si < NSUITES && suites[si].id != suite)
+        si++;
+    if (si == NSUITES || secret_len != suites[si].hashlen)
+        return CR_EINVAL;
+    if (fetch_suite(si) < 0)
+        return CR_ETLS;
+    struct cr_tlsrec *r = calloc(1, sizeof(*r));
+    if (!r)
+        return CR_ENOMEM;
+    r->si = si;
+    memcpy(r->rd.secret, client_secret, secret_len);
+    memcpy(r->wr.secret, server_secret, secret_len);
+    int rc = dir_key(r, &r->rd, 0);
+    if (rc == 0)
+        rc = dir_key(r, &r->wr, 1);
+    if (rc < 0) {
+        cr_tlsrec_free(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
 /* ------------------------------------------------------------ records */
 
 static void nonce(const struct dir *d, uint8_t n[12])

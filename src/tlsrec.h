@@ -30,6 +30,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "tls.h"
 
@@ -63,6 +64,17 @@ int cr_tlsrec_takeover(struct cr_tlsrec *r, SSL *ssl);
  * unexpected_message alert ("too many KeyUpdates"). Clients update their
  * keys after many records, not many times a second. */
 #define CR_TLSREC_MAX_KEY_UPDATES 10
+
+/* A record layer as right after a takeover, keyed from known traffic
+ * secrets instead of a handshake: suite is the TLS 1.3 cipher suite id
+ * (0x1301, 0x1302 or 0x1303), each secret is that suite's hash length
+ * (32, 48 or 32 bytes), both sequence numbers start at 0. For the unit
+ * tests and the fuzz target of the record reader (tests/fuzz/fuzz_tlsrec.c),
+ * which must make records the reader accepts without a handshake per
+ * input. Returns 0 and *out (cr_tlsrec_free), CR_EINVAL (another suite or
+ * length), CR_ENOMEM or CR_ETLS. */
+int cr_tlsrec_new_keyed(uint16_t suite, const uint8_t *client_secret, const uint8_t *server_secret,
+                        size_t secret_len, struct cr_tlsrec **out);
 
 /* Like cr_tls_read (tls.h) on the socket fd: at most len plaintext bytes of
  * one record into buf; *n is 0 unless CR_TLS_OK.

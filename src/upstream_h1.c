@@ -23,44 +23,31 @@ static struct cr_request *head(struct cr_upconn *u)
 
 /* ------------------------------------------------------------ responses */
 
-static int commit_header(struct cr_upconn *u)
+/* A complete response header field (hparse.h). */
+static int commit_header(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
 {
-    struct cr_request *r = head(u);
-    int rc = 0;
-    if (u->hflen && r)
-        rc = cr_request_add_rheader(r, u->hfield, u->hflen, u->hvalue ? u->hvalue : "", u->hvlen);
-    u->hflen = u->hvlen = 0;
-    u->hin_value = false;
+    struct cr_request *r = head(arg);
+    int rc = r ? cr_request_add_rheader(r, name, nlen, value, vlen) : 0;
     return rc < 0 ? -1 : 0;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct cr_upconn *u = p->data;
-    if (u->hin_value && commit_header(u) < 0)
-        return -1;
-    /* names are lower-cased for the h2 side and our lookups */
-    size_t start = u->hflen;
-    if (cr_grow(&u->hfield, &u->hflen, &u->hfcap, at, n, 65536) < 0)
-        return -1;
-    for (size_t i = start; i < u->hflen; i++)
-        u->hfield[i] = (char)((u->hfield[i] >= 'A' && u->hfield[i] <= 'Z') ? u->hfield[i] + 32
-                                                                            : u->hfield[i]);
-    return 0;
+    return cr_hparse_name(&u->hp, at, n) < 0 ? -1 : 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct cr_upconn *u = p->data;
-    u->hin_value = true;
-    return cr_grow(&u->hvalue, &u->hvlen, &u->hvcap, at, n, 65536) < 0 ? -1 : 0;
+    return cr_hparse_value(&u->hp, at, n) < 0 ? -1 : 0;
 }
 
 static int on_headers_complete(http_parser *p)
 {
     struct cr_upconn *u = p->data;
     struct cr_request *r = head(u);
-    if (!r || (u->hin_value && commit_header(u) < 0))
+    if (!r || cr_hparse_end(&u->hp) < 0)
         return -1; /* a response nobody asked for */
     r->status = p->status_code;
     if (r->status >= 100 && r->status < 200)
@@ -171,6 +158,8 @@ static int h1_start(struct cr_upconn *u)
 {
     http_parser_init(&u->parser, HTTP_RESPONSE);
     u->parser.data = u;
+    /* names are lower-cased for the h2 side and our lookups */
+    cr_hparse_init(&u->hp, 65536, 65536, true, commit_header, u);
     u->sending = NULL;
     u->close_after = false;
     return 0;
@@ -178,10 +167,7 @@ static int h1_start(struct cr_upconn *u)
 
 static void h1_stop(struct cr_upconn *u)
 {
-    free(u->hfield);
-    free(u->hvalue);
-    u->hfield = u->hvalue = NULL;
-    u->hflen = u->hvlen = u->hfcap = u->hvcap = 0;
+    cr_hparse_free(&u->hp);
     u->sending = NULL;
 }
 
@@ -232,8 +218,7 @@ static int h1_produce(struct cr_upconn *u)
         return 0;
     bool chunked = r->fe_flags & 0x80;
     size_t have;
-    while ((have = cr_request_body_pending(r)) > 0 &&
-           evbuffer_get_length(u->out) < UP_OUT_HIGH) {
+    while ((have = cr_request_body_pending(r)) > 0 && evbuffer_get_length(u->out) < UP_OUT_HIGH) {
         size_t n = CR_MIN(have, (size_t)UP_OUT_HIGH);
         if (chunked)
             evbuffer_add_printf(u->out, "%zx\r\n", n);

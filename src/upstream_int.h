@@ -13,6 +13,7 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 
+#include "hparse.h"
 #include "pool.h"
 #include "request.h"
 #include "upstream.h"
@@ -78,9 +79,7 @@ struct cr_upconn {
     struct cr_request *sending; /* its body is being written; cleared when
                                  * its response ends first (the connection
                                  * is then recycled), so it never outlives r */
-    char *hfield, *hvalue;
-    size_t hflen, hvlen, hfcap, hvcap;
-    bool hin_value;
+    struct cr_hparse hp;       /* the response header field being read */
     bool close_after;          /* the server said Connection: close */
 };
 

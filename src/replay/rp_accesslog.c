@@ -546,25 +546,33 @@ static int read_lines(struct rp_accesslog *l, FILE *f, const char *path, int64_t
 int rp_accesslog_load(const char *path, double speedup, uint64_t max_ms, struct rp_accesslog **out,
                       struct cr_diag *diag)
 {
+    FILE *f = fopen(path, "r");
+    int rc;
+
+    if (f == NULL) {
+        memset(diag, 0, sizeof(*diag));
+        *out = NULL;
+        cr_diag_add(diag, true, "%s: error: cannot read the access log: %s", path, strerror(errno));
+        return CR_EIO;
+    }
+    rc = rp_accesslog_load_stream(f, path, speedup, max_ms, out, diag);
+    fclose(f);
+    return rc;
+}
+
+int rp_accesslog_load_stream(FILE *f, const char *path, double speedup, uint64_t max_ms,
+                             struct rp_accesslog **out, struct cr_diag *diag)
+{
     struct rp_accesslog *l;
     int64_t first = INT64_MAX;
-    FILE *f;
     int rc;
 
     memset(diag, 0, sizeof(*diag));
     *out = NULL;
-    f = fopen(path, "r");
-    if (f == NULL) {
-        cr_diag_add(diag, true, "%s: error: cannot read the access log: %s", path, strerror(errno));
-        return CR_EIO;
-    }
     l = calloc(1, sizeof(*l));
-    if (l == NULL) {
-        fclose(f);
+    if (l == NULL)
         return CR_ENOMEM;
-    }
     rc = read_lines(l, f, path, &first, diag);
-    fclose(f);
     if (rc == 0 && l->n == 0) {
         cr_diag_add(diag, true, "%s: error: no requests in the access log", path);
         rc = CR_EINVAL;
@@ -598,11 +606,6 @@ size_t rp_accesslog_count(const struct rp_accesslog *l, size_t *skipped, size_t 
 uint64_t rp_accesslog_span_us(const struct rp_accesslog *l)
 {
     return l->n > 0 ? l->e[l->n - 1].at_us : 0;
-}
-
-void rp_accesslog_rewind(struct rp_accesslog *l)
-{
-    l->cursor = 0;
 }
 
 /* ------------------------------------------------------------ the source */

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h" /* struct cr_diag */
 #include "rp_client.h"
@@ -48,6 +49,12 @@ struct rp_accesslog;
  * CR_ENOMEM. diag is zeroed first. */
 int rp_accesslog_load(const char *path, double speedup, uint64_t max_ms, struct rp_accesslog **out,
                       struct cr_diag *diag);
+/* The same from an open stream (a file, a pipe, fmemopen: the fuzz target
+ * tests/fuzz/fuzz_accesslog.c); name is FILE in the messages. f stays
+ * open and the caller's. Returns as rp_accesslog_load (CR_EINVAL, CR_EIO,
+ * CR_ENOMEM). */
+int rp_accesslog_load_stream(FILE *f, const char *name, double speedup, uint64_t max_ms,
+                             struct rp_accesslog **out, struct cr_diag *diag);
 void rp_accesslog_free(struct rp_accesslog *l);
 
 /* The tenants in order of first appearance. */
@@ -63,8 +70,5 @@ uint64_t rp_accesslog_span_us(const struct rp_accesslog *l);
 /* The log as a source for the engine (and the dry run): requests in
  * start order at (start - first start) / speedup. The source borrows l. */
 struct rp_source rp_accesslog_source(struct rp_accesslog *l);
-
-/* Rewinds the source to the first request. */
-void rp_accesslog_rewind(struct rp_accesslog *l);
 
 #endif

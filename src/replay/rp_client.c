@@ -22,55 +22,6 @@
 #define BUCKET_DEPTH_S 0.05 /* the send rate bucket holds 50 ms of tokens */
 #define SWEEP_US 10000      /* deadlines are checked this often (or timeout / 20) */
 
-/* ------------------------------------------------------------ lists */
-
-void rp_list_push(struct rp_list *l, struct rp_link *n)
-{
-    n->next = NULL;
-    n->prev = l->tail;
-    if (l->tail != NULL)
-        l->tail->next = n;
-    else
-        l->head = n;
-    l->tail = n;
-    l->len++;
-}
-
-static void list_push_front(struct rp_list *l, struct rp_link *n)
-{
-    n->prev = NULL;
-    n->next = l->head;
-    if (l->head != NULL)
-        l->head->prev = n;
-    else
-        l->tail = n;
-    l->head = n;
-    l->len++;
-}
-
-void rp_list_remove(struct rp_list *l, struct rp_link *n)
-{
-    if (n->prev != NULL)
-        n->prev->next = n->next;
-    else
-        l->head = n->next;
-    if (n->next != NULL)
-        n->next->prev = n->prev;
-    else
-        l->tail = n->prev;
-    n->next = n->prev = NULL;
-    l->len--;
-}
-
-struct rp_link *rp_list_pop(struct rp_list *l)
-{
-    struct rp_link *n = l->head;
-
-    if (n != NULL)
-        rp_list_remove(l, n);
-    return n;
-}
-
 /* ------------------------------------------------------------ time */
 
 uint64_t rp_engine_clock(struct rp_engine *e)
@@ -124,36 +75,22 @@ static void place_or_wait(struct rp_engine *e, struct rp_req *r);
 static void arm_deadline(struct rp_req *r)
 {
     struct rp_engine *e = r->e;
-    struct rp_link *at = e->deadlines.tail;
+    struct rp_req *at = TAILQ_LAST(&e->deadlines, rp_req_list);
 
     r->deadline_us = r->intended_us + e->p->client.timeout_ms * 1000;
-    while (at != NULL && RP_CONTAINER(at, struct rp_req, dlink)->deadline_us > r->deadline_us)
-        at = at->prev;
-    if (at == NULL) {
-        r->dlink.prev = NULL;
-        r->dlink.next = e->deadlines.head;
-        if (e->deadlines.head != NULL)
-            e->deadlines.head->prev = &r->dlink;
-        else
-            e->deadlines.tail = &r->dlink;
-        e->deadlines.head = &r->dlink;
-    } else {
-        r->dlink.prev = at;
-        r->dlink.next = at->next;
-        if (at->next != NULL)
-            at->next->prev = &r->dlink;
-        else
-            e->deadlines.tail = &r->dlink;
-        at->next = &r->dlink;
-    }
-    e->deadlines.len++;
+    while (at != NULL && at->deadline_us > r->deadline_us)
+        at = TAILQ_PREV(at, rp_req_list, dlink);
+    if (at == NULL)
+        TAILQ_INSERT_HEAD(&e->deadlines, r, dlink);
+    else
+        TAILQ_INSERT_AFTER(&e->deadlines, at, r, dlink);
     r->has_deadline = true;
 }
 
 static void disarm_deadline(struct rp_req *r)
 {
     if (r->has_deadline) {
-        rp_list_remove(&r->e->deadlines, &r->dlink);
+        TAILQ_REMOVE(&r->e->deadlines, r, dlink);
         r->has_deadline = false;
     }
 }
@@ -161,10 +98,10 @@ static void disarm_deadline(struct rp_req *r)
 /* Requests are recycled through a free list: no malloc per request. */
 static struct rp_req *req_new(struct rp_engine *e, const struct rp_spec *spec)
 {
-    struct rp_req *r = e->free_reqs;
+    struct rp_req *r = SLIST_FIRST(&e->free_reqs);
 
     if (r != NULL)
-        e->free_reqs = r->next_free;
+        SLIST_REMOVE_HEAD(&e->free_reqs, free_link);
     else if ((r = calloc(1, sizeof(*r))) == NULL)
         return NULL;
     memset(r, 0, offsetof(struct rp_req, tmr));
@@ -186,32 +123,32 @@ static void req_finish(struct rp_req *r)
     if (r->tmr != NULL)
         evtimer_del(r->tmr);
     e->live--;
-    r->next_free = e->free_reqs;
-    e->free_reqs = r;
+    SLIST_INSERT_HEAD(&e->free_reqs, r, free_link);
+}
+
+/* v in decimal at buf; returns the digits written (no NUL). */
+static size_t put_decimal(char *buf, uint64_t v)
+{
+    char digits[24];
+    size_t n = 0, len = 0;
+
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    while (n > 0)
+        buf[len++] = digits[--n];
+    return len;
 }
 
 size_t rp_req_id(const struct rp_req *r, char *buf)
 {
-    char digits[24];
-    size_t n = 0, len = 0;
-    uint64_t v = r->id;
+    size_t len = 3;
 
     memcpy(buf, "rp-", 3);
-    len = 3;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    while (n > 0)
-        buf[len++] = digits[--n];
+    len += put_decimal(buf + len, r->id);
     buf[len++] = '.';
-    v = r->attempt;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    while (n > 0)
-        buf[len++] = digits[--n];
+    len += put_decimal(buf + len, r->attempt);
     buf[len] = '\0';
     return len;
 }
@@ -261,10 +198,11 @@ static void req_detach(struct rp_req *r)
     if (c == NULL)
         return;
     if (r->state == RP_REQ_INFLIGHT) {
-        rp_list_remove(&c->flights, &r->link);
+        TAILQ_REMOVE(&c->flights, r, link);
         c->inflight--;
     } else if (r->state == RP_REQ_QUEUED) {
-        rp_list_remove(&c->queue, &r->link);
+        TAILQ_REMOVE(&c->queue, r, link);
+        c->queued--;
     }
     r->conn = NULL;
 }
@@ -291,13 +229,13 @@ static void refused(struct rp_req *r, uint64_t now)
         return;
     }
     r->state = RP_REQ_RETRY_WAIT;
-    rp_list_push(&e->waiting, &r->link);
+    TAILQ_INSERT_TAIL(&e->waiting, r, link);
     disarm_deadline(r); /* the wait is the server's instruction, not a timeout */
     r->intended_us = now + delay_us;
     r->retry_after_ms = -1;
     r->status = 0;
     if (r->tmr == NULL && (r->tmr = evtimer_new(e->base, retry_cb, r)) == NULL) {
-        rp_list_remove(&e->waiting, &r->link);
+        TAILQ_REMOVE(&e->waiting, r, link);
         req_finish(r); /* out of memory: no retry */
         return;
     }
@@ -345,7 +283,7 @@ static void requeue(struct rp_req *r)
     r->state = RP_REQ_PENDING;
     r->status = 0;
     r->retry_after_ms = -1;
-    list_push_front(&e->ts[r->spec.tenant].pending, &r->link);
+    TAILQ_INSERT_HEAD(&e->ts[r->spec.tenant].pending, r, link);
     e->pending++;
 }
 
@@ -365,7 +303,7 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
     struct rp_engine *e = r->e;
 
     rp_engine_clock(e);
-    rp_list_remove(&e->waiting, &r->link);
+    TAILQ_REMOVE(&e->waiting, r, link);
     r->attempt++;
     arm_deadline(r);
     place_or_wait(e, r);
@@ -378,7 +316,7 @@ static void timed_out(struct rp_engine *e, struct rp_req *r)
     struct rp_conn *c = r->conn;
 
     if (r->state == RP_REQ_PENDING) {
-        rp_list_remove(&e->ts[r->spec.tenant].pending, &r->link);
+        TAILQ_REMOVE(&e->ts[r->spec.tenant].pending, r, link);
         e->pending--;
     } else if (r->state == RP_REQ_INFLIGHT) {
         c->codec->cancel(c, r);
@@ -401,11 +339,10 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct rp_engine *e = arg;
     uint64_t now = rp_engine_clock(e);
-    struct rp_link *n;
+    struct rp_req *r;
 
-    while ((n = e->deadlines.head) != NULL &&
-           RP_CONTAINER(n, struct rp_req, dlink)->deadline_us <= now)
-        timed_out(e, RP_CONTAINER(n, struct rp_req, dlink));
+    while ((r = TAILQ_FIRST(&e->deadlines)) != NULL && r->deadline_us <= now)
+        timed_out(e, r);
     rp_engine_settle(e);
 }
 
@@ -446,11 +383,11 @@ static SSL_SESSION *take_session(struct rp_engine *e)
  * connection cap it gives its slot to a waiting request. */
 static struct rp_conn *idle_conn(struct rp_engine *e)
 {
-    for (struct rp_link *n = e->conns.head; n != NULL; n = n->next) {
-        struct rp_conn *c = RP_CONTAINER(n, struct rp_conn, link);
-        if (c->state == RP_CONN_OPEN && c->inflight == 0 && c->queue.len == 0)
-            return c;
-    }
+    struct rp_conn *c;
+
+    TAILQ_FOREACH(c, &e->conns, link)
+    if (c->state == RP_CONN_OPEN && c->inflight == 0 && c->queued == 0)
+        return c;
     return NULL;
 }
 
@@ -460,7 +397,7 @@ static struct rp_conn *idle_conn(struct rp_engine *e)
 static bool try_place(struct rp_engine *e, struct rp_req *r)
 {
     struct rp_tenant_state *ts = &e->ts[r->spec.tenant];
-    struct rp_conn *c = ts->ready.head ? RP_CONTAINER(ts->ready.head, struct rp_conn, rlink) : NULL;
+    struct rp_conn *c = TAILQ_FIRST(&ts->ready);
     struct rp_conn *idle = NULL;
     const struct rp_profile *p = e->p;
     int err = 0;
@@ -497,10 +434,10 @@ static void place_or_wait(struct rp_engine *e, struct rp_req *r)
 {
     struct rp_tenant_state *ts = &e->ts[r->spec.tenant];
 
-    if (ts->pending.len == 0 && try_place(e, r))
+    if (TAILQ_EMPTY(&ts->pending) && try_place(e, r))
         return;
     r->state = RP_REQ_PENDING;
-    rp_list_push(&ts->pending, &r->link);
+    TAILQ_INSERT_TAIL(&ts->pending, r, link);
     e->pending++;
 }
 
@@ -513,15 +450,15 @@ static void drain_pending(struct rp_engine *e)
         progress = false;
         for (size_t k = 0; k < e->ntenant && e->pending > 0; k++) {
             size_t i = (e->rr + k) % e->ntenant;
-            struct rp_link *n = rp_list_pop(&e->ts[i].pending);
-            if (n == NULL)
+            struct rp_req *r = TAILQ_FIRST(&e->ts[i].pending);
+            if (r == NULL)
                 continue;
+            TAILQ_REMOVE(&e->ts[i].pending, r, link);
             e->pending--;
-            struct rp_req *r = RP_CONTAINER(n, struct rp_req, link);
             if (try_place(e, r)) {
                 progress = true;
             } else {
-                list_push_front(&e->ts[i].pending, n);
+                TAILQ_INSERT_HEAD(&e->ts[i].pending, r, link);
                 e->pending++;
             }
         }
@@ -545,13 +482,13 @@ void rp_engine_conn_changed(struct rp_conn *c)
     struct rp_engine *e = c->e;
     struct rp_tenant_state *ts = &e->ts[c->tenant];
     uint32_t rpc = e->p->client.requests_per_connection;
-    bool idle = c->inflight == 0 && c->queue.len == 0, room;
+    bool idle, room;
 
     if (c->state == RP_CONN_CLOSED)
         return;
-    while (c->draining && c->queue.tail != NULL) /* they never went out: elsewhere */
-        requeue(RP_CONTAINER(c->queue.tail, struct rp_req, link));
-    idle = c->inflight == 0 && c->queue.len == 0;
+    while (c->draining && !TAILQ_EMPTY(&c->queue)) /* they never went out: elsewhere */
+        requeue(TAILQ_LAST(&c->queue, rp_req_list));
+    idle = c->inflight == 0 && c->queued == 0;
     if (idle && (c->assigned >= rpc || c->draining)) {
         /* carried its share: goodbye, once out of any codec callback */
         c->finish = true;
@@ -559,10 +496,10 @@ void rp_engine_conn_changed(struct rp_conn *c)
     }
     room = !c->finish && c->assigned < rpc && rp_conn_has_room(c);
     if (room && !c->in_ready) {
-        rp_list_push(&ts->ready, &c->rlink);
+        TAILQ_INSERT_TAIL(&ts->ready, c, rlink);
         c->in_ready = true;
     } else if (!room && c->in_ready) {
-        rp_list_remove(&ts->ready, &c->rlink);
+        TAILQ_REMOVE(&ts->ready, c, rlink);
         c->in_ready = false;
     }
     if (c->state == RP_CONN_OPEN && !c->finish) {
@@ -595,32 +532,41 @@ void rp_engine_handshake_done(struct rp_conn *c)
 
 /* ------------------------------------------------------------ the run */
 
+static void free_dead(struct rp_engine *e)
+{
+    struct rp_conn *c;
+
+    while ((c = TAILQ_FIRST(&e->dead)) != NULL) {
+        TAILQ_REMOVE(&e->dead, c, link);
+        rp_conn_free(c);
+    }
+}
+
 static void end_run(struct rp_engine *e)
 {
-    struct rp_link *n;
+    struct rp_conn *c;
 
     e->over = true;
-    while ((n = e->conns.head) != NULL)
-        rp_conn_close(RP_CONTAINER(n, struct rp_conn, link), RP_OUT_TIMEOUT, true);
+    while ((c = TAILQ_FIRST(&e->conns)) != NULL)
+        rp_conn_close(c, RP_OUT_TIMEOUT, true);
     event_base_loopbreak(e->base);
 }
 
 void rp_engine_settle(struct rp_engine *e)
 {
-    struct rp_link *n;
+    struct rp_conn *c;
 
     for (int round = 0; round < 4; round++) {
         drain_pending(e);
-        if (e->dirty.len == 0)
+        if (TAILQ_EMPTY(&e->dirty))
             break;
-        while ((n = rp_list_pop(&e->dirty)) != NULL) {
-            struct rp_conn *c = RP_CONTAINER(n, struct rp_conn, dlink);
+        while ((c = TAILQ_FIRST(&e->dirty)) != NULL) {
+            TAILQ_REMOVE(&e->dirty, c, dlink);
             c->dirty = false;
             rp_conn_flush(c);
         }
     }
-    while ((n = rp_list_pop(&e->dead)) != NULL)
-        rp_conn_free(RP_CONTAINER(n, struct rp_conn, link));
+    free_dead(e);
     if (!e->over && e->arrivals_done && e->live == 0)
         end_run(e);
 }
@@ -723,12 +669,12 @@ int rp_engine_run(struct rp_engine *e, rp_engine_tick_cb cb, void *arg)
 
 /* ------------------------------------------------------------ life cycle */
 
-static void free_list_reqs(struct rp_engine *e, struct rp_list *l)
+static void free_list_reqs(struct rp_req_list *l)
 {
-    struct rp_link *n;
+    struct rp_req *r;
 
-    while ((n = rp_list_pop(l)) != NULL) {
-        struct rp_req *r = RP_CONTAINER(n, struct rp_req, link);
+    while ((r = TAILQ_FIRST(l)) != NULL) {
+        TAILQ_REMOVE(l, r, link);
         r->conn = NULL;
         req_finish(r);
     }
@@ -736,17 +682,17 @@ static void free_list_reqs(struct rp_engine *e, struct rp_list *l)
 
 void rp_engine_free(struct rp_engine *e)
 {
-    struct rp_link *n;
+    struct rp_conn *c;
+    struct rp_req *r;
 
     if (e == NULL)
         return;
-    while ((n = e->conns.head) != NULL)
-        rp_conn_close(RP_CONTAINER(n, struct rp_conn, link), RP_OUT_TIMEOUT, false);
-    while ((n = rp_list_pop(&e->dead)) != NULL)
-        rp_conn_free(RP_CONTAINER(n, struct rp_conn, link));
+    while ((c = TAILQ_FIRST(&e->conns)) != NULL)
+        rp_conn_close(c, RP_OUT_TIMEOUT, false);
+    free_dead(e);
     for (size_t i = 0; e->ts != NULL && i < e->ntenant; i++)
-        free_list_reqs(e, &e->ts[i].pending);
-    free_list_reqs(e, &e->waiting);
+        free_list_reqs(&e->ts[i].pending);
+    free_list_reqs(&e->waiting);
     if (e->arrival_tmr != NULL)
         event_free(e->arrival_tmr);
     if (e->second_tmr != NULL)
@@ -755,9 +701,8 @@ void rp_engine_free(struct rp_engine *e)
         event_free(e->bucket_tmr);
     if (e->sweep_tmr != NULL)
         event_free(e->sweep_tmr);
-    while (e->free_reqs != NULL) {
-        struct rp_req *r = e->free_reqs;
-        e->free_reqs = r->next_free;
+    while ((r = SLIST_FIRST(&e->free_reqs)) != NULL) {
+        SLIST_REMOVE_HEAD(&e->free_reqs, free_link);
         if (r->tmr != NULL)
             event_free(r->tmr);
         free(r);
@@ -779,6 +724,12 @@ int rp_engine_new(struct event_base *base, const struct rp_profile *p,
     *out = NULL;
     if (e == NULL)
         return CR_ENOMEM;
+    TAILQ_INIT(&e->deadlines);
+    SLIST_INIT(&e->free_reqs);
+    TAILQ_INIT(&e->conns);
+    TAILQ_INIT(&e->dead);
+    TAILQ_INIT(&e->dirty);
+    TAILQ_INIT(&e->waiting);
     e->base = base;
     e->p = p;
     e->tenants = tenants;
@@ -789,6 +740,10 @@ int rp_engine_new(struct event_base *base, const struct rp_profile *p,
     e->hard_end_us = e->end_us + p->client.timeout_ms * 1000 + 1000000;
     rp_rand_seed(&e->rng, (uint64_t)p->seed * 7919 + 17);
     e->ts = calloc(ntenant > 0 ? ntenant : 1, sizeof(*e->ts));
+    for (size_t i = 0; e->ts != NULL && i < ntenant; i++) {
+        TAILQ_INIT(&e->ts[i].pending);
+        TAILQ_INIT(&e->ts[i].ready);
+    }
     e->arrival_tmr = evtimer_new(base, arrival_cb, e);
     e->second_tmr = evtimer_new(base, second_cb, e);
     e->bucket_tmr = evtimer_new(base, bucket_cb, e);

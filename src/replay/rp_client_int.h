@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/queue.h>
+
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <openssl/ssl.h>
@@ -27,20 +29,9 @@
 
 /* ------------------------------------------------------------ lists */
 
-/* An intrusive doubly-linked list with head and tail. */
-struct rp_list {
-    struct rp_link *head, *tail;
-    size_t len;
-};
-struct rp_link {
-    struct rp_link *next, *prev;
-};
-
-void rp_list_push(struct rp_list *l, struct rp_link *n);
-void rp_list_remove(struct rp_list *l, struct rp_link *n);
-struct rp_link *rp_list_pop(struct rp_list *l);
-
-#define RP_CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+/* Lists are <sys/queue.h> TAILQs, as in corral (worker.h, h1.c). */
+TAILQ_HEAD(rp_req_list, rp_req);
+TAILQ_HEAD(rp_conn_list, rp_conn);
 
 /* ------------------------------------------------------------ requests */
 
@@ -54,11 +45,11 @@ enum rp_req_state {
 struct rp_conn;
 
 struct rp_req {
-    struct rp_link link;  /* in whichever list its state says */
-    struct rp_link dlink; /* in the engine's deadline list */
+    TAILQ_ENTRY(rp_req) link;  /* in whichever list its state says */
+    TAILQ_ENTRY(rp_req) dlink; /* in the engine's deadline list */
     struct rp_engine *e;
-    struct rp_conn *conn; /* QUEUED, INFLIGHT */
-    struct rp_req *next_free;
+    struct rp_conn *conn;          /* QUEUED, INFLIGHT */
+    SLIST_ENTRY(rp_req) free_link; /* in the engine's free list, once finished */
     struct rp_spec spec;
     enum rp_req_state state;
     uint64_t id;
@@ -107,9 +98,9 @@ enum rp_conn_state {
 struct rp_codec;
 
 struct rp_conn {
-    struct rp_link link;  /* engine's conns, then dead */
-    struct rp_link rlink; /* its tenant's ready list */
-    struct rp_link dlink; /* the engine's dirty list */
+    TAILQ_ENTRY(rp_conn) link;  /* engine's conns, then dead */
+    TAILQ_ENTRY(rp_conn) rlink; /* its tenant's ready list */
+    TAILQ_ENTRY(rp_conn) dlink; /* the engine's dirty list */
     bool in_ready, dirty;
     bool broken;   /* a protocol error or a cancelled HTTP/1.1 exchange: close it */
     bool draining; /* GOAWAY or "Connection: close": no new requests */
@@ -124,12 +115,13 @@ struct rp_conn {
     bool wev_on;
     bool h2; /* chosen (ALPN offer), then negotiated */
     const struct rp_codec *codec;
-    void *cx;          /* the codec's state */
-    uint32_t assigned; /* requests given to it (towards requests_per_connection) */
-    uint32_t inflight;
-    struct rp_list queue;   /* QUEUED requests, in order */
-    struct rp_list flights; /* INFLIGHT requests, in order sent */
-    uint64_t max_streams;   /* HTTP/2: the server's limit; HTTP/1.1: 1 */
+    void *cx;                   /* the codec's state */
+    uint32_t assigned;          /* requests given to it (towards requests_per_connection) */
+    uint32_t inflight;          /* requests on flights */
+    uint32_t queued;            /* requests on queue */
+    struct rp_req_list queue;   /* QUEUED requests, in order */
+    struct rp_req_list flights; /* INFLIGHT requests, in order sent */
+    uint64_t max_streams;       /* HTTP/2: the server's limit; HTTP/1.1: 1 */
     /* TLS plaintext waiting for SSL_write */
     unsigned char *out;
     size_t olen, ooff, ocap;
@@ -189,8 +181,8 @@ bool rp_conn_has_room(const struct rp_conn *c);
 #define RP_SESSIONS_MAX 4096
 
 struct rp_tenant_state {
-    struct rp_list pending; /* PENDING requests */
-    struct rp_list ready;   /* connections with room (rlink) */
+    struct rp_req_list pending; /* PENDING requests */
+    struct rp_conn_list ready;  /* connections with room (rlink) */
 };
 
 struct rp_engine {
@@ -213,14 +205,14 @@ struct rp_engine {
     uint64_t hard_end_us;
     uint64_t last_wake_us; /* of the arrival timer */
     struct event *arrival_tmr, *second_tmr, *bucket_tmr, *sweep_tmr;
-    struct rp_list deadlines; /* requests by deadline (dlink) */
-    struct rp_req *free_reqs; /* finished requests, for reuse */
-    uint64_t now_us;          /* the clock, as of rp_engine_clock */
+    struct rp_req_list deadlines;   /* requests by deadline (dlink) */
+    SLIST_HEAD(, rp_req) free_reqs; /* finished requests, for reuse */
+    uint64_t now_us;                /* the clock, as of rp_engine_clock */
     bool bucket_armed;
     double tokens;      /* the send rate bucket */
     uint64_t tokens_us; /* when it was last filled */
-    struct rp_list conns, dead, dirty;
-    struct rp_list waiting; /* RETRY_WAIT requests */
+    struct rp_conn_list conns, dead, dirty;
+    struct rp_req_list waiting; /* RETRY_WAIT requests */
     size_t nconns, peak_conns;
     size_t live;    /* requests not yet finished */
     size_t pending; /* of which waiting in pending queues */

@@ -144,20 +144,20 @@ void rp_conn_dirty(struct rp_conn *c)
     if (c->dirty || c->state == RP_CONN_CLOSED)
         return;
     c->dirty = true;
-    rp_list_push(&c->e->dirty, &c->dlink);
+    TAILQ_INSERT_TAIL(&c->e->dirty, c, dlink);
 }
 
 /* Queued requests onto the wire while the protocol takes them. */
 static int submit_queued(struct rp_conn *c)
 {
-    struct rp_link *n;
+    struct rp_req *r;
     int rc;
 
-    while ((n = c->queue.head) != NULL && (c->h2 || c->inflight == 0) && !c->draining) {
-        struct rp_req *r = RP_CONTAINER(n, struct rp_req, link);
-        rp_list_remove(&c->queue, n);
+    while ((r = TAILQ_FIRST(&c->queue)) != NULL && (c->h2 || c->inflight == 0) && !c->draining) {
+        TAILQ_REMOVE(&c->queue, r, link);
+        c->queued--;
         r->state = RP_REQ_INFLIGHT;
-        rp_list_push(&c->flights, n);
+        TAILQ_INSERT_TAIL(&c->flights, r, link);
         c->inflight++;
         rp_stats_sent(c->e->st, r->spec.tenant, r->intended_us, rp_engine_now(c->e));
         if ((rc = c->codec->submit(c, r)) != 0)
@@ -428,6 +428,8 @@ struct rp_conn *rp_conn_open(struct rp_engine *e, size_t tenant, bool h2, SSL_SE
         *err = CR_ENOMEM;
         return NULL;
     }
+    TAILQ_INIT(&c->queue);
+    TAILQ_INIT(&c->flights);
     c->e = e;
     c->tenant = tenant;
     c->h2 = h2;
@@ -448,7 +450,7 @@ struct rp_conn *rp_conn_open(struct rp_engine *e, size_t tenant, bool h2, SSL_SE
                          (suseconds_t)(e->p->client.timeout_ms % 1000 * 1000)};
     evtimer_add(&c->tmr, &tv);
     c->state = RP_CONN_CONNECTING;
-    rp_list_push(&e->conns, &c->link);
+    TAILQ_INSERT_TAIL(&e->conns, c, link);
     e->nconns++;
     e->peak_conns = CR_MAX(e->peak_conns, e->nconns);
     return c;
@@ -466,7 +468,8 @@ int rp_conn_assign(struct rp_conn *c, struct rp_req *r)
         return CR_ECLOSED;
     r->conn = c;
     r->state = RP_REQ_QUEUED;
-    rp_list_push(&c->queue, &r->link);
+    TAILQ_INSERT_TAIL(&c->queue, r, link);
+    c->queued++;
     c->assigned++;
     rp_conn_dirty(c);
     return 0;
@@ -477,18 +480,19 @@ bool rp_conn_has_room(const struct rp_conn *c)
     if (c->state == RP_CONN_CLOSED || c->broken || c->draining || c->finish)
         return false;
     if (c->state == RP_CONN_OPEN && !c->h2)
-        return c->inflight + c->queue.len == 0;
+        return c->inflight + c->queued == 0;
     if (!c->h2)
-        return c->queue.len == 0;
-    return c->inflight + c->queue.len < c->max_streams;
+        return c->queued == 0;
+    return c->inflight + c->queued < c->max_streams;
 }
 
-static void fail_list(struct rp_list *l, enum rp_outcome how)
+/* rp_req_failed takes each request off l. */
+static void fail_list(struct rp_req_list *l, enum rp_outcome how)
 {
-    struct rp_link *n;
+    struct rp_req *r;
 
-    while ((n = l->head) != NULL)
-        rp_req_failed(RP_CONTAINER(n, struct rp_req, link), how);
+    while ((r = TAILQ_FIRST(l)) != NULL)
+        rp_req_failed(r, how);
 }
 
 void rp_conn_close(struct rp_conn *c, enum rp_outcome how, bool graceful)
@@ -508,11 +512,11 @@ void rp_conn_close(struct rp_conn *c, enum rp_outcome how, bool graceful)
     fail_list(&c->flights, how);
     fail_list(&c->queue, how);
     if (c->in_ready) {
-        rp_list_remove(&e->ts[c->tenant].ready, &c->rlink);
+        TAILQ_REMOVE(&e->ts[c->tenant].ready, c, rlink);
         c->in_ready = false;
     }
     if (c->dirty) {
-        rp_list_remove(&e->dirty, &c->dlink);
+        TAILQ_REMOVE(&e->dirty, c, dlink);
         c->dirty = false;
     }
     event_del(&c->rev);
@@ -520,8 +524,8 @@ void rp_conn_close(struct rp_conn *c, enum rp_outcome how, bool graceful)
     evtimer_del(&c->tmr);
     close(c->fd);
     c->fd = -1;
-    rp_list_remove(&e->conns, &c->link);
-    rp_list_push(&e->dead, &c->link);
+    TAILQ_REMOVE(&e->conns, c, link);
+    TAILQ_INSERT_TAIL(&e->dead, c, link);
     e->nconns--;
 }
 

@@ -11,15 +11,13 @@
 #include <http_parser.h>
 
 #include "common.h"
+#include "hparse.h"
 
 struct h1 {
     http_parser parser;
     struct rp_conn *c;
-    char field[16]; /* the header name being read (only short ones matter) */
-    size_t flen;
-    bool value_seen; /* the last callback was a value: a new name starts */
-    bool in_ra;      /* reading Retry-After's value */
-    char ra[64];
+    struct cr_hparse hp; /* the header field being read */
+    char ra[64];         /* the last Retry-After value */
     size_t ralen;
     uint64_t body_left; /* request body still to produce */
 };
@@ -34,9 +32,7 @@ static struct h1 *h1_of(const struct rp_conn *c)
 /* The request whose answer is being read: the oldest one in flight. */
 static struct rp_req *current(struct h1 *h)
 {
-    struct rp_link *n = h->c->flights.head;
-
-    return n != NULL ? RP_CONTAINER(n, struct rp_req, link) : NULL;
+    return TAILQ_FIRST(&h->c->flights);
 }
 
 /* ------------------------------------------------------------ the answer */
@@ -45,49 +41,44 @@ static int on_begin(http_parser *p)
 {
     struct h1 *h = p->data;
 
-    h->flen = h->ralen = 0;
-    h->value_seen = h->in_ra = false;
+    cr_hparse_reset(&h->hp);
+    h->ralen = 0;
     return current(h) == NULL ? -1 : 0; /* an answer nobody asked for */
+}
+
+/* A complete header field (hparse.h): only Retry-After matters. */
+static int on_field_done(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    struct h1 *h = arg;
+
+    if (nlen == 11 && strncasecmp(name, "retry-after", 11) == 0 && vlen < sizeof(h->ra)) {
+        memcpy(h->ra, value, vlen);
+        h->ralen = vlen;
+    }
+    return 0;
 }
 
 static int on_field(http_parser *p, const char *at, size_t len)
 {
     struct h1 *h = p->data;
 
-    if (h->value_seen) {
-        h->flen = 0;
-        h->value_seen = false;
-    }
-    if (h->flen + len < sizeof(h->field)) {
-        memcpy(h->field + h->flen, at, len);
-        h->flen += len;
-    } else {
-        h->flen = sizeof(h->field); /* too long to be one we want */
-    }
-    return 0;
+    return cr_hparse_name(&h->hp, at, len) < 0 ? -1 : 0;
 }
 
 static int on_value(http_parser *p, const char *at, size_t len)
 {
     struct h1 *h = p->data;
 
-    if (!h->value_seen) {
-        h->value_seen = true;
-        h->in_ra = h->flen == 11 && strncasecmp(h->field, "retry-after", 11) == 0;
-        if (h->in_ra)
-            h->ralen = 0;
-    }
-    if (h->in_ra && h->ralen + len < sizeof(h->ra)) {
-        memcpy(h->ra + h->ralen, at, len);
-        h->ralen += len;
-    }
-    return 0;
+    return cr_hparse_value(&h->hp, at, len) < 0 ? -1 : 0;
 }
 
 static int on_headers(http_parser *p)
 {
     struct h1 *h = p->data;
     struct rp_req *r = current(h);
+
+    if (cr_hparse_end(&h->hp) < 0)
+        return -1;
 
     /* an answer to HEAD has no body, whatever Content-Length says */
     return r != NULL && strcmp(r->spec.method, "HEAD") == 0 ? 1 : 0;
@@ -214,6 +205,8 @@ static int h1_start(struct rp_conn *c)
         return CR_ENOMEM;
     http_parser_init(&h->parser, HTTP_RESPONSE);
     h->parser.data = h;
+    /* as corral's own upstream codec: a field past 64 KiB is an error */
+    cr_hparse_init(&h->hp, 65536, 65536, false, on_field_done, h);
     h->c = c;
     c->cx = h;
     return 0;
@@ -221,6 +214,10 @@ static int h1_start(struct rp_conn *c)
 
 static void h1_free(struct rp_conn *c)
 {
+    struct h1 *h = h1_of(c);
+
+    if (h != NULL)
+        cr_hparse_free(&h->hp);
     free(c->cx);
     c->cx = NULL;
 }

@@ -4,7 +4,7 @@
  * raw client of ours), silent TCP connections that never send a
  * ClientHello, and slow or piled-up connections to the admin endpoint.
  * Each time a normal client must still be served at once and the worker
- * must not restart. Upstream: tools/testup. */
+ * must not restart. Upstream: tests/testup/testup. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

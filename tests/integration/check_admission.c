@@ -1,6 +1,6 @@
 /* check_admission.c - per-tenant admission, end to end: a bounded campaign.
  *
- * Each test starts the real corral in front of testup (tools/testup: a TLS
+ * Each test starts the real corral in front of testup (tests/testup/testup: a TLS
  * HTTP/2 upstream with a stream cap and a fixed service time, so the
  * capacity corral shares is known exactly), loads it with h2load and curl,
  * and checks what clients, the upstream and corral's access log see:

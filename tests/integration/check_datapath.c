@@ -3,7 +3,7 @@
  * pipelining, 100-continue, Connection: close, the headers corral adds and
  * removes, the HTTP limits, request smuggling, and the upstream pool.
  *
- * The upstream is tools/testup (h_testup_start): /echo streams the request
+ * The upstream is tests/testup/testup (h_testup_start): /echo streams the request
  * body back, /bytes/N sends N bytes, /delay/MS answers late, /headers shows
  * the header fields it received, /__stats counts connections and requests.
  * Clients are curl, openssl s_client (raw HTTP/1.1 bytes, -quiet so that it

@@ -1,8 +1,8 @@
 /* check_h1hostile.c - hostile HTTP/1.1 clients against the real corral
  * (issue 12, items 1, 2, 4, 11 and 17, and lingering close): raw bytes over
- * TLS with openssl s_client or Python, curl, tools/testup as the upstream,
- * and what reaches it, what the client gets back, what the access log says
- * and whether a worker died.
+ * TLS with openssl s_client or Python, curl, tests/testup/testup as the
+ * upstream, and what reaches it, what the client gets back, what the access
+ * log says and whether a worker died.
  *
  *   - chunked trailers after a request corral answered itself used to
  *     SIGSEGV the worker;
@@ -716,11 +716,12 @@ START_TEST(not_reading_cut_off_is_logged)
 END_TEST
 
 /* body_timeout is the longest pause between two reads of a body, not a
- * bound on the whole upload: 60 KB at 20 KB/s (about 3 s) with
- * body_timeout 1s comes back whole. */
+ * bound on the whole upload: 60 KB at 20 KB/s (about 3 s; curl sends
+ * 16 KB pieces, so its pauses are under a second) with body_timeout 2s
+ * comes back whole. */
 START_TEST(slow_steady_upload_within_body_timeout)
 {
-    start("h2", "http: {body_timeout: 1s}\n");
+    start("h2", "http: {body_timeout: 2s}\n");
     static char body[60000];
     memset(body, 'u', sizeof(body));
     char *file = h_path(T, "upload.bin");
@@ -732,7 +733,7 @@ START_TEST(slow_steady_upload_within_body_timeout)
                           h_strf(T, "@%s", file), NULL};
     h_curl_edge(T, &r, T->port, "/echo", args);
     ck_assert_msg(r.exit_code == 0 && r.status == 200 && strlen(r.body) == sizeof(body),
-                  "a steady 3 s upload with body_timeout 1s: curl exit %d, HTTP %d, %zu bytes "
+                  "a steady 3 s upload with body_timeout 2s: curl exit %d, HTTP %d, %zu bytes "
                   "back (want 200, %zu): %s | access log: %s",
                   r.exit_code, r.status, strlen(r.body), sizeof(body), r.err,
                   h_file_tail(T, h_path(T, "access.log"), 600));

@@ -1,5 +1,5 @@
 /* check_h2abuse.c - HTTP/2 clients that try to freeze or starve a worker,
- * against the real corral (one worker) and tools/testup:
+ * against the real corral (one worker) and tests/testup/testup:
  *   - a stream with the highest id there is, then a close: the next client
  *     is answered at once, not after the worker has walked 2^30 stream ids;
  *   - a client advertising a zero window (nghttp -w 0) for many large

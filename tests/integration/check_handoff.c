@@ -3,7 +3,7 @@
  * bodies both ways over HTTP/1.1 and HTTP/2, a client's KeyUpdate in the
  * middle of a keep-alive connection in every suite, TLS 1.2 left on
  * OpenSSL, and `handoff: false`. The count of handoffs comes from the admin
- * endpoint's GET /stats (tls_handoffs). Upstream: tools/testup. */
+ * endpoint's GET /stats (tls_handoffs). Upstream: tests/testup/testup. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,5 +1,5 @@
 /* check_replay.c - corral-replay end to end: the real binary against the
- * real corral in front of a real upstream (tools/testup).
+ * real corral in front of a real upstream (tests/testup/testup).
  *
  * testup runs with --count-header x-tenant-id: it counts the requests it
  * served per tenant, read from its stats file (SIGUSR1, no connection of

@@ -5,7 +5,7 @@
  * saturated, and in the burst before the server's SETTINGS), HTTP/1.1
  * keep-alive, pipelining and an upstream that closes its connections.
  *
- * Every test starts its own tools/testup instance(s) and the real corral on
+ * Every test starts its own tests/testup/testup instance(s) and the real corral on
  * free loopback ports and looks at the pool from the upstream's side:
  * testup's counters (connections accepted and open, requests begun, the most
  * in flight at once) are read through its stats file, so that reading them

@@ -1045,12 +1045,12 @@ static const char *adm_testup_bin(struct h_test *t)
     const char *e = getenv("CORRAL_TESTUP");
     if (e != NULL && *e != '\0')
         return e;
-    char *dir = h_strf(t, "%s", t->bin); /* builddir/corral -> builddir/tools/testup */
+    char *dir = h_strf(t, "%s", t->bin); /* builddir/corral -> builddir/tests/testup/testup */
     char *slash = strrchr(dir, '/');
     if (slash == NULL)
-        return "tools/testup";
+        return "tests/testup/testup";
     *slash = '\0';
-    return h_strf(t, "%s/tools/testup", dir);
+    return h_strf(t, "%s/tests/testup/testup", dir);
 }
 
 pid_t h_adm_testup_start(struct h_test *t, int max_streams, int service_ms)
@@ -1529,12 +1529,12 @@ static const char *testup_bin_path(struct h_test *t)
     const char *e = getenv("CORRAL_TESTUP");
     if (e != NULL && *e != '\0')
         return e;
-    char *dir = h_strf(t, "%s", t->bin); /* builddir/corral -> builddir/tools/testup */
+    char *dir = h_strf(t, "%s", t->bin); /* builddir/corral -> builddir/tests/testup/testup */
     char *slash = strrchr(dir, '/');
     if (slash == NULL)
-        return "tools/testup";
+        return "tests/testup/testup";
     *slash = '\0';
-    return h_strf(t, "%s/tools/testup", dir);
+    return h_strf(t, "%s/tests/testup/testup", dir);
 }
 
 pid_t h_testup_start(struct h_test *t, int port, ...)

@@ -319,7 +319,7 @@ long long h_now_ms(void);
  * h2load runs with per-request results, several requests on one curl
  * connection, and the JSON access log parsed. */
 
-/* Starts tools/testup (next to CORRAL_BIN, or $CORRAL_TESTUP) on t->uport:
+/* Starts tests/testup/testup (next to CORRAL_BIN, or $CORRAL_TESTUP) on t->uport:
  * TLS with lb.crt, a client certificate signed by ca.crt required, HTTP/2
  * SETTINGS_MAX_CONCURRENT_STREAMS max_streams, every answer service_ms
  * late; its stderr in DIR/testup.log. Waits until the port accepts.
@@ -484,11 +484,11 @@ int h_up_bg_wait(struct h_test *t, struct h_up_bg *b, int timeout_ms);
 
 /* ------------------------------------------------------------ testup (h_testup_*)
  *
- * tools/testup as the upstream of data-path tests: started on a port of the
+ * tests/testup/testup as the upstream of data-path tests: started on a port of the
  * test's choosing with any extra options, its /__stats read over TLS with
  * curl and the client certificate, binary-safe raw client input. */
 
-/* Starts tools/testup (next to CORRAL_BIN, or $CORRAL_TESTUP) on
+/* Starts tests/testup/testup (next to CORRAL_BIN, or $CORRAL_TESTUP) on
  * 127.0.0.1:port: TLS with CERTS/lb.crt, a client certificate signed by
  * CERTS/ca.crt required, then the extra arguments that follow, a
  * NULL-terminated list ("--max-streams", "32", NULL). stdout and stderr go

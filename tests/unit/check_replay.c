@@ -16,6 +16,7 @@
 
 #include "common.h"
 #include "config.h"
+#include "log.h"
 #include "rp_accesslog.h"
 #include "rp_curve.h"
 #include "rp_profile.h"
@@ -769,6 +770,89 @@ END_TEST
 
 /* ------------------------------------------------------------ access log */
 
+/* corral's own access-log writer (log.c) and the replay's reader agree on
+ * every line, however long the client made its strings: a path near
+ * http.max_uri (8k by default, up to 1m), control characters and quotes
+ * that expand when escaped. A line that did not fit in the writer's
+ * buffer used to be cut mid-string (invalid JSON, and out-of-bounds
+ * pointer arithmetic: found by tests/fuzz/fuzz_h1). */
+START_TEST(log_writer_lines_always_parse)
+{
+    char path[] = "/tmp/check_replay_acc.XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    struct cr_cfg_log cfg = {.error = "stderr", .level = CR_LOG_ERROR, .access = path};
+    ck_assert_int_eq(cr_log_open(&cfg), 0);
+
+    size_t big = 1u << 20;
+    char *longpath = malloc(big + 1), *ctl = malloc(5001), *quotes = malloc(3001);
+    ck_assert(longpath && ctl && quotes);
+    longpath[0] = '/';
+    memset(longpath + 1, 'a', big - 1);
+    longpath[big] = '\0';
+    memset(ctl, 1, 5000); /* each byte becomes \u0001 */
+    ctl[5000] = '\0';
+    memset(quotes, '"', 3000);
+    quotes[3000] = '\0';
+    struct cr_access a = {.worker = 1,
+                          .tenant = quotes,
+                          .client = "198.51.100.7:50000",
+                          .protocol = "HTTP/1.1",
+                          .method = "GET",
+                          .authority = ctl,
+                          .path = longpath,
+                          .status = 414,
+                          .queue_ms = -1,
+                          .upstream_ms = -1,
+                          .total_ms = 1.5,
+                          .upstream_conn = -1,
+                          .request_id = ctl,
+                          .reason = quotes};
+    cr_log_access(&a);
+    a.path = "/v1/ok";
+    cr_log_access(&a);
+    a.tenant = "gold";
+    a.authority = "api.example.com";
+    a.request_id = "abc";
+    a.reason = NULL;
+    cr_log_access(&a);
+
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char *line = NULL, err[160];
+    size_t cap = 0, col = 0;
+    ssize_t len;
+    int lines = 0;
+    while ((len = getline(&line, &cap, f)) > 0) {
+        struct rp_log_line ln;
+        char *buf = malloc((size_t)len + 1);
+        ck_assert_ptr_nonnull(buf);
+        len--; /* the newline */
+        ck_assert_msg(rp_accesslog_parse_line(line, (size_t)len, buf, (size_t)len + 1, &ln, err,
+                                              sizeof(err), &col) == 0,
+                      "line %d: %s at column %zu", lines + 1, err, col);
+        ck_assert_str_eq(ln.method, "GET");
+        ck_assert(ln.path[0] == '/');
+        if (lines == 1)
+            ck_assert_str_eq(ln.path, "/v1/ok");
+        if (lines == 2) {
+            ck_assert_str_eq(ln.path, "/v1/ok");
+            ck_assert_str_eq(ln.tenant, "gold");
+        }
+        free(buf);
+        lines++;
+    }
+    ck_assert_int_eq(lines, 3);
+    free(line);
+    fclose(f);
+    unlink(path);
+    free(longpath);
+    free(ctl);
+    free(quotes);
+}
+END_TEST
+
 /* A line as corral's log.c writes it. */
 #define LINE(time, tenant, method, path, bytes_in, total_ms)                                       \
     "{\"time\":\"" time "\",\"worker\":1,\"tenant\":" tenant ",\"client\":\"127.0.0.1:5000\","     \
@@ -976,6 +1060,7 @@ static Suite *replay_suite(void)
 
     tc = tcase_create("accesslog");
     tcase_add_test(tc, log_line_fields);
+    tcase_add_test(tc, log_writer_lines_always_parse);
     tcase_add_loop_test(tc, log_line_errors, 0, (int)CR_ARRAY_LEN(bad_lines));
     tcase_add_test(tc, log_replay_schedule);
     tcase_add_test(tc, log_errors_are_positioned);

@@ -82,7 +82,13 @@ void fx_world_init(struct fx_world *x, const char *yaml)
     FX_CHECK(x->cfg != NULL);
     FX_CHECK(cr_log_open(&x->cfg->log) == 0);
     x->shm = calloc(1, sizeof(*x->shm));
-    x->tls = SSL_CTX_new(TLS_server_method());
+    /* one context for every world of the process: SSL_CTX_new costs more
+     * than the rest of a world (the fuzz targets make one per input) */
+    static SSL_CTX *shared_tls;
+    if (!shared_tls)
+        shared_tls = SSL_CTX_new(TLS_server_method());
+    if (shared_tls && SSL_CTX_up_ref(shared_tls))
+        x->tls = shared_tls;
     FX_CHECK(x->shm && x->tls);
     x->setup = (struct cr_worker_setup){
         .cfg = x->cfg, .id = 1, .admin_fd = -1, .shm = x->shm, .uid = (uid_t)-1, .gid = (gid_t)-1};
