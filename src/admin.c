@@ -13,10 +13,11 @@
 #include "common.h"
 #include "listener.h"
 #include "log.h"
-#include "pool.h"
+#include "gate.h"
 #include "tenant.h"
 
 struct admin_conn {
+    struct cr_worker *w;
     int fd;
     struct event *ev;  /* readable */
     struct event *tmr; /* the request's deadline, armed once at accept */
@@ -174,7 +175,7 @@ static void respond(struct admin_conn *a, int status, const char *type, const ch
 
 static void handle(struct admin_conn *a)
 {
-    struct cr_worker *w = cr_worker_self;
+    struct cr_worker *w = a->w;
     char method[8], path[128];
     if (sscanf(a->buf, "%7s %127s", method, path) != 2) {
         respond(a, 400, "text/plain", "bad request\n", 12);
@@ -183,7 +184,7 @@ static void handle(struct admin_conn *a)
     if (strcmp(path, "/health") == 0) {
         respond(a, 200, "text/plain", "ok\n", 3);
     } else if (strcmp(path, "/stats") == 0) {
-        const struct cr_tenants *t = cr_pool_tenants(w->pool);
+        const struct cr_tenants *t = cr_gate_tenants(w->gate);
         size_t cap = 4096 + (size_t)w->cfg->workers * 1024 + (size_t)cr_tenants_count(t) * 512;
         char *body = malloc(cap);
         if (!body) {
@@ -248,6 +249,7 @@ static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *
         close(fd);
         return;
     }
+    a->w = w;
     a->fd = fd;
     a->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, a);
     a->tmr = evtimer_new(w->base, on_deadline, a);

@@ -18,9 +18,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "common.h"
 #include "gcra.h"
+#include "rand.h"
 
 #define NPRIO 3
 #define NOIDX UINT32_MAX
@@ -34,10 +36,10 @@ enum { H_DEADLINE = 0, H_RATE = 1 };
 enum cause { C_NONE = 0, C_CAPACITY, C_RATE, C_CONC };
 
 struct flow {
-    struct cr_admit_item *head, *tail;
+    TAILQ_HEAD(, cr_admit_item) items; /* FIFO */
     uint32_t len;
     uint32_t deficit;         /* requests left in its DRR turn */
-    struct flow *next, *prev; /* in the DRR list (FL_ACTIVE) */
+    TAILQ_ENTRY(flow) link;   /* in the DRR list (FL_ACTIVE) */
     uint64_t retry_at_us;     /* FL_RATE */
     uint32_t hidx[2];         /* positions in the two heaps, NOIDX if absent */
     uint32_t tenant;
@@ -66,7 +68,7 @@ struct tstate {
 };
 
 struct dlist {
-    struct flow *head, *tail;
+    TAILQ_HEAD(, flow) q;
     uint32_t n;
 };
 
@@ -86,7 +88,7 @@ struct cr_admit {
     struct dlist active[NPRIO];
     struct heap deadlines;
     struct heap rates;
-    uint64_t rng;
+    struct cr_rand rng;
 };
 
 static const char *const reasons[CR_ADMIT_NREASONS] = {
@@ -104,18 +106,6 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
     return b > UINT64_MAX - a ? UINT64_MAX : a + b;
 }
 
-/* xorshift64*, for jitter only. */
-static double rand01(struct cr_admit *a)
-{
-    uint64_t x = a->rng;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    a->rng = x;
-    return (double)((x * UINT64_C(2685821657736338717)) >> 11) * 0x1.0p-53;
-}
-
 static uint32_t share(uint32_t limit, uint32_t nworkers)
 {
     return limit == 0 ? 0 : (uint32_t)(((uint64_t)limit + nworkers - 1) / nworkers);
@@ -125,27 +115,13 @@ static uint32_t share(uint32_t limit, uint32_t nworkers)
 
 static void list_append(struct dlist *l, struct flow *f)
 {
-    f->next = NULL;
-    f->prev = l->tail;
-    if (l->tail != NULL)
-        l->tail->next = f;
-    else
-        l->head = f;
-    l->tail = f;
+    TAILQ_INSERT_TAIL(&l->q, f, link);
     l->n++;
 }
 
 static void list_remove(struct dlist *l, struct flow *f)
 {
-    if (f->prev != NULL)
-        f->prev->next = f->next;
-    else
-        l->head = f->next;
-    if (f->next != NULL)
-        f->next->prev = f->prev;
-    else
-        l->tail = f->prev;
-    f->next = f->prev = NULL;
+    TAILQ_REMOVE(&l->q, f, link);
     l->n--;
 }
 
@@ -153,7 +129,7 @@ static void list_remove(struct dlist *l, struct flow *f)
 
 static uint64_t key(const struct heap *h, const struct flow *f)
 {
-    return h->which == H_DEADLINE ? f->head->deadline_us : f->retry_at_us;
+    return h->which == H_DEADLINE ? TAILQ_FIRST(&f->items)->deadline_us : f->retry_at_us;
 }
 
 static void heap_set(struct heap *h, uint32_t i, struct flow *f)
@@ -268,13 +244,7 @@ static void item_enqueue(struct cr_admit *a, struct tstate *t, struct cr_admit_i
 {
     struct flow *f = &t->flows[it->prio];
 
-    it->next = NULL;
-    it->prev = f->tail;
-    if (f->tail != NULL)
-        f->tail->next = it;
-    else
-        f->head = it;
-    f->tail = it;
+    TAILQ_INSERT_TAIL(&f->items, it, link);
     it->state = IT_QUEUED;
     if (f->len++ == 0) {
         heap_push(&a->deadlines, f);
@@ -292,17 +262,9 @@ static void item_enqueue(struct cr_admit *a, struct tstate *t, struct cr_admit_i
 static void item_unlink(struct cr_admit *a, struct tstate *t, struct cr_admit_item *it)
 {
     struct flow *f = &t->flows[it->prio];
-    bool was_head = f->head == it;
+    bool was_head = TAILQ_FIRST(&f->items) == it;
 
-    if (it->prev != NULL)
-        it->prev->next = it->next;
-    else
-        f->head = it->next;
-    if (it->next != NULL)
-        it->next->prev = it->prev;
-    else
-        f->tail = it->prev;
-    it->next = it->prev = NULL;
+    TAILQ_REMOVE(&f->items, it, link);
     it->state = IT_IDLE;
     f->len--;
     t->queued--;
@@ -416,8 +378,8 @@ static void fill_shed(struct cr_admit *a, struct tstate *t, struct cr_admit_shed
 {
     double x = CR_MAX(wait_us, US_PER_S) / US_PER_S;
 
-    x *= 1.0 + 0.5 * rand01(a); /* jitter: 0..50% */
-    x = floor(x + rand01(a));   /* stochastic rounding: mean preserved */
+    x *= 1.0 + 0.5 * cr_rand_01(&a->rng); /* jitter: 0..50% */
+    x = floor(x + cr_rand_01(&a->rng));   /* stochastic rounding: mean preserved */
     why->kind = kind;
     why->reason = reasons[kind];
     why->status = c == C_CAPACITY ? 503 : 429;
@@ -459,6 +421,8 @@ int cr_admit_new(const struct cr_tenants *t, struct cr_admit_shared *shm, uint32
         goto fail;
     a->deadlines.which = H_DEADLINE;
     a->rates.which = H_RATE;
+    for (int p = 0; p < NPRIO; p++)
+        TAILQ_INIT(&a->active[p].q);
     for (uint32_t i = 0; i < n; i++) {
         const struct cr_cfg_limits *l = &cr_tenants_at(t, i)->limits;
         struct tstate *ts = &a->ts[i];
@@ -470,17 +434,13 @@ int cr_admit_new(const struct cr_tenants *t, struct cr_admit_shared *shm, uint32
         ts->qcap = share(l->queue, nworkers);
         ts->max_wait_us = l->max_wait_ms > UINT64_MAX / 1000 ? UINT64_MAX : l->max_wait_ms * 1000;
         for (int p = 0; p < NPRIO; p++) {
+            TAILQ_INIT(&ts->flows[p].items);
             ts->flows[p].tenant = i;
             ts->flows[p].prio = (uint8_t)p;
             ts->flows[p].hidx[0] = ts->flows[p].hidx[1] = NOIDX;
         }
     }
-    /* splitmix64 of the seed: any seed, even 0, gives a non-zero state */
-    seed += UINT64_C(0x9e3779b97f4a7c15);
-    seed = (seed ^ (seed >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    seed = (seed ^ (seed >> 27)) * UINT64_C(0x94d049bb133111eb);
-    seed ^= seed >> 31;
-    a->rng = seed != 0 ? seed : 1;
+    cr_rand_seed(&a->rng, seed); /* for the jitter only */
     *out = a;
     return 0;
 
@@ -567,7 +527,6 @@ enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *
     item->deadline_us = sat_add(now_us, t->max_wait_us);
     item->dispatched = 0;
     item->dispatched_us = 0;
-    item->next = item->prev = NULL;
 
     if (p == CR_PRIO_LOW && a->inflight >= a->capacity) {
         fill_shed(a, t, why, CR_ADMIT_SHED_SATURATED, C_CAPACITY, predict_wait(a, t, p, now_us));
@@ -619,7 +578,7 @@ struct cr_admit_item *cr_admit_next(struct cr_admit *a, uint64_t now_us)
     for (int p = 0; p < NPRIO; p++) {
         struct flow *f;
 
-        while ((f = a->active[p].head) != NULL) {
+        while ((f = TAILQ_FIRST(&a->active[p].q)) != NULL) {
             struct tstate *t = &a->ts[f->tenant];
             struct cr_admit_item *it;
             uint64_t retry_at = 0;
@@ -641,7 +600,7 @@ struct cr_admit_item *cr_admit_next(struct cr_admit *a, uint64_t now_us)
             if (f->deficit == 0)
                 f->deficit = t->weight; /* its turn starts */
             f->deficit--;
-            it = f->head;
+            it = TAILQ_FIRST(&f->items);
             rotate = f->deficit == 0 && f->len > 1;
             drain_sample(t, now_us, a->inflight + 1);
             item_unlink(a, t, it);
@@ -696,9 +655,9 @@ struct cr_admit_item *cr_admit_expire(struct cr_admit *a, uint64_t now_us,
     struct tstate *t;
     enum cause c;
 
-    if (f == NULL || f->head->deadline_us >= now_us)
+    if (f == NULL || TAILQ_FIRST(&f->items)->deadline_us >= now_us)
         return NULL;
-    it = f->head;
+    it = TAILQ_FIRST(&f->items);
     t = &a->ts[f->tenant];
     c = flow_cause(f);
     item_unlink(a, t, it);
@@ -716,7 +675,7 @@ uint64_t cr_admit_next_wakeup(const struct cr_admit *a)
     uint64_t at = UINT64_MAX;
 
     if (d != NULL)
-        at = sat_add(d->head->deadline_us, 1); /* expires once past it */
+        at = sat_add(TAILQ_FIRST(&d->items)->deadline_us, 1); /* expires once past it */
     if (r != NULL && r->retry_at_us < at)
         at = r->retry_at_us;
     return at;

@@ -1,4 +1,6 @@
-/* admit.h - per-tenant admission: the queues in front of the upstream pool.
+/* admit.h - per-tenant admission: the queues in front of the upstream pool,
+ * the engine of the worker's gate (gate.h, which owns it and does what it
+ * decides).
  *
  * One struct cr_admit per worker. It decides, for each request that has been
  * given a tenant (tenant.h) and a priority, whether it goes upstream now,
@@ -100,6 +102,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "config.h"
 #include "tenant.h"
@@ -122,7 +125,7 @@ struct cr_admit_shared {
  * may arrive again once it is idle (shed, expired, cancelled or done). All
  * fields but `owner` are private to admit.c. */
 struct cr_admit_item {
-    struct cr_admit_item *next, *prev; /* in its tenant's queue */
+    TAILQ_ENTRY(cr_admit_item) link; /* in its tenant's queue */
     uint64_t arrived_us;
     uint64_t deadline_us; /* arrived + tenant max_wait */
     uint64_t dispatched_us;

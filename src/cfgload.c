@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "config.h"
 #include "units.h"
 
 /* One mapping being parsed: which node each key of its table got. */

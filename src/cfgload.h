@@ -17,7 +17,7 @@
  * by position at the end so that they read top to bottom.
  *
  * This module knows nothing of corral's schema: config.c holds the tables and
- * the hooks. It fills the struct cr_diag and struct cr_addr of config.h.
+ * the hooks. It fills the struct cr_diag and struct cr_addr of common.h.
  *
  * Use: cr_cfgload_init, cr_cfgload_parse, cr_cfgload_finish (always), then
  * cr_cfgload_free on the object when done with it. */

@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,45 @@ int cr_read_file(const char *path, size_t max, char **buf, size_t *len)
     p[*len] = '\0';
     *buf = p;
     return 0;
+}
+
+/* ------------------------------------------------------------ diagnostics */
+
+void cr_diag_free(struct cr_diag *d)
+{
+    if (d == NULL)
+        return;
+    for (size_t i = 0; i < d->nmsgs; i++)
+        free(d->msgs[i]);
+    free(d->msgs);
+    d->msgs = NULL;
+    d->nmsgs = 0;
+    d->nerrors = 0;
+}
+
+void cr_diag_add(struct cr_diag *d, bool is_error, const char *fmt, ...)
+{
+    char *text = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&text, fmt, ap);
+    va_end(ap);
+    char **msgs = n < 0 ? NULL : realloc(d->msgs, (d->nmsgs + 2) * sizeof(char *));
+    if (!msgs) {
+        free(n < 0 ? NULL : text);
+        d->nerrors += is_error;
+        return;
+    }
+    d->msgs = msgs;
+    d->msgs[d->nmsgs++] = text;
+    d->msgs[d->nmsgs] = NULL;
+    d->nerrors += is_error;
+}
+
+void cr_diag_print(const struct cr_diag *d, FILE *f)
+{
+    for (size_t i = 0; i < d->nmsgs; i++)
+        fprintf(f, "%s\n", d->msgs[i]);
 }
 
 /* GCC defines __SANITIZE_ADDRESS__, clang answers __has_feature. */

@@ -1,12 +1,17 @@
-/* common.h - error codes and small helpers shared by every module.
+/* common.h - error codes, diagnostics, addresses and small helpers shared
+ * by every module (the YAML loader, cfgload.c, and corral-replay among
+ * them: nothing here knows corral's schema).
  *
  * Functions return 0 on success or one of these negative codes. A module
  * logs an error once, where it is handled, never where it is returned. */
 #ifndef CR_COMMON_H
 #define CR_COMMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
 
 enum {
     CR_OK = 0,
@@ -42,5 +47,29 @@ int cr_read_file(const char *path, size_t max, char **buf, size_t *len);
  * LeakSanitizer now and goes on: for a worker, which ends with _exit
  * where no exit-time check runs. A no-op in other builds. */
 void cr_leak_check(void);
+
+/* Diagnostics: what a loader (config.c, cfgload.c, corral-replay's
+ * profile) found wrong, every problem at once. */
+struct cr_diag {
+    char **msgs; /* each "FILE:LINE:COL: error: text" or "...: warning: text" */
+    size_t nmsgs;
+    size_t nerrors; /* messages that are errors (warnings do not fail a load) */
+};
+
+void cr_diag_free(struct cr_diag *d);
+/* Appends one message, already formatted as "WHERE: error: text" or
+ * "WHERE: warning: text" by the caller. */
+void cr_diag_add(struct cr_diag *d, bool is_error, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Prints every message, one per line, to f. */
+void cr_diag_print(const struct cr_diag *d, FILE *f);
+
+/* A parsed "host:port" ("127.0.0.1:8443", "[::1]:8443", "*:8443",
+ * "localhost:8443" resolved numerically at load time). */
+struct cr_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[64]; /* as written, for logs */
+};
 
 #endif

@@ -60,45 +60,6 @@ static const struct cr_cfgload_table log_table, cert_table, tls_server_table, li
     upstream_tls_table, upstream_table, http_table, limits_table, tenant_table, route_table,
     tenants_table, admin_table, top_table;
 
-/* ------------------------------------------------------------ diagnostics */
-
-void cr_diag_free(struct cr_diag *d)
-{
-    if (d == NULL)
-        return;
-    for (size_t i = 0; i < d->nmsgs; i++)
-        free(d->msgs[i]);
-    free(d->msgs);
-    d->msgs = NULL;
-    d->nmsgs = 0;
-    d->nerrors = 0;
-}
-
-void cr_diag_add(struct cr_diag *d, bool is_error, const char *fmt, ...)
-{
-    char *text = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&text, fmt, ap);
-    va_end(ap);
-    char **msgs = n < 0 ? NULL : realloc(d->msgs, (d->nmsgs + 2) * sizeof(char *));
-    if (!msgs) {
-        free(n < 0 ? NULL : text);
-        d->nerrors += is_error;
-        return;
-    }
-    d->msgs = msgs;
-    d->msgs[d->nmsgs++] = text;
-    d->msgs[d->nmsgs] = NULL;
-    d->nerrors += is_error;
-}
-
-void cr_diag_print(const struct cr_diag *d, FILE *f)
-{
-    for (size_t i = 0; i < d->nmsgs; i++)
-        fprintf(f, "%s\n", d->msgs[i]);
-}
-
 /* ------------------------------------------------------------ validators */
 
 static bool valid_hostname(const char *s, bool wildcard)

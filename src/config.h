@@ -18,31 +18,9 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
-/* ------------------------------------------------------------ diagnostics */
-
-struct cr_diag {
-    char **msgs; /* each "FILE:LINE:COL: error: text" or "...: warning: text" */
-    size_t nmsgs;
-    size_t nerrors; /* messages that are errors (warnings do not fail a load) */
-};
-
-void cr_diag_free(struct cr_diag *d);
-/* Appends one message, already formatted as "WHERE: error: text" or
- * "WHERE: warning: text" by the caller. */
-void cr_diag_add(struct cr_diag *d, bool is_error, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Prints every message, one per line, to f. */
-void cr_diag_print(const struct cr_diag *d, FILE *f);
+#include "common.h" /* struct cr_diag, struct cr_addr */
 
 /* ------------------------------------------------------------ schema */
-
-/* A parsed "host:port" ("127.0.0.1:8443", "[::1]:8443", "*:8443",
- * "localhost:8443" resolved numerically at load time). */
-struct cr_addr {
-    struct sockaddr_storage ss;
-    socklen_t len;
-    char text[64]; /* as written, for logs */
-};
 
 struct cr_cfg_cert {
     char *cert; /* PEM chain: leaf first, then intermediates */

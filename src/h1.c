@@ -326,7 +326,7 @@ static int on_headers_complete(http_parser *p)
                                              p->content_length != ULLONG_MAX);
     if (!(p->flags & F_CHUNKED) && h->saw_cl)
         r->req_clen = h->cl_value;
-    if (r->has_body && hc->max_body && r->req_clen > (int64_t)hc->max_body)
+    if (r->has_body && cr_request_body_too_large(r, r->req_clen))
         return stop(h, 413, "request body too large");
     if (!http_should_keep_alive(p)) {
         r->fe_flags |= H1F_LAST;

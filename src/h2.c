@@ -151,7 +151,7 @@ static void refuse_not_reading(struct h2 *h, struct cr_request *r)
     r->fe_flags |= H2_FE_REFUSED;
     r->reason = "client not reading";
     r->resp_aborted = true;
-    r->state = CR_REQ_DONE; /* trailers arriving before the reset is out are not a head */
+    cr_request_set_state(r, CR_REQ_DONE); /* trailers arriving before the reset is out are not a head */
     cr_log_debug("conn %llu from %s: HTTP/2 stream %d refused: client not reading (%u stalled)",
                  (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream, stalled_streams(h));
     nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream, NGHTTP2_REFUSED_STREAM);
@@ -338,7 +338,7 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
         r->status = 0;
         cr_request_respond(r, st, st == 431 ? "request header fields too large" : "uri too long",
                            NULL);
-    } else if (r->has_body && hc->max_body && r->req_clen > (int64_t)hc->max_body) {
+    } else if (r->has_body && cr_request_body_too_large(r, r->req_clen)) {
         cr_request_respond(r, 413, "request body too large", NULL);
     } else if (stalled_streams(h) >= hc->h2_max_stalled_streams) {
         refuse_not_reading(h, r);

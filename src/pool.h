@@ -4,13 +4,15 @@
  * The pool opens cfg->upstream.connections connections when the worker
  * starts (spread over the configured addresses), keeps them alive, and
  * reconnects a lost one with exponential back-off and jitter (cr_pool_lost).
- * A request is
- * put on the connection with the most room below the server's
- * SETTINGS_MAX_CONCURRENT_STREAMS (and the configured max_streams); when
- * every stream is busy it waits in a bounded FIFO queue. The pool never
- * opens more connections than configured.
+ * The gate (gate.h) admits requests up to what the connections can carry
+ * (cr_pool_capacity: the server's SETTINGS_MAX_CONCURRENT_STREAMS per
+ * connection, at most upstream.max_streams) and keeps the others in its
+ * queues; the pool puts each request it is given on the connection with
+ * the most room (cr_pool_place), retries one whose stream failed when that
+ * is safe, and tells the gate when a stream ends or a connection comes or
+ * goes. The pool never opens more connections than configured.
  *
- * The pool holds the back-end reference of every request it was given
+ * The pool holds the back-end reference of every request placed on it
  * (request.h) until the request's upstream stream is gone. */
 #ifndef CR_POOL_H
 #define CR_POOL_H
@@ -24,17 +26,17 @@
 struct cr_pool;
 struct cr_upconn;
 
-/* Creates the pool of worker w: its tenants, its admission engine and its
- * upstream connections, all idle: nothing connects before cr_pool_start.
- * Returns 0 or CR_ENOMEM. */
+/* Creates the pool of worker w: its upstream connections, all idle: nothing
+ * connects before cr_pool_start. w->gate must be set before the first
+ * connection is up (the pool tells it). Returns 0 or CR_ENOMEM. */
 int cr_pool_new(struct cr_worker *w, struct cr_pool **out);
 
 /* Starts connecting every connection of the pool. */
 void cr_pool_start(struct cr_pool *p);
 
 /* Frees the pool and its connections, closing them at once. Requests still
- * queued or in flight are forgotten (the front ends own them). A worker
- * never needs it (it exits); tests do. NULL is a no-op. */
+ * in flight are forgotten (the front ends own them). A worker never needs
+ * it (it exits); tests do. NULL is a no-op. */
 void cr_pool_free(struct cr_pool *p);
 
 /* Connection i of the pool (0 <= i < upstream.connections), or NULL past
@@ -42,26 +44,29 @@ void cr_pool_free(struct cr_pool *p);
  * one up over memory instead of a socket (upstream_int.h). */
 struct cr_upconn *cr_pool_conn(const struct cr_pool *p, size_t i);
 
-/* Names r's tenant and priority from its head and the TLS SNI name. First
- * rewrites r->path in place in its normal form (cr_tenants_normalize_path:
- * dot segments removed, unreserved characters decoded), which is what
- * prefixes are matched against and what goes upstream and to the access
- * log. */
-void cr_pool_classify(struct cr_pool *p, struct cr_request *r, const char *sni);
+/* ---- for gate.c: what the connections can take ---- */
 
-/* Takes a request whose head is complete and classified (r->be_held is
- * set). Admission sends it upstream, queues it (up to its tenant's
- * max_wait), or answers it at once: 429/503 with Retry-After when its
- * tenant or the upstream is over its share, 502 when no upstream
- * connection is coming. */
-void cr_pool_submit(struct cr_pool *p, struct cr_request *r);
+/* How many streams the connections can carry now: those in flight plus the
+ * room of every READY connection, at most upstream.max_streams when it is
+ * set; 0 while draining. */
+uint32_t cr_pool_capacity(const struct cr_pool *p);
 
-/* The tenant table of this worker (for the admin endpoint). */
-const struct cr_tenants *cr_pool_tenants(const struct cr_pool *p);
+/* Will some connection be able to take streams soon? A READY one, or one
+ * connecting (or waiting to) whose slot is not failing; a slot that keeps
+ * failing does not count, so that an unreachable upstream gets a fast 502
+ * instead of a wait. */
+bool cr_pool_available(const struct cr_pool *p);
 
-/* The front end is done with r, or r was answered locally: leave the queue
- * or reset the upstream stream, and release the back-end reference. */
-void cr_pool_cancel(struct cr_request *r);
+/* Puts an admitted request (be_held set) on the connection with the most
+ * room, which holds it from now on (CR_REQ_UPSTREAM). Returns 0, or
+ * CR_EAGAIN (no connection has room) or CR_ENOMEM: r is then untouched and
+ * the caller answers it. */
+int cr_pool_place(struct cr_pool *p, struct cr_request *r);
+
+/* r, placed earlier, is being given up (its client left, or it is answered
+ * locally): resets its upstream stream if it is still on one, then as
+ * cr_pool_done. */
+void cr_pool_cancel(struct cr_pool *p, struct cr_request *r);
 
 /* More request body (or its end) is in r->req_body. */
 void cr_pool_req_body(struct cr_request *r);
@@ -72,7 +77,8 @@ void cr_pool_resp_consumed(struct cr_request *r, size_t n);
 /* Graceful stop: no new connections; close each once it carries nothing. */
 void cr_pool_drain(struct cr_pool *p);
 
-/* Nothing in flight and nothing queued. */
+/* No stream in flight on any connection (the gate's queue is
+ * cr_gate_idle's business). */
 bool cr_pool_idle(const struct cr_pool *p);
 
 /* ---- for upstream.c: a connection's news ---- */
@@ -98,9 +104,13 @@ enum cr_pool_loss {
  * an upstream sees a few connections a second at first, then one per
  * reconnect_max, never a tight TLS reconnect loop. */
 void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how);
-/* A request's upstream exchange completed (its response is whole). */
+/* A request's upstream exchange ended (its response is whole, or it was
+ * cancelled): the gate gets its capacity unit back, the back end lets go
+ * of r (which may free it), and queued requests may go. */
 void cr_pool_done(struct cr_pool *p, struct cr_request *r);
-/* A request's stream failed before any response byte; retry or answer. */
+/* A request's stream failed. Before any response byte: retried once when
+ * that is safe (on another connection now, or through the gate again),
+ * else answered 502. After: its response is cut short. */
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused);
 
 #endif

@@ -3,50 +3,37 @@
 #include "request.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <event2/event.h>
-#include <sys/random.h>
 
 #include "common.h"
 #include "conn.h"
 #include "log.h"
+#include "gate.h"
 #include "pool.h"
+#include "rand.h"
 #include "worker.h"
 
 /* ------------------------------------------------------------ ids */
 
-static uint64_t rng_state[2];
+/* Request ids and traceparents: per process (a worker is one). */
+static struct cr_rand ids;
 
 static uint64_t rng_next(void)
 {
-    if (!rng_state[0] && !rng_state[1]) {
-        if (getrandom(rng_state, sizeof(rng_state), 0) != sizeof(rng_state))
-            rng_state[0] = cr_now_us() | 1;
-    }
-    /* xorshift128+: ids need to be unique, not secret */
-    uint64_t s1 = rng_state[0];
-    const uint64_t s0 = rng_state[1];
-    rng_state[0] = s0;
-    s1 ^= s1 << 23;
-    rng_state[1] = s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26);
-    return rng_state[1] + s0;
+    /* ids need to be unique, not secret */
+    if (!cr_rand_seeded(&ids))
+        cr_rand_seed_random(&ids);
+    return cr_rand_next(&ids);
 }
 
 void cr_request_seed_ids(uint64_t seed)
 {
-    /* splitmix64 twice: any seed, 0 included, gives a state that is not
-     * all zero (all zero would mean "not seeded yet") */
-    for (int i = 0; i < 2; i++) {
-        uint64_t z = (seed += 0x9e3779b97f4a7c15u);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-        rng_state[i] = z ^ (z >> 31);
-    }
-    if (!rng_state[0] && !rng_state[1])
-        rng_state[0] = 1;
+    cr_rand_seed(&ids, seed);
 }
 
 static void hex64(char *out, uint64_t v)
@@ -101,6 +88,34 @@ static char *arena_strndup(struct cr_request *r, const char *s, size_t len)
     return p;
 }
 
+/* ------------------------------------------------------------ state */
+
+#define ST(s) (1u << (s))
+
+/* The states a request may go to from each state (request.h). */
+static const uint8_t next_states[] = {
+    [CR_REQ_HEAD] = ST(CR_REQ_QUEUED) | ST(CR_REQ_UPSTREAM) | ST(CR_REQ_RESPONDING) |
+                    ST(CR_REQ_DONE),
+    [CR_REQ_QUEUED] = ST(CR_REQ_UPSTREAM) | ST(CR_REQ_RESPONDING),
+    [CR_REQ_UPSTREAM] = ST(CR_REQ_QUEUED) | ST(CR_REQ_UPSTREAM) | ST(CR_REQ_RESPONDING),
+    [CR_REQ_RESPONDING] = ST(CR_REQ_DONE),
+    [CR_REQ_DONE] = ST(CR_REQ_DONE),
+};
+
+bool cr_request_can_go(enum cr_req_state from, enum cr_req_state to)
+{
+    return (unsigned)from <= CR_REQ_DONE && (unsigned)to <= CR_REQ_DONE &&
+           (next_states[from] & ST(to)) != 0;
+}
+
+void cr_request_set_state(struct cr_request *r, enum cr_req_state s)
+{
+    assert(cr_request_can_go(r->state, s));
+    r->state = s;
+}
+
+#undef ST
+
 /* ------------------------------------------------------------ lifetime */
 
 static void on_response_timeout(evutil_socket_t fd, short what, void *arg);
@@ -128,6 +143,7 @@ struct cr_request *cr_request_new(struct cr_conn *conn, const struct cr_fe_ops *
         return NULL;
     }
     evtimer_assign(r->resp_tmr, conn->w->base, on_response_timeout, r);
+    r->w = conn->w;
     r->conn = conn;
     r->fe = fe;
     r->fe_data = fe_data;
@@ -161,7 +177,7 @@ static double ms_between(uint64_t a, uint64_t b)
 
 static void access_log(struct cr_request *r)
 {
-    struct cr_worker *w = cr_worker_self;
+    struct cr_worker *w = r->w;
     int cls = r->resp_aborted || !r->status ? 0 : CR_MIN(r->status / 100, 5);
     atomic_fetch_add(&w->stats->responses_by_class[cls], 1);
     if (!cr_log_access_enabled())
@@ -197,7 +213,7 @@ void cr_request_release_fe(struct cr_request *r)
     r->fe = NULL;
     r->conn = NULL;
     if (r->be_held)
-        cr_pool_cancel(r); /* the back end lets go when its stream is gone */
+        cr_gate_cancel(r->w->gate, r); /* the back end lets go when its stream is gone */
     else if (!r->answering)
         request_free(r);
 }
@@ -332,7 +348,7 @@ const struct cr_hdr *cr_request_rhdr(const struct cr_request *r, const char *nam
 int cr_request_add_header(struct cr_request *r, const char *name, size_t nlen,
                           const char *value, size_t vlen)
 {
-    const struct cr_cfg_http *h = &r->conn->w->cfg->http;
+    const struct cr_cfg_http *h = &r->w->cfg->http;
     char lname[256];
     if (nlen >= sizeof(lname))
         return CR_ELIMIT;
@@ -428,7 +444,7 @@ static void set_header(struct cr_request *r, struct cr_hdrs *h, const char *name
 
 static void add_forwarding(struct cr_request *r)
 {
-    const struct cr_cfg_http *h = &r->conn->w->cfg->http;
+    const struct cr_cfg_http *h = &r->w->cfg->http;
     char buf[128];
     /* the edge is the first hop anyone trusts: what the client claims about
      * earlier hops is dropped, whichever style we send ourselves */
@@ -586,18 +602,23 @@ void cr_request_submit(struct cr_request *r)
         cr_request_respond(r, 400, reason, NULL);
         return;
     }
-    cr_pool_classify(r->conn->w->pool, r, cr_conn_sni(r->conn));
+    cr_gate_classify(r->w->gate, r, cr_conn_sni(r->conn));
     r->be_held = true;
-    cr_pool_submit(r->conn->w->pool, r);
+    cr_gate_submit(r->w->gate, r);
 }
 
 /* ------------------------------------------------------------ bodies */
 
+bool cr_request_body_too_large(const struct cr_request *r, int64_t len)
+{
+    uint64_t max = r->w->cfg->http.max_body;
+    return max && len > 0 && (uint64_t)len > max;
+}
+
 int cr_request_body(struct cr_request *r, const void *data, size_t len)
 {
-    const struct cr_cfg_http *h = &cr_worker_self->cfg->http;
     r->bytes_in += len;
-    if (h->max_body && r->bytes_in > h->max_body)
+    if (cr_request_body_too_large(r, (int64_t)r->bytes_in))
         return CR_ELIMIT;
     if (!r->be_held) /* answered already: the bytes go nowhere */
         return 0;
@@ -630,13 +651,13 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
 {
     if (r->be_held) {
         r->reason = reason;
-        cr_pool_cancel(r); /* leaves the queue or resets the upstream stream */
+        cr_gate_cancel(r->w->gate, r); /* leaves the queue or resets the upstream stream */
     }
     if (r->state >= CR_REQ_RESPONDING) {
         /* the head is out: all that can be done is to break the response */
         r->resp_aborted = true;
         r->resp_eof = true;
-        r->state = CR_REQ_DONE;
+        cr_request_set_state(r, CR_REQ_DONE);
         cr_request_notify_end(r);
         return;
     }
@@ -656,7 +677,7 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
     evbuffer_drain(r->resp_body, evbuffer_get_length(r->resp_body));
     evbuffer_add(r->resp_body, body, (size_t)n);
     r->resp_eof = true;
-    r->state = CR_REQ_RESPONDING;
+    cr_request_set_state(r, CR_REQ_RESPONDING);
     /* The whole answer is there at the head: a front end may write it all
      * and let go of r from the first callback (h1 does). r stays alive for
      * the second, and is freed here if both sides have gone. */
@@ -666,6 +687,13 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
     r->answering = false;
     if (!r->fe && !r->be_held)
         request_free(r);
+}
+
+void cr_request_be_respond(struct cr_request *r, int status, const char *reason,
+                           const char *const *extra)
+{
+    r->be_held = false; /* nothing to leave or reset: cr_request_respond cancels nothing */
+    cr_request_respond(r, status, reason, extra);
 }
 
 static void on_response_timeout(evutil_socket_t fd, short what, void *arg)

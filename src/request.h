@@ -1,14 +1,24 @@
 /* request.h - the protocol-neutral request: what the HTTP/1.1 and HTTP/2
- * front ends produce and the upstream pool consumes, and the response that
- * travels back the same way.
+ * front ends produce, admission (gate.h) lets through and the upstream pool
+ * carries, and the response that travels back the same way.
+ *
+ * The way of a request: h1.c / h2.c build it (cr_request_new, _set,
+ * _add_header) and hand it to cr_request_submit, which checks its head and
+ * gives it to the gate; the gate queues it, answers it, or hands it to the
+ * pool (pool.h), which puts it on an upstream connection (upstream.h); the
+ * upstream codec fills in the response and notifies the front end; when
+ * the front end lets go, request.c writes its access log line.
  *
  * Ownership: a request is held by two sides, the front end (the client's
- * stream) and the back end (the upstream stream or the pool's queue). Each
- * side lets go with cr_request_release_fe / cr_request_release_be; the
+ * stream) and the back end (the gate's queue, then the upstream stream).
+ * Each side lets go with cr_request_release_fe / cr_request_release_be; the
  * request is freed when both have. Either side may go first: a client that
- * resets its stream releases the front end, and the back end then cancels
- * its upstream stream; an upstream that dies releases the back end after
- * answering the client (502) or resetting it.
+ * resets its stream releases the front end, and the back end then leaves
+ * the queue or cancels its upstream stream; an upstream that dies releases
+ * the back end after answering the client (502) or resetting it.
+ *
+ * Fields: struct cr_request says, group by group, which side writes what.
+ * Anyone holding r may read any field; the access log only reads.
  *
  * Bodies flow through two bounded evbuffers, req_body (client -> upstream)
  * and resp_body (upstream -> client). The producing side stops reading from
@@ -31,6 +41,7 @@
 struct cr_conn;
 struct cr_upconn;
 struct cr_request;
+struct cr_worker;
 
 struct cr_hdr {
     char *name;  /* lower case, NUL-terminated */
@@ -52,28 +63,51 @@ struct cr_fe_ops {
     void (*request_drained)(struct cr_request *r); /* req_body fell below the mark */
 };
 
+/* Where a request is. Only cr_request_set_state changes it, and only
+ * along these transitions (anything else is a bug: it aborts):
+ *   HEAD       -> QUEUED (admission), UPSTREAM (admitted at once),
+ *                 RESPONDING (answered locally), DONE (refused by the front
+ *                 end without an answer: an HTTP/2 reset)
+ *   QUEUED     -> UPSTREAM (dispatched), RESPONDING (shed, expired, 502)
+ *   UPSTREAM   -> UPSTREAM (retried on another connection), QUEUED (retried
+ *                 through admission), RESPONDING (its head, or 502/504)
+ *   RESPONDING -> DONE (the response broke off after its head)
+ *   DONE       -> DONE */
 enum cr_req_state {
     CR_REQ_HEAD = 0,   /* reading the request head */
-    CR_REQ_QUEUED,     /* waiting for an upstream stream */
+    CR_REQ_QUEUED,     /* waiting in admission for an upstream stream */
     CR_REQ_UPSTREAM,   /* on an upstream stream */
     CR_REQ_RESPONDING, /* response head received (or generated) */
-    CR_REQ_DONE,       /* response complete or aborted */
+    CR_REQ_DONE,       /* response aborted or refused; a complete response
+                        * stays RESPONDING with resp_eof set */
 };
 
 /* Per-request memory: every string and header vector of a request comes
  * from here and is freed at once with the request. */
 struct cr_arena_block;
 
+/* Who writes which field. "Front end": h1.c, h2.c. "Admission": gate.c.
+ * "Upstream": pool.c, upstream.c and its codecs. request.c writes on
+ * behalf of whichever side calls it (a local answer fills in the response
+ * whoever asks for it). */
 struct cr_request {
+    /* request.c only: the state (cr_request_set_state, called by every
+     * side), the memory, the two holds */
     enum cr_req_state state;
     struct cr_arena_block *arena; /* newest block first; the first is inline */
+    struct cr_worker *w;        /* its worker, from creation to the end */
     struct cr_conn *conn;       /* client connection; NULL once released by the front end */
     const struct cr_fe_ops *fe; /* NULL once released */
     void *fe_data;              /* front end's per-request state */
-    bool be_held;               /* the back end (pool/upstream) still holds it */
+    bool be_held;               /* the back end (gate, pool, upstream) still holds it: set
+                                 * by cr_request_submit, cleared by release_be/be_respond */
     bool answering;             /* inside cr_request_respond: not freed yet */
 
-    /* request head */
+    /* request head: the front end, before cr_request_submit; then
+     * request.c (cr_request_finish_head: authority, scheme, forwarding
+     * headers, idempotent) and admission (path normalised in place, once);
+     * read-only afterwards. The body: the front end writes req_body through
+     * cr_request_body, the upstream drains it (req_sent). */
     char *method, *scheme, *authority, *path;
     struct cr_hdrs hdrs;
     int64_t req_clen;           /* -1 when unknown */
@@ -83,7 +117,10 @@ struct cr_request {
     bool req_eof;
     uint64_t bytes_in;
 
-    /* response */
+    /* response: the upstream (or request.c for a local answer) writes
+     * status, rhdrs, resp_clen, resp_eof, resp_aborted and appends to
+     * resp_body; the front end drains resp_body and counts bytes_out
+     * (cr_request_resp_consumed). */
     int status;
     struct cr_hdrs rhdrs;
     int64_t resp_clen;          /* -1 when unknown */
@@ -92,8 +129,8 @@ struct cr_request {
     bool resp_aborted;          /* the response broke off after its head */
     uint64_t bytes_out;
 
-    /* front end scratch (h2: body bytes not yet returned to the client's
-     * flow-control window) */
+    /* the front end's own (h2: body bytes not yet returned to the client's
+     * flow-control window); nobody else reads them */
     size_t fe_unconsumed;
     int32_t fe_stream;
     uint8_t fe_flags;
@@ -104,7 +141,7 @@ struct cr_request {
     TAILQ_ENTRY(cr_request) felink; /* the connection's requests: h1 its
                                      * pipeline, h2 its open streams */
 
-    /* back end */
+    /* upstream only: where it is carried */
     struct cr_upconn *up;       /* upstream connection carrying it */
     uint64_t req_sent;          /* body bytes handed to an upstream stream */
     size_t resp_unacked;        /* h2: response bytes not yet returned to the
@@ -113,18 +150,22 @@ struct cr_request {
     int64_t up_conn_id;         /* for the access log */
     int32_t up_stream;          /* its stream id there */
     int retries;
-    TAILQ_ENTRY(cr_request) qlink; /* pool queue */
+    TAILQ_ENTRY(cr_request) uplink; /* in its connection's streams, in the order sent */
 
-    /* admission */
+    /* admission only (cr_gate_classify, cr_gate_submit) */
     const struct cr_tenant *tenant;
     enum cr_priority prio;
     struct cr_admit_item admit;
 
-    /* bookkeeping for the access log */
-    uint64_t t_start, t_queued, t_dispatched, t_first_byte;
-    const char *reason;         /* why corral answered itself, static string */
-    char request_id[36];
-    const char *protocol;       /* "HTTP/1.1", "HTTP/2", static */
+    /* for the access log, which reads them when the front end lets go */
+    uint64_t t_start;           /* request.c, at creation */
+    uint64_t t_queued;          /* admission, when it queues */
+    uint64_t t_dispatched;      /* admission and upstream, when it leaves for a stream */
+    uint64_t t_first_byte;      /* upstream, at the response head */
+    const char *reason;         /* why corral answered itself, static string:
+                                 * whoever answers or breaks the response */
+    char request_id[36];        /* request.c (cr_request_finish_head) */
+    const char *protocol;       /* "HTTP/1.1", "HTTP/2", static: the front end */
 };
 
 /* Request body bytes buffered and not yet sent upstream. */
@@ -133,7 +174,8 @@ static inline size_t cr_request_body_pending(const struct cr_request *r)
     return r->req_body ? evbuffer_get_length(r->req_body) : 0;
 }
 
-/* Creates a request on conn for front end fe. Returns NULL on ENOMEM. */
+/* Creates a request on conn (and so of conn's worker, r->w) for front end
+ * fe. Returns NULL on ENOMEM. */
 struct cr_request *cr_request_new(struct cr_conn *conn, const struct cr_fe_ops *fe,
                                   void *fe_data, const char *protocol);
 
@@ -146,19 +188,20 @@ int cr_request_add_header(struct cr_request *r, const char *name, size_t nlen,
 /* Sets a pseudo field (method, scheme, authority, path) from the front end. */
 int cr_request_set(struct cr_request *r, char **field, const char *v, size_t len);
 
-/* The head is complete: cr_request_finish_head, then the request goes to
- * admission and the pool (its tenant and priority named first). On a
- * problem the request is answered locally (status set, fe callbacks run). */
+/* The head is complete: cr_request_finish_head, then the back end takes
+ * hold of r (be_held) and the gate names its tenant and priority and
+ * admits it (cr_gate_classify, cr_gate_submit). On a problem the request
+ * is answered locally (status set, fe callbacks run). */
 void cr_request_submit(struct cr_request *r);
 
 /* Where a front end hands each request whose head is complete (given to
  * cr_h1_attach / cr_h2_attach): cr_request_submit in corral; a test or a
- * benchmark passes its own to stop before the pool. The callee owns what
+ * benchmark passes its own to stop before the gate. The callee owns what
  * happens next (answering it, or handing it on); the front end keeps its
  * reference until the response has ended. */
 typedef void (*cr_request_submit_cb)(struct cr_request *r);
 
-/* The part of cr_request_submit that needs no pool: checks the method and
+/* The part of cr_request_submit that needs no gate: checks the method and
  * the path, fills in the authority (from Host; for HTTP/1.0 without one,
  * the TLS SNI name, else the listener's address) and the scheme, drops the
  * hop-by-hop headers (and those the Connection header names), and adds the
@@ -189,7 +232,20 @@ int cr_request_check_authority(const char *s, size_t len);
  * each worker seeds from getrandom(2) at its first id. */
 void cr_request_seed_ids(uint64_t seed);
 
-/* Body bytes from the client; then the end of the body. */
+/* Moves r to state s. A transition the enum cr_req_state comment does not
+ * list is a bug: assert(3) aborts. */
+void cr_request_set_state(struct cr_request *r, enum cr_req_state s);
+
+/* Whether a request may go from state `from` to `to` (for the tests). */
+bool cr_request_can_go(enum cr_req_state from, enum cr_req_state to);
+
+/* Whether a body of len bytes (-1: not known yet) is over http.max_body
+ * (0: unlimited): the front ends refuse a declared length with 413 before
+ * reading it, cr_request_body the bytes as they come. */
+bool cr_request_body_too_large(const struct cr_request *r, int64_t len);
+
+/* Body bytes from the client; then the end of the body. Returns 0,
+ * CR_ELIMIT (over http.max_body: answer 413) or CR_ENOMEM. */
 int cr_request_body(struct cr_request *r, const void *data, size_t len);
 void cr_request_body_end(struct cr_request *r);
 
@@ -203,6 +259,14 @@ void cr_request_resp_consumed(struct cr_request *r, size_t n);
  * after that the response is aborted instead. */
 void cr_request_respond(struct cr_request *r, int status, const char *reason,
                         const char *const *extra);
+
+/* The back end answers r itself, as admission's refusals (429/503) and an
+ * upstream that cannot be reached (502) do: it lets go of its hold
+ * (be_held) without a cancel - r is neither queued nor on an upstream
+ * stream any more - and answers as cr_request_respond does. r may be freed
+ * on return (when its front end had let go). */
+void cr_request_be_respond(struct cr_request *r, int status, const char *reason,
+                           const char *const *extra);
 
 /* Back end notifications to the front end (no-ops once it has released). */
 void cr_request_notify_head(struct cr_request *r);

@@ -13,7 +13,7 @@
  * (cr_tenants_normalize_path) and on segment boundaries: the prefix /login
  * matches /login, /login/, /login/x and /login?x, never /loginXYZ, and no
  * dot segment or percent-encoding moves a request into or out of it. The
- * pool normalises each request's path in place before it looks it up, and
+ * gate normalises each request's path in place before it looks it up, and
  * forwards that normal form upstream, so that the upstream serves the path
  * that was classified (corral.yaml(5), TENANTS).
  *

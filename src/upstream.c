@@ -138,7 +138,8 @@ uint32_t cr_upconn_room(const struct cr_upconn *u)
 
 /* ------------------------------------------------------------ services */
 
-void cr_up_want_flush(struct cr_upconn *u)
+/* Writes what the codec has, once the current callbacks have returned. */
+static void up_want_flush(struct cr_upconn *u)
 {
     if (u->state >= CR_UP_READY)
         cr_worker_defer(u->w, &u->flush);
@@ -159,14 +160,14 @@ void cr_up_pause_read(struct cr_upconn *u, bool pause)
 
 void cr_up_response_head(struct cr_request *r)
 {
-    r->state = CR_REQ_RESPONDING;
+    cr_request_set_state(r, CR_REQ_RESPONDING);
     r->t_first_byte = cr_now_us();
     cr_request_notify_head(r);
 }
 
 void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused)
 {
-    TAILQ_REMOVE(&u->streams, r, qlink);
+    TAILQ_REMOVE(&u->streams, r, uplink);
     u->inflight--;
     r->up = NULL;
     if (r->resp_eof) {
@@ -183,18 +184,20 @@ static void lose(struct cr_upconn *u)
 {
     struct cr_request *r;
     struct cr_up_q failed = TAILQ_HEAD_INITIALIZER(failed);
-    TAILQ_CONCAT(&failed, &u->streams, qlink);
+    TAILQ_CONCAT(&failed, &u->streams, uplink);
     u->inflight = 0;
     close_transport(u);
     cr_up_set_state(u, CR_UP_IDLE);
     while ((r = TAILQ_FIRST(&failed)) != NULL) {
-        TAILQ_REMOVE(&failed, r, qlink);
+        TAILQ_REMOVE(&failed, r, uplink);
         r->up = NULL;
         cr_pool_stream_failed(u->pool, r, false);
     }
 }
 
-void cr_up_fail(struct cr_upconn *u, const char *why)
+/* The connection cannot go on: close it, fail its requests, reconnect
+ * (after the back-off). */
+static void up_fail(struct cr_upconn *u, const char *why)
 {
     cr_log_warn("upstream %s conn %lld: %s (%s, %u request(s) in flight)", u->addr->text,
                 (long long)u->id, why, up_state_names[u->state], u->inflight);
@@ -236,7 +239,7 @@ static void up_flush(void *arg)
             return;
         }
         if (rc < 0) {
-            cr_up_fail(u, "protocol error");
+            up_fail(u, "protocol error");
             return;
         }
         if (evbuffer_get_length(u->out) == 0)
@@ -251,7 +254,7 @@ static void up_flush(void *arg)
             u->want_read_on_write = true;
             return;
         default:
-            cr_up_fail(u, "write failed");
+            up_fail(u, "write failed");
             return;
         }
     }
@@ -270,7 +273,7 @@ static void up_read(struct cr_upconn *u)
             total += n;
             u->last_rx_us = cr_now_us();
             if (u->codec->on_data(u, buf, n) < 0) {
-                cr_up_fail(u, "protocol error from the upstream");
+                up_fail(u, "protocol error from the upstream");
                 return;
             }
             if (u->state < CR_UP_READY)
@@ -289,12 +292,12 @@ static void up_read(struct cr_upconn *u)
             cr_up_closed(u, "closed by the upstream");
             return;
         }
-        cr_up_fail(u, rc == CR_TLS_CLOSED ? "closed by the upstream" : "TLS error");
+        up_fail(u, rc == CR_TLS_CLOSED ? "closed by the upstream" : "TLS error");
         return;
     }
     if (u->state >= CR_UP_READY && !u->read_paused && SSL_has_pending(u->ssl))
         event_active(u->rev, EV_READ, 0);
-    cr_up_want_flush(u);
+    up_want_flush(u);
 }
 
 static int check_alpn(struct cr_upconn *u)
@@ -327,19 +330,19 @@ static void handshake(struct cr_upconn *u)
                      X509_verify_cert_error_string(v));
         else
             cr_tls_errors(buf, sizeof(buf));
-        cr_up_fail(u, buf);
+        up_fail(u, buf);
         return;
     }
     if (check_alpn(u) < 0) {
         char buf[96];
         snprintf(buf, sizeof(buf), "the upstream did not agree to %s (ALPN)", u->codec->alpn);
-        cr_up_fail(u, buf);
+        up_fail(u, buf);
         return;
     }
     cr_up_set_state(u, CR_UP_READY);
     u->ready_us = cr_now_us();
     if (u->codec->start(u) < 0) {
-        cr_up_fail(u, "out of memory");
+        up_fail(u, "out of memory");
         return;
     }
     cr_log_info("upstream %s conn %lld: connected (%s, %s%s)", u->addr->text, (long long)u->id,
@@ -349,7 +352,7 @@ static void handshake(struct cr_upconn *u)
     if (u->w->cfg->upstream.keepalive_ms)
         arm(u, u->w->cfg->upstream.keepalive_ms);
     u->last_rx_us = cr_now_us();
-    cr_up_want_flush(u);
+    up_want_flush(u);
     cr_pool_room(u->pool, u);
     up_read(u);
 }
@@ -373,7 +376,7 @@ static void start_tls(struct cr_upconn *u)
     const char *name = peer_name(u, host, sizeof(host));
     u->ssl = SSL_new(u->w->setup->upstream_tls);
     if (!u->ssl || SSL_set_fd(u->ssl, u->fd) != 1) {
-        cr_up_fail(u, "out of memory");
+        up_fail(u, "out of memory");
         return;
     }
     SSL_set_connect_state(u->ssl);
@@ -386,7 +389,7 @@ static void start_tls(struct cr_upconn *u)
         int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(u->ssl), name)
                        : SSL_set1_host(u->ssl, name);
         if (ok != 1) {
-            cr_up_fail(u, "cannot set the name to verify");
+            up_fail(u, "cannot set the name to verify");
             return;
         }
     }
@@ -406,7 +409,7 @@ static void on_io(evutil_socket_t fd, short what, void *arg)
         if (err) {
             char buf[128];
             snprintf(buf, sizeof(buf), "connect: %s", strerror(err));
-            cr_up_fail(u, buf);
+            up_fail(u, buf);
             return;
         }
         start_tls(u);
@@ -435,7 +438,7 @@ static void do_connect(struct cr_upconn *u)
     u->responses = 0;
     u->fd = socket(u->addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd < 0) {
-        cr_up_fail(u, strerror(errno));
+        up_fail(u, strerror(errno));
         return;
     }
     int one = 1;
@@ -443,7 +446,7 @@ static void do_connect(struct cr_upconn *u)
     u->rev = event_new(u->w->base, u->fd, EV_READ | EV_PERSIST, on_io, u);
     u->wev = event_new(u->w->base, u->fd, EV_WRITE, on_io, u);
     if (!u->rev || !u->wev) {
-        cr_up_fail(u, "out of memory");
+        up_fail(u, "out of memory");
         return;
     }
     event_priority_set(u->rev, 0); /* carries many clients' requests */
@@ -454,7 +457,7 @@ static void do_connect(struct cr_upconn *u)
         errno != EINPROGRESS) {
         char buf[128];
         snprintf(buf, sizeof(buf), "connect: %s", strerror(errno));
-        cr_up_fail(u, buf);
+        up_fail(u, buf);
         return;
     }
     event_add(u->rev, NULL);
@@ -481,7 +484,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         break;
     case CR_UP_CONNECTING:
     case CR_UP_HANDSHAKE:
-        cr_up_fail(u, "connect timeout");
+        up_fail(u, "connect timeout");
         break;
     case CR_UP_READY:
     case CR_UP_GOAWAY: {
@@ -490,13 +493,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
          * lost on it */
         uint64_t ka = u->w->cfg->upstream.keepalive_ms;
         if (u->ping_outstanding) {
-            cr_up_fail(u, "no answer to PING: the connection is dead");
+            up_fail(u, "no answer to PING: the connection is dead");
             return;
         }
         if (u->codec->ping && cr_now_us() - u->last_rx_us >= ka * 1000) {
             u->codec->ping(u);
             u->ping_outstanding = true;
-            cr_up_want_flush(u);
+            up_want_flush(u);
         }
         arm(u, ka);
         break;
@@ -515,30 +518,30 @@ int cr_upconn_submit(struct cr_upconn *u, struct cr_request *r)
         return rc;
     r->up = u;
     r->up_conn_id = u->id;
-    r->state = CR_REQ_UPSTREAM;
+    cr_request_set_state(r, CR_REQ_UPSTREAM);
     r->t_dispatched = cr_now_us();
     u->inflight++;
-    TAILQ_INSERT_TAIL(&u->streams, r, qlink);
+    TAILQ_INSERT_TAIL(&u->streams, r, uplink);
     cr_request_response_deadline(r, u->w->cfg->upstream.response_timeout_ms);
-    cr_up_want_flush(u);
+    up_want_flush(u);
     return 0;
 }
 
 void cr_upconn_cancel(struct cr_upconn *u, struct cr_request *r)
 {
-    TAILQ_REMOVE(&u->streams, r, qlink);
+    TAILQ_REMOVE(&u->streams, r, uplink);
     r->up = NULL;
     if (u->state < CR_UP_READY)
         return;
     u->codec->cancel(u, r);
-    cr_up_want_flush(u);
+    up_want_flush(u);
 }
 
 void cr_upconn_resume(struct cr_upconn *u, struct cr_request *r)
 {
     if (u->state >= CR_UP_READY) {
         u->codec->resume(u, r);
-        cr_up_want_flush(u);
+        up_want_flush(u);
     }
 }
 
@@ -546,7 +549,7 @@ void cr_upconn_consumed(struct cr_upconn *u, struct cr_request *r, size_t n)
 {
     if (u->state >= CR_UP_READY) {
         u->codec->consumed(u, r, n);
-        cr_up_want_flush(u);
+        up_want_flush(u);
     }
 }
 
@@ -560,5 +563,5 @@ void cr_upconn_retire(struct cr_upconn *u)
         return;
     }
     u->codec->retire(u);
-    cr_up_want_flush(u);
+    up_want_flush(u);
 }

@@ -1,10 +1,15 @@
 /* upstream.h - one persistent upstream connection: TCP, TLS (verified, with
- * our client certificate, session resumed on reconnect) and an nghttp2
- * client session whose streams carry requests from any client connection.
+ * our client certificate, session resumed on reconnect) and the protocol
+ * spoken over it, chosen by upstream.protocol: HTTP/2 (upstream_h2.c, an
+ * nghttp2 client session whose streams carry requests from any client
+ * connection) or HTTP/1.1 (upstream_h1.c, keep-alive with optional
+ * pipelining). "Stream" below means an HTTP/2 stream or one HTTP/1.1
+ * exchange.
  *
  * States: IDLE (not connected; waiting for a reconnect) -> CONNECTING ->
  * HANDSHAKE -> READY -> GOAWAY (the server retires it: no new streams) ->
- * IDLE again. The pool owns every cr_upconn for the worker's lifetime. */
+ * IDLE again. The pool owns every cr_upconn for the worker's lifetime and
+ * hears of its news through pool.h's "for upstream.c" functions. */
 #ifndef CR_UPSTREAM_H
 #define CR_UPSTREAM_H
 
@@ -26,16 +31,23 @@ enum cr_up_state {
     CR_UP_GOAWAY,
 };
 
+/* A connection of pool p to addr (which must outlive it), IDLE: nothing
+ * happens before cr_upconn_connect. Returns NULL when out of memory. */
 struct cr_upconn *cr_upconn_new(struct cr_worker *w, struct cr_pool *p,
                                 const struct cr_addr *addr);
+/* Closes it at once (its requests are forgotten, not failed) and frees it.
+ * NULL is a no-op. */
 void cr_upconn_free(struct cr_upconn *u);
 
-/* Starts connecting now (from IDLE) or after delay_ms. */
+/* Starts connecting now (from IDLE) or after delay_ms. A failure on the
+ * way (connect, TLS, ALPN) is not returned: the pool hears of it
+ * (cr_pool_lost) and decides when to try again. */
 void cr_upconn_connect(struct cr_upconn *u, uint64_t delay_ms);
 
 enum cr_up_state cr_upconn_state(const struct cr_upconn *u);
-/* Streams it can take now (0 unless READY). */
+/* Streams it can take now (0 unless READY and not retiring). */
 uint32_t cr_upconn_room(const struct cr_upconn *u);
+/* Streams on it now. */
 uint32_t cr_upconn_inflight(const struct cr_upconn *u);
 /* A number identifying this connection (changes on each reconnect). */
 int64_t cr_upconn_id(const struct cr_upconn *u);
@@ -44,15 +56,25 @@ int64_t cr_upconn_id(const struct cr_upconn *u);
  * now) READY for at least min_up_ms. Reset when it connects again. */
 bool cr_upconn_proven(const struct cr_upconn *u, uint64_t min_up_ms);
 
-/* Opens a stream for r. Returns 0 or CR_EAGAIN (no room) / CR_ENOMEM. */
+/* Opens a stream for r (CR_REQ_UPSTREAM, r->up = u, the response deadline
+ * upstream.response_timeout armed); the head is written at the next flush.
+ * From then on u reports r's end to the pool (cr_pool_done or
+ * cr_pool_stream_failed). Returns 0; CR_EAGAIN when u has no room (not
+ * READY, retiring, at the server's stream limit, or nghttp2 refused a new
+ * stream); CR_ENOMEM. On an error r is untouched. */
 int cr_upconn_submit(struct cr_upconn *u, struct cr_request *r);
-/* Resets r's stream and forgets r (the caller releases it). */
+/* Forgets r (r->up = NULL) and gives up its exchange: HTTP/2 resets its
+ * stream; HTTP/1.1 cannot abandon an exchange, so the connection is
+ * recycled (closed and reconnected at once). The caller releases r. */
 void cr_upconn_cancel(struct cr_upconn *u, struct cr_request *r);
-/* r->req_body has more bytes or its end. */
+/* r->req_body has more bytes or its end: sends them as the flow-control
+ * window allows. A no-op unless READY. */
 void cr_upconn_resume(struct cr_upconn *u, struct cr_request *r);
-/* n bytes of r's response reached the client. */
+/* n bytes of r's response reached the client: HTTP/2 reopens that much of
+ * the stream's window, HTTP/1.1 reads again if it had stopped. */
 void cr_upconn_consumed(struct cr_upconn *u, struct cr_request *r, size_t n);
-/* Graceful close once no stream is left; no reconnect. */
+/* Graceful close once no stream is left (HTTP/2 GOAWAY first); no
+ * reconnect. One not READY closes at once. */
 void cr_upconn_retire(struct cr_upconn *u);
 
 #endif

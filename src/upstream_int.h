@@ -84,14 +84,12 @@ struct cr_upconn {
 };
 
 /* Transport services for the codecs. */
-void cr_up_want_flush(struct cr_upconn *u);
+/* Stops or resumes reading the connection (h1: the client is slower than
+ * the upstream). */
 void cr_up_pause_read(struct cr_upconn *u, bool pause);
 /* A request's stream ended: normally (resp_eof) or not (the pool decides a
  * retry). Removes it from u->streams. */
 void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused);
-/* The connection cannot go on: close it, fail its requests, reconnect
- * (after the back-off). */
-void cr_up_fail(struct cr_upconn *u, const char *why);
 /* The upstream ended it cleanly (close_notify on an idle connection,
  * Connection: close): close it, fail what is still on it, reconnect
  * (at once if it proved itself, else after the back-off: pool.h). */

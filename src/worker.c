@@ -17,9 +17,9 @@
 #include "conn.h"
 #include "listener.h"
 #include "log.h"
+#include "gate.h"
 #include "pool.h"
 
-struct cr_worker *cr_worker_self;
 
 /* A late flush waits for the loop to have no input ready; under input that
  * never pauses, the guard (at CR_EVPRIO_IO) runs it after this long. */
@@ -214,7 +214,7 @@ void cr_worker_handshake(struct cr_listen_slot *slot, int delta)
 
 static void stop_loop_if_drained(struct cr_worker *w)
 {
-    if (w->draining && w->nconns == w->nlinger && cr_pool_idle(w->pool))
+    if (w->draining && w->nconns == w->nlinger && cr_gate_idle(w->gate))
         event_base_loopbreak(w->base);
 }
 
@@ -341,7 +341,6 @@ int cr_worker_run(const struct cr_worker_setup *s)
     LIST_INIT(&w.conns);
     TAILQ_INIT(&w.defer_now.items);
     TAILQ_INIT(&w.defer_late.items);
-    cr_worker_self = &w;
 
     /* Priorities (worker.h): open connections' I/O first, then their
      * flushes and the timers, then accepting and handshakes, so under CPU
@@ -380,7 +379,7 @@ int cr_worker_run(const struct cr_worker_setup *s)
             goto out_base;
         event_add(logchan, NULL);
     }
-    if (cr_pool_new(&w, &w.pool) < 0)
+    if (cr_gate_new(&w, &w.gate) < 0 || cr_pool_new(&w, &w.pool) < 0)
         goto out_base;
     cr_pool_start(w.pool);
     for (size_t i = 0; i < s->cfg->nlisteners; i++) {
@@ -405,7 +404,7 @@ int cr_worker_run(const struct cr_worker_setup *s)
 out_pool:
     for (size_t i = 0; i < s->cfg->nlisteners; i++)
         cr_listener_free(w.slots[i].l);
-    /* connections and the pool are not freed one by one: the process exits
+    /* connections, the gate and the pool are not freed one by one: the process exits
      * and the kernel closes every socket */
 out_base:
     free(w.slots);

@@ -1,5 +1,5 @@
 /* worker.h - a worker process: one libevent loop that owns its client
- * connections, its upstream pool and its admission queues.
+ * connections, its admission gate and its upstream pool.
  *
  * Nothing a worker does blocks: sockets are non-blocking, files are read by
  * the master before the fork, logs are single appending writes. */
@@ -56,11 +56,12 @@ uint32_t cr_worker_conn_limit(const struct cr_config *cfg, uint64_t nofile);
 uint64_t cr_worker_nofile(void);
 
 /* ------------------------------------------------------------ inside a worker
- * The running worker, for the modules of its event loop (conn, pool, ...). */
+ * The running worker, for the modules of its event loop (conn, gate, pool, ...). */
 
 #include <event2/event.h>
 #include <sys/queue.h>
 
+struct cr_gate;
 struct cr_pool;
 struct cr_conn;
 struct cr_listener;
@@ -121,7 +122,8 @@ struct cr_worker {
     const struct cr_worker_setup *setup;
     int id;
     struct cr_shm_worker_stats *stats;
-    struct cr_pool *pool;
+    struct cr_gate *gate; /* admission: tenants, queues (gate.h) */
+    struct cr_pool *pool; /* upstream connections (pool.h) */
     struct cr_listen_slot *slots; /* one per cfg->listeners[i] */
     LIST_HEAD(, cr_conn) conns;
     size_t nconns;
@@ -141,9 +143,6 @@ struct cr_worker {
  * added again if it was a persistent event and activated again, so that
  * what it was to run still runs, at its new level. Returns 0 or -1. */
 int cr_worker_set_priority(struct event *ev, int prio);
-
-/* The worker of this process (one per process). */
-extern struct cr_worker *cr_worker_self;
 
 /* Queues d to run after the current callbacks (d->late: once no input is
  * ready, and at the latest after about a millisecond); a no-op if already

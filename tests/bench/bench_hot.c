@@ -44,7 +44,7 @@
 #include "fixture.h"
 #include "h1.h"
 #include "h2.h"
-#include "pool.h"
+#include "gate.h"
 #include "request.h"
 #include "tenant.h"
 #include "upstream.h"
@@ -519,7 +519,7 @@ static uint64_t up_op(struct state *s)
     for (int i = 0; i < UP_BATCH; i++) {
         r[i] = build_request(s->c, &bench_fe);
         cr_request_finish_head(r[i], &reason);
-        r[i]->be_held = true; /* as cr_pool_submit would: the stream holds it */
+        r[i]->be_held = true; /* as cr_gate_submit would: the stream holds it */
     }
     for (int i = 0; i < UP_BATCH; i++) {
         on();
@@ -576,7 +576,7 @@ static uint64_t e2e_h1_op(struct state *s)
 
 static void e2e_h1_check(struct state *s)
 {
-    if (fx_lb_requests(s->lb) - s->lb_base != s->done || !cr_pool_idle(s->x.w.pool))
+    if (fx_lb_requests(s->lb) - s->lb_base != s->done || !cr_gate_idle(s->x.w.gate))
         fail("e2e_h1", "requests lost");
 }
 
@@ -606,7 +606,7 @@ static uint64_t e2e_h2_op(struct state *s)
 static void e2e_h2_check(struct state *s)
 {
     if (fx_lb_requests(s->lb) - s->lb_base != s->done ||
-        fx_h2c_done(s->phone) - s->phone_base != s->done || !cr_pool_idle(s->x.w.pool))
+        fx_h2c_done(s->phone) - s->phone_base != s->done || !cr_gate_idle(s->x.w.gate))
         fail("e2e_h2", "requests lost");
 }
 

@@ -15,7 +15,7 @@
 #include "fixture.h"
 #include "h1.h"
 #include "h2.h"
-#include "pool.h"
+#include "gate.h"
 #include "request.h"
 #include "upstream.h"
 #include "worker.h"
@@ -202,7 +202,7 @@ START_TEST(h1_through_pool_and_upstream)
     ck_assert_ptr_nonnull(body);
     ck_assert_uint_eq(strlen(body + 4), 300);
     ck_assert_uint_eq(cr_upconn_inflight(u), 0);
-    ck_assert(cr_pool_idle(X.w.pool));
+    ck_assert(cr_gate_idle(X.w.gate));
     fx_lb_free(lb);
 }
 END_TEST
@@ -681,7 +681,7 @@ START_TEST(h2_through_pool_and_upstream)
         ck_assert_int_eq(fx_h2c_status(cl, sid[i]), 200);
     ck_assert_uint_eq(fx_h2c_done(cl), 3);
     ck_assert_uint_eq(X.shm->tenants[2].admitted, 3); /* silver is tenant 2 */
-    ck_assert(cr_pool_idle(X.w.pool));
+    ck_assert(cr_gate_idle(X.w.gate));
     fx_h2c_free(cl);
     fx_lb_free(lb);
 }

@@ -21,7 +21,7 @@
 #include "common.h"
 #include "fixture.h"
 #include "h2.h"
-#include "pool.h"
+#include "gate.h"
 #include "request.h"
 
 /* ------------------------------------------------------------ fixtures */
@@ -245,10 +245,10 @@ START_TEST(free_after_highest_stream_id_is_prompt)
     get(1, true);
     get(0x7fffffff, true);
     ck_assert_int_eq(deliver(), 0);
-    ck_assert(!cr_pool_idle(X.w.pool)); /* both wait in the pool's queue */
+    ck_assert(!cr_gate_idle(X.w.gate)); /* both wait in the gate's queue */
     fx_conn_free(C);
     C = NULL;
-    ck_assert(cr_pool_idle(X.w.pool)); /* and both left it */
+    ck_assert(cr_gate_idle(X.w.gate)); /* and both left it */
     raw_done();
 }
 END_TEST
@@ -773,7 +773,7 @@ START_TEST(body_timeout_cancels_the_upstream_stream)
     get(1, false);
     ck_assert_int_eq(deliver(), 0);
     ck_assert_int_eq(fx_up_pump(u, lb), 0);
-    ck_assert(!cr_pool_idle(X.w.pool)); /* on its upstream stream */
+    ck_assert(!cr_gate_idle(X.w.gate)); /* on its upstream stream */
     ck_assert_uint_eq(fx_lb_requests(lb), 0);
     pass_ms(150);
     fire_timer();
@@ -781,7 +781,7 @@ START_TEST(body_timeout_cancels_the_upstream_stream)
     read_frames(&s);
     ck_assert_int_eq(s.status[0], 408);
     ck_assert_int_eq(fx_up_pump(u, lb), 0);
-    ck_assert(cr_pool_idle(X.w.pool));
+    ck_assert(cr_gate_idle(X.w.gate));
     ck_assert_uint_eq(fx_lb_requests(lb), 0);
     fx_conn_free(C);
     C = NULL;

@@ -14,6 +14,7 @@
 
 #include "common.h"
 #include "fixture.h"
+#include "gate.h"
 #include "pool.h"
 #include "request.h"
 #include "upstream.h"
@@ -118,7 +119,7 @@ START_TEST(request_waits_for_a_connection)
     struct cr_request *r = submit("/a", "gold");
     ck_assert_int_eq(r->state, CR_REQ_QUEUED);
     ck_assert_int_eq(r->status, 0);
-    ck_assert(!cr_pool_idle(X.w.pool));
+    ck_assert(!cr_gate_idle(X.w.gate));
 
     struct fx_lb *lb = fx_lb_new(100, 200, 50);
     struct cr_upconn *u = fx_up_ready(&X, 0, lb);
@@ -129,7 +130,7 @@ START_TEST(request_waits_for_a_connection)
     ck_assert_int_eq(heads, 1);
     ck_assert_int_eq(ends, 1);
     ck_assert_uint_eq(r->bytes_out, 50);
-    ck_assert(cr_pool_idle(X.w.pool));
+    ck_assert(cr_gate_idle(X.w.gate));
     cr_request_release_fe(r);
     fx_lb_free(lb);
 }
@@ -189,7 +190,7 @@ START_TEST(capacity_is_the_servers_stream_limit)
     ck_assert_int_eq(fx_up_pump(u, lb), 0);
     ck_assert_uint_eq(fx_lb_requests(lb), 5);
     ck_assert_int_eq(ends, 5);
-    ck_assert(cr_pool_idle(X.w.pool));
+    ck_assert(cr_gate_idle(X.w.gate));
     for (int i = 0; i < 5; i++)
         cr_request_release_fe(r[i]);
     fx_lb_free(lb);
@@ -203,7 +204,7 @@ START_TEST(queued_request_cancelled_by_its_client)
     struct cr_request *r = submit("/q", "silver");
     ck_assert_int_eq(r->state, CR_REQ_QUEUED);
     cr_request_release_fe(r);
-    ck_assert(cr_pool_idle(X.w.pool));
+    ck_assert(cr_gate_idle(X.w.gate));
     struct fx_lb *lb = fx_lb_new(100, 200, 10);
     struct cr_upconn *u = fx_up_ready(&X, 0, lb);
     ck_assert_uint_eq(cr_upconn_inflight(u), 0);

@@ -5,6 +5,7 @@
 
 #include <check.h>
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -439,6 +440,56 @@ START_TEST(authority_checked)
 }
 END_TEST
 
+/* ------------------------------------------------------------ state */
+
+/* The transitions of enum cr_req_state's comment, and only those. */
+START_TEST(state_transitions_are_the_listed_ones)
+{
+#define H CR_REQ_HEAD
+#define Q CR_REQ_QUEUED
+#define U CR_REQ_UPSTREAM
+#define R CR_REQ_RESPONDING
+#define D CR_REQ_DONE
+    static const bool ok[5][5] = {
+        [H] = {[Q] = true, [U] = true, [R] = true, [D] = true},
+        [Q] = {[U] = true, [R] = true},
+        [U] = {[Q] = true, [U] = true, [R] = true},
+        [R] = {[D] = true},
+        [D] = {[D] = true},
+    };
+    for (enum cr_req_state from = H; from <= D; from++)
+        for (enum cr_req_state to = H; to <= D; to++)
+            ck_assert_msg(cr_request_can_go(from, to) == ok[from][to], "%d -> %d: %s", from, to,
+                          ok[from][to] ? "refused" : "allowed");
+    ck_assert(!cr_request_can_go((enum cr_req_state)(D + 1), D));
+    ck_assert(!cr_request_can_go(H, (enum cr_req_state)(D + 1)));
+
+    /* a retried request's whole way, through the setter */
+    struct cr_request *r = req("HTTP/2", "GET", "/", NULL);
+    static const enum cr_req_state way[] = {Q, U, U, Q, U, R, D, D};
+    for (size_t i = 0; i < CR_ARRAY_LEN(way); i++) {
+        cr_request_set_state(r, way[i]);
+        ck_assert_int_eq(r->state, way[i]);
+    }
+    cr_request_release_fe(r);
+#undef H
+#undef Q
+#undef U
+#undef R
+#undef D
+}
+END_TEST
+
+/* A transition not listed is caught: the process aborts (assert). */
+START_TEST(invalid_state_transition_aborts)
+{
+    struct cr_request *r = req("HTTP/2", "GET", "/", NULL);
+    cr_request_set_state(r, CR_REQ_RESPONDING);
+    cr_request_set_state(r, CR_REQ_QUEUED); /* a response cannot go back to admission */
+    ck_abort_msg("RESPONDING -> QUEUED was not caught");
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 static Suite *request_suite(void)
@@ -461,6 +512,12 @@ static Suite *request_suite(void)
     tcase_add_test(tc, asterisk_form_accepted);
     tcase_add_test(tc, http10_without_host_gets_listener_address);
     tcase_add_test(tc, authority_checked);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("state");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, state_transitions_are_the_listed_ones);
+    tcase_add_test_raise_signal(tc, invalid_state_transition_aborts, SIGABRT);
     suite_add_tcase(s, tc);
     return s;
 }

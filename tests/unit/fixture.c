@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "gate.h"
 #include "log.h"
 #include "pool.h"
 #include "upstream_int.h"
@@ -105,13 +106,14 @@ void fx_world_init(struct fx_world *x, const char *yaml)
     w->defer_late.ev = event_new(w->base, -1, 0, never, w);
     w->late_guard = evtimer_new(w->base, never, w);
     FX_CHECK(w->defer_now.ev && w->defer_late.ev && w->late_guard);
-    cr_worker_self = w;
+    FX_CHECK(cr_gate_new(w, &w->gate) == 0);
     FX_CHECK(cr_pool_new(w, &w->pool) == 0);
 }
 
 void fx_world_free(struct fx_world *x)
 {
     cr_pool_free(x->w.pool);
+    cr_gate_free(x->w.gate);
     event_free(x->w.defer_now.ev);
     event_free(x->w.defer_late.ev);
     event_free(x->w.late_guard);
@@ -119,8 +121,6 @@ void fx_world_free(struct fx_world *x)
     SSL_CTX_free(x->tls);
     free(x->shm);
     cr_config_free(x->cfg);
-    if (cr_worker_self == &x->w)
-        cr_worker_self = NULL;
     memset(x, 0, sizeof(*x));
 }
 

@@ -2,8 +2,9 @@
  * worker and for the micro-benchmark (tests/bench/bench_hot.c).
  *
  * A world is a worker whose event loop is never run: its config, its
- * shared memory, its statistics and its upstream pool (made with
- * cr_pool_new and never started, so nothing connects). On it:
+ * shared memory, its statistics, its admission gate (cr_gate_new) and its
+ * upstream pool (made with cr_pool_new and never started, so nothing
+ * connects). On it:
  *
  *   - client connections that are OPEN with no socket and no TLS: attach a
  *     front end (cr_h1_attach / cr_h2_attach), feed it bytes through
@@ -50,8 +51,7 @@ struct fx_world {
     SSL_CTX *tls; /* SSL objects for connections that never handshake */
 };
 
-/* Builds a world from a YAML config (NULL: fx_default_yaml) and makes it
- * cr_worker_self. */
+/* Builds a world from a YAML config (NULL: fx_default_yaml). */
 void fx_world_init(struct fx_world *x, const char *yaml);
 void fx_world_free(struct fx_world *x);
 

@@ -1,0 +1,248 @@
+/* gate.c - admission in front of the upstream pool: the tenant table, the
+ * admission engine and its timer, shedding, queued requests.
+ *
+ * The engine (admit.c) decides; this file does what it decides in the
+ * worker: it answers refusals, counts them in shared memory, keeps the
+ * engine's timer armed at cr_admit_next_wakeup and hands what may go to
+ * the pool. */
+#include "gate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "admit.h"
+#include "common.h"
+#include "pool.h"
+
+struct cr_gate {
+    struct cr_worker *w;
+    struct cr_tenants *tenants;
+    struct cr_admit *admit;
+    struct event *tmr;       /* the engine's next wakeup */
+    char tenant_header[128]; /* tenants.header lower-cased once, "" if none */
+};
+
+static struct cr_shm_tenant_stats *tstats(struct cr_gate *g, const struct cr_request *r)
+{
+    return &g->w->setup->shm->tenants[r->tenant->index % CR_ADMIT_MAX_TENANTS];
+}
+
+static uint32_t waiting(const struct cr_gate *g)
+{
+    return cr_admit_queued(g->admit);
+}
+
+/* ------------------------------------------------------------ answers */
+
+static void shed(struct cr_gate *g, struct cr_request *r, const struct cr_admit_shed *why)
+{
+    char retry[16];
+    snprintf(retry, sizeof(retry), "%u", why->retry_after_s);
+    const char *extra[] = {"retry-after", retry, NULL};
+    atomic_fetch_add(&tstats(g, r)->shed[why->kind], 1);
+    cr_request_be_respond(r, why->status, why->reason, extra); /* it never went upstream */
+}
+
+/* ------------------------------------------------------------ timer */
+
+static void arm_timer(struct cr_gate *g)
+{
+    uint64_t at = cr_admit_next_wakeup(g->admit);
+    if (at == UINT64_MAX) {
+        evtimer_del(g->tmr);
+        return;
+    }
+    uint64_t now = cr_now_us();
+    uint64_t left = at > now ? at - now : 0;
+    struct timeval tv = {.tv_sec = (time_t)(left / 1000000), .tv_usec = (suseconds_t)(left % 1000000)};
+    evtimer_add(g->tmr, &tv);
+}
+
+/* Answers the requests that waited past their deadline, then sends those
+ * whose tenant got a token meanwhile. */
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_gate *g = arg;
+    struct cr_admit_shed why;
+    struct cr_admit_item *it;
+    while ((it = cr_admit_expire(g->admit, cr_now_us(), &why)) != NULL)
+        shed(g, it->owner, &why);
+    cr_gate_dispatch(g);
+    (void)fd, (void)what;
+}
+
+/* ------------------------------------------------------------ to the pool */
+
+static void update_capacity(struct cr_gate *g)
+{
+    cr_admit_set_capacity(g->admit, cr_pool_capacity(g->w->pool));
+}
+
+/* Hands an admitted request to the pool; it is in flight for the engine
+ * until cr_gate_done. */
+static void send_upstream(struct cr_gate *g, struct cr_request *r)
+{
+    atomic_fetch_add(&tstats(g, r)->admitted, 1);
+    if (cr_pool_place(g->w->pool, r) < 0) {
+        /* capacity said yes and no connection has room: only a connection
+         * lost between the two can do that */
+        cr_admit_done(g->admit, &r->admit, cr_now_us());
+        cr_request_be_respond(r, 502, "upstream connection lost", NULL);
+    }
+}
+
+/* ------------------------------------------------------------ API */
+
+int cr_gate_new(struct cr_worker *w, struct cr_gate **out)
+{
+    struct cr_gate *g = calloc(1, sizeof(*g));
+    int rc = CR_ENOMEM;
+    *out = NULL;
+    if (!g)
+        return CR_ENOMEM;
+    g->w = w;
+    const char *th = w->cfg->tenants.header;
+    for (size_t i = 0; th && th[i] && i < sizeof(g->tenant_header) - 1; i++)
+        g->tenant_header[i] = (char)(th[i] >= 'A' && th[i] <= 'Z' ? th[i] + 32 : th[i]);
+    /* the Retry-After jitter: different in each worker and each run */
+    uint64_t seed = (cr_now_us() * 2654435761u + (uint64_t)w->id) ^ (uint64_t)getpid();
+    g->tmr = evtimer_new(w->base, on_timer, g);
+    if (!g->tmr || (rc = cr_tenants_new(&w->cfg->tenants, &g->tenants)) < 0 ||
+        (rc = cr_admit_new(g->tenants, &w->setup->shm->admit, w->cfg->workers, seed,
+                           &g->admit)) < 0) {
+        cr_gate_free(g);
+        return rc;
+    }
+    *out = g;
+    return 0;
+}
+
+void cr_gate_free(struct cr_gate *g)
+{
+    if (!g)
+        return;
+    if (g->tmr)
+        event_free(g->tmr);
+    cr_admit_free(g->admit);
+    cr_tenants_free(g->tenants);
+    free(g);
+}
+
+void cr_gate_classify(struct cr_gate *g, struct cr_request *r, const char *sni)
+{
+    /* matched, logged and forwarded in one form, so that the upstream
+     * serves the path that was given its tenant and priority */
+    cr_tenants_normalize_path(r->path);
+    struct cr_tenant_key key = {.sni = sni, .path = r->path};
+    if (g->tenant_header[0]) {
+        const struct cr_hdr *h = cr_request_hdr(r, g->tenant_header);
+        key.header_value = h ? h->value : NULL;
+    }
+    r->tenant = cr_tenants_identify(g->tenants, &key);
+    r->prio = cr_tenants_priority(g->tenants, r->path);
+}
+
+void cr_gate_submit(struct cr_gate *g, struct cr_request *r)
+{
+    if (!cr_pool_available(g->w->pool)) {
+        cr_request_be_respond(r, 502, "upstream unavailable", NULL);
+        return;
+    }
+    struct cr_admit_shed why;
+    uint64_t now = cr_now_us();
+    cr_admit_item_init(&r->admit, r);
+    update_capacity(g);
+    switch (cr_admit_arrive(g->admit, &r->admit, r->tenant, r->prio, now, &why)) {
+    case CR_ADMIT_GO:
+        send_upstream(g, r);
+        break;
+    case CR_ADMIT_QUEUED:
+        /* the worker-wide bound (r counted), which high priority may exceed */
+        if (waiting(g) > g->w->cfg->upstream.queue && r->prio != CR_PRIO_HIGH) {
+            cr_admit_cancel(g->admit, &r->admit);
+            why = (struct cr_admit_shed){503, CR_ADMIT_SHED_SATURATED, "upstream queue full", 1};
+            shed(g, r, &why);
+            break;
+        }
+        cr_request_set_state(r, CR_REQ_QUEUED);
+        r->t_queued = now;
+        atomic_fetch_add(&tstats(g, r)->queued, 1);
+        arm_timer(g);
+        break;
+    case CR_ADMIT_SHED:
+        shed(g, r, &why);
+        break;
+    }
+}
+
+void cr_gate_cancel(struct cr_gate *g, struct cr_request *r)
+{
+    if (!r->be_held)
+        return;
+    if (r->state == CR_REQ_QUEUED && !r->up) {
+        cr_admit_cancel(g->admit, &r->admit);
+        arm_timer(g);
+        cr_request_release_be(r); /* frees it when the client is gone */
+        return;
+    }
+    cr_pool_cancel(g->w->pool, r);
+}
+
+bool cr_gate_idle(const struct cr_gate *g)
+{
+    return waiting(g) == 0 && cr_pool_idle(g->w->pool);
+}
+
+const struct cr_tenants *cr_gate_tenants(const struct cr_gate *g)
+{
+    return g->tenants;
+}
+
+/* ------------------------------------------------------------ from the pool */
+
+/* Sends every queued request the engine lets go now (one clock read for
+ * the lot: they leave in the same write). */
+void cr_gate_dispatch(struct cr_gate *g)
+{
+    struct cr_admit_item *it;
+    update_capacity(g);
+    if (waiting(g) == 0) { /* the common case: nothing queued */
+        arm_timer(g);
+        return;
+    }
+    uint64_t now = cr_now_us();
+    while ((it = cr_admit_next(g->admit, now)) != NULL) {
+        struct cr_request *r = it->owner;
+        r->t_dispatched = now;
+        send_upstream(g, r);
+    }
+    arm_timer(g);
+}
+
+void cr_gate_done(struct cr_gate *g, struct cr_request *r)
+{
+    cr_admit_done(g->admit, &r->admit, cr_now_us());
+}
+
+void cr_gate_readmit(struct cr_gate *g, struct cr_request *r)
+{
+    cr_gate_done(g, r);
+    cr_gate_submit(g, r);
+    cr_gate_dispatch(g);
+}
+
+void cr_gate_capacity_changed(struct cr_gate *g)
+{
+    update_capacity(g);
+}
+
+void cr_gate_fail_waiting(struct cr_gate *g)
+{
+    struct cr_admit_item *it;
+    struct cr_admit_shed why; /* counted as expired; the answer is a 502 */
+    /* expiring everything: a deadline in the far future is passed */
+    while (waiting(g) && (it = cr_admit_expire(g->admit, UINT64_MAX - 1, &why)) != NULL)
+        cr_request_be_respond(it->owner, 502, "upstream unavailable", NULL);
+    arm_timer(g);
+}

@@ -1,0 +1,102 @@
+/* gate.h - admission: what stands between a request whose head is complete
+ * and the upstream pool.
+ *
+ * A worker has one gate. It owns the worker's tenant table (tenant.h), its
+ * admission engine (admit.h: pure logic, clock injected) and the engine's
+ * timer. For each request it
+ *   - names the tenant and the priority (cr_gate_classify);
+ *   - decides (cr_gate_submit): the request goes to the pool now
+ *     (cr_pool_place), waits in its tenant's queue, or is answered at once -
+ *     429/503 with Retry-After when its tenant or the upstream is over its
+ *     share ("shed"), 502 when no upstream connection is coming;
+ *   - sends queued requests to the pool as capacity frees up
+ *     (cr_gate_dispatch), answers those that waited past their tenant's
+ *     max_wait (the timer), and takes out those whose client went away
+ *     (cr_gate_cancel).
+ *
+ * The pool places what the gate lets through on its connections, and keeps
+ * the gate told: cr_pool_capacity is what its connections can carry (read
+ * by the gate before each decision), and the pool calls the functions at
+ * the end of this file when that changes or a request's upstream exchange
+ * ends.
+ *
+ * The gate holds no reference of its own: a request it was given is held
+ * by the back end (request.h, be_held) from cr_request_submit on, and the
+ * gate either hands that hold to the pool or lets go of it when it answers
+ * (cr_request_be_respond) or the request leaves the queue. */
+#ifndef CR_GATE_H
+#define CR_GATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "request.h"
+#include "tenant.h"
+#include "worker.h"
+
+struct cr_gate;
+
+/* Creates the gate of worker w: its tenants (from w->cfg), its admission
+ * engine (capacity 0 until the pool has a connection up) and its timer on
+ * w->base. Returns 0 or CR_ENOMEM (CR_ELIMIT: more tenants than
+ * CR_ADMIT_MAX_TENANTS); *out is the gate, or NULL. */
+int cr_gate_new(struct cr_worker *w, struct cr_gate **out);
+
+/* Frees the gate. Requests still queued are forgotten (their front ends own
+ * them). A worker never needs it (it exits); tests do. NULL is a no-op. */
+void cr_gate_free(struct cr_gate *g);
+
+/* Names r's tenant and priority from its head and the TLS SNI name. First
+ * rewrites r->path in place in its normal form (cr_tenants_normalize_path:
+ * dot segments removed, unreserved characters decoded), which is what
+ * prefixes are matched against and what goes upstream and to the access
+ * log. */
+void cr_gate_classify(struct cr_gate *g, struct cr_request *r, const char *sni);
+
+/* Takes a request whose head is complete and classified (r->be_held is
+ * set). It goes to the pool now, waits (CR_REQ_QUEUED, up to its tenant's
+ * max_wait and within upstream.queue for the worker), or is answered at
+ * once (see the top of this file); r may be freed on return when its
+ * front end had let go. */
+void cr_gate_submit(struct cr_gate *g, struct cr_request *r);
+
+/* The front end is done with r, or r is being answered locally: a queued r
+ * leaves the queue and the back end lets go of it; one already given to
+ * the pool is cancelled there (cr_pool_cancel). No-op unless r->be_held. */
+void cr_gate_cancel(struct cr_gate *g, struct cr_request *r);
+
+/* Nothing queued here and nothing in flight in the pool (cr_pool_idle):
+ * a draining worker may stop. */
+bool cr_gate_idle(const struct cr_gate *g);
+
+/* The tenant table of this worker (for the admin endpoint). */
+const struct cr_tenants *cr_gate_tenants(const struct cr_gate *g);
+
+/* ---- for pool.c: the upstream's news ---- */
+
+/* The pool can carry more (a connection came up, a stream ended): sends
+ * every queued request the engine lets go now to the pool, then re-arms
+ * the timer. */
+void cr_gate_dispatch(struct cr_gate *g);
+
+/* A request the gate let through is done upstream (answered, failed or
+ * cancelled): its capacity unit and its tenant's concurrency slot come
+ * back. The caller then releases r and calls cr_gate_dispatch. */
+void cr_gate_done(struct cr_gate *g, struct cr_request *r);
+
+/* r's stream failed and the pool has no room to retry it on another
+ * connection now: its capacity unit comes back and it goes through
+ * admission again as a new arrival (cr_gate_submit), so that a refused
+ * burst waits instead of failing; then cr_gate_dispatch. */
+void cr_gate_readmit(struct cr_gate *g, struct cr_request *r);
+
+/* The pool's capacity changed without a stream ending (a connection was
+ * lost): the engine takes the new value. Nothing is dispatched. */
+void cr_gate_capacity_changed(struct cr_gate *g);
+
+/* No upstream connection is coming (cr_pool_available is false): every
+ * queued request is answered 502 "upstream unavailable" now rather than
+ * at its deadline. */
+void cr_gate_fail_waiting(struct cr_gate *g);
+
+#endif
