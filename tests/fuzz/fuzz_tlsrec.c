@@ -6,11 +6,11 @@
  * A fuzzer cannot forge AEAD tags, so the input is not the bytes on the
  * wire but a program that makes them: the driver holds the client's
  * traffic secret (the reader is keyed from the same one with
- * cr_tlsrec_new_keyed) and seals records as the client would, with the
- * content, inner type and padding the input says, or mixes in raw bytes
- * and broken records. The stream goes through a socketpair to
- * cr_tlsrec_read, in reads of the input's size, and the reader's
- * KeyUpdate answers are written out at the end.
+ * cr_tlsrec_new_keyed) and seals records as the client would, with
+ * tests/tls13seal.c: the content, inner type and padding the input says;
+ * or it mixes in raw bytes and broken records. The stream goes through a
+ * socketpair to cr_tlsrec_read, in reads of the input's size, and the
+ * reader's KeyUpdate answers are written out at the end.
  *
  * Input: byte 0 picks the suite (bits 0-1) and the read size (bits 2-7:
  * 1 << (b % 15) bytes per call); then operations, each an opcode byte
@@ -32,7 +32,6 @@
  * the only plaintext the reader may return, in order. Seeds: tests/fuzz/corpus/tlsrec/. */
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +39,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tls13seal.h"
 #include "tlsrec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -52,29 +52,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
         }                                                                                          \
     } while (0)
 
-#define HDR 5
-#define TAG 16
+#define HDR TLS13SEAL_HDR
+#define TAG TLS13SEAL_TAG
 #define MAX_WIRE (1u << 20) /* bytes on the wire per input */
 #define MAX_RECORD 65535    /* what a record header can say */
 #define MAX_CALLS 100000    /* cr_tlsrec_read calls per input */
 
+/* The suites and their secrets' (hashes') lengths. */
 static const struct {
     uint16_t id;
-    const char *cipher, *md;
-    size_t keylen, hashlen;
-} suites[] = {
-    {0x1301, "AES-128-GCM", "SHA256", 16, 32},
-    {0x1302, "AES-256-GCM", "SHA384", 32, 48},
-    {0x1303, "ChaCha20-Poly1305", "SHA256", 32, 32},
-};
+    size_t hashlen;
+} suites[] = {{0x1301, 32}, {0x1302, 48}, {0x1303, 32}};
 
-/* The client's side: its write key, sequence, and what it sent. */
+/* The client's side: its write key and sequence (tests/tls13seal.c), and
+ * what it sent. */
 struct client {
-    size_t si;
-    EVP_CIPHER *cipher;
-    EVP_CIPHER_CTX *ctx;
-    uint8_t secret[48], iv[12];
-    uint64_t seq;
+    struct tls13seal seal;
     uint8_t *wire; /* the bytes on the wire */
     size_t wlen;
     uint8_t *plain; /* the application data, in order */
@@ -82,44 +75,6 @@ struct client {
     uint8_t hs[5]; /* a KeyUpdate being gathered from its pieces */
     size_t hslen;
 };
-
-/* HKDF-Expand-Label(secret, label, "", n), RFC 8446 7.1, n <= hash length. */
-static void expand_label(struct client *cl, const uint8_t *secret, const char *label, uint8_t *out,
-                         size_t n)
-{
-    uint8_t info[64], block[64];
-    size_t ll = strlen(label), k = 0, bl = 0;
-    info[k++] = (uint8_t)(n >> 8);
-    info[k++] = (uint8_t)n;
-    info[k++] = (uint8_t)(6 + ll);
-    memcpy(info + k, "tls13 ", 6);
-    k += 6;
-    memcpy(info + k, label, ll);
-    k += ll;
-    info[k++] = 0;
-    info[k++] = 1;
-    CHECK(EVP_Q_mac(NULL, "HMAC", NULL, suites[cl->si].md, NULL, secret, suites[cl->si].hashlen,
-                    info, k, block, sizeof(block), &bl) != NULL &&
-          bl >= n);
-    memcpy(out, block, n);
-}
-
-static void client_key(struct client *cl)
-{
-    uint8_t key[32];
-    expand_label(cl, cl->secret, "key", key, suites[cl->si].keylen);
-    expand_label(cl, cl->secret, "iv", cl->iv, sizeof(cl->iv));
-    CHECK(EVP_CipherInit_ex2(cl->ctx, cl->cipher, key, NULL, 1, NULL) == 1);
-    cl->seq = 0;
-}
-
-static void client_key_update(struct client *cl)
-{
-    uint8_t next[48];
-    expand_label(cl, cl->secret, "traffic upd", next, suites[cl->si].hashlen);
-    memcpy(cl->secret, next, suites[cl->si].hashlen);
-    client_key(cl);
-}
 
 static void put(struct client *cl, const uint8_t *p, size_t n)
 {
@@ -155,7 +110,7 @@ static void expect(struct client *cl, const uint8_t *content, size_t len, uint8_
     cl->hslen += len;
     if (cl->hslen == sizeof(cl->hs)) {
         if (cl->hs[0] == 24 && cl->hs[1] == 0 && cl->hs[2] == 0 && cl->hs[3] == 1 && cl->hs[4] <= 1)
-            client_key_update(cl);
+            CHECK(tls13seal_key_update(&cl->seal) == 0);
         cl->hslen = 0;
     }
 }
@@ -167,32 +122,15 @@ static void seal(struct client *cl, uint8_t type, const uint8_t *content, size_t
 {
     if (len + 1 + pad + TAG > MAX_RECORD)
         pad = MAX_RECORD - TAG - 1 - len;
-    size_t inner = len + 1 + pad, clen = inner + TAG;
-    uint8_t *rec = calloc(1, HDR + clen);
+    size_t size = tls13seal_size(len, pad), clen = size - HDR;
+    uint8_t *rec = malloc(size);
     CHECK(rec != NULL);
-    rec[0] = 23;
-    rec[1] = 3;
-    rec[2] = 3;
-    rec[3] = (uint8_t)(clen >> 8);
-    rec[4] = (uint8_t)clen;
-    memcpy(rec + HDR, content, len);
-    rec[HDR + len] = type; /* then the zeros of calloc */
-    uint8_t n[12];
-    memcpy(n, cl->iv, 12);
-    for (int i = 0; i < 8; i++)
-        n[11 - i] ^= (uint8_t)(cl->seq >> (8 * i));
-    int ol;
-    CHECK(EVP_CipherInit_ex(cl->ctx, NULL, NULL, NULL, n, 1) == 1 &&
-          EVP_EncryptUpdate(cl->ctx, NULL, &ol, rec, HDR) == 1 &&
-          EVP_EncryptUpdate(cl->ctx, rec + HDR, &ol, rec + HDR, (int)inner) == 1 &&
-          EVP_EncryptFinal_ex(cl->ctx, rec + HDR + inner, &ol) == 1 &&
-          EVP_CIPHER_CTX_ctrl(cl->ctx, EVP_CTRL_AEAD_GET_TAG, TAG, rec + HDR + inner) == 1);
-    cl->seq++;
+    CHECK(tls13seal_record(&cl->seal, type, content, len, pad, rec) == 0);
     if (flip >= 0)
         rec[HDR + (size_t)flip % clen] ^= (uint8_t)(1u << (flip % 8));
     else
         expect(cl, content, len, type);
-    put(cl, rec, HDR + clen);
+    put(cl, rec, size);
     free(rec);
 }
 
@@ -292,21 +230,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    struct client cl = {.si = data[0] % 3};
+    struct client cl = {0};
+    size_t si = data[0] % 3;
     size_t bufsize = (size_t)1 << ((data[0] >> 2) % 15);
-    for (size_t i = 0; i < sizeof(cl.secret); i++)
-        cl.secret[i] = (uint8_t)(0x5a ^ i * 13);
-    cl.cipher = EVP_CIPHER_fetch(NULL, suites[cl.si].cipher, NULL);
-    cl.ctx = EVP_CIPHER_CTX_new();
+    uint8_t secret[48];
+    for (size_t i = 0; i < sizeof(secret); i++)
+        secret[i] = (uint8_t)(0x5a ^ i * 13);
     cl.wire = malloc(MAX_WIRE);
     cl.plain = malloc(MAX_WIRE);
     uint8_t *buf = malloc(bufsize);
-    CHECK(cl.cipher && cl.ctx && cl.wire && cl.plain && buf);
+    CHECK(tls13seal_init(&cl.seal, suites[si].id, secret, suites[si].hashlen) == 0);
+    CHECK(cl.wire && cl.plain && buf);
     struct cr_tlsrec *r;
     uint8_t server_secret[48] = {1};
-    CHECK(cr_tlsrec_new_keyed(suites[cl.si].id, cl.secret, server_secret, suites[cl.si].hashlen,
-                              &r) == 0);
-    client_key(&cl);
+    CHECK(cr_tlsrec_new_keyed(suites[si].id, secret, server_secret, suites[si].hashlen, &r) == 0);
     struct prog g = {data, size, 1};
     run_program(&cl, &g);
 
@@ -336,8 +273,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     close(sv[0]);
     close(sv[1]);
     cr_tlsrec_free(r);
-    EVP_CIPHER_CTX_free(cl.ctx);
-    EVP_CIPHER_free(cl.cipher);
+    tls13seal_free(&cl.seal);
     free(cl.wire);
     free(cl.plain);
     free(buf);

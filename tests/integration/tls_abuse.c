@@ -16,19 +16,17 @@
  * (whatever corral did), 2 when it could not. Every wait is bounded: the
  * socket has 5 s send and receive timeouts.
  *
- * The empty records are written by hand (OpenSSL refuses empty writes):
- * TLS_AES_128_GCM_SHA256 under the client's application traffic secret
- * from the key log, continuing OpenSSL's sequence numbers. */
+ * The empty records are written by hand (OpenSSL refuses empty writes,
+ * tests/tls13seal.c seals them): TLS_AES_128_GCM_SHA256 under the client's
+ * application traffic secret from the key log, continuing OpenSSL's
+ * sequence numbers. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/kdf.h>
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -38,6 +36,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include "tls13seal.h"
 
 static char secret_hex[2 * 48 + 1];
 
@@ -125,86 +125,32 @@ static const char GET[] = "GET /status/200 HTTP/1.1\r\nHost: edge.test\r\n\r\n";
 
 /* ------------------------------------------------------------ hand-made records */
 
-static void expand_label(const uint8_t *secret, const char *label, uint8_t *out, size_t n)
-{
-    uint8_t info[64];
-    size_t ll = strlen(label), k = 0;
-    info[k++] = 0;
-    info[k++] = (uint8_t)n;
-    info[k++] = (uint8_t)(6 + ll);
-    memcpy(info + k, "tls13 ", 6);
-    k += 6;
-    memcpy(info + k, label, ll);
-    k += ll;
-    info[k++] = 0;
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
-    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
-        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, 32),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, k),
-        OSSL_PARAM_construct_end(),
-    };
-    if (!ctx || EVP_KDF_derive(ctx, out, n, params) != 1)
-        die("HKDF");
-    EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
-}
-
-/* Appends one application-data record of content to out at *off. */
-static void seal(const uint8_t key[16], const uint8_t iv[12], uint64_t seq, const void *content,
-                 size_t len, uint8_t *out, size_t *off)
-{
-    uint8_t *rec = out + *off;
-    size_t inner = len + 1, clen = inner + 16;
-    rec[0] = 23;
-    rec[1] = 3;
-    rec[2] = 3;
-    rec[3] = (uint8_t)(clen >> 8);
-    rec[4] = (uint8_t)clen;
-    memcpy(rec + 5, content, len);
-    rec[5 + len] = 23;
-    uint8_t nonce[12];
-    memcpy(nonce, iv, 12);
-    for (int i = 0; i < 8; i++)
-        nonce[11 - i] ^= (uint8_t)(seq >> (8 * i));
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int ol;
-    if (!ctx || EVP_EncryptInit_ex(ctx, EVP_aes_128_gcm(), NULL, key, nonce) != 1 ||
-        EVP_EncryptUpdate(ctx, NULL, &ol, rec, 5) != 1 ||
-        EVP_EncryptUpdate(ctx, rec + 5, &ol, rec + 5, (int)inner) != 1 ||
-        EVP_EncryptFinal_ex(ctx, rec + 5 + inner, &ol) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, rec + 5 + inner) != 1)
-        die("AES-GCM");
-    EVP_CIPHER_CTX_free(ctx);
-    *off += 5 + clen;
-}
-
 /* n empty records and a GET, in one write, after the one record OpenSSL
  * sent under this key (the first GET). */
 static int send_empty_then_get(int fd, long n)
 {
-    uint8_t secret[32], key[16], iv[12];
+    uint8_t secret[32];
+    struct tls13seal s;
     if (strlen(secret_hex) != 64)
         die("no client traffic secret in the key log");
-    for (size_t i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(secret_hex + 2 * i, "%2x", &v) != 1)
-            die("key log");
-        secret[i] = (uint8_t)v;
-    }
-    expand_label(secret, "key", key, sizeof(key));
-    expand_label(secret, "iv", iv, sizeof(iv));
-    size_t cap = (size_t)(n + 1) * (5 + 17) + sizeof(GET), off = 0;
+    if (tls13seal_unhex(secret_hex, secret, sizeof(secret)) < 0)
+        die("key log");
+    if (tls13seal_init(&s, 0x1301, secret, sizeof(secret)) < 0)
+        die("HKDF");
+    s.seq = 1;
+    size_t cap = (size_t)n * tls13seal_size(0, 0) + tls13seal_size(sizeof(GET) - 1, 0), off = 0;
     uint8_t *buf = malloc(cap);
     if (!buf)
         die("malloc");
-    uint64_t seq = 1;
-    for (long i = 0; i < n; i++)
-        seal(key, iv, seq++, "", 0, buf, &off);
-    seal(key, iv, seq++, GET, sizeof(GET) - 1, buf, &off);
+    for (long i = 0; i < n; i++) {
+        if (tls13seal_record(&s, 23, "", 0, 0, buf + off) < 0)
+            die("AES-GCM");
+        off += tls13seal_size(0, 0);
+    }
+    if (tls13seal_record(&s, 23, GET, sizeof(GET) - 1, 0, buf + off) < 0)
+        die("AES-GCM");
+    off += tls13seal_size(sizeof(GET) - 1, 0);
+    tls13seal_free(&s);
     for (size_t done = 0; done < off;) {
         ssize_t k = send(fd, buf + done, off - done, MSG_NOSIGNAL);
         if (k <= 0) {

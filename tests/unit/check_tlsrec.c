@@ -6,9 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/kdf.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
@@ -17,6 +14,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "tls13seal.h"
 #include "tlsrec.h"
 
 static const char *const suite_names[] = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384",
@@ -160,107 +158,37 @@ static void server_read_all(struct pair *p, char *buf, size_t len)
 }
 
 /* ------------------------------------------------------------ forged records
- * The client's record protection done by hand (TLS_AES_128_GCM_SHA256), to
- * send what OpenSSL never sends: empty records, alerts that are not
- * close_notify, a KeyUpdate split across records, padding. */
-
-struct forger {
-    uint8_t secret[32], key[16], iv[12];
-    uint64_t seq;
-};
-
-/* HKDF-Expand-Label(secret, label, "", n) with SHA-256 (RFC 8446 7.1). */
-static void expand_label(const uint8_t *secret, const char *label, uint8_t *out, size_t n)
-{
-    uint8_t info[64];
-    size_t ll = strlen(label), k = 0;
-    info[k++] = 0;
-    info[k++] = (uint8_t)n;
-    info[k++] = (uint8_t)(6 + ll);
-    memcpy(info + k, "tls13 ", 6);
-    k += 6;
-    memcpy(info + k, label, ll);
-    k += ll;
-    info[k++] = 0;
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
-    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0),
-        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, 32),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, k),
-        OSSL_PARAM_construct_end(),
-    };
-    ck_assert_int_eq(EVP_KDF_derive(ctx, out, n, params), 1);
-    EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
-}
-
-static void forger_keys(struct forger *f)
-{
-    expand_label(f->secret, "key", f->key, sizeof(f->key));
-    expand_label(f->secret, "iv", f->iv, sizeof(f->iv));
-    f->seq = 0;
-}
+ * The client's record protection done by hand (TLS_AES_128_GCM_SHA256,
+ * tests/tls13seal.c), to send what OpenSSL never sends: empty records,
+ * alerts that are not close_notify, a KeyUpdate split across records,
+ * padding. */
 
 /* Starts where the client's OpenSSL stands after exchange_then_handoff:
  * one record ("ping") sent under its first application key. */
-static void forger_init(struct forger *f)
+static void forger_init(struct tls13seal *f)
 {
+    uint8_t secret[32];
     ck_assert_uint_eq(strlen(client_secret_hex), 64);
-    for (size_t i = 0; i < 32; i++) {
-        unsigned v;
-        ck_assert_int_eq(sscanf(client_secret_hex + 2 * i, "%2x", &v), 1);
-        f->secret[i] = (uint8_t)v;
-    }
-    forger_keys(f);
+    ck_assert_int_eq(tls13seal_unhex(client_secret_hex, secret, sizeof(secret)), 0);
+    ck_assert_int_eq(tls13seal_init(f, 0x1301, secret, sizeof(secret)), 0);
     f->seq = 1;
 }
 
-/* The next generation of the client's key, as after its KeyUpdate. */
-static void forger_update(struct forger *f)
-{
-    uint8_t next[32];
-    expand_label(f->secret, "traffic upd", next, sizeof(next));
-    memcpy(f->secret, next, sizeof(next));
-    forger_keys(f);
-}
-
 /* Writes one record to the server: content of type, then pad zero bytes. */
-static void forge(struct pair *p, struct forger *f, uint8_t type, const void *content, size_t len,
-                  size_t pad)
+static void forge(struct pair *p, struct tls13seal *f, uint8_t type, const void *content,
+                  size_t len, size_t pad)
 {
-    size_t inner = len + 1 + pad, clen = inner + 16;
-    uint8_t *rec = calloc(1, 5 + clen);
+    size_t size = tls13seal_size(len, pad);
+    uint8_t *rec = malloc(size);
     ck_assert_ptr_nonnull(rec);
-    rec[0] = 23;
-    rec[1] = 3;
-    rec[2] = 3;
-    rec[3] = (uint8_t)(clen >> 8);
-    rec[4] = (uint8_t)clen;
-    memcpy(rec + 5, content, len);
-    rec[5 + len] = type; /* then pad zeros (calloc) */
-    uint8_t nonce[12];
-    memcpy(nonce, f->iv, 12);
-    for (int i = 0; i < 8; i++)
-        nonce[11 - i] ^= (uint8_t)(f->seq >> (8 * i));
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int ol;
-    ck_assert_int_eq(EVP_EncryptInit_ex(ctx, EVP_aes_128_gcm(), NULL, f->key, nonce), 1);
-    ck_assert_int_eq(EVP_EncryptUpdate(ctx, NULL, &ol, rec, 5), 1);
-    ck_assert_int_eq(EVP_EncryptUpdate(ctx, rec + 5, &ol, rec + 5, (int)inner), 1);
-    ck_assert_int_eq(EVP_EncryptFinal_ex(ctx, rec + 5 + inner, &ol), 1);
-    ck_assert_int_eq(EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, 16, rec + 5 + inner), 1);
-    EVP_CIPHER_CTX_free(ctx);
-    f->seq++;
+    ck_assert_int_eq(tls13seal_record(f, type, content, len, pad, rec), 0);
     size_t off = 0;
-    for (int i = 0; off < 5 + clen && i < 1000; i++) {
-        ssize_t k = write(p->cfd, rec + off, 5 + clen - off);
+    for (int i = 0; off < size && i < 1000; i++) {
+        ssize_t k = write(p->cfd, rec + off, size - off);
         if (k > 0)
             off += (size_t)k;
     }
-    ck_assert_uint_eq(off, 5 + clen);
+    ck_assert_uint_eq(off, size);
     free(rec);
 }
 
@@ -448,7 +376,7 @@ START_TEST(records_without_data_yield)
     struct pair p;
     pair_open(&p, "TLS_AES_128_GCM_SHA256", 0);
     exchange_then_handoff(&p);
-    struct forger f;
+    struct tls13seal f;
     forger_init(&f);
     static const uint8_t user_canceled[2] = {1, 90};
     for (int i = 0; i < 100; i++) {
@@ -473,6 +401,7 @@ START_TEST(records_without_data_yield)
     ck_assert(memcmp(buf, "hello", 5) == 0);
     ck_assert_int_ge(calls, 200 / CR_TLSREC_MAX_EMPTY);
     ck_assert(!cr_tlsrec_pending(p.rec));
+    tls13seal_free(&f);
     pair_close(&p);
 }
 END_TEST
@@ -502,12 +431,12 @@ START_TEST(key_update_split_across_records)
     struct pair p;
     pair_open(&p, "TLS_AES_128_GCM_SHA256", 0);
     exchange_then_handoff(&p);
-    struct forger f;
+    struct tls13seal f;
     forger_init(&f);
     static const uint8_t ku[5] = {24, 0, 0, 1, 1}; /* update_requested */
     forge(&p, &f, 22, ku, 2, 0);
     forge(&p, &f, 22, ku + 2, 3, 0);
-    forger_update(&f);
+    ck_assert_int_eq(tls13seal_key_update(&f), 0); /* as after its KeyUpdate */
     forge(&p, &f, 23, "after", 5, 0);
     char buf[16];
     server_read_all(&p, buf, 5);
@@ -519,6 +448,7 @@ START_TEST(key_update_split_across_records)
     client_read_all(&p, NULL, buf, 5); /* after our KeyUpdate, under our next key */
     ck_assert(memcmp(buf, "reply", 5) == 0);
     evbuffer_free(out);
+    tls13seal_free(&f);
     pair_close(&p);
 }
 END_TEST
@@ -529,13 +459,14 @@ START_TEST(key_update_interleaved_is_refused)
     struct pair p;
     pair_open(&p, "TLS_AES_128_GCM_SHA256", 0);
     exchange_then_handoff(&p);
-    struct forger f;
+    struct tls13seal f;
     forger_init(&f);
     static const uint8_t ku[5] = {24, 0, 0, 1, 0};
     forge(&p, &f, 22, ku, 2, 0);
     forge(&p, &f, 23, "x", 1, 0);
     server_read_error(&p);
     client_gets_alert(&p, SSL_AD_UNEXPECTED_MESSAGE);
+    tls13seal_free(&f);
     pair_close(&p);
 }
 END_TEST
@@ -547,7 +478,7 @@ START_TEST(padding_past_the_limit_is_record_overflow)
     struct pair p;
     pair_open(&p, "TLS_AES_128_GCM_SHA256", 0);
     exchange_then_handoff(&p);
-    struct forger f;
+    struct tls13seal f;
     forger_init(&f);
     char *big = malloc(16384), *got = malloc(16384);
     memset(big, 'a', 16384);
@@ -559,6 +490,7 @@ START_TEST(padding_past_the_limit_is_record_overflow)
     client_gets_alert(&p, SSL_AD_RECORD_OVERFLOW);
     free(big);
     free(got);
+    tls13seal_free(&f);
     pair_close(&p);
 }
 END_TEST
