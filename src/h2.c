@@ -25,10 +25,10 @@
 #define H2_WU_CREDIT_MAX 1024
 
 /* fe_flags of a request on an h2 connection */
-#define H2_FE_STALLED 1 /* reset for "client send stalled" */
-#define H2_FE_LIVE 2    /* submitted, its response not all handed to nghttp2: in nlive */
-#define H2_FE_SHUT 4    /* live, and its stream's window holds its response: in nshut */
-#define H2_FE_REFUSED 8 /* refused with REFUSED_STREAM: "client not reading" */
+#define H2_FE_STALLED 1       /* reset for "client send stalled" */
+#define H2_FE_LIVE 2          /* submitted, its response not all handed to nghttp2: in nlive */
+#define H2_FE_SHUT 4          /* live, and its stream's window holds its response: in nshut */
+#define H2_FE_REFUSED 8       /* refused with REFUSED_STREAM: "client not reading" */
 #define H2_FE_BODY_TIMEOUT 16 /* its body stopped coming: "request body timeout" */
 
 struct h2 {
@@ -39,18 +39,23 @@ struct h2 {
     uint32_t nstreams;             /* how many */
     uint32_t nlive;                /* of those, H2_FE_LIVE */
     uint32_t nshut;                /* of those, H2_FE_SHUT */
-    bool goaway;
-    const char *calm;     /* the flood GOAWAY ENHANCE_YOUR_CALM answered, or NULL */
-    size_t hblock;        /* bytes of the header block being received */
-    uint32_t hconts;      /* its CONTINUATION frames */
-    uint64_t hblock_us;   /* it began (its HEADERS frame) at; 0: no block is open */
-    int32_t hblock_sid;   /* its stream */
-    uint32_t wu_credit;   /* WINDOW_UPDATEs owed to DATA sent (H2_WU_CREDIT_MAX) */
+    bool goaway;                   /* the final GOAWAY is out: close once its streams are done */
+    struct event *final; /* draining: the final GOAWAY, H2_DRAIN_RTT_MS after the notice */
+    const char *calm;    /* the flood GOAWAY ENHANCE_YOUR_CALM answered, or NULL */
+    size_t hblock;       /* bytes of the header block being received */
+    uint32_t hconts;     /* its CONTINUATION frames */
+    uint64_t hblock_us;  /* it began (its HEADERS frame) at; 0: no block is open */
+    int32_t hblock_sid;  /* its stream */
+    uint32_t wu_credit;  /* WINDOW_UPDATEs owed to DATA sent (H2_WU_CREDIT_MAX) */
     /* the client's frame budgets (gcra.h words: zero is a full bucket) */
     _Atomic uint64_t tat_resets, tat_pings, tat_settings, tat_empty, tat_control;
 };
 
 static const struct cr_fe_ops h2_fe;
+
+/* Between the shutdown notice and the final GOAWAY of a drain: a round trip
+ * with room to spare (nghttpx and h2o wait about a second). */
+#define H2_DRAIN_RTT_MS 1000
 
 /* ------------------------------------------------------------ requests */
 
@@ -151,7 +156,8 @@ static void refuse_not_reading(struct h2 *h, struct cr_request *r)
     r->fe_flags |= H2_FE_REFUSED;
     r->reason = "client not reading";
     r->resp_aborted = true;
-    cr_request_set_state(r, CR_REQ_DONE); /* trailers arriving before the reset is out are not a head */
+    cr_request_set_state(
+        r, CR_REQ_DONE); /* trailers arriving before the reset is out are not a head */
     cr_log_debug("conn %llu from %s: HTTP/2 stream %d refused: client not reading (%u stalled)",
                  (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream, stalled_streams(h));
     nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream, NGHTTP2_REFUSED_STREAM);
@@ -285,8 +291,8 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *a
     return 0;
 }
 
-static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
-                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+                     const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
 {
     struct h2 *h = arg;
     struct cr_request *r = stream_req(h, f->hd.stream_id);
@@ -306,11 +312,11 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     const char *n = (const char *)name, *v = (const char *)value;
     int rc;
     if (nlen && n[0] == ':') {
-        char **field = nlen == 7 && !memcmp(n, ":method", 7)      ? &r->method
-                       : nlen == 5 && !memcmp(n, ":path", 5)      ? &r->path
-                       : nlen == 7 && !memcmp(n, ":scheme", 7)    ? &r->scheme
+        char **field = nlen == 7 && !memcmp(n, ":method", 7)        ? &r->method
+                       : nlen == 5 && !memcmp(n, ":path", 5)        ? &r->path
+                       : nlen == 7 && !memcmp(n, ":scheme", 7)      ? &r->scheme
                        : nlen == 10 && !memcmp(n, ":authority", 10) ? &r->authority
-                                                                  : NULL;
+                                                                    : NULL;
         if (field == &r->path && vlen > hc->max_uri) {
             r->status = 414; /* answered once the head is complete */
             return 0;
@@ -607,7 +613,9 @@ static void h2_on_writable(struct cr_conn *c)
         cr_conn_close(c, true);
 }
 
-static void h2_on_drain(struct cr_conn *c)
+/* The GOAWAY that ends the connection: its last-stream-id is the last
+ * stream corral took, which it finishes; the connection closes after. */
+static void goaway_final(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
     if (h->goaway)
@@ -615,6 +623,34 @@ static void h2_on_drain(struct cr_conn *c)
     h->goaway = true;
     nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ng),
                           NGHTTP2_NO_ERROR, NULL, 0);
+    cr_conn_want_flush(c);
+}
+
+static void on_final(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_conn *c = arg;
+    (void)fd, (void)what;
+    if (c->state == CR_CONN_OPEN && c->proto_data)
+        goaway_final(c);
+}
+
+/* Draining (a reload or a stop), as nghttpx and h2o do: a GOAWAY with the
+ * largest stream id first (the shutdown notice: open no more streams), then,
+ * one round trip or so later, the final one with the last stream taken, so
+ * that a request the client sent before it read the notice is still
+ * answered rather than dropped unprocessed. */
+static void h2_on_drain(struct cr_conn *c)
+{
+    struct h2 *h = c->proto_data;
+    if (h->goaway || h->final)
+        return;
+    h->final = evtimer_new(c->w->base, on_final, c);
+    if (!h->final || nghttp2_submit_shutdown_notice(h->ng) != 0) {
+        goaway_final(c);
+        return;
+    }
+    static const struct timeval rtt = {H2_DRAIN_RTT_MS / 1000, (H2_DRAIN_RTT_MS % 1000) * 1000};
+    evtimer_add(h->final, &rtt);
     cr_conn_want_flush(c);
 }
 
@@ -744,7 +780,7 @@ static void h2_on_timer(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
     if (h->nstreams == 0 && !h->hblock_us)
-        h2_on_drain(c); /* idle: say goodbye properly */
+        goaway_final(c); /* idle: say goodbye properly */
     else
         check_streams(h);
 }
@@ -765,6 +801,8 @@ static void h2_on_free(struct cr_conn *c)
         cr_request_release_fe(r);
     }
     nghttp2_session_del(h->ng);
+    if (h->final)
+        event_free(h->final);
     free(h);
     c->proto_data = NULL;
 }
