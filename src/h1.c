@@ -18,7 +18,7 @@
 #define H1F_HEAD_SENT 0x01
 #define H1F_CHUNKED 0x02
 #define H1F_NO_BODY 0x04
-#define H1F_LAST 0x08 /* the connection closes after this response */
+#define H1F_LAST 0x08  /* the connection closes after this response */
 #define H1F_HTTP10 0x10
 
 /* Draining, an idle keep-alive connection waits this long for a request
@@ -27,18 +27,18 @@
 
 struct h1 {
     struct cr_conn *c;
-    cr_request_submit_cb submit; /* where complete heads go */
+    cr_request_submit_cb submit;   /* where complete heads go */
     http_parser parser;
     TAILQ_HEAD(cr_request_q, cr_request) reqs; /* in arrival order; the head answers first */
     uint32_t nreqs;
-    struct cr_request *cur; /* the request being parsed */
-    struct cr_hparse hp;    /* the current header field */
-    char *url;              /* the current URL */
+    struct cr_request *cur;        /* the request being parsed */
+    struct cr_hparse hp;           /* the current header field */
+    char *url;                     /* the current URL */
     size_t ulen, ucap;
-    bool value_at_end;   /* the last value piece ended the read buffer */
-    const char *buf_end; /* end of the bytes being parsed */
-    bool no_more;        /* stop reading requests (close pending) */
-    int err_status;      /* set by a callback that stopped the parser */
+    bool value_at_end;             /* the last value piece ended the read buffer */
+    const char *buf_end;           /* end of the bytes being parsed */
+    bool no_more;                  /* stop reading requests (close pending) */
+    int err_status;                /* set by a callback that stopped the parser */
     const char *err_reason;
     bool saw_cl, saw_te;
     int64_t cl_value;
@@ -56,52 +56,29 @@ static const struct cr_fe_ops h1_fe;
 static const char *reason_phrase(int s)
 {
     switch (s) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 204:
-        return "No Content";
-    case 206:
-        return "Partial Content";
-    case 301:
-        return "Moved Permanently";
-    case 302:
-        return "Found";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 408:
-        return "Request Timeout";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return "";
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "";
     }
 }
 
@@ -350,8 +327,8 @@ static int on_headers_complete(http_parser *p)
         return h->err_status ? -1 : stop(h, 400, "bad request");
     if (p->method == HTTP_HEAD)
         r->fe_flags |= H1F_NO_BODY;
-    r->has_body =
-        (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    r->has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 &&
+                                             p->content_length != ULLONG_MAX);
     if (!(p->flags & F_CHUNKED) && h->saw_cl)
         r->req_clen = h->cl_value;
     if (r->has_body && cr_request_body_too_large(r, r->req_clen))
@@ -733,7 +710,8 @@ static void h1_on_free(struct cr_conn *c)
         TAILQ_REMOVE(&h->reqs, r, felink);
         if (!r->status && r->method)
             r->reason = "client closed the connection";
-        else if (r->status && !r->reason && (!r->resp_eof || evbuffer_get_length(r->resp_body) > 0))
+        else if (r->status && !r->reason &&
+                 (!r->resp_eof || evbuffer_get_length(r->resp_body) > 0))
             r->reason = "connection closed before the response was sent";
         cr_request_release_fe(r);
     }

@@ -25,10 +25,10 @@
 #define H2_WU_CREDIT_MAX 1024
 
 /* fe_flags of a request on an h2 connection */
-#define H2_FE_STALLED 1       /* reset for "client send stalled" */
-#define H2_FE_LIVE 2          /* submitted, its response not all handed to nghttp2: in nlive */
-#define H2_FE_SHUT 4          /* live, and its stream's window holds its response: in nshut */
-#define H2_FE_REFUSED 8       /* refused with REFUSED_STREAM: "client not reading" */
+#define H2_FE_STALLED 1 /* reset for "client send stalled" */
+#define H2_FE_LIVE 2    /* submitted, its response not all handed to nghttp2: in nlive */
+#define H2_FE_SHUT 4    /* live, and its stream's window holds its response: in nshut */
+#define H2_FE_REFUSED 8 /* refused with REFUSED_STREAM: "client not reading" */
 #define H2_FE_BODY_TIMEOUT 16 /* its body stopped coming: "request body timeout" */
 
 struct h2 {
@@ -41,12 +41,12 @@ struct h2 {
     uint32_t nshut;                /* of those, H2_FE_SHUT */
     bool goaway;                   /* the final GOAWAY is out: close once its streams are done */
     struct event *final; /* draining: the final GOAWAY, H2_DRAIN_RTT_MS after the notice */
-    const char *calm;    /* the flood GOAWAY ENHANCE_YOUR_CALM answered, or NULL */
-    size_t hblock;       /* bytes of the header block being received */
-    uint32_t hconts;     /* its CONTINUATION frames */
-    uint64_t hblock_us;  /* it began (its HEADERS frame) at; 0: no block is open */
-    int32_t hblock_sid;  /* its stream */
-    uint32_t wu_credit;  /* WINDOW_UPDATEs owed to DATA sent (H2_WU_CREDIT_MAX) */
+    const char *calm;     /* the flood GOAWAY ENHANCE_YOUR_CALM answered, or NULL */
+    size_t hblock;        /* bytes of the header block being received */
+    uint32_t hconts;      /* its CONTINUATION frames */
+    uint64_t hblock_us;   /* it began (its HEADERS frame) at; 0: no block is open */
+    int32_t hblock_sid;   /* its stream */
+    uint32_t wu_credit;   /* WINDOW_UPDATEs owed to DATA sent (H2_WU_CREDIT_MAX) */
     /* the client's frame budgets (gcra.h words: zero is a full bucket) */
     _Atomic uint64_t tat_resets, tat_pings, tat_settings, tat_empty, tat_control;
 };
@@ -156,8 +156,7 @@ static void refuse_not_reading(struct h2 *h, struct cr_request *r)
     r->fe_flags |= H2_FE_REFUSED;
     r->reason = "client not reading";
     r->resp_aborted = true;
-    cr_request_set_state(
-        r, CR_REQ_DONE); /* trailers arriving before the reset is out are not a head */
+    cr_request_set_state(r, CR_REQ_DONE); /* trailers arriving before the reset is out are not a head */
     cr_log_debug("conn %llu from %s: HTTP/2 stream %d refused: client not reading (%u stalled)",
                  (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream, stalled_streams(h));
     nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream, NGHTTP2_REFUSED_STREAM);
@@ -291,8 +290,8 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *a
     return 0;
 }
 
-static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
-                     const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
 {
     struct h2 *h = arg;
     struct cr_request *r = stream_req(h, f->hd.stream_id);
@@ -312,11 +311,11 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     const char *n = (const char *)name, *v = (const char *)value;
     int rc;
     if (nlen && n[0] == ':') {
-        char **field = nlen == 7 && !memcmp(n, ":method", 7)        ? &r->method
-                       : nlen == 5 && !memcmp(n, ":path", 5)        ? &r->path
-                       : nlen == 7 && !memcmp(n, ":scheme", 7)      ? &r->scheme
+        char **field = nlen == 7 && !memcmp(n, ":method", 7)      ? &r->method
+                       : nlen == 5 && !memcmp(n, ":path", 5)      ? &r->path
+                       : nlen == 7 && !memcmp(n, ":scheme", 7)    ? &r->scheme
                        : nlen == 10 && !memcmp(n, ":authority", 10) ? &r->authority
-                                                                    : NULL;
+                                                                  : NULL;
         if (field == &r->path && vlen > hc->max_uri) {
             r->status = 414; /* answered once the head is complete */
             return 0;

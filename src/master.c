@@ -39,25 +39,25 @@
 struct gen {
     struct cr_config *cfg;
     uint64_t id;
-    int *fds;                          /* per listener */
-    int admin_fd;                      /* -1 without an admin endpoint */
+    int *fds;                 /* per listener */
+    int admin_fd;             /* -1 without an admin endpoint */
     struct cr_tls_server **server_tls; /* per listener */
     SSL_CTX *upstream_tls;
     struct cr_ticket_key (*file_keys)[CR_TICKET_RING]; /* per listener, from its key file */
-    size_t *nfile_keys;                                /* 0: generated and rotated */
+    size_t *nfile_keys;                                  /* 0: generated and rotated */
     uid_t uid;
     gid_t gid;
     const char *default_user; /* set when started as root without 'user' */
 };
 
 struct slot {
-    pid_t pid; /* 0 = not running */
-    int chan;  /* to the worker: log descriptors (cr_log_send), -1 = none */
-    int id;    /* worker number, 1-based */
+    pid_t pid;                /* 0 = not running */
+    int chan;                 /* to the worker: log descriptors (cr_log_send), -1 = none */
+    int id;                   /* worker number, 1-based */
     uint64_t gen;
     uint64_t started_us;
     uint64_t backoff_ms;
-    uint64_t respawn_at_us; /* 0 = no respawn pending */
+    uint64_t respawn_at_us;   /* 0 = no respawn pending */
     bool ready;             /* said so on chan: listening, its upstream pool tried */
 };
 
@@ -73,7 +73,7 @@ struct old {
 struct master {
     struct gen cur;
     const char *path;
-    struct slot *slots; /* current generation, cur.cfg->workers long */
+    struct slot *slots;       /* current generation, cur.cfg->workers long */
     size_t nslots;
     struct old *old; /* workers of earlier generations */
     size_t nold, capold;
@@ -183,13 +183,15 @@ static int gen_build_tls(struct gen *g, struct cr_shm *shm, struct cr_diag *diag
     struct cr_config *cfg = g->cfg;
     char err[512];
     if (cfg->nlisteners > CR_SHM_MAX_LISTENERS) {
-        cr_diag_add(diag, true, "%s: error: at most %d listeners", cfg->path, CR_SHM_MAX_LISTENERS);
+        cr_diag_add(diag, true, "%s: error: at most %d listeners", cfg->path,
+                    CR_SHM_MAX_LISTENERS);
         return CR_ECONFIG;
     }
     for (size_t i = 0; i < cfg->nlisteners; i++) {
         const struct cr_cfg_listener *l = &cfg->listeners[i];
-        if (l->tls.ticket_key_file && cr_ticket_load_file(l->tls.ticket_key_file, g->file_keys[i],
-                                                          &g->nfile_keys[i], err, sizeof(err)) < 0)
+        if (l->tls.ticket_key_file &&
+            cr_ticket_load_file(l->tls.ticket_key_file, g->file_keys[i], &g->nfile_keys[i], err,
+                                sizeof(err)) < 0)
             cr_diag_add(diag, true, "%s: error: listener %s: %s", cfg->path, l->name, err);
         (void)cr_tls_server_new(cfg, l, &shm->tickets[i], &g->server_tls[i], diag);
     }
@@ -216,7 +218,8 @@ static int gen_build(struct gen *g, struct cr_config *cfg, const struct gen *pre
         goto fail;
     for (size_t i = 0; i < cfg->nlisteners; i++)
         g->fds[i] = -1;
-    if (resolve_ids(cfg, &g->uid, &g->gid, &g->default_user) < 0 || gen_build_tls(g, shm, diag) < 0)
+    if (resolve_ids(cfg, &g->uid, &g->gid, &g->default_user) < 0 ||
+        gen_build_tls(g, shm, diag) < 0)
         goto fail;
     for (size_t i = 0; bind && i < cfg->nlisteners; i++) {
         const struct cr_cfg_listener *l = &cfg->listeners[i];
@@ -539,7 +542,7 @@ static void reap(struct master *m)
             close_chan(s);
             if (m->stopping) {
                 if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                    cr_log_info("worker %d (pid %d) %s", s->id, (int)pid, how);
+                cr_log_info("worker %d (pid %d) %s", s->id, (int)pid, how);
                 else
                     lost(m, s->id, pid, how);
                 break;

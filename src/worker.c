@@ -21,6 +21,7 @@
 #include "gate.h"
 #include "pool.h"
 
+
 /* A late flush waits for the loop to have no input ready; under input that
  * never pauses, the guard (at CR_EVPRIO_IO) runs it after this long. */
 static const struct timeval late_max = {0, 1000};
@@ -424,8 +425,8 @@ int cr_worker_run(const struct cr_worker_setup *s)
     cr_pool_start(w.pool);
     for (size_t i = 0; i < s->cfg->nlisteners; i++) {
         struct cr_listen_slot *slot = &w.slots[i];
-        *slot = (struct cr_listen_slot){
-            .w = &w, .index = i, .max = s->cfg->listeners[i].tls.max_handshakes};
+        *slot = (struct cr_listen_slot){.w = &w, .index = i,
+                                        .max = s->cfg->listeners[i].tls.max_handshakes};
         TAILQ_INIT(&slot->hs_waiting);
         slot->l = cr_listener_start(w.base, s->listen_fds[i], CR_EVPRIO_NEW, on_accept, slot);
         if (!slot->l)
