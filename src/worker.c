@@ -267,10 +267,10 @@ static void start_drain(struct cr_worker *w)
     struct cr_conn *c, *next;
     for (c = LIST_FIRST(&w->conns); c; c = next) {
         next = LIST_NEXT(c, link);
-        char b;
-        if (c->state == CR_CONN_HELLO && recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
-            cr_conn_close(c, false); /* silent: nothing of a request to lose */
-        else if (c->state == CR_CONN_OPEN && c->proto && c->proto->on_drain)
+        /* a connection still in its handshake (or whose ClientHello is on
+         * its way) finishes it under its own timers and drains from
+         * conn.c once open */
+        if (c->state == CR_CONN_OPEN && c->proto && c->proto->on_drain)
             c->proto->on_drain(c);
     }
     if (w->setup->admin_fd >= 0)
