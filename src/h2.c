@@ -590,6 +590,8 @@ static int h2_on_data(struct cr_conn *c, const uint8_t *data, size_t len)
     return 0;
 }
 
+static void goaway_final(struct cr_conn *c);
+
 static void h2_on_writable(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
@@ -604,6 +606,8 @@ static void h2_on_writable(struct cr_conn *c)
             break;
         evbuffer_add(c->out, data, (size_t)n);
     }
+    if (h->final && !h->goaway && h->nstreams == 0 && cr_conn_pending(c) == 0)
+        goaway_final(c); /* nothing left after the notice: no need to wait */
     if (cr_conn_pending(c) == 0 && !nghttp2_session_want_read(h->ng) &&
         !nghttp2_session_want_write(h->ng))
         cr_conn_close(c, true);
