@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "common.h"
 #include "hparse.h"
@@ -19,6 +20,10 @@
 #define H1F_NO_BODY 0x04
 #define H1F_LAST 0x08  /* the connection closes after this response */
 #define H1F_HTTP10 0x10
+
+/* Draining, an idle keep-alive connection waits this long for a request
+ * already on its way before it closes (h1_on_drain). */
+#define H1_DRAIN_IDLE_MS 500
 
 struct h1 {
     struct cr_conn *c;
@@ -328,8 +333,8 @@ static int on_headers_complete(http_parser *p)
         r->req_clen = h->cl_value;
     if (r->has_body && cr_request_body_too_large(r, r->req_clen))
         return stop(h, 413, "request body too large");
-    if (!http_should_keep_alive(p)) {
-        r->fe_flags |= H1F_LAST;
+    if (!http_should_keep_alive(p) || h->c->w->draining) {
+        r->fe_flags |= H1F_LAST; /* draining: answered with "connection: close" */
         h->no_more = true;
     }
     const struct cr_hdr *expect = cr_request_hdr(r, "expect");
@@ -566,6 +571,13 @@ static void write_body(struct h1 *h, struct cr_request *r)
     }
 }
 
+static void idle_close(struct h1 *h);
+
+static uint64_t drain_idle_ms(const struct cr_conn *c)
+{
+    return CR_MIN(c->w->cfg->http.idle_timeout_ms, (uint64_t)H1_DRAIN_IDLE_MS);
+}
+
 /* Writes what the head of the pipeline has, and moves on when it is done. */
 static void pump(struct h1 *h)
 {
@@ -602,11 +614,10 @@ static void pump(struct h1 *h)
     if (cr_conn_pending(h->c))
         cr_conn_want_flush(h->c);
     if (h->nreqs == 0 && !h->cur) {
-        if (h->c->w->draining) {
-            cr_conn_close(h->c, true);
-            return;
-        }
-        cr_conn_set_timer(h->c, h->c->w->cfg->http.idle_timeout_ms);
+        /* draining: a request already on its way is still read (read_on)
+         * and answered; the connection closes once idle (h1_on_timer) */
+        cr_conn_set_timer(h->c, h->c->w->draining ? drain_idle_ms(h->c)
+                                                  : h->c->w->cfg->http.idle_timeout_ms);
     }
     read_on(h);
 }
@@ -637,15 +648,40 @@ static void h1_on_writable(struct cr_conn *c)
     pump(c->proto_data);
 }
 
+/* Draining: the connection closes between requests, never under one. The
+ * last request begun gets "connection: close" (and those still to come,
+ * on_headers_complete); pipelined bytes not parsed yet are requests too.
+ * An idle connection stays open a moment (H1_DRAIN_IDLE_MS) for a request
+ * already on its way, which is answered with "connection: close", and
+ * closes when no request byte is pending (idle_close). */
 static void h1_on_drain(struct cr_conn *c)
 {
     struct h1 *h = c->proto_data;
-    h->no_more = true;
     struct cr_request *last = TAILQ_LAST(&h->reqs, cr_request_q);
-    if (last)
+    if (parser_paused(h) || held_len(h) > 0)
+        return; /* the held requests are parsed, and answered, first */
+    if (last) {
+        h->no_more = true;
         last->fe_flags |= H1F_LAST;
-    else
-        cr_conn_close(c, true);
+        return;
+    }
+    cr_conn_set_timer(c, drain_idle_ms(c));
+}
+
+/* Closes an idle connection unless request bytes are waiting in its socket
+ * (or its TLS session): then they are read and answered first, the next
+ * look in a moment. The close lingers: a request sent meanwhile makes no
+ * reset that could hide the close from its client. */
+static void idle_close(struct h1 *h)
+{
+    char b;
+    ssize_t n = recv(h->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (h->c->ssl && SSL_pending(h->c->ssl) > 0)) {
+        cr_conn_set_timer(h->c, H1_DRAIN_IDLE_MS);
+        return;
+    }
+    h->no_more = true;
+    cr_conn_close_linger(h->c);
 }
 
 static void h1_on_timer(struct cr_conn *c)
@@ -653,6 +689,10 @@ static void h1_on_timer(struct cr_conn *c)
     struct h1 *h = c->proto_data;
     if (h->cur && !(h->cur->fe_flags & H1F_HEAD_SENT) && h->cur->state < CR_REQ_RESPONDING) {
         parse_failed(h, 408, h->cur->method ? "request body timeout" : "request header timeout");
+        return;
+    }
+    if (h->nreqs == 0 && c->w->draining) {
+        idle_close(h);
         return;
     }
     if (h->nreqs == 0) {

@@ -39,7 +39,8 @@ struct h2 {
     uint32_t nstreams;             /* how many */
     uint32_t nlive;                /* of those, H2_FE_LIVE */
     uint32_t nshut;                /* of those, H2_FE_SHUT */
-    bool goaway;
+    bool goaway;                   /* the final GOAWAY is out: close once its streams are done */
+    struct event *final; /* draining: the final GOAWAY, H2_DRAIN_RTT_MS after the notice */
     const char *calm;     /* the flood GOAWAY ENHANCE_YOUR_CALM answered, or NULL */
     size_t hblock;        /* bytes of the header block being received */
     uint32_t hconts;      /* its CONTINUATION frames */
@@ -51,6 +52,10 @@ struct h2 {
 };
 
 static const struct cr_fe_ops h2_fe;
+
+/* Between the shutdown notice and the final GOAWAY of a drain: a round trip
+ * with room to spare (nghttpx and h2o wait about a second). */
+#define H2_DRAIN_RTT_MS 1000
 
 /* ------------------------------------------------------------ requests */
 
@@ -585,6 +590,8 @@ static int h2_on_data(struct cr_conn *c, const uint8_t *data, size_t len)
     return 0;
 }
 
+static void goaway_final(struct cr_conn *c);
+
 static void h2_on_writable(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
@@ -599,6 +606,8 @@ static void h2_on_writable(struct cr_conn *c)
             break;
         evbuffer_add(c->out, data, (size_t)n);
     }
+    if (h->final && !h->goaway && h->nstreams == 0 && cr_conn_pending(c) == 0)
+        goaway_final(c); /* nothing left after the notice: no need to wait */
     if (cr_conn_pending(c) == 0 && !nghttp2_session_want_read(h->ng) &&
         !nghttp2_session_want_write(h->ng))
         cr_conn_close(c, true);
@@ -607,7 +616,9 @@ static void h2_on_writable(struct cr_conn *c)
         cr_conn_close(c, true);
 }
 
-static void h2_on_drain(struct cr_conn *c)
+/* The GOAWAY that ends the connection: its last-stream-id is the last
+ * stream corral took, which it finishes; the connection closes after. */
+static void goaway_final(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
     if (h->goaway)
@@ -615,6 +626,34 @@ static void h2_on_drain(struct cr_conn *c)
     h->goaway = true;
     nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->ng),
                           NGHTTP2_NO_ERROR, NULL, 0);
+    cr_conn_want_flush(c);
+}
+
+static void on_final(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_conn *c = arg;
+    (void)fd, (void)what;
+    if (c->state == CR_CONN_OPEN && c->proto_data)
+        goaway_final(c);
+}
+
+/* Draining (a reload or a stop), as nghttpx and h2o do: a GOAWAY with the
+ * largest stream id first (the shutdown notice: open no more streams), then,
+ * one round trip or so later, the final one with the last stream taken, so
+ * that a request the client sent before it read the notice is still
+ * answered rather than dropped unprocessed. */
+static void h2_on_drain(struct cr_conn *c)
+{
+    struct h2 *h = c->proto_data;
+    if (h->goaway || h->final)
+        return;
+    h->final = evtimer_new(c->w->base, on_final, c);
+    if (!h->final || nghttp2_submit_shutdown_notice(h->ng) != 0) {
+        goaway_final(c);
+        return;
+    }
+    static const struct timeval rtt = {H2_DRAIN_RTT_MS / 1000, (H2_DRAIN_RTT_MS % 1000) * 1000};
+    evtimer_add(h->final, &rtt);
     cr_conn_want_flush(c);
 }
 
@@ -744,7 +783,7 @@ static void h2_on_timer(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
     if (h->nstreams == 0 && !h->hblock_us)
-        h2_on_drain(c); /* idle: say goodbye properly */
+        goaway_final(c); /* idle: say goodbye properly */
     else
         check_streams(h);
 }
@@ -765,6 +804,8 @@ static void h2_on_free(struct cr_conn *c)
         cr_request_release_fe(r);
     }
     nghttp2_session_del(h->ng);
+    if (h->final)
+        event_free(h->final);
     free(h);
     c->proto_data = NULL;
 }

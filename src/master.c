@@ -31,6 +31,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define STABLE_AFTER_MS 10000 /* a worker alive this long resets the back-off */
+#define HANDOFF_MAX_MS                                                                             \
+    2000 /* a reload's old workers drain once the new ones are ready, or after this */
 
 /* Everything one generation of workers runs with; built in full before the
  * generation starts, so a reload that cannot build it changes nothing. */
@@ -56,6 +58,16 @@ struct slot {
     uint64_t started_us;
     uint64_t backoff_ms;
     uint64_t respawn_at_us;   /* 0 = no respawn pending */
+    bool ready;             /* said so on chan: listening, its upstream pool tried */
+};
+
+/* A worker of an earlier generation: it drains (SIGTERM sent) or waits for
+ * the new generation to be ready first (handoff). */
+struct old {
+    pid_t pid;
+    int id;
+    bool signalled;
+    uint64_t kill_at_us; /* after SIGTERM: drain_timeout + 2 s, then SIGKILL */
 };
 
 struct master {
@@ -63,12 +75,14 @@ struct master {
     const char *path;
     struct slot *slots;       /* current generation, cur.cfg->workers long */
     size_t nslots;
-    pid_t *old;               /* draining workers of earlier generations */
+    struct old *old; /* workers of earlier generations */
     size_t nold, capold;
     struct cr_shm *shm;
     int sfd;
     int stopping;
     uint64_t kill_at_us;
+    uint64_t handoff_at_us; /* old workers get SIGTERM at the latest then; 0 = none waiting */
+    uint64_t old_drain_ms;  /* their drain_timeout */
     uint64_t rotate_at_us[CR_SHM_MAX_LISTENERS]; /* next ticket key rotation, 0 = none */
 };
 
@@ -310,11 +324,11 @@ static void log_conn_limit(const struct cr_config *cfg)
 
 /* ------------------------------------------------------------ workers */
 
-static void old_add(struct master *m, pid_t pid)
+static void old_add(struct master *m, pid_t pid, int id)
 {
     if (m->nold == m->capold) {
         size_t cap = m->capold ? m->capold * 2 : 8;
-        pid_t *p = realloc(m->old, cap * sizeof(*p));
+        struct old *p = realloc(m->old, cap * sizeof(*p));
         if (!p) {
             kill(pid, SIGKILL); /* cannot track it: do not leave it unsupervised */
             return;
@@ -322,7 +336,46 @@ static void old_add(struct master *m, pid_t pid)
         m->old = p;
         m->capold = cap;
     }
-    m->old[m->nold++] = pid;
+    m->old[m->nold++] = (struct old){.pid = pid, .id = id};
+}
+
+/* The old workers that waited for the handoff start draining now; each
+ * gets drain_timeout (and 2 s to exit) before it is killed. */
+static void old_drain(struct master *m)
+{
+    uint64_t now = cr_now_us();
+    for (size_t i = 0; i < m->nold; i++) {
+        struct old *o = &m->old[i];
+        if (o->signalled)
+            continue;
+        kill(o->pid, SIGTERM);
+        o->signalled = true;
+        o->kill_at_us = now + (m->old_drain_ms + 2000) * 1000ull;
+    }
+    m->handoff_at_us = 0;
+}
+
+/* Whether the new generation is ready to take over: every slot that runs
+ * has said so (or is not running: nothing to wait for). */
+static bool gen_ready(const struct master *m)
+{
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid && !m->slots[i].ready)
+            return false;
+    return true;
+}
+
+/* "ready" messages from the workers (one byte each on their channel). */
+static void read_chans(struct master *m)
+{
+    for (size_t i = 0; i < m->nslots; i++) {
+        struct slot *s = &m->slots[i];
+        char b[8];
+        while (s->chan >= 0 && recv(s->chan, b, sizeof(b), MSG_DONTWAIT) > 0)
+            s->ready = true;
+    }
+    if (m->handoff_at_us && gen_ready(m))
+        old_drain(m);
 }
 
 static void close_chan(struct slot *s)
@@ -385,6 +438,7 @@ static void spawn(struct master *m, struct slot *s)
     s->gen = m->cur.id;
     s->started_us = cr_now_us();
     s->respawn_at_us = 0;
+    s->ready = false;
     cr_log_info("worker %d started (pid %d, generation %llu)", s->id, (int)pid,
                 (unsigned long long)m->cur.id);
 }
@@ -421,6 +475,44 @@ static void describe_exit(int status, char *buf, size_t len)
         snprintf(buf, len, "ended with status 0x%x", status);
 }
 
+/* Whether a worker other than pid shares the statistics slot of worker id
+ * (one of another generation). */
+static bool slot_shared(const struct master *m, int id, pid_t pid)
+{
+    for (size_t i = 0; i < m->nold; i++)
+        if (m->old[i].id == id && m->old[i].pid != pid)
+            return true;
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i].id == id && m->slots[i].pid && m->slots[i].pid != pid)
+            return true;
+    return false;
+}
+
+/* A worker that did not exit by itself: what it held, from its live counts
+ * in shared memory (its connections were reset, its requests unanswered),
+ * which are then settled so that /stats does not count them as open. A
+ * slot shared with a worker of another generation holds both's counts. */
+static void lost(struct master *m, int id, pid_t pid, const char *how)
+{
+    struct cr_shm_worker_stats *st = &m->shm->workers[(id - 1) % CR_SHM_MAX_WORKERS];
+    uint64_t conns = atomic_load(&st->conns_open), open_reqs = atomic_load(&st->requests_active);
+    if (slot_shared(m, id, pid)) {
+        cr_log_error("worker %d (pid %d) %s, holding up to %llu client connection(s) and %llu "
+                     "request(s) in flight (counted with another generation's worker %d)",
+                     id, (int)pid, how, (unsigned long long)conns, (unsigned long long)open_reqs,
+                     id);
+        return;
+    }
+    cr_log_error("worker %d (pid %d) %s, holding %llu client connection(s) and %llu request(s) "
+                 "in flight: they were cut off",
+                 id, (int)pid, how, (unsigned long long)conns, (unsigned long long)open_reqs);
+    atomic_store(&st->conns_open, 0);
+    atomic_store(&st->conns_lingering, 0);
+    atomic_store(&st->handshakes_active, 0);
+    atomic_store(&st->requests_active, 0);
+    atomic_fetch_add(&st->responses_by_class[0], open_reqs); /* reset */
+}
+
 static void reap(struct master *m)
 {
     int status;
@@ -430,9 +522,13 @@ static void reap(struct master *m)
         describe_exit(status, how, sizeof(how));
         int found = 0;
         for (size_t i = 0; i < m->nold; i++) {
-            if (m->old[i] == pid) {
+            if (m->old[i].pid == pid) {
+                int id = m->old[i].id;
                 m->old[i] = m->old[--m->nold];
-                cr_log_info("old worker (pid %d) %s", (int)pid, how);
+                if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                    cr_log_info("old worker %d (pid %d) %s", id, (int)pid, how);
+                else
+                    lost(m, id, pid, how);
                 found = 1;
                 break;
             }
@@ -445,14 +541,19 @@ static void reap(struct master *m)
             s->pid = 0;
             close_chan(s);
             if (m->stopping) {
+                if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 cr_log_info("worker %d (pid %d) %s", s->id, (int)pid, how);
+                else
+                    lost(m, s->id, pid, how);
                 break;
             }
             uint64_t now = cr_now_us();
             if (now - s->started_us > STABLE_AFTER_MS * 1000ull)
                 s->backoff_ms = BACKOFF_MIN_MS;
-            cr_log_error("worker %d (pid %d) %s; restarting it in %llu ms", s->id, (int)pid, how,
-                         (unsigned long long)s->backoff_ms);
+            lost(m, s->id, pid, how);
+            cr_log_error("worker %d (pid %d): restarting it in %llu ms; the other workers keep "
+                         "accepting",
+                         s->id, (int)pid, (unsigned long long)s->backoff_ms);
             s->respawn_at_us = now + s->backoff_ms * 1000ull;
             s->backoff_ms = CR_MIN(s->backoff_ms * 2, (uint64_t)BACKOFF_MAX_MS);
         }
@@ -473,7 +574,7 @@ static void signal_all(struct master *m, int sig)
         if (m->slots[i].pid)
             kill(m->slots[i].pid, sig);
     for (size_t i = 0; i < m->nold; i++)
-        kill(m->old[i], sig);
+        kill(m->old[i].pid, sig);
 }
 
 /* ------------------------------------------------------------ signals */
@@ -498,6 +599,9 @@ static void stop(struct master *m, const char *why)
         close(m->cur.admin_fd);
     m->cur.admin_fd = -1;
     signal_all(m, SIGTERM);
+    m->handoff_at_us = 0;
+    for (size_t i = 0; i < m->nold; i++)
+        m->old[i].signalled = true;
     m->kill_at_us = cr_now_us() + (m->cur.cfg->drain_timeout_ms + 2000) * 1000ull;
 }
 
@@ -518,14 +622,16 @@ static void reload(struct master *m)
     gen_publish_keys(&next, m->shm);
     if (cr_log_open(&next.cfg->log) < 0)
         cr_log_warn("reload: keeping the previous log files");
-    /* the old generation drains; its workers keep their own copies of
-     * every socket and context, so the master can release them now */
-    for (size_t i = 0; i < m->nslots; i++) {
-        if (m->slots[i].pid) {
-            kill(m->slots[i].pid, SIGTERM);
-            old_add(m, m->slots[i].pid);
-        }
-    }
+    /* the old generation keeps serving until the new one is ready (it
+     * listens, and its upstream pool has connected or tried), then drains;
+     * its workers keep their own copies of every socket and context, so
+     * the master can release them now */
+    old_drain(m); /* a previous handoff still waiting: that generation goes now */
+    for (size_t i = 0; i < m->nslots; i++)
+        if (m->slots[i].pid)
+            old_add(m, m->slots[i].pid, m->slots[i].id);
+    m->old_drain_ms = m->cur.cfg->drain_timeout_ms;
+    m->handoff_at_us = cr_now_us() + HANDOFF_MAX_MS * 1000ull;
     gen_free(&m->cur, &next);
     m->cur = next;
     schedule_rotations(m);
@@ -615,6 +721,11 @@ static int next_timeout_ms(const struct master *m)
             next = CR_MIN(next, m->slots[i].respawn_at_us);
     if (m->stopping)
         next = CR_MIN(next, m->kill_at_us);
+    if (m->handoff_at_us)
+        next = CR_MIN(next, m->handoff_at_us);
+    for (size_t i = 0; i < m->nold; i++)
+        if (m->old[i].signalled)
+            next = CR_MIN(next, m->old[i].kill_at_us);
     if (next == UINT64_MAX)
         return -1;
     return next <= now ? 0 : (int)((next - now + 999) / 1000);
@@ -629,6 +740,20 @@ static void run_timers(struct master *m)
         struct slot *s = &m->slots[i];
         if (!s->pid && s->respawn_at_us && s->respawn_at_us <= now)
             spawn(m, s);
+    }
+    if (m->handoff_at_us && now >= m->handoff_at_us) {
+        cr_log_warn("reload: the new workers are not all ready after %d ms; the old ones drain "
+                    "now",
+                    HANDOFF_MAX_MS);
+        old_drain(m);
+    }
+    for (size_t i = 0; i < m->nold && !m->stopping; i++) {
+        struct old *o = &m->old[i];
+        if (o->signalled && o->kill_at_us && now >= o->kill_at_us) {
+            cr_log_warn("drain timeout: killing old worker %d (pid %d)", o->id, (int)o->pid);
+            kill(o->pid, SIGKILL);
+            o->kill_at_us = 0;
+        }
     }
     if (m->stopping && now >= m->kill_at_us && running(m)) {
         cr_log_warn("drain timeout: killing %zu remaining worker(s)", running(m));
@@ -719,13 +844,18 @@ int cr_master_run(struct cr_config *cfg, const char *path)
         goto out_gen;
 
     while (!m.stopping || running(&m) > 0) {
-        struct pollfd pfd = {.fd = m.sfd, .events = POLLIN};
-        int n = poll(&pfd, 1, next_timeout_ms(&m));
+        struct pollfd pfd[1 + CR_SHM_MAX_WORKERS] = {{.fd = m.sfd, .events = POLLIN}};
+        nfds_t npfd = 1;
+        for (size_t i = 0; i < m.nslots && npfd < CR_ARRAY_LEN(pfd); i++)
+            if (m.slots[i].chan >= 0 && !m.slots[i].ready)
+                pfd[npfd++] = (struct pollfd){.fd = m.slots[i].chan, .events = POLLIN};
+        int n = poll(pfd, npfd, next_timeout_ms(&m));
         if (n < 0 && errno != EINTR) {
             cr_log_error("poll: %s", strerror(errno));
             break;
         }
-        if (n > 0) {
+        read_chans(&m);
+        if (n > 0 && pfd[0].revents) {
             struct signalfd_siginfo si;
             while (read(m.sfd, &si, sizeof(si)) == sizeof(si))
                 on_signal(&m, (int)si.ssi_signo);

@@ -153,6 +153,8 @@ struct cr_request *cr_request_new(struct cr_conn *conn, const struct cr_fe_ops *
     r->up_conn_id = -1;
     r->t_start = cr_now_us();
     atomic_fetch_add(&conn->w->stats->requests, 1);
+    atomic_fetch_add(&conn->w->stats->requests_active, 1);
+    conn->w->nreqs++;
     return r;
 }
 
@@ -210,6 +212,8 @@ void cr_request_release_fe(struct cr_request *r)
         return;
     if (r->method || r->status) /* not a bare connection that sent nothing */
         access_log(r);
+    atomic_fetch_sub(&r->w->stats->requests_active, 1);
+    r->w->nreqs--;
     r->fe = NULL;
     r->conn = NULL;
     if (r->be_held)

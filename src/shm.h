@@ -44,6 +44,7 @@ struct cr_shm_worker_stats {
     _Atomic uint64_t hs_cpu_us_resumed; /* and in resumed ones */
     _Atomic uint64_t handshakes_active; /* in progress now */
     _Atomic uint64_t requests;
+    _Atomic uint64_t requests_active; /* begun, front end not done with them yet */
     _Atomic uint64_t responses_by_class[6]; /* 1xx..5xx, [0] = reset */
 };
 

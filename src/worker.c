@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -212,9 +213,18 @@ void cr_worker_handshake(struct cr_listen_slot *slot, int delta)
 
 /* ------------------------------------------------------------ drain */
 
+/* The upstream pool serves the requests that open client connections still
+ * send while they drain (a request that raced with the drain, HTTP/2
+ * streams before the final GOAWAY); it drains once they are gone. */
 static void stop_loop_if_drained(struct cr_worker *w)
 {
-    if (w->draining && w->nconns == w->nlinger && cr_gate_idle(w->gate))
+    if (!w->draining || w->nconns != w->nlinger)
+        return;
+    if (!w->pool_drained) {
+        w->pool_drained = true;
+        cr_pool_drain(w->pool);
+    }
+    if (cr_gate_idle(w->gate))
         event_base_loopbreak(w->base);
 }
 
@@ -239,7 +249,9 @@ void cr_worker_linger(struct cr_worker *w, int delta)
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct cr_worker *w = arg;
-    cr_log_warn("drain timeout: closing %zu connection(s) still open", w->nconns);
+    cr_log_warn("drain timeout: closing %zu connection(s) still open, with %llu request(s) in "
+                "flight",
+                w->nconns, (unsigned long long)w->nreqs);
     event_base_loopbreak(w->base);
 }
 
@@ -255,12 +267,12 @@ static void start_drain(struct cr_worker *w)
     struct cr_conn *c, *next;
     for (c = LIST_FIRST(&w->conns); c; c = next) {
         next = LIST_NEXT(c, link);
-        if (c->state <= CR_CONN_HANDSHAKE) /* silent ones too */
-            cr_conn_close(c, false);
-        else if (c->state == CR_CONN_OPEN && c->proto && c->proto->on_drain)
+        /* a connection still in its handshake (or whose ClientHello is on
+         * its way) finishes it under its own timers and drains from
+         * conn.c once open */
+        if (c->state == CR_CONN_OPEN && c->proto && c->proto->on_drain)
             c->proto->on_drain(c);
     }
-    cr_pool_drain(w->pool);
     if (w->setup->admin_fd >= 0)
         cr_admin_stop(w);
     struct timeval tv = {.tv_sec = (time_t)(w->cfg->drain_timeout_ms / 1000),
@@ -295,6 +307,34 @@ static void on_log_chan(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* ------------------------------------------------------------ ready */
+
+/* The master lets a reload's old generation go once every new worker says
+ * it is ready: listening (from the start) and its upstream pool connected,
+ * or given up on for now (it keeps trying), or connect_timeout gone by.
+ * One byte on the log channel, checked every 10 ms until then. */
+struct ready_watch {
+    struct cr_worker *w;
+    struct event *ev;
+    uint64_t since_us;
+};
+
+static void check_ready(evutil_socket_t fd, short what, void *arg)
+{
+    struct ready_watch *rw = arg;
+    struct cr_worker *w = rw->w;
+    (void)fd, (void)what;
+    bool ready = cr_pool_capacity(w->pool) > 0 || !cr_pool_available(w->pool) ||
+                 cr_now_us() - rw->since_us >= w->cfg->upstream.connect_timeout_ms * 1000;
+    if (!ready && !w->draining) {
+        static const struct timeval tick = {0, 10000};
+        evtimer_add(rw->ev, &tick);
+        return;
+    }
+    if (w->setup->log_chan >= 0 && send(w->setup->log_chan, "R", 1, MSG_DONTWAIT) < 0)
+        cr_log_debug("cannot tell the master this worker is ready: %s", strerror(errno));
+}
+
 /* ------------------------------------------------------------ run */
 
 static int drop_privileges(const struct cr_worker_setup *s)
@@ -323,6 +363,7 @@ int cr_worker_run(const struct cr_worker_setup *s)
     int rc = 1;
     struct cr_worker w = {0};
     struct event *sigterm = NULL, *sigusr1 = NULL, *logchan = NULL;
+    struct ready_watch rw = {.w = &w};
 
     snprintf(role, sizeof(role), "worker %d", s->id);
     cr_log_set_role(role);
@@ -393,6 +434,10 @@ int cr_worker_run(const struct cr_worker_setup *s)
     }
     if (s->admin_fd >= 0 && cr_admin_start(&w, s->admin_fd) < 0)
         goto out_pool;
+    rw.since_us = cr_now_us();
+    if (!(rw.ev = evtimer_new(w.base, check_ready, &rw)))
+        goto out_pool;
+    check_ready(-1, 0, &rw);
     cr_log_debug("serving (generation %llu)", (unsigned long long)s->generation);
     event_base_dispatch(w.base);
     rc = 0;
@@ -402,6 +447,8 @@ int cr_worker_run(const struct cr_worker_setup *s)
      * checker finds now was lost while serving (sanitizer builds only). */
     cr_leak_check();
 out_pool:
+    if (rw.ev)
+        event_free(rw.ev);
     for (size_t i = 0; i < s->cfg->nlisteners; i++)
         cr_listener_free(w.slots[i].l);
     /* connections, the gate and the pool are not freed one by one: the process exits

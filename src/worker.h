@@ -127,11 +127,13 @@ struct cr_worker {
     struct cr_listen_slot *slots; /* one per cfg->listeners[i] */
     LIST_HEAD(, cr_conn) conns;
     size_t nconns;
+    size_t nreqs;     /* requests begun and not yet answered (request.c) */
     size_t nlinger;   /* of nconns, in a lingering close (CR_CONN_LINGER) */
     size_t max_conns; /* cr_worker_conn_limit: accepting stops there */
     bool full;        /* nconns >= max_conns */
     uint64_t full_logged_us;
     bool draining;
+    bool pool_drained; /* draining, and the client connections are gone */
     struct cr_defer_q defer_now;  /* at CR_EVPRIO_IO */
     struct cr_defer_q defer_late; /* at CR_EVPRIO_DEFAULT */
     struct event *late_guard;     /* runs defer_late if it waited too long */
