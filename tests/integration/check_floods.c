@@ -291,18 +291,20 @@ static void assert_no_restart(const char *kind)
  * the flood, the p99 and restart checks. The flood's counts go to *f for
  * the checks of its kind.
  *
- * A p99 over the bound is measured once more (alone, then with the flood)
- * before it fails the test: on a machine shared with other builds a
+ * A p99 over the bound is measured again (alone, then with the flood), up
+ * to FLOOD_ATTEMPTS times, before it fails the test: on a machine shared with other builds a
  * neighbour can stall any process for a second now and then, and the open
  * loop counts such a stall in every request scheduled during it. The
  * defects this test is for come back every time. Failed requests are never
  * given a second chance. */
+#define FLOOD_ATTEMPTS 3
+
 static void flood_case(const char *kind, const char *const *args, struct flood *f)
 {
     start();
     struct probe base, under;
     double bound = 0;
-    for (int attempt = 1; attempt <= 2; attempt++) {
+    for (int attempt = 1; attempt <= FLOOD_ATTEMPTS; attempt++) {
         run_probe(h_strf(T, "base-%d", attempt), &base);
         ck_assert_msg(base.fail == 0 && base.ok == PROBE_RATE * PROBE_S,
                       "the normal client failed without a flood: %s", base.out);
@@ -324,9 +326,9 @@ static void flood_case(const char *kind, const char *const *args, struct flood *
     }
     ck_assert_msg(under.p99 <= bound,
                   "%s flood: the normal client's p99 was %.1f ms, over %.1f ms (%.1f x %.1f ms "
-                  "alone + %.0f), twice | flood: %s | samples in %s",
-                  kind, under.p99, bound, P99_RATIO, base.p99, P99_FLOOR_MS, f->line,
-                  h_path(T, "probe-flood-2.txt"));
+                  "alone + %.0f), %d times | flood: %s | samples in %s",
+                  kind, under.p99, bound, P99_RATIO, base.p99, P99_FLOOR_MS, FLOOD_ATTEMPTS,
+                  f->line, h_path(T, h_strf(T, "probe-flood-%d.txt", FLOOD_ATTEMPTS)));
     assert_no_restart(kind);
 }
 
@@ -364,16 +366,15 @@ END_TEST
 START_TEST(silent_tcp)
 {
     struct flood f;
-    flood_case("silent",
-               (const char *const[]){"conns=200",
-                                     h_strf(T, "hold=%d", HELLO_TIMEOUT_MS + SLACK_MS), NULL},
-               &f);
+    flood_case(
+        "silent",
+        (const char *const[]){"conns=200", h_strf(T, "hold=%d", HELLO_TIMEOUT_MS + SLACK_MS), NULL},
+        &f);
     ck_assert_msg(f.conns >= 200, "not a flood: %s", f.line);
     ck_assert_msg(f.overdue == 0 && f.max_hold_ms <= HELLO_TIMEOUT_MS + SLACK_MS,
                   "silent connections held for up to %ld ms (%ld still open past %d ms) with "
                   "client_hello_timeout %d ms: %s",
-                  f.max_hold_ms, f.overdue, HELLO_TIMEOUT_MS + SLACK_MS, HELLO_TIMEOUT_MS,
-                  f.line);
+                  f.max_hold_ms, f.overdue, HELLO_TIMEOUT_MS + SLACK_MS, HELLO_TIMEOUT_MS, f.line);
 }
 END_TEST
 
