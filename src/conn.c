@@ -463,8 +463,10 @@ size_t cr_conn_pending(const struct cr_conn *c)
 
 uint64_t cr_conn_write_stuck_ms(const struct cr_conn *c)
 {
+    if (!c->out_stuck_us)
+        return 0; /* no clock read: asked at every new HTTP/2 request */
     uint64_t now = cr_now_us();
-    return c->out_stuck_us && now > c->out_stuck_us ? (now - c->out_stuck_us) / 1000 : 0;
+    return now > c->out_stuck_us ? (now - c->out_stuck_us) / 1000 : 0;
 }
 
 /* Writes what is queued; asks the front end for more while there is room. */

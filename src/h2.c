@@ -98,13 +98,13 @@ static void stream_recount(struct h2 *h, struct cr_request *r)
         h->nshut--;
 }
 
+/* The caller recounts r (stream_recount) before nshut is next read. */
 static void stream_live(struct h2 *h, struct cr_request *r)
 {
     if (r->fe_flags & H2_FE_LIVE)
         return;
     r->fe_flags |= H2_FE_LIVE;
     h->nlive++;
-    stream_recount(h, r);
 }
 
 /* r's response is all with nghttp2 (or broken off): it waits on nothing. */
@@ -285,8 +285,10 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *a
     r->fe_stream = f->hd.stream_id;
     nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, r);
     TAILQ_INSERT_TAIL(&h->reqs, r, felink);
-    if (h->nstreams++ == 0) /* from idle to the watch over its streams */
-        cr_conn_set_timer(h->c, watch_ms(&h->c->w->cfg->http));
+    /* from idle to the watch over its streams: on_begin_frame armed it for
+     * this HEADERS frame already when nstreams was 0, a moment ago */
+    h->nstreams++;
+    r->fe_hleft = h->c->w->cfg->http.max_header_size;
     return 0;
 }
 
@@ -300,14 +302,14 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     if (r->status)
         return 0; /* refused already (431, 414): the rest of its fields cost nothing */
     /* the limit before any work: the header list as RFC 9113 6.5.2 counts
-     * it, pseudo-headers included (fe_hsize never exceeds the limit) */
-    const struct cr_cfg_http *hc = &h->c->w->cfg->http;
+     * it, pseudo-headers included (what is left of max_header_size, set
+     * by on_begin_headers) */
     size_t fsize = nlen + vlen + 32;
-    if (fsize > hc->max_header_size - r->fe_hsize) {
+    if (fsize > r->fe_hleft) {
         r->status = 431; /* answered once the head is complete */
         return 0;
     }
-    r->fe_hsize += (uint32_t)fsize;
+    r->fe_hleft -= fsize;
     const char *n = (const char *)name, *v = (const char *)value;
     int rc;
     if (nlen && n[0] == ':') {
@@ -316,7 +318,7 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
                        : nlen == 7 && !memcmp(n, ":scheme", 7)    ? &r->scheme
                        : nlen == 10 && !memcmp(n, ":authority", 10) ? &r->authority
                                                                   : NULL;
-        if (field == &r->path && vlen > hc->max_uri) {
+        if (field == &r->path && vlen > h->c->w->cfg->http.max_uri) {
             r->status = 414; /* answered once the head is complete */
             return 0;
         }
@@ -350,7 +352,7 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
     } else {
         stream_live(h, r); /* before: submit may answer at once */
         h->submit(r);
-        stream_recount(h, r);
+        stream_recount(h, r); /* once, after: nothing reads nshut in between */
     }
     if (!end_stream) /* whatever became of it, the client holds its half open */
         r->fe_body_us = cr_now_us();

@@ -417,10 +417,11 @@ static int named_by_connection(const struct cr_hdr *conn, const char *name)
     return 0;
 }
 
-static void strip_hop_by_hop(struct cr_hdrs *h)
+/* conn_value: the value of the first Connection field, or NULL (found by
+ * the caller's walk over the fields, which looks for Host as well) */
+static void strip_hop_by_hop(struct cr_hdrs *h, char *conn_value)
 {
-    const struct cr_hdr *c = hdrs_find(h, "connection");
-    char *conn_value = c ? c->value : NULL; /* arena memory: outlives the deletes */
+    /* conn_value is arena memory: it outlives the deletes */
     struct cr_hdr tmp = {.value = conn_value};
     for (uint32_t i = 0; i < h->n;) {
         const char *n = h->v[i].name;
@@ -501,11 +502,22 @@ static int is_idempotent(const char *m)
 }
 
 /* RFC 3986 2.3 unreserved and 2.2 sub-delims: the bytes of a reg-name
- * besides percent-encoded octets. */
-static bool is_regname_char(unsigned char c)
-{
-    return isalnum(c) || (c != 0 && strchr("-._~!$&'()*+,;=", c) != NULL);
-}
+ * besides percent-encoded octets. A table, not isalnum and strchr: it is
+ * looked up for every byte of every request's authority. */
+/* clang-format off */
+static const bool regname_char[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1,
+    ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
+    ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
+    ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1,
+    ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['-'] = 1, ['.'] = 1,
+    ['_'] = 1, ['~'] = 1, ['!'] = 1, ['$'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+    ['*'] = 1, ['+'] = 1, [','] = 1, [';'] = 1, ['='] = 1,
+};
+/* clang-format on */
 
 static bool is_port(const char *p, size_t n)
 {
@@ -538,10 +550,12 @@ int cr_request_check_authority(const char *s, size_t len)
     } else { /* reg-name, IPv4address among them */
         for (; i < len && s[i] != ':'; i++) {
             unsigned char c = (unsigned char)s[i];
+            if (regname_char[c])
+                continue;
             if (c == '%' && i + 2 < len && isxdigit((unsigned char)s[i + 1]) &&
                 isxdigit((unsigned char)s[i + 2]))
                 i += 2;
-            else if (!is_regname_char(c))
+            else
                 return CR_EPROTO;
         }
         if (i == 0) /* an https URI's host is never empty */
@@ -560,15 +574,20 @@ int cr_request_finish_head(struct cr_request *r, const char **reason)
     for (const char *m = r->method; *m; m++)
         if (!is_tchar((unsigned char)*m))
             return CR_EPROTO;
-    const struct cr_hdr *host = NULL;
+    /* one walk over the fields: every Host (one at most) and the first
+     * Connection, which strip_hop_by_hop needs */
+    const struct cr_hdr *host = NULL, *conn = NULL;
     for (uint32_t i = 0; i < r->hdrs.n; i++) {
-        if (!HDR_IS(&r->hdrs.v[i], "host"))
-            continue;
-        if (host) { /* RFC 9112 3.2; RFC 9110 7.2 for any version */
-            *reason = "duplicate host";
-            return CR_EPROTO;
+        const struct cr_hdr *f = &r->hdrs.v[i];
+        if (HDR_IS(f, "host")) {
+            if (host) { /* RFC 9112 3.2; RFC 9110 7.2 for any version */
+                *reason = "duplicate host";
+                return CR_EPROTO;
+            }
+            host = f;
+        } else if (!conn && HDR_IS(f, "connection")) {
+            conn = f;
         }
-        host = &r->hdrs.v[i];
     }
     if (!r->authority) {
         if (host) {
@@ -593,7 +612,7 @@ int cr_request_finish_head(struct cr_request *r, const char **reason)
     }
     if (!r->has_body)
         r->req_eof = true; /* nothing follows the head: the upstream side may end */
-    strip_hop_by_hop(&r->hdrs);
+    strip_hop_by_hop(&r->hdrs, conn ? conn->value : NULL);
     add_forwarding(r);
     r->idempotent = is_idempotent(r->method);
     return 0;

@@ -134,7 +134,7 @@ struct cr_request {
     size_t fe_unconsumed;
     int32_t fe_stream;
     uint8_t fe_flags;
-    uint32_t fe_hsize;      /* h2: header list size so far (RFC 9113 6.5.2) */
+    uint64_t fe_hleft;      /* h2: what the header list may still take (RFC 9113 6.5.2) */
     uint64_t fe_stall_us;   /* h2: response bytes wait for the client since */
     uint64_t fe_body_us;    /* h2: the request body is waited for since (the
                              * head, or its last DATA); 0 when it is not */

@@ -202,13 +202,34 @@ static size_t remove_dot_segments(char *p, size_t len)
     return w;
 }
 
+/* Whether the path part (before '?' or '#') of target may change: it has
+ * a '%' or a segment that begins with '.' ("/." covers "." and ".."). Most
+ * paths have neither, and go through one strcspn. *plen gets the path
+ * part's length when the answer is no. */
+static bool may_change(const char *target, size_t *plen)
+{
+    for (const char *p = target;;) {
+        p += strcspn(p, "%.?#");
+        if (*p == '%' || (*p == '.' && p[-1] == '/'))
+            return true;
+        if (*p != '.') { /* '?', '#' or the end */
+            *plen = (size_t)(p - target);
+            return false;
+        }
+        p++; /* a '.' inside a segment ("/a.json") */
+    }
+}
+
 size_t cr_tenants_normalize_path(char *target)
 {
-    size_t len = strlen(target);
-    size_t plen = strcspn(target, "?#");
+    size_t plen;
 
     if (target[0] != '/')
-        return len;
+        return strlen(target);
+    if (!may_change(target, &plen))
+        return plen + strlen(target + plen); /* in its normal form already */
+    size_t len = strlen(target);
+    plen = strcspn(target, "?#");
     size_t n = remove_dot_segments(target, decode_unreserved(target, plen));
     memmove(target + n, target + plen, len - plen + 1); /* the query and the NUL */
     return n + len - plen;
