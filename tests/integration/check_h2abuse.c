@@ -229,7 +229,7 @@ END_TEST
 /* ------------------------------------------------------------ clients that do not read at all */
 
 /* h2hold.py: 4 requests for 4 MB, then the client reads nothing, its
- * windows at 2^30; 1.5 s after its receive queue has stopped growing, 20
+ * windows at 2^30; 2.5 s after its receive queue has stopped growing, 20
  * more requests; then a WINDOW_UPDATE every 0.3 s for up to 14 s. With
  * send_timeout 5 s corral counts every request of a connection whose
  * writes have been blocked for 0.5 s (a tenth of it) as stalled: the 4 in
@@ -242,7 +242,7 @@ START_TEST(client_not_reading_its_socket)
     start("  send_timeout: 5s\n  body_timeout: 4s\n  h2_max_stalled_streams: 4\n");
     char *script = h_strf(T, "%s/tests/integration/h2hold.py", T->srcdir);
     char *out = h_path(T, "h2hold.out");
-    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), "4", "20", "1.5", "14",
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), "4", "20", "2.5", "14",
                           NULL};
     pid_t holder = h_spawn(T, argv, out, h_path(T, "h2hold.err"));
     ck_assert_int_gt(holder, 0);
