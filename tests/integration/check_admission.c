@@ -168,11 +168,13 @@ static bool wait_refusal(const char *tenant, int timeout_ms)
  * testup's --max-streams 16: testup would take more, so the cap is
  * corral's, seen at testup; at testup's own limit its libnghttp2 would
  * refuse the excess before counting it), 50 ms per request: 160
- * requests/s. A floods at 1000 requests/s for 4 s: 8 go
+ * requests/s. A floods at 1000 requests/s for 6 s: 8 go
  * upstream, 200 fill A's queue (about 1.3 s of work), the rest are refused.
  * Once A's queue is full, B sends 40 requests two at a time. With deficit
  * round robin B's request takes the next free stream (~50-100 ms); served
- * first come first served it would wait behind A's backlog (> 1 s). */
+ * first come first served it would wait behind A's backlog (> 1 s). The
+ * flood lasts 6 s so that A is still backlogged when B is done and the three
+ * more A requests go out, even on a slow, shared machine. */
 START_TEST(fairness_and_upstream_cap)
 {
     start_with(16, 50, 1, "  max_streams: 8\n",
@@ -184,7 +186,7 @@ START_TEST(fairness_and_upstream_cap)
 
     struct h_adm_load a, b;
     const char *aargs[] = {
-        "-c", "4", "-m", "100", "--rps", "250", "-D", "4", "-H", "x-tenant-id: A", NULL};
+        "-c", "4", "-m", "100", "--rps", "250", "-D", "6", "-H", "x-tenant-id: A", NULL};
     ck_assert_int_eq(h_adm_h2load_start(T, &a, T->port, "/flood", aargs), 0);
     ck_assert_msg(wait_refusal("A", 3000), "A's flood never filled A's queue: %s",
                   h_file_tail(T, T->access_log, 600));
