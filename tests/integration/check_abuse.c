@@ -167,28 +167,6 @@ END_TEST
 
 #define ADMIN "admin: {address: 127.0.0.1:@PORT2@}\n"
 
-/* The admin /stats document. */
-static char *stats(void)
-{
-    struct h_http r;
-    h_curl(T, &r, h_strf(T, "http://127.0.0.1:%d/stats", T->port2), NULL);
-    ck_assert_msg(r.exit_code == 0 && r.status == 200, "GET /stats: curl %d, HTTP %d: %s",
-                  r.exit_code, r.status, r.err);
-    return r.body;
-}
-
-/* Polls the counter key of /stats (the first occurrence: with one worker,
- * the worker's) until it equals want, for at most ms; returns the last
- * value seen. */
-static long wait_stat(const char *key, long want, int ms)
-{
-    long long end = h_now_ms() + ms;
-    long v;
-    while ((v = h_json_long(stats(), key)) != want && h_now_ms() < end)
-        h_sleep_ms(20);
-    return v;
-}
-
 /* Waits until the peer closes fd (EOF or reset), for at most ms; returns
  * h_now_ms() then, or -1. */
 static long long wait_closed(int fd, int ms)
@@ -215,11 +193,11 @@ START_TEST(silent_connections_do_not_block_accepting)
         fds[i] = h_connect(T->port, 2000);
         ck_assert_msg(fds[i] >= 0, "connection %d: %s", i, strerror(errno));
     }
-    long open = wait_stat("conns_open", SILENT, 1000);
+    long open = h_admin_stat_wait(T, T->port2, "conns_open", SILENT, 1000);
     ck_assert_msg(open == SILENT,
                   "%ld of %d silent connections accepted: they hold max_handshakes (4) | %s", open,
                   SILENT, h_file_tail(T, T->error_log, 1000));
-    ck_assert_int_eq(h_json_long(stats(), "handshakes_active"), 0);
+    ck_assert_int_eq(h_json_long(h_admin_stats(T, T->port2), "handshakes_active"), 0);
     served_within(1000);
     for (int i = 0; i < SILENT; i++) {
         long long at = wait_closed(fds[i], 5000);
@@ -230,7 +208,7 @@ START_TEST(silent_connections_do_not_block_accepting)
                       i, at - t0);
         close(fds[i]);
     }
-    ck_assert_int_eq(wait_stat("timeout", SILENT, 2000), SILENT);
+    ck_assert_int_eq(h_admin_stat_wait(T, T->port2, "timeout", SILENT, 2000), SILENT);
     same_worker(worker);
 }
 END_TEST
@@ -259,12 +237,12 @@ START_TEST(hello_waits_for_a_handshake_slot)
     char *argv[] = {"python3", script, h_strf(T, "%d", T->port), go, NULL};
     pid_t b = h_spawn(T, argv, h_path(T, "waiter.out"), h_path(T, "waiter.err"));
     ck_assert(b > 0);
-    ck_assert_int_eq(wait_stat("conns_open", 1, 3000), 1);
+    ck_assert_int_eq(h_admin_stat_wait(T, T->port2, "conns_open", 1, 3000), 1);
     /* A: the start of a ClientHello, then nothing: holds the one slot */
     static const unsigned char half[] = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc};
     int a = h_connect(T->port, 1000);
     ck_assert(a >= 0 && write(a, half, sizeof(half)) == (ssize_t)sizeof(half));
-    ck_assert_int_eq(wait_stat("handshakes_active", 1, 2000), 1);
+    ck_assert_int_eq(h_admin_stat_wait(T, T->port2, "handshakes_active", 1, 2000), 1);
     long long t0 = h_now_ms();
     ck_assert_int_eq(h_write_file(go, "go"), 0);
     int st;
@@ -275,7 +253,7 @@ START_TEST(hello_waits_for_a_handshake_slot)
     ck_assert_msg(took >= 1200,
                   "B's handshake took %lld ms while A held the only slot until its 2 s timeout",
                   took);
-    ck_assert_int_eq(wait_stat("timeout", 1, 2000), 1); /* A's */
+    ck_assert_int_eq(h_admin_stat_wait(T, T->port2, "timeout", 1, 2000), 1); /* A's */
     close(a);
     same_worker(worker);
 }

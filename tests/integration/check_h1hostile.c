@@ -575,27 +575,6 @@ static pid_t uploader(const char *mode, const char *secs)
 
 #define ADMIN "admin: {address: 127.0.0.1:@PORT2@}\n"
 
-/* The admin endpoint's /stats (one worker: its counters come first). */
-static char *admin_stats(void)
-{
-    struct h_http r;
-    h_curl(T, &r, h_strf(T, "http://127.0.0.1:%d/stats", T->port2), NULL);
-    ck_assert_msg(r.exit_code == 0 && r.status == 200, "GET /stats: curl %d, HTTP %d: %s",
-                  r.exit_code, r.status, r.err);
-    return r.body;
-}
-
-/* Polls the counter key of /stats until it equals want, for at most ms;
- * returns the last value seen. */
-static long wait_stat(const char *key, long want, int ms)
-{
-    long long end = h_now_ms() + ms;
-    long v;
-    while ((v = h_json_long(admin_stats(), key)) != want && h_now_ms() < end)
-        h_sleep_ms(20);
-    return v;
-}
-
 /* A client that goes on sending after its 413 is read and dropped for
  * lingering_time, not longer: its sends succeed for about 1.5 s, then
  * corral closes and they fail. Before lingering close, they failed at
@@ -628,19 +607,20 @@ START_TEST(lingering_timeout_closes_a_silent_client)
 {
     start("h2", "http: {max_body: 1k, lingering_time: 10s, lingering_timeout: 800ms}\n" ADMIN);
     uploader("silent", "8");
-    ck_assert_msg(wait_stat("conns_lingering", 1, 3000) == 1, "no lingering connection: %s",
-                  admin_stats());
+    ck_assert_msg(h_admin_stat_wait(T, T->port2, "conns_lingering", 1, 3000) == 1,
+                  "no lingering connection: %s", h_admin_stats(T, T->port2));
     long long t1 = h_now_ms();
-    char *s = admin_stats();
+    char *s = h_admin_stats(T, T->port2);
     ck_assert_msg(h_json_long(s, "handshakes_active") == 0 && h_json_long(s, "conns_open") == 1,
                   "while lingering: %s", s);
-    ck_assert_msg(wait_stat("conns_lingering", 0, 5000) == 0, "still lingering: %s", admin_stats());
+    ck_assert_msg(h_admin_stat_wait(T, T->port2, "conns_lingering", 0, 5000) == 0,
+                  "still lingering: %s", h_admin_stats(T, T->port2));
     long long took = h_now_ms() - t1;
     ck_assert_msg(took >= 300 && took <= 2500,
                   "the silent client lingered %lld ms more after it was seen, expected "
                   "lingering_timeout (800 ms)",
                   took);
-    ck_assert_int_eq(wait_stat("conns_open", 0, 2000), 0);
+    ck_assert_int_eq(h_admin_stat_wait(T, T->port2, "conns_open", 0, 2000), 0);
     still_serves();
 }
 END_TEST
@@ -652,8 +632,8 @@ START_TEST(drain_does_not_wait_for_lingering)
     pid_t m = start_drain(
         "h2", "10s", "http: {max_body: 1k, lingering_time: 30s, lingering_timeout: 5s}\n" ADMIN);
     uploader("trickle", "20");
-    ck_assert_msg(wait_stat("conns_lingering", 1, 3000) == 1, "no lingering connection: %s",
-                  admin_stats());
+    ck_assert_msg(h_admin_stat_wait(T, T->port2, "conns_lingering", 1, 3000) == 1,
+                  "no lingering connection: %s", h_admin_stats(T, T->port2));
     struct h_up_bg slow;
     ck_assert_int_eq(
         h_up_bg_curl(T, &slow, T->port, "/delay/1500", (const char *const[]){"--http1.1", NULL}),
@@ -700,8 +680,13 @@ static const char NOT_READING_PY[] =
 START_TEST(not_reading_cut_off_is_logged)
 {
     start("h2", "http: {body_timeout: 1s}\n");
-    char *argv[] = {"python3", "-c", (char *)NOT_READING_PY, h_strf(T, "%d", T->port),
-                    h_strf(T, "%s/ca.crt", T->certs), "4", NULL};
+    char *argv[] = {"python3",
+                    "-c",
+                    (char *)NOT_READING_PY,
+                    h_strf(T, "%d", T->port),
+                    h_strf(T, "%s/ca.crt", T->certs),
+                    "4",
+                    NULL};
     struct h_run r;
     ck_assert_int_eq(h_run(T, argv, 10000, &r), 0);
     const char *log = h_path(T, "access.log");
@@ -729,8 +714,8 @@ START_TEST(slow_steady_upload_within_body_timeout)
     ck_assert_msg(f != NULL && fwrite(body, 1, sizeof(body), f) == sizeof(body) && fclose(f) == 0,
                   "cannot write %s", file);
     struct h_http r;
-    const char *args[] = {"--http1.1", "--limit-rate", "20k", "--data-binary",
-                          h_strf(T, "@%s", file), NULL};
+    const char *args[] = {"--http1.1",     "--limit-rate",         "20k",
+                          "--data-binary", h_strf(T, "@%s", file), NULL};
     h_curl_edge(T, &r, T->port, "/echo", args);
     ck_assert_msg(r.exit_code == 0 && r.status == 200 && strlen(r.body) == sizeof(body),
                   "a steady 3 s upload with body_timeout 2s: curl exit %d, HTTP %d, %zu bytes "

@@ -92,28 +92,6 @@ static pid_t start_limited(const char *tmpl, int nofile, pid_t *worker)
     return m;
 }
 
-/* A number of the worker's counters in the admin /stats (the first
- * occurrence: the totals, which with one worker are the worker's). */
-static long stat_of(const char *key)
-{
-    struct h_http r;
-    h_curl(T, &r, h_strf(T, "http://127.0.0.1:%d/stats", T->port2), NULL);
-    ck_assert_msg(r.exit_code == 0 && r.status == 200, "GET /stats: curl exit %d, HTTP %d, %s",
-                  r.exit_code, r.status, r.err);
-    return h_json_long(r.body, key);
-}
-
-/* Polls stat_of(key) until it equals want, for at most timeout_ms.
- * Returns the value seen last. */
-static long wait_stat(const char *key, long want, int timeout_ms)
-{
-    long long end = h_now_ms() + timeout_ms;
-    long v;
-    while ((v = stat_of(key)) != want && h_now_ms() < end)
-        h_sleep_ms(50);
-    return v;
-}
-
 /* The soft and hard "Max open files" of pid, from /proc/PID/limits. */
 static void read_nofile(pid_t pid, long *soft, long *hard)
 {
@@ -197,7 +175,7 @@ START_TEST(soft_open_files_limit_is_raised_to_the_hard_one)
     ck_assert_msg(h_file_contains(T->error_log, line), "no '%s' in the error log: %s", line,
                   h_file_tail(T, T->error_log, 1500));
     /* auto: the limit less what the worker keeps for itself */
-    long max = stat_of("conns_max");
+    long max = h_json_long(h_admin_stats(T, T->port2), "conns_max");
     ck_assert_msg(max > (long)rl.rlim_max - 100 && max < (long)rl.rlim_max,
                   "conns_max %ld for an open files limit of %llu", max,
                   (unsigned long long)rl.rlim_max);
@@ -212,7 +190,7 @@ START_TEST(worker_stops_accepting_at_its_connection_cap)
 {
     pid_t worker;
     start_limited(CONFIG_LIMITS, NOFILE_CAP, &worker);
-    long max = stat_of("conns_max");
+    long max = h_json_long(h_admin_stats(T, T->port2), "conns_max");
     ck_assert_msg(max > 0 && max < NOFILE_CAP - 16,
                   "conns_max %ld under an open files limit of %d: nothing kept for the upstream",
                   max, NOFILE_CAP);
@@ -221,11 +199,11 @@ START_TEST(worker_stops_accepting_at_its_connection_cap)
     ck_assert_ptr_nonnull(fds);
     connect_n(fds, n);
 
-    long open = wait_stat("conns_open", max, 5000);
+    long open = h_admin_stat_wait(T, T->port2, "conns_open", max, 5000);
     ck_assert_msg(open == max, "%ld connections open, expected the cap %ld | error log: %s", open,
                   max, h_file_tail(T, T->error_log, 1500));
     h_sleep_ms(300); /* nothing more is taken meanwhile */
-    ck_assert_int_eq(stat_of("conns_open"), max);
+    ck_assert_int_eq(h_json_long(h_admin_stats(T, T->port2), "conns_open"), max);
     ck_assert_msg(log_count("max_connections reached") == 1, "error log: %s",
                   h_file_tail(T, T->error_log, 1500));
     ck_assert_msg(log_count("Too many open files") == 0, "the worker ran out of descriptors: %s",
@@ -235,7 +213,7 @@ START_TEST(worker_stops_accepting_at_its_connection_cap)
      * closing 30 of them lets the EXTRA waiting ones in */
     for (int i = 0; i < 30; i++)
         close(fds[i]);
-    open = wait_stat("conns_open", max - 30 + EXTRA, 5000);
+    open = h_admin_stat_wait(T, T->port2, "conns_open", max - 30 + EXTRA, 5000);
     ck_assert_msg(open == max - 30 + EXTRA, "%ld connections open after 30 closed, expected %ld",
                   open, max - 30 + EXTRA);
     assert_serves(); /* a new client, through the upstream */
@@ -273,7 +251,7 @@ START_TEST(accept_without_descriptors_backs_off)
 
     for (int i = 0; i < 100; i++)
         close(fds[i]);
-    long open = wait_stat("conns_open", 0, 5000);
+    long open = h_admin_stat_wait(T, T->port2, "conns_open", 0, 5000);
     ck_assert_msg(open == 0, "%ld connections still open after the clients left", open);
     assert_serves(); /* accepting again */
 }
@@ -362,11 +340,12 @@ START_TEST(open_connections_outrank_a_handshake_flood)
     double req_ms = -1, flood_ms = -1;
     int done = -1;
     ck_assert_msg(r.exit_code == 0 && r.out &&
-                      sscanf(r.out, "req_ms=%lf flood_ms=%lf done=%d", &req_ms, &flood_ms,
-                             &done) == 3,
+                      sscanf(r.out, "req_ms=%lf flood_ms=%lf done=%d", &req_ms, &flood_ms, &done) ==
+                          3,
                   "the flood script failed (exit %d): %s %s", r.exit_code, r.out ? r.out : "",
                   r.err ? r.err : "");
-    fprintf(stderr, "[limits] a request during a flood of %d handshakes: %.1f ms (the flood: %.0f ms)\n",
+    fprintf(stderr,
+            "[limits] a request during a flood of %d handshakes: %.1f ms (the flood: %.0f ms)\n",
             FLOOD, req_ms, flood_ms);
     ck_assert_msg(done == FLOOD, "%d of %d flood handshakes completed: %s", done, FLOOD,
                   h_file_tail(T, T->error_log, 1500));

@@ -1584,6 +1584,24 @@ char *h_testup_stats(struct h_test *t, int port, bool reset)
     return r.exit_code == 0 && r.status == 200 ? r.body : NULL;
 }
 
+char *h_admin_stats(struct h_test *t, int port)
+{
+    struct h_http r;
+    h_curl(t, &r, h_strf(t, "http://127.0.0.1:%d/stats", port), NULL);
+    ck_assert_msg(r.exit_code == 0 && r.status == 200, "GET /stats on %d: curl %d, HTTP %d: %s",
+                  port, r.exit_code, r.status, r.err);
+    return r.body;
+}
+
+long h_admin_stat_wait(struct h_test *t, int port, const char *key, long want, int timeout_ms)
+{
+    long long end = h_now_ms() + timeout_ms;
+    long v;
+    while ((v = h_json_long(h_admin_stats(t, port), key)) != want && h_now_ms() < end)
+        h_sleep_ms(20);
+    return v;
+}
+
 long h_json_long(const char *json, const char *key)
 {
     char needle[128];

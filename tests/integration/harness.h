@@ -508,6 +508,15 @@ char *h_testup_stats(struct h_test *t, int port, bool reset);
  * the key is absent or its value is not a number. */
 long h_json_long(const char *json, const char *key);
 
+/* corral's admin GET /stats on 127.0.0.1:port (its JSON, owned by t).
+ * Fails the test when curl fails or the answer is not 200. */
+char *h_admin_stats(struct h_test *t, int port);
+
+/* Polls h_json_long(h_admin_stats(t, port), key) (the first occurrence:
+ * the totals, a worker's own with one worker) every 20 ms until it equals
+ * want, for at most timeout_ms; returns the value seen last. */
+long h_admin_stat_wait(struct h_test *t, int port, const char *key, long want, int timeout_ms);
+
 /* h_run with stdin read from the file in_path, binary-safe (NUL bytes, bare
  * CRs): for raw protocol input to openssl s_client. NULL = /dev/null. */
 int h_run_stdin(struct h_test *t, char *const argv[], const char *in_path, int timeout_ms,
