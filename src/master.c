@@ -355,12 +355,14 @@ static void old_drain(struct master *m)
     m->handoff_at_us = 0;
 }
 
-/* Whether the new generation is ready to take over: every slot that runs
- * has said so (or is not running: nothing to wait for). */
+/* Whether the new generation is ready to take over: every slot has said
+ * so. A slot whose worker died and waits for its respawn is not: a new
+ * generation that crashes at start must not let the old one go (the
+ * handoff's deadline, HANDOFF_MAX_MS, still ends the wait). */
 static bool gen_ready(const struct master *m)
 {
     for (size_t i = 0; i < m->nslots; i++)
-        if (m->slots[i].pid && !m->slots[i].ready)
+        if (!m->slots[i].pid || !m->slots[i].ready)
             return false;
     return true;
 }
@@ -723,8 +725,10 @@ static int next_timeout_ms(const struct master *m)
         next = CR_MIN(next, m->kill_at_us);
     if (m->handoff_at_us)
         next = CR_MIN(next, m->handoff_at_us);
-    for (size_t i = 0; i < m->nold; i++)
-        if (m->old[i].signalled)
+    /* only the deadlines run_timers acts on: a passed or unset one would
+     * make poll return at once, again and again */
+    for (size_t i = 0; i < m->nold && !m->stopping; i++)
+        if (m->old[i].signalled && m->old[i].kill_at_us)
             next = CR_MIN(next, m->old[i].kill_at_us);
     if (next == UINT64_MAX)
         return -1;

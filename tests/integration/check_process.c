@@ -299,6 +299,45 @@ START_TEST(reload_keeps_inflight_h2)
 }
 END_TEST
 
+/* CPU ticks (user + system) the process has used, from /proc/PID/stat. */
+static long cpu_ticks(pid_t pid)
+{
+    char *st = h_read_file(h_strf(T, "/proc/%d/stat", (int)pid), NULL);
+    ck_assert_msg(st != NULL, "cannot read /proc/%d/stat", (int)pid);
+    const char *p = strrchr(st, ')'); /* the command may hold spaces */
+    unsigned long ut = 0, stime = 0;
+    ck_assert(p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                                  &stime) == 2);
+    free(st);
+    return (long)(ut + stime);
+}
+
+/* A stop right after a reload, while the old workers still wait for the
+ * handoff and one drains a 2.5 s request: the master waits in poll for its
+ * children, it does not spin on a deadline it never acts on (it used to
+ * burn a whole core until the old workers were gone). */
+START_TEST(stop_during_handoff_does_not_spin)
+{
+    pid_t w[H_MAX_PIDS];
+    pid_t m = start_testup_corral(2, NULL, w);
+    struct h_up_bg b;
+    start_slow(&b, false, 2500);
+    ck_assert_int_eq(h_signal(m, SIGHUP), 0);
+    ck_assert_int_eq(h_signal(m, SIGTERM), 0);
+    h_sleep_ms(300); /* the stop taken in */
+    long t0 = cpu_ticks(m);
+    h_sleep_ms(1500);
+    long used = cpu_ticks(m) - t0;
+    ck_assert_msg(h_pid_alive(m), "the master is gone before its worker drained");
+    ck_assert_msg(used < 30, "the master used %ld ticks of CPU in 1.5 s while waiting (a spin)",
+                  used);
+    assert_slow_ok(&b, "http/1.1 across SIGHUP then SIGTERM");
+    int st = 0;
+    ck_assert_msg(h_wait_exit(m, DRAIN_MS, &st) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "the master did not exit 0 | error log: %s", h_file_tail(T, T->error_log, 1500));
+}
+END_TEST
+
 /* A request longer than drain_timeout: the worker gives up on it at
  * drain_timeout (the client's connection is closed: no answer), says so in
  * the error log with what it cut, and the master still exits 0, before its
@@ -727,6 +766,7 @@ static Suite *process_suite(void)
     tcase_add_test(tc, reload_keeps_inflight_h1);
     tcase_add_test(tc, reload_keeps_inflight_h2);
     tcase_add_test(tc, drain_timeout_cuts_the_rest);
+    tcase_add_test(tc, stop_during_handoff_does_not_spin);
     tcase_add_test(tc, reloads_under_load_lose_nothing);
     tcase_add_test(tc, killed_worker_reports_what_it_held);
     tcase_add_test(tc, killed_worker_is_replaced);
