@@ -4,10 +4,15 @@
  *
  * Which window waits for the client: a stream's own. The connection's
  * window, shared by every client whose requests the connection carries, is
- * given back as soon as the bytes are buffered: were it tied to the
- * clients too, one client that never reads (an HTTP/2 client with a zero
- * window, say) could pin all of it with 64 streams and stall everyone
- * else's responses. What one stalled stream holds is its window, 256 KB,
+ * given back as soon as the bytes are buffered, while the connection holds
+ * less than UP_CONN_WINDOW of bytes the clients have not taken: were it
+ * tied to the clients, one client that never reads (an HTTP/2 client with
+ * a zero window, say) could pin all of it with 64 streams and stall
+ * everyone else's responses; were it never tied, clients that do not read
+ * could make a worker buffer 256 KB for every stream the server allows.
+ * Past that bound the connection's window is given back as clients take
+ * bytes (conn_owed), so what one connection buffers stays under twice
+ * UP_CONN_WINDOW. What one stalled stream holds is its window, 256 KB,
  * until the front end's send_timeout resets it. */
 #include <stdlib.h>
 #include <string.h>
@@ -115,17 +120,36 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
     }
     if (evbuffer_add(r->resp_body, data, len) < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    nghttp2_session_consume_connection(ng, len); /* the stream's window holds it */
+    struct cr_upconn *u = arg;
+    size_t room = u->held < UP_CONN_WINDOW ? UP_CONN_WINDOW - u->held : 0;
+    size_t now = CR_MIN(len, room); /* the stream's window holds it */
+    if (now)
+        nghttp2_session_consume_connection(ng, now);
+    u->conn_owed += len - now;
+    u->held += len;
     r->resp_unacked += len;
     cr_request_notify_body(r);
     return 0;
 }
 
+/* n buffered bytes left the connection (taken by a client, or dropped with
+ * their stream): the connection's window gets back what it is owed, from
+ * whichever stream's bytes they were. */
+static void release_held(struct cr_upconn *u, size_t n)
+{
+    u->held -= CR_MIN(n, u->held);
+    size_t m = CR_MIN(n, u->conn_owed);
+    if (m) {
+        nghttp2_session_consume_connection(u->ng, m);
+        u->conn_owed -= m;
+    }
+}
+
 /* A stream is leaving the connection: what the client has not taken of it
- * no longer matters to any window (the connection's was given back when
- * the bytes arrived). */
+ * no longer counts as held. */
 static void ack_rest(struct cr_upconn *u, struct cr_request *r)
 {
+    release_held(u, r->resp_unacked);
     r->resp_unacked = 0;
 }
 
@@ -282,6 +306,7 @@ static void h2_consumed(struct cr_upconn *u, struct cr_request *r, size_t n)
     if (n) {
         nghttp2_session_consume_stream(u->ng, r->up_stream, n);
         r->resp_unacked -= n;
+        release_held(u, n);
     }
 }
 

@@ -72,6 +72,8 @@ struct cr_upconn {
     /* h2 */
     nghttp2_session *ng;
     uint32_t remote_max;       /* server's SETTINGS_MAX_CONCURRENT_STREAMS */
+    size_t held;               /* response bytes buffered, not yet taken by clients */
+    size_t conn_owed;          /* of them, not yet given back to the connection's window */
     bool settings_seen;        /* its first SETTINGS frame arrived */
 
     /* h1 */

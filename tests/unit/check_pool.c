@@ -68,10 +68,19 @@ static void teardown(void)
     fx_world_free(&X);
 }
 
-/* A GET of tenant `tenant` submitted as a front end does. */
-static struct cr_request *submit(const char *path, const char *tenant)
+/* A client that takes none of its response's body. */
+static void fe_end_unread(struct cr_request *r)
 {
-    struct cr_request *r = cr_request_new(C, &test_fe, NULL, "HTTP/2");
+    ends++;
+}
+
+static const struct cr_fe_ops unread_fe = {fe_head, fe_nop, fe_end_unread, fe_nop};
+
+/* A GET of tenant `tenant` submitted by a front end with these ops. */
+static struct cr_request *submit_fe(const struct cr_fe_ops *ops, const char *path,
+                                    const char *tenant)
+{
+    struct cr_request *r = cr_request_new(C, ops, NULL, "HTTP/2");
     ck_assert_ptr_nonnull(r);
     ck_assert_int_eq(cr_request_set(r, &r->method, "GET", 3), 0);
     ck_assert_int_eq(cr_request_set(r, &r->path, path, strlen(path)), 0);
@@ -79,6 +88,12 @@ static struct cr_request *submit(const char *path, const char *tenant)
     ck_assert_int_eq(cr_request_add_header(r, "x-tenant-id", 11, tenant, strlen(tenant)), 0);
     cr_request_submit(r);
     return r;
+}
+
+/* A GET of tenant `tenant` submitted as a front end does. */
+static struct cr_request *submit(const char *path, const char *tenant)
+{
+    return submit_fe(&test_fe, path, tenant);
 }
 
 static int open_fds(void)
@@ -300,7 +315,8 @@ START_TEST(h1_upstream_pause_ends_with_its_response)
     ck_assert(r->resp_eof);
     ck_assert_uint_ge(evbuffer_get_length(r->resp_body), CR_REQUEST_BUF_HIGH);
     ck_assert_uint_eq(cr_upconn_inflight(u), 0);
-    ck_assert_msg(!fx_up_read_paused(u), "the connection still does not read after its response ended");
+    ck_assert_msg(!fx_up_read_paused(u),
+                  "the connection still does not read after its response ended");
     evbuffer_free(out);
     cr_request_release_fe(r);
 }
@@ -361,6 +377,43 @@ START_TEST(h1_upstream_early_response_recycles)
 }
 END_TEST
 
+/* Clients that read nothing of 200 responses of 256 KB each (one stream
+ * window each): the connection's window is given back on arrival only up
+ * to 16 MB held (UP_CONN_WINDOW), then as clients take bytes, so the
+ * connection buffers at most 32 MB, not 200 x 256 KB; once the clients
+ * read, every response completes and nothing stays owed. */
+START_TEST(clients_that_do_not_read_hold_a_bounded_buffer)
+{
+    enum { N = 200, BODY = 256 * 1024 };
+    struct fx_lb *lb = fx_lb_new(N + 10, 200, BODY);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    static struct cr_request *r[N];
+    for (int i = 0; i < N; i++)
+        r[i] = submit_fe(&unread_fe, "/big", "gold");
+    ck_assert_uint_eq(cr_upconn_inflight(u), N);
+    ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    size_t buffered = 0;
+    for (int i = 0; i < N; i++)
+        buffered += evbuffer_get_length(r[i]->resp_body);
+    ck_assert_uint_eq(u->held, buffered);
+    ck_assert_msg(buffered <= 32u * 1024 * 1024, "%zu bytes buffered for clients that do not read",
+                  buffered);
+    ck_assert_msg(buffered >= 16u * 1024 * 1024, "only %zu bytes came", buffered);
+    for (int round = 0; round < 100 && ends < N; round++) {
+        for (int i = 0; i < N; i++)
+            fe_body(r[i]);
+        ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    }
+    ck_assert_int_eq(ends, N);
+    ck_assert_uint_eq(u->held, 0);
+    ck_assert_uint_eq(u->conn_owed, 0);
+    for (int i = 0; i < N; i++)
+        cr_request_release_fe(r[i]);
+    ck_assert_uint_eq(cr_upconn_inflight(u), 0);
+    fx_lb_free(lb);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 static Suite *pool_suite(void)
@@ -378,6 +431,11 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, classified_on_the_normalised_path_and_forwarded_so);
     tcase_add_test(tc, h1_upstream_pause_ends_with_its_response);
     tcase_add_test(tc, h1_upstream_early_response_recycles);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("held");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, clients_that_do_not_read_hold_a_bounded_buffer);
     suite_add_tcase(s, tc);
     return s;
 }
