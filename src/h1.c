@@ -49,6 +49,7 @@ struct h1 {
     struct evbuffer *held;           /* bytes read past a pause at CR_H1_PIPELINE */
     struct cr_deferred resume;       /* parses them once room frees up */
     uint64_t nbegun;                 /* requests begun on this connection */
+    uint64_t ndone;                  /* requests whose parse ended */
 };
 
 static const struct cr_fe_ops h1_fe;
@@ -356,14 +357,13 @@ static int on_body(http_parser *p, const char *at, size_t n)
         return stop(h, 413, "request body too large");
     if (rc < 0)
         return stop(h, 503, "out of memory");
-    /* body_timeout is the longest pause between two reads of the body,
-     * and it does not run while corral itself stops reading (the upstream
-     * has not taken what came): read_on arms it again. */
+    /* body_timeout is the longest pause between two reads of the body
+     * (parse arms it once per read), and it does not run while corral
+     * itself stops reading (the upstream has not taken what came):
+     * read_on arms it again. */
     if (cr_request_body_pending(r) >= CR_REQUEST_BUF_HIGH) {
         cr_conn_pause_read(h->c, true);
         cr_conn_set_timer(h->c, 0);
-    } else {
-        cr_conn_set_timer(h->c, h->c->w->cfg->http.body_timeout_ms);
     }
     return 0;
 }
@@ -374,6 +374,7 @@ static int on_message_complete(http_parser *p)
     if (h->cur && h->cur->has_body)
         cr_request_body_end(h->cur);
     h->cur = NULL;
+    h->ndone++;
     cr_conn_set_timer(h->c, 0);
     if (h->no_more || h->nreqs >= CR_H1_PIPELINE) {
         /* Stop here, even inside one read: what follows a last request is
@@ -424,10 +425,27 @@ static bool parser_paused(const struct h1 *h)
 
 /* Parses len bytes; returns how many the parser took (fewer when it
  * paused at the pipeline's cap or after a last request). */
+static uint64_t drain_idle_ms(const struct cr_conn *c)
+{
+    return CR_MIN(c->w->cfg->http.idle_timeout_ms, (uint64_t)H1_DRAIN_IDLE_MS);
+}
+
+/* Nothing in flight and nothing being read: the connection waits for its
+ * next request for idle_timeout, or briefly while the worker drains (a
+ * request already on its way is still answered, h1_on_timer closes). */
+static void arm_idle(struct h1 *h)
+{
+    cr_conn_set_timer(h->c, h->c->w->draining ? drain_idle_ms(h->c)
+                                              : h->c->w->cfg->http.idle_timeout_ms);
+}
+
 static size_t parse(struct h1 *h, const char *data, size_t len)
 {
+    uint64_t done = h->ndone;
     h->buf_end = data + len;
     size_t n = http_parser_execute(&h->parser, &settings, data, len);
+    if (h->cur && h->head_done && h->cur->has_body && !h->c->read_paused)
+        cr_conn_set_timer(h->c, h->c->w->cfg->http.body_timeout_ms); /* bytes of its body came */
     enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
     if (e == HPE_PAUSED || (h->no_more && !h->cur))
         return n;
@@ -439,8 +457,11 @@ static size_t parse(struct h1 *h, const char *data, size_t len)
         parse_failed(h, 400, http_errno_name(e));
         return len;
     }
-    if (!h->cur && h->nreqs == 0)
-        cr_conn_set_timer(h->c, h->c->w->cfg->http.idle_timeout_ms);
+    /* only a request's end restarts the idle clock: bytes that start no
+     * request (bare CRLFs) must not keep a connection open, nor a draining
+     * one past its short wait */
+    if (!h->cur && h->nreqs == 0 && h->ndone != done)
+        arm_idle(h);
     return n;
 }
 
@@ -516,13 +537,23 @@ static void resume_parsing(void *arg)
 
 /* ------------------------------------------------------------ responses */
 
+/* r is answered inside its own parse and the connection ends with it:
+ * its body is still to be read (the framing would have to skip the rest),
+ * or its head broke a rule. A well-formed request without a body that
+ * admission refused at once (429/503) is not: its parse ends at once and
+ * the connection goes on, so that the client's retry costs no handshake. */
+static bool answered_before_body(const struct h1 *h, const struct cr_request *r)
+{
+    return r == h->cur && (r->has_body || r->bad_head);
+}
+
 static void write_head(struct h1 *h, struct cr_request *r)
 {
     struct evbuffer *out = h->c->out;
     int s = r->status;
     bool no_body = (r->fe_flags & H1F_NO_BODY) || s < 200 || s == 204 || s == 304;
-    if (r == h->cur && r->resp_eof)
-        r->fe_flags |= H1F_LAST; /* answered before its body was read: pump closes */
+    if (answered_before_body(h, r) && r->resp_eof)
+        r->fe_flags |= H1F_LAST; /* pump closes */
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", s, reason_phrase(s));
     for (uint32_t i = 0; i < r->rhdrs.n; i++) {
         const struct cr_hdr *x = &r->rhdrs.v[i];
@@ -573,10 +604,6 @@ static void write_body(struct h1 *h, struct cr_request *r)
 
 static void idle_close(struct h1 *h);
 
-static uint64_t drain_idle_ms(const struct cr_conn *c)
-{
-    return CR_MIN(c->w->cfg->http.idle_timeout_ms, (uint64_t)H1_DRAIN_IDLE_MS);
-}
 
 /* Writes what the head of the pipeline has, and moves on when it is done. */
 static void pump(struct h1 *h)
@@ -594,12 +621,12 @@ static void pump(struct h1 *h)
             break;
         if (r->fe_flags & H1F_CHUNKED)
             evbuffer_add(h->c->out, "0\r\n\r\n", 5);
-        bool last = (r->fe_flags & H1F_LAST) || r == h->cur;
+        bool last = (r->fe_flags & H1F_LAST) || answered_before_body(h, r);
         TAILQ_REMOVE(&h->reqs, r, felink);
         h->nreqs--;
-        if (r == h->cur) { /* answered before its body arrived: stop here */
+        if (r == h->cur) { /* answered before its parse ended */
+            h->no_more = h->no_more || r->has_body || r->bad_head; /* stop here */
             h->cur = NULL;
-            h->no_more = true;
         }
         cr_request_release_fe(r);
         if (last) {
@@ -613,12 +640,8 @@ static void pump(struct h1 *h)
     }
     if (cr_conn_pending(h->c))
         cr_conn_want_flush(h->c);
-    if (h->nreqs == 0 && !h->cur) {
-        /* draining: a request already on its way is still read (read_on)
-         * and answered; the connection closes once idle (h1_on_timer) */
-        cr_conn_set_timer(h->c, h->c->w->draining ? drain_idle_ms(h->c)
-                                                  : h->c->w->cfg->http.idle_timeout_ms);
-    }
+    if (h->nreqs == 0 && !h->cur)
+        arm_idle(h); /* draining: a request on its way is still read (read_on) */
     read_on(h);
 }
 

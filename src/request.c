@@ -622,6 +622,7 @@ void cr_request_submit(struct cr_request *r)
 {
     const char *reason;
     if (cr_request_finish_head(r, &reason) < 0) {
+        r->bad_head = true;
         cr_request_respond(r, 400, reason, NULL);
         return;
     }

@@ -112,6 +112,8 @@ struct cr_request {
     struct cr_hdrs hdrs;
     int64_t req_clen;           /* -1 when unknown */
     bool has_body;              /* a body follows the head */
+    bool bad_head;              /* cr_request_submit refused the head (400): the
+                                 * front end ends the connection after the answer */
     bool idempotent;
     struct evbuffer *req_body;  /* made when a body arrives; may stay NULL */
     bool req_eof;

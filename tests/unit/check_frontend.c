@@ -246,6 +246,49 @@ static void world_with_upstream(const char *protocol)
     ngot = 0;
 }
 
+/* A request refused at once by admission (its tenant is over its rate:
+ * 429, or 503 when its wait would pass max_wait) is answered on a connection that stays open, as
+ * the README promises: a rate-limited phone must not pay a new RSA-4096 handshake for its next try.
+ * (A bodyless request answered inside its own parse used to be taken for one answered before its
+ * body, and closed.) */
+static bool refused(const char *out)
+{
+    return (strncmp(out, "HTTP/1.1 429 ", 13) == 0 || strncmp(out, "HTTP/1.1 503 ", 13) == 0) &&
+           has(out, "retry-after: ");
+}
+
+START_TEST(h1_rate_limited_answer_keeps_the_connection)
+{
+    static char yaml[8192];
+    const char *at = strstr(fx_default_yaml, "      rate: 100000/s\n      burst: 1000\n");
+    ck_assert_ptr_nonnull(at);
+    snprintf(yaml, sizeof(yaml), "%.*s      rate: 1/min\n      burst: 1\n%s",
+             (int)(at - fx_default_yaml), fx_default_yaml,
+             at + strlen("      rate: 100000/s\n      burst: 1000\n"));
+    teardown();
+    fx_world_init(&X, yaml);
+    C = fx_conn_new(&X, "198.51.100.4");
+    ngot = 0;
+    /* another phone of the tenant takes its one token (queued: no upstream) */
+    struct cr_conn *other = fx_conn_new(&X, "198.51.100.5");
+    ck_assert_int_eq(cr_h1_attach(other, cr_request_submit), 0);
+    const char *first = "GET /a HTTP/1.1\r\nHost: api.example.com\r\nX-Tenant-Id: gold\r\n\r\n";
+    other->proto->on_data(other, (const uint8_t *)first, strlen(first));
+
+    ck_assert_int_eq(cr_h1_attach(C, cr_request_submit), 0);
+    feeds("GET /b HTTP/1.1\r\nHost: api.example.com\r\nX-Tenant-Id: gold\r\n\r\n");
+    const char *out = client_got();
+    ck_assert_msg(refused(out), "%s", out);
+    ck_assert_msg(!has(out, "connection: close"), "the refusal closes the connection: %s", out);
+    ck_assert_int_eq(C->state, CR_CONN_OPEN);
+    feeds("GET /c HTTP/1.1\r\nHost: api.example.com\r\nX-Tenant-Id: gold\r\n\r\n");
+    out = client_got();
+    ck_assert_msg(refused(out), "the next request on it: %s", out);
+    ck_assert_int_eq(C->state, CR_CONN_OPEN);
+    fx_conn_free(other);
+}
+END_TEST
+
 /* Issue 12 item 1: trailers after a request corral answered itself (here
  * the 400 for its missing Host) came through on_header_field/value with no
  * request to add them to: a NULL dereference, the worker killed. */
@@ -745,6 +788,7 @@ static Suite *frontend_suite(void)
     tc = tcase_create("h1_hostile");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, h1_trailers_after_local_answer);
+    tcase_add_test(tc, h1_rate_limited_answer_keeps_the_connection);
     tcase_add_test(tc, h1_trailers_never_join_the_head);
     tcase_add_loop_test(tc, h1_trailers_never_reach_the_upstream, 0, 2);
     tcase_add_test(tc, h1_host_checked);
