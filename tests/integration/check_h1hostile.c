@@ -277,8 +277,11 @@ static const struct {
      "POST /echo HTTP/1.1\r\nHost: edge.test\r\nTransfer-Encoding: chunked\r\n"
      "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
      400, "invalid transfer-encoding"},
+    /* http_parser refuses it before corral's own digits check (kept in
+     * h1.c in case the parser ever lets it through): the reason is its */
     {"Content-Length with a sign",
-     "POST /echo HTTP/1.1\r\nHost: edge.test\r\nContent-Length: +5\r\n\r\nhello", 400, NULL},
+     "POST /echo HTTP/1.1\r\nHost: edge.test\r\nContent-Length: +5\r\n\r\nhello", 400,
+     "HPE_INVALID_CONTENT_LENGTH"},
 };
 
 START_TEST(refused_before_the_upstream)
