@@ -179,7 +179,11 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
         cr_upconn_connect(c, 0); /* it worked: replace it now */
         return;
     }
-    s->failing = true;
+    /* A clean close of a young connection, the first in a row (a load
+     * balancer being redeployed sends its new connection GOAWAY too): it
+     * backs off, but requests keep waiting for it. Only a second one, or a
+     * failure, tells the gate that nothing is coming. */
+    s->failing = !(how == CR_POOL_LOST_CLOSED && s->backoff_ms <= uc->reconnect_min_ms);
     uint64_t delay = jitter(p, s->backoff_ms);
     s->backoff_ms = CR_MIN(s->backoff_ms * 2, uc->reconnect_max_ms);
     cr_upconn_connect(c, delay);

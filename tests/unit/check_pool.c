@@ -377,6 +377,35 @@ START_TEST(h1_upstream_early_response_recycles)
 }
 END_TEST
 
+/* A young connection closed cleanly, once (a load balancer being
+ * redeployed closes the new connection too): the request waiting for it
+ * keeps waiting while it reconnects. A second clean close of a young one
+ * says nothing is coming: the waiting request gets its 502 at once. */
+START_TEST(one_young_clean_close_keeps_requests_waiting)
+{
+    static char yaml[8192];
+    const char *at = strstr(fx_default_yaml, "connections: 2\n");
+    ck_assert_ptr_nonnull(at);
+    snprintf(yaml, sizeof(yaml), "%.*sconnections: 1\n%s", (int)(at - fx_default_yaml),
+             fx_default_yaml, at + strlen("connections: 2\n"));
+    teardown();
+    fx_world_init(&X, yaml);
+    C = fx_conn_new(&X, "203.0.113.9");
+    struct fx_lb *lb = fx_lb_new(0, 200, 10); /* no stream allowed: requests wait */
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    u->ready_us = cr_now_us(); /* up just now: not proven (the fixture leaves it 0) */
+    struct cr_request *r = submit("/wait", "gold");
+    ck_assert_int_eq(r->status, 0);
+    cr_up_closed(u, "closed by the upstream (test)");
+    ck_assert_msg(r->status == 0, "the waiting request got %d after one clean close", r->status);
+    ck_assert(cr_pool_available(X.w.pool));
+    cr_up_closed(u, "closed by the upstream again (test)");
+    ck_assert_int_eq(r->status, 502);
+    cr_request_release_fe(r);
+    fx_lb_free(lb);
+}
+END_TEST
+
 /* Clients that read nothing of 200 responses of 256 KB each (one stream
  * window each): the connection's window is given back on arrival only up
  * to 16 MB held (UP_CONN_WINDOW), then as clients take bytes, so the
@@ -431,6 +460,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, classified_on_the_normalised_path_and_forwarded_so);
     tcase_add_test(tc, h1_upstream_pause_ends_with_its_response);
     tcase_add_test(tc, h1_upstream_early_response_recycles);
+    tcase_add_test(tc, one_young_clean_close_keeps_requests_waiting);
     suite_add_tcase(s, tc);
     tc = tcase_create("held");
     tcase_add_checked_fixture(tc, setup, teardown);
