@@ -205,20 +205,12 @@ static void up_fail(struct cr_upconn *u, const char *why)
     cr_pool_lost(u->pool, u, CR_POOL_LOST_FAILED);
 }
 
-void cr_up_closed(struct cr_upconn *u, const char *why)
+void cr_up_lost(struct cr_upconn *u, enum cr_pool_loss how, const char *why)
 {
     cr_log_debug("upstream %s conn %lld: %s; reconnecting", u->addr->text, (long long)u->id, why);
     lose(u);
     if (!u->retiring)
-        cr_pool_lost(u->pool, u, CR_POOL_LOST_CLOSED);
-}
-
-void cr_up_recycle(struct cr_upconn *u, const char *why)
-{
-    cr_log_debug("upstream %s conn %lld: %s; reconnecting", u->addr->text, (long long)u->id, why);
-    lose(u);
-    if (!u->retiring)
-        cr_pool_lost(u->pool, u, CR_POOL_LOST_RECYCLED);
+        cr_pool_lost(u->pool, u, how);
 }
 
 /* ------------------------------------------------------------ I/O */
@@ -230,12 +222,8 @@ static void up_flush(void *arg)
         return;
     for (;;) {
         int rc = u->codec->produce(u);
-        if (rc == CR_ECLOSED) {
-            /* retired or GOAWAY'd and empty: a clean end, not a failure */
-            close_transport(u);
-            cr_up_set_state(u, CR_UP_IDLE);
-            if (!u->retiring)
-                cr_pool_lost(u->pool, u, CR_POOL_LOST_CLOSED);
+        if (rc == CR_ECLOSED) { /* a clean end, not a failure */
+            cr_up_lost(u, CR_POOL_LOST_CLOSED, "retired or GOAWAY'd, and empty");
             return;
         }
         if (rc < 0) {
@@ -289,7 +277,7 @@ static void up_read(struct cr_upconn *u)
             break;
         }
         if (rc == CR_TLS_CLOSED && u->codec->on_eof(u) == 0) {
-            cr_up_closed(u, "closed by the upstream");
+            cr_up_lost(u, CR_POOL_LOST_CLOSED, "closed by the upstream");
             return;
         }
         up_fail(u, rc == CR_TLS_CLOSED ? "closed by the upstream" : "TLS error");

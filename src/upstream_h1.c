@@ -125,7 +125,7 @@ static int h1_on_data(struct cr_upconn *u, const uint8_t *data, size_t len)
         if (e == HPE_PAUSED) {
             http_parser_pause(&u->parser, 0);
             if (u->close_after) {
-                cr_up_closed(u, "the connection cannot carry another request "
+                cr_up_lost(u, CR_POOL_LOST_CLOSED, "the connection cannot carry another request "
                                 "(Connection: close, or an answer before the whole body)");
                 return 0;
             }
@@ -243,7 +243,7 @@ static int h1_produce(struct cr_upconn *u)
 static void h1_cancel(struct cr_upconn *u, struct cr_request *r)
 {
     (void)r; /* recycling resets the in-flight count and the codec's state */
-    cr_up_recycle(u, "a request was abandoned mid-exchange");
+    cr_up_lost(u, CR_POOL_LOST_RECYCLED, "a request was abandoned mid-exchange");
 }
 
 static void h1_resume(struct cr_upconn *u, struct cr_request *r)
@@ -261,7 +261,7 @@ static void h1_consumed(struct cr_upconn *u, struct cr_request *r, size_t n)
 static void h1_retire(struct cr_upconn *u)
 {
     if (u->inflight == 0)
-        cr_up_recycle(u, "retired");
+        cr_up_lost(u, CR_POOL_LOST_RECYCLED, "retired");
 }
 
 const struct cr_up_codec cr_up_h1 = {

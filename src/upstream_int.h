@@ -92,13 +92,14 @@ void cr_up_pause_read(struct cr_upconn *u, bool pause);
 /* A request's stream ended: normally (resp_eof) or not (the pool decides a
  * retry). Removes it from u->streams. */
 void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused);
-/* The upstream ended it cleanly (close_notify on an idle connection,
- * Connection: close): close it, fail what is still on it, reconnect
- * (at once if it proved itself, else after the back-off: pool.h). */
-void cr_up_closed(struct cr_upconn *u, const char *why);
-/* We cannot reuse it (a request abandoned mid-exchange): close it, fail
- * what is still on it, and reconnect at once. */
-void cr_up_recycle(struct cr_upconn *u, const char *why);
+/* It ends without a failure: the upstream closed it cleanly
+ * (CR_POOL_LOST_CLOSED: close_notify on an idle connection, Connection:
+ * close, a GOAWAY'd or retired one now empty) or we cannot reuse it
+ * (CR_POOL_LOST_RECYCLED: a request abandoned mid-exchange). Closes it,
+ * fails what is still on it (the pool retries what it may) and, unless it
+ * is retiring, tells the pool, which reconnects (at once or after the
+ * back-off: pool.h). */
+void cr_up_lost(struct cr_upconn *u, enum cr_pool_loss how, const char *why);
 void cr_up_set_state(struct cr_upconn *u, enum cr_up_state s);
 /* The response head is complete (status >= 200). */
 void cr_up_response_head(struct cr_request *r);

@@ -396,10 +396,10 @@ START_TEST(one_young_clean_close_keeps_requests_waiting)
     u->ready_us = cr_now_us(); /* up just now: not proven (the fixture leaves it 0) */
     struct cr_request *r = submit("/wait", "gold");
     ck_assert_int_eq(r->status, 0);
-    cr_up_closed(u, "closed by the upstream (test)");
+    cr_up_lost(u, CR_POOL_LOST_CLOSED, "closed by the upstream (test)");
     ck_assert_msg(r->status == 0, "the waiting request got %d after one clean close", r->status);
     ck_assert(cr_pool_available(X.w.pool));
-    cr_up_closed(u, "closed by the upstream again (test)");
+    cr_up_lost(u, CR_POOL_LOST_CLOSED, "closed by the upstream again (test)");
     ck_assert_int_eq(r->status, 502);
     cr_request_release_fe(r);
     fx_lb_free(lb);
