@@ -14,6 +14,7 @@
 #include "admit.h"
 #include "common.h"
 #include "pool.h"
+#include "rand.h"
 
 struct cr_gate {
     struct cr_worker *w;
@@ -106,7 +107,9 @@ int cr_gate_new(struct cr_worker *w, struct cr_gate **out)
     for (size_t i = 0; th && th[i] && i < sizeof(g->tenant_header) - 1; i++)
         g->tenant_header[i] = (char)(th[i] >= 'A' && th[i] <= 'Z' ? th[i] + 32 : th[i]);
     /* the Retry-After jitter: different in each worker and each run */
-    uint64_t seed = (cr_now_us() * 2654435761u + (uint64_t)w->id) ^ (uint64_t)getpid();
+    struct cr_rand seeder;
+    cr_rand_seed_random(&seeder);
+    uint64_t seed = cr_rand_next(&seeder);
     g->tmr = evtimer_new(w->base, on_timer, g);
     if (!g->tmr || (rc = cr_tenants_new(&w->cfg->tenants, &g->tenants)) < 0 ||
         (rc = cr_admit_new(g->tenants, &w->setup->shm->admit, w->cfg->workers, seed,

@@ -103,7 +103,7 @@ int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
     if (!p)
         return CR_ENOMEM;
     p->w = w;
-    cr_rand_seed(&p->rng, cr_now_us() * 2654435761u + (uint64_t)w->id);
+    cr_rand_seed_random(&p->rng); /* the back-off's jitter: its own in each worker */
     p->nslots = uc->connections;
     p->slots = calloc(p->nslots, sizeof(*p->slots));
     if (!p->slots)
