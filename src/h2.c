@@ -56,6 +56,9 @@ static const struct cr_fe_ops h2_fe;
 /* Between the shutdown notice and the final GOAWAY of a drain: a round trip
  * with room to spare (nghttpx and h2o wait about a second). */
 #define H2_DRAIN_RTT_MS 1000
+/* the PING sent with the shutdown notice: its ACK says the client has read
+ * the notice, so every stream it opened before is in */
+static const uint8_t H2_DRAIN_PING[8] = {'c', 'r', 'd', 'r', 'a', 'i', 'n', 0};
 
 /* ------------------------------------------------------------ requests */
 
@@ -358,6 +361,8 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
         r->fe_body_us = cr_now_us();
 }
 
+static void goaway_final(struct cr_conn *c);
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
     struct h2 *h = arg;
@@ -365,6 +370,9 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
     if (f->hd.type == NGHTTP2_HEADERS)
         h->hblock_us = 0; /* the whole block is in */
+    if (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK) && h->final &&
+        memcmp(f->ping.opaque_data, H2_DRAIN_PING, 8) == 0)
+        goaway_final(h->c); /* the notice was read: what came before it is in */
     if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
         for (size_t i = 0; i < f->settings.niv; i++)
             if (f->settings.iv[i].settings_id == NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE) {
@@ -592,8 +600,6 @@ static int h2_on_data(struct cr_conn *c, const uint8_t *data, size_t len)
     return 0;
 }
 
-static void goaway_final(struct cr_conn *c);
-
 static void h2_on_writable(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
@@ -608,8 +614,6 @@ static void h2_on_writable(struct cr_conn *c)
             break;
         evbuffer_add(c->out, data, (size_t)n);
     }
-    if (h->final && !h->goaway && h->nstreams == 0 && cr_conn_pending(c) == 0)
-        goaway_final(c); /* nothing left after the notice: no need to wait */
     if (cr_conn_pending(c) == 0 && !nghttp2_session_want_read(h->ng) &&
         !nghttp2_session_want_write(h->ng))
         cr_conn_close(c, true);
@@ -641,16 +645,18 @@ static void on_final(evutil_socket_t fd, short what, void *arg)
 
 /* Draining (a reload or a stop), as nghttpx and h2o do: a GOAWAY with the
  * largest stream id first (the shutdown notice: open no more streams), then,
- * one round trip or so later, the final one with the last stream taken, so
- * that a request the client sent before it read the notice is still
- * answered rather than dropped unprocessed. */
+ * the final one with the last stream taken once the client has answered
+ * the PING sent with the notice (or after H2_DRAIN_RTT_MS), so that a
+ * request the client sent before it read the notice is still answered
+ * rather than dropped unprocessed. */
 static void h2_on_drain(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
     if (h->goaway || h->final)
         return;
     h->final = evtimer_new(c->w->base, on_final, c);
-    if (!h->final || nghttp2_submit_shutdown_notice(h->ng) != 0) {
+    if (!h->final || nghttp2_submit_shutdown_notice(h->ng) != 0 ||
+        nghttp2_submit_ping(h->ng, NGHTTP2_FLAG_NONE, H2_DRAIN_PING) != 0) {
         goaway_final(c);
         return;
     }
