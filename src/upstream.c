@@ -527,13 +527,31 @@ int cr_upconn_submit(struct cr_upconn *u, struct cr_request *r)
     return 0;
 }
 
+/* Whether a cancelled exchange is left to finish (its answer discarded)
+ * rather than reset: the upstream is still working on it (no response head
+ * yet), the whole request is out (a half-sent body cannot be finished
+ * without the client), and its response deadline has not passed. When the
+ * deadline passes (request.c's timer cancels again) the stream is reset.
+ *
+ * The choice: a load balancer usually does not stop a backend's work when
+ * a stream is reset, so resetting would free the slot here while the work
+ * goes on there (the issue measured 172 in flight at an upstream capped at
+ * 32). Letting it finish keeps admission's count equal to the work the
+ * upstream does, at the cost of the bytes of a response nobody reads; a
+ * response already streaming its body is reset at once, since its work is
+ * done and its bytes are all that is left. */
+static bool finish_cancelled(const struct cr_request *r)
+{
+    return r->state == CR_REQ_UPSTREAM && r->req_eof && cr_request_body_pending(r) == 0 &&
+           r->resp_tmr && evtimer_pending(r->resp_tmr, NULL);
+}
+
 void cr_upconn_cancel(struct cr_upconn *u, struct cr_request *r)
 {
-    TAILQ_REMOVE(&u->streams, r, uplink);
-    r->up = NULL;
-    if (u->state < CR_UP_READY)
-        return;
-    u->codec->cancel(u, r);
+    r->up_cancelled = true;
+    if (finish_cancelled(r))
+        return; /* the codecs discard its answer; cr_up_stream_done releases it */
+    u->codec->cancel(u, r); /* r may be released (and freed) here */
     up_want_flush(u);
 }
 
