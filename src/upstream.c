@@ -546,8 +546,32 @@ static bool finish_cancelled(const struct cr_request *r)
            r->resp_tmr && evtimer_pending(r->resp_tmr, NULL);
 }
 
+/* The upstream has ended its response and the whole request is on its way
+ * (sent, or its end handed to the codec): there is nothing left to cancel.
+ * A front end lets go of such a request in the ordinary course: HTTP/1.1
+ * writes the response and releases r from the callback that told it of the
+ * end (cr_request_notify_end), which HTTP/2 makes while the END_STREAM
+ * frame is still being received, before nghttp2 closes the stream. */
+static bool exchange_over(const struct cr_request *r)
+{
+    return r->resp_eof && r->req_eof && cr_request_body_pending(r) == 0;
+}
+
 void cr_upconn_cancel(struct cr_upconn *u, struct cr_request *r)
 {
+    if (exchange_over(r)) {
+        /* Not a cancel, and never a reset: resetting finished streams
+         * trips the upstream's rapid-reset guard (nghttp2's answers with
+         * GOAWAY INTERNAL_ERROR after about a thousand). The stream closes
+         * by itself, and the codec releases r then as any finished
+         * exchange (cr_up_stream_done, resp_eof: cr_pool_done): HTTP/2's
+         * on_stream_close, right after the END_STREAM frame's callback
+         * returns, or once our own END_STREAM, already handed over, is out.
+         * r stays meanwhile: the caller (that callback) may still use it,
+         * and nghttp2 may still read the request's end from it. HTTP/1.1
+         * never comes here: it releases r before telling of the end. */
+        return;
+    }
     r->up_cancelled = true;
     if (finish_cancelled(r))
         return; /* the codecs discard its answer; cr_up_stream_done releases it */
