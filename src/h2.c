@@ -413,7 +413,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
     struct cr_request *r = stream_req(h, sid);
     if (r && r->fe_body_us)
         r->fe_body_us = cr_now_us(); /* body_timeout runs from the last bytes */
-    if (!r || !r->be_held) {
+    if (!r || !r->be_held || r->up_cancelled) {
         nghttp2_session_consume(ng, sid, len); /* nobody wants it: keep the window open */
         if (r)
             r->bytes_in += len;

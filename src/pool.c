@@ -198,6 +198,10 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
      * whose response had not started and whose body, if any, is still whole
      * in our buffer (no byte of it went to the dead connection). The retry
      * keeps its admission: it needs a connection with room now. */
+    if (r->up_cancelled) { /* nobody waits for it: its slot comes back */
+        cr_pool_done(p, r);
+        return;
+    }
     bool safe = refused || (r->idempotent && r->req_sent == 0);
     if (r->fe && r->state < CR_REQ_RESPONDING && safe && r->retries == 0 && !p->draining) {
         struct cr_upconn *c = pick(p);
@@ -226,10 +230,18 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
     cr_pool_done(p, r);
 }
 
+/* The front end let go (or r was answered locally) while r is carried
+ * upstream. Its capacity unit and its tenant's slot stay taken until the
+ * upstream ends the exchange (cr_up_stream_done, or the connection's loss,
+ * both reaching cr_pool_stream_failed/cr_pool_done): admission must never
+ * hand out more than the load balancer is working on, and the load balancer
+ * goes on with a request whatever the client does. */
 void cr_pool_cancel(struct cr_pool *p, struct cr_request *r)
 {
-    if (r->up)
-        cr_upconn_cancel(r->up, r);
+    if (r->up) {
+        cr_upconn_cancel(r->up, r); /* r may be gone on return */
+        return;
+    }
     cr_pool_done(p, r);
 }
 

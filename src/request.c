@@ -644,7 +644,7 @@ int cr_request_body(struct cr_request *r, const void *data, size_t len)
     r->bytes_in += len;
     if (cr_request_body_too_large(r, (int64_t)r->bytes_in))
         return CR_ELIMIT;
-    if (!r->be_held) /* answered already: the bytes go nowhere */
+    if (!r->be_held || r->up_cancelled) /* answered already: the bytes go nowhere */
         return 0;
     if (!r->req_body && !(r->req_body = evbuffer_new()))
         return CR_ENOMEM;
@@ -657,14 +657,14 @@ int cr_request_body(struct cr_request *r, const void *data, size_t len)
 void cr_request_body_end(struct cr_request *r)
 {
     r->req_eof = true;
-    if (r->be_held)
+    if (r->be_held && !r->up_cancelled)
         cr_pool_req_body(r);
 }
 
 void cr_request_resp_consumed(struct cr_request *r, size_t n)
 {
     r->bytes_out += n;
-    if (r->be_held)
+    if (r->be_held && !r->up_cancelled)
         cr_pool_resp_consumed(r, n);
 }
 
@@ -723,6 +723,13 @@ void cr_request_be_respond(struct cr_request *r, int status, const char *reason,
 static void on_response_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct cr_request *r = arg;
+    if (r->up_cancelled) {
+        /* given up on and left to finish upstream, and it did not in
+         * time: now its stream is reset (r may be freed) */
+        if (r->be_held)
+            cr_gate_cancel(r->w->gate, r);
+        return;
+    }
     if (r->state < CR_REQ_RESPONDING)
         cr_request_respond(r, 504, "upstream timeout", NULL);
 }
@@ -739,7 +746,8 @@ int cr_request_response_deadline(struct cr_request *r, uint64_t ms)
 
 void cr_request_notify_head(struct cr_request *r)
 {
-    evtimer_del(r->resp_tmr);
+    if (!r->up_cancelled) /* else it still bounds the stream left to finish */
+        evtimer_del(r->resp_tmr);
     if (r->fe)
         r->fe->response_head(r);
 }

@@ -152,6 +152,11 @@ struct cr_request {
     int64_t up_conn_id;         /* for the access log */
     int32_t up_stream;          /* its stream id there */
     int retries;
+    bool up_cancelled;          /* the front end gave up on it (or it was answered
+                                 * locally) while on its stream: the upstream's
+                                 * answer is discarded, and r keeps its capacity
+                                 * unit and tenant slot until the stream ends */
+    bool up_reset;              /* h2: RST_STREAM sent for it */
     TAILQ_ENTRY(cr_request) uplink; /* in its connection's streams, in the order sent */
 
     /* admission only (cr_gate_classify, cr_gate_submit) */

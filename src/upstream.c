@@ -515,13 +515,55 @@ int cr_upconn_submit(struct cr_upconn *u, struct cr_request *r)
     return 0;
 }
 
+/* Whether a cancelled exchange is left to finish (its answer discarded)
+ * rather than reset: the upstream is still working on it (no response head
+ * yet), the whole request is out (a half-sent body cannot be finished
+ * without the client), and its response deadline has not passed. When the
+ * deadline passes (request.c's timer cancels again) the stream is reset.
+ *
+ * The choice: a load balancer usually does not stop a backend's work when
+ * a stream is reset, so resetting would free the slot here while the work
+ * goes on there (the issue measured 172 in flight at an upstream capped at
+ * 32). Letting it finish keeps admission's count equal to the work the
+ * upstream does, at the cost of the bytes of a response nobody reads; a
+ * response already streaming its body is reset at once, since its work is
+ * done and its bytes are all that is left. */
+static bool finish_cancelled(const struct cr_request *r)
+{
+    return r->state == CR_REQ_UPSTREAM && r->req_eof && cr_request_body_pending(r) == 0 &&
+           r->resp_tmr && evtimer_pending(r->resp_tmr, NULL);
+}
+
+/* The upstream has ended its response and the whole request is on its way
+ * (sent, or its end handed to the codec): there is nothing left to cancel.
+ * A front end lets go of such a request in the ordinary course: HTTP/1.1
+ * writes the response and releases r from the callback that told it of the
+ * end (cr_request_notify_end), which HTTP/2 makes while the END_STREAM
+ * frame is still being received, before nghttp2 closes the stream. */
+static bool exchange_over(const struct cr_request *r)
+{
+    return r->resp_eof && r->req_eof && cr_request_body_pending(r) == 0;
+}
+
 void cr_upconn_cancel(struct cr_upconn *u, struct cr_request *r)
 {
-    TAILQ_REMOVE(&u->streams, r, uplink);
-    r->up = NULL;
-    if (u->state < CR_UP_READY)
+    if (exchange_over(r)) {
+        /* Not a cancel, and never a reset: resetting finished streams
+         * trips the upstream's rapid-reset guard (nghttp2's answers with
+         * GOAWAY INTERNAL_ERROR after about a thousand). The stream closes
+         * by itself, and the codec releases r then as any finished
+         * exchange (cr_up_stream_done, resp_eof: cr_pool_done): HTTP/2's
+         * on_stream_close, right after the END_STREAM frame's callback
+         * returns, or once our own END_STREAM, already handed over, is out.
+         * r stays meanwhile: the caller (that callback) may still use it,
+         * and nghttp2 may still read the request's end from it. HTTP/1.1
+         * never comes here: it releases r before telling of the end. */
         return;
-    u->codec->cancel(u, r);
+    }
+    r->up_cancelled = true;
+    if (finish_cancelled(r))
+        return; /* the codecs discard its answer; cr_up_stream_done releases it */
+    u->codec->cancel(u, r); /* r may be released (and freed) here */
     up_want_flush(u);
 }
 

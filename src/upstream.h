@@ -63,9 +63,16 @@ bool cr_upconn_proven(const struct cr_upconn *u, uint64_t min_up_ms);
  * READY, retiring, at the server's stream limit, or nghttp2 refused a new
  * stream); CR_ENOMEM. On an error r is untouched. */
 int cr_upconn_submit(struct cr_upconn *u, struct cr_request *r);
-/* Forgets r (r->up = NULL) and gives up its exchange: HTTP/2 resets its
- * stream; HTTP/1.1 cannot abandon an exchange, so the connection is
- * recycled (closed and reconnected at once). The caller releases r. */
+/* The front end gave up on r (r->up_cancelled is set): its answer is
+ * discarded from now on, and r stays on u, holding its capacity unit and
+ * tenant slot, until the upstream ends the exchange; u then releases it
+ * through the pool (cr_pool_done) like any other. An exchange the upstream
+ * is still working on (no response head, the whole request sent, the
+ * response deadline not passed) is left to finish; otherwise, and when
+ * called again at the deadline, HTTP/2 resets its stream (released when
+ * nghttp2 closes it) and HTTP/1.1, which cannot abandon an exchange,
+ * recycles the connection (r released at once). r may be freed on return
+ * when its front end had let go. */
 void cr_upconn_cancel(struct cr_upconn *u, struct cr_request *r);
 /* r->req_body has more bytes or its end: sends them as the flow-control
  * window allows. A no-op unless READY. */

@@ -27,7 +27,7 @@ static struct cr_request *head(struct cr_upconn *u)
 static int commit_header(void *arg, const char *name, size_t nlen, const char *value, size_t vlen)
 {
     struct cr_request *r = head(arg);
-    int rc = r ? cr_request_add_rheader(r, name, nlen, value, vlen) : 0;
+    int rc = r && !r->up_cancelled ? cr_request_add_rheader(r, name, nlen, value, vlen) : 0;
     return rc < 0 ? -1 : 0;
 }
 
@@ -49,6 +49,8 @@ static int on_headers_complete(http_parser *p)
     struct cr_request *r = head(u);
     if (!r || cr_hparse_end(&u->hp) < 0)
         return -1; /* a response nobody asked for */
+    if (r->up_cancelled) /* read to its end and thrown away */
+        return p->status_code >= 200 && strcmp(r->method, "HEAD") == 0 ? 1 : 0;
     r->status = p->status_code;
     if (r->status >= 100 && r->status < 200)
         return 0; /* interim: dropped at message end */
@@ -63,7 +65,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct cr_upconn *u = p->data;
     struct cr_request *r = head(u);
-    if (!r->fe)
+    if (!r->fe || r->up_cancelled)
         return 0; /* the client left: the bytes go nowhere */
     if (evbuffer_add(r->resp_body, at, n) < 0)
         return -1;
@@ -77,6 +79,18 @@ static int on_message_complete(http_parser *p)
 {
     struct cr_upconn *u = p->data;
     struct cr_request *r = head(u);
+    if (r->up_cancelled) {
+        if (p->status_code < 200)
+            return 0; /* interim */
+        /* discarded: only its slot comes back */
+        if (!http_should_keep_alive(p) || u->sending == r)
+            u->close_after = true;
+        if (u->sending == r)
+            u->sending = NULL;
+        cr_up_stream_done(u, r, false); /* up_cancelled: released, never retried */
+        http_parser_pause(p, 1);
+        return 0;
+    }
     if (r->status < 200) {
         cr_request_reset_rheaders(r);
         r->status = 0;
@@ -239,7 +253,9 @@ static int h1_produce(struct cr_upconn *u)
 }
 
 /* HTTP/1.1 cannot abandon one exchange and keep the connection: a request
- * the client gave up on costs this connection, which is replaced at once. */
+ * given up on that cannot be left to finish (cr_upconn_cancel) costs this
+ * connection, which is replaced at once; r is released with the
+ * connection's other requests (up_cancelled: never retried). */
 static void h1_cancel(struct cr_upconn *u, struct cr_request *r)
 {
     (void)r; /* recycling resets the in-flight count and the codec's state */

@@ -48,8 +48,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     if (f->hd.type != NGHTTP2_HEADERS)
         return 0;
     struct cr_request *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
-    if (!r)
-        return 0;
+    if (!r || r->up_cancelled)
+        return 0; /* nobody reads it */
     if (nlen == 7 && memcmp(name, ":status", 7) == 0) {
         r->status = atoi((const char *)value);
         return 0;
@@ -66,6 +66,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     struct cr_upconn *u = arg;
     struct cr_request *r =
         f->hd.stream_id ? nghttp2_session_get_stream_user_data(ng, f->hd.stream_id) : NULL;
+    if (r && r->up_cancelled)
+        r = NULL; /* its answer is discarded; on_stream_close releases it */
     switch (f->hd.type) {
     case NGHTTP2_SETTINGS:
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
@@ -114,7 +116,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
                          size_t len, void *arg)
 {
     struct cr_request *r = nghttp2_session_get_stream_user_data(ng, sid);
-    if (!r || !r->fe) {
+    if (!r || !r->fe || r->up_cancelled) {
         nghttp2_session_consume(ng, sid, len); /* nobody will read it */
         return 0;
     }
@@ -164,7 +166,7 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, voi
                          (long long)u->id, sid, error);
         cr_up_stream_done(u, r, error == NGHTTP2_REFUSED_STREAM);
     }
-    /* a cancelled stream (no user data) was counted out at cancel time */
+    /* a cancelled stream is released here too: it held its slot until now */
     cr_pool_room(u->pool, u);
     return 0;
 }
@@ -282,17 +284,15 @@ static int h2_submit(struct cr_upconn *u, struct cr_request *r)
 
 static void h2_cancel(struct cr_upconn *u, struct cr_request *r)
 {
-    /* The stream stops counting now, not when nghttp2 reports it closed:
-     * admission frees its capacity unit right away and must find the room
-     * it was told about. nghttp2 holds back a new stream itself if the
-     * server has not seen this one close yet. */
-    u->inflight--;
-    ack_rest(u, r);
-    nghttp2_session_set_stream_user_data(u->ng, r->up_stream, NULL);
-    /* a stream both sides have ended is closing by itself: no reset */
-    bool done = r->resp_eof && r->req_eof && cr_request_body_pending(r) == 0;
-    if (!done)
-        nghttp2_submit_rst_stream(u->ng, NGHTTP2_FLAG_NONE, r->up_stream, NGHTTP2_CANCEL);
+    /* The stream keeps counting (u->inflight, admission's unit) until
+     * nghttp2 closes it, which it does once the RST_STREAM is out, or at
+     * once for a HEADERS still queued (then never sent): on_stream_close
+     * releases r. The server sees the reset before any stream opened in
+     * the room it leaves. */
+    if (r->up_reset)
+        return;
+    r->up_reset = true;
+    nghttp2_submit_rst_stream(u->ng, NGHTTP2_FLAG_NONE, r->up_stream, NGHTTP2_CANCEL);
 }
 
 static void h2_resume(struct cr_upconn *u, struct cr_request *r)

@@ -2,7 +2,8 @@
  *
  *   testup --listen 127.0.0.1:PORT --cert lb.crt --key lb.key
  *          [--ca ca.crt [--require-client-cert]] [--max-streams N]
- *          [--service-time MS] [--stats-file PATH] [--count-header NAME] [--quiet]
+ *          [--service-time MS] [--work-after-reset] [--stats-file PATH]
+ *          [--count-header NAME] [--quiet]
  *
  * Prints "testup: listening on ADDR" on stdout once the socket listens
  * (PORT 0 picks a free port; ADDR shows the real one), serves until
@@ -50,7 +51,8 @@ static void usage(FILE *f, int full)
 {
     fputs(
         "usage: testup --listen ADDR:PORT --cert CRT --key KEY [--ca CA [--require-client-cert]]\n"
-        "              [--max-streams N] [--service-time MS] [--stats-file PATH]\n"
+        "              [--max-streams N] [--service-time MS] [--work-after-reset]\n"
+        "              [--stats-file PATH]\n"
         "              [--count-header NAME] [--quiet]\n",
         f);
     if (!full) {
@@ -65,6 +67,10 @@ static void usage(FILE *f, int full)
           "  --require-client-cert    and refuse clients without one\n"
           "  --max-streams N          HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS (100)\n"
           "  --service-time MS        answer every request MS ms after its body (0)\n"
+          "  --work-after-reset       a request reset or closed before its answer stays in\n"
+          "                           flight (inflight, max_inflight) until that answer\n"
+          "                           would have been ready: a load balancer whose backend\n"
+          "                           does not see the reset\n"
           "  --stats-file PATH        write /__stats JSON there on SIGUSR1 and at exit\n"
           "  --count-header NAME      count requests by the value of header NAME too\n"
           "                           (/__stats \"by_header\")\n"
@@ -143,6 +149,7 @@ enum {
     OPT_STATS,
     OPT_COUNT,
     OPT_QUIET,
+    OPT_LINGER,
     OPT_HELP
 };
 
@@ -172,6 +179,9 @@ static int apply_opt(struct tu_opts *o, int c, const char *arg)
         return 0;
     case OPT_QUIET:
         o->quiet = 1;
+        return 0;
+    case OPT_LINGER:
+        o->work_after_reset = 1;
         return 0;
     case OPT_COUNT:
         if (arg[0] == '\0' || strlen(arg) > 64)
@@ -213,6 +223,7 @@ static int parse_args(int argc, char **argv, struct tu_opts *o)
         {"stats-file", required_argument, NULL, OPT_STATS},
         {"count-header", required_argument, NULL, OPT_COUNT},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"work-after-reset", no_argument, NULL, OPT_LINGER},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };

@@ -53,6 +53,8 @@ struct tu_opts {
     int require_client_cert;
     uint32_t max_streams; /* HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS */
     uint64_t service_ms;  /* added to every answer but /__stats */
+    int work_after_reset; /* a request abandoned before its answer stays in
+                           * flight until the answer would have been ready */
     int quiet;
 };
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/time.h>
 
 #include "common.h"
 #include "testup.h"
@@ -649,13 +650,37 @@ void tu_req_answered(struct tu_req *req)
         tu_stats_req_end(&req->srv->stats);
 }
 
+static void linger_end(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    tu_stats_req_end(arg);
+}
+
+/* --work-after-reset: the answer of an abandoned request would have been
+ * ready when its timer fires; until then it stays counted in flight.
+ * Returns 1 when it does (the request is then no longer counted by req). */
+static int linger(struct tu_req *req)
+{
+    struct timeval at, now, left;
+
+    if (!req->srv->opts.work_after_reset || !req->timer || !evtimer_pending(req->timer, &at))
+        return 0;
+    gettimeofday(&now, NULL);
+    if (!evutil_timercmp(&at, &now, >))
+        return 0;
+    evutil_timersub(&at, &now, &left);
+    if (event_base_once(req->srv->base, -1, EV_TIMEOUT, linger_end, &req->srv->stats, &left) != 0)
+        return 0;
+    return 1;
+}
+
 void tu_req_free(struct tu_req *req)
 {
     size_t i;
 
     if (req == NULL)
         return;
-    if (req->counted && !req->answered)
+    if (req->counted && !req->answered && !linger(req))
         tu_stats_req_end(&req->srv->stats);
     if (req->timer)
         event_free(req->timer);

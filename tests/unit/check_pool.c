@@ -55,6 +55,26 @@ static void fe_nop(struct cr_request *r)
 
 static const struct cr_fe_ops test_fe = {fe_head, fe_body, fe_end, fe_nop};
 
+/* A front end that lets go of r as soon as it has the whole response, from
+ * whichever callback tells it so, as HTTP/1.1's does (h1.c pump): for a
+ * response without a body that is the head's callback. */
+static void h1like_take(struct cr_request *r)
+{
+    fe_body(r);
+    if (r->resp_eof) {
+        ends++;
+        cr_request_release_fe(r);
+    }
+}
+
+static void h1like_head(struct cr_request *r)
+{
+    heads++;
+    h1like_take(r);
+}
+
+static const struct cr_fe_ops h1like_fe = {h1like_head, h1like_take, h1like_take, fe_nop};
+
 static void setup(void)
 {
     fx_world_init(&X, NULL);
@@ -208,6 +228,32 @@ START_TEST(capacity_is_the_servers_stream_limit)
     ck_assert(cr_gate_idle(X.w.gate));
     for (int i = 0; i < 5; i++)
         cr_request_release_fe(r[i]);
+    fx_lb_free(lb);
+}
+END_TEST
+
+/* Ordinary requests whose front end lets go of them as soon as it has the
+ * whole response, before nghttp2 has closed the upstream stream (the END_STREAM
+ * frame's callback tells the client): that is no cancel, and no RST_STREAM
+ * goes upstream. Resetting them was what tripped an nghttp2 upstream's
+ * rapid-reset guard (GOAWAY INTERNAL_ERROR) under h2load --h1. With and
+ * without a body (then the head's callback is where r is let go). */
+START_TEST(finished_requests_released_by_the_client_reset_nothing)
+{
+    static const size_t bodies[] = {2000, 0};
+    struct fx_lb *lb = fx_lb_new(100, 200, bodies[_i]);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 40; i++)
+            submit_fe(&h1like_fe, "/f", i % 2 ? "silver" : "bronze");
+        ck_assert_int_eq(fx_up_pump(u, lb), 0);
+    }
+    ck_assert_uint_eq(fx_lb_requests(lb), 120);
+    ck_assert_int_eq(heads, 120);
+    ck_assert_int_eq(ends, 120);
+    ck_assert_uint_eq(fx_lb_resets(lb), 0);
+    ck_assert_uint_eq(cr_upconn_inflight(u), 0); /* all released */
+    ck_assert(cr_gate_idle(X.w.gate));
     fx_lb_free(lb);
 }
 END_TEST
@@ -457,6 +503,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, spread_over_the_connection_with_most_room);
     tcase_add_test(tc, capacity_is_the_servers_stream_limit);
     tcase_add_test(tc, queued_request_cancelled_by_its_client);
+    tcase_add_loop_test(tc, finished_requests_released_by_the_client_reset_nothing, 0, 2);
     tcase_add_test(tc, classified_on_the_normalised_path_and_forwarded_so);
     tcase_add_test(tc, h1_upstream_pause_ends_with_its_response);
     tcase_add_test(tc, h1_upstream_early_response_recycles);

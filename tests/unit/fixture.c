@@ -194,6 +194,7 @@ struct fx_lb {
     size_t body_len;
     char clen[24];
     uint64_t answered;
+    uint64_t resets; /* RST_STREAM frames received */
     char *names[LB_MAX_HDRS], *values[LB_MAX_HDRS];
     int nhdrs;
     int32_t hdrs_stream; /* the stream the stored headers belong to */
@@ -239,6 +240,17 @@ static int lb_on_frame(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     return 0;
 }
 
+/* Every frame header, whatever becomes of the frame: a RST_STREAM for a
+ * stream already closed here is counted too (nghttp2's own rapid-reset
+ * guard counts those). */
+static int lb_on_begin(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *arg)
+{
+    struct fx_lb *lb = arg;
+    if (hd->type == NGHTTP2_RST_STREAM)
+        lb->resets++;
+    return 0;
+}
+
 static int lb_on_close(nghttp2_session *ng, int32_t sid, uint32_t error, void *arg)
 {
     free(nghttp2_session_get_stream_user_data(ng, sid));
@@ -272,6 +284,7 @@ struct fx_lb *fx_lb_new(uint32_t max_streams, int status, size_t body_len)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, lb_on_frame);
     nghttp2_session_callbacks_set_on_header_callback(cb, lb_on_header);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, lb_on_close);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, lb_on_begin);
     FX_CHECK(nghttp2_session_server_new(&lb->ng, cb, lb) == 0);
     nghttp2_session_callbacks_del(cb);
     nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, max_streams}};
@@ -314,6 +327,11 @@ int fx_lb_exchange(struct fx_lb *lb, const uint8_t *in, size_t len, struct evbuf
 uint64_t fx_lb_requests(const struct fx_lb *lb)
 {
     return lb->answered;
+}
+
+uint64_t fx_lb_resets(const struct fx_lb *lb)
+{
+    return lb->resets;
 }
 
 const char *fx_lb_header(const struct fx_lb *lb, const char *name, int n)

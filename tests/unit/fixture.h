@@ -78,6 +78,8 @@ void fx_lb_free(struct fx_lb *lb);
 int fx_lb_exchange(struct fx_lb *lb, const uint8_t *in, size_t len, struct evbuffer *out);
 /* Requests it has answered. */
 uint64_t fx_lb_requests(const struct fx_lb *lb);
+/* RST_STREAM frames it has received (for any stream, open or closed). */
+uint64_t fx_lb_resets(const struct fx_lb *lb);
 /* A header of the last request it received (pseudo-headers included), or
  * NULL; n counts repeated names from 0. */
 const char *fx_lb_header(const struct fx_lb *lb, const char *name, int n);
