@@ -28,6 +28,7 @@ struct cr_pool {
     struct slot *slots;
     size_t nslots;
     bool draining;
+    uint64_t outage_until_us; /* requests may wait for the upstream until then */
     struct cr_rand rng;       /* reconnect jitter */
 };
 
@@ -84,6 +85,11 @@ bool cr_pool_available(const struct cr_pool *p)
             return true;
     }
     return false;
+}
+
+uint64_t cr_pool_outage_until(const struct cr_pool *p)
+{
+    return p->outage_until_us;
 }
 
 static struct slot *slot_of(struct cr_pool *p, const struct cr_upconn *c)
@@ -169,22 +175,35 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
 {
     const struct cr_cfg_upstream *uc = &p->w->cfg->upstream;
     struct slot *s = slot_of(p, c);
+    uint64_t now = cr_now_us();
     if (!s || p->draining)
         return;
     cr_gate_capacity_changed(p->w->gate);
     bool proven = cr_upconn_proven(c, uc->reconnect_max_ms);
-    if (proven)
+    if (proven) {
         s->backoff_ms = uc->reconnect_min_ms;
+        /* a connection that worked is gone: what comes meanwhile may wait
+         * outage_wait for its replacement (an upstream that never served,
+         * or closes every new connection, opens no such window) */
+        if (uc->outage_wait_ms)
+            p->outage_until_us = CR_MAX(p->outage_until_us, now + uc->outage_wait_ms * 1000);
+    }
     if (how == CR_POOL_LOST_RECYCLED || (how == CR_POOL_LOST_CLOSED && proven)) {
         cr_upconn_connect(c, 0); /* it worked: replace it now */
         return;
     }
     s->failing = true;
-    uint64_t delay = jitter(p, s->backoff_ms);
+    /* While requests may be waiting for it, the wait is kept short enough
+     * to try several times within outage_wait; the back-off itself keeps
+     * growing, and applies once the window has passed. */
+    uint64_t wait = s->backoff_ms;
+    if (p->outage_until_us > now)
+        wait = CR_MIN(wait, CR_MAX(uc->reconnect_min_ms, uc->outage_wait_ms / 8));
+    uint64_t delay = jitter(p, wait);
     s->backoff_ms = CR_MIN(s->backoff_ms * 2, uc->reconnect_max_ms);
     cr_upconn_connect(c, delay);
     if (!cr_pool_available(p))
-        cr_gate_fail_waiting(p->w->gate); /* nothing to wait for */
+        cr_gate_upstream_down(p->w->gate);
 }
 
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused)

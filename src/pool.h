@@ -57,6 +57,13 @@ uint32_t cr_pool_capacity(const struct cr_pool *p);
  * instead of a wait. */
 bool cr_pool_available(const struct cr_pool *p);
 
+/* Until when (cr_now_us's clock) requests may wait for an upstream that is
+ * not available: upstream.outage_wait from the loss of the last connection
+ * that had proved itself (cr_upconn_proven). 0 when there was no such loss
+ * (outage_wait 0, or the upstream never served); a time in the past once
+ * the outage has lasted longer. */
+uint64_t cr_pool_outage_until(const struct cr_pool *p);
+
 /* Puts an admitted request (be_held set) on the connection with the most
  * room, which holds it from now on (CR_REQ_UPSTREAM). Returns 0, or
  * CR_EAGAIN (no connection has room) or CR_ENOMEM: r is then untouched and
