@@ -208,13 +208,21 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
 
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused)
 {
-    /* Retry once, elsewhere, only what cannot have had an effect twice:
-     * a stream the server refused, or an idempotent request (never a POST)
+    /* Retry, elsewhere, only what cannot have had an effect twice: a
+     * stream the server refused, or an idempotent request (never a POST)
      * whose response had not started and whose body, if any, is still whole
-     * in our buffer (no byte of it went to the dead connection). The retry
-     * keeps its admission: it needs a connection with room now. */
+     * in our buffer (no byte of it went to the dead connection). Twice at
+     * most: an upstream process that dies closes its connections one after
+     * the other, so the first retry can land on one about to go. The retry
+     * keeps its admission: it needs a connection with room now, or it
+     * queues again (and may wait out an outage, cr_pool_outage_until). */
     bool safe = refused || (r->idempotent && r->req_sent == 0);
-    if (r->fe && r->state < CR_REQ_RESPONDING && safe && r->retries == 0 && !p->draining) {
+    if (r->fe && r->state < CR_REQ_RESPONDING && safe && r->retries < 2 && !p->draining) {
+        /* the upstream may have died with all its connections: those the
+         * loop has not got to yet must not take the one retry */
+        for (size_t i = 0; i < p->nslots; i++)
+            if (cr_upconn_check_hangup(p->slots[i].c))
+                cr_gate_capacity_changed(p->w->gate);
         struct cr_upconn *c = pick(p);
         r->retries++;
         r->status = 0;

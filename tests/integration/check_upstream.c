@@ -264,14 +264,17 @@ END_TEST
  *     none is sent again: the restarted upstream sees no request until the
  *     test sends new ones;
  *   - every GET ends, with 200, 502 or 503, none hangs;
- *   - the pool reconnects (back-off) and requests succeed again. */
+ *   - the pool reconnects (back-off) and requests succeed again.
+ * With outage_wait 0: nothing waits for the upstream to come back (the
+ * default's waiting is check_outage's). */
 START_TEST(upstream_killed_and_restarted_under_load)
 {
     pid_t up = start_up(T->uport, true, NULL);
     const char *ups = h_strf(T,
                              "  addresses: [127.0.0.1:%d]\n"
                              "  protocol: h2\n"
-                             "  connections: 2\n" TLS_OK,
+                             "  connections: 2\n"
+                             "  outage_wait: 0\n" TLS_OK,
                              T->uport);
     start_corral(config(2, ups));
     wait_open(up, T->uport, 4, 2000);
