@@ -115,9 +115,11 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
  * cancelled): the gate gets its capacity unit back, the back end lets go
  * of r (which may free it), and queued requests may go. */
 void cr_pool_done(struct cr_pool *p, struct cr_request *r);
-/* A request's stream failed. Before any response byte: retried once when
- * that is safe (on another connection now, or through the gate again),
- * else answered 502. After: its response is cut short. */
+/* A request's stream failed. Before any response byte: retried (twice at
+ * most) when that is safe, on another connection now (not one the peer has
+ * already closed, cr_upconn_check_hangup) or through the gate again, where
+ * it may wait out an outage (cr_pool_outage_until); else answered 502.
+ * After: its response is cut short. */
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused);
 
 #endif
