@@ -550,7 +550,9 @@ enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *
         fill_shed(a, t, why, r, c, wait);
         return CR_ADMIT_SHED;
     }
-    if (wait > (double)t->max_wait_us) {
+    /* with no capacity at all (the upstream is reconnecting) the dispatch
+     * rate says nothing: the request waits, up to its deadline */
+    if (wait > (double)t->max_wait_us && a->capacity > 0) {
         fill_shed(a, t, why, CR_ADMIT_SHED_DEADLINE, c, wait);
         return CR_ADMIT_SHED;
     }

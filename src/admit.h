@@ -66,7 +66,9 @@
  *
  * REFUSALS (struct cr_admit_shed). A request that cannot go now is queued
  * unless its tenant's queue share is full (or queue or max_wait is 0), or
- * the wait predicted for it already exceeds max_wait. The status says whose
+ * the wait predicted for it already exceeds max_wait (not while the
+ * capacity is 0: the upstream is reconnecting, and the dispatch rate says
+ * nothing about when it is back; the deadline decides). The status says whose
  * limit it is: 429 when the tenant's own rate or concurrency holds it back,
  * 503 when the upstream's capacity does.
  *   reason                    status  when

@@ -69,6 +69,7 @@ struct cr_cfg_upstream {
     uint64_t keepalive_ms;        /* HTTP/2 PING after this much idleness, 30s */
     uint64_t reconnect_min_ms;    /* first back-off after a lost connection, 100ms */
     uint64_t reconnect_max_ms;    /* where the doubling back-off stops, 5s */
+    uint64_t outage_wait_ms;      /* how long requests wait for a lost upstream, 5s; 0: 502 */
     struct {
         char *ca;      /* CA bundle to verify the upstream */
         char *cert;    /* client certificate (PEM) */

@@ -21,6 +21,7 @@ struct cr_gate {
     struct cr_tenants *tenants;
     struct cr_admit *admit;
     struct event *tmr;       /* the engine's next wakeup */
+    struct event *otmr;      /* the end of the pool's outage window */
     char tenant_header[128]; /* tenants.header lower-cased once, "" if none */
 };
 
@@ -43,6 +44,21 @@ static void shed(struct cr_gate *g, struct cr_request *r, const struct cr_admit_
     const char *extra[] = {"retry-after", retry, NULL};
     atomic_fetch_add(&tstats(g, r)->shed[why->kind], 1);
     cr_request_be_respond(r, why->status, why->reason, extra); /* it never went upstream */
+}
+
+/* The upstream is down and the outage window, if any, is over: a fast
+ * answer, 503 with Retry-After after an outage, 502 when nothing was
+ * waited for. */
+static void down(struct cr_gate *g, struct cr_request *r, struct cr_admit_shed *why)
+{
+    if (cr_pool_outage_until(g->w->pool) == 0) {
+        cr_request_be_respond(r, 502, "upstream unavailable", NULL);
+        return;
+    }
+    why->status = 503;
+    why->reason = "upstream unavailable";
+    why->retry_after_s = 1;
+    shed(g, r, why);
 }
 
 /* ------------------------------------------------------------ timer */
@@ -70,6 +86,16 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     while ((it = cr_admit_expire(g->admit, cr_now_us(), &why)) != NULL)
         shed(g, it->owner, &why);
     cr_gate_dispatch(g);
+    (void)fd, (void)what;
+}
+
+/* The outage window ended: if the upstream is still down, what waits for
+ * it is answered now. */
+static void on_outage(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_gate *g = arg;
+    if (!cr_pool_available(g->w->pool))
+        cr_gate_upstream_down(g);
     (void)fd, (void)what;
 }
 
@@ -111,7 +137,8 @@ int cr_gate_new(struct cr_worker *w, struct cr_gate **out)
     cr_rand_seed_random(&seeder);
     uint64_t seed = cr_rand_next(&seeder);
     g->tmr = evtimer_new(w->base, on_timer, g);
-    if (!g->tmr || (rc = cr_tenants_new(&w->cfg->tenants, &g->tenants)) < 0 ||
+    g->otmr = evtimer_new(w->base, on_outage, g);
+    if (!g->tmr || !g->otmr || (rc = cr_tenants_new(&w->cfg->tenants, &g->tenants)) < 0 ||
         (rc = cr_admit_new(g->tenants, &w->setup->shm->admit, w->cfg->workers, seed,
                            &g->admit)) < 0) {
         cr_gate_free(g);
@@ -127,6 +154,8 @@ void cr_gate_free(struct cr_gate *g)
         return;
     if (g->tmr)
         event_free(g->tmr);
+    if (g->otmr)
+        event_free(g->otmr);
     cr_admit_free(g->admit);
     cr_tenants_free(g->tenants);
     free(g);
@@ -148,12 +177,13 @@ void cr_gate_classify(struct cr_gate *g, struct cr_request *r, const char *sni)
 
 void cr_gate_submit(struct cr_gate *g, struct cr_request *r)
 {
-    if (!cr_pool_available(g->w->pool)) {
-        cr_request_be_respond(r, 502, "upstream unavailable", NULL);
-        return;
-    }
     struct cr_admit_shed why;
     uint64_t now = cr_now_us();
+    if (!cr_pool_available(g->w->pool) && cr_pool_outage_until(g->w->pool) <= now) {
+        why = (struct cr_admit_shed){503, CR_ADMIT_SHED_SATURATED, "upstream unavailable", 1};
+        down(g, r, &why);
+        return;
+    }
     cr_admit_item_init(&r->admit, r);
     update_capacity(g);
     switch (cr_admit_arrive(g->admit, &r->admit, r->tenant, r->prio, now, &why)) {
@@ -240,12 +270,20 @@ void cr_gate_capacity_changed(struct cr_gate *g)
     update_capacity(g);
 }
 
-void cr_gate_fail_waiting(struct cr_gate *g)
+void cr_gate_upstream_down(struct cr_gate *g)
 {
     struct cr_admit_item *it;
-    struct cr_admit_shed why; /* counted as expired; the answer is a 502 */
+    struct cr_admit_shed why; /* counted as expired */
+    uint64_t until = cr_pool_outage_until(g->w->pool), now = cr_now_us();
+    if (until > now) { /* they may wait: look again when the window ends */
+        uint64_t left = until - now;
+        struct timeval tv = {.tv_sec = (time_t)(left / 1000000),
+                             .tv_usec = (suseconds_t)(left % 1000000)};
+        evtimer_add(g->otmr, &tv);
+        return;
+    }
     /* expiring everything: a deadline in the far future is passed */
     while (waiting(g) && (it = cr_admit_expire(g->admit, UINT64_MAX - 1, &why)) != NULL)
-        cr_request_be_respond(it->owner, 502, "upstream unavailable", NULL);
+        down(g, it->owner, &why);
     arm_timer(g);
 }

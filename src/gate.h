@@ -94,9 +94,13 @@ void cr_gate_readmit(struct cr_gate *g, struct cr_request *r);
  * lost): the engine takes the new value. Nothing is dispatched. */
 void cr_gate_capacity_changed(struct cr_gate *g);
 
-/* No upstream connection is coming (cr_pool_available is false): every
- * queued request is answered 502 "upstream unavailable" now rather than
- * at its deadline. */
-void cr_gate_fail_waiting(struct cr_gate *g);
+/* No upstream connection is usable now (cr_pool_available is false).
+ * Within the pool's outage window (cr_pool_outage_until) queued requests
+ * keep waiting, each up to its max_wait, and new ones queue too; when the
+ * window ends with the upstream still down, every queued request is
+ * answered 503 "upstream unavailable" with Retry-After, as is each new one
+ * until a connection is back. Without a window (outage_wait 0, or an
+ * upstream that never served) they get 502 "upstream unavailable" now. */
+void cr_gate_upstream_down(struct cr_gate *g);
 
 #endif

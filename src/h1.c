@@ -552,8 +552,13 @@ static void write_head(struct h1 *h, struct cr_request *r)
     struct evbuffer *out = h->c->out;
     int s = r->status;
     bool no_body = (r->fe_flags & H1F_NO_BODY) || s < 200 || s == 204 || s == 304;
-    if (answered_before_body(h, r) && r->resp_eof)
-        r->fe_flags |= H1F_LAST; /* pump closes */
+    /* Answered before its body was read (or its head broke a rule): pump
+     * closes once the answer is out (it cannot tell where the rest of the
+     * body would end), so the head says so, whether or not the answer is
+     * complete yet; a head without it let the client send its next request
+     * into the close. */
+    if (answered_before_body(h, r))
+        r->fe_flags |= H1F_LAST;
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", s, reason_phrase(s));
     for (uint32_t i = 0; i < r->rhdrs.n; i++) {
         const struct cr_hdr *x = &r->rhdrs.v[i];

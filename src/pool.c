@@ -28,6 +28,7 @@ struct cr_pool {
     struct slot *slots;
     size_t nslots;
     bool draining;
+    uint64_t outage_until_us; /* requests may wait for the upstream until then */
     struct cr_rand rng;       /* reconnect jitter */
 };
 
@@ -84,6 +85,11 @@ bool cr_pool_available(const struct cr_pool *p)
             return true;
     }
     return false;
+}
+
+uint64_t cr_pool_outage_until(const struct cr_pool *p)
+{
+    return p->outage_until_us;
 }
 
 static struct slot *slot_of(struct cr_pool *p, const struct cr_upconn *c)
@@ -169,12 +175,19 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
 {
     const struct cr_cfg_upstream *uc = &p->w->cfg->upstream;
     struct slot *s = slot_of(p, c);
+    uint64_t now = cr_now_us();
     if (!s || p->draining)
         return;
     cr_gate_capacity_changed(p->w->gate);
     bool proven = cr_upconn_proven(c, uc->reconnect_max_ms);
-    if (proven)
+    if (proven) {
         s->backoff_ms = uc->reconnect_min_ms;
+        /* a connection that worked is gone: what comes meanwhile may wait
+         * outage_wait for its replacement (an upstream that never served,
+         * or closes every new connection, opens no such window) */
+        if (uc->outage_wait_ms)
+            p->outage_until_us = CR_MAX(p->outage_until_us, now + uc->outage_wait_ms * 1000);
+    }
     if (how == CR_POOL_LOST_RECYCLED || (how == CR_POOL_LOST_CLOSED && proven)) {
         cr_upconn_connect(c, 0); /* it worked: replace it now */
         return;
@@ -184,26 +197,40 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
      * backs off, but requests keep waiting for it. Only a second one, or a
      * failure, tells the gate that nothing is coming. */
     s->failing = !(how == CR_POOL_LOST_CLOSED && s->backoff_ms <= uc->reconnect_min_ms);
-    uint64_t delay = jitter(p, s->backoff_ms);
+    /* While requests may be waiting for it, the wait is kept short enough
+     * to try several times within outage_wait; the back-off itself keeps
+     * growing, and applies once the window has passed. */
+    uint64_t wait = s->backoff_ms;
+    if (p->outage_until_us > now)
+        wait = CR_MIN(wait, CR_MAX(uc->reconnect_min_ms, uc->outage_wait_ms / 8));
+    uint64_t delay = jitter(p, wait);
     s->backoff_ms = CR_MIN(s->backoff_ms * 2, uc->reconnect_max_ms);
     cr_upconn_connect(c, delay);
     if (!cr_pool_available(p))
-        cr_gate_fail_waiting(p->w->gate); /* nothing to wait for */
+        cr_gate_upstream_down(p->w->gate);
 }
 
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused)
 {
-    /* Retry once, elsewhere, only what cannot have had an effect twice:
-     * a stream the server refused, or an idempotent request (never a POST)
+    /* Retry, elsewhere, only what cannot have had an effect twice: a
+     * stream the server refused, or an idempotent request (never a POST)
      * whose response had not started and whose body, if any, is still whole
-     * in our buffer (no byte of it went to the dead connection). The retry
-     * keeps its admission: it needs a connection with room now. */
+     * in our buffer (no byte of it went to the dead connection). Twice at
+     * most: an upstream process that dies closes its connections one after
+     * the other, so the first retry can land on one about to go. The retry
+     * keeps its admission: it needs a connection with room now, or it
+     * queues again (and may wait out an outage, cr_pool_outage_until). */
     if (r->up_cancelled) { /* nobody waits for it: its slot comes back */
         cr_pool_done(p, r);
         return;
     }
     bool safe = refused || (r->idempotent && r->req_sent == 0);
-    if (r->fe && r->state < CR_REQ_RESPONDING && safe && r->retries == 0 && !p->draining) {
+    if (r->fe && r->state < CR_REQ_RESPONDING && safe && r->retries < 2 && !p->draining) {
+        /* the upstream may have died with all its connections: those the
+         * loop has not got to yet must not take the one retry */
+        for (size_t i = 0; i < p->nslots; i++)
+            if (cr_upconn_check_hangup(p->slots[i].c))
+                cr_gate_capacity_changed(p->w->gate);
         struct cr_upconn *c = pick(p);
         r->retries++;
         r->status = 0;

@@ -57,6 +57,13 @@ uint32_t cr_pool_capacity(const struct cr_pool *p);
  * instead of a wait. */
 bool cr_pool_available(const struct cr_pool *p);
 
+/* Until when (cr_now_us's clock) requests may wait for an upstream that is
+ * not available: upstream.outage_wait from the loss of the last connection
+ * that had proved itself (cr_upconn_proven). 0 when there was no such loss
+ * (outage_wait 0, or the upstream never served); a time in the past once
+ * the outage has lasted longer. */
+uint64_t cr_pool_outage_until(const struct cr_pool *p);
+
 /* Puts an admitted request (be_held set) on the connection with the most
  * room, which holds it from now on (CR_REQ_UPSTREAM). Returns 0, or
  * CR_EAGAIN (no connection has room) or CR_ENOMEM: r is then untouched and
@@ -108,9 +115,11 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
  * cancelled): the gate gets its capacity unit back, the back end lets go
  * of r (which may free it), and queued requests may go. */
 void cr_pool_done(struct cr_pool *p, struct cr_request *r);
-/* A request's stream failed. Before any response byte: retried once when
- * that is safe (on another connection now, or through the gate again),
- * else answered 502. After: its response is cut short. */
+/* A request's stream failed. Before any response byte: retried (twice at
+ * most) when that is safe, on another connection now (not one the peer has
+ * already closed, cr_upconn_check_hangup) or through the gate again, where
+ * it may wait out an outage (cr_pool_outage_until); else answered 502.
+ * After: its response is cut short. */
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused);
 
 #endif

@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,9 +130,19 @@ bool cr_upconn_proven(const struct cr_upconn *u, uint64_t min_up_ms)
     return u->responses > 0 || up >= min_up_ms * 1000;
 }
 
+bool cr_upconn_check_hangup(struct cr_upconn *u)
+{
+    if (u->state != CR_UP_READY || u->hungup)
+        return u->hungup;
+    struct pollfd pfd = {.fd = u->fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+        u->hungup = true;
+    return u->hungup;
+}
+
 uint32_t cr_upconn_room(const struct cr_upconn *u)
 {
-    if (u->state != CR_UP_READY || u->retiring)
+    if (u->state != CR_UP_READY || u->retiring || u->hungup)
         return 0;
     return u->codec->room(u);
 }
@@ -424,6 +435,7 @@ static void do_connect(struct cr_upconn *u)
     u->id = ++next_id;
     u->ready_us = u->up_us = 0;
     u->responses = 0;
+    u->hungup = false;
     u->fd = socket(u->addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (u->fd < 0) {
         up_fail(u, strerror(errno));

@@ -55,6 +55,12 @@ int64_t cr_upconn_id(const struct cr_upconn *u);
  * completed a response, or it has been (or was, until it was lost just
  * now) READY for at least min_up_ms. Reset when it connects again. */
 bool cr_upconn_proven(const struct cr_upconn *u, uint64_t min_up_ms);
+/* Whether the peer has already closed or reset this READY connection
+ * although its event has not run yet (one poll(2), no read): when it has,
+ * the connection takes no more requests (cr_upconn_room is 0) until the
+ * event loop gets to it and it reconnects. For the retry path (a process
+ * that died closes all its connections at once), not the hot path. */
+bool cr_upconn_check_hangup(struct cr_upconn *u);
 
 /* Opens a stream for r (CR_REQ_UPSTREAM, r->up = u, the response deadline
  * upstream.response_timeout armed); the head is written at the next flush.

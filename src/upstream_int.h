@@ -61,6 +61,7 @@ struct cr_upconn {
     uint32_t inflight;
     int64_t id;
     bool retiring;
+    bool hungup;               /* cr_upconn_check_hangup saw the peer go */
     bool ping_outstanding;
     bool want_read_on_write;
     bool read_paused;          /* h1: the client is slower than the upstream */

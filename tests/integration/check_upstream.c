@@ -264,14 +264,17 @@ END_TEST
  *     none is sent again: the restarted upstream sees no request until the
  *     test sends new ones;
  *   - every GET ends, with 200, 502 or 503, none hangs;
- *   - the pool reconnects (back-off) and requests succeed again. */
+ *   - the pool reconnects (back-off) and requests succeed again.
+ * With outage_wait 0: nothing waits for the upstream to come back (the
+ * default's waiting is check_outage's). */
 START_TEST(upstream_killed_and_restarted_under_load)
 {
     pid_t up = start_up(T->uport, true, NULL);
     const char *ups = h_strf(T,
                              "  addresses: [127.0.0.1:%d]\n"
                              "  protocol: h2\n"
-                             "  connections: 2\n" TLS_OK,
+                             "  connections: 2\n"
+                             "  outage_wait: 0\n" TLS_OK,
                              T->uport);
     start_corral(config(2, ups));
     wait_open(up, T->uport, 4, 2000);
@@ -1184,6 +1187,70 @@ START_TEST(http11_upstream_answers_before_the_body)
 }
 END_TEST
 
+/* A client that goes on with its connection after an early answer: it
+ * sends a POST's head and the start of its body, reads the answer (the
+ * upstream answers before the body) and, when the answer does not say
+ * "connection: close", sends the rest of the body and then a GET on the
+ * same connection, which must be answered. corral closes such a connection
+ * after the answer (it does not read the rest of a body it will not
+ * forward), so the head must say so: before, it did not when the answer's
+ * head went out before its end, and the GET went into the close (a
+ * connection closed by corral with a request in flight, issue 14). */
+static const char EARLY_CLIENT[] =
+    "import socket, ssl, sys\n"
+    "port, ca = int(sys.argv[1]), sys.argv[2]\n"
+    "ctx = ssl.create_default_context(cafile=ca)\n"
+    "ctx.set_alpn_protocols([\"http/1.1\"])\n"
+    "s = ctx.wrap_socket(socket.create_connection((\"127.0.0.1\", port), timeout=3),\n"
+    "                    server_hostname=\"edge.test\")\n"
+    "body = b\"x\" * 20000\n"
+    "s.sendall(b\"POST /early HTTP/1.1\\r\\nHost: edge.test\\r\\nContent-Length: %d\\r\\n\\r\\n\" % len(body)\n"
+    "          + body[:100])\n"
+    "buf = b\"\"\n"
+    "while b\"\\r\\n\\r\\n\" not in buf:\n"
+    "    d = s.recv(65536)\n"
+    "    if not d:\n"
+    "        print(\"no answer to the POST\"); sys.exit(1)\n"
+    "    buf += d\n"
+    "head, _, rest = buf.partition(b\"\\r\\n\\r\\n\")\n"
+    "hl = head.lower()\n"
+    "status = int(head.split()[1])\n"
+    "clen = int(hl.split(b\"content-length:\")[1].split(b\"\\r\\n\")[0])\n"
+    "while len(rest) < clen:\n"
+    "    d = s.recv(65536)\n"
+    "    if not d:\n"
+    "        print(\"answer cut\"); sys.exit(1)\n"
+    "    rest += d\n"
+    "if b\"connection: close\" in hl:\n"
+    "    print(\"POST %d, connection: close\" % status); sys.exit(0)\n"
+    "# a persistent connection: finish the body, then the next request on it\n"
+    "try:\n"
+    "    s.sendall(body[100:])\n"
+    "    s.sendall(b\"GET /next HTTP/1.1\\r\\nHost: edge.test\\r\\n\\r\\n\")\n"
+    "    d = s.recv(65536)\n"
+    "except (OSError, ssl.SSLError) as e:\n"
+    "    d = b\"\"\n"
+    "    print(\"error: %s\" % e)\n"
+    "print(\"POST %d kept alive; next request: %s\" % (status, d.split(b\"\\r\\n\")[0].decode() if d else \"closed by the server, no answer\"))\n"
+    "sys.exit(0 if d.startswith(b\"HTTP/1.1 200\") else 1)\n";
+
+START_TEST(http11_early_answer_says_close)
+{
+    start_hostile("early");
+    start_corral_one_conn("http/1.1", "");
+    char *script = h_path(T, "early-client.py");
+    ck_assert_int_eq(h_write_file(script, EARLY_CLIENT), 0);
+    for (int i = 0; i < 3; i++) {
+        char *argv[] = {"python3", script, h_strf(T, "%d", T->port),
+                        h_strf(T, "%s/ca.crt", T->certs), NULL};
+        struct h_run run;
+        ck_assert_int_eq(h_run(T, argv, 15000, &run), 0);
+        ck_assert_msg(run.exit_code == 0, "try %d: %s%s | access log: %s", i, run.out, run.err,
+                      h_file_tail(T, T->access_log, 600));
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 static Suite *upstream_suite(void)
@@ -1233,6 +1300,7 @@ static Suite *upstream_suite(void)
     tcase_add_test(tc, upstream_closing_every_connection_backs_off);
     tcase_add_test(tc, upstream_goaway_every_connection_capped_backoff);
     tcase_add_test(tc, http11_upstream_answers_before_the_body);
+    tcase_add_test(tc, http11_early_answer_says_close);
     suite_add_tcase(s, tc);
     return s;
 }
