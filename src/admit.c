@@ -356,21 +356,26 @@ static double drain_ival(const struct tstate *t, uint64_t now_us)
 
 /* Predicted wait (us) of a request of t at priority p joining the back of
  * its queue now. */
+/* The part of the wait that the tenant's own rate imposes (0 unrated). */
+static double rate_wait(struct cr_admit *a, const struct tstate *t, int p, uint64_t now_us)
+{
+    if (p == CR_PRIO_HIGH || t->rate <= 0.0)
+        return 0.0;
+    uint32_t ahead_rated =
+        t->flows[CR_PRIO_NORMAL].len + (p == CR_PRIO_LOW ? t->flows[CR_PRIO_LOW].len : 0);
+    return (double)cr_gcra_wait_us(&a->shm->tat[t - a->ts], t->rate, t->burst, now_us,
+                                   ahead_rated);
+}
+
 static double predict_wait(struct cr_admit *a, const struct tstate *t, int p, uint64_t now_us)
 {
-    uint32_t ahead = 0, ahead_rated;
+    uint32_t ahead = 0;
     double w;
 
     for (int q = 0; q <= p; q++)
         ahead += t->flows[q].len;
     w = (double)(ahead + 1) * drain_ival(t, now_us);
-    if (p != CR_PRIO_HIGH && t->rate > 0.0) {
-        ahead_rated =
-            t->flows[CR_PRIO_NORMAL].len + (p == CR_PRIO_LOW ? t->flows[CR_PRIO_LOW].len : 0);
-        w = CR_MAX(w, (double)cr_gcra_wait_us(&a->shm->tat[t - a->ts], t->rate, t->burst, now_us,
-                                              ahead_rated));
-    }
-    return w;
+    return CR_MAX(w, rate_wait(a, t, p, now_us));
 }
 
 static void fill_shed(struct cr_admit *a, struct tstate *t, struct cr_admit_shed *why,
@@ -550,10 +555,15 @@ enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *
         fill_shed(a, t, why, r, c, wait);
         return CR_ADMIT_SHED;
     }
-    /* with no capacity at all (the upstream is reconnecting) the dispatch
-     * rate says nothing: the request waits, up to its deadline */
     if (wait > (double)t->max_wait_us && a->capacity > 0) {
         fill_shed(a, t, why, CR_ADMIT_SHED_DEADLINE, c, wait);
+        return CR_ADMIT_SHED;
+    }
+    /* With no capacity at all (the upstream is reconnecting) the dispatch
+     * rate says nothing and the request waits, up to its deadline, unless
+     * its tenant's own rate already puts it past that: the tenant's limit. */
+    if (a->capacity == 0 && (wait = rate_wait(a, t, p, now_us)) > (double)t->max_wait_us) {
+        fill_shed(a, t, why, CR_ADMIT_SHED_DEADLINE, C_RATE, wait);
         return CR_ADMIT_SHED;
     }
     item_enqueue(a, t, item, c, retry_at, now_us);
