@@ -47,9 +47,9 @@
  * requests: under contention each backlogged tenant gets dispatches in
  * proportion to its weight. FIFO within a tenant. A tenant is skipped (and
  * parked until it can go again, so it costs nothing) while it is at its
- * concurrency share or, for NORMAL and LOW, while its GCRA bucket is empty;
- * the GCRA token is taken at dispatch, or while HEADROOM holds it back. A
- * new request goes straight upstream only if nobody of its tenant at equal
+ * concurrency share, while HEADROOM holds it back (at any priority) or, for
+ * NORMAL and LOW, while its GCRA bucket is empty; the GCRA token is taken
+ * at dispatch. A new request goes straight upstream only if nobody of its tenant at equal
  * or higher priority is queued, no other tenant at equal or higher priority
  * is waiting for capacity (a tenant held back by HEADROOM is not), and
  * HEADROOM does not hold its tenant back.
@@ -79,7 +79,7 @@
  *     requests, and have a queue allowance of their own (the tenant's queue
  *     share again, counted over HIGH requests only), so a queue full of
  *     NORMAL requests never refuses them; they still respect the worker's
- *     capacity and the tenant's concurrency share.
+ *     capacity, the tenant's concurrency share and HEADROOM.
  *   - LOW requests are shed first: while capacity is saturated (in flight >=
  *     capacity) a LOW request is refused at arrival with 503 and is never
  *     queued. LOW requests queued earlier (for their tenant's own limits)
