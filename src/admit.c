@@ -318,6 +318,10 @@ static void item_dispatch(struct cr_admit *a, struct tstate *t, struct cr_admit_
 /* t had an event at now_us: it is active (again) and the most recent. */
 static void touch(struct cr_admit *a, struct tstate *t, uint64_t now_us)
 {
+    if (now_us > t->seen_us)
+        t->seen_us = now_us;
+    if (t->active && TAILQ_NEXT(t, alink) == NULL)
+        return; /* already the most recent: the common case under load */
     if (t->active) {
         TAILQ_REMOVE(&a->actives, t, alink);
     } else {
@@ -325,8 +329,6 @@ static void touch(struct cr_admit *a, struct tstate *t, uint64_t now_us)
         a->active_weight += t->weight;
     }
     TAILQ_INSERT_TAIL(&a->actives, t, alink);
-    if (now_us > t->seen_us)
-        t->seen_us = now_us;
 }
 
 /* Held flows go back to the DRR list (the caller drains cr_admit_next, which
@@ -756,7 +758,7 @@ static void release(struct cr_admit *a, struct tstate *t, struct cr_admit_item *
     t->inflight--;
     if (!TAILQ_EMPTY(&a->held) && a->inflight + reserve(a) < a->capacity)
         release_held(a); /* below the headroom again: anybody may go */
-    for (int p = 0; p < NPRIO; p++) {
+    for (int p = 0; t->queued > 0 && p < NPRIO; p++) {
         struct flow *f = &t->flows[p];
         /* a slot of its own: under its concurrency or, maybe, its share */
         if ((f->state == FL_CONC && t->inflight < t->conc) || f->state == FL_HELD) {
