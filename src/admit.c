@@ -6,6 +6,12 @@
  *   FL_RATE   - in the rate heap, keyed by when its GCRA bucket has a token;
  *   FL_CONC   - parked: its tenant is at its concurrency share; cr_admit_done
  *               of that tenant puts it back in the DRR list.
+ *   FL_HELD   - parked in the held list: its tenant is over its fair share
+ *               and only the headroom is left (admit.h, HEADROOM); back to
+ *               the DRR list when a done frees a slot below the headroom or
+ *               is its own, or when the set of active tenants shrinks.
+ * The active tenants (admit.h) are in a list ordered by when they were last
+ * seen, so the ones that stopped being active are found at its head.
  * Every non-empty flow is also in the deadline heap, keyed by its head's
  * deadline (a flow's deadlines are sorted: one max_wait per tenant, arrivals
  * in time order). cr_admit_next only looks at heads of DRR lists; a flow
@@ -29,19 +35,21 @@
 #define US_PER_S 1000000.0
 
 enum { IT_IDLE = 0, IT_QUEUED, IT_INFLIGHT };
-enum { FL_EMPTY = 0, FL_ACTIVE, FL_RATE, FL_CONC };
+enum { FL_EMPTY = 0, FL_ACTIVE, FL_RATE, FL_CONC, FL_HELD };
 enum { H_DEADLINE = 0, H_RATE = 1 };
 
 /* What holds a request back. */
-enum cause { C_NONE = 0, C_CAPACITY, C_RATE, C_CONC };
+enum cause { C_NONE = 0, C_CAPACITY, C_RATE, C_CONC, C_HELD };
+
+#define ACTIVE_US ((uint64_t)CR_ADMIT_ACTIVE_MS * 1000)
 
 struct flow {
     TAILQ_HEAD(, cr_admit_item) items; /* FIFO */
     uint32_t len;
-    uint32_t deficit;         /* requests left in its DRR turn */
-    TAILQ_ENTRY(flow) link;   /* in the DRR list (FL_ACTIVE) */
-    uint64_t retry_at_us;     /* FL_RATE */
-    uint32_t hidx[2];         /* positions in the two heaps, NOIDX if absent */
+    uint32_t deficit;       /* requests left in its DRR turn */
+    TAILQ_ENTRY(flow) link; /* in the DRR list (FL_ACTIVE) or held list (FL_HELD) */
+    uint64_t retry_at_us;   /* FL_RATE */
+    uint32_t hidx[2];       /* positions in the two heaps, NOIDX if absent */
     uint32_t tenant;
     uint8_t prio;
     uint8_t state;
@@ -63,6 +71,10 @@ struct tstate {
     bool primed; /* false: the next dispatch restarts the clock, no sample */
     bool fresh;  /* the next sample is the backlog's first */
     uint64_t mark_us;
+    /* HEADROOM: in the active list while active, seen_us its last event */
+    TAILQ_ENTRY(tstate) alink;
+    uint64_t seen_us;
+    bool active;
     struct cr_admit_stats stats;
     struct flow flows[NPRIO];
 };
@@ -86,6 +98,10 @@ struct cr_admit {
     uint32_t inflight;
     uint32_t queued;
     struct dlist active[NPRIO];
+    TAILQ_HEAD(, flow) held;      /* FL_HELD flows, in the order they were held */
+    TAILQ_HEAD(, tstate) actives; /* active tenants, least recently seen first */
+    uint64_t active_weight;       /* the sum of their weights */
+    uint32_t headroom_pct;        /* cr_admit_set_headroom */
     struct heap deadlines;
     struct heap rates;
     struct cr_rand rng;
@@ -211,6 +227,8 @@ static void flow_detach(struct cr_admit *a, struct flow *f)
         list_remove(&a->active[f->prio], f);
     else if (f->state == FL_RATE)
         heap_remove(&a->rates, f);
+    else if (f->state == FL_HELD)
+        TAILQ_REMOVE(&a->held, f, link);
     f->deficit = 0;
     f->state = FL_EMPTY;
 }
@@ -227,6 +245,10 @@ static void flow_place(struct cr_admit *a, struct flow *f, enum cause why, uint6
     case C_CONC:
         f->state = FL_CONC;
         break;
+    case C_HELD:
+        f->state = FL_HELD;
+        TAILQ_INSERT_TAIL(&a->held, f, link);
+        break;
     default:
         f->state = FL_ACTIVE;
         list_append(&a->active[f->prio], f);
@@ -236,7 +258,10 @@ static void flow_place(struct cr_admit *a, struct flow *f, enum cause why, uint6
 
 static enum cause flow_cause(const struct flow *f)
 {
-    return f->state == FL_RATE ? C_RATE : f->state == FL_CONC ? C_CONC : C_CAPACITY;
+    return f->state == FL_RATE   ? C_RATE
+           : f->state == FL_CONC ? C_CONC
+           : f->state == FL_HELD ? C_HELD
+                                 : C_CAPACITY;
 }
 
 static void item_enqueue(struct cr_admit *a, struct tstate *t, struct cr_admit_item *it,
@@ -286,6 +311,85 @@ static void item_dispatch(struct cr_admit *a, struct tstate *t, struct cr_admit_
     a->inflight++;
     t->inflight++;
     t->stats.admitted++;
+}
+
+/* ------------------------------------------------------------ headroom */
+
+/* t had an event at now_us: it is active (again) and the most recent. */
+static void touch(struct cr_admit *a, struct tstate *t, uint64_t now_us)
+{
+    if (now_us > t->seen_us)
+        t->seen_us = now_us;
+    if (t->active && TAILQ_NEXT(t, alink) == NULL)
+        return; /* already the most recent: the common case under load */
+    if (t->active) {
+        TAILQ_REMOVE(&a->actives, t, alink);
+    } else {
+        t->active = true;
+        a->active_weight += t->weight;
+    }
+    TAILQ_INSERT_TAIL(&a->actives, t, alink);
+}
+
+/* Held flows go back to the DRR list (the caller drains cr_admit_next, which
+ * holds again those that still may not go). */
+static void release_held(struct cr_admit *a)
+{
+    struct flow *f;
+
+    while ((f = TAILQ_FIRST(&a->held)) != NULL) {
+        flow_detach(a, f);
+        flow_place(a, f, C_CAPACITY, 0);
+    }
+}
+
+/* Tenants idle (nothing queued or in flight) for CR_ADMIT_ACTIVE_MS stop
+ * being active; a busy one found at the head counts as seen now. Each
+ * tenant is looked at at most once: amortized O(1) per event. */
+static void prune(struct cr_admit *a, uint64_t now_us)
+{
+    uint32_t n = a->n;
+    bool gone = false;
+    struct tstate *t;
+
+    while (n-- > 0 && (t = TAILQ_FIRST(&a->actives)) != NULL &&
+           sat_add(t->seen_us, ACTIVE_US) <= now_us) {
+        TAILQ_REMOVE(&a->actives, t, alink);
+        if (t->inflight + t->queued > 0) {
+            TAILQ_INSERT_TAIL(&a->actives, t, alink);
+            t->seen_us = now_us;
+            continue;
+        }
+        t->active = false;
+        a->active_weight -= t->weight;
+        gone = true;
+    }
+    if (gone) /* the others' shares grew */
+        release_held(a);
+}
+
+/* The slots kept free for tenants below their fair share (0: off). */
+static uint32_t reserve(const struct cr_admit *a)
+{
+    uint64_t r;
+
+    if (a->headroom_pct == 0 || a->capacity == 0)
+        return 0;
+    r = ((uint64_t)a->capacity * a->headroom_pct + 50) / 100;
+    return r == 0 ? 1 : (uint32_t)CR_MIN(r, (uint64_t)a->capacity);
+}
+
+/* HEADROOM (admit.h): t (active) may not take one more slot now. */
+static bool held_back(const struct cr_admit *a, const struct tstate *t)
+{
+    uint32_t r = reserve(a);
+
+    if (r == 0 || a->inflight + r < a->capacity)
+        return false; /* the headroom is left either way */
+    if (a->active_weight <= t->weight)
+        return false; /* nobody else is active: work-conserving */
+    /* at or over its share: inflight >= capacity * weight / active_weight */
+    return (uint64_t)t->inflight * a->active_weight >= (uint64_t)a->capacity * t->weight;
 }
 
 /* ------------------------------------------------------------ estimates */
@@ -363,8 +467,7 @@ static double rate_wait(struct cr_admit *a, const struct tstate *t, int p, uint6
         return 0.0;
     uint32_t ahead_rated =
         t->flows[CR_PRIO_NORMAL].len + (p == CR_PRIO_LOW ? t->flows[CR_PRIO_LOW].len : 0);
-    return (double)cr_gcra_wait_us(&a->shm->tat[t - a->ts], t->rate, t->burst, now_us,
-                                   ahead_rated);
+    return (double)cr_gcra_wait_us(&a->shm->tat[t - a->ts], t->rate, t->burst, now_us, ahead_rated);
 }
 
 static double predict_wait(struct cr_admit *a, const struct tstate *t, int p, uint64_t now_us)
@@ -387,7 +490,7 @@ static void fill_shed(struct cr_admit *a, struct tstate *t, struct cr_admit_shed
     x = floor(x + cr_rand_01(&a->rng));   /* stochastic rounding: mean preserved */
     why->kind = kind;
     why->reason = reasons[kind];
-    why->status = c == C_CAPACITY ? 503 : 429;
+    why->status = c == C_CAPACITY || c == C_HELD ? 503 : 429;
     why->retry_after_s =
         x >= CR_ADMIT_RETRY_MAX_S ? CR_ADMIT_RETRY_MAX_S : (uint32_t)CR_MAX(x, 1.0);
     t->stats.shed[kind]++;
@@ -428,6 +531,8 @@ int cr_admit_new(const struct cr_tenants *t, struct cr_admit_shared *shm, uint32
     a->rates.which = H_RATE;
     for (int p = 0; p < NPRIO; p++)
         TAILQ_INIT(&a->active[p].q);
+    TAILQ_INIT(&a->held);
+    TAILQ_INIT(&a->actives);
     for (uint32_t i = 0; i < n; i++) {
         const struct cr_cfg_limits *l = &cr_tenants_at(t, i)->limits;
         struct tstate *ts = &a->ts[i];
@@ -475,7 +580,15 @@ void cr_admit_set_capacity(struct cr_admit *a, uint32_t streams)
     if (a->capacity == 0 && streams > 0) /* rare: the upstream came (back) up */
         for (uint32_t i = 0; i < a->n; i++)
             a->ts[i].primed = false;
+    if (streams != a->capacity) /* the headroom and the shares change */
+        release_held(a);
     a->capacity = streams;
+}
+
+void cr_admit_set_headroom(struct cr_admit *a, uint32_t percent)
+{
+    a->headroom_pct = CR_MIN(percent, 100u);
+    release_held(a);
 }
 
 /* ------------------------------------------------------------ arrival */
@@ -508,6 +621,8 @@ static enum cause arrival_cause(struct cr_admit *a, struct tstate *t, int p, uin
     for (int q = 0; q <= p; q++)
         if (a->active[q].n > 0)
             return C_CAPACITY; /* others wait for capacity ahead of it */
+    if (held_back(a, t))
+        return C_HELD;
     /* Another worker may have taken the token since the check above. */
     if (rated && cr_gcra_take(tat, t->rate, t->burst, now_us, retry_at_us) != 0)
         return C_RATE;
@@ -532,6 +647,8 @@ enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *
     item->deadline_us = sat_add(now_us, t->max_wait_us);
     item->dispatched = 0;
     item->dispatched_us = 0;
+    prune(a, now_us);
+    touch(a, t, now_us);
 
     if (p == CR_PRIO_LOW && a->inflight >= a->capacity) {
         fill_shed(a, t, why, CR_ADMIT_SHED_SATURATED, C_CAPACITY, predict_wait(a, t, p, now_us));
@@ -551,7 +668,7 @@ enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *
     if (t->qcap == 0 || t->max_wait_us == 0 || ahead >= t->qcap) {
         enum cr_admit_reason r = c == C_RATE   ? CR_ADMIT_SHED_RATE
                                  : c == C_CONC ? CR_ADMIT_SHED_QUEUE_FULL
-                                               : CR_ADMIT_SHED_SATURATED;
+                                               : CR_ADMIT_SHED_SATURATED; /* or C_HELD */
         fill_shed(a, t, why, r, c, wait);
         return CR_ADMIT_SHED;
     }
@@ -586,6 +703,7 @@ static void promote_due(struct cr_admit *a, uint64_t now_us)
 
 struct cr_admit_item *cr_admit_next(struct cr_admit *a, uint64_t now_us)
 {
+    prune(a, now_us);
     promote_due(a, now_us);
     for (int p = 0; p < NPRIO; p++) {
         struct flow *f;
@@ -601,6 +719,11 @@ struct cr_admit_item *cr_admit_next(struct cr_admit *a, uint64_t now_us)
             if (t->inflight >= t->conc) {
                 flow_detach(a, f);
                 flow_place(a, f, C_CONC, 0);
+                continue;
+            }
+            if (held_back(a, t)) {
+                flow_detach(a, f);
+                flow_place(a, f, C_HELD, 0);
                 continue;
             }
             if (p != CR_PRIO_HIGH &&
@@ -627,31 +750,39 @@ struct cr_admit_item *cr_admit_next(struct cr_admit *a, uint64_t now_us)
     return NULL;
 }
 
+/* An in-flight item ends: its slots are free. */
+static void release(struct cr_admit *a, struct tstate *t, struct cr_admit_item *item)
+{
+    item->state = IT_IDLE;
+    a->inflight--;
+    t->inflight--;
+    if (!TAILQ_EMPTY(&a->held) && a->inflight + reserve(a) < a->capacity)
+        release_held(a); /* below the headroom again: anybody may go */
+    for (int p = 0; t->queued > 0 && p < NPRIO; p++) {
+        struct flow *f = &t->flows[p];
+        /* a slot of its own: under its concurrency or, maybe, its share */
+        if ((f->state == FL_CONC && t->inflight < t->conc) || f->state == FL_HELD) {
+            flow_detach(a, f);
+            flow_place(a, f, C_CAPACITY, 0);
+        }
+    }
+}
+
 void cr_admit_done(struct cr_admit *a, struct cr_admit_item *item, uint64_t now_us)
 {
     struct tstate *t;
 
-    (void)now_us;
     if (item->state != IT_INFLIGHT)
         return;
     t = &a->ts[item->tenant];
-    item->state = IT_IDLE;
-    a->inflight--;
-    t->inflight--;
-    if (t->inflight < t->conc) {
-        for (int p = 0; p < NPRIO; p++) {
-            if (t->flows[p].state == FL_CONC) {
-                flow_detach(a, &t->flows[p]);
-                flow_place(a, &t->flows[p], C_CAPACITY, 0);
-            }
-        }
-    }
+    release(a, t, item);
+    touch(a, t, now_us);
 }
 
 void cr_admit_cancel(struct cr_admit *a, struct cr_admit_item *item)
 {
     if (item->state == IT_INFLIGHT) {
-        cr_admit_done(a, item, item->dispatched_us);
+        release(a, &a->ts[item->tenant], item);
     } else if (item->state == IT_QUEUED) {
         struct tstate *t = &a->ts[item->tenant];
         item_unlink(a, t, item);
@@ -690,6 +821,9 @@ uint64_t cr_admit_next_wakeup(const struct cr_admit *a)
         at = sat_add(TAILQ_FIRST(&d->items)->deadline_us, 1); /* expires once past it */
     if (r != NULL && r->retry_at_us < at)
         at = r->retry_at_us;
+    /* a held flow may go when the first active tenant stops being active */
+    if (!TAILQ_EMPTY(&a->held) && !TAILQ_EMPTY(&a->actives))
+        at = CR_MIN(at, sat_add(TAILQ_FIRST(&a->actives)->seen_us, ACTIVE_US));
     return at;
 }
 

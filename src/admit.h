@@ -47,10 +47,31 @@
  * requests: under contention each backlogged tenant gets dispatches in
  * proportion to its weight. FIFO within a tenant. A tenant is skipped (and
  * parked until it can go again, so it costs nothing) while it is at its
- * concurrency share or, for NORMAL and LOW, while its GCRA bucket is empty;
- * the GCRA token is taken at dispatch. A new request goes straight upstream
- * only if nobody of its tenant at equal or higher priority is queued, and no
- * other tenant at equal or higher priority is waiting for capacity.
+ * concurrency share, while HEADROOM holds it back (at any priority) or, for
+ * NORMAL and LOW, while its GCRA bucket is empty; the GCRA token is taken
+ * at dispatch. A new request goes straight upstream only if nobody of its tenant at equal
+ * or higher priority is queued, no other tenant at equal or higher priority
+ * is waiting for capacity (a tenant held back by HEADROOM is not), and
+ * HEADROOM does not hold its tenant back.
+ *
+ * HEADROOM (cr_admit_set_headroom, upstream.headroom). With every slot
+ * taken by one tenant and a fixed service time, slots free in waves and a
+ * request of a quiet tenant would wait up to one service time. So a tenant
+ * at or over its fair share never takes the last R slots while another
+ * tenant is active:
+ *   - R = round(capacity * percent / 100), at least 1 (0 when percent is 0);
+ *   - a tenant is active while it has a request queued or in flight, and
+ *     for CR_ADMIT_ACTIVE_MS after its last arrival or done;
+ *   - its fair share is capacity * weight / (the sum of the weights of the
+ *     active tenants, its own included);
+ *   - it is held back when in flight + R >= capacity (one more would leave
+ *     fewer than R free), another tenant is active, and its in flight >=
+ *     its fair share. A tenant with nothing in flight is never held back.
+ * Held back, it waits like one waiting for capacity (503 when refused); it
+ * goes again when a done brings in flight + R below capacity, one of its
+ * own requests ends, or a tenant stops being active. Work-conserving when
+ * only one tenant is active; the cost to a burst is at most R slots, and
+ * only while others are active.
  *
  * PRIORITIES.
  *   - HIGH requests bypass the tenant's rate (they take no GCRA token and are
@@ -58,7 +79,7 @@
  *     requests, and have a queue allowance of their own (the tenant's queue
  *     share again, counted over HIGH requests only), so a queue full of
  *     NORMAL requests never refuses them; they still respect the worker's
- *     capacity and the tenant's concurrency share.
+ *     capacity, the tenant's concurrency share and HEADROOM.
  *   - LOW requests are shed first: while capacity is saturated (in flight >=
  *     capacity) a LOW request is refused at arrival with 503 and is never
  *     queued. LOW requests queued earlier (for their tenant's own limits)
@@ -74,7 +95,8 @@
  *   reason                    status  when
  *   "tenant rate limit"       429     over rate, queue full
  *   "tenant queue full"       429     over concurrency share, queue full
- *   "upstream saturated"      503     capacity saturated, queue full; or LOW
+ *   "upstream saturated"      503     capacity saturated (or HEADROOM), queue
+ *                                     full; or LOW
  *   "deadline cannot be met"  429/503 the predicted wait exceeds max_wait
  *   "queue deadline exceeded" 429/503 from cr_admit_expire: waited > max_wait
  * A queued request may wait max_wait exactly; it expires once it has waited
@@ -111,6 +133,9 @@
 
 /* Most tenants (default included) an engine accepts; the shared array's size. */
 #define CR_ADMIT_MAX_TENANTS 1024
+
+/* How long a tenant stays active for HEADROOM after its last arrival or done. */
+#define CR_ADMIT_ACTIVE_MS 1000
 
 /* Upper bound of Retry-After, in seconds. */
 #define CR_ADMIT_RETRY_MAX_S 3600
@@ -200,6 +225,10 @@ void cr_admit_item_init(struct cr_admit_item *item, void *owner);
  * tenant's drain-rate clock: time spent waiting for a connection is not an
  * interval between dispatches. O(tenants) then, O(1) otherwise. */
 void cr_admit_set_capacity(struct cr_admit *a, uint32_t streams);
+
+/* Sets HEADROOM's percent of the capacity (0: off, the default; more than
+ * 100 counts as 100). O(held tenants). */
+void cr_admit_set_headroom(struct cr_admit *a, uint32_t percent);
 
 /* Admits a new request. item must be idle; tenant must come from the table
  * the engine was built from (cr_tenants_identify). Returns CR_ADMIT_GO (item

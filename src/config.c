@@ -629,6 +629,7 @@ static const struct cr_cfgload_key upstream_keys[] = {
     KDUR  ("reconnect_min",    OFF(reconnect_min_ms), 10, 10 * MS_M, "100ms"),
     KDUR  ("reconnect_max",    OFF(reconnect_max_ms), 10, MS_H, "5s"),
     KDUR  ("outage_wait",      OFF(outage_wait_ms), 0, MS_H, "5s"),
+    KUINT ("headroom",         OFF(headroom), 0, 50, "12"),
     KMAP  ("tls",              OFF(tls), &upstream_tls_table, REQ),
 };
 #undef OFF

@@ -70,6 +70,7 @@ struct cr_cfg_upstream {
     uint64_t reconnect_min_ms;    /* first back-off after a lost connection, 100ms */
     uint64_t reconnect_max_ms;    /* where the doubling back-off stops, 5s */
     uint64_t outage_wait_ms;      /* how long requests wait for a lost upstream, 5s; 0: 502 */
+    uint32_t headroom;            /* % of capacity kept from tenants over their share, 12 */
     struct {
         char *ca;      /* CA bundle to verify the upstream */
         char *cert;    /* client certificate (PEM) */

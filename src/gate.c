@@ -144,6 +144,7 @@ int cr_gate_new(struct cr_worker *w, struct cr_gate **out)
         cr_gate_free(g);
         return rc;
     }
+    cr_admit_set_headroom(g->admit, w->cfg->upstream.headroom);
     *out = g;
     return 0;
 }

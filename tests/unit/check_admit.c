@@ -1337,6 +1337,180 @@ END_TEST
 
 /* ------------------------------------------------------------ main */
 
+/* ------------------------------------------------------------ headroom */
+
+/* HEADROOM, step by step: capacity 32, 12% -> 4 slots kept. b and c were
+ * seen, so a burst of t1 stops at 28; b and c then go at once, up to the
+ * whole capacity; a done of the burst's inside the headroom frees nothing
+ * for it. When b and c have been idle for CR_ADMIT_ACTIVE_MS, the
+ * burst gets all 32 (the wakeup says when). */
+START_TEST(headroom_steps)
+{
+    struct cr_cfg_limits lim[] = {OPEN, OPEN, OPEN, OPEN};
+    struct env e;
+    struct cr_admit_item a[100], b[4], c[2];
+    struct cr_admit_item *it;
+    uint64_t now = 0;
+
+    env_init(&e, lim, 4, 1);
+    cr_admit_set_headroom(e.a, 12);
+    cr_admit_set_capacity(e.a, 32);
+    ck_assert_int_eq(arrive(&e, &b[0], 2, CR_PRIO_NORMAL, now, NULL), CR_ADMIT_GO);
+    ck_assert_int_eq(arrive(&e, &c[0], 3, CR_PRIO_NORMAL, now, NULL), CR_ADMIT_GO);
+    now += 20 * MS;
+    cr_admit_done(e.a, &b[0], now);
+    cr_admit_done(e.a, &c[0], now);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_eq(arrive(&e, &a[i], 1, CR_PRIO_NORMAL, now, NULL),
+                         i < 28 ? CR_ADMIT_GO : CR_ADMIT_QUEUED);
+    ck_assert_ptr_null(cr_admit_next(e.a, now));
+    ck_assert_uint_eq(cr_admit_inflight(e.a), 28);
+    /* the quiet ones go straight upstream, into the headroom */
+    now += MS;
+    ck_assert_int_eq(arrive(&e, &b[1], 2, CR_PRIO_NORMAL, now, NULL), CR_ADMIT_GO);
+    ck_assert_int_eq(arrive(&e, &c[1], 3, CR_PRIO_NORMAL, now, NULL), CR_ADMIT_GO);
+    ck_assert_int_eq(arrive(&e, &b[2], 2, CR_PRIO_NORMAL, now, NULL), CR_ADMIT_GO);
+    ck_assert_int_eq(arrive(&e, &b[3], 2, CR_PRIO_NORMAL, now, NULL), CR_ADMIT_GO);
+    ck_assert_uint_eq(cr_admit_inflight(e.a), 32);
+    /* one of the burst's ends: 31 in flight, still inside the headroom */
+    cr_admit_done(e.a, &a[0], now);
+    ck_assert_ptr_null(cr_admit_next(e.a, now));
+    ck_assert_uint_eq(cr_admit_inflight(e.a), 31);
+    /* b and c end: 27 in flight, below the headroom, the burst takes one
+     * more (its 28th) and no other */
+    cr_admit_done(e.a, &b[1], now);
+    cr_admit_done(e.a, &b[2], now);
+    cr_admit_done(e.a, &b[3], now);
+    cr_admit_done(e.a, &c[1], now);
+    it = cr_admit_next(e.a, now);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_uint_eq(it->tenant, 1);
+    ck_assert_ptr_null(cr_admit_next(e.a, now));
+    ck_assert_uint_eq(cr_admit_inflight(e.a), 28);
+    /* b and c idle for a second: the burst is alone and takes the rest */
+    ck_assert_uint_le(cr_admit_next_wakeup(e.a), now + CR_ADMIT_ACTIVE_MS * MS);
+    ck_assert_ptr_null(cr_admit_next(e.a, now + CR_ADMIT_ACTIVE_MS * MS - 1));
+    now += CR_ADMIT_ACTIVE_MS * MS;
+    for (int i = 0; i < 4; i++)
+        ck_assert_ptr_nonnull(cr_admit_next(e.a, now));
+    ck_assert_ptr_null(cr_admit_next(e.a, now));
+    ck_assert_uint_eq(cr_admit_inflight(e.a), 32);
+    env_free(&e);
+}
+END_TEST
+
+/* A burst alone uses the whole capacity, headroom or not; and headroom 0
+ * is off. */
+START_TEST(headroom_lone_burst_uses_everything)
+{
+    struct cr_cfg_limits lim[] = {OPEN, OPEN, OPEN};
+    struct env e;
+    struct cr_admit_item a[40];
+
+    for (uint32_t pct = 0; pct <= 50; pct += 12) {
+        env_init(&e, lim, 3, 1);
+        cr_admit_set_headroom(e.a, pct);
+        cr_admit_set_capacity(e.a, 32);
+        for (int i = 0; i < 40; i++)
+            ck_assert_int_eq(arrive(&e, &a[i], 1, CR_PRIO_NORMAL, 0, NULL),
+                             i < 32 ? CR_ADMIT_GO : CR_ADMIT_QUEUED);
+        ck_assert_uint_eq(cr_admit_inflight(e.a), 32);
+        env_free(&e);
+    }
+}
+END_TEST
+
+/* The campaign in the engine: capacity 32, 20 ms service time; t1 sends 3
+ * requests every millisecond (20 x), t2 and t3 one every 20 ms each. With
+ * the headroom every request of t2 and t3 goes upstream at once and t1 never
+ * has more than 32 - 4 in flight while they are active; without it (0),
+ * they wait for the burst's next wave. Returns the longest wait of t2/t3 in
+ * ms, *burst_peak t1's most in flight. */
+static double campaign(uint32_t pct, uint32_t *burst_peak)
+{
+    struct cr_cfg_limits lim[] = {OPEN, L(0, 100, 0, 100, 500, 1), OPEN, OPEN};
+    enum { MS_RUN = 2000, NA = 3 * MS_RUN, NB = MS_RUN / 20 + 1 };
+    struct env e;
+    struct cr_admit_item *items = calloc(NA + 2 * NB, sizeof(*items));
+    struct cr_admit_item *fly[64];
+    uint64_t due[64];
+    uint32_t nfly = 0, na = 0, nb = 0;
+    double worst = 0.0;
+    struct cr_admit_item *it;
+    struct cr_admit_shed why;
+
+    ck_assert_ptr_nonnull(items);
+    env_init(&e, lim, 4, 1);
+    cr_admit_set_headroom(e.a, pct);
+    cr_admit_set_capacity(e.a, 32);
+    *burst_peak = 0;
+    for (uint64_t ms = 0; ms < MS_RUN; ms++) {
+        uint64_t now = ms * MS;
+        /* dones, each followed by a drain */
+        for (uint32_t i = 0; i < nfly;) {
+            if (due[i] > now) {
+                i++;
+                continue;
+            }
+            cr_admit_done(e.a, fly[i], now);
+            fly[i] = fly[--nfly];
+            due[i] = due[nfly];
+            while ((it = cr_admit_next(e.a, now)) != NULL) {
+                ck_assert_uint_lt(nfly, 64);
+                fly[nfly] = it;
+                due[nfly++] = now + 20 * MS;
+            }
+        }
+        while ((it = cr_admit_expire(e.a, now, &why)) != NULL)
+            ck_assert_uint_eq(it->tenant, 1);
+        /* arrivals */
+        /* b and c between two waves: at first the burst takes 3 slots a
+         * millisecond for 11 ms, and they free (and are taken) in step;
+         * b and c are seen from the start */
+        for (uint32_t k = 0; k < 3u + 2u * (ms % 20 == 13 || ms == 0); k++) {
+            uint32_t t = k < 3 ? 1 : k - 1;
+            struct cr_admit_item *x = t == 1 ? &items[na++] : &items[NA + nb++];
+            enum cr_admit_verdict v = arrive(&e, x, t, CR_PRIO_NORMAL, now, NULL);
+            if (v == CR_ADMIT_GO) {
+                ck_assert_uint_lt(nfly, 64);
+                fly[nfly] = x;
+                due[nfly++] = now + 20 * MS;
+            } else if (t != 1) { /* b and c wait only without headroom */
+                ck_assert_uint_eq(pct, 0);
+                ck_assert_int_eq(v, CR_ADMIT_QUEUED);
+            }
+        }
+        while ((it = cr_admit_next(e.a, now)) != NULL) {
+            ck_assert_uint_lt(nfly, 64);
+            fly[nfly] = it;
+            due[nfly++] = now + 20 * MS;
+        }
+        ck_assert_uint_le(cr_admit_inflight(e.a), 32);
+        if (stats(&e, 1).inflight > *burst_peak)
+            *burst_peak = stats(&e, 1).inflight;
+    }
+    for (uint32_t i = 0; i < 2 * NB; i++)
+        if (items[NA + i].dispatched)
+            worst = CR_MAX(worst, cr_admit_wait_ms(&items[NA + i], 0));
+    ck_assert_uint_gt(stats(&e, 2).admitted, NB / 2 - 2);
+    env_free(&e);
+    free(items);
+    return worst;
+}
+
+START_TEST(headroom_campaign)
+{
+    uint32_t peak;
+    double w = campaign(12, &peak);
+
+    ck_assert_double_eq(w, 0.0); /* b and c: every request at once */
+    ck_assert_uint_eq(peak, 28); /* the burst: capacity - headroom */
+    w = campaign(0, &peak);
+    ck_assert_double_ge(w, 5.0); /* without: they wait for a wave */
+    ck_assert_uint_ge(peak, 30);
+}
+END_TEST
+
 static Suite *admit_suite(void)
 {
     Suite *s = suite_create("admit");
@@ -1387,6 +1561,12 @@ static Suite *admit_suite(void)
     tcase_add_test(tc, high_ignores_rate);
     tcase_add_test(tc, low_is_shed_under_saturation);
     tcase_add_test(tc, low_after_normal);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("headroom");
+    tcase_add_test(tc, headroom_steps);
+    tcase_add_test(tc, headroom_lone_burst_uses_everything);
+    tcase_add_test(tc, headroom_campaign);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("randomized");

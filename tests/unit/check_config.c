@@ -236,6 +236,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->upstream.reconnect_min_ms, 100);
     ck_assert_uint_eq(cfg->upstream.reconnect_max_ms, 5000);
     ck_assert_uint_eq(cfg->upstream.outage_wait_ms, 5000);
+    ck_assert_uint_eq(cfg->upstream.headroom, 12);
     snprintf(path, sizeof(path), "%s/ca.crt", dir);
     ck_assert_str_eq(cfg->upstream.tls.ca, path);
     ck_assert_ptr_null(cfg->upstream.tls.cert);
@@ -318,6 +319,7 @@ static const char full_config[] = "workers: 4\n"
                                   "  reconnect_min: 10m\n"
                                   "  reconnect_max: 1h\n"
                                   "  outage_wait: 0\n"
+                                  "  headroom: 50\n"
                                   "  tls:\n"
                                   "    ca: @D/ca.crt\n"
                                   "    cert: @D/client.crt\n"
@@ -429,6 +431,7 @@ START_TEST(full_config_sets_every_key)
     ck_assert_uint_eq(cfg->upstream.reconnect_min_ms, 600000);
     ck_assert_uint_eq(cfg->upstream.reconnect_max_ms, 3600000);
     ck_assert_uint_eq(cfg->upstream.outage_wait_ms, 0);
+    ck_assert_uint_eq(cfg->upstream.headroom, 50);
     snprintf(path, sizeof(path), "%s/client.crt", dir);
     ck_assert_str_eq(cfg->upstream.tls.cert, path);
     snprintf(path, sizeof(path), "%s/client.key", dir);
@@ -1404,6 +1407,8 @@ static const struct form forms[] = {
      "4:18: error: 'reconnect_max' must be a duration between 10ms and 1h, got '2h'"},
     {UPKEY("outage_wait"), "2h", LISTENERS,
      "4:16: error: 'outage_wait' must be a duration between 0 and 1h, got '2h'"},
+    {UPKEY("headroom"), "51", LISTENERS,
+     "4:13: error: 'headroom' must be an integer between 0 and 50, got '51'"},
     {UPKEY("reconnect_max"), "50ms", LISTENERS,
      "4:18: error: 'reconnect_max' (50ms) is below 'reconnect_min' (100ms)"},
     {UPKEY("reconnect_min"), "10s", LISTENERS,
