@@ -437,6 +437,7 @@ static void spawn(struct master *m, struct slot *s)
         close(sv[1]);
     s->chan = sv[0];
     s->pid = pid;
+    atomic_store(&m->shm->worker_pid[(size_t)(s->id - 1) % CR_SHM_MAX_WORKERS], (int64_t)pid);
     s->gen = m->cur.id;
     s->started_us = cr_now_us();
     s->respawn_at_us = 0;
@@ -512,7 +513,17 @@ static void lost(struct master *m, int id, pid_t pid, const char *how)
     atomic_store(&st->conns_lingering, 0);
     atomic_store(&st->handshakes_active, 0);
     atomic_store(&st->requests_active, 0);
+    atomic_store(&st->admit_capacity, 0);
     atomic_fetch_add(&st->responses_by_class[0], open_reqs); /* reset */
+    size_t row = (size_t)(id - 1) % CR_SHM_MAX_WORKERS;
+    for (size_t i = 0; i < CR_SHM_MAX_LISTENERS; i++)
+        atomic_store(&m->shm->listeners[row][i].conns_open, 0);
+    for (size_t i = 0; i < CR_SHM_MAX_UPADDRS; i++) {
+        struct cr_shm_up_stats *u = &m->shm->upstreams[row][i];
+        for (size_t k = 0; k < CR_SHM_UP_NSTATES; k++)
+            atomic_store(&u->conns[k], 0);
+        atomic_store(&u->inflight, 0);
+    }
 }
 
 static void reap(struct master *m)
@@ -553,6 +564,7 @@ static void reap(struct master *m)
             if (now - s->started_us > STABLE_AFTER_MS * 1000ull)
                 s->backoff_ms = BACKOFF_MIN_MS;
             lost(m, s->id, pid, how);
+            atomic_fetch_add(&m->shm->worker_restarts, 1);
             cr_log_error("worker %d (pid %d): restarting it in %llu ms; the other workers keep "
                          "accepting",
                          s->id, (int)pid, (unsigned long long)s->backoff_ms);
@@ -638,6 +650,7 @@ static void reload(struct master *m)
     m->cur = next;
     schedule_rotations(m);
     atomic_store(&m->shm->generation, m->cur.id);
+    atomic_fetch_add(&m->shm->reloads, 1);
     if (start_slots(m) < 0)
         cr_log_error("reload: out of memory starting workers");
     cr_log_info("reloaded %s: generation %llu, %u workers", m->cur.cfg->path,
