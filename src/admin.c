@@ -262,8 +262,7 @@ static void handle(struct admin_conn *a)
     } else if (strcmp(path, "/metrics") == 0) {
         struct cr_metrics_src src = {.shm = w->setup->shm,
                                      .cfg = w->cfg,
-                                     .tenants = cr_gate_tenants(w->gate),
-                                     .proc = true};
+                                     .tenants = cr_gate_tenants(w->gate)};
         char *body;
         size_t n;
         if (cr_metrics_render(&src, &body, &n) < 0) {

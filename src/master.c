@@ -23,6 +23,7 @@
 #include "common.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "shm.h"
 #include "tls.h"
 #include "worker.h"
@@ -84,6 +85,7 @@ struct master {
     uint64_t handoff_at_us; /* old workers get SIGTERM at the latest then; 0 = none waiting */
     uint64_t old_drain_ms;  /* their drain_timeout */
     uint64_t rotate_at_us[CR_SHM_MAX_LISTENERS]; /* next ticket key rotation, 0 = none */
+    uint64_t fds_at_us; /* next publish_fds */
 };
 
 /* ------------------------------------------------------------ generations */
@@ -437,7 +439,6 @@ static void spawn(struct master *m, struct slot *s)
         close(sv[1]);
     s->chan = sv[0];
     s->pid = pid;
-    atomic_store(&m->shm->worker_pid[(size_t)(s->id - 1) % CR_SHM_MAX_WORKERS], (int64_t)pid);
     s->gen = m->cur.id;
     s->started_us = cr_now_us();
     s->respawn_at_us = 0;
@@ -738,6 +739,8 @@ static int next_timeout_ms(const struct master *m)
         next = CR_MIN(next, m->kill_at_us);
     if (m->handoff_at_us)
         next = CR_MIN(next, m->handoff_at_us);
+    if (!m->stopping)
+        next = CR_MIN(next, m->fds_at_us);
     /* only the deadlines run_timers acts on: a passed or unset one would
      * make poll return at once, again and again */
     for (size_t i = 0; i < m->nold && !m->stopping; i++)
@@ -748,11 +751,31 @@ static int next_timeout_ms(const struct master *m)
     return next <= now ? 0 : (int)((next - now + 999) / 1000);
 }
 
+/* The workers' descriptor counts for /metrics (metrics.h): read here from
+ * /proc, which a worker cannot do for another once it dropped privileges,
+ * and off the workers' loops. */
+static void publish_fds(struct master *m, uint64_t now)
+{
+    if (now < m->fds_at_us)
+        return;
+    m->fds_at_us = now + 1000000;
+    for (size_t i = 0; i < m->nslots; i++) {
+        uint64_t open = 0, max = 0;
+        if (m->slots[i].pid > 0 && cr_metrics_proc_fds((long)m->slots[i].pid, &open, &max) < 0)
+            open = max = 0;
+        size_t row = (size_t)(m->slots[i].id - 1) % CR_SHM_MAX_WORKERS;
+        atomic_store_explicit(&m->shm->worker_fds[row], open, memory_order_relaxed);
+        atomic_store_explicit(&m->shm->worker_max_fds[row], max, memory_order_relaxed);
+    }
+}
+
 static void run_timers(struct master *m)
 {
     uint64_t now = cr_now_us();
-    if (!m->stopping)
+    if (!m->stopping) {
         rotate_due(m, now);
+        publish_fds(m, now);
+    }
     for (size_t i = 0; i < m->nslots && !m->stopping; i++) {
         struct slot *s = &m->slots[i];
         if (!s->pid && s->respawn_at_us && s->respawn_at_us <= now)

@@ -253,34 +253,33 @@ static void upstreams(FILE *f, const struct cr_metrics_src *s)
 
 /* ------------------------------------------------------------ process */
 
-/* Open descriptors and their limit of process pid; false if unreadable. */
-static bool fds(long pid, uint64_t *open, uint64_t *max)
+int cr_metrics_proc_fds(long pid, uint64_t *open, uint64_t *max)
 {
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
     DIR *d = opendir(path);
     if (!d)
-        return false;
+        return CR_EIO;
     uint64_t n = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;)
         if (e->d_name[0] != '.')
             n++;
     closedir(d);
-    *open = n > 0 ? n - 1 : 0; /* not the one opendir held */
     snprintf(path, sizeof(path), "/proc/%ld/limits", pid);
     FILE *f = fopen(path, "r");
     if (!f)
-        return false;
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f)) {
+        return CR_EIO;
+    int rc = CR_EIO;
+    while (rc < 0 && fgets(line, sizeof(line), f)) {
         unsigned long long soft;
         if (strncmp(line, "Max open files", 14) == 0 && sscanf(line + 14, "%llu", &soft) == 1) {
             *max = soft;
-            found = true;
+            rc = 0;
         }
     }
     fclose(f);
-    return found;
+    *open = n;
+    return rc;
 }
 
 static void process(FILE *f, const struct cr_metrics_src *s)
@@ -295,22 +294,16 @@ static void process(FILE *f, const struct cr_metrics_src *s)
     head(f, "reloads_total", "counter", "Reloads that started a new generation.");
     fprintf(f, "corral_reloads_total %llu\n", (unsigned long long)ld(&s->shm->reloads));
     uint32_t n = CR_MIN(s->cfg->workers, (uint32_t)CR_SHM_MAX_WORKERS);
-    uint64_t open[CR_SHM_MAX_WORKERS], max[CR_SHM_MAX_WORKERS];
-    bool ok[CR_SHM_MAX_WORKERS];
-    for (uint32_t w = 0; w < n; w++) {
-        int64_t pid = atomic_load_explicit(&s->shm->worker_pid[w], memory_order_relaxed);
-        ok[w] = s->proc && pid > 0 && fds((long)pid, &open[w], &max[w]);
-    }
     head(f, "worker_open_fds", "gauge", "Open file descriptors of each worker.");
     for (uint32_t w = 0; w < n; w++)
-        if (ok[w])
+        if (ld(&s->shm->worker_max_fds[w]))
             fprintf(f, "corral_worker_open_fds{worker=\"%u\"} %llu\n", w + 1,
-                    (unsigned long long)open[w]);
+                    (unsigned long long)ld(&s->shm->worker_fds[w]));
     head(f, "worker_max_fds", "gauge", "Each worker's limit of open file descriptors.");
     for (uint32_t w = 0; w < n; w++)
-        if (ok[w])
+        if (ld(&s->shm->worker_max_fds[w]))
             fprintf(f, "corral_worker_max_fds{worker=\"%u\"} %llu\n", w + 1,
-                    (unsigned long long)max[w]);
+                    (unsigned long long)ld(&s->shm->worker_max_fds[w]));
 }
 
 int cr_metrics_render(const struct cr_metrics_src *src, char **out, size_t *len)

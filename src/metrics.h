@@ -24,7 +24,9 @@
  *   upstream_gateway_errors_total{code}                    label upstream
  *   upstream_admission_capacity (the pool's, all addresses)
  *   workers, worker_restarts_total, generation, reloads_total,
- *   worker_open_fds{worker}, worker_max_fds{worker}         process */
+ *   worker_open_fds{worker}, worker_max_fds{worker}         process
+ *   (the descriptor gauges as the master last counted them, each second;
+ *   a worker slot with no count is left out) */
 #ifndef CR_METRICS_H
 #define CR_METRICS_H
 
@@ -44,13 +46,15 @@ struct cr_metrics_src {
     const struct cr_shm *shm;
     const struct cr_config *cfg;       /* listeners' names, upstream addresses, workers */
     const struct cr_tenants *tenants;  /* tenant names by index (NULL: only "default") */
-    bool proc;                         /* read /proc/<worker pid>/fd and /limits for the
-                                        * descriptor gauges (workers whose entries cannot
-                                        * be read are left out) */
 };
 
 /* Renders the whole document into a new buffer: *out (NUL-terminated,
  * the caller frees it) of *len bytes. Returns 0, or CR_ENOMEM (*out NULL). */
 int cr_metrics_render(const struct cr_metrics_src *src, char **out, size_t *len);
+
+/* Counts process pid's open descriptors (/proc/PID/fd) and reads its soft
+ * RLIMIT_NOFILE (/proc/PID/limits), for the master to publish in shm.
+ * Returns 0, or CR_EIO when either cannot be read. */
+int cr_metrics_proc_fds(long pid, uint64_t *open, uint64_t *max);
 
 #endif

@@ -99,7 +99,10 @@ struct cr_shm {
     _Atomic uint64_t generation; /* bumped by the master per reload */
     _Atomic uint64_t reloads;         /* reloads that started a new generation (master) */
     _Atomic uint64_t worker_restarts; /* workers restarted after dying (master) */
-    _Atomic int64_t worker_pid[CR_SHM_MAX_WORKERS]; /* the live worker per slot (master) */
+    /* each running worker's open descriptors and their limit, refreshed
+     * every second by the master (0, 0: no worker runs in the slot) */
+    _Atomic uint64_t worker_fds[CR_SHM_MAX_WORKERS];
+    _Atomic uint64_t worker_max_fds[CR_SHM_MAX_WORKERS];
     struct cr_shm_worker_stats workers[CR_SHM_MAX_WORKERS];
     struct cr_shm_listener_stats listeners[CR_SHM_MAX_WORKERS][CR_SHM_MAX_LISTENERS];
     struct cr_shm_up_stats upstreams[CR_SHM_MAX_WORKERS][CR_SHM_MAX_UPADDRS];

@@ -64,7 +64,7 @@ static void teardown(void)
 
 static const char *render(void)
 {
-    struct cr_metrics_src src = {.shm = shm, .cfg = cfg, .tenants = tenants, .proc = false};
+    struct cr_metrics_src src = {.shm = shm, .cfg = cfg, .tenants = tenants};
     size_t len;
     free(doc);
     ck_assert_int_eq(cr_metrics_render(&src, &doc, &len), 0);
@@ -177,7 +177,13 @@ START_TEST(listeners_and_upstreams_sum_every_worker)
     ck_assert_double_eq(value("corral_reloads_total"), 2);
     ck_assert_double_eq(value("corral_worker_restarts_total"), 1);
     ck_assert_double_eq(value("corral_workers"), 2);
-    ck_assert(!has("corral_worker_open_fds{")); /* proc: false */
+    ck_assert(!has("corral_worker_open_fds{")); /* the master counted none yet */
+    atomic_store(&shm->worker_fds[1], 40);
+    atomic_store(&shm->worker_max_fds[1], 1024);
+    render();
+    ck_assert_double_eq(value("corral_worker_open_fds{worker=\"2\"}"), 40);
+    ck_assert_double_eq(value("corral_worker_max_fds{worker=\"2\"}"), 1024);
+    ck_assert(!has("corral_worker_open_fds{worker=\"1\"}"));
 }
 END_TEST
 
