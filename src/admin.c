@@ -13,6 +13,7 @@
 #include "common.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "gate.h"
 #include "tenant.h"
 
@@ -22,6 +23,8 @@ struct admin_conn {
     struct event *ev;  /* readable */
     struct event *tmr; /* the request's deadline, armed once at accept */
     size_t len;
+    char *out;      /* the answer not yet written (head and body), or NULL */
+    size_t out_len, out_off;
     char buf[CR_ADMIN_REQ_MAX + 1];
 };
 
@@ -129,9 +132,11 @@ size_t cr_admin_stats_json(const struct cr_shm *shm, uint32_t nworkers,
 
 static void admin_close(struct admin_conn *a)
 {
-    event_free(a->ev);
+    if (a->ev)
+        event_free(a->ev);
     event_free(a->tmr);
     close(a->fd);
+    free(a->out);
     free(a);
     admin_nconns--;
 }
@@ -167,10 +172,70 @@ static void respond_fd(int fd, int status, const char *type, const char *body, s
         (void)!send(fd, body, blen, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+/* Answers that may not fit the socket's buffer at once (/metrics, /stats
+ * with many workers or tenants): a->out keeps what is left, written as the
+ * socket drains, within the same admin.timeout deadline as the request. */
 static void respond(struct admin_conn *a, int status, const char *type, const char *body,
                     size_t blen)
 {
-    respond_fd(a->fd, status, type, body, blen);
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
+                     "cache-control: no-store\r\nconnection: close\r\n\r\n",
+                     status, reason_phrase(status), type, blen);
+    free(a->out);
+    a->out_off = 0;
+    a->out_len = (size_t)n + blen;
+    if (!(a->out = malloc(a->out_len))) {
+        a->out_len = 0;
+        return;
+    }
+    memcpy(a->out, head, (size_t)n);
+    if (blen)
+        memcpy(a->out + n, body, blen);
+}
+
+/* Writes what is left of the answer; true when all of it is out (or the
+ * client is gone). */
+static bool write_out(struct admin_conn *a)
+{
+    while (a->out_off < a->out_len) {
+        ssize_t n = send(a->fd, a->out + a->out_off, a->out_len - a->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return false;
+        if (n <= 0)
+            return true;
+        a->out_off += (size_t)n;
+    }
+    return true;
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin_conn *a = arg;
+    if (write_out(a))
+        admin_close(a);
+    (void)fd, (void)what;
+}
+
+/* The answer is in a->out: done now, or the rest when the socket drains. */
+static void finish(struct admin_conn *a)
+{
+    if (write_out(a)) {
+        admin_close(a);
+        return;
+    }
+    event_free(a->ev);
+    a->ev = event_new(a->w->base, a->fd, EV_WRITE | EV_PERSIST, on_write, a);
+    if (!a->ev || event_add(a->ev, NULL) < 0) {
+        if (a->ev)
+            event_free(a->ev);
+        a->ev = NULL;
+        admin_close(a);
+    }
 }
 
 static void handle(struct admin_conn *a)
@@ -194,6 +259,18 @@ static void handle(struct admin_conn *a)
         size_t n = cr_admin_stats_json(w->setup->shm, w->cfg->workers, t, body, cap);
         respond(a, 200, "application/json", body, n);
         free(body);
+    } else if (strcmp(path, "/metrics") == 0) {
+        struct cr_metrics_src src = {.shm = w->setup->shm,
+                                     .cfg = w->cfg,
+                                     .tenants = cr_gate_tenants(w->gate)};
+        char *body;
+        size_t n;
+        if (cr_metrics_render(&src, &body, &n) < 0) {
+            respond(a, 503, "text/plain", "out of memory\n", 14);
+            return;
+        }
+        respond(a, 200, CR_METRICS_CONTENT_TYPE, body, n);
+        free(body);
     } else {
         respond(a, 404, "text/plain", "not found\n", 10);
     }
@@ -203,7 +280,8 @@ static void handle(struct admin_conn *a)
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct admin_conn *a = arg;
-    respond(a, 408, "text/plain", "request timeout\n", 16);
+    if (!a->out) /* else the answer is half out: only the deadline is left */
+        respond_fd(a->fd, 408, "text/plain", "request timeout\n", 16);
     admin_close(a);
     (void)fd, (void)what;
 }
@@ -224,10 +302,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     a->buf[a->len] = '\0';
     if (strstr(a->buf + from, "\r\n\r\n") || strstr(a->buf + from, "\n\n")) {
         handle(a);
-        admin_close(a);
+        finish(a);
     } else if (a->len == CR_ADMIN_REQ_MAX) {
         respond(a, 431, "text/plain", "request too large\n", 18);
-        admin_close(a);
+        finish(a);
     }
     (void)what;
 }

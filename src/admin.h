@@ -2,11 +2,14 @@
  *
  *   GET /stats   JSON counters of the whole host, summed over the workers
  *                from shared memory, and per worker
+ *   GET /metrics the same counters and more in the Prometheus text format
+ *                (metrics.h)
  *   GET /health  "ok"
  *
  * The master binds the socket; every worker accepts on it (the counters are
  * host-wide, so any worker can answer). The connection closes after the
- * answer. Limits, so that slow or piled-up clients cannot hold a worker's
+ * answer, which is written as the socket drains when it does not fit at
+ * once (within admin.timeout, counted from accept). Limits, so that slow or piled-up clients cannot hold a worker's
  * descriptors:
  *   admin.max_connections  open at once per worker; one more is answered
  *                          503 and closed at once

@@ -69,6 +69,13 @@ static void format_peer(struct cr_conn *c, const struct sockaddr *sa)
     snprintf(c->client_ip, sizeof(c->client_ip), "%s", ip);
 }
 
+/* The worker's counters for c's listener in shared memory. */
+static struct cr_shm_listener_stats *lst(const struct cr_conn *c)
+{
+    size_t i = (size_t)(c->lcfg - c->w->cfg->listeners);
+    return &c->w->lstats[i % CR_SHM_MAX_LISTENERS];
+}
+
 void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
                     struct cr_listen_slot *slot, SSL_CTX *tls)
 {
@@ -110,6 +117,8 @@ void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, sock
     w->nconns++;
     atomic_fetch_add(&w->stats->conns_accepted, 1);
     atomic_fetch_add(&w->stats->conns_open, 1);
+    atomic_fetch_add_explicit(&lst(c)->conns_accepted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&lst(c)->conns_open, 1, memory_order_relaxed);
     cr_worker_conn_added(w);
     return;
 fail_conn:
@@ -177,6 +186,7 @@ static void count_failure(struct cr_conn *c, enum cr_hs_fail why, const char *de
     uint64_t now = cr_now_us();
     atomic_fetch_add(&c->w->stats->handshakes_failed, 1);
     atomic_fetch_add(&c->w->stats->hs_fail[why], 1);
+    atomic_fetch_add_explicit(&lst(c)->hs_fail[why], 1, memory_order_relaxed);
     counts[why]++;
     total++;
     if (now - last_us < 10000000u && last_us)
@@ -238,6 +248,11 @@ static void handshake(struct cr_conn *c)
     struct cr_shm_worker_stats *st = c->w->stats;
     atomic_fetch_add(resumed ? &st->handshakes_resumed : &st->handshakes_full, 1);
     atomic_fetch_add(resumed ? &st->hs_cpu_us_resumed : &st->hs_cpu_us_full, c->hs_cpu_ns / 1000);
+    struct cr_shm_listener_stats *ls = lst(c);
+    atomic_fetch_add_explicit(resumed ? &ls->handshakes_resumed : &ls->handshakes_full, 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(resumed ? &ls->hs_cpu_us_resumed : &ls->hs_cpu_us_full,
+                              c->hs_cpu_ns / 1000, memory_order_relaxed);
     cr_conn_set_timer(c, 0);
     const char *sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
     if (sni && !(c->sni = strdup(sni))) {
@@ -710,6 +725,7 @@ static void do_reap(void *arg)
     LIST_REMOVE(c, link);
     w->nconns--;
     atomic_fetch_sub(&w->stats->conns_open, 1);
+    atomic_fetch_sub_explicit(&lst(c)->conns_open, 1, memory_order_relaxed);
     event_free(c->rev);
     event_free(c->wev);
     event_free(c->tmr);

@@ -23,6 +23,7 @@ struct cr_gate {
     struct event *tmr;       /* the engine's next wakeup */
     struct event *otmr;      /* the end of the pool's outage window */
     char tenant_header[128]; /* tenants.header lower-cased once, "" if none */
+    uint32_t published_cap;  /* this worker's share of stats->admit_capacity */
 };
 
 static struct cr_shm_tenant_stats *tstats(struct cr_gate *g, const struct cr_request *r)
@@ -103,7 +104,11 @@ static void on_outage(evutil_socket_t fd, short what, void *arg)
 
 static void update_capacity(struct cr_gate *g)
 {
-    cr_admit_set_capacity(g->admit, cr_pool_capacity(g->w->pool));
+    uint32_t cap = cr_pool_capacity(g->w->pool);
+    cr_admit_set_capacity(g->admit, cap);
+    atomic_fetch_add_explicit(&g->w->stats->admit_capacity, (uint64_t)cap - g->published_cap,
+                              memory_order_relaxed);
+    g->published_cap = cap;
 }
 
 /* Hands an admitted request to the pool; it is in flight for the engine
@@ -269,6 +274,13 @@ void cr_gate_readmit(struct cr_gate *g, struct cr_request *r)
 void cr_gate_capacity_changed(struct cr_gate *g)
 {
     update_capacity(g);
+}
+
+void cr_gate_unpublish(struct cr_gate *g)
+{
+    atomic_fetch_sub_explicit(&g->w->stats->admit_capacity, g->published_cap,
+                              memory_order_relaxed);
+    g->published_cap = 0;
 }
 
 void cr_gate_upstream_down(struct cr_gate *g)

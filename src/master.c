@@ -23,6 +23,7 @@
 #include "common.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "shm.h"
 #include "tls.h"
 #include "worker.h"
@@ -84,6 +85,7 @@ struct master {
     uint64_t handoff_at_us; /* old workers get SIGTERM at the latest then; 0 = none waiting */
     uint64_t old_drain_ms;  /* their drain_timeout */
     uint64_t rotate_at_us[CR_SHM_MAX_LISTENERS]; /* next ticket key rotation, 0 = none */
+    uint64_t fds_at_us; /* next publish_fds */
 };
 
 /* ------------------------------------------------------------ generations */
@@ -512,7 +514,17 @@ static void lost(struct master *m, int id, pid_t pid, const char *how)
     atomic_store(&st->conns_lingering, 0);
     atomic_store(&st->handshakes_active, 0);
     atomic_store(&st->requests_active, 0);
+    atomic_store(&st->admit_capacity, 0);
     atomic_fetch_add(&st->responses_by_class[0], open_reqs); /* reset */
+    size_t row = (size_t)(id - 1) % CR_SHM_MAX_WORKERS;
+    for (size_t i = 0; i < CR_SHM_MAX_LISTENERS; i++)
+        atomic_store(&m->shm->listeners[row][i].conns_open, 0);
+    for (size_t i = 0; i < CR_SHM_MAX_UPADDRS; i++) {
+        struct cr_shm_up_stats *u = &m->shm->upstreams[row][i];
+        for (size_t k = 0; k < CR_SHM_UP_NSTATES; k++)
+            atomic_store(&u->conns[k], 0);
+        atomic_store(&u->inflight, 0);
+    }
 }
 
 static void reap(struct master *m)
@@ -553,6 +565,7 @@ static void reap(struct master *m)
             if (now - s->started_us > STABLE_AFTER_MS * 1000ull)
                 s->backoff_ms = BACKOFF_MIN_MS;
             lost(m, s->id, pid, how);
+            atomic_fetch_add(&m->shm->worker_restarts, 1);
             cr_log_error("worker %d (pid %d): restarting it in %llu ms; the other workers keep "
                          "accepting",
                          s->id, (int)pid, (unsigned long long)s->backoff_ms);
@@ -638,6 +651,7 @@ static void reload(struct master *m)
     m->cur = next;
     schedule_rotations(m);
     atomic_store(&m->shm->generation, m->cur.id);
+    atomic_fetch_add(&m->shm->reloads, 1);
     if (start_slots(m) < 0)
         cr_log_error("reload: out of memory starting workers");
     cr_log_info("reloaded %s: generation %llu, %u workers", m->cur.cfg->path,
@@ -725,6 +739,8 @@ static int next_timeout_ms(const struct master *m)
         next = CR_MIN(next, m->kill_at_us);
     if (m->handoff_at_us)
         next = CR_MIN(next, m->handoff_at_us);
+    if (!m->stopping)
+        next = CR_MIN(next, m->fds_at_us);
     /* only the deadlines run_timers acts on: a passed or unset one would
      * make poll return at once, again and again */
     for (size_t i = 0; i < m->nold && !m->stopping; i++)
@@ -735,11 +751,31 @@ static int next_timeout_ms(const struct master *m)
     return next <= now ? 0 : (int)((next - now + 999) / 1000);
 }
 
+/* The workers' descriptor counts for /metrics (metrics.h): read here from
+ * /proc, which a worker cannot do for another once it dropped privileges,
+ * and off the workers' loops. */
+static void publish_fds(struct master *m, uint64_t now)
+{
+    if (now < m->fds_at_us)
+        return;
+    m->fds_at_us = now + 1000000;
+    for (size_t i = 0; i < m->nslots; i++) {
+        uint64_t open = 0, max = 0;
+        if (m->slots[i].pid > 0 && cr_metrics_proc_fds((long)m->slots[i].pid, &open, &max) < 0)
+            open = max = 0;
+        size_t row = (size_t)(m->slots[i].id - 1) % CR_SHM_MAX_WORKERS;
+        atomic_store_explicit(&m->shm->worker_fds[row], open, memory_order_relaxed);
+        atomic_store_explicit(&m->shm->worker_max_fds[row], max, memory_order_relaxed);
+    }
+}
+
 static void run_timers(struct master *m)
 {
     uint64_t now = cr_now_us();
-    if (!m->stopping)
+    if (!m->stopping) {
         rotate_due(m, now);
+        publish_fds(m, now);
+    }
     for (size_t i = 0; i < m->nslots && !m->stopping; i++) {
         struct slot *s = &m->slots[i];
         if (!s->pid && s->respawn_at_us && s->respawn_at_us <= now)

@@ -233,6 +233,9 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
                 cr_gate_capacity_changed(p->w->gate);
         struct cr_upconn *c = pick(p);
         r->retries++;
+        if (r->up_addr > 0)
+            atomic_fetch_add_explicit(&p->w->upstats[r->up_addr - 1].retries, 1,
+                                      memory_order_relaxed);
         r->status = 0;
         cr_request_reset_rheaders(r);
         if (c && cr_upconn_submit(c, r) == 0) {

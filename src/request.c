@@ -177,14 +177,37 @@ static double ms_between(uint64_t a, uint64_t b)
     return a && b >= a ? (double)(b - a) / 1000.0 : -1.0;
 }
 
+/* The request's shares of the metrics in shared memory: its tenant's
+ * (the default tenant's when it never got one) and its upstream address's. */
+static void count(struct cr_request *r, int cls, uint64_t now)
+{
+    struct cr_worker *w = r->w;
+    uint32_t ti = r->tenant ? r->tenant->index % CR_ADMIT_MAX_TENANTS : 0;
+    struct cr_shm_tenant_stats *ts = &w->setup->shm->tenants[ti];
+    atomic_fetch_add_explicit(&ts->responses_by_class[cls], 1, memory_order_relaxed);
+    if (r->t_dispatched) {
+        uint64_t q = r->t_queued ? (uint64_t)(cr_admit_wait_ms(&r->admit, now) * 1000.0) : 0;
+        cr_shm_hist_add(&ts->hist[CR_HIST_QUEUE], q);
+    }
+    if (r->t_dispatched && r->t_first_byte >= r->t_dispatched)
+        cr_shm_hist_add(&ts->hist[CR_HIST_UPSTREAM], r->t_first_byte - r->t_dispatched);
+    cr_shm_hist_add(&ts->hist[CR_HIST_TOTAL], now >= r->t_start ? now - r->t_start : 0);
+    if (r->up_addr > 0 && !r->resp_aborted && (r->status == 502 || r->status == 504)) {
+        struct cr_shm_up_stats *us = &w->upstats[r->up_addr - 1];
+        atomic_fetch_add_explicit(r->status == 502 ? &us->responses_502 : &us->responses_504, 1,
+                                  memory_order_relaxed);
+    }
+}
+
 static void access_log(struct cr_request *r)
 {
     struct cr_worker *w = r->w;
     int cls = r->resp_aborted || !r->status ? 0 : CR_MIN(r->status / 100, 5);
     atomic_fetch_add(&w->stats->responses_by_class[cls], 1);
+    uint64_t now = cr_now_us();
+    count(r, cls, now);
     if (!cr_log_access_enabled())
         return;
-    uint64_t now = cr_now_us();
     struct cr_access a = {
         .worker = w->id,
         .tenant = r->tenant ? r->tenant->name : NULL,

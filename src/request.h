@@ -152,6 +152,8 @@ struct cr_request {
     int64_t up_conn_id;         /* for the access log */
     int32_t up_stream;          /* its stream id there */
     int retries;
+    int up_addr;                /* 1 + upstream.addrs index of its last stream, 0: none
+                                 * (upstream.c; for the per-address metrics) */
     bool up_cancelled;          /* the front end gave up on it (or it was answered
                                  * locally) while on its stream: the upstream's
                                  * answer is discarded, and r keeps its capacity

@@ -15,6 +15,21 @@
 
 #define CR_SHM_MAX_WORKERS 256
 #define CR_SHM_MAX_LISTENERS 64
+#define CR_SHM_MAX_UPADDRS 16 /* upstream.addrs counted per address; more share the last */
+#define CR_SHM_UP_NSTATES 5   /* enum cr_up_state (upstream.h) */
+
+/* Latency histograms (metrics.h renders them): fixed buckets, counts per
+ * bucket (not cumulative), the last one past the largest bound. */
+#define CR_HIST_NBOUNDS 13
+#define CR_HIST_NBUCKETS (CR_HIST_NBOUNDS + 1)
+extern const uint64_t cr_hist_bounds_us[CR_HIST_NBOUNDS]; /* 1 ms .. 10 s */
+enum cr_hist_kind { CR_HIST_QUEUE = 0, CR_HIST_UPSTREAM, CR_HIST_TOTAL, CR_HIST_N };
+struct cr_shm_hist {
+    _Atomic uint64_t bucket[CR_HIST_NBUCKETS];
+    _Atomic uint64_t sum_us;
+};
+/* Counts one observation of us microseconds (relaxed atomics). */
+void cr_shm_hist_add(struct cr_shm_hist *h, uint64_t us);
 
 /* Why a TLS handshake failed, as counted per worker. */
 enum cr_hs_fail {
@@ -46,6 +61,29 @@ struct cr_shm_worker_stats {
     _Atomic uint64_t requests;
     _Atomic uint64_t requests_active; /* begun, front end not done with them yet */
     _Atomic uint64_t responses_by_class[6]; /* 1xx..5xx, [0] = reset */
+    _Atomic uint64_t admit_capacity; /* streams admission may hand out now (gate.c) */
+};
+
+/* One worker's counts for one listener (conn.c). */
+struct cr_shm_listener_stats {
+    _Atomic uint64_t conns_accepted;
+    _Atomic uint64_t conns_open;
+    _Atomic uint64_t handshakes_full;
+    _Atomic uint64_t handshakes_resumed;
+    _Atomic uint64_t hs_fail[CR_HSF_MAX];
+    _Atomic uint64_t hs_cpu_us_full;
+    _Atomic uint64_t hs_cpu_us_resumed;
+};
+
+/* One worker's counts for one upstream address (upstream.c, pool.c,
+ * request.c). conns and inflight are gauges. */
+struct cr_shm_up_stats {
+    _Atomic uint64_t conns[CR_SHM_UP_NSTATES]; /* connections in each state now */
+    _Atomic uint64_t inflight;                 /* streams on them now */
+    _Atomic uint64_t reconnects;               /* connection attempts after the first */
+    _Atomic uint64_t retries;                  /* requests moved to another connection */
+    _Atomic uint64_t responses_502;
+    _Atomic uint64_t responses_504;
 };
 
 /* Host-wide counters of one tenant (index as in tenant.h). */
@@ -53,11 +91,21 @@ struct cr_shm_tenant_stats {
     _Atomic uint64_t admitted; /* sent upstream */
     _Atomic uint64_t queued;   /* of which waited in the queue first */
     _Atomic uint64_t shed[CR_ADMIT_NREASONS];
+    _Atomic uint64_t responses_by_class[6]; /* as in the worker stats, [0] = reset */
+    struct cr_shm_hist hist[CR_HIST_N];     /* queue wait, upstream, total latency */
 };
 
 struct cr_shm {
     _Atomic uint64_t generation; /* bumped by the master per reload */
+    _Atomic uint64_t reloads;         /* reloads that started a new generation (master) */
+    _Atomic uint64_t worker_restarts; /* workers restarted after dying (master) */
+    /* each running worker's open descriptors and their limit, refreshed
+     * every second by the master (0, 0: no worker runs in the slot) */
+    _Atomic uint64_t worker_fds[CR_SHM_MAX_WORKERS];
+    _Atomic uint64_t worker_max_fds[CR_SHM_MAX_WORKERS];
     struct cr_shm_worker_stats workers[CR_SHM_MAX_WORKERS];
+    struct cr_shm_listener_stats listeners[CR_SHM_MAX_WORKERS][CR_SHM_MAX_LISTENERS];
+    struct cr_shm_up_stats upstreams[CR_SHM_MAX_WORKERS][CR_SHM_MAX_UPADDRS];
     struct cr_ticket_ring tickets[CR_SHM_MAX_LISTENERS]; /* per listener */
     struct cr_admit_shared admit;                        /* tenants' rate state */
     struct cr_shm_tenant_stats tenants[CR_ADMIT_MAX_TENANTS];

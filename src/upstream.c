@@ -29,11 +29,28 @@ static void up_flush(void *arg);
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
+_Static_assert(CR_UP_GOAWAY + 1 == CR_SHM_UP_NSTATES, "shm counts every upstream state");
+
+static void gauge(_Atomic uint64_t *g, int64_t delta)
+{
+    atomic_fetch_add_explicit(g, (uint64_t)delta, memory_order_relaxed);
+}
+
 void cr_up_set_state(struct cr_upconn *u, enum cr_up_state s)
 {
     cr_log_debug("upstream %s conn %lld: %s -> %s", u->addr->text, (long long)u->id,
                  up_state_names[u->state], up_state_names[s]);
+    gauge(&u->stats->conns[u->state], -1);
+    gauge(&u->stats->conns[s], 1);
     u->state = s;
+}
+
+/* The index of addr in the config's upstream.addrs, clamped to the shm's. */
+static size_t addr_index(const struct cr_worker *w, const struct cr_addr *addr)
+{
+    const struct cr_cfg_upstream *uc = &w->cfg->upstream;
+    size_t i = addr >= uc->addrs && addr < uc->addrs + uc->naddrs ? (size_t)(addr - uc->addrs) : 0;
+    return CR_MIN(i, (size_t)CR_SHM_MAX_UPADDRS - 1);
 }
 
 static void arm(struct cr_upconn *u, uint64_t ms)
@@ -51,6 +68,8 @@ struct cr_upconn *cr_upconn_new(struct cr_worker *w, struct cr_pool *p,
     u->w = w;
     u->pool = p;
     u->addr = addr;
+    u->stats = &w->upstats[addr_index(w, addr)];
+    gauge(&u->stats->conns[CR_UP_IDLE], 1);
     u->codec = w->cfg->upstream.protocol == CR_PROTO_H2 ? &cr_up_h2 : &cr_up_h1;
     u->fd = -1;
     u->id = -1;
@@ -101,12 +120,19 @@ void cr_upconn_free(struct cr_upconn *u)
     if (!u)
         return;
     close_transport(u);
+    gauge(&u->stats->conns[u->state], -1);
     if (u->tmr)
         event_free(u->tmr);
     if (u->out)
         evbuffer_free(u->out);
     SSL_SESSION_free(u->sess);
     free(u);
+}
+
+void cr_upconn_unpublish(struct cr_upconn *u)
+{
+    gauge(&u->stats->conns[u->state], -1);
+    gauge(&u->stats->inflight, -(int64_t)u->inflight);
 }
 
 enum cr_up_state cr_upconn_state(const struct cr_upconn *u)
@@ -180,6 +206,7 @@ void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused)
 {
     TAILQ_REMOVE(&u->streams, r, uplink);
     u->inflight--;
+    gauge(&u->stats->inflight, -1);
     r->up = NULL;
     if (r->resp_eof) {
         u->responses++;
@@ -196,6 +223,7 @@ static void lose(struct cr_upconn *u)
     struct cr_request *r;
     struct cr_up_q failed = TAILQ_HEAD_INITIALIZER(failed);
     TAILQ_CONCAT(&failed, &u->streams, uplink);
+    gauge(&u->stats->inflight, -(int64_t)u->inflight);
     u->inflight = 0;
     close_transport(u);
     cr_up_set_state(u, CR_UP_IDLE);
@@ -451,6 +479,9 @@ static void do_connect(struct cr_upconn *u)
     }
     event_priority_set(u->rev, 0); /* carries many clients' requests */
     event_priority_set(u->wev, 0);
+    if (u->connected_once)
+        gauge(&u->stats->reconnects, 1);
+    u->connected_once = true;
     cr_up_set_state(u, CR_UP_CONNECTING);
     arm(u, uc->connect_timeout_ms);
     if (connect(u->fd, (const struct sockaddr *)&u->addr->ss, u->addr->len) < 0 &&
@@ -520,7 +551,9 @@ int cr_upconn_submit(struct cr_upconn *u, struct cr_request *r)
     r->up_conn_id = u->id;
     cr_request_set_state(r, CR_REQ_UPSTREAM);
     r->t_dispatched = cr_now_us();
+    r->up_addr = (int)addr_index(u->w, u->addr) + 1;
     u->inflight++;
+    gauge(&u->stats->inflight, 1);
     TAILQ_INSERT_TAIL(&u->streams, r, uplink);
     cr_request_response_deadline(r, u->w->cfg->upstream.response_timeout_ms);
     up_want_flush(u);

@@ -45,6 +45,10 @@ void cr_upconn_free(struct cr_upconn *u);
 void cr_upconn_connect(struct cr_upconn *u, uint64_t delay_ms);
 
 enum cr_up_state cr_upconn_state(const struct cr_upconn *u);
+/* The worker is exiting without freeing u: takes u out of the gauges in
+ * shared memory (connections by state, streams in flight). Once, after
+ * the worker's loop has ended: nothing may touch u afterwards but its free. */
+void cr_upconn_unpublish(struct cr_upconn *u);
 /* Streams it can take now (0 unless READY and not retiring). */
 uint32_t cr_upconn_room(const struct cr_upconn *u);
 /* Streams on it now. */

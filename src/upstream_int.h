@@ -51,6 +51,8 @@ struct cr_upconn {
     struct cr_worker *w;
     struct cr_pool *pool;
     const struct cr_addr *addr;
+    struct cr_shm_up_stats *stats; /* the worker's counters for addr (shm.h) */
+    bool connected_once;           /* a connect after this one is a reconnect */
     int fd;
     SSL *ssl;
     struct event *rev, *wev, *tmr;

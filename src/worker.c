@@ -20,6 +20,7 @@
 #include "log.h"
 #include "gate.h"
 #include "pool.h"
+#include "upstream.h"
 
 
 /* A late flush waits for the loop to have no input ready; under input that
@@ -377,6 +378,8 @@ int cr_worker_run(const struct cr_worker_setup *s)
     w.setup = s;
     w.id = s->id;
     w.stats = &s->shm->workers[(s->id - 1) % CR_SHM_MAX_WORKERS];
+    w.lstats = s->shm->listeners[(s->id - 1) % CR_SHM_MAX_WORKERS];
+    w.upstats = s->shm->upstreams[(s->id - 1) % CR_SHM_MAX_WORKERS];
     w.max_conns = cr_worker_conn_limit(s->cfg, cr_worker_nofile());
     atomic_store(&w.stats->conns_max, (uint64_t)w.max_conns);
     LIST_INIT(&w.conns);
@@ -442,6 +445,11 @@ int cr_worker_run(const struct cr_worker_setup *s)
     event_base_dispatch(w.base);
     rc = 0;
     cr_log_info("stopped");
+    /* the gauges in shared memory lose this worker's share (the pool is
+     * not freed: see below) */
+    cr_gate_unpublish(w.gate);
+    for (size_t i = 0; cr_pool_conn(w.pool, i); i++)
+        cr_upconn_unpublish(cr_pool_conn(w.pool, i));
     /* Below, the worker frees only what it must: the process exits. Here
      * everything it still holds is reachable from w, so whatever a leak
      * checker finds now was lost while serving (sanitizer builds only). */

@@ -122,6 +122,8 @@ struct cr_worker {
     const struct cr_worker_setup *setup;
     int id;
     struct cr_shm_worker_stats *stats;
+    struct cr_shm_listener_stats *lstats; /* its row of shm->listeners */
+    struct cr_shm_up_stats *upstats;      /* its row of shm->upstreams */
     struct cr_gate *gate; /* admission: tenants, queues (gate.h) */
     struct cr_pool *pool; /* upstream connections (pool.h) */
     struct cr_listen_slot *slots; /* one per cfg->listeners[i] */

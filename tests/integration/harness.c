@@ -733,6 +733,8 @@ static const struct {
     {"nginx", "nginx-light"}, /* tools/demo-upstream */
     {"python3", "python3"},
     {"prlimit", "util-linux"},
+    {"promtool", "prometheus"},   /* check_metrics */
+    {"prometheus", "prometheus"}, /* check_metrics: a real server scrapes /metrics */
 };
 
 /* true when prog is an executable file in a directory of $PATH. */

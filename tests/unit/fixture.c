@@ -97,6 +97,8 @@ void fx_world_init(struct fx_world *x, const char *yaml)
     w->setup = &x->setup;
     w->id = 1;
     w->stats = &x->shm->workers[0];
+    w->lstats = x->shm->listeners[0];
+    w->upstats = x->shm->upstreams[0];
     LIST_INIT(&w->conns);
     TAILQ_INIT(&w->defer_now.items);
     TAILQ_INIT(&w->defer_late.items);
