@@ -567,6 +567,9 @@ static const struct cr_cfgload_key log_keys[] = {
     KSTR ("error",  OFF(error), 0, "stderr"),        /* "stderr" or a file */
     KENUM("level",  OFF(level), level_names, "info"),
     KSTR ("access", OFF(access), 0, "off"),          /* "off", "stdout" or a file */
+    KUINT("sample", OFF(sample), 1, 1000000, "1"),
+    KDUR ("slow_threshold", OFF(slow_threshold_ms), 0, MS_H, "1s"),
+    KSTRS("keep_tenants", OFF(keep_tenants), OFF(nkeep_tenants)),
 };
 #undef OFF
 

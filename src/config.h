@@ -166,6 +166,14 @@ struct cr_cfg_log {
     char *error;             /* "stderr" (default) or a file path */
     enum cr_log_level level; /* default info */
     char *access;            /* "off" (default), "stdout", or a file path */
+    /* Tail sampling of the access log (log.c, cr_log_sample): errors (5xx,
+     * a 4xx corral answered itself, sheds), requests slower than
+     * slow_threshold_ms and the tenants in keep_tenants are always logged;
+     * of the rest, 1 in `sample` (default 1: all). */
+    uint32_t sample;            /* 1..1000000, default 1 */
+    uint64_t slow_threshold_ms; /* default 1s; 0 = no request is slow */
+    char **keep_tenants;        /* tenant names, may be none */
+    size_t nkeep_tenants;
 };
 
 struct cr_cfg_admin {

@@ -717,6 +717,7 @@ static void do_reap(void *arg)
     SSL_free(c->ssl);
     cr_tlsrec_free(c->rec);
     free(c->sni);
+    free(c->proxy_id);
     close(c->fd);
     free(c);
     cr_worker_conn_gone(w);

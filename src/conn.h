@@ -101,6 +101,7 @@ struct cr_conn {
     struct cr_deferred flush;
     struct cr_deferred reap;
     LIST_ENTRY(cr_conn) link;
+    char *proxy_id;  /* PROXY v2 PP2_TYPE_UNIQUE_ID, printable; NULL: none */
     char client[56]; /* "ip:port" */
     char client_ip[46];
 };

@@ -1,0 +1,199 @@
+/* check_edge.c - corral behind an L4 balancer, and its access log kept
+ * readable (issue 15).
+ *
+ *   - Tail sampling (log.sample, slow_threshold, keep_tenants): with one
+ *     worker the 1-in-N choice is a counter, so the counts are exact: every
+ *     5xx, shed (429) and slow request and every request of a kept tenant
+ *     is logged with "sample_rate":1, and of 100 plain 200s exactly 10,
+ *     each with "sample_rate":10.
+ *   - Log rotation in logrotate's `create` mode: the error log is renamed,
+ *     SIGUSR1 makes the master re-open both logs and hand the descriptors
+ *     to its (unprivileged) workers; the new files get the new lines.
+ *
+ * Clients: h2load and curl, the real corral in front of tests/testup.
+ * Loopback only; every wait is bounded. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "harness.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct h_test *T;
+
+static void setup(void)
+{
+    T = h_test_begin();
+}
+
+static void teardown(void)
+{
+    h_test_end(T);
+    T = NULL;
+}
+
+/* One worker in front of testup on T->uport, with `log_extra` inside the
+ * log mapping and `extra` appended at the top level. */
+static pid_t start_corral(int workers, const char *log_extra, const char *listener_extra,
+                          const char *extra)
+{
+    const char *text = h_strf(T,
+                              "workers: %d\n"
+                              "drain_timeout: 1s\n"
+                              "log: {error: @DIR@/error.log, level: info, "
+                              "access: @DIR@/access.log%s}\n"
+                              "listeners:\n"
+                              "  - name: https\n"
+                              "    address: 127.0.0.1:@PORT@\n"
+                              "%s"
+                              "    tls:\n"
+                              "      certificates:\n"
+                              "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+                              "upstream:\n"
+                              "  addresses: [127.0.0.1:@UPORT@]\n"
+                              "  protocol: h2\n"
+                              "  connections: 1\n"
+                              "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, "
+                              "key: @CERTS@/client.key, sni: lb.test}\n"
+                              "%s",
+                              workers, log_extra, listener_extra, extra);
+    char *cfg = h_config_write(T, "corral.yaml", text);
+    ck_assert_ptr_nonnull(cfg);
+    pid_t m = h_corral_start(T, cfg, T->port);
+    ck_assert_msg(m > 0, "corral did not start: %s", h_file_tail(T, T->error_log, 2000));
+    return m;
+}
+
+static void curl_status(const char *path, const char *tenant, int want)
+{
+    struct h_http r;
+    const char *args[] = {"-H", h_strf(T, "x-tenant-id: %s", tenant), NULL};
+    h_curl_edge(T, &r, T->port, path, args);
+    ck_assert_msg(r.status == want, "%s (tenant %s): status %d, want %d (%s)", path, tenant,
+                  r.status, want, r.err);
+}
+
+/* ------------------------------------------------------------ sampling */
+
+START_TEST(tail_sampling_keeps_what_matters)
+{
+    ck_assert_int_gt(h_adm_testup_start(T, 100, 0), 0);
+    start_corral(1, ", sample: 10, slow_threshold: 200ms, keep_tenants: [vip]", "",
+                 "tenants:\n"
+                 "  by: header\n"
+                 "  defaults: {rate: 100000/s, burst: 100000, queue: 100, max_wait: 3s}\n"
+                 "  list: [{name: bulk}, {name: vip}, "
+                 "{name: tight, rate: 1/s, burst: 1, queue: 0}]\n");
+
+    /* 100 plain 200s of a tenant that is not kept: exactly 1 in 10 */
+    struct h_adm_load l;
+    const char *bulk[] = {"-c", "1", "-m", "4", "-n", "100", "-H", "x-tenant-id: bulk", NULL};
+    ck_assert_int_eq(h_adm_h2load(T, &l, T->port, "/plain", bulk, 20000), 0);
+    ck_assert_int_eq(l.n2xx, 100);
+    /* the rest of the kinds, all kept */
+    for (int i = 0; i < 5; i++)
+        curl_status("/status/500", "bulk", 500);
+    for (int i = 0; i < 3; i++)
+        curl_status("/delay/300", "bulk", 200);
+    for (int i = 0; i < 7; i++)
+        curl_status("/vip", "vip", 200);
+    struct h_adm_load s;
+    const char *shed[] = {"-c", "1", "-m", "1", "-n", "6", "-H", "x-tenant-id: tight", NULL};
+    ck_assert_int_eq(h_adm_h2load(T, &s, T->port, "/tight", shed, 20000), 0);
+    ck_assert_msg(s.n429 >= 4, "only %ld of 6 requests of a 1/s tenant were shed", s.n429);
+    curl_status("/last", "vip", 200); /* the barrier: logged after all the others */
+    const char *last[] = {"\"/last\"", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, last, 3000), "no line for /last: %s",
+                  h_file_tail(T, T->access_log, 2000));
+
+    const char *plain[] = {"\"/plain\"", NULL};
+    const char *plain10[] = {"\"/plain\"", "\"sample_rate\":10}", NULL};
+    const char *s500[] = {"\"/status/500\"", "\"status\":500", "\"sample_rate\":1}", NULL};
+    const char *slow[] = {"\"/delay/300\"", "\"status\":200", "\"sample_rate\":1}", NULL};
+    const char *vip[] = {"\"/vip\"", "\"tenant\":\"vip\"", "\"sample_rate\":1}", NULL};
+    const char *shed429[] = {"\"/tight\"", "\"status\":429", "\"sample_rate\":1}", NULL};
+    int n = h_file_count_lines(T->access_log, plain);
+    char *tail = h_file_tail(T, T->access_log, 3000);
+    ck_assert_msg(n == 10, "%d lines of 100 plain requests at sample: 10, want 10: %s", n, tail);
+    ck_assert_int_eq(h_file_count_lines(T->access_log, plain10), 10);
+    ck_assert_int_eq(h_file_count_lines(T->access_log, s500), 5);
+    ck_assert_int_eq(h_file_count_lines(T->access_log, slow), 3);
+    ck_assert_int_eq(h_file_count_lines(T->access_log, vip), 7);
+    ck_assert_int_eq(h_file_count_lines(T->access_log, shed429), (int)s.n429);
+}
+END_TEST
+
+/* ------------------------------------------------------------ rotation */
+
+/* logrotate's create mode for both logs: rename, SIGUSR1, and the new
+ * files (made by the master, which stays root) get the workers' lines. */
+START_TEST(sigusr1_reopens_error_and_access_logs)
+{
+    ck_assert_int_gt(h_adm_testup_start(T, 100, 0), 0);
+    pid_t m = start_corral(2, "", "", "");
+    curl_status("/before", "x", 200);
+    const char *before[] = {"\"/before\"", NULL};
+    ck_assert(h_wait_file_line(T->access_log, before, 3000));
+
+    char *old_acc = h_path(T, "access.log.1"), *old_err = h_path(T, "error.log.1");
+    ck_assert_int_eq(rename(T->access_log, old_acc), 0);
+    ck_assert_int_eq(rename(T->error_log, old_err), 0);
+    ck_assert_int_eq(h_signal(m, SIGUSR1), 0);
+    const char *said[] = {"SIGUSR1: log files re-opened", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, said, 3000),
+                  "the new error log does not say the logs were re-opened: %s",
+                  h_file_tail(T, old_err, 1500));
+    /* the workers get the descriptors through their channel: a worker's
+     * own error-log line (a handshake that is not TLS) lands in the new file */
+    int fd = h_connect(T->port, 2000);
+    ck_assert_int_ge(fd, 0);
+    const char junk[] = "GET / HTTP/1.0\r\n\r\n";
+    ck_assert_int_eq(write(fd, junk, sizeof(junk) - 1), (ssize_t)(sizeof(junk) - 1));
+    char buf[256];
+    while (read(fd, buf, sizeof(buf)) > 0) /* until the worker closes it */
+        ;
+    close(fd);
+    const char *hs[] = {"TLS handshake(s) failed", "not_tls", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, hs, 3000),
+                  "the worker's line is not in the new error log: %s | old: %s",
+                  h_file_tail(T, T->error_log, 1500), h_file_tail(T, old_err, 1500));
+    for (int i = 0; i < 6; i++) /* new connections: reach both workers */
+        curl_status(h_strf(T, "/after-%d", i), "x", 200);
+    const char *after[] = {"\"/after-", NULL};
+    ck_assert_msg(h_wait_file_lines(T->access_log, after, 6, 3000),
+                  "the new access log lacks lines: %s", h_file_tail(T, T->access_log, 2000));
+    ck_assert_msg(!h_file_contains(old_acc, "/after-"), "a worker still writes to the old file");
+    ck_assert_msg(!h_file_contains(old_err, "re-opened"), "the master wrote to the old file");
+    ck_assert_msg(!h_file_contains(old_err, "not_tls"),
+                  "a worker wrote to the old error log");
+}
+END_TEST
+
+/* ------------------------------------------------------------ main */
+
+static Suite *edge_suite(void)
+{
+    Suite *s = suite_create("edge");
+    TCase *tc = tcase_create("logs");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, tail_sampling_keeps_what_matters);
+    tcase_add_test(tc, sigusr1_reopens_error_and_access_logs);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    h_init();
+    SRunner *sr = srunner_create(edge_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
