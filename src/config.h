@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "proxyproto.h"
 #include "common.h" /* struct cr_diag, struct cr_addr */
 
 /* ------------------------------------------------------------ schema */
@@ -52,6 +53,13 @@ struct cr_cfg_listener {
     struct cr_addr addr;
     uint32_t backlog; /* default 4096 */
     struct cr_cfg_tls_server tls;
+    /* PROXY protocol v1/v2 (proxyproto.h) before TLS, default false: the
+     * client address is the header's. A connection from outside proxy_from
+     * (required then) or without a valid header within handshake_timeout is
+     * refused. */
+    bool proxy_protocol;
+    struct cr_pp_cidr proxy_from[CR_PP_MAX_FROM];
+    size_t nproxy_from;
 };
 
 enum cr_proto { CR_PROTO_H2 = 0, CR_PROTO_HTTP11 = 1 };

@@ -6,6 +6,13 @@
  *     5xx, shed (429) and slow request and every request of a kept tenant
  *     is logged with "sample_rate":1, and of 100 plain 200s exactly 10,
  *     each with "sample_rate":10.
+ *   - PROXY protocol (listeners[].proxy_protocol, proxy_from): a Python
+ *     client (tests/integration/proxyclient.py) writes a v1 or v2 header,
+ *     then speaks TLS on the same socket: the access log and the
+ *     X-Forwarded-For the upstream sees carry the header's client, v2's
+ *     UNIQUE_ID is the line's proxy_id, LOCAL keeps the socket's address;
+ *     a garbage header, a v1 line without CRLF and a connection from
+ *     outside proxy_from are refused, and the error log says so.
  *   - Log rotation in logrotate's `create` mode: the error log is renamed,
  *     SIGUSR1 makes the master re-open both logs and hand the descriptors
  *     to its (unprivileged) workers; the new files get the new lines.
@@ -128,6 +135,87 @@ START_TEST(tail_sampling_keeps_what_matters)
 }
 END_TEST
 
+/* ------------------------------------------------------------ PROXY protocol */
+
+#define PROXY_LISTENER(from) "    proxy_protocol: true\n    proxy_from: [" from "]\n"
+
+/* proxyclient.py KIND PATH: its output ("status NNN\nBODY" or "refused: ..."). */
+static char *proxy_client(const char *kind, const char *path)
+{
+    char *argv[] = {"python3",
+                    h_strf(T, "%s/tests/integration/proxyclient.py", T->srcdir),
+                    h_strf(T, "%d", T->port),
+                    h_strf(T, "%s/ca.crt", T->certs),
+                    (char *)kind,
+                    (char *)path,
+                    NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 15000, &r), 0);
+    ck_assert_msg(!r.timed_out && r.exit_code == 0, "proxyclient.py %s: exit %d: %s", kind,
+                  r.exit_code, r.err);
+    return r.out;
+}
+
+static void assert_log(const char *path, const char *const *needles, const char *what)
+{
+    ck_assert_msg(h_wait_file_line(path, needles, 3000), "%s: no line with %s ... %s: %s", what,
+                  needles[0], needles[1] ? needles[1] : "", h_file_tail(T, path, 2000));
+}
+
+START_TEST(proxy_protocol_names_the_real_client)
+{
+    ck_assert_int_gt(h_adm_testup_start(T, 100, 0), 0);
+    start_corral(1, "", PROXY_LISTENER("10.9.9.9, 127.0.0.0/8"), "");
+
+    char *out = proxy_client("v1", "/headers");
+    ck_assert_msg(strncmp(out, "status 200", 10) == 0, "v1: %s", out);
+    ck_assert_msg(strstr(out, "203.0.113.7") != NULL,
+                  "the upstream's X-Forwarded-For is not the header's client: %s", out);
+    const char *v1[] = {"\"/headers\"", "\"client\":\"203.0.113.7:4444\"", NULL};
+    assert_log(T->access_log, v1, "v1");
+
+    out = proxy_client("v2", "/v2");
+    ck_assert_msg(strncmp(out, "status 200", 10) == 0, "v2: %s", out);
+    const char *v2[] = {"\"/v2\"", "\"client\":\"[2001:db8::5]:5555\"",
+                        "\"proxy_id\":\"vpce-0abc123\"", NULL};
+    assert_log(T->access_log, v2, "v2");
+
+    out = proxy_client("v2-local", "/local");
+    ck_assert_msg(strncmp(out, "status 200", 10) == 0, "v2 LOCAL: %s", out);
+    out = proxy_client("v1-unknown", "/unknown");
+    ck_assert_msg(strncmp(out, "status 200", 10) == 0, "v1 UNKNOWN: %s", out);
+    const char *local[] = {"\"/local\"", "\"client\":\"127.0.0.1:", NULL};
+    assert_log(T->access_log, local, "v2 LOCAL keeps the socket's address");
+    const char *unknown[] = {"\"/unknown\"", "\"client\":\"127.0.0.1:", NULL};
+    assert_log(T->access_log, unknown, "v1 UNKNOWN keeps the socket's address");
+
+    out = proxy_client("garbage", "/garbage");
+    ck_assert_msg(strncmp(out, "refused", 7) == 0, "a garbage header was served: %s", out);
+    const char *said[] = {"PROXY protocol: 1 connection(s) refused", "no PROXY protocol signature",
+                          NULL};
+    assert_log(T->error_log, said, "garbage");
+    out = proxy_client("v1-no-crlf", "/nocrlf");
+    ck_assert_msg(strncmp(out, "refused", 7) == 0, "a v1 line without CRLF was served: %s", out);
+    ck_assert_msg(!h_file_contains(T->access_log, "/garbage") &&
+                      !h_file_contains(T->access_log, "/nocrlf"),
+                  "a refused connection was served: %s", h_file_tail(T, T->access_log, 2000));
+}
+END_TEST
+
+START_TEST(proxy_protocol_only_from_proxy_from)
+{
+    ck_assert_int_gt(h_adm_testup_start(T, 100, 0), 0);
+    start_corral(1, "", PROXY_LISTENER("10.0.0.0/8, 2001:db8::/32"), "");
+    char *out = proxy_client("v1", "/elsewhere");
+    ck_assert_msg(strncmp(out, "refused", 7) == 0,
+                  "a header from outside proxy_from was believed: %s", out);
+    const char *said[] = {"PROXY protocol: 1 connection(s) refused",
+                          "from 127.0.0.1:", "not in proxy_from", NULL};
+    assert_log(T->error_log, said, "outside proxy_from");
+    ck_assert(!h_file_contains(T->access_log, "/elsewhere"));
+}
+END_TEST
+
 /* ------------------------------------------------------------ rotation */
 
 /* logrotate's create mode for both logs: rename, SIGUSR1, and the new
@@ -169,8 +257,7 @@ START_TEST(sigusr1_reopens_error_and_access_logs)
                   "the new access log lacks lines: %s", h_file_tail(T, T->access_log, 2000));
     ck_assert_msg(!h_file_contains(old_acc, "/after-"), "a worker still writes to the old file");
     ck_assert_msg(!h_file_contains(old_err, "re-opened"), "the master wrote to the old file");
-    ck_assert_msg(!h_file_contains(old_err, "not_tls"),
-                  "a worker wrote to the old error log");
+    ck_assert_msg(!h_file_contains(old_err, "not_tls"), "a worker wrote to the old error log");
 }
 END_TEST
 
@@ -184,6 +271,13 @@ static Suite *edge_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, tail_sampling_keeps_what_matters);
     tcase_add_test(tc, sigusr1_reopens_error_and_access_logs);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("proxy");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, proxy_protocol_names_the_real_client);
+    tcase_add_test(tc, proxy_protocol_only_from_proxy_from);
     suite_add_tcase(s, tc);
     return s;
 }
