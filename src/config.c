@@ -283,7 +283,7 @@ static void listener_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
             ERR(c, addr, "duplicate listener address %s (first defined at %lu:%lu)", li->addr.text,
                 u->line, u->col);
     }
-    yaml_node_t *pp = cr_cfgload_val(l, "proxy_protocol"), *from = cr_cfgload_val(l, "proxy_from");
+    yaml_node_t *pp = cr_cfgload_val(l, "proxy_protocol"), *from = cr_cfgload_node(l, "proxy_from");
     if (li->proxy_protocol && from == NULL)
         ERR(c, pp,
             "'proxy_protocol' needs 'proxy_from': the balancers' addresses, the only ones "
