@@ -219,8 +219,8 @@ static void custom_alpn(struct cr_cfgload *c, const struct cr_cfgload_key *k, ya
 
 /* listeners[].proxy_from: addresses or CIDR ranges, parsed once here into
  * the listener's fixed array (nothing to free). */
-static void custom_proxy_from(struct cr_cfgload *c, const struct cr_cfgload_key *k,
-                              yaml_node_t *n, void *obj)
+static void custom_proxy_from(struct cr_cfgload *c, const struct cr_cfgload_key *k, yaml_node_t *n,
+                              void *obj)
 {
     struct cr_pp_cidr *from = cr_cfgload_field(obj, k->off);
     size_t *nfrom = cr_cfgload_count(obj, k), len;
@@ -239,9 +239,12 @@ static void custom_proxy_from(struct cr_cfgload *c, const struct cr_cfgload_key 
     }
     for (size_t i = 0; i < len; i++) {
         yaml_node_t *item = cr_cfgload_seq_at(c, n, i);
-        if (!cr_cfgload_is_value(item) || cr_pp_cidr_parse(cr_cfgload_str(item), &from[*nfrom]) < 0) {
-            ERR(c, item, "'proxy_from' entries must be an address or ADDRESS/BITS with no host "
-                "bits set (10.0.0.0/8, 2001:db8::/32), got %s", cr_cfgload_got(item, g, sizeof(g)));
+        if (!cr_cfgload_is_value(item) ||
+            cr_pp_cidr_parse(cr_cfgload_str(item), &from[*nfrom]) < 0) {
+            ERR(c, item,
+                "'proxy_from' entries must be an address or ADDRESS/BITS with no host "
+                "bits set (10.0.0.0/8, 2001:db8::/32), got %s",
+                cr_cfgload_got(item, g, sizeof(g)));
             continue;
         }
         (*nfrom)++;

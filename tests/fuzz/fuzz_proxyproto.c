@@ -70,9 +70,8 @@ static void cidr(const uint8_t *data, size_t size)
         struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
         memcpy(&in6.sin6_addr, c.addr, 16);
         /* the range's own address is in it */
-        CHECK(cr_pp_cidr_match(&c, 1,
-                               c.family == AF_INET ? (struct sockaddr *)&in
-                                                   : (struct sockaddr *)&in6));
+        CHECK(cr_pp_cidr_match(
+            &c, 1, c.family == AF_INET ? (struct sockaddr *)&in : (struct sockaddr *)&in6));
     }
 }
 

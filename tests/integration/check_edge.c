@@ -29,12 +29,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 static struct h_test *T;
+static const char *tls_extra = ""; /* lines added to the listener's tls mapping */
 
 static void setup(void)
 {
+    tls_extra = "";
     T = h_test_begin();
 }
 
@@ -61,6 +65,7 @@ static pid_t start_corral(int workers, const char *log_extra, const char *listen
                               "    tls:\n"
                               "      certificates:\n"
                               "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+                              "%s"
                               "upstream:\n"
                               "  addresses: [127.0.0.1:@UPORT@]\n"
                               "  protocol: h2\n"
@@ -68,7 +73,7 @@ static pid_t start_corral(int workers, const char *log_extra, const char *listen
                               "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, "
                               "key: @CERTS@/client.key, sni: lb.test}\n"
                               "%s",
-                              workers, log_extra, listener_extra, extra);
+                              workers, log_extra, listener_extra, tls_extra, extra);
     char *cfg = h_config_write(T, "corral.yaml", text);
     ck_assert_ptr_nonnull(cfg);
     pid_t m = h_corral_start(T, cfg, T->port);
@@ -165,6 +170,7 @@ static void assert_log(const char *path, const char *const *needles, const char 
 START_TEST(proxy_protocol_names_the_real_client)
 {
     ck_assert_int_gt(h_adm_testup_start(T, 100, 0), 0);
+    tls_extra = "      handshake_timeout: 1s\n";
     start_corral(1, "", PROXY_LISTENER("10.9.9.9, 127.0.0.0/8"), "");
 
     char *out = proxy_client("v1", "/headers");
@@ -199,6 +205,20 @@ START_TEST(proxy_protocol_names_the_real_client)
     ck_assert_msg(!h_file_contains(T->access_log, "/garbage") &&
                       !h_file_contains(T->access_log, "/nocrlf"),
                   "a refused connection was served: %s", h_file_tail(T, T->access_log, 2000));
+
+    /* half a header, then silence: closed after handshake_timeout (1s) */
+    int fd = h_connect(T->port, 2000);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "PROXY TCP4 1.2", 14), 14);
+    struct timeval tv = {.tv_sec = 5};
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    long long t0 = h_now_ms();
+    char b;
+    ssize_t got = read(fd, &b, 1);
+    long long held = h_now_ms() - t0;
+    close(fd);
+    ck_assert_msg(got <= 0 && held >= 500 && held <= 3000,
+                  "a half header was held %lld ms (read %zd), handshake_timeout is 1s", held, got);
 }
 END_TEST
 

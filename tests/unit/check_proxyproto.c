@@ -15,7 +15,8 @@
 #include "common.h"
 #include "proxyproto.h"
 
-static const uint8_t SIG[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+static const uint8_t SIG[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
 /* "ip:port" of a parsed client. */
 static const char *client(const struct cr_pp_result *r)
@@ -202,8 +203,8 @@ END_TEST
 
 struct v2bad {
     int ver_cmd, fam;
-    size_t len;         /* body bytes */
-    const char *tlv;    /* appended after 12 address bytes, NULL none */
+    size_t len;      /* body bytes */
+    const char *tlv; /* appended after 12 address bytes, NULL none */
     size_t tlvlen;
     const char *why;
 };
@@ -294,9 +295,9 @@ START_TEST(cidr_ranges)
         const char *ip;
         bool in;
     } cases[] = {
-        {"10.1.2.3", true},      {"11.0.0.0", false},          {"192.0.2.17", true},
-        {"192.0.2.18", false},   {"2001:db8::5", true},        {"2001:db8:8000::1", false},
-        {"172.31.255.255", true}, {"172.32.0.0", false},       {"::ffff:10.9.8.7", true},
+        {"10.1.2.3", true},         {"11.0.0.0", false},   {"192.0.2.17", true},
+        {"192.0.2.18", false},      {"2001:db8::5", true}, {"2001:db8:8000::1", false},
+        {"172.31.255.255", true},   {"172.32.0.0", false}, {"::ffff:10.9.8.7", true},
         {"::ffff:11.9.8.7", false},
     };
     for (size_t i = 0; i < CR_ARRAY_LEN(cases); i++) {
@@ -311,8 +312,8 @@ START_TEST(cidr_ranges)
     ss = sa_of("2001:db8::1");
     ck_assert(!cr_pp_cidr_match(&all, 1, (struct sockaddr *)&ss));
 
-    const char *bad[] = {"", "10.0.0.0/", "10.0.0.0/33", "10.1.0.0/8", "2001:db8::/129",
-                         "nope", "10.0.0.0/8x", "/8", "10.0.0.0/0008"};
+    const char *bad[] = {"",     "10.0.0.0/",   "10.0.0.0/33", "10.1.0.0/8",   "2001:db8::/129",
+                         "nope", "10.0.0.0/8x", "/8",          "10.0.0.0/0008"};
     for (size_t i = 0; i < CR_ARRAY_LEN(bad); i++)
         ck_assert_msg(cr_pp_cidr_parse(bad[i], &all) == CR_EINVAL, "'%s' was accepted", bad[i]);
 }
