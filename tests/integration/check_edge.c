@@ -13,11 +13,12 @@
  *     UNIQUE_ID is the line's proxy_id, LOCAL keeps the socket's address;
  *     a garbage header, a v1 line without CRLF and a connection from
  *     outside proxy_from are refused, and the error log says so.
- *   - Log rotation in logrotate's `create` mode: the error log is renamed,
+ *   - Log rotation in logrotate's `create` mode: both logs are renamed,
  *     SIGUSR1 makes the master re-open both logs and hand the descriptors
  *     to its (unprivileged) workers; the new files get the new lines.
  *
- * Clients: h2load and curl, the real corral in front of tests/testup.
+ * Clients: h2load, curl (--haproxy-protocol too) and proxyclient.py; the
+ * real corral in front of tests/testup.
  * Loopback only; every wait is bounded. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -26,6 +27,7 @@
 
 #include <check.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +37,12 @@
 
 static struct h_test *T;
 static const char *tls_extra = ""; /* lines added to the listener's tls mapping */
+static bool curl_proxy;            /* curl_status sends a PROXY v1 header */
 
 static void setup(void)
 {
     tls_extra = "";
+    curl_proxy = false;
     T = h_test_begin();
 }
 
@@ -84,7 +88,8 @@ static pid_t start_corral(int workers, const char *log_extra, const char *listen
 static void curl_status(const char *path, const char *tenant, int want)
 {
     struct h_http r;
-    const char *args[] = {"-H", h_strf(T, "x-tenant-id: %s", tenant), NULL};
+    const char *args[] = {"-H", h_strf(T, "x-tenant-id: %s", tenant),
+                          curl_proxy ? "--haproxy-protocol" : NULL, NULL};
     h_curl_edge(T, &r, T->port, path, args);
     ck_assert_msg(r.status == want, "%s (tenant %s): status %d, want %d (%s)", path, tenant,
                   r.status, want, r.err);
@@ -239,11 +244,18 @@ END_TEST
 /* ------------------------------------------------------------ rotation */
 
 /* logrotate's create mode for both logs: rename, SIGUSR1, and the new
- * files (made by the master, which stays root) get the workers' lines. */
+ * files (made by the master, which stays root) get the worker's lines. One
+ * worker on a PROXY protocol listener (curl --haproxy-protocol): its first
+ * line in the access log proves it took the new descriptors (they come in
+ * one message, both logs together), and then a garbage header makes it
+ * write an error-log line that is the first of its kind (a TLS handshake
+ * failure could be held back by the 10 s summary after the harness's own
+ * probe; a probe on a PROXY listener is closed quietly). */
 START_TEST(sigusr1_reopens_error_and_access_logs)
 {
     ck_assert_int_gt(h_adm_testup_start(T, 100, 0), 0);
-    pid_t m = start_corral(2, "", "", "");
+    pid_t m = start_corral(1, "", PROXY_LISTENER("127.0.0.0/8"), "");
+    curl_proxy = true;
     curl_status("/before", "x", 200);
     const char *before[] = {"\"/before\"", NULL};
     ck_assert(h_wait_file_line(T->access_log, before, 3000));
@@ -256,28 +268,30 @@ START_TEST(sigusr1_reopens_error_and_access_logs)
     ck_assert_msg(h_wait_file_line(T->error_log, said, 3000),
                   "the new error log does not say the logs were re-opened: %s",
                   h_file_tail(T, old_err, 1500));
-    /* the workers get the descriptors through their channel: a worker's
-     * own error-log line (a handshake that is not TLS) lands in the new file */
+    curl_status("/after", "x", 200);
+    const char *after[] = {"\"/after\"", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, after, 3000),
+                  "the new access log lacks the worker's line: %s | old: %s",
+                  h_file_tail(T, T->access_log, 2000), h_file_tail(T, old_acc, 2000));
+
     int fd = h_connect(T->port, 2000);
     ck_assert_int_ge(fd, 0);
     const char junk[] = "GET / HTTP/1.0\r\n\r\n";
     ck_assert_int_eq(write(fd, junk, sizeof(junk) - 1), (ssize_t)(sizeof(junk) - 1));
     char buf[256];
+    struct timeval tv = {.tv_sec = 5};
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
     while (read(fd, buf, sizeof(buf)) > 0) /* until the worker closes it */
         ;
     close(fd);
-    const char *hs[] = {"TLS handshake(s) failed", "not_tls", NULL};
-    ck_assert_msg(h_wait_file_line(T->error_log, hs, 3000),
+    const char *refused[] = {"worker 1", "PROXY protocol: 1 connection(s) refused", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, refused, 3000),
                   "the worker's line is not in the new error log: %s | old: %s",
                   h_file_tail(T, T->error_log, 1500), h_file_tail(T, old_err, 1500));
-    for (int i = 0; i < 6; i++) /* new connections: reach both workers */
-        curl_status(h_strf(T, "/after-%d", i), "x", 200);
-    const char *after[] = {"\"/after-", NULL};
-    ck_assert_msg(h_wait_file_lines(T->access_log, after, 6, 3000),
-                  "the new access log lacks lines: %s", h_file_tail(T, T->access_log, 2000));
-    ck_assert_msg(!h_file_contains(old_acc, "/after-"), "a worker still writes to the old file");
+    ck_assert_msg(!h_file_contains(old_acc, "/after"), "the worker still writes to the old file");
     ck_assert_msg(!h_file_contains(old_err, "re-opened"), "the master wrote to the old file");
-    ck_assert_msg(!h_file_contains(old_err, "not_tls"), "a worker wrote to the old error log");
+    ck_assert_msg(!h_file_contains(old_err, "PROXY protocol"),
+                  "the worker wrote to the old error log");
 }
 END_TEST
 
