@@ -72,10 +72,11 @@ static void format_peer(struct cr_conn *c, const struct sockaddr *sa)
 
 /* Connections a proxy_protocol listener refused: one summary line at most
  * every 10 s (a peer can cause them at will), with the latest reason. */
-static void proxy_refused(const char *client, const char *why)
+static void proxy_refused(struct cr_worker *w, const char *client, const char *why)
 {
     static uint64_t last_us, count;
     uint64_t now = cr_now_us();
+    atomic_fetch_add(&w->stats->proxy_refused, 1);
     count++;
     if (last_us && now - last_us < 10000000u)
         return;
@@ -92,7 +93,7 @@ void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, sock
     if (lcfg->proxy_protocol && !cr_pp_cidr_match(lcfg->proxy_from, lcfg->nproxy_from, sa)) {
         struct cr_conn tmp = {.id = 0};
         format_peer(&tmp, sa);
-        proxy_refused(tmp.client, "not in proxy_from");
+        proxy_refused(w, tmp.client, "not in proxy_from");
         close(fd);
         return;
     }
@@ -306,7 +307,7 @@ static char *printable_id(const uint8_t *id, size_t len)
 
 static void proxy_fail(struct cr_conn *c, const char *why)
 {
-    proxy_refused(c->client, why);
+    proxy_refused(c->w, c->client, why);
     cr_conn_close(c, false);
 }
 

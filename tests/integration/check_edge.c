@@ -227,10 +227,26 @@ START_TEST(proxy_protocol_names_the_real_client)
 }
 END_TEST
 
+/* proxy_refused in the admin endpoint's /stats (the total). */
+static long proxy_refused(void)
+{
+    struct h_http r;
+    h_curl(T, &r, h_strf(T, "http://127.0.0.1:%d/stats", T->port2), NULL);
+    ck_assert_msg(r.exit_code == 0 && r.status == 200, "GET /stats: curl %d, HTTP %d", r.exit_code,
+                  r.status);
+    const char *p = strstr(r.body, "\"total\":");
+    ck_assert_msg(p != NULL, "no total in /stats: %s", r.body);
+    p = strstr(p, "\"proxy_refused\":");
+    ck_assert_msg(p != NULL, "no proxy_refused in /stats: %s", r.body);
+    return strtol(p + strlen("\"proxy_refused\":"), NULL, 10);
+}
+
 START_TEST(proxy_protocol_only_from_proxy_from)
 {
     ck_assert_int_gt(h_adm_testup_start(T, 100, 0), 0);
-    start_corral(1, "", PROXY_LISTENER("10.0.0.0/8, 2001:db8::/32"), "");
+    start_corral(1, "", PROXY_LISTENER("10.0.0.0/8, 2001:db8::/32"),
+                 "admin: {address: 127.0.0.1:@PORT2@}\n");
+    long before = proxy_refused(); /* the harness's probe, from 127.0.0.1, is one */
     char *out = proxy_client("v1", "/elsewhere");
     ck_assert_msg(strncmp(out, "refused", 7) == 0,
                   "a header from outside proxy_from was believed: %s", out);
@@ -238,6 +254,8 @@ START_TEST(proxy_protocol_only_from_proxy_from)
                           "from 127.0.0.1:", "not in proxy_from", NULL};
     assert_log(T->error_log, said, "outside proxy_from");
     ck_assert(!h_file_contains(T->access_log, "/elsewhere"));
+    proxy_client("v2", "/elsewhere-2"); /* the second within 10 s: counted, not logged */
+    ck_assert_int_eq(proxy_refused(), before + 2);
 }
 END_TEST
 
