@@ -217,6 +217,40 @@ static void custom_alpn(struct cr_cfgload *c, const struct cr_cfgload_key *k, ya
     }
 }
 
+/* listeners[].proxy_from: addresses or CIDR ranges, parsed once here into
+ * the listener's fixed array (nothing to free). */
+static void custom_proxy_from(struct cr_cfgload *c, const struct cr_cfgload_key *k, yaml_node_t *n,
+                              void *obj)
+{
+    struct cr_pp_cidr *from = cr_cfgload_field(obj, k->off);
+    size_t *nfrom = cr_cfgload_count(obj, k), len;
+    char g[80];
+
+    *nfrom = 0;
+    if (n == NULL)
+        return;
+    if (n->type != YAML_SEQUENCE_NODE || (len = cr_cfgload_seq_len(n)) == 0 ||
+        len > CR_PP_MAX_FROM) {
+        ERR(c, n, "'proxy_from' must be a list of 1 to %d addresses or CIDR ranges, got %s",
+            CR_PP_MAX_FROM,
+            n->type == YAML_SEQUENCE_NODE ? "a list of another length"
+                                          : cr_cfgload_got(n, g, sizeof(g)));
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        yaml_node_t *item = cr_cfgload_seq_at(c, n, i);
+        if (!cr_cfgload_is_value(item) ||
+            cr_pp_cidr_parse(cr_cfgload_str(item), &from[*nfrom]) < 0) {
+            ERR(c, item,
+                "'proxy_from' entries must be an address or ADDRESS/BITS with no host "
+                "bits set (10.0.0.0/8, 2001:db8::/32), got %s",
+                cr_cfgload_got(item, g, sizeof(g)));
+            continue;
+        }
+        (*nfrom)++;
+    }
+}
+
 /* ------------------------------------------------------------ check hooks */
 
 /* The config being filled, for rules that look outside their own mapping. */
@@ -252,6 +286,13 @@ static void listener_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
             ERR(c, addr, "duplicate listener address %s (first defined at %lu:%lu)", li->addr.text,
                 u->line, u->col);
     }
+    yaml_node_t *pp = cr_cfgload_val(l, "proxy_protocol"), *from = cr_cfgload_node(l, "proxy_from");
+    if (li->proxy_protocol && from == NULL)
+        ERR(c, pp,
+            "'proxy_protocol' needs 'proxy_from': the balancers' addresses, the only ones "
+            "allowed to name another client");
+    if (!li->proxy_protocol && from != NULL)
+        WARN(c, from, "'proxy_from' is unused unless 'proxy_protocol' is true");
 }
 
 static SSL_CTX *ssl_ctx(struct cr_cfgload *c)
@@ -567,6 +608,9 @@ static const struct cr_cfgload_key log_keys[] = {
     KSTR ("error",  OFF(error), 0, "stderr"),        /* "stderr" or a file */
     KENUM("level",  OFF(level), level_names, "info"),
     KSTR ("access", OFF(access), 0, "off"),          /* "off", "stdout" or a file */
+    KUINT("sample", OFF(sample), 1, 1000000, "1"),
+    KDUR ("slow_threshold", OFF(slow_threshold_ms), 0, MS_H, "1s"),
+    KSTRS("keep_tenants", OFF(keep_tenants), OFF(nkeep_tenants)),
 };
 #undef OFF
 
@@ -601,6 +645,8 @@ static const struct cr_cfgload_key listener_keys[] = {
     KADDR("address", OFF(addr), REQ | CR_CFGLOAD_WILDCARD, NULL),
     KUINT("backlog", OFF(backlog), 1, 65535, "4096"),
     KMAP ("tls",     OFF(tls), &tls_server_table, REQ),
+    KBOOL("proxy_protocol", OFF(proxy_protocol), "false"),
+    KCUSTOM("proxy_from", OFF(proxy_from), OFF(nproxy_from), 0, 0, custom_proxy_from),
 };
 #undef OFF
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "proxyproto.h"
 #include "common.h" /* struct cr_diag, struct cr_addr */
 
 /* ------------------------------------------------------------ schema */
@@ -52,6 +53,13 @@ struct cr_cfg_listener {
     struct cr_addr addr;
     uint32_t backlog; /* default 4096 */
     struct cr_cfg_tls_server tls;
+    /* PROXY protocol v1/v2 (proxyproto.h) before TLS, default false: the
+     * client address is the header's. A connection from outside proxy_from
+     * (required then) or without a valid header within handshake_timeout is
+     * refused. */
+    bool proxy_protocol;
+    struct cr_pp_cidr proxy_from[CR_PP_MAX_FROM];
+    size_t nproxy_from;
 };
 
 enum cr_proto { CR_PROTO_H2 = 0, CR_PROTO_HTTP11 = 1 };
@@ -167,6 +175,14 @@ struct cr_cfg_log {
     char *error;             /* "stderr" (default) or a file path */
     enum cr_log_level level; /* default info */
     char *access;            /* "off" (default), "stdout", or a file path */
+    /* Tail sampling of the access log (log.c, cr_log_sample): errors (5xx,
+     * a 4xx corral answered itself, sheds), requests slower than
+     * slow_threshold_ms and the tenants in keep_tenants are always logged;
+     * of the rest, 1 in `sample` (default 1: all). */
+    uint32_t sample;            /* 1..1000000, default 1 */
+    uint64_t slow_threshold_ms; /* default 1s; 0 = no request is slow */
+    char **keep_tenants;        /* tenant names, may be none */
+    size_t nkeep_tenants;
 };
 
 struct cr_cfg_admin {

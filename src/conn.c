@@ -16,6 +16,7 @@
 #include "h1.h"
 #include "h2.h"
 #include "log.h"
+#include "proxyproto.h"
 #include "tls.h"
 #include "tlsrec.h"
 
@@ -76,13 +77,38 @@ static struct cr_shm_listener_stats *lst(const struct cr_conn *c)
     return &c->w->lstats[i % CR_SHM_MAX_LISTENERS];
 }
 
+/* Connections a proxy_protocol listener refused: one summary line at most
+ * every 10 s (a peer can cause them at will), with the latest reason. */
+static void proxy_refused(struct cr_worker *w, const char *client, const char *why)
+{
+    static uint64_t last_us, count;
+    uint64_t now = cr_now_us();
+    atomic_fetch_add(&w->stats->proxy_refused, 1);
+    count++;
+    if (last_us && now - last_us < 10000000u)
+        return;
+    cr_log_warn("PROXY protocol: %llu connection(s) refused%s; latest from %s: %s",
+                (unsigned long long)count, last_us ? " in the last 10 s" : "", client, why);
+    last_us = now;
+    count = 0;
+}
+
 void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
                     struct cr_listen_slot *slot, SSL_CTX *tls)
 {
     const struct cr_cfg_listener *lcfg = &w->cfg->listeners[slot->index];
+    if (lcfg->proxy_protocol && !cr_pp_cidr_match(lcfg->proxy_from, lcfg->nproxy_from, sa)) {
+        struct cr_conn tmp = {.id = 0};
+        format_peer(&tmp, sa);
+        proxy_refused(w, tmp.client, "not in proxy_from");
+        close(fd);
+        return;
+    }
     struct cr_conn *c = calloc(1, sizeof(*c));
     if (!c)
         goto fail;
+    if (lcfg->proxy_protocol && !(c->pp_buf = malloc(CR_PP_MAX)))
+        goto fail_conn;
     c->w = w;
     c->fd = fd;
     c->lcfg = lcfg;
@@ -111,8 +137,10 @@ void cr_conn_accept(struct cr_worker *w, int fd, const struct sockaddr *sa, sock
     c->flush.late = true; /* answers that arrive together leave together */
     c->reap.cb = do_reap;
     c->reap.arg = c;
-    /* HELLO: not a handshake until its first byte (hello_arrived) */
-    cr_conn_set_timer(c, lcfg->tls.client_hello_timeout_ms);
+    /* HELLO: not a handshake until its first byte (hello_arrived); the
+     * PROXY header first, within handshake_timeout */
+    cr_conn_set_timer(c, c->pp_buf ? lcfg->tls.handshake_timeout_ms
+                                   : lcfg->tls.client_hello_timeout_ms);
     LIST_INSERT_HEAD(&w->conns, c, link);
     w->nconns++;
     atomic_fetch_add(&w->stats->conns_accepted, 1);
@@ -132,6 +160,7 @@ fail_conn:
         evbuffer_free(c->out);
     SSL_free(c->ssl);
     cr_tlsrec_free(c->rec);
+    free(c->pp_buf);
     free(c);
 fail:
     cr_log_warn("cannot accept a connection: out of memory");
@@ -270,6 +299,75 @@ static void handshake(struct cr_conn *c)
 }
 
 /* ------------------------------------------------------------ before the handshake */
+
+/* The balancer's id of the connection, printable: as it is when it is
+ * visible ASCII, else in hex. */
+static char *printable_id(const uint8_t *id, size_t len)
+{
+    bool plain = true;
+    for (size_t i = 0; i < len; i++)
+        plain = plain && id[i] > 0x20 && id[i] < 0x7f;
+    char *s = malloc(plain ? len + 1 : 2 * len + 1);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (plain)
+            s[i] = (char)id[i];
+        else
+            snprintf(s + 2 * i, 3, "%02x", id[i]);
+    }
+    s[plain ? len : 2 * len] = '\0';
+    return s;
+}
+
+static void proxy_fail(struct cr_conn *c, const char *why)
+{
+    proxy_refused(c->w, c->client, why);
+    cr_conn_close(c, false);
+}
+
+/* Reads the PROXY header: peeks, lets the parser say how many of the bytes
+ * are the header's, and takes only those, so the ClientHello after it stays
+ * in the socket for OpenSSL. Every step takes what it peeked (a prefix of
+ * a header is all header), so a slow balancer does not make the
+ * level-triggered event spin. Done: pp_buf is freed. */
+static void proxy_read(struct cr_conn *c)
+{
+    struct cr_pp_result pp;
+    ssize_t n = recv(c->fd, c->pp_buf + c->pp_have, CR_PP_MAX - c->pp_have, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n == 0 && c->pp_have == 0) { /* a TCP health check, a port probe */
+        cr_conn_close(c, false);
+        return;
+    }
+    if (n <= 0) {
+        proxy_fail(c, n == 0 ? "closed before its PROXY header ended" : strerror(errno));
+        return;
+    }
+    int rc = cr_pp_parse(c->pp_buf, c->pp_have + (size_t)n, &pp);
+    if (rc == CR_EPROTO) {
+        proxy_fail(c, pp.error);
+        return;
+    }
+    size_t take = rc > 0 ? (size_t)rc - c->pp_have : (size_t)n;
+    if (recv(c->fd, c->pp_buf + c->pp_have, take, 0) != (ssize_t)take) {
+        proxy_fail(c, "the header could not be read");
+        return;
+    }
+    c->pp_have += take;
+    if (rc < 0)
+        return; /* CR_EAGAIN: the rest is still on its way */
+    if (!pp.local)
+        format_peer(c, (const struct sockaddr *)&pp.src);
+    if (pp.unique_id_len && !(c->proxy_id = printable_id(pp.unique_id, pp.unique_id_len))) {
+        cr_conn_close(c, false);
+        return;
+    }
+    free(c->pp_buf);
+    c->pp_buf = NULL;
+    cr_conn_set_timer(c, c->lcfg->tls.client_hello_timeout_ms);
+}
 
 /* The first bytes of a ClientHello arrived, or the client left: from now on
  * the connection is a handshake, counted against max_handshakes, or waits
@@ -425,7 +523,9 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         c->want_read_on_write = false;
         do_flush(c);
     }
-    if (c->state == CR_CONN_HELLO)
+    if (c->state == CR_CONN_HELLO && c->pp_buf)
+        proxy_read(c);
+    if (c->state == CR_CONN_HELLO && !c->pp_buf)
         hello_arrived(c);
     if (c->state == CR_CONN_HANDSHAKE)
         handshake(c);
@@ -587,6 +687,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         conn_finish(c);
         return;
     }
+    if (c->state == CR_CONN_HELLO && c->pp_buf) {
+        proxy_fail(c, "no whole PROXY header within handshake_timeout");
+        return;
+    }
     if (c->state == CR_CONN_HELLO) {
         count_failure(c, CR_HSF_TIMEOUT,
                       c->hs_waiting ? "waited for a handshake slot (max_handshakes) past "
@@ -733,6 +837,8 @@ static void do_reap(void *arg)
     SSL_free(c->ssl);
     cr_tlsrec_free(c->rec);
     free(c->sni);
+    free(c->proxy_id);
+    free(c->pp_buf);
     close(c->fd);
     free(c);
     cr_worker_conn_gone(w);

@@ -1,6 +1,13 @@
 /* conn.h - a client connection: the socket, its TLS session, and the HTTP
  * front end (h1 or h2) chosen by ALPN once the handshake is done.
  *
+ * On a proxy_protocol listener a connection from outside proxy_from is
+ * closed at accept, and one in HELLO first reads the PROXY header
+ * (proxyproto.h), only its bytes, without blocking, within
+ * handshake_timeout; a malformed one closes it. Then client and client_ip
+ * are the header's client (not for LOCAL/UNKNOWN, the balancer's health
+ * checks), in the logs and X-Forwarded-For alike.
+ *
  * States: HELLO (accepted, nothing received yet: not a handshake, so silent
  * sockets do not hold the listener's max_handshakes; closed after
  * client_hello_timeout) -> HANDSHAKE (from the ClientHello's first byte,
@@ -101,6 +108,10 @@ struct cr_conn {
     struct cr_deferred flush;
     struct cr_deferred reap;
     LIST_ENTRY(cr_conn) link;
+    uint8_t *pp_buf; /* the PROXY header read so far (CR_PP_MAX bytes), while
+                      * it is awaited; NULL: none expected, or done */
+    size_t pp_have;
+    char *proxy_id;  /* PROXY v2 PP2_TYPE_UNIQUE_ID, printable; NULL: none */
     char client[56]; /* "ip:port" */
     char client_ip[46];
 };

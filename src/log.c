@@ -229,6 +229,20 @@ void cr_log(enum cr_log_level level, const char *fmt, ...)
     errno = saved;
 }
 
+uint32_t cr_log_sample(const struct cr_cfg_log *cfg, const struct cr_access *a, uint64_t *seq)
+{
+    if (a->status == 0 || a->status >= 500 || (a->status >= 400 && a->reason))
+        return 1;
+    if (cfg->slow_threshold_ms && a->total_ms >= (double)cfg->slow_threshold_ms)
+        return 1;
+    for (size_t i = 0; a->tenant && i < cfg->nkeep_tenants; i++)
+        if (strcmp(a->tenant, cfg->keep_tenants[i]) == 0)
+            return 1;
+    if (cfg->sample <= 1)
+        return 1;
+    return (*seq)++ % cfg->sample == 0 ? cfg->sample : 0;
+}
+
 int cr_log_access_enabled(void)
 {
     return g.acc_fd >= 0;
@@ -246,10 +260,11 @@ int cr_log_access_enabled(void)
 #define ACC_PATH 2056
 #define ACC_ID 136 /* request_id */
 #define ACC_REASON 264
-#define ACC_REST 600 /* keys, numbers, braces */
+#define ACC_PROXY_ID 264 /* PROXY v2 unique id: up to 128 bytes, escaped */
+#define ACC_REST 640     /* keys, numbers, braces */
 #define ACC_LINE                                                                                   \
     (ACC_TIME + 3 * ACC_SHORT + ACC_TENANT + ACC_AUTHORITY + ACC_PATH + ACC_ID + ACC_REASON +      \
-     ACC_REST)
+     ACC_PROXY_ID + ACC_REST)
 
 /* Appends what fmt makes at buf + n, as much as fits before cap. Returns
  * the new length, never past cap. */
@@ -348,6 +363,11 @@ void cr_log_access(const struct cr_access *a)
     n = json_str(buf, n, cap, a->request_id, ACC_ID);
     n = put(buf, n, cap, ",\"reason\":");
     n = json_str(buf, n, cap, a->reason, ACC_REASON);
+    if (a->proxy_id) {
+        n = put(buf, n, cap, ",\"proxy_id\":");
+        n = json_str(buf, n, cap, a->proxy_id, ACC_PROXY_ID);
+    }
+    n = put(buf, n, cap, ",\"sample_rate\":%u", a->sample_rate ? a->sample_rate : 1u);
     buf[n++] = '}';
     buf[n++] = '\n';
     write_all(g.acc_fd, buf, n);

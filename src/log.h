@@ -67,7 +67,22 @@ struct cr_access {
     int64_t upstream_conn;    /* id of the upstream connection, -1 none */
     const char *request_id;
     const char *reason;       /* why corral answered itself, NULL if proxied */
+    const char *proxy_id;     /* the balancer's connection id (PROXY v2
+                               * PP2_TYPE_UNIQUE_ID), NULL: not logged */
+    uint32_t sample_rate;     /* what this line stands for (cr_log_sample);
+                               * 0 is written as 1 */
 };
+
+/* Tail sampling (log.sample, slow_threshold, keep_tenants): whether to log
+ * a, and with which sample rate. Always kept, with rate 1: a request with
+ * no response (status 0), a 5xx, a 4xx corral answered itself (a->reason
+ * set: its own refusals and admission's 429/503 sheds), a request whose
+ * total_ms reached slow_threshold (when not 0), and a tenant named in
+ * keep_tenants. Of the rest, every cfg->sample-th is kept with rate
+ * cfg->sample, counted in *seq (the caller's counter, one per worker, so
+ * the choice is deterministic). Returns the rate, or 0 to drop the line.
+ * No I/O and no clock. */
+uint32_t cr_log_sample(const struct cr_cfg_log *cfg, const struct cr_access *a, uint64_t *seq);
 
 /* Appends one JSON line; a no-op when the access log is off. */
 void cr_log_access(const struct cr_access *a);

@@ -225,8 +225,11 @@ static void access_log(struct cr_request *r)
         .upstream_conn = r->up_conn_id,
         .request_id = r->request_id[0] ? r->request_id : NULL,
         .reason = r->reason,
+        .proxy_id = r->conn ? r->conn->proxy_id : NULL,
     };
-    cr_log_access(&a);
+    a.sample_rate = cr_log_sample(&w->cfg->log, &a, &w->log_seq);
+    if (a.sample_rate)
+        cr_log_access(&a);
 }
 
 void cr_request_release_fe(struct cr_request *r)

@@ -53,7 +53,9 @@ struct cr_shm_worker_stats {
     _Atomic uint64_t handshakes_full;
     _Atomic uint64_t handshakes_resumed;
     _Atomic uint64_t handshakes_failed;
-    _Atomic uint64_t tls_handoffs; /* connections moved to tlsrec.h */
+    _Atomic uint64_t tls_handoffs;  /* connections moved to tlsrec.h */
+    _Atomic uint64_t proxy_refused; /* PROXY protocol: from outside proxy_from,
+                                     * or no valid header in time */
     _Atomic uint64_t hs_fail[CR_HSF_MAX];
     _Atomic uint64_t hs_cpu_us_full;    /* CPU spent in full handshakes */
     _Atomic uint64_t hs_cpu_us_resumed; /* and in resumed ones */

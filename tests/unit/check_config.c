@@ -757,6 +757,30 @@ START_TEST(admin_section)
 }
 END_TEST
 
+START_TEST(proxy_protocol_keys)
+{
+    static const char *const warn[] = {
+        "4:17: warning: 'proxy_from' is unused unless 'proxy_protocol' is true", NULL};
+    struct cr_config *cfg = load_ok(BASE);
+    ck_assert(!cfg->listeners[0].proxy_protocol);
+    ck_assert_uint_eq(cfg->listeners[0].nproxy_from, 0);
+    cr_config_free(cfg);
+    cfg = load_ok("listeners:\n  - address: 127.0.0.1:8443\n"
+                  "    tls: {certificates: [{cert: @D/edge.crt, key: @D/edge.key}]}\n"
+                  "    proxy_protocol: true\n    proxy_from: [10.0.0.0/8, '::1']\n" UPSTREAM);
+    ck_assert(cfg->listeners[0].proxy_protocol);
+    ck_assert_uint_eq(cfg->listeners[0].nproxy_from, 2);
+    ck_assert_uint_eq(cfg->listeners[0].proxy_from[0].bits, 8);
+    ck_assert_int_eq(cfg->listeners[0].proxy_from[1].family, AF_INET6);
+    cr_config_free(cfg);
+    cfg = load_ok_warn("listeners:\n  - address: 127.0.0.1:8443\n"
+                       "    tls: {certificates: [{cert: @D/edge.crt, key: @D/edge.key}]}\n"
+                       "    proxy_from: [10.0.0.0/8]\n" UPSTREAM,
+                       warn);
+    cr_config_free(cfg);
+}
+END_TEST
+
 START_TEST(insecure_upstream_needs_no_ca_but_warns)
 {
     static const char *const warn1[] = {
@@ -1154,6 +1178,9 @@ struct form {
     "listeners:\n  - tls: {certificates: [{cert: @D/edge.crt, key: @D/edge.key}]}\n"               \
     "    address: "
 #define DEFAULTS(key) "tenants:\n  defaults:\n    " key ": "
+#define PPKEY(key)                                                                                 \
+    "listeners:\n  - address: 127.0.0.1:8443\n"                                                     \
+    "    tls: {certificates: [{cert: @D/edge.crt, key: @D/edge.key}]}\n    " key ": "
 
 static const struct form forms[] = {
     /* integers: plain decimal only */
@@ -1370,6 +1397,17 @@ static const struct form forms[] = {
      "5:22: error: 'ticket_rotate' must be a duration between 1s and 7d, got '500ms'"},
     {TLSKEY("ticket_rotate"), "8d", UPSTREAM,
      "5:22: error: 'ticket_rotate' must be a duration between 1s and 7d, got '8d'"},
+    {PPKEY("proxy_from"), "[10.0.0.0/8, 192.0.2.7, '2001:db8::/32']\n    proxy_protocol: true",
+     UPSTREAM, NULL},
+    {PPKEY("proxy_protocol"), "true", UPSTREAM,
+     "4:21: error: 'proxy_protocol' needs 'proxy_from': the balancers' addresses, the only ones "
+     "allowed to name another client"},
+    {PPKEY("proxy_protocol"), "true\n    proxy_from: [10.1.0.0/8]", UPSTREAM,
+     "5:18: error: 'proxy_from' entries must be an address or ADDRESS/BITS with no host bits set "
+     "(10.0.0.0/8, 2001:db8::/32), got '10.1.0.0/8'"},
+    {PPKEY("proxy_protocol"), "true\n    proxy_from: []", UPSTREAM,
+     "5:17: error: 'proxy_from' must be a list of 1 to 32 addresses or CIDR ranges, got a list "
+     "of another length"},
     {TLSKEY("tickets"), "11", UPSTREAM,
      "5:16: error: 'tickets' must be an integer between 0 and 10, got '11'"},
     {TLSKEY("ticket_key_file"), "@D/none.key", UPSTREAM,
@@ -1442,6 +1480,17 @@ static const struct form forms[] = {
      "2:7: error: 'by' must be one of none, header, api_key, sni, path_prefix, got 'team'"},
     {"tenants:\n  routes:\n    - path_prefix: /x\n      priority: ", "urgent", BASE,
      "4:17: error: 'priority' must be one of high, normal, low, got 'urgent'"},
+    {"log:\n  sample: ", "1", BASE, NULL},
+    {"log:\n  sample: ", "1000000", BASE, NULL},
+    {"log:\n  sample: ", "0", BASE,
+     "2:11: error: 'sample' must be an integer between 1 and 1000000, got '0'"},
+    {"log:\n  sample: ", "1000001", BASE,
+     "2:11: error: 'sample' must be an integer between 1 and 1000000, got '1000001'"},
+    {"log:\n  slow_threshold: ", "0", BASE, NULL},
+    {"log:\n  slow_threshold: ", "1h", BASE, NULL},
+    {"log:\n  slow_threshold: ", "61m", BASE,
+     "2:19: error: 'slow_threshold' must be a duration between 0 and 1h, got '61m'"},
+    {"log:\n  keep_tenants: ", "[vip, ops]", BASE, NULL},
     {"admin:\n  address: ", "nope", BASE,
      "2:12: error: 'address': invalid address 'nope': missing port (use HOST:PORT)"},
 };
@@ -1791,6 +1840,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, tenants_by_sni_and_path_prefix);
     tcase_add_test(tc, admin_section);
     tcase_add_test(tc, insecure_upstream_needs_no_ca_but_warns);
+    tcase_add_test(tc, proxy_protocol_keys);
     tcase_add_test(tc, warnings_do_not_fail_the_load);
     tcase_add_test(tc, anchors_and_aliases_are_followed);
     tcase_add_test(tc, many_aliases_under_the_budget_load);
