@@ -46,6 +46,7 @@ struct cr_shm_worker_stats {
     _Atomic uint64_t requests;
     _Atomic uint64_t requests_active; /* begun, front end not done with them yet */
     _Atomic uint64_t responses_by_class[6]; /* 1xx..5xx, [0] = reset */
+    _Atomic uint64_t upstream_ready;        /* upstream connections READY now (/health) */
 };
 
 /* Host-wide counters of one tenant (index as in tenant.h). */
@@ -57,6 +58,13 @@ struct cr_shm_tenant_stats {
 
 struct cr_shm {
     _Atomic uint64_t generation; /* bumped by the master per reload */
+    /* Written by the master (the workers only read them), for /health: */
+    _Atomic uint64_t workers_configured; /* the current generation's workers */
+    _Atomic uint64_t workers_running;    /* of those, running now */
+    /* Set at a drain's start (SIGUSR2, or a worker's POST /drain, which
+     * sets it itself before it tells the master): /health answers 503
+     * from then on. */
+    _Atomic uint64_t draining;
     struct cr_shm_worker_stats workers[CR_SHM_MAX_WORKERS];
     struct cr_ticket_ring tickets[CR_SHM_MAX_LISTENERS]; /* per listener */
     struct cr_admit_shared admit;                        /* tenants' rate state */

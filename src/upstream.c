@@ -29,10 +29,20 @@ static void up_flush(void *arg);
 static void on_io(evutil_socket_t fd, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 
+/* The worker's upstream_ready gauge (shm.h), which the admin's /health
+ * reads; w->up_ready is this worker's share, taken back when it exits. */
+static void count_ready(struct cr_upconn *u, int delta)
+{
+    u->w->up_ready = (uint64_t)((int64_t)u->w->up_ready + delta);
+    atomic_fetch_add(&u->w->stats->upstream_ready, (uint64_t)(int64_t)delta);
+}
+
 void cr_up_set_state(struct cr_upconn *u, enum cr_up_state s)
 {
     cr_log_debug("upstream %s conn %lld: %s -> %s", u->addr->text, (long long)u->id,
                  up_state_names[u->state], up_state_names[s]);
+    if ((u->state == CR_UP_READY) != (s == CR_UP_READY))
+        count_ready(u, s == CR_UP_READY ? 1 : -1);
     u->state = s;
 }
 
@@ -100,6 +110,8 @@ void cr_upconn_free(struct cr_upconn *u)
 {
     if (!u)
         return;
+    if (u->state == CR_UP_READY)
+        count_ready(u, -1);
     close_transport(u);
     if (u->tmr)
         event_free(u->tmr);

@@ -138,6 +138,7 @@ struct cr_worker {
     struct cr_defer_q defer_late; /* at CR_EVPRIO_DEFAULT */
     struct event *late_guard;     /* runs defer_late if it waited too long */
     uint64_t next_conn_id;
+    uint64_t up_ready; /* this worker's share of stats->upstream_ready (upstream.c) */
 };
 
 /* Moves ev to priority level prio. libevent refuses to while ev is active
