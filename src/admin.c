@@ -62,14 +62,15 @@ static void worker_json(struct out *o, const struct cr_shm_worker_stats *w)
         "\"conns_lingering\":%llu,\"handshakes_full\":%llu,"
         "\"handshakes_resumed\":%llu,\"handshakes_failed\":%llu,\"handshakes_active\":%llu,"
         "\"handshake_cpu_us_full\":%llu,\"handshake_cpu_us_resumed\":%llu,\"tls_handoffs\":%llu,"
-        "\"requests\":%llu,\"requests_active\":%llu,",
+        "\"requests\":%llu,\"requests_active\":%llu,\"upstream_ready\":%llu,",
         (unsigned long long)ld(&w->conns_accepted), (unsigned long long)ld(&w->conns_open),
         (unsigned long long)ld(&w->conns_max), (unsigned long long)ld(&w->conns_lingering),
         (unsigned long long)ld(&w->handshakes_full), (unsigned long long)ld(&w->handshakes_resumed),
         (unsigned long long)ld(&w->handshakes_failed),
         (unsigned long long)ld(&w->handshakes_active), (unsigned long long)ld(&w->hs_cpu_us_full),
         (unsigned long long)ld(&w->hs_cpu_us_resumed), (unsigned long long)ld(&w->tls_handoffs),
-        (unsigned long long)ld(&w->requests), (unsigned long long)ld(&w->requests_active));
+        (unsigned long long)ld(&w->requests), (unsigned long long)ld(&w->requests_active),
+        (unsigned long long)ld(&w->upstream_ready));
     put(o, "\"handshake_failures\":{");
     for (int i = 0; i < CR_HSF_MAX; i++)
         put(o, "%s\"%s\":%llu", i ? "," : "", cr_hs_fail_names[i],

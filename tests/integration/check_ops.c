@@ -129,12 +129,15 @@ START_TEST(health_follows_the_upstream)
     ck_assert_msg(wait_health(&r, 200, 5000), "/health never 200 with the upstream up: %d %s",
                   r.status, r.body);
     ck_assert_str_eq(r.body, "ok\n");
+    /* each worker's one connection, in /stats too */
+    ck_assert_int_eq(h_admin_stat_wait(T, T->port2, "upstream_ready", 2, 3000), 2);
 
     /* the upstream dies: every connection to it is gone */
     h_up_kill(T, up);
     ck_assert_msg(wait_health(&r, 503, 3000), "/health still %d with the upstream dead",
                   r.status);
     ck_assert_str_eq(r.body, "no upstream connection ready\n");
+    ck_assert_int_eq(h_json_long(h_admin_stats(T, T->port2), "upstream_ready"), 0);
     ck_assert_int_eq(admin(&r, "GET", "/live"), 0);
     ck_assert_int_eq(r.status, 200);
 
