@@ -148,22 +148,38 @@ START_TEST(health_follows_the_upstream)
 END_TEST
 
 /* A worker that dies takes its upstream connections with it, and /health
- * says a worker is missing until the master has started it again. */
+ * says a worker is missing until the master has started it again. The
+ * same slot is killed four times, so that its restart back-off (100 ms
+ * doubling) is 800 ms by then: long enough to look. */
 START_TEST(health_fails_while_a_worker_is_down)
 {
     struct h_http r;
     start_up();
     pid_t m = start_corral("10s");
     ck_assert_msg(wait_health(&r, 200, 5000), "/health never 200: %d %s", r.status, r.body);
-    pid_t kids[8];
+    pid_t kids[8], victim;
     ck_assert_int_eq(h_wait_children(m, 2, 3000, kids), 2);
-    kill(kids[0], SIGKILL);
-    const char *const restart[] = {"worker", "restarting it", NULL};
-    ck_assert(h_wait_file_line(T->error_log, restart, 3000));
+    victim = kids[0];
+    const char *const restart[] = {"worker", "restarting it in", NULL};
+    for (int i = 1; i <= 4; i++) {
+        pid_t before[8];
+        memcpy(before, kids, sizeof(kids));
+        ck_assert_int_eq(kill(victim, SIGKILL), 0);
+        ck_assert(h_wait_file_lines(T->error_log, restart, i, 3000));
+        if (i == 4)
+            break;
+        ck_assert_int_eq(h_wait_children(m, 2, 3000, kids), 2);
+        for (int k = 0; k < 2; k++)
+            if (!h_pid_in(kids[k], before, 2))
+                victim = kids[k];
+    }
+    const char *const backoff[] = {"restarting it in 800 ms", NULL};
+    ck_assert(h_file_has_line(T->error_log, backoff));
     ck_assert_int_eq(admin(&r, "GET", "/health"), 0);
-    /* the back-off is 100 ms at least: it may already be back */
-    if (r.status == 503)
-        ck_assert_str_eq(r.body, "1 of 2 workers not running\n");
+    ck_assert_int_eq(r.status, 503);
+    ck_assert_str_eq(r.body, "1 of 2 workers not running\n");
+    ck_assert_int_eq(admin(&r, "GET", "/live"), 0);
+    ck_assert_int_eq(r.status, 200);
     ck_assert_msg(wait_health(&r, 200, 5000), "/health not 200 after the restart: %d %s",
                   r.status, r.body);
 }
