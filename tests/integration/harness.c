@@ -733,6 +733,7 @@ static const struct {
     {"nginx", "nginx-light"}, /* tools/demo-upstream */
     {"python3", "python3"},
     {"prlimit", "util-linux"},
+    {"systemd-analyze", "systemd"}, /* check_ops: verify the unit */
 };
 
 /* true when prog is an executable file in a directory of $PATH. */
