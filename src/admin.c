@@ -2,6 +2,7 @@
 #include "admin.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ struct admin_conn {
     int fd;
     struct event *ev;  /* readable */
     struct event *tmr; /* the request's deadline, armed once at accept */
+    bool loopback;     /* the peer is on 127.0.0.0/8 or ::1: POST /drain */
     size_t len;
     char *out;      /* the answer not yet written (head and body), or NULL */
     size_t out_len, out_off;
@@ -63,14 +65,15 @@ static void worker_json(struct out *o, const struct cr_shm_worker_stats *w)
         "\"conns_lingering\":%llu,\"handshakes_full\":%llu,"
         "\"handshakes_resumed\":%llu,\"handshakes_failed\":%llu,\"handshakes_active\":%llu,"
         "\"handshake_cpu_us_full\":%llu,\"handshake_cpu_us_resumed\":%llu,\"tls_handoffs\":%llu,"
-        "\"proxy_refused\":%llu,\"requests\":%llu,\"requests_active\":%llu,",
+        "\"proxy_refused\":%llu,\"requests\":%llu,\"requests_active\":%llu,\"upstream_ready\":%llu,",
         (unsigned long long)ld(&w->conns_accepted), (unsigned long long)ld(&w->conns_open),
         (unsigned long long)ld(&w->conns_max), (unsigned long long)ld(&w->conns_lingering),
         (unsigned long long)ld(&w->handshakes_full), (unsigned long long)ld(&w->handshakes_resumed),
         (unsigned long long)ld(&w->handshakes_failed),
         (unsigned long long)ld(&w->handshakes_active), (unsigned long long)ld(&w->hs_cpu_us_full),
         (unsigned long long)ld(&w->hs_cpu_us_resumed), (unsigned long long)ld(&w->tls_handoffs),
-        (unsigned long long)ld(&w->proxy_refused), (unsigned long long)ld(&w->requests), (unsigned long long)ld(&w->requests_active));
+        (unsigned long long)ld(&w->proxy_refused), (unsigned long long)ld(&w->requests),
+        (unsigned long long)ld(&w->requests_active), (unsigned long long)ld(&w->upstream_ready));
     put(o, "\"handshake_failures\":{");
     for (int i = 0; i < CR_HSF_MAX; i++)
         put(o, "%s\"%s\":%llu", i ? "," : "", cr_hs_fail_names[i],
@@ -146,8 +149,14 @@ static const char *reason_phrase(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 202:
+        return "Accepted";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
+    case 405:
+        return "Method Not Allowed";
     case 408:
         return "Request Timeout";
     case 431:
@@ -238,6 +247,56 @@ static void finish(struct admin_conn *a)
     }
 }
 
+size_t cr_admin_health(const struct cr_shm *shm, uint32_t nworkers, char *buf, size_t len)
+{
+    struct out o = {buf, 0, len};
+    uint64_t want = ld(&shm->workers_configured), run = ld(&shm->workers_running), ready = 0;
+    nworkers = CR_MIN(nworkers, (uint32_t)CR_SHM_MAX_WORKERS);
+    for (uint32_t w = 0; w < nworkers; w++)
+        ready += ld(&shm->workers[w].upstream_ready);
+    if (ld(&shm->draining))
+        put(&o, "draining\n");
+    else if (run < want)
+        put(&o, "%llu of %llu workers not running\n", (unsigned long long)(want - run),
+            (unsigned long long)want);
+    else if (!ready)
+        put(&o, "no upstream connection ready\n");
+    else
+        return 0;
+    return o.len;
+}
+
+static bool is_loopback(const struct sockaddr *sa, socklen_t salen)
+{
+    if (sa->sa_family == AF_INET && salen >= (socklen_t)sizeof(struct sockaddr_in))
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6 && salen >= (socklen_t)sizeof(struct sockaddr_in6))
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return false;
+}
+
+/* POST /drain: /health fails from this answer on (the flag is set here,
+ * before the master hears of it on the worker's channel and starts the
+ * drain_grace clock). */
+static void drain(struct admin_conn *a)
+{
+    struct cr_worker *w = a->w;
+    if (!a->loopback) {
+        respond(a, 403, "text/plain", "drain is accepted from loopback only\n", 37);
+        return;
+    }
+    if (w->setup->log_chan < 0 || send(w->setup->log_chan, "D", 1, MSG_DONTWAIT) < 0) {
+        cr_log_warn("POST /drain: cannot tell the master: %s", strerror(errno));
+        respond(a, 503, "text/plain", "cannot reach the master\n", 25);
+        return;
+    }
+    atomic_store(&w->setup->shm->draining, 1);
+    char body[96];
+    int n = snprintf(body, sizeof(body), "draining: stopping in %llu ms\n",
+                     (unsigned long long)w->cfg->drain_grace_ms);
+    respond(a, 202, "text/plain", body, (size_t)n);
+}
+
 static void handle(struct admin_conn *a)
 {
     struct cr_worker *w = a->w;
@@ -246,8 +305,20 @@ static void handle(struct admin_conn *a)
         respond(a, 400, "text/plain", "bad request\n", 12);
         return;
     }
-    if (strcmp(path, "/health") == 0) {
+    if (strcmp(path, "/drain") == 0) {
+        if (strcmp(method, "POST") == 0)
+            drain(a);
+        else
+            respond(a, 405, "text/plain", "use POST\n", 9);
+    } else if (strcmp(path, "/live") == 0) {
         respond(a, 200, "text/plain", "ok\n", 3);
+    } else if (strcmp(path, "/health") == 0) {
+        char body[128];
+        size_t n = cr_admin_health(w->setup->shm, w->cfg->workers, body, sizeof(body));
+        if (n)
+            respond(a, 503, "text/plain", body, n);
+        else
+            respond(a, 200, "text/plain", "ok\n", 3);
     } else if (strcmp(path, "/stats") == 0) {
         const struct cr_tenants *t = cr_gate_tenants(w->gate);
         size_t cap = 4096 + (size_t)w->cfg->workers * 1024 + (size_t)cr_tenants_count(t) * 512;
@@ -329,6 +400,7 @@ static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *
     }
     a->w = w;
     a->fd = fd;
+    a->loopback = is_loopback(sa, salen);
     a->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, a);
     a->tmr = evtimer_new(w->base, on_deadline, a);
     if (!a->ev || !a->tmr || event_add(a->ev, NULL) < 0 || evtimer_add(a->tmr, &tv) < 0) {
@@ -341,7 +413,6 @@ static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *
         return;
     }
     admin_nconns++;
-    (void)sa, (void)salen;
 }
 
 int cr_admin_start(struct cr_worker *w, int fd)

@@ -4,7 +4,13 @@
  *                from shared memory, and per worker
  *   GET /metrics the same counters and more in the Prometheus text format
  *                (metrics.h)
- *   GET /health  "ok"
+ *   GET /health  200 "ok" while every worker of the current generation runs
+ *                and at least one upstream connection is ready; 503 with
+ *                the reason otherwise, and from a drain's start on
+ *   GET /live    200 "ok" whenever a worker answers (not the upstream's)
+ *   POST /drain  from a loopback peer only (else 403): /health fails at
+ *                once, corral serves on for drain_grace, then stops as
+ *                SIGTERM does (the master's drain, as SIGUSR2); 202
  *
  * The master binds the socket; every worker accepts on it (the counters are
  * host-wide, so any worker can answer). The connection closes after the
@@ -34,5 +40,10 @@ void cr_admin_stop(struct cr_worker *w);
  * len - 1). Pure formatting of shm (tenants names the per-tenant slots). */
 size_t cr_admin_stats_json(const struct cr_shm *shm, uint32_t nworkers,
                            const struct cr_tenants *tenants, char *buf, size_t len);
+
+/* Why /health fails: the reason into buf (e.g. "draining\n"), its length;
+ * 0 when healthy. Reads shm's draining flag, workers_running against
+ * workers_configured and the upstream_ready of the first nworkers slots. */
+size_t cr_admin_health(const struct cr_shm *shm, uint32_t nworkers, char *buf, size_t len);
 
 #endif

@@ -700,7 +700,7 @@ static void set_scalar(struct cr_cfgload *c, const struct cr_cfgload_key *k, con
         break;
     case CR_CFGLOAD_PATH:
         cr_cfgload_set_str(field, cr_cfgload_path(c, text));
-        if ((k->flags & CR_CFGLOAD_READABLE) && *(char **)field != NULL)
+        if ((k->flags & CR_CFGLOAD_READABLE) && !c->no_file_checks && *(char **)field != NULL)
             check_readable(c, k->name, *(char **)field, n);
         break;
     case CR_CFGLOAD_UINT:

@@ -147,6 +147,8 @@ struct cr_cfgload {
     size_t capseenix;
     const struct cr_cfgload_level *levels[CR_CFGLOAD_MAX_DEPTH];
     size_t depth;
+    bool no_file_checks; /* set after init: CR_CFGLOAD_READABLE is not checked
+                          * (a plan that will open no file, corral-replay -n) */
 };
 
 /* Starts a load. name is FILE in messages and base_dir the directory relative

@@ -765,6 +765,7 @@ static const struct cr_cfgload_key top_keys[] = {
     KSTR   ("group",         OFF(group), 0, NULL),
     KPATH  ("pid_file",      OFF(pid_file), 0),
     KDUR   ("drain_timeout", OFF(drain_timeout_ms), 0, MS_H, "30s"),
+    KDUR   ("drain_grace",   OFF(drain_grace_ms), 0, MS_H, "10s"),
     KMAP   ("log",           OFF(log), &log_table, 0),
     KLIST  ("listeners",     OFF(listeners), OFF(nlisteners), struct cr_cfg_listener, 1,
             &listener_table, REQ),

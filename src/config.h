@@ -201,6 +201,8 @@ struct cr_config {
     char *group;
     char *pid_file;
     uint64_t drain_timeout_ms; /* default 30s */
+    uint64_t drain_grace_ms;   /* default 10s: a drain (SIGUSR2, POST /drain) serves on with
+                                * /health at 503 this long, then stops as SIGTERM does */
     struct cr_cfg_log log;
     struct cr_cfg_listener *listeners;
     size_t nlisteners;

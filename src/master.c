@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #include "ac_config.h"
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 #include "common.h"
 #include "listener.h"
 #include "log.h"
@@ -84,9 +87,26 @@ struct master {
     uint64_t kill_at_us;
     uint64_t handoff_at_us; /* old workers get SIGTERM at the latest then; 0 = none waiting */
     uint64_t old_drain_ms;  /* their drain_timeout */
+    uint64_t drain_at_us;   /* a drain (SIGUSR2, POST /drain) stops corral then; 0 = none */
+    bool notify_ready;      /* READY=1 is owed to systemd once the generation is ready */
     uint64_t rotate_at_us[CR_SHM_MAX_LISTENERS]; /* next ticket key rotation, 0 = none */
     uint64_t fds_at_us; /* next publish_fds */
 };
+
+/* ------------------------------------------------------------ systemd */
+
+/* Type=notify: a no-op unless systemd set NOTIFY_SOCKET (or corral was
+ * built without libsystemd). */
+static void notify(const char *state)
+{
+#ifdef HAVE_SYSTEMD
+    int rc = sd_notify(0, state);
+    if (rc < 0)
+        cr_log_warn("sd_notify %s: %s", state, strerror(-rc));
+#else
+    (void)state;
+#endif
+}
 
 /* ------------------------------------------------------------ generations */
 
@@ -370,16 +390,40 @@ static bool gen_ready(const struct master *m)
 }
 
 /* "ready" messages from the workers (one byte each on their channel). */
+static void drain(struct master *m, const char *why);
+
+/* The generation is ready (or the handoff gave up waiting): systemd hears
+ * READY=1 once per start or reload. */
+static void notify_ready(struct master *m)
+{
+    if (!m->notify_ready || m->stopping)
+        return;
+    m->notify_ready = false;
+    notify("READY=1\nSTATUS=serving");
+}
+
+/* Messages from the workers, one byte each on their channel: "R" ready,
+ * "D" a POST /drain it accepted. */
 static void read_chans(struct master *m)
 {
+    bool drain_asked = false;
     for (size_t i = 0; i < m->nslots; i++) {
         struct slot *s = &m->slots[i];
         char b[8];
-        while (s->chan >= 0 && recv(s->chan, b, sizeof(b), MSG_DONTWAIT) > 0)
-            s->ready = true;
+        for (int n = 0; s->chan >= 0 && n < 8 && recv(s->chan, b, sizeof(b), MSG_DONTWAIT) > 0;
+             n++) {
+            if (b[0] == 'D')
+                drain_asked = true;
+            else
+                s->ready = true;
+        }
     }
     if (m->handoff_at_us && gen_ready(m))
         old_drain(m);
+    if (gen_ready(m))
+        notify_ready(m);
+    if (drain_asked)
+        drain(m, "POST /drain");
 }
 
 static void close_chan(struct slot *s)
@@ -515,6 +559,7 @@ static void lost(struct master *m, int id, pid_t pid, const char *how)
     atomic_store(&st->handshakes_active, 0);
     atomic_store(&st->requests_active, 0);
     atomic_store(&st->admit_capacity, 0);
+    atomic_store(&st->upstream_ready, 0);
     atomic_fetch_add(&st->responses_by_class[0], open_reqs); /* reset */
     size_t row = (size_t)(id - 1) % CR_SHM_MAX_WORKERS;
     for (size_t i = 0; i < CR_SHM_MAX_LISTENERS; i++)
@@ -575,6 +620,16 @@ static void reap(struct master *m)
     }
 }
 
+/* For /health: how many of the current generation's workers run. */
+static void publish_workers(struct master *m)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < m->nslots; i++)
+        n += m->slots[i].pid != 0;
+    atomic_store(&m->shm->workers_configured, (uint64_t)m->nslots);
+    atomic_store(&m->shm->workers_running, n);
+}
+
 static size_t running(const struct master *m)
 {
     size_t n = m->nold;
@@ -603,6 +658,8 @@ static void stop(struct master *m, const char *why)
         return;
     }
     m->stopping = 1;
+    m->drain_at_us = 0;
+    notify("STOPPING=1");
     cr_log_info("%s: stopping; draining workers for up to %llu ms", why,
                 (unsigned long long)m->cur.cfg->drain_timeout_ms);
     /* stop accepting at once: the workers close their copies too */
@@ -620,16 +677,39 @@ static void stop(struct master *m, const char *why)
     m->kill_at_us = cr_now_us() + (m->cur.cfg->drain_timeout_ms + 2000) * 1000ull;
 }
 
+/* A drain for a rolling deploy: /health answers 503 at once, so that the
+ * balancer in front stops sending new connections, while corral serves on
+ * for drain_grace; then it stops as SIGTERM does. */
+static void drain(struct master *m, const char *why)
+{
+    if (m->stopping || m->drain_at_us) {
+        cr_log_info("%s: already %s", why, m->stopping ? "stopping" : "draining");
+        return;
+    }
+    atomic_store(&m->shm->draining, 1);
+    uint64_t grace = m->cur.cfg->drain_grace_ms;
+    m->drain_at_us = cr_now_us() + grace * 1000ull;
+    if (!m->drain_at_us)
+        m->drain_at_us = 1;
+    cr_log_info("%s: draining: /health answers 503 now; serving on for %llu ms (drain_grace), "
+                "then stopping",
+                why, (unsigned long long)grace);
+    notify("STATUS=draining");
+}
+
 static void reload(struct master *m)
 {
     struct cr_config *cfg = NULL;
     struct cr_diag diag = {0};
     struct gen next;
+    notify("RELOADING=1");
     int rc = m->path ? cr_config_load(m->path, &cfg, &diag) : cr_config_load_default(&cfg, &diag);
     if (rc == 0)
         rc = gen_build(&next, cfg, &m->cur, m->cur.id + 1, m->shm, true, &diag);
     print_diag(&diag);
     if (rc < 0) {
+        m->notify_ready = true; /* the running generation is as ready as it was */
+        notify_ready(m);
         cr_log_error("reload failed: the configuration has errors; the running workers keep "
                      "serving the previous one");
         return;
@@ -652,6 +732,7 @@ static void reload(struct master *m)
     schedule_rotations(m);
     atomic_store(&m->shm->generation, m->cur.id);
     atomic_fetch_add(&m->shm->reloads, 1);
+    m->notify_ready = true;
     if (start_slots(m) < 0)
         cr_log_error("reload: out of memory starting workers");
     cr_log_info("reloaded %s: generation %llu, %u workers", m->cur.cfg->path,
@@ -685,6 +766,9 @@ static void on_signal(struct master *m, int sig)
             break;
         cr_log_info("SIGHUP: reloading %s", m->path ? m->path : "the built-in config");
         reload(m);
+        break;
+    case SIGUSR2:
+        drain(m, "SIGUSR2");
         break;
     case SIGUSR1:
         cr_log_reopen();
@@ -741,6 +825,8 @@ static int next_timeout_ms(const struct master *m)
         next = CR_MIN(next, m->handoff_at_us);
     if (!m->stopping)
         next = CR_MIN(next, m->fds_at_us);
+    if (m->drain_at_us)
+        next = CR_MIN(next, m->drain_at_us);
     /* only the deadlines run_timers acts on: a passed or unset one would
      * make poll return at once, again and again */
     for (size_t i = 0; i < m->nold && !m->stopping; i++)
@@ -786,7 +872,10 @@ static void run_timers(struct master *m)
                     "now",
                     HANDOFF_MAX_MS);
         old_drain(m);
+        notify_ready(m);
     }
+    if (m->drain_at_us && now >= m->drain_at_us)
+        stop(m, "drain_grace over");
     for (size_t i = 0; i < m->nold && !m->stopping; i++) {
         struct old *o = &m->old[i];
         if (o->signalled && o->kill_at_us && now >= o->kill_at_us) {
@@ -852,6 +941,7 @@ int cr_master_run(struct cr_config *cfg, const char *path)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGCHLD);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -880,14 +970,16 @@ int cr_master_run(struct cr_config *cfg, const char *path)
                 cfg->upstream.protocol == CR_PROTO_H2 ? "h2" : "http/1.1");
     raise_nofile();
     log_conn_limit(cfg);
+    m.notify_ready = true;
     if (start_slots(&m) < 0)
         goto out_gen;
+    publish_workers(&m);
 
     while (!m.stopping || running(&m) > 0) {
         struct pollfd pfd[1 + CR_SHM_MAX_WORKERS] = {{.fd = m.sfd, .events = POLLIN}};
         nfds_t npfd = 1;
         for (size_t i = 0; i < m.nslots && npfd < CR_ARRAY_LEN(pfd); i++)
-            if (m.slots[i].chan >= 0 && !m.slots[i].ready)
+            if (m.slots[i].chan >= 0)
                 pfd[npfd++] = (struct pollfd){.fd = m.slots[i].chan, .events = POLLIN};
         int n = poll(pfd, npfd, next_timeout_ms(&m));
         if (n < 0 && errno != EINTR) {
@@ -902,6 +994,7 @@ int cr_master_run(struct cr_config *cfg, const char *path)
         }
         reap(&m);
         run_timers(&m);
+        publish_workers(&m);
     }
     cr_log_info("stopped");
     rc = 0;

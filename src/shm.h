@@ -64,6 +64,7 @@ struct cr_shm_worker_stats {
     _Atomic uint64_t requests_active; /* begun, front end not done with them yet */
     _Atomic uint64_t responses_by_class[6]; /* 1xx..5xx, [0] = reset */
     _Atomic uint64_t admit_capacity; /* streams admission may hand out now (gate.c) */
+    _Atomic uint64_t upstream_ready;        /* upstream connections READY now (/health) */
 };
 
 /* One worker's counts for one listener (conn.c). */
@@ -105,6 +106,13 @@ struct cr_shm {
      * every second by the master (0, 0: no worker runs in the slot) */
     _Atomic uint64_t worker_fds[CR_SHM_MAX_WORKERS];
     _Atomic uint64_t worker_max_fds[CR_SHM_MAX_WORKERS];
+    /* Written by the master (the workers only read them), for /health: */
+    _Atomic uint64_t workers_configured; /* the current generation's workers */
+    _Atomic uint64_t workers_running;    /* of those, running now */
+    /* Set at a drain's start (SIGUSR2, or a worker's POST /drain, which
+     * sets it itself before it tells the master): /health answers 503
+     * from then on. */
+    _Atomic uint64_t draining;
     struct cr_shm_worker_stats workers[CR_SHM_MAX_WORKERS];
     struct cr_shm_listener_stats listeners[CR_SHM_MAX_WORKERS][CR_SHM_MAX_LISTENERS];
     struct cr_shm_up_stats upstreams[CR_SHM_MAX_WORKERS][CR_SHM_MAX_UPADDRS];

@@ -36,12 +36,22 @@ static void gauge(_Atomic uint64_t *g, int64_t delta)
     atomic_fetch_add_explicit(g, (uint64_t)delta, memory_order_relaxed);
 }
 
+/* The worker's upstream_ready gauge (shm.h), which the admin's /health
+ * reads; w->up_ready is this worker's share, taken back when it exits. */
+static void count_ready(struct cr_upconn *u, int delta)
+{
+    u->w->up_ready = (uint64_t)((int64_t)u->w->up_ready + delta);
+    atomic_fetch_add(&u->w->stats->upstream_ready, (uint64_t)(int64_t)delta);
+}
+
 void cr_up_set_state(struct cr_upconn *u, enum cr_up_state s)
 {
     cr_log_debug("upstream %s conn %lld: %s -> %s", u->addr->text, (long long)u->id,
                  up_state_names[u->state], up_state_names[s]);
     gauge(&u->stats->conns[u->state], -1);
     gauge(&u->stats->conns[s], 1);
+    if ((u->state == CR_UP_READY) != (s == CR_UP_READY))
+        count_ready(u, s == CR_UP_READY ? 1 : -1);
     u->state = s;
 }
 
@@ -119,6 +129,8 @@ void cr_upconn_free(struct cr_upconn *u)
 {
     if (!u)
         return;
+    if (u->state == CR_UP_READY)
+        count_ready(u, -1);
     close_transport(u);
     gauge(&u->stats->conns[u->state], -1);
     if (u->tmr)

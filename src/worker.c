@@ -370,6 +370,7 @@ int cr_worker_run(const struct cr_worker_setup *s)
     cr_log_set_role(role);
     signal(SIGINT, SIG_IGN); /* a terminal's Ctrl-C is the master's to handle */
     signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR2, SIG_IGN); /* the master's: a drain (kill -USR2 to every corral) */
     signal(SIGPIPE, SIG_IGN);
     if (drop_privileges(s) < 0)
         return 2;
@@ -455,6 +456,9 @@ int cr_worker_run(const struct cr_worker_setup *s)
      * checker finds now was lost while serving (sanitizer builds only). */
     cr_leak_check();
 out_pool:
+    /* its upstream connections go with the process: /health must not count
+     * them (the statistics slot outlives it) */
+    atomic_fetch_sub(&w.stats->upstream_ready, w.up_ready);
     if (rw.ev)
         event_free(rw.ev);
     for (size_t i = 0; i < s->cfg->nlisteners; i++)

@@ -141,6 +141,7 @@ struct cr_worker {
     struct event *late_guard;     /* runs defer_late if it waited too long */
     uint64_t next_conn_id;
     uint64_t log_seq; /* access-log lines sampled so far (cr_log_sample) */
+    uint64_t up_ready; /* this worker's share of stats->upstream_ready (upstream.c) */
 };
 
 /* Moves ev to priority level prio. libevent refuses to while ev is active

@@ -486,7 +486,9 @@ done:
 static int load(struct app *a)
 {
     struct cr_diag d;
-    int rc = rp_profile_load(a->o.profile, a->o.access_log ? RP_PROFILE_ACCESS_LOG : 0, &a->p, &d);
+    unsigned flags =
+        (a->o.access_log ? RP_PROFILE_ACCESS_LOG : 0) | (a->o.dry_run ? RP_PROFILE_NO_FILES : 0);
+    int rc = rp_profile_load(a->o.profile, flags, &a->p, &d);
 
     cr_diag_print(&d, stderr);
     cr_diag_free(&d);

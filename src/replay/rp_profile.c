@@ -649,6 +649,7 @@ static int load_text(const char *name, const char *base_dir, const char *text, s
     bool oom = false;
 
     cr_cfgload_init(&c, name, base_dir, &ld);
+    c.no_file_checks = (flags & RP_PROFILE_NO_FILES) != 0;
     p = cr_cfgload_parse(&c, text, len, &top_table, sizeof(*p));
     cr_cfgload_finish(&c, diag);
     if (diag->nerrors > 0) {

@@ -130,6 +130,9 @@ enum {
     /* The requests come from an access log (--access-log): tenants.list
      * may then be empty, and events are not allowed. */
     RP_PROFILE_ACCESS_LOG = 1 << 0,
+    /* Only a plan is wanted (--dry-run): the files the profile names
+     * (target.ca) need not exist, as nothing is sent. */
+    RP_PROFILE_NO_FILES = 1 << 1,
 };
 
 /* Loads and validates the profile at path. On success returns 0 and *out

@@ -405,6 +405,28 @@ START_TEST(dry_run_sends_nothing)
 }
 END_TEST
 
+/* A plan needs no certificate: the dry run loads a profile whose CA file
+ * does not exist (as on a laptop planning a campaign), while a real run's
+ * --check still refuses it. */
+START_TEST(dry_run_needs_no_ca_file)
+{
+    static const char profile[] =
+        "duration: 2s\n"
+        "target: {address: 127.0.0.1:@UPORT@, sni: lb.test, ca: @DIR@/no-such/ca.crt}\n"
+        "caps: {rate: 1000/s, connections: 10}\n"
+        "tenants: {list: [{name: alpha, baseline: 10/s}]}\n";
+    struct h_run r;
+    const char *dry[] = {"--dry-run", NULL};
+    replay(&r, "plan.yaml", profile, dry);
+    ck_assert_msg(r.exit_code == 0, "exit %d: %s", r.exit_code, r.err);
+    ck_assert_msg(strstr(r.out, "0\tsteady\t10\t10\n1\tsteady\t10\t10\n") != NULL, "%s", r.out);
+    const char *check[] = {"--check", NULL};
+    replay(&r, "plan.yaml", profile, check);
+    ck_assert_msg(r.exit_code != 0 && strstr(r.err, "no-such/ca.crt") != NULL,
+                  "--check accepted a missing CA file: exit %d: %s", r.exit_code, r.err);
+}
+END_TEST
+
 /* corral's own access log, replayed twice as fast: the same requests per
  * tenant reach the upstream, at half their original spacing. */
 START_TEST(access_log_replay)
@@ -538,6 +560,7 @@ static Suite *replay_suite(void)
     tcase_add_test(tc, retry_after_is_obeyed);
     tcase_add_test(tc, retry_now_ignores_retry_after);
     tcase_add_test(tc, dry_run_sends_nothing);
+    tcase_add_test(tc, dry_run_needs_no_ca_file);
     tcase_add_test(tc, access_log_replay);
     tcase_add_test(tc, large_bodies);
     tcase_add_test(tc, unbounded_and_unreachable);

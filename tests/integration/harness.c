@@ -735,6 +735,7 @@ static const struct {
     {"prlimit", "util-linux"},
     {"promtool", "prometheus"},   /* check_metrics */
     {"prometheus", "prometheus"}, /* check_metrics: a real server scrapes /metrics */
+    {"systemd-analyze", "systemd"}, /* check_ops: verify the unit */
 };
 
 /* true when prog is an executable file in a directory of $PATH. */

@@ -192,6 +192,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_ptr_null(cfg->group);
     ck_assert_ptr_null(cfg->pid_file);
     ck_assert_uint_eq(cfg->drain_timeout_ms, 30000);
+    ck_assert_uint_eq(cfg->drain_grace_ms, 10000);
     ck_assert_str_eq(cfg->log.error, "stderr");
     ck_assert_int_eq(cfg->log.level, CR_LOG_INFO);
     ck_assert_str_eq(cfg->log.access, "off");
@@ -1273,6 +1274,10 @@ static const struct form forms[] = {
     {"drain_timeout: ", "1h", BASE, NULL},
     {"drain_timeout: ", "2h", BASE,
      "1:16: error: 'drain_timeout' must be a duration between 0 and 1h, got '2h'"},
+    {"drain_grace: ", "0", BASE, NULL},
+    {"drain_grace: ", "1h", BASE, NULL},
+    {"drain_grace: ", "61m", BASE,
+     "1:14: error: 'drain_grace' must be a duration between 0 and 1h, got '61m'"},
     /* enums and booleans */
     {HTTP("forwarded"), "xff", BASE,
      "2:14: error: 'forwarded' must be one of x-forwarded-for, forwarded, off, got 'xff'"},
@@ -1543,7 +1548,7 @@ static const struct bad_config bad[] = {
     {"uesr: x\n" BASE, {"1:1: error: unknown key 'uesr' (did you mean 'user'?)"}},
     {"colour: red\n" BASE,
      {"1:1: error: unknown key 'colour' (valid keys here: workers, max_connections, user, group, "
-      "pid_file, drain_timeout, log, listeners, upstream, http, tenants, admin)"}},
+      "pid_file, drain_timeout, drain_grace, log, listeners, upstream, http, tenants, admin)"}},
     {"workers: 2\nworkers: 3\n" BASE,
      {"2:1: error: duplicate key 'workers' (first defined at 1:1)"}},
     {"[a]: 1\n" BASE, {"1:1: error: keys must be strings, got a list"}},

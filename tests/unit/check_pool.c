@@ -452,6 +452,27 @@ START_TEST(one_young_clean_close_keeps_requests_waiting)
 }
 END_TEST
 
+/* The worker's upstream_ready gauge, which the admin's /health sums over
+ * the workers: one per READY connection, taken back when it is lost (and
+ * by the worker's share, w->up_ready, at its exit). */
+START_TEST(upstream_ready_gauge_follows_the_connections)
+{
+    ck_assert_uint_eq(atomic_load(&X.w.stats->upstream_ready), 0);
+    struct fx_lb *lb = fx_lb_new(100, 200, 10);
+    struct cr_upconn *a = fx_up_ready(&X, 0, lb);
+    ck_assert_uint_eq(atomic_load(&X.w.stats->upstream_ready), 1);
+    struct fx_lb *lb2 = fx_lb_new(100, 200, 10);
+    fx_up_ready(&X, 1, lb2);
+    ck_assert_uint_eq(atomic_load(&X.w.stats->upstream_ready), 2);
+    ck_assert_uint_eq(X.w.up_ready, 2);
+    cr_up_lost(a, CR_POOL_LOST_CLOSED, "closed by the upstream (test)");
+    ck_assert_uint_eq(atomic_load(&X.w.stats->upstream_ready), 1);
+    ck_assert_uint_eq(X.w.up_ready, 1);
+    fx_lb_free(lb);
+    fx_lb_free(lb2);
+}
+END_TEST
+
 /* Clients that read nothing of 200 responses of 256 KB each (one stream
  * window each): the connection's window is given back on arrival only up
  * to 16 MB held (UP_CONN_WINDOW), then as clients take bytes, so the
@@ -508,6 +529,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, h1_upstream_pause_ends_with_its_response);
     tcase_add_test(tc, h1_upstream_early_response_recycles);
     tcase_add_test(tc, one_young_clean_close_keeps_requests_waiting);
+    tcase_add_test(tc, upstream_ready_gauge_follows_the_connections);
     suite_add_tcase(s, tc);
     tc = tcase_create("held");
     tcase_add_checked_fixture(tc, setup, teardown);
