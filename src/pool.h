@@ -35,8 +35,10 @@ int cr_pool_new(struct cr_worker *w, struct cr_pool **out);
 void cr_pool_start(struct cr_pool *p);
 
 /* Frees the pool and its connections, closing them at once. Requests still
- * in flight are forgotten (the front ends own them). A worker never needs
- * it (it exits); tests do. NULL is a no-op. */
+ * in flight are let go by the back end (cr_upconn_free): those only it
+ * held (cancelled, left to finish) are freed, the rest stay with their
+ * front ends. A worker never needs it (it exits; everything is still
+ * reachable at its leak check); tests do. NULL is a no-op. */
 void cr_pool_free(struct cr_pool *p);
 
 /* Connection i of the pool (0 <= i < upstream.connections), or NULL past
