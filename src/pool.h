@@ -118,7 +118,8 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
  * of r (which may free it), and queued requests may go. */
 void cr_pool_done(struct cr_pool *p, struct cr_request *r);
 /* A request's stream failed. Before any response byte: retried (twice at
- * most) when that is safe, on another connection now (not one the peer has
+ * most) when that is safe (refused by the server or idempotent, and no
+ * body byte sent on the stream that failed), on another connection now (not one the peer has
  * already closed, cr_upconn_check_hangup) or through the gate again, where
  * it may wait out an outage (cr_pool_outage_until); else answered 502.
  * After: its response is cut short. */
