@@ -156,6 +156,8 @@ void cr_pool_done(struct cr_pool *p, struct cr_request *r)
     cr_gate_done(g, r);
     cr_request_release_be(r);
     cr_gate_dispatch(g);
+    if (p->draining && cr_pool_idle(p))
+        cr_worker_pool_idle(p->w); /* may end the loop (a break, nothing freed) */
 }
 
 void cr_pool_room(struct cr_pool *p, struct cr_upconn *c)
