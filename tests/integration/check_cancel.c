@@ -186,6 +186,35 @@ START_TEST(drain_ends_with_the_cancelled_exchange)
 }
 END_TEST
 
+/* The same with the upstream slower than drain_timeout: the worker stops
+ * at drain_timeout with the cancelled exchange still on its upstream
+ * stream, held by nobody but the stream. Its exit must not lose it: in the
+ * sanitizer build (tools/run-tests step 4) the worker's leak check runs at
+ * that moment, and a request no longer reachable from the pool would be
+ * reported. */
+START_TEST(drain_timeout_with_a_cancelled_exchange_left)
+{
+    const char *protocol = _i == 0 ? "h2" : "http/1.1";
+    pid_t m = start(protocol, 1, "1s");
+    struct h_http r;
+    const char *args[] = {"--max-time", "0.5", NULL};
+    h_curl_edge(T, &r, T->port, "/delay/20000", args);
+    ck_assert_int_eq(r.exit_code, 28);
+    ck_assert_msg(h_wait_file_line(T->access_log, (const char *const[]){"/delay/20000", NULL}, 5000),
+                  "no access-log line for the cancelled request");
+    long long t0 = h_now_ms();
+    ck_assert_int_eq(h_signal(m, SIGTERM), 0);
+    int status;
+    ck_assert_msg(h_wait_exit(m, 15000, &status) == 0, "corral did not exit within 15 s");
+    long long took = h_now_ms() - t0;
+    ck_assert_msg(took < 6000 && h_file_contains(T->error_log, "drain timeout: closing 0"),
+                  "%s upstream: stopped in %lld ms (drain_timeout 1 s): %s", protocol, took,
+                  h_file_tail(T, T->error_log, 1500));
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "corral exited with status %d",
+                  status);
+}
+END_TEST
+
 static Suite *cancel_suite(void)
 {
     Suite *s = suite_create("cancel");
@@ -200,6 +229,7 @@ static Suite *cancel_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, drain_ends_with_the_cancelled_exchange, 0, 2);
+    tcase_add_loop_test(tc, drain_timeout_with_a_cancelled_exchange_left, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
