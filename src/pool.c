@@ -156,6 +156,8 @@ void cr_pool_done(struct cr_pool *p, struct cr_request *r)
     cr_gate_done(g, r);
     cr_request_release_be(r);
     cr_gate_dispatch(g);
+    if (p->draining && cr_pool_idle(p))
+        cr_worker_pool_idle(p->w); /* may end the loop (a break, nothing freed) */
 }
 
 void cr_pool_room(struct cr_pool *p, struct cr_upconn *c)
@@ -212,10 +214,10 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
 
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused)
 {
-    /* Retry, elsewhere, only what cannot have had an effect twice: a
-     * stream the server refused, or an idempotent request (never a POST)
+    /* Retry, elsewhere, only what cannot have had an effect twice (a
+     * stream the server refused, or an idempotent request: never a POST),
      * whose response had not started and whose body, if any, is still whole
-     * in our buffer (no byte of it went to the dead connection). Twice at
+     * in our buffer (no byte of it went to the dead stream, refused or not). Twice at
      * most: an upstream process that dies closes its connections one after
      * the other, so the first retry can land on one about to go. The retry
      * keeps its admission: it needs a connection with room now, or it
@@ -224,7 +226,9 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
         cr_pool_done(p, r);
         return;
     }
-    bool safe = refused || (r->idempotent && r->req_sent == 0);
+    /* refused or not, a body byte already handed to the dead stream is
+     * gone from r->req_body: a retry would carry the rest of the body only */
+    bool safe = (refused || r->idempotent) && r->req_sent == 0;
     if (r->fe && r->state < CR_REQ_RESPONDING && safe && r->retries < 2 && !p->draining) {
         /* the upstream may have died with all its connections: those the
          * loop has not got to yet must not take the one retry */

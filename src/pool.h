@@ -35,8 +35,10 @@ int cr_pool_new(struct cr_worker *w, struct cr_pool **out);
 void cr_pool_start(struct cr_pool *p);
 
 /* Frees the pool and its connections, closing them at once. Requests still
- * in flight are forgotten (the front ends own them). A worker never needs
- * it (it exits); tests do. NULL is a no-op. */
+ * in flight are let go by the back end (cr_upconn_free): those only it
+ * held (cancelled, left to finish) are freed, the rest stay with their
+ * front ends. A worker never needs it (it exits; everything is still
+ * reachable at its leak check); tests do. NULL is a no-op. */
 void cr_pool_free(struct cr_pool *p);
 
 /* Connection i of the pool (0 <= i < upstream.connections), or NULL past
@@ -116,7 +118,8 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
  * of r (which may free it), and queued requests may go. */
 void cr_pool_done(struct cr_pool *p, struct cr_request *r);
 /* A request's stream failed. Before any response byte: retried (twice at
- * most) when that is safe, on another connection now (not one the peer has
+ * most) when that is safe (refused by the server or idempotent, and no
+ * body byte sent on the stream that failed), on another connection now (not one the peer has
  * already closed, cr_upconn_check_hangup) or through the gate again, where
  * it may wait out an outage (cr_pool_outage_until); else answered 502.
  * After: its response is cut short. */

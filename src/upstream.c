@@ -133,6 +133,18 @@ void cr_upconn_free(struct cr_upconn *u)
         count_ready(u, -1);
     close_transport(u);
     gauge(&u->stats->conns[u->state], -1);
+    /* The back end lets go of what it still carries: a request its front
+     * end gave up on (up_cancelled) is held by nobody else and is freed
+     * here; one a front end still holds stays with it. No gate or pool
+     * call: they are going too. */
+    struct cr_request *r;
+    while ((r = TAILQ_FIRST(&u->streams)) != NULL) {
+        TAILQ_REMOVE(&u->streams, r, uplink);
+        r->up = NULL;
+        cr_request_release_be(r);
+    }
+    gauge(&u->stats->inflight, -(int64_t)u->inflight);
+    u->inflight = 0;
     if (u->tmr)
         event_free(u->tmr);
     if (u->out)

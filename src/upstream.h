@@ -35,8 +35,11 @@ enum cr_up_state {
  * happens before cr_upconn_connect. Returns NULL when out of memory. */
 struct cr_upconn *cr_upconn_new(struct cr_worker *w, struct cr_pool *p,
                                 const struct cr_addr *addr);
-/* Closes it at once (its requests are forgotten, not failed) and frees it.
- * NULL is a no-op. */
+/* Closes it at once and frees it. Its requests are not failed: the back
+ * end lets go of each (cr_request_release_be), which frees one its front
+ * end had already let go of (a cancelled exchange left to finish, see
+ * cr_upconn_cancel); the others stay with their front ends. NULL is a
+ * no-op. */
 void cr_upconn_free(struct cr_upconn *u);
 
 /* Starts connecting now (from IDLE) or after delay_ms. A failure on the

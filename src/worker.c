@@ -229,6 +229,11 @@ static void stop_loop_if_drained(struct cr_worker *w)
         event_base_loopbreak(w->base);
 }
 
+void cr_worker_pool_idle(struct cr_worker *w)
+{
+    stop_loop_if_drained(w);
+}
+
 void cr_worker_conn_added(struct cr_worker *w)
 {
     update_all(w);

@@ -165,6 +165,12 @@ void cr_worker_conn_added(struct cr_worker *w);
  * accept again, or finish draining. */
 void cr_worker_conn_gone(struct cr_worker *w);
 
+/* The pool ended its last exchange while draining (cr_pool_idle): a
+ * draining worker whose clients are all gone stops now. The last exchange
+ * may be one its client gave up on and the upstream finished (it kept its
+ * slot), so no client connection closing is there to tell. */
+void cr_worker_pool_idle(struct cr_worker *w);
+
 /* A connection began (delta +1) or ended (-1) a lingering close (conn.h).
  * A lingering connection still holds its place under max_connections (its
  * descriptor is open) but never a handshake slot, and a draining worker

@@ -1251,6 +1251,46 @@ START_TEST(http11_early_answer_says_close)
 }
 END_TEST
 
+/* A stream the upstream refuses (RST_STREAM REFUSED_STREAM: nothing was
+ * processed) after part of the request body went out on it: the bytes
+ * sent are no longer in corral's buffer, so a retry would carry the rest
+ * of the body only - with a chunked body (no Content-Length upstream) the
+ * upstream takes the truncated body for the whole one. Such a request is
+ * answered 502, never retried; without a body byte sent it is retried. */
+START_TEST(refused_stream_after_body_bytes_not_retried_truncated)
+{
+    const char *args[] = {"--refuse-after-data", "1", NULL};
+    pid_t up = start_up(T->uport, true, args);
+    const char *ups = h_strf(T,
+                             "  addresses: [127.0.0.1:%d]\n"
+                             "  protocol: h2\n"
+                             "  connections: 1\n" TLS_OK,
+                             T->uport);
+    start_corral(config(1, ups));
+    wait_open(up, T->uport, 1, 2000);
+
+    char *body = h_path(T, "body.txt");
+    char text[4097];
+    for (int i = 0; i < 4096; i++)
+        text[i] = (char)('a' + i % 26);
+    text[4096] = '\0';
+    ck_assert_int_eq(h_write_file(body, text), 0);
+    const char *post[] = {"-X", "POST", "-H", "Transfer-Encoding: chunked", "--data-binary",
+                          h_strf(T, "@%s", body), NULL};
+    struct h_http r;
+    h_curl_edge(T, &r, T->port, "/echo", post);
+    ck_assert_msg(r.status == 502 || (r.status == 200 && strcmp(r.body, text) == 0),
+                  "refused after %s: POST answered %d with %zu of the 4096 body bytes echoed | "
+                  "access log: %s",
+                  "its first DATA frame", r.status, strlen(r.body),
+                  h_file_tail(T, T->access_log, 600));
+    /* the refusal is used up: the same POST goes through whole */
+    h_curl_edge(T, &r, T->port, "/echo", post);
+    ck_assert_msg(r.status == 200 && strcmp(r.body, text) == 0, "then: %d, %zu bytes echoed",
+                  r.status, strlen(r.body));
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 static Suite *upstream_suite(void)
@@ -1269,6 +1309,7 @@ static Suite *upstream_suite(void)
     tcase_set_timeout(tc, 40);
     tcase_add_test(tc, upstream_killed_and_restarted_under_load);
     tcase_add_test(tc, dead_connection_retries_get_not_post);
+    tcase_add_test(tc, refused_stream_after_body_bytes_not_retried_truncated);
     tcase_add_test(tc, unreachable_upstream_fast_502);
     tcase_add_test(tc, response_timeout_504);
     suite_add_tcase(s, tc);

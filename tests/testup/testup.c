@@ -52,7 +52,7 @@ static void usage(FILE *f, int full)
     fputs(
         "usage: testup --listen ADDR:PORT --cert CRT --key KEY [--ca CA [--require-client-cert]]\n"
         "              [--max-streams N] [--service-time MS] [--work-after-reset]\n"
-        "              [--stats-file PATH]\n"
+        "              [--refuse-after-data N] [--stats-file PATH]\n"
         "              [--count-header NAME] [--quiet]\n",
         f);
     if (!full) {
@@ -71,6 +71,9 @@ static void usage(FILE *f, int full)
           "                           flight (inflight, max_inflight) until that answer\n"
           "                           would have been ready: a load balancer whose backend\n"
           "                           does not see the reset\n"
+          "  --refuse-after-data N    HTTP/2: the first N streams whose DATA arrives are\n"
+          "                           reset with REFUSED_STREAM on their first DATA frame\n"
+          "                           (a server going away after reading part of a body)\n"
           "  --stats-file PATH        write /__stats JSON there on SIGUSR1 and at exit\n"
           "  --count-header NAME      count requests by the value of header NAME too\n"
           "                           (/__stats \"by_header\")\n"
@@ -150,6 +153,7 @@ enum {
     OPT_COUNT,
     OPT_QUIET,
     OPT_LINGER,
+    OPT_REFUSE,
     OPT_HELP
 };
 
@@ -197,6 +201,11 @@ static int apply_opt(struct tu_opts *o, int c, const char *arg)
             break;
         o->max_streams = (uint32_t)v;
         return 0;
+    case OPT_REFUSE:
+        if (parse_num(arg, 0, INT32_MAX, &v) != 0)
+            break;
+        o->refuse_after_data = (uint32_t)v;
+        return 0;
     case OPT_SERVICE:
         if (parse_num(arg, 0, 3600000, &v) != 0)
             break;
@@ -224,6 +233,7 @@ static int parse_args(int argc, char **argv, struct tu_opts *o)
         {"count-header", required_argument, NULL, OPT_COUNT},
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"work-after-reset", no_argument, NULL, OPT_LINGER},
+        {"refuse-after-data", required_argument, NULL, OPT_REFUSE},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };

@@ -55,6 +55,8 @@ struct tu_opts {
     uint64_t service_ms;  /* added to every answer but /__stats */
     int work_after_reset; /* a request abandoned before its answer stays in
                            * flight until the answer would have been ready */
+    uint32_t refuse_after_data; /* h2: streams still to reset with REFUSED_STREAM
+                                 * on their first DATA frame (decremented) */
     int quiet;
 };
 

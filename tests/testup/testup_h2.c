@@ -223,6 +223,13 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
         nghttp2_session_consume(session, stream_id, len);
         return 0;
     }
+    if (h2->srv->opts.refuse_after_data > 0) { /* --refuse-after-data */
+        h2->srv->opts.refuse_after_data--;
+        nghttp2_session_consume(session, stream_id, len);
+        rv = nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
+                                       NGHTTP2_REFUSED_STREAM);
+        return nghttp2_is_fatal(rv) ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+    }
     before = tu_req_buffered(req);
     rv = tu_req_body_in(req, data, len);
     if (rv != 0) {
