@@ -156,6 +156,8 @@ void cr_pool_done(struct cr_pool *p, struct cr_request *r)
     cr_gate_done(g, r);
     cr_request_release_be(r);
     cr_gate_dispatch(g);
+    if (p->draining) /* the client may have left before the upstream was done */
+        cr_worker_upstream_done(p->w);
 }
 
 void cr_pool_room(struct cr_pool *p, struct cr_upconn *c)

@@ -239,6 +239,11 @@ void cr_worker_conn_gone(struct cr_worker *w)
     stop_loop_if_drained(w);
 }
 
+void cr_worker_upstream_done(struct cr_worker *w)
+{
+    stop_loop_if_drained(w);
+}
+
 void cr_worker_linger(struct cr_worker *w, int delta)
 {
     w->nlinger += (size_t)(ssize_t)delta;

@@ -161,6 +161,11 @@ void cr_worker_conn_added(struct cr_worker *w);
  * accept again, or finish draining. */
 void cr_worker_conn_gone(struct cr_worker *w);
 
+/* An upstream exchange ended while the pool drains (pool.c): a draining
+ * worker whose client connections are gone stops once the last one has,
+ * not at drain_timeout. */
+void cr_worker_upstream_done(struct cr_worker *w);
+
 /* A connection began (delta +1) or ended (-1) a lingering close (conn.h).
  * A lingering connection still holds its place under max_connections (its
  * descriptor is open) but never a handshake slot, and a draining worker

@@ -413,6 +413,98 @@ START_TEST(reloads_under_load_lose_nothing)
 }
 END_TEST
 
+/* ------------------------------------------------------------ handoff */
+
+#define RCAP 4 /* upstream.max_streams of start_capped */
+
+/* testup (--work-after-reset: a request abandoned by corral stays in flight
+ * there until its answer would have been ready) behind corral with 1 worker,
+ * upstream.max_streams RCAP over RCAP connections of protocol, and
+ * drain_timeout drain_s. */
+static pid_t start_capped(const char *protocol, int drain_s, pid_t *w)
+{
+    ck_assert_msg(h_testup_start(T, T->uport, "--max-streams", "128", "--work-after-reset",
+                                 "--quiet", (char *)NULL) > 0,
+                  "testup did not start");
+    char *cfg = h_config_write(
+        T, "corral.yaml",
+        h_strf(T,
+               "workers: 1\n"
+               "drain_timeout: %ds\n"
+               "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
+               "listeners:\n"
+               "  - name: https\n"
+               "    address: 127.0.0.1:@PORT@\n"
+               "    tls:\n"
+               "      certificates:\n"
+               "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+               "upstream:\n"
+               "  addresses: [127.0.0.1:@UPORT@]\n"
+               "  protocol: %s\n"
+               "  connections: %d\n"
+               "  max_streams: %d\n"
+               "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: "
+               "@CERTS@/client.key, sni: lb.test}\n",
+               drain_s, protocol, RCAP, RCAP));
+    ck_assert_msg(cfg != NULL, "cannot write the config");
+    pid_t m = h_corral_start(T, cfg, T->port);
+    ck_assert_msg(m > 0, "corral did not start: %s", h_file_tail(T, T->error_log, 1500));
+    ck_assert_int_eq(h_wait_children(m, 1, 5000, w), 1);
+    return m;
+}
+
+/* SIGHUP to m, then waits until the reload is logged and the old worker
+ * drains (its listener closed: new connections reach the new worker). */
+static void reload_and_wait_drain(pid_t m)
+{
+    ck_assert_int_eq(h_signal(m, SIGHUP), 0);
+    const char *rl[] = {"reloaded", "generation 2,", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, rl, 5000), "the reload is not logged: %s",
+                  h_file_tail(T, T->error_log, 1500));
+    const char *dr[] = {"draining", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, dr, 5000), "the old worker does not drain: %s",
+                  h_file_tail(T, T->error_log, 1500));
+}
+
+/* A drained worker whose last upstream exchange ends after its last client
+ * left exits then, not at drain_timeout (10 s here): the client abandons a
+ * 2.5 s request after 0.5 s, the upstream goes on with it. */
+static void check_drained_exit(const char *protocol)
+{
+    pid_t w[H_MAX_PIDS];
+    pid_t m = start_capped(protocol, 10, w);
+    struct h_up_bg b;
+    const char *args[] = {"--http1.1", "--max-time", "0.5", NULL};
+    ck_assert_int_eq(h_up_bg_curl(T, &b, T->port, "/delay/2500", args), 0);
+    ck_assert(h_up_bg_wait(T, &b, 3000) == 0);
+    ck_assert_msg(b.status == 0, "the abandoned request got HTTP %d", b.status);
+    long long t0 = h_now_ms();
+    reload_and_wait_drain(m);
+    ck_assert_msg(wait_all_gone(w, 1, 8000), "the old worker %d is still there 8 s after SIGHUP",
+                  (int)w[0]);
+    long long took = h_now_ms() - t0;
+    ck_assert_msg(took < 4500,
+                  "upstream %s: the old worker exited %lld ms after SIGHUP (its last upstream "
+                  "exchange ended at about 2 s, drain_timeout is 10 s)",
+                  protocol, took);
+    const char *cut[] = {"drain timeout", NULL};
+    ck_assert_msg(!h_file_has_line(T->error_log, cut), "the drain timed out: %s",
+                  h_file_tail(T, T->error_log, 1500));
+    assert_serves_any("/after");
+}
+
+START_TEST(drained_worker_exits_when_upstream_done_h2)
+{
+    check_drained_exit("h2");
+}
+END_TEST
+
+START_TEST(drained_worker_exits_when_upstream_done_h1)
+{
+    check_drained_exit("http/1.1");
+}
+END_TEST
+
 /* A worker killed with requests in flight: the error log says how many
  * connections and requests it held, the other worker keeps accepting, the
  * master restarts it. */
@@ -774,6 +866,13 @@ static Suite *process_suite(void)
     tcase_add_test(tc, reload_good_config_applies);
     tcase_add_test(tc, sigint_stops_gracefully);
     tcase_add_test(tc, sigusr1_reopens_access_log);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("handoff");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 40);
+    tcase_add_test(tc, drained_worker_exits_when_upstream_done_h2);
+    tcase_add_test(tc, drained_worker_exits_when_upstream_done_h1);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("privileges");
