@@ -466,6 +466,49 @@ static void reload_and_wait_drain(pid_t m)
                   h_file_tail(T, T->error_log, 1500));
 }
 
+/* The cap through a reload: the old worker holds RCAP requests at the
+ * upstream when the new one takes over; the new worker's requests wait
+ * until the old one's are done instead of going out beside them, so the
+ * upstream never sees more than upstream.max_streams, and every request
+ * gets its 200 (the new worker used to send its RCAP at once: testup peaked
+ * at 2 x RCAP). */
+static void check_reload_cap(const char *protocol)
+{
+    pid_t w[H_MAX_PIDS];
+    pid_t m = start_capped(protocol, 10, w);
+    struct h_up_bg old[RCAP], nw[RCAP];
+    const char *args[] = {"--http1.1", NULL};
+    for (int i = 0; i < RCAP; i++)
+        ck_assert_int_eq(h_up_bg_curl(T, &old[i], T->port, "/delay/1500", args), 0);
+    wait_upstream_inflight(RCAP, 4000);
+    reload_and_wait_drain(m);
+    for (int i = 0; i < RCAP; i++)
+        ck_assert_int_eq(h_up_bg_curl(T, &nw[i], T->port, "/delay/300", args), 0);
+    for (int i = 0; i < RCAP; i++) {
+        assert_slow_ok(&old[i], "a request of the old worker");
+        assert_slow_ok(&nw[i], "a request of the new worker");
+    }
+    char *js = h_testup_stats(T, T->uport, false);
+    ck_assert_msg(js != NULL, "no testup stats");
+    long peak = h_json_long(js, "max_inflight");
+    ck_assert_msg(peak == RCAP,
+                  "upstream %s: testup peaked at %ld in flight across the reload, the cap is %d "
+                  "| %s",
+                  protocol, peak, RCAP, js);
+}
+
+START_TEST(reload_holds_the_cap_h2)
+{
+    check_reload_cap("h2");
+}
+END_TEST
+
+START_TEST(reload_holds_the_cap_h1)
+{
+    check_reload_cap("http/1.1");
+}
+END_TEST
+
 /* A drained worker whose last upstream exchange ends after its last client
  * left exits then, not at drain_timeout (10 s here): the client abandons a
  * 2.5 s request after 0.5 s, the upstream goes on with it. */
@@ -871,6 +914,8 @@ static Suite *process_suite(void)
     tc = tcase_create("handoff");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 40);
+    tcase_add_test(tc, reload_holds_the_cap_h2);
+    tcase_add_test(tc, reload_holds_the_cap_h1);
     tcase_add_test(tc, drained_worker_exits_when_upstream_done_h2);
     tcase_add_test(tc, drained_worker_exits_when_upstream_done_h1);
     suite_add_tcase(s, tc);
