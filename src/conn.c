@@ -331,6 +331,14 @@ static bool tls_pending(const struct cr_conn *c)
     return c->ssl ? SSL_has_pending(c->ssl) : cr_tlsrec_pending(c->rec);
 }
 
+bool cr_conn_input_waiting(const struct cr_conn *c)
+{
+    char b;
+    if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+        return true;
+    return c->ssl ? SSL_has_pending(c->ssl) : c->rec && cr_tlsrec_buffered(c->rec);
+}
+
 static enum cr_tls_io tls_write_out(struct cr_conn *c)
 {
     size_t before = evbuffer_get_length(c->out);

@@ -123,6 +123,10 @@ int cr_conn_write(struct cr_conn *c, const void *data, size_t len);
 void cr_conn_want_flush(struct cr_conn *c);
 /* Bytes queued and not yet written. */
 size_t cr_conn_pending(const struct cr_conn *c);
+/* Whether client bytes wait to be read: in the socket, or in the TLS
+ * layer (a record begun counts: its rest is on the wire). For a front end
+ * about to close an idle connection: a request is on its way. */
+bool cr_conn_input_waiting(const struct cr_conn *c);
 
 /* How long (ms) the output has waited on a socket that takes none of it:
  * from a write that moved nothing (the kernel's buffer is full: the client

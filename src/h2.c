@@ -791,7 +791,8 @@ static void h2_on_timer(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
     if (h->nstreams == 0 && !h->hblock_us)
-        goaway_final(c); /* idle: say goodbye properly */
+        h2_on_drain(c); /* idle: a request sent before the client reads the
+                         * notice is still answered, as when draining */
     else
         check_streams(h);
 }

@@ -548,6 +548,39 @@ START_TEST(drained_worker_exits_when_upstream_done_h1)
 }
 END_TEST
 
+/* A request that crosses the idle close on the wire is answered, not
+ * dropped (idle_timeout 1 s): over HTTP/1.1, one whose TLS record is half
+ * in when the idle timer fires (corral used to close at once, the rest
+ * met a closed socket); over HTTP/2, one sent before the client read the
+ * close (corral's final GOAWAY left it out and the connection closed
+ * under it; now the idle close is the drain's notice and PING first).
+ * tests/integration/idlerace.py is the client. */
+static void check_idle_race(const char *proto)
+{
+    pid_t w[H_MAX_PIDS];
+    start_testup_corral(2, "http: {idle_timeout: 1s}\n", w);
+    char *argv[] = {"python3",     h_strf(T, "%s/tests/integration/idlerace.py", T->srcdir),
+                    (char *)proto, h_strf(T, "%d", T->port),
+                    "1000",        NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 15000, &r), 0);
+    ck_assert_msg(r.exit_code == 0 && strstr(r.out, "status=200"),
+                  "%s: the request that crossed the idle close: exit %d: %s %s | error log: %s",
+                  proto, r.exit_code, r.out, r.err, h_file_tail(T, T->error_log, 1000));
+}
+
+START_TEST(idle_close_race_h1)
+{
+    check_idle_race("h1");
+}
+END_TEST
+
+START_TEST(idle_close_race_h2)
+{
+    check_idle_race("h2");
+}
+END_TEST
+
 /* A worker killed with requests in flight: the error log says how many
  * connections and requests it held, the other worker keeps accepting, the
  * master restarts it. */
@@ -918,6 +951,8 @@ static Suite *process_suite(void)
     tcase_add_test(tc, reload_holds_the_cap_h1);
     tcase_add_test(tc, drained_worker_exits_when_upstream_done_h2);
     tcase_add_test(tc, drained_worker_exits_when_upstream_done_h1);
+    tcase_add_test(tc, idle_close_race_h1);
+    tcase_add_test(tc, idle_close_race_h2);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("privileges");
