@@ -533,6 +533,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     if (what & EV_TIMEOUT) {
         cr_log_debug("conn %llu from %s: not reading its responses: closed",
                      (unsigned long long)c->id, c->client);
+        c->close_why = "client not reading";
         conn_finish(c);
         return;
     }

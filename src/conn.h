@@ -96,6 +96,9 @@ struct cr_conn {
                               * (cr_conn_write_stuck_ms); 0 while it moves */
     bool hs_waiting;         /* in HELLO, on slot->hs_waiting for a handshake slot */
     bool linger;             /* close lingering once the output is written */
+    const char *close_why;   /* the limit that closed it, for the access log of the
+                              * requests it cut (the front end's on_free); NULL:
+                              * the client left, or an error */
     uint64_t linger_end_us;  /* in LINGER: lingering_time runs out then */
     TAILQ_ENTRY(cr_conn) hs_link;
     struct cr_deferred flush;

@@ -729,6 +729,7 @@ static void h1_on_timer(struct cr_conn *c)
         idle_close(h);
         return;
     }
+    c->close_why = "request body timeout"; /* its answer has begun: no 408 */
     cr_conn_close(c, false);
 }
 
@@ -739,10 +740,11 @@ static void h1_on_free(struct cr_conn *c)
     while ((r = TAILQ_FIRST(&h->reqs)) != NULL) {
         TAILQ_REMOVE(&h->reqs, r, felink);
         if (!r->status && r->method)
-            r->reason = "client closed the connection";
+            r->reason = c->close_why ? c->close_why : "client closed the connection";
         else if (r->status && !r->reason &&
                  (!r->resp_eof || evbuffer_get_length(r->resp_body) > 0))
-            r->reason = "connection closed before the response was sent";
+            r->reason =
+                c->close_why ? c->close_why : "connection closed before the response was sent";
         cr_request_release_fe(r);
     }
     cr_worker_undefer(c->w, &h->resume);

@@ -807,7 +807,9 @@ static void h2_on_free(struct cr_conn *c)
         nghttp2_session_set_stream_user_data(h->ng, r->fe_stream, NULL);
         h->nstreams--;
         if (!r->resp_eof && r->method && !(r->fe_flags & H2_FE_REFUSED)) {
-            r->reason = h->calm ? h->calm : "client closed the connection";
+            r->reason = h->calm        ? h->calm
+                        : c->close_why ? c->close_why
+                                       : "client closed the connection";
             r->resp_aborted = true;
         }
         cr_request_release_fe(r);

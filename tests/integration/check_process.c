@@ -581,6 +581,34 @@ START_TEST(idle_close_race_h2)
 }
 END_TEST
 
+/* A connection corral closes for a limit while a request is in flight:
+ * the access log says which limit (it said "connection closed before the
+ * response was sent", as if the client had left). Here a client that asks
+ * for 200 MB and never reads, with body_timeout 1 s. */
+START_TEST(limit_close_names_the_limit)
+{
+    pid_t w[H_MAX_PIDS];
+    start_testup_corral(2, "http: {body_timeout: 1s}\n", w);
+    const char *py = "import socket, ssl, sys, time\n"
+                     "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+                     "ctx.check_hostname = False\n"
+                     "ctx.verify_mode = ssl.CERT_NONE\n"
+                     "ctx.set_alpn_protocols(['http/1.1'])\n"
+                     "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', "
+                     "int(sys.argv[1])), timeout=5), server_hostname='edge.test')\n"
+                     "s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)\n"
+                     "s.sendall(b'GET /bytes/200000000 HTTP/1.1\\r\\nHost: edge.test\\r\\n\\r\\n')\n"
+                     "time.sleep(6)\n";
+    char *argv[] = {"python3", "-c", (char *)py, h_strf(T, "%d", T->port), NULL};
+    pid_t p = h_spawn(T, argv, h_path(T, "noread.out"), h_path(T, "noread.out"));
+    ck_assert(p > 0);
+    const char *line[] = {"\"/bytes/200000000\"", "\"reason\":\"client not reading\"", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, line, 8000),
+                  "the access log does not say the request was cut for not reading: %s",
+                  h_file_tail(T, T->access_log, 1000));
+}
+END_TEST
+
 /* A worker killed with requests in flight: the error log says how many
  * connections and requests it held, the other worker keeps accepting, the
  * master restarts it. */
@@ -953,6 +981,7 @@ static Suite *process_suite(void)
     tcase_add_test(tc, drained_worker_exits_when_upstream_done_h1);
     tcase_add_test(tc, idle_close_race_h1);
     tcase_add_test(tc, idle_close_race_h2);
+    tcase_add_test(tc, limit_close_names_the_limit);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("privileges");
