@@ -609,6 +609,70 @@ START_TEST(limit_close_names_the_limit)
 }
 END_TEST
 
+/* A stop while a connection lingers (its answer, 413, went out before the
+ * client's body, which it keeps sending): the worker lets the lingering
+ * close run (2 s at most, within drain_timeout) instead of exiting at
+ * once - its exit closed the socket with the client's bytes unread, and
+ * the reset cut the client's upload and could destroy the answer it had not
+ * read yet. The client uploads for 1 s after the SIGTERM, then reads. */
+START_TEST(stop_lets_lingering_closes_finish)
+{
+    pid_t w[H_MAX_PIDS];
+    pid_t m = start_testup_corral(2, "http: {max_body: 1k, lingering_time: 5s}\n", w);
+    char *ready = h_path(T, "uploading");
+    const char *py =
+        "import os, socket, ssl, sys, time\n"
+        "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+        "ctx.check_hostname = False\n"
+        "ctx.verify_mode = ssl.CERT_NONE\n"
+        "ctx.set_alpn_protocols(['http/1.1'])\n"
+        "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[1])), "
+        "timeout=5), server_hostname='edge.test')\n"
+        "s.sendall(b'POST /echo HTTP/1.1\\r\\nHost: edge.test\\r\\n"
+        "Content-Length: 100000000\\r\\n\\r\\n')\n"
+        "chunk = b'x' * 4096\n"
+        "def upload(secs):\n"
+        "    end = time.monotonic() + secs\n"
+        "    while time.monotonic() < end:\n"
+        "        s.sendall(chunk)\n"
+        "        time.sleep(0.01)\n"
+        "try:\n"
+        "    upload(1.0)\n"
+        "    open(sys.argv[2], 'w').close()\n"
+        "    while not os.path.exists(sys.argv[2] + '.go'):\n"
+        "        upload(0.05)\n"
+        "    upload(1.0)\n"
+        "    print('answer', s.recv(200)[:12])\n"
+        "except OSError as e:\n"
+        "    print('error', e)\n";
+    char *argv[] = {"python3", "-c", (char *)py, h_strf(T, "%d", T->port), ready, NULL};
+    char *out = h_path(T, "upload.out");
+    pid_t p = h_spawn(T, argv, out, out);
+    ck_assert(p > 0);
+    long long end = h_now_ms() + 8000;
+    while (h_now_ms() < end && access(ready, F_OK) != 0)
+        h_sleep_ms(20);
+    ck_assert_msg(access(ready, F_OK) == 0, "the client did not start uploading: %s",
+                  h_file_tail(T, out, 500));
+    const char *l413[] = {"\"status\":413", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, l413, 3000), "no 413 in the access log: %s",
+                  h_file_tail(T, T->access_log, 500));
+    ck_assert_int_eq(h_signal(m, SIGTERM), 0);
+    FILE *go = fopen(h_strf(T, "%s.go", ready), "w");
+    ck_assert(go != NULL);
+    fclose(go);
+    int st = 0;
+    ck_assert_msg(h_wait_exit(p, 8000, &st) == 0, "the client did not finish");
+    char *text = h_read_file(out, NULL);
+    ck_assert_msg(text && strstr(text, "answer b'HTTP/1.1 413'"),
+                  "the lingering client, uploading across the stop: %s | error log: %s",
+                  text ? text : "(nothing)", h_file_tail(T, T->error_log, 1000));
+    free(text);
+    ck_assert_msg(h_wait_exit(m, 8000, &st) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "the master did not exit 0");
+}
+END_TEST
+
 /* A worker killed with requests in flight: the error log says how many
  * connections and requests it held, the other worker keeps accepting, the
  * master restarts it. */
@@ -982,6 +1046,7 @@ static Suite *process_suite(void)
     tcase_add_test(tc, idle_close_race_h1);
     tcase_add_test(tc, idle_close_race_h2);
     tcase_add_test(tc, limit_close_names_the_limit);
+    tcase_add_test(tc, stop_lets_lingering_closes_finish);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("privileges");
