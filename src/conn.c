@@ -444,6 +444,14 @@ static bool tls_pending(const struct cr_conn *c)
     return c->ssl ? SSL_has_pending(c->ssl) : cr_tlsrec_pending(c->rec);
 }
 
+bool cr_conn_input_waiting(const struct cr_conn *c)
+{
+    char b;
+    if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0)
+        return true;
+    return c->ssl ? SSL_has_pending(c->ssl) : c->rec && cr_tlsrec_buffered(c->rec);
+}
+
 static enum cr_tls_io tls_write_out(struct cr_conn *c)
 {
     size_t before = evbuffer_get_length(c->out);
@@ -640,6 +648,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     if (what & EV_TIMEOUT) {
         cr_log_debug("conn %llu from %s: not reading its responses: closed",
                      (unsigned long long)c->id, c->client);
+        c->close_why = "client not reading";
         conn_finish(c);
         return;
     }

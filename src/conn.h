@@ -103,6 +103,9 @@ struct cr_conn {
                               * (cr_conn_write_stuck_ms); 0 while it moves */
     bool hs_waiting;         /* in HELLO, on slot->hs_waiting for a handshake slot */
     bool linger;             /* close lingering once the output is written */
+    const char *close_why;   /* the limit that closed it, for the access log of the
+                              * requests it cut (the front end's on_free); NULL:
+                              * the client left, or an error */
     uint64_t linger_end_us;  /* in LINGER: lingering_time runs out then */
     TAILQ_ENTRY(cr_conn) hs_link;
     struct cr_deferred flush;
@@ -134,6 +137,10 @@ int cr_conn_write(struct cr_conn *c, const void *data, size_t len);
 void cr_conn_want_flush(struct cr_conn *c);
 /* Bytes queued and not yet written. */
 size_t cr_conn_pending(const struct cr_conn *c);
+/* Whether client bytes wait to be read: in the socket, or in the TLS
+ * layer (a record begun counts: its rest is on the wire). For a front end
+ * about to close an idle connection: a request is on its way. */
+bool cr_conn_input_waiting(const struct cr_conn *c);
 
 /* How long (ms) the output has waited on a socket that takes none of it:
  * from a write that moved nothing (the kernel's buffer is full: the client

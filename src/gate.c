@@ -22,6 +22,9 @@ struct cr_gate {
     struct cr_admit *admit;
     struct event *tmr;       /* the engine's next wakeup */
     struct event *otmr;      /* the end of the pool's outage window */
+    struct event *ftmr;      /* looks again at other generations' in flight */
+    struct cr_shm_upflight *row; /* this worker slot's entries (shm.h) */
+    struct cr_shm_upflight *own; /* this worker's, in row */
     char tenant_header[128]; /* tenants.header lower-cased once, "" if none */
     uint32_t published_cap;  /* this worker's share of stats->admit_capacity */
 };
@@ -102,13 +105,53 @@ static void on_outage(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------ to the pool */
 
+/* How often a worker looks again at what the other generation of its
+ * slot has in flight upstream while that is not 0 (a reload's drain). */
+#define OTHERS_POLL_MS 10
+
+/* Requests the workers of other generations in this worker slot have in
+ * flight upstream now (shm.h: cr_shm_upflight). */
+static uint64_t others_inflight(const struct cr_gate *g)
+{
+    uint64_t n = 0, gen = atomic_load(&g->own->generation);
+    for (size_t i = 0; i < CR_SHM_GENS; i++) {
+        const struct cr_shm_upflight *e = &g->row[i];
+        uint64_t eg = atomic_load(&e->generation);
+        if (e != g->own && eg && eg != gen)
+            n += atomic_load(&e->inflight);
+    }
+    return n;
+}
+
+/* Tells the other generations of this slot what this worker has in
+ * flight upstream. */
+static void publish(struct cr_gate *g)
+{
+    atomic_store(&g->own->inflight, cr_admit_inflight(g->admit));
+}
+
+/* The pool's capacity, less what the other generation of this worker slot
+ * still has at the upstream: the old and the new worker of a reload share
+ * the slot's upstream.max_streams until the old one's requests are done.
+ * While the others hold some, a timer looks again. */
 static void update_capacity(struct cr_gate *g)
 {
-    uint32_t cap = cr_pool_capacity(g->w->pool);
-    cr_admit_set_capacity(g->admit, cap);
-    atomic_fetch_add_explicit(&g->w->stats->admit_capacity, (uint64_t)cap - g->published_cap,
+    uint64_t cap = cr_pool_capacity(g->w->pool), others = others_inflight(g);
+    if (others && !evtimer_pending(g->ftmr, NULL)) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = OTHERS_POLL_MS * 1000};
+        evtimer_add(g->ftmr, &tv);
+    }
+    uint32_t share = (uint32_t)(cap > others ? cap - others : 0);
+    cr_admit_set_capacity(g->admit, share);
+    atomic_fetch_add_explicit(&g->w->stats->admit_capacity, (uint64_t)share - g->published_cap,
                               memory_order_relaxed);
-    g->published_cap = cap;
+    g->published_cap = share;
+}
+
+static void on_others(evutil_socket_t fd, short what, void *arg)
+{
+    cr_gate_dispatch(arg);
+    (void)fd, (void)what;
 }
 
 /* Hands an admitted request to the pool; it is in flight for the engine
@@ -122,6 +165,7 @@ static void send_upstream(struct cr_gate *g, struct cr_request *r)
         cr_admit_done(g->admit, &r->admit, cr_now_us());
         cr_request_be_respond(r, 502, "upstream connection lost", NULL);
     }
+    publish(g);
 }
 
 /* ------------------------------------------------------------ API */
@@ -143,6 +187,15 @@ int cr_gate_new(struct cr_worker *w, struct cr_gate **out)
     uint64_t seed = cr_rand_next(&seeder);
     g->tmr = evtimer_new(w->base, on_timer, g);
     g->otmr = evtimer_new(w->base, on_outage, g);
+    g->ftmr = evtimer_new(w->base, on_others, g);
+    g->row = w->setup->shm->upflight[(w->id - 1) % CR_SHM_MAX_WORKERS];
+    g->own = &g->row[w->setup->generation % CR_SHM_GENS];
+    atomic_store(&g->own->inflight, 0);
+    atomic_store(&g->own->generation, w->setup->generation);
+    if (!g->ftmr) {
+        cr_gate_free(g);
+        return CR_ENOMEM;
+    }
     if (!g->tmr || !g->otmr || (rc = cr_tenants_new(&w->cfg->tenants, &g->tenants)) < 0 ||
         (rc = cr_admit_new(g->tenants, &w->setup->shm->admit, w->cfg->workers, seed,
                            &g->admit)) < 0) {
@@ -162,6 +215,8 @@ void cr_gate_free(struct cr_gate *g)
         event_free(g->tmr);
     if (g->otmr)
         event_free(g->otmr);
+    if (g->ftmr)
+        event_free(g->ftmr);
     cr_admit_free(g->admit);
     cr_tenants_free(g->tenants);
     free(g);
@@ -262,6 +317,7 @@ void cr_gate_dispatch(struct cr_gate *g)
 void cr_gate_done(struct cr_gate *g, struct cr_request *r)
 {
     cr_admit_done(g->admit, &r->admit, cr_now_us());
+    publish(g);
 }
 
 void cr_gate_readmit(struct cr_gate *g, struct cr_request *r)

@@ -18,7 +18,11 @@
  * the gate told: cr_pool_capacity is what its connections can carry (read
  * by the gate before each decision), and the pool calls the functions at
  * the end of this file when that changes or a request's upstream exchange
- * ends.
+ * ends. The capacity the engine gets is the pool's less what the workers
+ * of other generations in this worker's slot (a reload's old or new
+ * worker) have in flight upstream, which each gate publishes in shared
+ * memory (shm.h, cr_shm_upflight) and re-reads every 10 ms while it is not
+ * 0: the two share upstream.max_streams until the old one is done.
  *
  * The gate holds no reference of its own: a request it was given is held
  * by the back end (request.h, be_held) from cr_request_submit on, and the

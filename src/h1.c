@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 
 #include "common.h"
 #include "hparse.h"
@@ -49,6 +48,8 @@ struct h1 {
     struct evbuffer *held;           /* bytes read past a pause at CR_H1_PIPELINE */
     struct cr_deferred resume;       /* parses them once room frees up */
     uint64_t nbegun;                 /* requests begun on this connection */
+    bool idle_grace;                 /* the idle timer found request bytes on
+                                      * their way and waits for them once */
     uint64_t ndone;                  /* requests whose parse ended */
 };
 
@@ -105,6 +106,7 @@ static int on_message_begin(http_parser *p)
     h->cur = cr_request_new(h->c, &h1_fe, h, "HTTP/1.1");
     if (!h->cur)
         return stop(h, 503, "out of memory");
+    h->idle_grace = false;
     TAILQ_INSERT_TAIL(&h->reqs, h->cur, felink);
     h->nreqs++;
     cr_hparse_reset(&h->hp);
@@ -696,16 +698,20 @@ static void h1_on_drain(struct cr_conn *c)
     cr_conn_set_timer(c, drain_idle_ms(c));
 }
 
-/* Closes an idle connection unless request bytes are waiting in its socket
- * (or its TLS session): then they are read and answered first, the next
- * look in a moment. The close lingers: a request sent meanwhile makes no
- * reset that could hide the close from its client. */
+/* Closes an idle connection (idle_timeout, or draining) unless request
+ * bytes are on their way: in its socket, or in its TLS session - a record
+ * begun, whose rest is still on the wire, counts, since the client sent
+ * it before the timer fired. Then they are read and answered first: the
+ * next look is in a moment while draining (drain_timeout bounds it), after
+ * header_timeout otherwise, once (a client that never finishes its record
+ * does not keep the connection). The close lingers: a request sent
+ * meanwhile makes no reset that could hide the close from its client. */
 static void idle_close(struct h1 *h)
 {
-    char b;
-    ssize_t n = recv(h->c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n > 0 || (h->c->ssl && SSL_pending(h->c->ssl) > 0)) {
-        cr_conn_set_timer(h->c, H1_DRAIN_IDLE_MS);
+    bool draining = h->c->w->draining;
+    if (cr_conn_input_waiting(h->c) && (draining || !h->idle_grace)) {
+        h->idle_grace = true;
+        cr_conn_set_timer(h->c, draining ? H1_DRAIN_IDLE_MS : h->c->w->cfg->http.header_timeout_ms);
         return;
     }
     h->no_more = true;
@@ -719,14 +725,11 @@ static void h1_on_timer(struct cr_conn *c)
         parse_failed(h, 408, h->cur->method ? "request body timeout" : "request header timeout");
         return;
     }
-    if (h->nreqs == 0 && c->w->draining) {
+    if (h->nreqs == 0) { /* idle keep-alive connection, or draining */
         idle_close(h);
         return;
     }
-    if (h->nreqs == 0) {
-        cr_conn_close(c, true); /* idle keep-alive connection */
-        return;
-    }
+    c->close_why = "request body timeout"; /* its answer has begun: no 408 */
     cr_conn_close(c, false);
 }
 
@@ -737,10 +740,11 @@ static void h1_on_free(struct cr_conn *c)
     while ((r = TAILQ_FIRST(&h->reqs)) != NULL) {
         TAILQ_REMOVE(&h->reqs, r, felink);
         if (!r->status && r->method)
-            r->reason = "client closed the connection";
+            r->reason = c->close_why ? c->close_why : "client closed the connection";
         else if (r->status && !r->reason &&
                  (!r->resp_eof || evbuffer_get_length(r->resp_body) > 0))
-            r->reason = "connection closed before the response was sent";
+            r->reason =
+                c->close_why ? c->close_why : "connection closed before the response was sent";
         cr_request_release_fe(r);
     }
     cr_worker_undefer(c->w, &h->resume);

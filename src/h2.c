@@ -791,7 +791,8 @@ static void h2_on_timer(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
     if (h->nstreams == 0 && !h->hblock_us)
-        goaway_final(c); /* idle: say goodbye properly */
+        h2_on_drain(c); /* idle: a request sent before the client reads the
+                         * notice is still answered, as when draining */
     else
         check_streams(h);
 }
@@ -806,7 +807,9 @@ static void h2_on_free(struct cr_conn *c)
         nghttp2_session_set_stream_user_data(h->ng, r->fe_stream, NULL);
         h->nstreams--;
         if (!r->resp_eof && r->method && !(r->fe_flags & H2_FE_REFUSED)) {
-            r->reason = h->calm ? h->calm : "client closed the connection";
+            r->reason = h->calm        ? h->calm
+                        : c->close_why ? c->close_why
+                                       : "client closed the connection";
             r->resp_aborted = true;
         }
         cr_request_release_fe(r);

@@ -70,6 +70,7 @@ struct slot {
 struct old {
     pid_t pid;
     int id;
+    uint64_t gen;
     bool signalled;
     uint64_t kill_at_us; /* after SIGTERM: drain_timeout + 2 s, then SIGKILL */
 };
@@ -346,7 +347,7 @@ static void log_conn_limit(const struct cr_config *cfg)
 
 /* ------------------------------------------------------------ workers */
 
-static void old_add(struct master *m, pid_t pid, int id)
+static void old_add(struct master *m, pid_t pid, int id, uint64_t gen)
 {
     if (m->nold == m->capold) {
         size_t cap = m->capold ? m->capold * 2 : 8;
@@ -358,7 +359,7 @@ static void old_add(struct master *m, pid_t pid, int id)
         m->old = p;
         m->capold = cap;
     }
-    m->old[m->nold++] = (struct old){.pid = pid, .id = id};
+    m->old[m->nold++] = (struct old){.pid = pid, .id = id, .gen = gen};
 }
 
 /* The old workers that waited for the handoff start draining now; each
@@ -572,6 +573,17 @@ static void lost(struct master *m, int id, pid_t pid, const char *how)
     }
 }
 
+/* A worker of generation gen in slot id is gone: what it had in flight
+ * upstream no longer holds back the other generation's (shm.h), unless a
+ * later generation has taken its entry over already. */
+static void upflight_clear(struct master *m, int id, uint64_t gen)
+{
+    struct cr_shm_upflight *e = &m->shm->upflight[(id - 1) % CR_SHM_MAX_WORKERS][gen % CR_SHM_GENS];
+    uint64_t want = gen;
+    if (atomic_compare_exchange_strong(&e->generation, &want, 0))
+        atomic_store(&e->inflight, 0);
+}
+
 static void reap(struct master *m)
 {
     int status;
@@ -583,6 +595,7 @@ static void reap(struct master *m)
         for (size_t i = 0; i < m->nold; i++) {
             if (m->old[i].pid == pid) {
                 int id = m->old[i].id;
+                upflight_clear(m, id, m->old[i].gen);
                 m->old[i] = m->old[--m->nold];
                 if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                     cr_log_info("old worker %d (pid %d) %s", id, (int)pid, how);
@@ -599,6 +612,7 @@ static void reap(struct master *m)
             found = 1;
             s->pid = 0;
             close_chan(s);
+            upflight_clear(m, s->id, s->gen);
             if (m->stopping) {
                 if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
                 cr_log_info("worker %d (pid %d) %s", s->id, (int)pid, how);
@@ -724,7 +738,7 @@ static void reload(struct master *m)
     old_drain(m); /* a previous handoff still waiting: that generation goes now */
     for (size_t i = 0; i < m->nslots; i++)
         if (m->slots[i].pid)
-            old_add(m, m->slots[i].pid, m->slots[i].id);
+            old_add(m, m->slots[i].pid, m->slots[i].id, m->slots[i].gen);
     m->old_drain_ms = m->cur.cfg->drain_timeout_ms;
     m->handoff_at_us = cr_now_us() + HANDOFF_MAX_MS * 1000ull;
     gen_free(&m->cur, &next);

@@ -98,6 +98,23 @@ struct cr_shm_tenant_stats {
     struct cr_shm_hist hist[CR_HIST_N];     /* queue wait, upstream, total latency */
 };
 
+/* The requests one worker has in flight upstream (its admission's count:
+ * a request counts until the upstream ends its exchange), published for
+ * the workers of other generations in the same worker slot. During a
+ * reload's handoff and drain the old and new worker of a slot both talk to
+ * the upstream: each admits only upstream.max_streams minus what the
+ * others of its slot still have there (gate.c), so the upstream never sees
+ * more than the cap per worker slot. A worker sets its entry up when it
+ * starts (row[generation % CR_SHM_GENS]); the master clears it when the
+ * worker is reaped. With more than CR_SHM_GENS generations alive at once
+ * (reloads faster than drains) the oldest one's entry is taken over and
+ * it is no longer counted. */
+#define CR_SHM_GENS 4
+struct cr_shm_upflight {
+    _Atomic uint64_t generation; /* whose entry this is; 0 = nobody's */
+    _Atomic uint64_t inflight;
+};
+
 struct cr_shm {
     _Atomic uint64_t generation; /* bumped by the master per reload */
     _Atomic uint64_t reloads;         /* reloads that started a new generation (master) */
@@ -119,6 +136,7 @@ struct cr_shm {
     struct cr_ticket_ring tickets[CR_SHM_MAX_LISTENERS]; /* per listener */
     struct cr_admit_shared admit;                        /* tenants' rate state */
     struct cr_shm_tenant_stats tenants[CR_ADMIT_MAX_TENANTS];
+    struct cr_shm_upflight upflight[CR_SHM_MAX_WORKERS][CR_SHM_GENS];
 };
 
 /* Maps a zeroed region (master only). Returns NULL on failure, errno set. */

@@ -534,6 +534,11 @@ static int open_record(struct cr_tlsrec *r)
     return rc;
 }
 
+bool cr_tlsrec_buffered(const struct cr_tlsrec *r)
+{
+    return r->plen || r->rlen > r->rstart;
+}
+
 bool cr_tlsrec_pending(const struct cr_tlsrec *r)
 {
     if (r->plen)

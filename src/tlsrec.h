@@ -94,6 +94,10 @@ enum cr_tls_io cr_tlsrec_read(struct cr_tlsrec *r, int fd, void *buf, size_t len
 /* Plaintext or a whole record waits in r (the socket will not say so). */
 bool cr_tlsrec_pending(const struct cr_tlsrec *r);
 
+/* Any byte from the peer waits in r: plaintext, or a record, whole or
+ * begun (its rest still to come). */
+bool cr_tlsrec_buffered(const struct cr_tlsrec *r);
+
 /* Like cr_tls_write_out: writes out as records until it is empty (and
  * whatever r itself must send, such as a KeyUpdate answer) or the socket
  * pushes back. Written bytes leave out. */

@@ -214,9 +214,27 @@ void cr_worker_handshake(struct cr_listen_slot *slot, int delta)
 
 /* ------------------------------------------------------------ drain */
 
+/* How long a stopping worker with nothing left but lingering closes lets
+ * them run (within drain_timeout): a client still uploading reads its
+ * answer meanwhile; one that goes on for lingering_time does not hold the
+ * stop. */
+#define DRAIN_LINGER_MS 2000
+
+static void on_linger_bound(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_worker *w = arg;
+    cr_log_debug("stopping with %zu lingering connection(s) left", w->nlinger);
+    event_base_loopbreak(w->base);
+    (void)fd, (void)what;
+}
+
 /* The upstream pool serves the requests that open client connections still
  * send while they drain (a request that raced with the drain, HTTP/2
- * streams before the final GOAWAY); it drains once they are gone. */
+ * streams before the final GOAWAY); it drains once they are gone. The
+ * worker stops once the pool is idle and the lingering closes have ended
+ * too, or DRAIN_LINGER_MS later: an exit closes their sockets with the
+ * client's bytes unread, and the reset can destroy the answer the client
+ * has not read yet. */
 static void stop_loop_if_drained(struct cr_worker *w)
 {
     if (!w->draining || w->nconns != w->nlinger)
@@ -225,8 +243,18 @@ static void stop_loop_if_drained(struct cr_worker *w)
         w->pool_drained = true;
         cr_pool_drain(w->pool);
     }
-    if (cr_gate_idle(w->gate))
+    if (!cr_gate_idle(w->gate))
+        return;
+    if (w->nlinger == 0) {
         event_base_loopbreak(w->base);
+        return;
+    }
+    if (!w->linger_wait) {
+        w->linger_wait = true;
+        static const struct timeval tv = {DRAIN_LINGER_MS / 1000, (DRAIN_LINGER_MS % 1000) * 1000};
+        if (event_base_once(w->base, -1, EV_TIMEOUT, on_linger_bound, w, &tv) < 0)
+            event_base_loopbreak(w->base);
+    }
 }
 
 void cr_worker_pool_idle(struct cr_worker *w)

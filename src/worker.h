@@ -136,6 +136,7 @@ struct cr_worker {
     uint64_t full_logged_us;
     bool draining;
     bool pool_drained; /* draining, and the client connections are gone */
+    bool linger_wait;  /* ... but for lingering ones, whose bound is armed */
     struct cr_defer_q defer_now;  /* at CR_EVPRIO_IO */
     struct cr_defer_q defer_late; /* at CR_EVPRIO_DEFAULT */
     struct event *late_guard;     /* runs defer_late if it waited too long */
@@ -173,9 +174,9 @@ void cr_worker_pool_idle(struct cr_worker *w);
 
 /* A connection began (delta +1) or ended (-1) a lingering close (conn.h).
  * A lingering connection still holds its place under max_connections (its
- * descriptor is open) but never a handshake slot, and a draining worker
- * does not wait for it: once only lingering connections are left (and
- * the pool is idle) the worker stops, and its exit closes them. */
+ * descriptor is open) but never a handshake slot. A draining worker
+ * drains its upstream pool once only lingering connections are left, and
+ * stops when they have ended too, or 2 s later (within drain_timeout). */
 void cr_worker_linger(struct cr_worker *w, int delta);
 
 /* c's ClientHello began on slot: returns 0 when a handshake slot is

@@ -413,6 +413,266 @@ START_TEST(reloads_under_load_lose_nothing)
 }
 END_TEST
 
+/* ------------------------------------------------------------ handoff */
+
+#define RCAP 4 /* upstream.max_streams of start_capped */
+
+/* testup (--work-after-reset: a request abandoned by corral stays in flight
+ * there until its answer would have been ready) behind corral with 1 worker,
+ * upstream.max_streams RCAP over RCAP connections of protocol, and
+ * drain_timeout drain_s. */
+static pid_t start_capped(const char *protocol, int drain_s, pid_t *w)
+{
+    ck_assert_msg(h_testup_start(T, T->uport, "--max-streams", "128", "--work-after-reset",
+                                 "--quiet", (char *)NULL) > 0,
+                  "testup did not start");
+    char *cfg = h_config_write(
+        T, "corral.yaml",
+        h_strf(T,
+               "workers: 1\n"
+               "drain_timeout: %ds\n"
+               "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
+               "listeners:\n"
+               "  - name: https\n"
+               "    address: 127.0.0.1:@PORT@\n"
+               "    tls:\n"
+               "      certificates:\n"
+               "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+               "upstream:\n"
+               "  addresses: [127.0.0.1:@UPORT@]\n"
+               "  protocol: %s\n"
+               "  connections: %d\n"
+               "  max_streams: %d\n"
+               "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: "
+               "@CERTS@/client.key, sni: lb.test}\n",
+               drain_s, protocol, RCAP, RCAP));
+    ck_assert_msg(cfg != NULL, "cannot write the config");
+    pid_t m = h_corral_start(T, cfg, T->port);
+    ck_assert_msg(m > 0, "corral did not start: %s", h_file_tail(T, T->error_log, 1500));
+    ck_assert_int_eq(h_wait_children(m, 1, 5000, w), 1);
+    return m;
+}
+
+/* SIGHUP to m, then waits until the reload is logged and the old worker
+ * drains (its listener closed: new connections reach the new worker). */
+static void reload_and_wait_drain(pid_t m)
+{
+    ck_assert_int_eq(h_signal(m, SIGHUP), 0);
+    const char *rl[] = {"reloaded", "generation 2,", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, rl, 5000), "the reload is not logged: %s",
+                  h_file_tail(T, T->error_log, 1500));
+    const char *dr[] = {"draining", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, dr, 5000), "the old worker does not drain: %s",
+                  h_file_tail(T, T->error_log, 1500));
+}
+
+/* The cap through a reload: the old worker holds RCAP requests at the
+ * upstream when the new one takes over; the new worker's requests wait
+ * until the old one's are done instead of going out beside them, so the
+ * upstream never sees more than upstream.max_streams, and every request
+ * gets its 200 (the new worker used to send its RCAP at once: testup peaked
+ * at 2 x RCAP). */
+static void check_reload_cap(const char *protocol)
+{
+    pid_t w[H_MAX_PIDS];
+    pid_t m = start_capped(protocol, 10, w);
+    struct h_up_bg old[RCAP], nw[RCAP];
+    const char *args[] = {"--http1.1", NULL};
+    for (int i = 0; i < RCAP; i++)
+        ck_assert_int_eq(h_up_bg_curl(T, &old[i], T->port, "/delay/1500", args), 0);
+    wait_upstream_inflight(RCAP, 4000);
+    reload_and_wait_drain(m);
+    for (int i = 0; i < RCAP; i++)
+        ck_assert_int_eq(h_up_bg_curl(T, &nw[i], T->port, "/delay/300", args), 0);
+    for (int i = 0; i < RCAP; i++) {
+        assert_slow_ok(&old[i], "a request of the old worker");
+        assert_slow_ok(&nw[i], "a request of the new worker");
+    }
+    char *js = h_testup_stats(T, T->uport, false);
+    ck_assert_msg(js != NULL, "no testup stats");
+    long peak = h_json_long(js, "max_inflight");
+    ck_assert_msg(peak == RCAP,
+                  "upstream %s: testup peaked at %ld in flight across the reload, the cap is %d "
+                  "| %s",
+                  protocol, peak, RCAP, js);
+}
+
+START_TEST(reload_holds_the_cap_h2)
+{
+    check_reload_cap("h2");
+}
+END_TEST
+
+START_TEST(reload_holds_the_cap_h1)
+{
+    check_reload_cap("http/1.1");
+}
+END_TEST
+
+/* A drained worker whose last upstream exchange ends after its last client
+ * left exits then, not at drain_timeout (10 s here): the client abandons a
+ * 2.5 s request after 0.5 s, the upstream goes on with it. */
+static void check_drained_exit(const char *protocol)
+{
+    pid_t w[H_MAX_PIDS];
+    pid_t m = start_capped(protocol, 10, w);
+    struct h_up_bg b;
+    const char *args[] = {"--http1.1", "--max-time", "0.5", NULL};
+    ck_assert_int_eq(h_up_bg_curl(T, &b, T->port, "/delay/2500", args), 0);
+    ck_assert(h_up_bg_wait(T, &b, 3000) == 0);
+    ck_assert_msg(b.status == 0, "the abandoned request got HTTP %d", b.status);
+    long long t0 = h_now_ms();
+    reload_and_wait_drain(m);
+    ck_assert_msg(wait_all_gone(w, 1, 8000), "the old worker %d is still there 8 s after SIGHUP",
+                  (int)w[0]);
+    long long took = h_now_ms() - t0;
+    ck_assert_msg(took < 4500,
+                  "upstream %s: the old worker exited %lld ms after SIGHUP (its last upstream "
+                  "exchange ended at about 2 s, drain_timeout is 10 s)",
+                  protocol, took);
+    const char *cut[] = {"drain timeout", NULL};
+    ck_assert_msg(!h_file_has_line(T->error_log, cut), "the drain timed out: %s",
+                  h_file_tail(T, T->error_log, 1500));
+    assert_serves_any("/after");
+}
+
+START_TEST(drained_worker_exits_when_upstream_done_h2)
+{
+    check_drained_exit("h2");
+}
+END_TEST
+
+START_TEST(drained_worker_exits_when_upstream_done_h1)
+{
+    check_drained_exit("http/1.1");
+}
+END_TEST
+
+/* A request that crosses the idle close on the wire is answered, not
+ * dropped (idle_timeout 1 s): over HTTP/1.1, one whose TLS record is half
+ * in when the idle timer fires (corral used to close at once, the rest
+ * met a closed socket); over HTTP/2, one sent before the client read the
+ * close (corral's final GOAWAY left it out and the connection closed
+ * under it; now the idle close is the drain's notice and PING first).
+ * tests/integration/idlerace.py is the client. */
+static void check_idle_race(const char *proto)
+{
+    pid_t w[H_MAX_PIDS];
+    start_testup_corral(2, "http: {idle_timeout: 1s}\n", w);
+    char *argv[] = {"python3",     h_strf(T, "%s/tests/integration/idlerace.py", T->srcdir),
+                    (char *)proto, h_strf(T, "%d", T->port),
+                    "1000",        NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 15000, &r), 0);
+    ck_assert_msg(r.exit_code == 0 && strstr(r.out, "status=200"),
+                  "%s: the request that crossed the idle close: exit %d: %s %s | error log: %s",
+                  proto, r.exit_code, r.out, r.err, h_file_tail(T, T->error_log, 1000));
+}
+
+START_TEST(idle_close_race_h1)
+{
+    check_idle_race("h1");
+}
+END_TEST
+
+START_TEST(idle_close_race_h2)
+{
+    check_idle_race("h2");
+}
+END_TEST
+
+/* A connection corral closes for a limit while a request is in flight:
+ * the access log says which limit (it said "connection closed before the
+ * response was sent", as if the client had left). Here a client that asks
+ * for 200 MB and never reads, with body_timeout 1 s. */
+START_TEST(limit_close_names_the_limit)
+{
+    pid_t w[H_MAX_PIDS];
+    start_testup_corral(2, "http: {body_timeout: 1s}\n", w);
+    const char *py = "import socket, ssl, sys, time\n"
+                     "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+                     "ctx.check_hostname = False\n"
+                     "ctx.verify_mode = ssl.CERT_NONE\n"
+                     "ctx.set_alpn_protocols(['http/1.1'])\n"
+                     "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', "
+                     "int(sys.argv[1])), timeout=5), server_hostname='edge.test')\n"
+                     "s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)\n"
+                     "s.sendall(b'GET /bytes/200000000 HTTP/1.1\\r\\nHost: edge.test\\r\\n\\r\\n')\n"
+                     "time.sleep(6)\n";
+    char *argv[] = {"python3", "-c", (char *)py, h_strf(T, "%d", T->port), NULL};
+    pid_t p = h_spawn(T, argv, h_path(T, "noread.out"), h_path(T, "noread.out"));
+    ck_assert(p > 0);
+    const char *line[] = {"\"/bytes/200000000\"", "\"reason\":\"client not reading\"", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, line, 8000),
+                  "the access log does not say the request was cut for not reading: %s",
+                  h_file_tail(T, T->access_log, 1000));
+}
+END_TEST
+
+/* A stop while a connection lingers (its answer, 413, went out before the
+ * client's body, which it keeps sending): the worker lets the lingering
+ * close run (2 s at most, within drain_timeout) instead of exiting at
+ * once - its exit closed the socket with the client's bytes unread, and
+ * the reset cut the client's upload and could destroy the answer it had not
+ * read yet. The client uploads for 1 s after the SIGTERM, then reads. */
+START_TEST(stop_lets_lingering_closes_finish)
+{
+    pid_t w[H_MAX_PIDS];
+    pid_t m = start_testup_corral(2, "http: {max_body: 1k, lingering_time: 5s}\n", w);
+    char *ready = h_path(T, "uploading");
+    const char *py =
+        "import os, socket, ssl, sys, time\n"
+        "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+        "ctx.check_hostname = False\n"
+        "ctx.verify_mode = ssl.CERT_NONE\n"
+        "ctx.set_alpn_protocols(['http/1.1'])\n"
+        "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', int(sys.argv[1])), "
+        "timeout=5), server_hostname='edge.test')\n"
+        "s.sendall(b'POST /echo HTTP/1.1\\r\\nHost: edge.test\\r\\n"
+        "Content-Length: 100000000\\r\\n\\r\\n')\n"
+        "chunk = b'x' * 4096\n"
+        "def upload(secs):\n"
+        "    end = time.monotonic() + secs\n"
+        "    while time.monotonic() < end:\n"
+        "        s.sendall(chunk)\n"
+        "        time.sleep(0.01)\n"
+        "try:\n"
+        "    upload(1.0)\n"
+        "    open(sys.argv[2], 'w').close()\n"
+        "    while not os.path.exists(sys.argv[2] + '.go'):\n"
+        "        upload(0.05)\n"
+        "    upload(1.0)\n"
+        "    print('answer', s.recv(200)[:12])\n"
+        "except OSError as e:\n"
+        "    print('error', e)\n";
+    char *argv[] = {"python3", "-c", (char *)py, h_strf(T, "%d", T->port), ready, NULL};
+    char *out = h_path(T, "upload.out");
+    pid_t p = h_spawn(T, argv, out, out);
+    ck_assert(p > 0);
+    long long end = h_now_ms() + 8000;
+    while (h_now_ms() < end && access(ready, F_OK) != 0)
+        h_sleep_ms(20);
+    ck_assert_msg(access(ready, F_OK) == 0, "the client did not start uploading: %s",
+                  h_file_tail(T, out, 500));
+    const char *l413[] = {"\"status\":413", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, l413, 3000), "no 413 in the access log: %s",
+                  h_file_tail(T, T->access_log, 500));
+    ck_assert_int_eq(h_signal(m, SIGTERM), 0);
+    FILE *go = fopen(h_strf(T, "%s.go", ready), "w");
+    ck_assert(go != NULL);
+    fclose(go);
+    int st = 0;
+    ck_assert_msg(h_wait_exit(p, 8000, &st) == 0, "the client did not finish");
+    char *text = h_read_file(out, NULL);
+    ck_assert_msg(text && strstr(text, "answer b'HTTP/1.1 413'"),
+                  "the lingering client, uploading across the stop: %s | error log: %s",
+                  text ? text : "(nothing)", h_file_tail(T, T->error_log, 1000));
+    free(text);
+    ck_assert_msg(h_wait_exit(m, 8000, &st) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "the master did not exit 0");
+}
+END_TEST
+
 /* A worker killed with requests in flight: the error log says how many
  * connections and requests it held, the other worker keeps accepting, the
  * master restarts it. */
@@ -774,6 +1034,19 @@ static Suite *process_suite(void)
     tcase_add_test(tc, reload_good_config_applies);
     tcase_add_test(tc, sigint_stops_gracefully);
     tcase_add_test(tc, sigusr1_reopens_access_log);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("handoff");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 40);
+    tcase_add_test(tc, reload_holds_the_cap_h2);
+    tcase_add_test(tc, reload_holds_the_cap_h1);
+    tcase_add_test(tc, drained_worker_exits_when_upstream_done_h2);
+    tcase_add_test(tc, drained_worker_exits_when_upstream_done_h1);
+    tcase_add_test(tc, idle_close_race_h1);
+    tcase_add_test(tc, idle_close_race_h2);
+    tcase_add_test(tc, limit_close_names_the_limit);
+    tcase_add_test(tc, stop_lets_lingering_closes_finish);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("privileges");
