@@ -24,9 +24,11 @@
  *     watches for this while it has streams, and counts idleness when not;
  *   - at most h2_max_stalled_streams requests in flight whose responses
  *     the client's flow control holds (a stream window shut or smaller
- *     than what waits for it, or the connection window shut; every one
- *     once the connection's writes have moved nothing for a tenth of
- *     send_timeout, cr_conn_write_stuck_ms, windows or not): a request
+ *     than what waits for it, or the connection window shut, for a tenth
+ *     of send_timeout without the client opening it or taking DATA - a
+ *     moment is what every bulk download does - or a stream window never
+ *     open; every one once the client has acknowledged next to nothing of
+ *     the output for as long, cr_conn_write_stuck_ms, windows or not): a request
  *     arriving past that is refused with RST_STREAM REFUSED_STREAM
  *     (reason "client not reading") and never reaches submit;
  *   - a request body that stops coming (no DATA payload for body_timeout

@@ -12,8 +12,10 @@
  *   - a client that stops reading its socket altogether, its windows wide
  *     open (h2hold.py): once corral's writes to it have been blocked for a
  *     while, every request it has in flight counts as stalled, so that new
- *     ones are refused; and it is closed body_timeout after its socket
- *     last took a byte, however busy it keeps the connection. */
+ *     ones are refused; and it is closed body_timeout after its TCP last
+ *     acknowledged some, however busy it keeps the connection;
+ *   - a client that reads normally with many bulk downloads in flight on
+ *     small windows (h2bulk.py): none of its requests is refused. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -226,6 +228,26 @@ START_TEST(zero_window_client_held_to_the_bound)
 }
 END_TEST
 
+/* h2bulk.py: a client that reads normally, its windows 64 KB, 24
+ * downloads of 1 MB in flight and, once they are all under way, 8 more
+ * requests one after another: every stream of such a bulk download waits
+ * on its window many times a second (more is buffered than the window
+ * lets out), but never for long, so none counts against
+ * h2_max_stalled_streams (16) and nothing is refused. */
+START_TEST(reading_client_with_bulk_downloads_not_refused)
+{
+    start("  send_timeout: 5s\n");
+    char *script = h_strf(T, "%s/tests/integration/h2bulk.py", T->srcdir);
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), "24", "1000000", "8", NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 30000, &r), 0);
+    ck_assert_msg(!r.timed_out && r.exit_code == 0, "h2bulk: %s | %s", r.out, r.err);
+    ck_assert_msg(strstr(r.out, "ok 32 refused 0 other 0 bytes 24000080") != NULL,
+                  "h2bulk: %s | %s", r.out, r.err);
+    ck_assert_int_eq(log_lines_with("client not reading"), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ clients that do not read at all */
 
 /* h2hold.py: 4 requests for 4 MB, then the client reads nothing, its
@@ -294,8 +316,14 @@ int main(void)
     tcase_add_test(tc, zero_window_streams_reset_after_send_timeout);
     tcase_add_test(tc, zero_window_client_does_not_starve_others);
     tcase_add_test(tc, zero_window_client_held_to_the_bound);
-    tcase_add_test(tc, client_not_reading_its_socket);
     suite_add_tcase(s, tc);
+    /* clients that read, or not, with their windows open (CK_RUN_CASE=stall) */
+    TCase *stall = tcase_create("stall");
+    tcase_add_checked_fixture(stall, setup, teardown);
+    tcase_set_timeout(stall, 40);
+    tcase_add_test(stall, client_not_reading_its_socket);
+    tcase_add_test(stall, reading_client_with_bulk_downloads_not_refused);
+    suite_add_tcase(s, stall);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
