@@ -31,6 +31,7 @@
 #define H2_FE_REFUSED 8 /* refused with REFUSED_STREAM: "client not reading" */
 #define H2_FE_BODY_TIMEOUT 16 /* its body stopped coming: "request body timeout" */
 #define H2_FE_WINDOWED 32     /* its stream's window has been open (> 0) */
+#define H2_FE_EARLY 64        /* corral answered it (413, 431, 414) before its body was in */
 
 struct h2 {
     struct cr_conn *c;
@@ -387,9 +388,11 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
     if (r->status == 431 || r->status == 414) {
         int st = r->status;
         r->status = 0;
+        r->fe_flags |= H2_FE_EARLY;
         cr_request_respond(r, st, st == 431 ? "request header fields too large" : "uri too long",
                            NULL);
     } else if (r->has_body && cr_request_body_too_large(r, r->req_clen)) {
+        r->fe_flags |= H2_FE_EARLY;
         cr_request_respond(r, 413, "request body too large", NULL);
     } else if (stalled_streams(h, hc->h2_max_stalled_streams) >= hc->h2_max_stalled_streams) {
         refuse_not_reading(h, r);
@@ -463,6 +466,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
     int rc = cr_request_body(r, data, len);
     if (rc == CR_ELIMIT) {
         nghttp2_session_consume(ng, sid, len);
+        r->fe_flags |= H2_FE_EARLY;
         cr_request_respond(r, 413, "request body too large", NULL);
         return 0;
     }
@@ -479,7 +483,11 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
 /* A DATA frame has left: its stream's window is smaller by its length
  * (nghttp2 counts it before calling here) and so is what waits for it, and
  * the client may answer it with WINDOW_UPDATEs. The end of an answer to a
- * request whose body timed out: the client is told to stop sending it. */
+ * request whose body timed out, or that corral answered before its body
+ * was in (413, 431, 414) while the client still sends it: the client is
+ * told to stop (RST_STREAM NO_ERROR, RFC 9113 8.1). DATA of it already on
+ * its way arrives on a closed stream: nghttp2 drops it and credits the
+ * connection's window (consumed at once with no_auto_window_update). */
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
     struct h2 *h = arg;
@@ -492,7 +500,9 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
         return 0;
     if (f->hd.type == NGHTTP2_DATA)
         stream_moved(h, r);
-    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && (r->fe_flags & H2_FE_BODY_TIMEOUT) &&
+    bool unread =
+        (r->fe_flags & H2_FE_BODY_TIMEOUT) || ((r->fe_flags & H2_FE_EARLY) && r->fe_body_us);
+    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && unread &&
         (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS))
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
     return 0;

@@ -11,7 +11,11 @@
  * at once). Each request whose head is complete goes to submit
  * (cr_request_submit in corral; see request.h); requests the front end
  * answers or refuses itself (431, 414, 413, REFUSED_STREAM) never do.
- * Returns 0 or CR_ENOMEM.
+ * Returns 0 or CR_ENOMEM. Such an answer (413, 431, 414) given before the
+ * request's body is all in is followed, once its END_STREAM is out, by
+ * RST_STREAM NO_ERROR (RFC 9113 8.1): the client stops sending a body
+ * nobody reads, and DATA of it already on its way is dropped, the
+ * connection's window credited.
  *
  * Limits (the http section of the config, corral.yaml(5)):
  *   - a header list passing max_header_size, counted per RFC 9113 6.5.2

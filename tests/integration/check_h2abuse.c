@@ -15,7 +15,9 @@
  *     ones are refused; and it is closed body_timeout after its TCP last
  *     acknowledged some, however busy it keeps the connection;
  *   - a client that reads normally with many bulk downloads in flight on
- *     small windows (h2bulk.py): none of its requests is refused. */
+ *     small windows (h2bulk.py): none of its requests is refused;
+ *   - uploads answered early (413) are reset once the answer is out, and
+ *     the connection goes on (h2post.py). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -248,6 +250,37 @@ START_TEST(reading_client_with_bulk_downloads_not_refused)
 }
 END_TEST
 
+/* ------------------------------------------------------------ early answers */
+
+/* h2post.py on one connection: a 4 MB POST with its content-length over
+ * max_body (64 KB), answered 413 at its head; a 4 MB POST without one,
+ * answered 413 once 64 KB have come; then a GET. Once each 413 is out,
+ * corral resets the stream with NO_ERROR (RFC 9113 8.1), so that the
+ * client stops sending a body nobody reads; the DATA already on its way
+ * is dropped without harm to the connection, on which the GET gets its
+ * 200. Without the reset the client would send both bodies whole. */
+START_TEST(early_answer_resets_the_upload)
+{
+    start("  max_body: 64k\n");
+    char *script = h_strf(T, "%s/tests/integration/h2post.py", T->srcdir);
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), "4000000", NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 25000, &r), 0);
+    ck_assert_msg(!r.timed_out && r.exit_code == 0, "h2post: exit %d: %s | %s", r.exit_code, r.out,
+                  r.err);
+    for (int sid = 1; sid <= 3; sid += 2) {
+        const char *line = strstr(r.out, h_strf(T, "stream %d status other reset 0 sent ", sid));
+        ck_assert_msg(line != NULL, "stream %d was not reset with NO_ERROR: %s", sid, r.out);
+        long sent = atol(strstr(line, "sent ") + 5);
+        ck_assert_msg(sent < 4000000, "stream %d: the client sent its whole body: %s", sid, r.out);
+    }
+    ck_assert_msg(strstr(r.out, "stream 5 status 200 reset none") != NULL, "the GET after them: %s",
+                  r.out);
+    ck_assert_int_eq(log_lines_with("\"status\":413"), 2);
+    ck_assert_int_eq(log_lines_with("\"status\":200"), 1);
+}
+END_TEST
+
 /* ------------------------------------------------------------ clients that do not read at all */
 
 /* h2hold.py: 4 requests for 4 MB, then the client reads nothing, its
@@ -323,6 +356,7 @@ int main(void)
     tcase_set_timeout(stall, 40);
     tcase_add_test(stall, client_not_reading_its_socket);
     tcase_add_test(stall, reading_client_with_bulk_downloads_not_refused);
+    tcase_add_test(stall, early_answer_resets_the_upload);
     suite_add_tcase(s, stall);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

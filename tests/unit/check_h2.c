@@ -766,6 +766,47 @@ START_TEST(body_that_never_comes_gets_408)
 }
 END_TEST
 
+/* A POST whose content-length is over max_body gets its 413 at once; once
+ * the 413 is out, its stream is reset with NO_ERROR (RFC 9113 8.1) so that
+ * the client stops sending the body. DATA of it already on its way lands
+ * on a closed stream and is dropped without harm: the connection goes on,
+ * and the next request is submitted. */
+START_TEST(early_413_resets_the_stream)
+{
+    teardown();
+    world("http:\n  max_body: 1k\n");
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+#define NV(k, v) {(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
+    nghttp2_nv nva[] = {NV(":method", "POST"), NV(":scheme", "https"),
+                        NV(":authority", "api.example.com"), NV(":path", "/v1/items"),
+                        NV("content-length", "100000")};
+#undef NV
+    uint8_t block[512];
+    ssize_t n = nghttp2_hd_deflate_hd(deflater, block, sizeof(block), nva, CR_ARRAY_LEN(nva));
+    ck_assert_int_gt(n, 0);
+    frame(F_HEADERS, FL_END_HEADERS, 1, block, (size_t)n);
+    static const uint8_t body[8192];
+    frame(F_DATA, 0, 1, body, sizeof(body));
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert_int_eq(nsubmit, 0); /* answered by the front end */
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.status[0], 413);
+    ck_assert_int_eq(s.rst_code[0], NGHTTP2_NO_ERROR);
+
+    for (int i = 0; i < 4; i++) /* in flight before the client saw the reset */
+        frame(F_DATA, 0, 1, body, sizeof(body));
+    get(3, true);
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert_int_eq(nsubmit, 1);
+    read_frames(&s);
+    ck_assert_int_eq(s.goaways, 0);
+    ck_assert_int_eq(C->state, CR_CONN_OPEN);
+    raw_done();
+}
+END_TEST
+
 /* The same through the pool: the request is on an upstream stream when
  * its body stops coming; the 408 cancels that stream, and the pool has
  * nothing in flight afterwards. The access log's reason is the 408's. */
@@ -852,9 +893,10 @@ START_TEST(body_not_waited_for_is_not_timed_out)
 END_TEST
 
 /* A request answered at its head (413: its content-length is past
- * max_body) whose body then never comes: the answer stays as it was, and
- * once body_timeout has passed the client's half of the stream, which it
- * would otherwise hold open for good, is reset with NO_ERROR. */
+ * max_body) whose body then never comes: the client's half of the stream,
+ * which it would otherwise hold open for good, is reset with NO_ERROR as
+ * soon as the answer is out (not body_timeout later), and once
+ * body_timeout has passed nothing more is sent for it. */
 START_TEST(answered_request_whose_body_never_comes_is_reset)
 {
     teardown();
@@ -874,13 +916,13 @@ START_TEST(answered_request_whose_body_never_comes_is_reset)
     struct seen s;
     read_frames(&s);
     ck_assert_int_eq(s.status[0], 413);
-    ck_assert_int_eq(s.rsts, 0);
+    ck_assert_int_eq(s.rst_code[0], NGHTTP2_NO_ERROR);
     ck_assert_int_eq(nsubmit, 0);
     pass_ms(150);
     fire_timer();
     read_frames(&s);
     ck_assert_int_eq(s.headers, 0);
-    ck_assert_int_eq(s.rst_code[0], NGHTTP2_NO_ERROR);
+    ck_assert_int_eq(s.rsts, 0);
     raw_done();
 }
 END_TEST
@@ -1057,6 +1099,7 @@ static Suite *h2_suite(void)
     tc = tcase_create("held_open");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, body_that_never_comes_gets_408);
+    tcase_add_test(tc, early_413_resets_the_stream);
     tcase_add_test(tc, body_timeout_cancels_the_upstream_stream);
     tcase_add_test(tc, body_data_restarts_the_clock);
     tcase_add_test(tc, body_not_waited_for_is_not_timed_out);
