@@ -336,6 +336,38 @@ START_TEST(client_not_reading_its_socket)
 }
 END_TEST
 
+/* The same client, its 20 more requests one every 0.2 s from 1 s after
+ * its writes blocked, and body_timeout long enough that the connection
+ * stays: while it reads nothing, the kernel's send buffer still grows now
+ * and then and takes a little more of corral's output, which is no sign
+ * of a client reading. Every one of the 20 is refused, over 4 s. */
+START_TEST(client_not_reading_refused_throughout)
+{
+    start("  send_timeout: 5s\n  body_timeout: 60s\n  h2_max_stalled_streams: 4\n");
+    char *script = h_strf(T, "%s/tests/integration/h2hold.py", T->srcdir);
+    char *out = h_path(T, "h2hold.out");
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), "4", "20", "1", "0.5",
+                          "0.2",     NULL};
+    pid_t holder = h_spawn(T, argv, out, h_path(T, "h2hold.err"));
+    ck_assert_int_gt(holder, 0);
+    int status;
+    ck_assert_int_eq(h_wait_exit(holder, 30000, &status), 0);
+    char *text = h_read_file(out, NULL);
+    ck_assert_msg(text && strstr(text, "more 20"), "h2hold did not send its 20 more: %s | %s",
+                  text ? text : "", h_file_tail(T, h_path(T, "h2hold.err"), 1000));
+    free(text);
+    for (long long end = h_now_ms() + 3000;
+         log_lines_with("client not reading") < 20 && h_now_ms() < end;)
+        h_sleep_ms(50);
+    char *j = h_testup_stats(T, T->uport, false);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_msg(log_lines_with("client not reading") == 20,
+                  "%d of the 20 refused (%ld requests reached testup)",
+                  log_lines_with("client not reading"), h_json_long(j, "requests"));
+    ck_assert_int_eq(h_json_long(j, "requests"), 4);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 int main(void)
@@ -355,6 +387,7 @@ int main(void)
     tcase_add_checked_fixture(stall, setup, teardown);
     tcase_set_timeout(stall, 40);
     tcase_add_test(stall, client_not_reading_its_socket);
+    tcase_add_test(stall, client_not_reading_refused_throughout);
     tcase_add_test(stall, reading_client_with_bulk_downloads_not_refused);
     tcase_add_test(stall, early_answer_resets_the_upload);
     suite_add_tcase(s, stall);
