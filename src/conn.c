@@ -4,12 +4,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_acked, which glibc's lacks */
+#include <linux/sockios.h> /* SIOCOUTQ */
+#include <linux/tcp.h>     /* struct tcp_info with tcpi_bytes_acked, which glibc's lacks */
 #include <openssl/err.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -349,32 +351,45 @@ static bool peer_acked(const struct cr_conn *c, uint64_t *acked, bool *drained)
     return true;
 }
 
+/* What the client's TCP must acknowledge from now for the output to count
+ * as moving: CR_CONN_OUT_PROGRESS, or all the kernel holds for it (sent or
+ * not, SIOCOUTQ) when that is less - a client with little to read reads it
+ * all. */
+static uint64_t progress_due(const struct cr_conn *c)
+{
+    int queued = 0;
+    if (ioctl(c->fd, SIOCOUTQ, &queued) != 0 || queued <= 0)
+        return 1;
+    return CR_MIN((uint64_t)queued, (uint64_t)CR_CONN_OUT_PROGRESS);
+}
+
 /* The clock of a client that does not read (out_stuck_us, read by
  * cr_conn_write_stuck_ms), after a write (blocked: it left output the
  * socket would not take; moved: the socket took some) or a look at the
  * socket (moved false). It starts when a write blocks and restarts only
- * when the client's TCP has acknowledged CR_CONN_OUT_PROGRESS more bytes
- * since, or stops when everything is acknowledged and nothing waits. Not
- * when the socket takes bytes: the kernel's send buffer grows (autotuning)
- * and keeps taking a little for seconds from a client that reads nothing.
- * Where TCP says nothing, any byte the socket takes is progress. A system
- * call only while the clock runs or a write blocks. */
+ * when the client's TCP has acknowledged what progress_due asked at its
+ * start, or stops then, or when everything is acknowledged, if nothing
+ * waits. Not when the socket takes bytes: the kernel's send buffer grows
+ * (autotuning) and keeps taking a little for seconds from a client that
+ * reads nothing. Where TCP says nothing, any byte the socket takes is
+ * progress. System calls only while the clock runs or a write blocks. */
 static void out_watch(struct cr_conn *c, bool blocked, bool moved)
 {
     if (!c->out_stuck_us && !blocked)
         return;
     uint64_t acked = 0;
     bool drained = false, tcp = peer_acked(c, &acked, &drained);
-    if (!c->out_stuck_us) {
-        c->out_stuck_us = cr_now_us();
-        c->out_acked = acked;
-        return;
+    if (c->out_stuck_us) {
+        bool idle = !blocked && evbuffer_get_length(c->out) == 0;
+        if (tcp ? !(acked - c->out_acked >= c->out_due || (idle && drained)) : !moved)
+            return;
+        c->out_stuck_us = 0;
+        if (!blocked)
+            return;
     }
-    bool idle = !blocked && evbuffer_get_length(c->out) == 0;
-    if (tcp ? !(acked - c->out_acked >= CR_CONN_OUT_PROGRESS || (idle && drained)) : !moved)
-        return;
+    c->out_stuck_us = cr_now_us();
     c->out_acked = acked;
-    c->out_stuck_us = blocked ? cr_now_us() : 0;
+    c->out_due = tcp ? progress_due(c) : 0;
 }
 
 static enum cr_tls_io tls_write_out(struct cr_conn *c)
