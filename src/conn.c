@@ -4,10 +4,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/sockios.h> /* SIOCOUTQ */
+#include <linux/tcp.h>     /* struct tcp_info with tcpi_bytes_acked, which glibc's lacks */
 #include <openssl/err.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -452,16 +456,71 @@ bool cr_conn_input_waiting(const struct cr_conn *c)
     return c->ssl ? SSL_has_pending(c->ssl) : c->rec && cr_tlsrec_buffered(c->rec);
 }
 
+/* What the client's TCP has acknowledged of the output (*acked, bytes)
+ * and whether all of it is (*drained: nothing unsent or unacked in the
+ * kernel). False where the socket tells neither (not TCP: the unit tests'
+ * connections without sockets). */
+static bool peer_acked(const struct cr_conn *c, uint64_t *acked, bool *drained)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    if (c->fd < 0 || getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof(ti.tcpi_notsent_bytes))
+        return false;
+    *acked = ti.tcpi_bytes_acked;
+    *drained = ti.tcpi_unacked == 0 && ti.tcpi_notsent_bytes == 0;
+    return true;
+}
+
+/* What the client's TCP must acknowledge from now for the output to count
+ * as moving: CR_CONN_OUT_PROGRESS, or all the kernel holds for it (sent or
+ * not, SIOCOUTQ) when that is less - a client with little to read reads it
+ * all. */
+static uint64_t progress_due(const struct cr_conn *c)
+{
+    int queued = 0;
+    if (ioctl(c->fd, SIOCOUTQ, &queued) != 0 || queued <= 0)
+        return 1;
+    return CR_MIN((uint64_t)queued, (uint64_t)CR_CONN_OUT_PROGRESS);
+}
+
+/* The clock of a client that does not read (out_stuck_us, read by
+ * cr_conn_write_stuck_ms), after a write (blocked: it left output the
+ * socket would not take; moved: the socket took some) or a look at the
+ * socket (moved false). It starts when a write blocks and restarts only
+ * when the client's TCP has acknowledged what progress_due asked at its
+ * start, or stops then, or when everything is acknowledged, if nothing
+ * waits. Not when the socket takes bytes: the kernel's send buffer grows
+ * (autotuning) and keeps taking a little for seconds from a client that
+ * reads nothing. Where TCP says nothing, any byte the socket takes is
+ * progress. System calls only while the clock runs or a write blocks. */
+static void out_watch(struct cr_conn *c, bool blocked, bool moved)
+{
+    if (!c->out_stuck_us && !blocked)
+        return;
+    uint64_t acked = 0;
+    bool drained = false, tcp = peer_acked(c, &acked, &drained);
+    if (c->out_stuck_us) {
+        bool idle = !blocked && evbuffer_get_length(c->out) == 0;
+        if (tcp ? !(acked - c->out_acked >= c->out_due || (idle && drained)) : !moved)
+            return;
+        c->out_stuck_us = 0;
+        if (!blocked)
+            return;
+    }
+    c->out_stuck_us = cr_now_us();
+    c->out_acked = acked;
+    c->out_due = tcp ? progress_due(c) : 0;
+}
+
 static enum cr_tls_io tls_write_out(struct cr_conn *c)
 {
     size_t before = evbuffer_get_length(c->out);
     enum cr_tls_io rc =
         c->ssl ? cr_tls_write_out(c->ssl, c->out) : cr_tlsrec_write_out(c->rec, c->fd, c->out);
     c->write_blocked = rc != CR_TLS_OK;
-    if (rc == CR_TLS_OK || evbuffer_get_length(c->out) < before)
-        c->out_stuck_us = 0; /* the socket took some */
-    else if (rc == CR_TLS_WANT_WRITE && !c->out_stuck_us)
-        c->out_stuck_us = cr_now_us();
+    out_watch(c, rc == CR_TLS_WANT_WRITE,
+              rc == CR_TLS_OK || evbuffer_get_length(c->out) < before);
     return rc;
 }
 
@@ -584,12 +643,21 @@ size_t cr_conn_pending(const struct cr_conn *c)
     return evbuffer_get_length(c->out);
 }
 
-uint64_t cr_conn_write_stuck_ms(const struct cr_conn *c)
+/* out_stuck_us as it stands, in ms */
+static uint64_t stuck_ms(const struct cr_conn *c)
 {
     if (!c->out_stuck_us)
-        return 0; /* no clock read: asked at every new HTTP/2 request */
+        return 0;
     uint64_t now = cr_now_us();
     return now > c->out_stuck_us ? (now - c->out_stuck_us) / 1000 : 0;
+}
+
+uint64_t cr_conn_write_stuck_ms(struct cr_conn *c)
+{
+    if (!c->out_stuck_us)
+        return 0; /* no clock read, no system call: asked at every new HTTP/2 request */
+    out_watch(c, c->write_blocked, false); /* acknowledged since the last write? */
+    return stuck_ms(c);
 }
 
 /* Writes what is queued; asks the front end for more while there is room. */
@@ -616,7 +684,7 @@ static void do_flush(void *arg)
             /* a client that stops reading is dropped body_timeout after its
              * socket last took a byte: counted from then, not from this
              * write, or every frame it sends would put it off again */
-            uint64_t ms = c->w->cfg->http.body_timeout_ms, stuck = cr_conn_write_stuck_ms(c);
+            uint64_t ms = c->w->cfg->http.body_timeout_ms, stuck = stuck_ms(c);
             ms = stuck < ms ? ms - stuck : 1;
             struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
                                  .tv_usec = (suseconds_t)(ms % 1000) * 1000};
@@ -660,7 +728,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     }
     if (c->want_read_on_write)
         return;
-    c->out_stuck_us = 0; /* writable: the client has read some */
+    out_watch(c, c->write_blocked, false); /* writable: the client read some, or the
+                                            * kernel's send buffer grew */
     do_flush(c);
     /* a read that wanted the socket writable (renegotiation-like cases) */
     if (c->state == CR_CONN_OPEN && !c->read_paused)

@@ -99,8 +99,11 @@ struct cr_conn {
     bool read_paused;        /* backpressure from the front end */
     bool want_read_on_write; /* SSL_write needs the socket readable */
     bool write_blocked;      /* the last write did not finish */
-    uint64_t out_stuck_us;   /* since then the socket has taken none of the output
+    uint64_t out_stuck_us;   /* since then the client's TCP has acknowledged less
+                              * than out_due of the output, which waits
                               * (cr_conn_write_stuck_ms); 0 while it moves */
+    uint64_t out_acked;      /* what it had acknowledged then (tcpi_bytes_acked) */
+    uint64_t out_due;        /* CR_CONN_OUT_PROGRESS, or less when the kernel held less */
     bool hs_waiting;         /* in HELLO, on slot->hs_waiting for a handshake slot */
     bool linger;             /* close lingering once the output is written */
     const char *close_why;   /* the limit that closed it, for the access log of the
@@ -142,13 +145,22 @@ size_t cr_conn_pending(const struct cr_conn *c);
  * about to close an idle connection: a request is on its way. */
 bool cr_conn_input_waiting(const struct cr_conn *c);
 
-/* How long (ms) the output has waited on a socket that takes none of it:
- * from a write that moved nothing (the kernel's buffer is full: the client
- * does not read) until one moves something or the socket becomes writable
- * again. 0 while the output moves or nothing waits. A connection stuck for
- * body_timeout is closed ("not reading its responses"), however busy its
- * client keeps it otherwise. */
-uint64_t cr_conn_write_stuck_ms(const struct cr_conn *c);
+/* How long (ms) the output has waited on a client that does not read it:
+ * from a write the socket did not take whole (the kernel's buffer is full)
+ * until the client's TCP has acknowledged CR_CONN_OUT_PROGRESS more bytes,
+ * or all the kernel held for it then if that was less (the clock starts
+ * again if output still waits), or all of it with nothing left to write. Bytes the socket takes do
+ * not count: a growing send buffer takes some for seconds from a client that reads nothing. 0 while
+ * the output moves or nothing waits. A connection stuck for body_timeout is closed ("not reading
+ * its responses"), however busy its client keeps it otherwise. Looks at the socket (getsockopt)
+ * only while the clock runs. */
+uint64_t cr_conn_write_stuck_ms(struct cr_conn *c);
+
+/* What a client must acknowledge of the output for it to count as moving
+ * (cr_conn_write_stuck_ms): a full TLS record, more than a client's kernel
+ * frees by packing its receive queue, less than any client that reads
+ * takes in a tenth of send_timeout. */
+#define CR_CONN_OUT_PROGRESS (16 * 1024)
 
 /* Stops or resumes reading from the client (backpressure). */
 void cr_conn_pause_read(struct cr_conn *c, bool pause);

@@ -30,6 +30,8 @@
 #define H2_FE_SHUT 4    /* live, and its stream's window holds its response: in nshut */
 #define H2_FE_REFUSED 8 /* refused with REFUSED_STREAM: "client not reading" */
 #define H2_FE_BODY_TIMEOUT 16 /* its body stopped coming: "request body timeout" */
+#define H2_FE_WINDOWED 32     /* its stream's window has been open (> 0) */
+#define H2_FE_EARLY 64        /* corral answered it (413, 431, 414) before its body was in */
 
 struct h2 {
     struct cr_conn *c;
@@ -47,6 +49,7 @@ struct h2 {
     uint64_t hblock_us;   /* it began (its HEADERS frame) at; 0: no block is open */
     int32_t hblock_sid;   /* its stream */
     uint32_t wu_credit;   /* WINDOW_UPDATEs owed to DATA sent (H2_WU_CREDIT_MAX) */
+    uint64_t data_us;     /* the last DATA frame left at */
     /* the client's frame budgets (gcra.h words: zero is a full bucket) */
     _Atomic uint64_t tat_resets, tat_pings, tat_settings, tat_empty, tat_control;
 };
@@ -71,18 +74,23 @@ static struct cr_request *stream_req(struct h2 *h, int32_t sid)
 
 /* What one connection may hold of the upstream while its client does not
  * read: at most http.h2_max_stalled_streams requests in flight whose
- * responses cannot move to it now. A request is live (H2_FE_LIVE, counted
+ * responses cannot move to it. A request is live (H2_FE_LIVE, counted
  * in nlive) from its submission until the last of its response is handed
  * to nghttp2 or its stream ends; a live request is shut (H2_FE_SHUT, in
- * nshut) while its stream's send window is <= 0 (from the start on a
- * connection whose SETTINGS_INITIAL_WINDOW_SIZE is 0) or smaller than what
- * is buffered for it already. While the connection's send window is <= 0
- * every live request is held. The flags are updated where a window or a
- * buffer changes (stream_recount), so the check at each new request costs
- * one nghttp2 look-up and no walk of the streams: the connection's window,
- * read there because it changes with every DATA frame of any stream. A
- * client that stops reading its socket altogether may keep every window
- * wide open: once corral's writes to it have moved nothing for a while
+ * nshut) while its stream's send window is <= 0 or smaller than what is
+ * buffered for it already, since fe_shut_us. A bulk download from a client
+ * that reads is shut many times a second, a moment each time: a shut
+ * request is held, and counts, only once its client has neither opened
+ * its window nor taken a DATA frame of it for a tenth of send_timeout
+ * (stall_grace_us), or at once when its window has never been open (a
+ * client whose SETTINGS_INITIAL_WINDOW_SIZE is 0 and that sent no
+ * WINDOW_UPDATE for it). While the connection's send window is <= 0 and no
+ * DATA has left for as long, every live request is held. The flags are
+ * updated where a window or a buffer changes (stream_recount), so the
+ * check at each new request costs nothing more than a look at the
+ * connection's window until nshut reaches the bound; then it walks the
+ * streams. A client that stops reading its socket altogether may keep
+ * every window wide open: once it has taken nothing for as long
  * (output_stuck), every live request counts too. */
 static void stream_recount(struct h2 *h, struct cr_request *r)
 {
@@ -90,15 +98,28 @@ static void stream_recount(struct h2 *h, struct cr_request *r)
     if (r->fe_flags & H2_FE_LIVE) {
         /* -1 when the stream is gone: shut, but it is no longer live then */
         int32_t w = nghttp2_session_get_stream_remote_window_size(h->ng, r->fe_stream);
+        if (w > 0)
+            r->fe_flags |= H2_FE_WINDOWED;
         shut = w <= 0 || evbuffer_get_length(r->resp_body) > (size_t)w;
     }
     if (shut == ((r->fe_flags & H2_FE_SHUT) != 0))
         return;
     r->fe_flags ^= H2_FE_SHUT;
-    if (shut)
+    if (shut) {
         h->nshut++;
-    else
+        r->fe_shut_us = cr_now_us();
+    } else {
         h->nshut--;
+    }
+}
+
+/* The client moved r's response along (opened its window, or a DATA frame
+ * of it left): a wait on its window starts again. */
+static void stream_moved(struct h2 *h, struct cr_request *r)
+{
+    stream_recount(h, r);
+    if (r->fe_flags & H2_FE_SHUT)
+        r->fe_shut_us = cr_now_us();
 }
 
 /* The caller recounts r (stream_recount) before nshut is next read. */
@@ -120,22 +141,42 @@ static void stream_unlive(struct h2 *h, struct cr_request *r)
     stream_recount(h, r);
 }
 
+/* How long a window or a socket must hold a response before the client
+ * counts as not reading: a tenth of send_timeout (3 s by default). */
+static uint64_t stall_grace_us(const struct cr_cfg_http *hc)
+{
+    return CR_MAX(hc->send_timeout_ms / 10, (uint64_t)H2_TICK_MIN_MS) * 1000;
+}
+
 /* Whether the client has stopped reading its socket, whatever its windows
- * say: corral's writes to it have moved nothing for a tenth of
- * send_timeout (3 s by default). */
+ * say: it has acknowledged next to nothing of corral's output for
+ * stall_grace_us (cr_conn_write_stuck_ms). */
 static bool output_stuck(struct h2 *h)
 {
-    const struct cr_cfg_http *hc = &h->c->w->cfg->http;
     uint64_t ms = cr_conn_write_stuck_ms(h->c);
-    return ms > 0 && ms >= CR_MAX(hc->send_timeout_ms / 10, (uint64_t)H2_TICK_MIN_MS);
+    return ms > 0 && ms * 1000 >= stall_grace_us(&h->c->w->cfg->http);
 }
 
 /* Requests in flight whose responses the client holds: its flow control,
- * or, when it does not read at all, every one. */
-static uint32_t stalled_streams(struct h2 *h)
+ * or, when it does not read at all, every one. Exact once it reaches
+ * bound; below, it may count shut requests that are not held yet. */
+static uint32_t stalled_streams(struct h2 *h, uint32_t bound)
 {
-    return nghttp2_session_get_remote_window_size(h->ng) <= 0 || output_stuck(h) ? h->nlive
-                                                                                 : h->nshut;
+    const struct cr_cfg_http *hc = &h->c->w->cfg->http;
+    if (h->nlive < bound)
+        return h->nlive; /* no clock read, no system call */
+    uint64_t now = cr_now_us(), grace = stall_grace_us(hc);
+    if ((nghttp2_session_get_remote_window_size(h->ng) <= 0 && now - h->data_us >= grace) ||
+        output_stuck(h))
+        return h->nlive;
+    if (h->nshut < bound)
+        return h->nshut;
+    uint32_t n = 0; /* at most max_streams, and only while nshut is at the bound */
+    for (struct cr_request *r = TAILQ_FIRST(&h->reqs); r; r = TAILQ_NEXT(r, felink))
+        if ((r->fe_flags & H2_FE_SHUT) &&
+            (!(r->fe_flags & H2_FE_WINDOWED) || now - r->fe_shut_us >= grace))
+            n++;
+    return n;
 }
 
 /* The client's SETTINGS_INITIAL_WINDOW_SIZE changed every stream's window:
@@ -161,7 +202,8 @@ static void refuse_not_reading(struct h2 *h, struct cr_request *r)
     r->resp_aborted = true;
     cr_request_set_state(r, CR_REQ_DONE); /* trailers arriving before the reset is out are not a head */
     cr_log_debug("conn %llu from %s: HTTP/2 stream %d refused: client not reading (%u stalled)",
-                 (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream, stalled_streams(h));
+                 (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream,
+                 stalled_streams(h, 0));
     nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream, NGHTTP2_REFUSED_STREAM);
     cr_conn_want_flush(h->c);
 }
@@ -346,11 +388,13 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
     if (r->status == 431 || r->status == 414) {
         int st = r->status;
         r->status = 0;
+        r->fe_flags |= H2_FE_EARLY;
         cr_request_respond(r, st, st == 431 ? "request header fields too large" : "uri too long",
                            NULL);
     } else if (r->has_body && cr_request_body_too_large(r, r->req_clen)) {
+        r->fe_flags |= H2_FE_EARLY;
         cr_request_respond(r, 413, "request body too large", NULL);
-    } else if (stalled_streams(h) >= hc->h2_max_stalled_streams) {
+    } else if (stalled_streams(h, hc->h2_max_stalled_streams) >= hc->h2_max_stalled_streams) {
         refuse_not_reading(h, r);
     } else {
         stream_live(h, r); /* before: submit may answer at once */
@@ -383,7 +427,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
     if (!r)
         return 0;
     if (f->hd.type == NGHTTP2_WINDOW_UPDATE) {
-        stream_recount(h, r);
+        stream_moved(h, r);
     } else if (f->hd.type == NGHTTP2_HEADERS && r->state == CR_REQ_HEAD) {
         head_complete(h, r, end);
         if (end)
@@ -422,6 +466,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
     int rc = cr_request_body(r, data, len);
     if (rc == CR_ELIMIT) {
         nghttp2_session_consume(ng, sid, len);
+        r->fe_flags |= H2_FE_EARLY;
         cr_request_respond(r, 413, "request body too large", NULL);
         return 0;
     }
@@ -438,18 +483,26 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
 /* A DATA frame has left: its stream's window is smaller by its length
  * (nghttp2 counts it before calling here) and so is what waits for it, and
  * the client may answer it with WINDOW_UPDATEs. The end of an answer to a
- * request whose body timed out: the client is told to stop sending it. */
+ * request whose body timed out, or that corral answered before its body
+ * was in (413, 431, 414) while the client still sends it: the client is
+ * told to stop (RST_STREAM NO_ERROR, RFC 9113 8.1). DATA of it already on
+ * its way arrives on a closed stream: nghttp2 drops it and credits the
+ * connection's window (consumed at once with no_auto_window_update). */
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
     struct h2 *h = arg;
     struct cr_request *r = f->hd.stream_id ? stream_req(h, f->hd.stream_id) : NULL;
-    if (f->hd.type == NGHTTP2_DATA)
+    if (f->hd.type == NGHTTP2_DATA) {
         h->wu_credit = CR_MIN(h->wu_credit + 2, (uint32_t)H2_WU_CREDIT_MAX);
+        h->data_us = cr_now_us();
+    }
     if (!r)
         return 0;
     if (f->hd.type == NGHTTP2_DATA)
-        stream_recount(h, r);
-    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && (r->fe_flags & H2_FE_BODY_TIMEOUT) &&
+        stream_moved(h, r);
+    bool unread =
+        (r->fe_flags & H2_FE_BODY_TIMEOUT) || ((r->fe_flags & H2_FE_EARLY) && r->fe_body_us);
+    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && unread &&
         (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS))
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
     return 0;

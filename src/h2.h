@@ -11,7 +11,11 @@
  * at once). Each request whose head is complete goes to submit
  * (cr_request_submit in corral; see request.h); requests the front end
  * answers or refuses itself (431, 414, 413, REFUSED_STREAM) never do.
- * Returns 0 or CR_ENOMEM.
+ * Returns 0 or CR_ENOMEM. Such an answer (413, 431, 414) given before the
+ * request's body is all in is followed, once its END_STREAM is out, by
+ * RST_STREAM NO_ERROR (RFC 9113 8.1): the client stops sending a body
+ * nobody reads, and DATA of it already on its way is dropped, the
+ * connection's window credited.
  *
  * Limits (the http section of the config, corral.yaml(5)):
  *   - a header list passing max_header_size, counted per RFC 9113 6.5.2
@@ -24,9 +28,11 @@
  *     watches for this while it has streams, and counts idleness when not;
  *   - at most h2_max_stalled_streams requests in flight whose responses
  *     the client's flow control holds (a stream window shut or smaller
- *     than what waits for it, or the connection window shut; every one
- *     once the connection's writes have moved nothing for a tenth of
- *     send_timeout, cr_conn_write_stuck_ms, windows or not): a request
+ *     than what waits for it, or the connection window shut, for a tenth
+ *     of send_timeout without the client opening it or taking DATA - a
+ *     moment is what every bulk download does - or a stream window never
+ *     open; every one once the client has acknowledged next to nothing of
+ *     the output for as long, cr_conn_write_stuck_ms, windows or not): a request
  *     arriving past that is refused with RST_STREAM REFUSED_STREAM
  *     (reason "client not reading") and never reaches submit;
  *   - a request body that stops coming (no DATA payload for body_timeout

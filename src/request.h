@@ -138,6 +138,8 @@ struct cr_request {
     uint8_t fe_flags;
     uint64_t fe_hleft;      /* h2: what the header list may still take (RFC 9113 6.5.2) */
     uint64_t fe_stall_us;   /* h2: response bytes wait for the client since */
+    uint64_t fe_shut_us;    /* h2: its window has held its response since (shut,
+                             * or the client last opened it or took DATA) */
     uint64_t fe_body_us;    /* h2: the request body is waited for since (the
                              * head, or its last DATA); 0 when it is not */
     TAILQ_ENTRY(cr_request) felink; /* the connection's requests: h1 its

@@ -12,8 +12,12 @@
  *   - a client that stops reading its socket altogether, its windows wide
  *     open (h2hold.py): once corral's writes to it have been blocked for a
  *     while, every request it has in flight counts as stalled, so that new
- *     ones are refused; and it is closed body_timeout after its socket
- *     last took a byte, however busy it keeps the connection. */
+ *     ones are refused; and it is closed body_timeout after its TCP last
+ *     acknowledged some, however busy it keeps the connection;
+ *   - a client that reads normally with many bulk downloads in flight on
+ *     small windows (h2bulk.py): none of its requests is refused;
+ *   - uploads answered early (413) are reset once the answer is out, and
+ *     the connection goes on (h2post.py). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -226,6 +230,57 @@ START_TEST(zero_window_client_held_to_the_bound)
 }
 END_TEST
 
+/* h2bulk.py: a client that reads normally, its windows 64 KB, 24
+ * downloads of 1 MB in flight and, once they are all under way, 8 more
+ * requests one after another: every stream of such a bulk download waits
+ * on its window many times a second (more is buffered than the window
+ * lets out), but never for long, so none counts against
+ * h2_max_stalled_streams (16) and nothing is refused. */
+START_TEST(reading_client_with_bulk_downloads_not_refused)
+{
+    start("  send_timeout: 5s\n");
+    char *script = h_strf(T, "%s/tests/integration/h2bulk.py", T->srcdir);
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), "24", "1000000", "8", NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 30000, &r), 0);
+    ck_assert_msg(!r.timed_out && r.exit_code == 0, "h2bulk: %s | %s", r.out, r.err);
+    ck_assert_msg(strstr(r.out, "ok 32 refused 0 other 0 bytes 24000080") != NULL,
+                  "h2bulk: %s | %s", r.out, r.err);
+    ck_assert_int_eq(log_lines_with("client not reading"), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------ early answers */
+
+/* h2post.py on one connection: a 4 MB POST with its content-length over
+ * max_body (64 KB), answered 413 at its head; a 4 MB POST without one,
+ * answered 413 once 64 KB have come; then a GET. Once each 413 is out,
+ * corral resets the stream with NO_ERROR (RFC 9113 8.1), so that the
+ * client stops sending a body nobody reads; the DATA already on its way
+ * is dropped without harm to the connection, on which the GET gets its
+ * 200. Without the reset the client would send both bodies whole. */
+START_TEST(early_answer_resets_the_upload)
+{
+    start("  max_body: 64k\n");
+    char *script = h_strf(T, "%s/tests/integration/h2post.py", T->srcdir);
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), "4000000", NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 25000, &r), 0);
+    ck_assert_msg(!r.timed_out && r.exit_code == 0, "h2post: exit %d: %s | %s", r.exit_code, r.out,
+                  r.err);
+    for (int sid = 1; sid <= 3; sid += 2) {
+        const char *line = strstr(r.out, h_strf(T, "stream %d status other reset 0 sent ", sid));
+        ck_assert_msg(line != NULL, "stream %d was not reset with NO_ERROR: %s", sid, r.out);
+        long sent = atol(strstr(line, "sent ") + 5);
+        ck_assert_msg(sent < 4000000, "stream %d: the client sent its whole body: %s", sid, r.out);
+    }
+    ck_assert_msg(strstr(r.out, "stream 5 status 200 reset none") != NULL, "the GET after them: %s",
+                  r.out);
+    ck_assert_int_eq(log_lines_with("\"status\":413"), 2);
+    ck_assert_int_eq(log_lines_with("\"status\":200"), 1);
+}
+END_TEST
+
 /* ------------------------------------------------------------ clients that do not read at all */
 
 /* h2hold.py: 4 requests for 4 MB, then the client reads nothing, its
@@ -288,6 +343,38 @@ START_TEST(client_not_reading_its_socket)
 }
 END_TEST
 
+/* The same client, its 20 more requests one every 0.2 s from 1 s after
+ * its writes blocked, and body_timeout long enough that the connection
+ * stays: while it reads nothing, the kernel's send buffer still grows now
+ * and then and takes a little more of corral's output, which is no sign
+ * of a client reading. Every one of the 20 is refused, over 4 s. */
+START_TEST(client_not_reading_refused_throughout)
+{
+    start("  send_timeout: 5s\n  body_timeout: 60s\n  h2_max_stalled_streams: 4\n");
+    char *script = h_strf(T, "%s/tests/integration/h2hold.py", T->srcdir);
+    char *out = h_path(T, "h2hold.out");
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), "4", "20", "1", "0.5",
+                          "0.2",     NULL};
+    pid_t holder = h_spawn(T, argv, out, h_path(T, "h2hold.err"));
+    ck_assert_int_gt(holder, 0);
+    int status;
+    ck_assert_int_eq(h_wait_exit(holder, 30000, &status), 0);
+    char *text = h_read_file(out, NULL);
+    ck_assert_msg(text && strstr(text, "more 20"), "h2hold did not send its 20 more: %s | %s",
+                  text ? text : "", h_file_tail(T, h_path(T, "h2hold.err"), 1000));
+    free(text);
+    for (long long end = h_now_ms() + 3000;
+         log_lines_with("client not reading") < 20 && h_now_ms() < end;)
+        h_sleep_ms(50);
+    char *j = h_testup_stats(T, T->uport, false);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_msg(log_lines_with("client not reading") == 20,
+                  "%d of the 20 refused (%ld requests reached testup)",
+                  log_lines_with("client not reading"), h_json_long(j, "requests"));
+    ck_assert_int_eq(h_json_long(j, "requests"), 4);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 int main(void)
@@ -301,8 +388,16 @@ int main(void)
     tcase_add_test(tc, zero_window_streams_reset_after_send_timeout);
     tcase_add_test(tc, zero_window_client_does_not_starve_others);
     tcase_add_test(tc, zero_window_client_held_to_the_bound);
-    tcase_add_test(tc, client_not_reading_its_socket);
     suite_add_tcase(s, tc);
+    /* clients that read, or not, with their windows open (CK_RUN_CASE=stall) */
+    TCase *stall = tcase_create("stall");
+    tcase_add_checked_fixture(stall, setup, teardown);
+    tcase_set_timeout(stall, 40);
+    tcase_add_test(stall, client_not_reading_its_socket);
+    tcase_add_test(stall, client_not_reading_refused_throughout);
+    tcase_add_test(stall, reading_client_with_bulk_downloads_not_refused);
+    tcase_add_test(stall, early_answer_resets_the_upload);
+    suite_add_tcase(s, stall);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

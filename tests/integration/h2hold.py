@@ -3,14 +3,15 @@
 while its flow-control windows stay wide open, for check_h2abuse.c.
 Python 3 standard library only.
 
-  h2hold.py PORT STREAMS MORE WAIT_S HOLD_S
+  h2hold.py PORT STREAMS MORE WAIT_S HOLD_S [EVERY_S]
 
 Connects to 127.0.0.1:PORT (TLS, ALPN h2, SNI edge.test) with a small
 receive buffer, announces SETTINGS_INITIAL_WINDOW_SIZE 2^30 and opens the
 connection's window as far, asks for STREAMS large responses
 (/bytes/4000000) and from then on never reads a byte. Once its receive
 queue has stopped growing (the server's writes are blocked) and WAIT_S more
-seconds have passed, it asks for MORE of them. Then it keeps the connection
+seconds have passed, it asks for MORE of them (all at once, or one every
+EVERY_S seconds when that is given and not 0). Then it keeps the connection
 busy, a WINDOW_UPDATE of 1 byte every 0.3 s (which asks for no answer), for
 at most HOLD_S seconds or until the server ends the connection. Lines on
 stdout, each flushed:
@@ -65,6 +66,7 @@ def say(line):
 def main(argv):
     port, streams, more = int(argv[1]), int(argv[2]), int(argv[3])
     wait_s, hold_s = float(argv[4]), float(argv[5])
+    every_s = float(argv[6]) if len(argv) > 6 else 0.0
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window
     raw.settimeout(5.0)
@@ -105,10 +107,16 @@ def main(argv):
     time.sleep(wait_s)  # the time under test: how long its output has been stuck
 
     out = b""
-    for _ in range(more):
+    for i in range(more):
         out += frame(HEADERS, END_STREAM | END_HEADERS, sid, BIG)
         sid += 2
-    s.sendall(out)
+        if every_s > 0:
+            if i > 0:
+                time.sleep(every_s)
+            s.sendall(out)
+            out = b""
+    if out:
+        s.sendall(out)
     say("more %d" % more)
 
     end = time.monotonic() + hold_s

@@ -638,7 +638,7 @@ END_TEST
 START_TEST(stalled_count_follows_stream_windows)
 {
     teardown();
-    world("http:\n  h2_max_stalled_streams: 4\n");
+    world("http:\n  h2_max_stalled_streams: 4\n  send_timeout: 1s\n");
     phone = fx_h2c_new_window(0);
     ck_assert_int_eq(cr_h2_attach(C, sink), 0);
     int32_t s[8];
@@ -659,9 +659,11 @@ START_TEST(stalled_count_follows_stream_windows)
     ck_assert_int_eq(fx_h2c_reset_code(phone, s[6]), NGHTTP2_REFUSED_STREAM);
 
     /* its answer (a JSON body of some 40 bytes) is more than 10 bytes:
-     * 10 go, the rest waits, and the stream counts again */
+     * 10 go, the rest waits, and the stream counts again once it has
+     * waited a tenth of send_timeout (100 ms) */
     cr_request_respond(subs[0], 200, "ok", NULL);
     phone_exchange();
+    pass_ms(150);
     s[7] = fx_h2c_request(phone, big_get);
     phone_exchange();
     ck_assert_int_eq(nsubmit, 5);
@@ -683,13 +685,14 @@ START_TEST(stalled_count_follows_stream_windows)
 END_TEST
 
 /* A client with wide stream windows whose connection window is shut: every
- * response it has in flight waits on it, so every in-flight request
- * counts, whatever its stream's window; opening the connection's window
- * makes room again. */
+ * response it has in flight waits on it, so once it has waited a tenth of
+ * send_timeout (100 ms here; a moment is what any bulk download does)
+ * every in-flight request counts, whatever its stream's window; opening
+ * the connection's window makes room again. */
 START_TEST(shut_connection_window_counts_every_stream)
 {
     teardown();
-    world("http:\n  h2_max_stalled_streams: 4\n");
+    world("http:\n  h2_max_stalled_streams: 4\n  send_timeout: 1s\n");
     struct fx_lb *lb = fx_lb_new(1000, 200, 100000);
     struct cr_upconn *u = fx_up_ready(&X, 0, lb);
     phone = fx_h2c_new_window(1 << 20); /* its connection window stays 65535 */
@@ -703,13 +706,17 @@ START_TEST(shut_connection_window_counts_every_stream)
     }
     ck_assert_uint_eq(fx_lb_requests(lb), 2);
     ck_assert_uint_eq(fx_h2c_done(phone), 0);
-    int32_t s[3];
+    /* shut a moment ago: nothing is held yet, 5 in flight */
+    int32_t s[4];
     for (int i = 0; i < 3; i++)
         s[i] = fx_h2c_request(phone, big_get);
     phone_exchange();
-    ck_assert_int_eq(fx_h2c_reset_code(phone, s[0]), -1);
-    ck_assert_int_eq(fx_h2c_reset_code(phone, s[1]), -1);
-    ck_assert_int_eq(fx_h2c_reset_code(phone, s[2]), NGHTTP2_REFUSED_STREAM);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(fx_h2c_reset_code(phone, s[i]), -1);
+    pass_ms(150); /* shut for longer than a tenth of send_timeout */
+    s[3] = fx_h2c_request(phone, big_get);
+    phone_exchange();
+    ck_assert_int_eq(fx_h2c_reset_code(phone, s[3]), NGHTTP2_REFUSED_STREAM);
 
     fx_h2c_window(phone, 0, 1 << 20);
     phone_exchange();
@@ -717,7 +724,7 @@ START_TEST(shut_connection_window_counts_every_stream)
     phone_exchange();
     ck_assert_int_eq(fx_h2c_reset_code(phone, more), -1);
     ck_assert_int_eq(fx_up_pump(u, lb), 0);
-    ck_assert_uint_eq(fx_lb_requests(lb), 5);
+    ck_assert_uint_eq(fx_lb_requests(lb), 6);
     fx_h2c_free(phone);
     fx_conn_free(C);
     C = NULL;
@@ -753,6 +760,47 @@ START_TEST(body_that_never_comes_gets_408)
     read_frames(&s);
     ck_assert_int_eq(s.status[0], 408);
     ck_assert_int_eq(s.rst_code[0], NGHTTP2_NO_ERROR);
+    ck_assert_int_eq(s.goaways, 0);
+    ck_assert_int_eq(C->state, CR_CONN_OPEN);
+    raw_done();
+}
+END_TEST
+
+/* A POST whose content-length is over max_body gets its 413 at once; once
+ * the 413 is out, its stream is reset with NO_ERROR (RFC 9113 8.1) so that
+ * the client stops sending the body. DATA of it already on its way lands
+ * on a closed stream and is dropped without harm: the connection goes on,
+ * and the next request is submitted. */
+START_TEST(early_413_resets_the_stream)
+{
+    teardown();
+    world("http:\n  max_body: 1k\n");
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+#define NV(k, v) {(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
+    nghttp2_nv nva[] = {NV(":method", "POST"), NV(":scheme", "https"),
+                        NV(":authority", "api.example.com"), NV(":path", "/v1/items"),
+                        NV("content-length", "100000")};
+#undef NV
+    uint8_t block[512];
+    ssize_t n = nghttp2_hd_deflate_hd(deflater, block, sizeof(block), nva, CR_ARRAY_LEN(nva));
+    ck_assert_int_gt(n, 0);
+    frame(F_HEADERS, FL_END_HEADERS, 1, block, (size_t)n);
+    static const uint8_t body[8192];
+    frame(F_DATA, 0, 1, body, sizeof(body));
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert_int_eq(nsubmit, 0); /* answered by the front end */
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.status[0], 413);
+    ck_assert_int_eq(s.rst_code[0], NGHTTP2_NO_ERROR);
+
+    for (int i = 0; i < 4; i++) /* in flight before the client saw the reset */
+        frame(F_DATA, 0, 1, body, sizeof(body));
+    get(3, true);
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert_int_eq(nsubmit, 1);
+    read_frames(&s);
     ck_assert_int_eq(s.goaways, 0);
     ck_assert_int_eq(C->state, CR_CONN_OPEN);
     raw_done();
@@ -845,9 +893,10 @@ START_TEST(body_not_waited_for_is_not_timed_out)
 END_TEST
 
 /* A request answered at its head (413: its content-length is past
- * max_body) whose body then never comes: the answer stays as it was, and
- * once body_timeout has passed the client's half of the stream, which it
- * would otherwise hold open for good, is reset with NO_ERROR. */
+ * max_body) whose body then never comes: the client's half of the stream,
+ * which it would otherwise hold open for good, is reset with NO_ERROR as
+ * soon as the answer is out (not body_timeout later), and once
+ * body_timeout has passed nothing more is sent for it. */
 START_TEST(answered_request_whose_body_never_comes_is_reset)
 {
     teardown();
@@ -867,13 +916,13 @@ START_TEST(answered_request_whose_body_never_comes_is_reset)
     struct seen s;
     read_frames(&s);
     ck_assert_int_eq(s.status[0], 413);
-    ck_assert_int_eq(s.rsts, 0);
+    ck_assert_int_eq(s.rst_code[0], NGHTTP2_NO_ERROR);
     ck_assert_int_eq(nsubmit, 0);
     pass_ms(150);
     fire_timer();
     read_frames(&s);
     ck_assert_int_eq(s.headers, 0);
-    ck_assert_int_eq(s.rst_code[0], NGHTTP2_NO_ERROR);
+    ck_assert_int_eq(s.rsts, 0);
     raw_done();
 }
 END_TEST
@@ -1050,6 +1099,7 @@ static Suite *h2_suite(void)
     tc = tcase_create("held_open");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, body_that_never_comes_gets_408);
+    tcase_add_test(tc, early_413_resets_the_stream);
     tcase_add_test(tc, body_timeout_cancels_the_upstream_stream);
     tcase_add_test(tc, body_data_restarts_the_clock);
     tcase_add_test(tc, body_not_waited_for_is_not_timed_out);
