@@ -1259,7 +1259,11 @@ END_TEST
  * answered 502, never retried; without a body byte sent it is retried. */
 START_TEST(refused_stream_after_body_bytes_not_retried_truncated)
 {
-    const char *args[] = {"--refuse-after-data", "1", NULL};
+    /* /echo answers once its head is in (plus the service time): the
+     * service time holds the answer back until the refusal, which comes
+     * with the first DATA frame, or the 200 could go out first and make
+     * the refusal a truncation */
+    const char *args[] = {"--refuse-after-data", "1", "--service-time", "300", NULL};
     pid_t up = start_up(T->uport, true, args);
     const char *ups = h_strf(T,
                              "  addresses: [127.0.0.1:%d]\n"
