@@ -32,6 +32,9 @@
 #define H2_FE_BODY_TIMEOUT 16 /* its body stopped coming: "request body timeout" */
 #define H2_FE_WINDOWED 32     /* its stream's window has been open (> 0) */
 #define H2_FE_EARLY 64        /* corral answered it (413, 431, 414) before its body was in */
+/* What a client may send of a body after corral's early answer to it
+ * before its stream is reset (on_frame_send). */
+#define H2_EARLY_DRAIN (64 * 1024)
 
 struct h2 {
     struct cr_conn *c;
@@ -461,6 +464,10 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
         nghttp2_session_consume(ng, sid, len); /* nobody wants it: keep the window open */
         if (r)
             r->bytes_in += len;
+        if (r && r->fe_early_in && r->bytes_in - (r->fe_early_in - 1) > H2_EARLY_DRAIN) {
+            r->fe_early_in = 0; /* still sending well after its answer: told to stop */
+            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, sid, NGHTTP2_NO_ERROR);
+        }
         return 0;
     }
     int rc = cr_request_body(r, data, len);
@@ -483,11 +490,15 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
 /* A DATA frame has left: its stream's window is smaller by its length
  * (nghttp2 counts it before calling here) and so is what waits for it, and
  * the client may answer it with WINDOW_UPDATEs. The end of an answer to a
- * request whose body timed out, or that corral answered before its body
- * was in (413, 431, 414) while the client still sends it: the client is
- * told to stop (RST_STREAM NO_ERROR, RFC 9113 8.1). DATA of it already on
- * its way arrives on a closed stream: nghttp2 drops it and credits the
- * connection's window (consumed at once with no_auto_window_update). */
+ * request whose body timed out: the client is told to stop (RST_STREAM
+ * NO_ERROR, RFC 9113 8.1). The end of one that corral answered before its
+ * body was in (413, 431, 414): the client is told the same once it has
+ * sent H2_EARLY_DRAIN more (on_data_chunk), not at once - curl 7.88 takes
+ * a reset that reaches it before its upload ends for a failed transfer and
+ * drops the 413, and a short remaining body costs nothing. DATA of it
+ * already on its way arrives on a closed stream: nghttp2 drops it and
+ * credits the connection's window (consumed at once with
+ * no_auto_window_update). */
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
 {
     struct h2 *h = arg;
@@ -500,11 +511,13 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
         return 0;
     if (f->hd.type == NGHTTP2_DATA)
         stream_moved(h, r);
-    bool unread =
-        (r->fe_flags & H2_FE_BODY_TIMEOUT) || ((r->fe_flags & H2_FE_EARLY) && r->fe_body_us);
-    if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && unread &&
-        (f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS))
+    if (!(f->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
+        (f->hd.type != NGHTTP2_DATA && f->hd.type != NGHTTP2_HEADERS))
+        return 0;
+    if (r->fe_flags & H2_FE_BODY_TIMEOUT)
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+    else if ((r->fe_flags & H2_FE_EARLY) && r->fe_body_us)
+        r->fe_early_in = r->bytes_in + 1;
     return 0;
 }
 

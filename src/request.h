@@ -142,6 +142,8 @@ struct cr_request {
                              * or the client last opened it or took DATA) */
     uint64_t fe_body_us;    /* h2: the request body is waited for since (the
                              * head, or its last DATA); 0 when it is not */
+    uint64_t fe_early_in;   /* h2: bytes_in + 1 when its early answer (413,
+                             * 431, 414) ended with its body still coming */
     TAILQ_ENTRY(cr_request) felink; /* the connection's requests: h1 its
                                      * pipeline, h2 its open streams */
 
