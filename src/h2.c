@@ -455,7 +455,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
         return 0;
     if (f->hd.type == NGHTTP2_WINDOW_UPDATE) {
         stream_moved(h, r);
-    } else if (f->hd.type == NGHTTP2_HEADERS && r->state == CR_REQ_HEAD) {
+    } else if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
+               r->state == CR_REQ_HEAD) {
         head_complete(h, r, end);
         if (end)
             cr_request_body_end(r);
