@@ -186,7 +186,9 @@ int main(void)
         if (imports_grpc(pys[i]))
             python = pys[i];
     if (!python) {
-        fprintf(stderr, "check_grpc: no python3 imports grpc: install python3-grpcio\n");
+        fprintf(
+            stderr,
+            "check_grpc: no python3 imports grpc: install python3-grpcio (tools/install-deps)\n");
         return 99;
     }
     SRunner *sr = srunner_create(grpc_suite());
