@@ -712,11 +712,14 @@ bool cr_request_is_grpc(const struct cr_request *r)
 int cr_request_grpc_code(int status)
 {
     switch (status) {
-    case 429: return 8; /* RESOURCE_EXHAUSTED */
+    case 429:
+        return 8; /* RESOURCE_EXHAUSTED */
     case 502:
     case 503:
-    case 504: return 14; /* UNAVAILABLE */
-    default: return 0;
+    case 504:
+        return 14; /* UNAVAILABLE */
+    default:
+        return 0;
     }
 }
 
@@ -921,14 +924,14 @@ static int add_trailer(struct cr_request *r, struct cr_hdrs *into, const char *n
     return hdrs_add(r, into, lname, nlen, value, vlen);
 }
 
-int cr_request_add_trailer(struct cr_request *r, const char *name, size_t nlen,
-                           const char *value, size_t vlen)
+int cr_request_add_trailer(struct cr_request *r, const char *name, size_t nlen, const char *value,
+                           size_t vlen)
 {
     return add_trailer(r, &r->req_trailers, name, nlen, value, vlen);
 }
 
-int cr_request_add_rtrailer(struct cr_request *r, const char *name, size_t nlen,
-                            const char *value, size_t vlen)
+int cr_request_add_rtrailer(struct cr_request *r, const char *name, size_t nlen, const char *value,
+                            size_t vlen)
 {
     return add_trailer(r, &r->resp_trailers, name, nlen, value, vlen);
 }

@@ -136,10 +136,10 @@ struct cr_request {
     struct cr_hdrs resp_trailers; /* the upstream (HTTP/2 only), before resp_eof
                                    * (cr_request_add_rtrailer); the HTTP/2 front
                                    * end sends them after the body, HTTP/1.1 drops them */
-    int grpc_status;            /* request.c: corral refused a gRPC request as gRPC
-                                 * (HTTP 200, this grpc-status); 0: it did not */
-    int refused_status;         /* request.c: the HTTP status that refusal stands
-                                 * for (429, 502, 503, 504): the access log's */
+    int grpc_status;              /* request.c: corral refused a gRPC request as gRPC
+                                   * (HTTP 200, this grpc-status); 0: it did not */
+    int refused_status;           /* request.c: the HTTP status that refusal stands
+                                   * for (429, 502, 503, 504): the access log's */
 
     /* the front end's own (h2: body bytes not yet returned to the client's
      * flow-control window); nobody else reads them */
@@ -340,10 +340,10 @@ size_t cr_request_grpc_pct(char *out, size_t cap, const char *s);
  * dropped (returns 0). Returns 0, CR_ELIMIT (over http.max_headers or
  * http.max_header_size, counted apart from the head), CR_EPROTO (a bad
  * name or value) or CR_ENOMEM. */
-int cr_request_add_trailer(struct cr_request *r, const char *name, size_t nlen,
-                           const char *value, size_t vlen);
-int cr_request_add_rtrailer(struct cr_request *r, const char *name, size_t nlen,
-                            const char *value, size_t vlen);
+int cr_request_add_trailer(struct cr_request *r, const char *name, size_t nlen, const char *value,
+                           size_t vlen);
+int cr_request_add_rtrailer(struct cr_request *r, const char *name, size_t nlen, const char *value,
+                            size_t vlen);
 
 /* Finds a response header (lower-case name); NULL when absent. */
 const struct cr_hdr *cr_request_rhdr(const struct cr_request *r, const char *name);

@@ -300,8 +300,8 @@ static int h2_submit(struct cr_upconn *u, struct cr_request *r)
                                   unique ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
     }
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read};
-    bool body = r->has_body &&
-                (!(r->req_eof && cr_request_body_pending(r) == 0) || r->req_trailers.n);
+    bool body =
+        r->has_body && (!(r->req_eof && cr_request_body_pending(r) == 0) || r->req_trailers.n);
     int32_t sid = nghttp2_submit_request(u->ng, NULL, nva, n, body ? &prd : NULL, r);
     if (nva != stackv)
         free(nva);

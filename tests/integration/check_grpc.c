@@ -20,7 +20,10 @@
 static struct h_test *T;
 static const char *python; /* one that imports grpc (main) */
 
-static void setup(void) { T = h_test_begin(); }
+static void setup(void)
+{
+    T = h_test_begin();
+}
 static void teardown(void)
 {
     h_test_end(T);
@@ -32,17 +35,19 @@ static void teardown(void)
 static pid_t start(void)
 {
     char *sargv[] = {(char *)python, h_strf(T, "%s/tests/integration/grpcpeer.py", T->srcdir),
-                     "serve", h_strf(T, "%d", T->uport), T->certs, NULL};
+                     "serve",        h_strf(T, "%d", T->uport),
+                     T->certs,       NULL};
     char *slog = h_path(T, "grpcpeer.log");
     pid_t srv = h_spawn(T, sargv, slog, slog);
     ck_assert_int_gt(srv, 0);
     ck_assert_msg(h_wait_port(T->uport, true, H_START_MS), "gRPC server did not start: %s",
                   h_file_tail(T, slog, 2000));
-    const char *cfg = h_config_write(T, "corral.yaml",
-                                     H_CONFIG_BASE "tenants:\n"
-                                                   "  by: header\n"
-                                                   "  defaults: {rate: 100000/s, burst: 100000}\n"
-                                                   "  list: [{name: R, rate: 1/s, burst: 1, queue: 0}]\n");
+    const char *cfg =
+        h_config_write(T, "corral.yaml",
+                       H_CONFIG_BASE "tenants:\n"
+                                     "  by: header\n"
+                                     "  defaults: {rate: 100000/s, burst: 100000}\n"
+                                     "  list: [{name: R, rate: 1/s, burst: 1, queue: 0}]\n");
     ck_assert_int_gt(h_corral_start(T, cfg, T->port), 0);
     const char *up[] = {"connected (h2", NULL};
     ck_assert_msg(h_wait_file_lines(T->error_log, up, 2, H_START_MS),
@@ -54,14 +59,10 @@ static pid_t start(void)
 /* grpcpeer.py call WHAT [TENANT]: its JSON line. */
 static char *call(const char *what, const char *tenant)
 {
-    char *argv[] = {(char *)python,
-                    h_strf(T, "%s/tests/integration/grpcpeer.py", T->srcdir),
-                    "call",
-                    h_strf(T, "%d", T->port),
-                    T->certs,
-                    (char *)what,
-                    (char *)tenant,
-                    NULL};
+    char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/grpcpeer.py", T->srcdir),
+                    "call",         h_strf(T, "%d", T->port),
+                    T->certs,       (char *)what,
+                    (char *)tenant, NULL};
     struct h_run r;
     ck_assert_int_eq(h_run(T, argv, 40000, &r), 0);
     ck_assert_msg(!r.timed_out && r.exit_code == 0, "grpcpeer.py call %s: exit %d: %s", what,
@@ -141,8 +142,7 @@ START_TEST(outage_is_unavailable)
     ck_assert(h_wait_port(T->uport, false, 3000));
     char *out = call("unary", NULL);
     assert_has(out, "\"code\": \"UNAVAILABLE\"");
-    const char *line[] = {"\"path\":\"/t.T/Unary\"", "\"status\":50", "\"grpc_status\":14",
-                          NULL};
+    const char *line[] = {"\"path\":\"/t.T/Unary\"", "\"status\":50", "\"grpc_status\":14", NULL};
     ck_assert_msg(h_wait_file_line(T->access_log, line, 3000), "no 5xx line: %s",
                   h_file_tail(T, T->access_log, 2000));
 }

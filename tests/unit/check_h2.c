@@ -224,8 +224,7 @@ static void read_frames(struct seen *s)
                     if ((iflags & NGHTTP2_HD_INFLATE_EMIT) && nv.namelen == strlen(gn[g]) &&
                         memcmp(nv.name, gn[g], nv.namelen) == 0) {
                         snprintf(s->grpc[(sid / 2) % 8][g], sizeof(s->grpc[0][g]), "%.*s",
-                                 (int)nv.valuelen,
-                                 (const char *)nv.value);
+                                 (int)nv.valuelen, (const char *)nv.value);
                         s->grpc_in_end = (flags & FL_END_STREAM) != 0;
                     }
                 if (iflags & NGHTTP2_HD_INFLATE_FINAL) {
@@ -1093,9 +1092,12 @@ END_TEST
 static void grpc_head(int32_t sid)
 {
 #define NV(k, v) {(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
-    nghttp2_nv nva[] = {NV(":method", "POST"), NV(":scheme", "https"),
-                        NV(":authority", "api.example.com"), NV(":path", "/t.T/Unary"),
-                        NV("content-type", "application/grpc"), NV("te", "trailers")};
+    nghttp2_nv nva[] = {NV(":method", "POST"),
+                        NV(":scheme", "https"),
+                        NV(":authority", "api.example.com"),
+                        NV(":path", "/t.T/Unary"),
+                        NV("content-type", "application/grpc"),
+                        NV("te", "trailers")};
 #undef NV
     uint8_t block[512];
     ssize_t n = nghttp2_hd_deflate_hd(deflater, block, sizeof(block), nva, CR_ARRAY_LEN(nva));
