@@ -340,13 +340,37 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *a
     return 0;
 }
 
+/* A field of the request's trailer section (nghttp2 has checked that it
+ * ends the stream and holds no pseudo-field): kept for the upstream
+ * (r->req_trailers) while the request may still reach it; past the limits
+ * of a header list, the rest of the section is dropped with its stream
+ * reset (a trailer cut short would say something else). */
+static int on_trailer(struct h2 *h, struct cr_request *r, const uint8_t *name, size_t nlen,
+                      const uint8_t *value, size_t vlen)
+{
+    if (!r->be_held || r->up_cancelled || r->state > CR_REQ_RESPONDING)
+        return 0; /* nobody will send them on */
+    int rc = cr_request_add_trailer(r, (const char *)name, nlen, (const char *)value, vlen);
+    if (rc == 0)
+        return 0;
+    if (rc == CR_ELIMIT && r->state < CR_REQ_RESPONDING) {
+        r->fe_flags |= H2_FE_EARLY;
+        cr_request_respond(r, 431, "request trailer fields too large", NULL);
+        return 0;
+    }
+    (void)h;
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
+}
+
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
                      size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
 {
     struct h2 *h = arg;
     struct cr_request *r = stream_req(h, f->hd.stream_id);
-    if (!r || f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* trailers are not forwarded */
+    if (!r || f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    if (f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return on_trailer(h, r, name, nlen, value, vlen);
     if (r->status)
         return 0; /* refused already (431, 414): the rest of its fields cost nothing */
     /* the limit before any work: the header list as RFC 9113 6.5.2 counts
@@ -431,7 +455,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
         return 0;
     if (f->hd.type == NGHTTP2_WINDOW_UPDATE) {
         stream_moved(h, r);
-    } else if (f->hd.type == NGHTTP2_HEADERS && r->state == CR_REQ_HEAD) {
+    } else if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST &&
+               r->state == CR_REQ_HEAD) {
         head_complete(h, r, end);
         if (end)
             cr_request_body_end(r);
@@ -547,6 +572,26 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, voi
 
 /* ------------------------------------------------------------ responses */
 
+/* The upstream's trailer section (grpc-status...), after the last DATA:
+ * from body_read, as nghttp2 allows. Returns 0 or CR_ENOMEM (then the
+ * last DATA ends the stream without them). */
+static int submit_trailers(struct h2 *h, struct cr_request *r)
+{
+    size_t n = r->resp_trailers.n;
+    nghttp2_nv stackv[32] = {{0}};
+    nghttp2_nv *nva = n <= CR_ARRAY_LEN(stackv) ? stackv : malloc(n * sizeof(*nva));
+    if (!nva)
+        return CR_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const struct cr_hdr *t = &r->resp_trailers.v[i];
+        nva[i] = (nghttp2_nv){(uint8_t *)t->name, (uint8_t *)t->value, t->nlen, t->vlen, 0};
+    }
+    int rc = nghttp2_submit_trailer(h->ng, r->fe_stream, nva, n);
+    if (nva != stackv)
+        free(nva);
+    return rc == 0 ? 0 : CR_ENOMEM;
+}
+
 static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
@@ -566,6 +611,8 @@ static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
     r->fe_stall_us = left ? cr_now_us() : 0; /* the client took some */
     if (r->resp_eof && left == 0) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (r->resp_trailers.n && submit_trailers(h, r) == 0)
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers end it */
         stream_unlive(h, r);
     }
     if (n > 0)
@@ -590,7 +637,7 @@ static void fe_head(struct cr_request *r)
     for (uint32_t i = 0; i < r->rhdrs.n; i++)
         nva[1 + i] = (nghttp2_nv){(uint8_t *)r->rhdrs.v[i].name, (uint8_t *)r->rhdrs.v[i].value,
                                   r->rhdrs.v[i].nlen, r->rhdrs.v[i].vlen, 0};
-    bool no_body = r->resp_eof && evbuffer_get_length(r->resp_body) == 0;
+    bool no_body = r->resp_eof && evbuffer_get_length(r->resp_body) == 0 && !r->resp_trailers.n;
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read};
     r->fe_stall_us = no_body ? 0 : cr_now_us();
     nghttp2_submit_response(h->ng, r->fe_stream, nva, n, no_body ? NULL : &prd);

@@ -363,6 +363,8 @@ void cr_log_access(const struct cr_access *a)
     n = json_str(buf, n, cap, a->request_id, ACC_ID);
     n = put(buf, n, cap, ",\"reason\":");
     n = json_str(buf, n, cap, a->reason, ACC_REASON);
+    if (a->grpc_status)
+        n = put(buf, n, cap, ",\"grpc_status\":%d", a->grpc_status);
     if (a->proxy_id) {
         n = put(buf, n, cap, ",\"proxy_id\":");
         n = json_str(buf, n, cap, a->proxy_id, ACC_PROXY_ID);

@@ -58,7 +58,9 @@ struct cr_access {
     const char *method;
     const char *authority;
     const char *path;
-    int status;
+    int status;               /* for a refusal answered as gRPC (HTTP 200),
+                               * the HTTP status it stands for (429, 503...) */
+    int grpc_status;          /* that refusal's grpc-status; 0: not logged */
     uint64_t bytes_in;        /* request body bytes */
     uint64_t bytes_out;       /* response body bytes */
     double queue_ms;

@@ -179,7 +179,7 @@ static double ms_between(uint64_t a, uint64_t b)
 
 /* The request's shares of the metrics in shared memory: its tenant's
  * (the default tenant's when it never got one) and its upstream address's. */
-static void count(struct cr_request *r, int cls, uint64_t now)
+static void count(struct cr_request *r, int status, int cls, uint64_t now)
 {
     struct cr_worker *w = r->w;
     uint32_t ti = r->tenant ? r->tenant->index % CR_ADMIT_MAX_TENANTS : 0;
@@ -192,9 +192,9 @@ static void count(struct cr_request *r, int cls, uint64_t now)
     if (r->t_dispatched && r->t_first_byte >= r->t_dispatched)
         cr_shm_hist_add(&ts->hist[CR_HIST_UPSTREAM], r->t_first_byte - r->t_dispatched);
     cr_shm_hist_add(&ts->hist[CR_HIST_TOTAL], now >= r->t_start ? now - r->t_start : 0);
-    if (r->up_addr > 0 && !r->resp_aborted && (r->status == 502 || r->status == 504)) {
+    if (r->up_addr > 0 && !r->resp_aborted && (status == 502 || status == 504)) {
         struct cr_shm_up_stats *us = &w->upstats[r->up_addr - 1];
-        atomic_fetch_add_explicit(r->status == 502 ? &us->responses_502 : &us->responses_504, 1,
+        atomic_fetch_add_explicit(status == 502 ? &us->responses_502 : &us->responses_504, 1,
                                   memory_order_relaxed);
     }
 }
@@ -202,10 +202,12 @@ static void count(struct cr_request *r, int cls, uint64_t now)
 static void access_log(struct cr_request *r)
 {
     struct cr_worker *w = r->w;
-    int cls = r->resp_aborted || !r->status ? 0 : CR_MIN(r->status / 100, 5);
+    /* a refusal answered as gRPC counts and logs as the status it stands for */
+    int status = r->grpc_status ? r->refused_status : r->status;
+    int cls = r->resp_aborted || !status ? 0 : CR_MIN(status / 100, 5);
     atomic_fetch_add(&w->stats->responses_by_class[cls], 1);
     uint64_t now = cr_now_us();
-    count(r, cls, now);
+    count(r, status, cls, now);
     if (!cr_log_access_enabled())
         return;
     struct cr_access a = {
@@ -216,7 +218,8 @@ static void access_log(struct cr_request *r)
         .method = r->method,
         .authority = r->authority,
         .path = r->path,
-        .status = r->resp_aborted ? 0 : r->status,
+        .status = r->resp_aborted ? 0 : status,
+        .grpc_status = r->grpc_status,
         .bytes_in = r->bytes_in,
         .bytes_out = r->bytes_out,
         .queue_ms = r->t_queued ? cr_admit_wait_ms(&r->admit, now) : 0.0,
@@ -696,6 +699,89 @@ void cr_request_resp_consumed(struct cr_request *r, size_t n)
 
 /* ------------------------------------------------------------ answers */
 
+bool cr_request_is_grpc(const struct cr_request *r)
+{
+    const struct cr_hdr *ct = hdrs_find(&r->hdrs, "content-type");
+    if (!ct || !r->protocol || strcmp(r->protocol, "HTTP/2") != 0 || ct->vlen < 16 ||
+        strncasecmp(ct->value, "application/grpc", 16) != 0)
+        return false;
+    char next = ct->value[16];
+    return next == '\0' || next == '+' || next == ';';
+}
+
+int cr_request_grpc_code(int status)
+{
+    switch (status) {
+    case 429:
+        return 8; /* RESOURCE_EXHAUSTED */
+    case 502:
+    case 503:
+    case 504:
+        return 14; /* UNAVAILABLE */
+    default:
+        return 0;
+    }
+}
+
+size_t cr_request_grpc_pct(char *out, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    if (cap == 0)
+        return 0;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = c >= 0x20 && c <= 0x7e && c != '%';
+        if (n + (plain ? 1 : 3) >= cap)
+            break;
+        if (plain) {
+            out[n++] = (char)c;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* The rest of cr_request_respond for a gRPC call (r's state is before
+ * RESPONDING): a trailers-only response, no body. */
+static void respond_grpc(struct cr_request *r, int status, const char *reason,
+                         const char *const *extra)
+{
+    char code[4], msg[160], pushback[24] = "";
+    r->grpc_status = cr_request_grpc_code(status);
+    r->refused_status = status;
+    snprintf(code, sizeof(code), "%d", r->grpc_status);
+    cr_request_grpc_pct(msg, sizeof(msg), reason);
+    r->rhdrs.n = r->rhdrs.bytes = 0;
+    r->status = 200;
+    r->reason = reason;
+    hdrs_add(r, &r->rhdrs, "content-type", 12, "application/grpc", 16);
+    hdrs_add(r, &r->rhdrs, "grpc-status", 11, code, strlen(code));
+    hdrs_add(r, &r->rhdrs, "grpc-message", 12, msg, strlen(msg));
+    for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2) {
+        if (strcasecmp(extra[i], "retry-after") == 0)
+            snprintf(pushback, sizeof(pushback), "%llu",
+                     strtoull(extra[i + 1], NULL, 10) * 1000ull);
+        hdrs_add(r, &r->rhdrs, extra[i], strlen(extra[i]), extra[i + 1], strlen(extra[i + 1]));
+    }
+    if (pushback[0])
+        hdrs_add(r, &r->rhdrs, "grpc-retry-pushback-ms", 22, pushback, strlen(pushback));
+    r->resp_clen = 0;
+    evbuffer_drain(r->resp_body, evbuffer_get_length(r->resp_body));
+    r->resp_eof = true;
+    cr_request_set_state(r, CR_REQ_RESPONDING);
+    r->answering = true; /* as in cr_request_respond */
+    cr_request_notify_head(r);
+    cr_request_notify_end(r);
+    r->answering = false;
+    if (!r->fe && !r->be_held)
+        request_free(r);
+}
+
 void cr_request_respond(struct cr_request *r, int status, const char *reason,
                         const char *const *extra)
 {
@@ -709,6 +795,10 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
         r->resp_eof = true;
         cr_request_set_state(r, CR_REQ_DONE);
         cr_request_notify_end(r);
+        return;
+    }
+    if (cr_request_grpc_code(status) && cr_request_is_grpc(r)) {
+        respond_grpc(r, status, reason, extra);
         return;
     }
     char body[160];
@@ -811,6 +901,39 @@ int cr_request_add_rheader(struct cr_request *r, const char *name, size_t nlen,
     if (nlen == 14 && memcmp(lname, "content-length", 14) == 0)
         r->resp_clen = strtoll(value, NULL, 10);
     return hdrs_add(r, &r->rhdrs, lname, nlen, value, vlen);
+}
+
+/* A trailer field for `into`, counted apart from the head's fields. */
+static int add_trailer(struct cr_request *r, struct cr_hdrs *into, const char *name, size_t nlen,
+                       const char *value, size_t vlen)
+{
+    const struct cr_cfg_http *h = &r->w->cfg->http;
+    char lname[256];
+    if (nlen >= sizeof(lname))
+        return CR_ELIMIT;
+    memcpy(lname, name, nlen);
+    lname[nlen] = '\0';
+    if (nlen && lname[0] == ':')
+        return 0; /* no pseudo-field in a trailer section (RFC 9113 8.1) */
+    if (check_name(lname, nlen) < 0 || check_value(value, vlen) < 0)
+        return CR_EPROTO;
+    if (is_hop_by_hop(lname, nlen) || (nlen == 14 && !memcmp(lname, "content-length", 14)))
+        return 0;
+    if (into->n + 1 > h->max_headers || into->bytes + nlen + vlen > h->max_header_size)
+        return CR_ELIMIT;
+    return hdrs_add(r, into, lname, nlen, value, vlen);
+}
+
+int cr_request_add_trailer(struct cr_request *r, const char *name, size_t nlen, const char *value,
+                           size_t vlen)
+{
+    return add_trailer(r, &r->req_trailers, name, nlen, value, vlen);
+}
+
+int cr_request_add_rtrailer(struct cr_request *r, const char *name, size_t nlen, const char *value,
+                            size_t vlen)
+{
+    return add_trailer(r, &r->resp_trailers, name, nlen, value, vlen);
 }
 
 void cr_request_reset_rheaders(struct cr_request *r)

@@ -118,6 +118,9 @@ struct cr_request {
     struct evbuffer *req_body;  /* made when a body arrives; may stay NULL */
     bool req_eof;
     uint64_t bytes_in;
+    struct cr_hdrs req_trailers; /* the front end (HTTP/2 only), before req_eof
+                                  * (cr_request_add_trailer); an HTTP/2 upstream
+                                  * sends them after the body, HTTP/1.1 drops them */
 
     /* response: the upstream (or request.c for a local answer) writes
      * status, rhdrs, resp_clen, resp_eof, resp_aborted and appends to
@@ -130,6 +133,13 @@ struct cr_request {
     bool resp_eof;
     bool resp_aborted;          /* the response broke off after its head */
     uint64_t bytes_out;
+    struct cr_hdrs resp_trailers; /* the upstream (HTTP/2 only), before resp_eof
+                                   * (cr_request_add_rtrailer); the HTTP/2 front
+                                   * end sends them after the body, HTTP/1.1 drops them */
+    int grpc_status;              /* request.c: corral refused a gRPC request as gRPC
+                                   * (HTTP 200, this grpc-status); 0: it did not */
+    int refused_status;           /* request.c: the HTTP status that refusal stands
+                                   * for (429, 502, 503, 504): the access log's */
 
     /* the front end's own (h2: body bytes not yet returned to the client's
      * flow-control window); nobody else reads them */
@@ -269,7 +279,14 @@ void cr_request_resp_consumed(struct cr_request *r, size_t n);
 /* Answers locally with status, a short JSON body naming reason (a static
  * string), and extra headers (e.g. Retry-After) given as name/value pairs,
  * NULL-terminated. Safe in any state before the response head was sent;
- * after that the response is aborted instead. */
+ * after that the response is aborted instead. A gRPC request over HTTP/2
+ * (cr_request_is_grpc) refused with 429, 502, 503 or 504 is answered as
+ * gRPC instead: HTTP 200, content-type application/grpc and, in that one
+ * HEADERS frame (a trailers-only response), grpc-status 8
+ * (RESOURCE_EXHAUSTED) for 429 or 14 (UNAVAILABLE), grpc-message the
+ * reason percent-encoded, and grpc-retry-pushback-ms the Retry-After
+ * delay in ms when one is given; grpc_status and refused_status say so to
+ * the access log, which logs the refused status with "grpc_status". */
 void cr_request_respond(struct cr_request *r, int status, const char *reason,
                         const char *const *extra);
 
@@ -301,6 +318,32 @@ int cr_request_add_rheader(struct cr_request *r, const char *name, size_t nlen,
                            const char *value, size_t vlen);
 /* Forgets the headers of an interim (1xx) response. */
 void cr_request_reset_rheaders(struct cr_request *r);
+
+/* Whether r is a gRPC call corral may answer as gRPC: HTTP/2, and a
+ * content-type of application/grpc, alone or followed by '+' or ';'
+ * (grpc-web, whose trailers travel in its body, is not). */
+bool cr_request_is_grpc(const struct cr_request *r);
+
+/* The grpc-status a refusal with HTTP status `status` becomes: 8
+ * (RESOURCE_EXHAUSTED) for 429, 14 (UNAVAILABLE) for 502, 503 and 504, 0
+ * for any other (answered as HTTP). */
+int cr_request_grpc_code(int status);
+
+/* Percent-encodes s into out (cap bytes, NUL-terminated, cut short at a
+ * whole escape) as gRPC wants grpc-message: bytes outside 0x20-0x7e and
+ * '%' become %XX. Returns the length written. */
+size_t cr_request_grpc_pct(char *out, size_t cap, const char *s);
+
+/* Trailer fields: the request's from the front end (before req_eof), the
+ * response's from the upstream (before resp_eof). Names are lower-cased and
+ * checked as header names are; pseudo-fields and hop-by-hop fields are
+ * dropped (returns 0). Returns 0, CR_ELIMIT (over http.max_headers or
+ * http.max_header_size, counted apart from the head), CR_EPROTO (a bad
+ * name or value) or CR_ENOMEM. */
+int cr_request_add_trailer(struct cr_request *r, const char *name, size_t nlen, const char *value,
+                           size_t vlen);
+int cr_request_add_rtrailer(struct cr_request *r, const char *name, size_t nlen, const char *value,
+                            size_t vlen);
 
 /* Finds a response header (lower-case name); NULL when absent. */
 const struct cr_hdr *cr_request_rhdr(const struct cr_request *r, const char *name);

@@ -24,6 +24,24 @@
 #define UP_STREAM_WINDOW (256 * 1024)
 #define UP_CONN_WINDOW (16 * 1024 * 1024)
 
+/* The client's trailer section after the request body's last DATA (from
+ * body_read, as nghttp2 allows). Returns 0 or CR_ENOMEM (then the last
+ * DATA ends the stream without them). */
+static int submit_trailers(nghttp2_session *ng, int32_t sid, const struct cr_hdrs *t)
+{
+    nghttp2_nv stackv[32] = {{0}};
+    nghttp2_nv *nva = t->n <= CR_ARRAY_LEN(stackv) ? stackv : malloc(t->n * sizeof(*nva));
+    if (!nva)
+        return CR_ENOMEM;
+    for (uint32_t i = 0; i < t->n; i++)
+        nva[i] = (nghttp2_nv){(uint8_t *)t->v[i].name, (uint8_t *)t->v[i].value, t->v[i].nlen,
+                              t->v[i].vlen, 0};
+    int rc = nghttp2_submit_trailer(ng, sid, nva, t->n);
+    if (nva != stackv)
+        free(nva);
+    return rc == 0 ? 0 : CR_ENOMEM;
+}
+
 static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
@@ -35,8 +53,11 @@ static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     r->req_sent += (uint64_t)n;
-    if (r->req_eof && cr_request_body_pending(r) == 0)
+    if (r->req_eof && cr_request_body_pending(r) == 0) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        if (r->req_trailers.n && submit_trailers(ng, sid, &r->req_trailers) == 0)
+            *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM; /* the trailers end it */
+    }
     if (have >= CR_REQUEST_BUF_HIGH && have - (size_t)n < CR_REQUEST_BUF_HIGH)
         cr_request_notify_drained(r);
     return n;
@@ -50,6 +71,13 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     struct cr_request *r = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
     if (!r || r->up_cancelled)
         return 0; /* nobody reads it */
+    if (f->headers.cat == NGHTTP2_HCAT_HEADERS && r->state >= CR_REQ_RESPONDING) {
+        /* the trailer section (nghttp2 has checked it ends the stream) */
+        if (r->state > CR_REQ_RESPONDING)
+            return 0;
+        int rc = cr_request_add_rtrailer(r, (const char *)name, nlen, (const char *)value, vlen);
+        return rc < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+    }
     if (nlen == 7 && memcmp(name, ":status", 7) == 0) {
         r->status = atoi((const char *)value);
         return 0;
@@ -272,7 +300,8 @@ static int h2_submit(struct cr_upconn *u, struct cr_request *r)
                                   unique ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
     }
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read};
-    bool body = r->has_body && !(r->req_eof && cr_request_body_pending(r) == 0);
+    bool body =
+        r->has_body && (!(r->req_eof && cr_request_body_pending(r) == 0) || r->req_trailers.n);
     int32_t sid = nghttp2_submit_request(u->ng, NULL, nva, n, body ? &prd : NULL, r);
     if (nva != stackv)
         free(nva);

@@ -163,6 +163,9 @@ struct seen {
     int goaways, goaway_code;
     int rsts, ping_acks, settings_acks, headers;
     int status[8];   /* :status of the first response HEADERS, by stream id / 2 % 8 */
+    int data, data_end, headers_end; /* DATA frames, those ending a stream, HEADERS likewise */
+    char grpc[8][3][32]; /* grpc-status, grpc-message, grpc-retry-pushback-ms, by stream */
+    bool grpc_in_end;    /* the last HEADERS that had them ended its stream */
     int rst_code[8]; /* the code of its RST_STREAM, -1 when none, likewise */
 };
 
@@ -197,9 +200,13 @@ static void read_frames(struct seen *s)
             s->ping_acks++;
         } else if (type == F_SETTINGS && (flags & FL_ACK)) {
             s->settings_acks++;
+        } else if (type == F_DATA) {
+            s->data++;
+            s->data_end += (flags & FL_END_STREAM) != 0;
         } else if (type == F_HEADERS) {
             ck_assert(flags & FL_END_HEADERS); /* corral's answers fit a frame */
             s->headers++;
+            s->headers_end += (flags & FL_END_STREAM) != 0;
             const uint8_t *in = pl;
             size_t left = flen;
             for (;;) {
@@ -211,6 +218,15 @@ static void read_frames(struct seen *s)
                 if ((iflags & NGHTTP2_HD_INFLATE_EMIT) && nv.namelen == 7 &&
                     memcmp(nv.name, ":status", 7) == 0)
                     s->status[(sid / 2) % 8] = atoi((const char *)nv.value);
+                static const char *const gn[] = {"grpc-status", "grpc-message",
+                                                 "grpc-retry-pushback-ms"};
+                for (int g = 0; g < 3; g++)
+                    if ((iflags & NGHTTP2_HD_INFLATE_EMIT) && nv.namelen == strlen(gn[g]) &&
+                        memcmp(nv.name, gn[g], nv.namelen) == 0) {
+                        snprintf(s->grpc[(sid / 2) % 8][g], sizeof(s->grpc[0][g]), "%.*s",
+                                 (int)nv.valuelen, (const char *)nv.value);
+                        s->grpc_in_end = (flags & FL_END_STREAM) != 0;
+                    }
                 if (iflags & NGHTTP2_HD_INFLATE_FINAL) {
                     nghttp2_hd_inflate_end_headers(inf);
                     break;
@@ -1069,6 +1085,179 @@ END_TEST
 
 /* ------------------------------------------------------------ suite */
 
+/* ------------------------------------------------------------ trailers and gRPC */
+
+/* A gRPC call's head on sid (POST, content-type application/grpc, te:
+ * trailers), no END_STREAM. */
+static void grpc_head(int32_t sid)
+{
+#define NV(k, v) {(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
+    nghttp2_nv nva[] = {NV(":method", "POST"),
+                        NV(":scheme", "https"),
+                        NV(":authority", "api.example.com"),
+                        NV(":path", "/t.T/Unary"),
+                        NV("content-type", "application/grpc"),
+                        NV("te", "trailers")};
+#undef NV
+    uint8_t block[512];
+    ssize_t n = nghttp2_hd_deflate_hd(deflater, block, sizeof(block), nva, CR_ARRAY_LEN(nva));
+    ck_assert_int_gt(n, 0);
+    frame(F_HEADERS, FL_END_HEADERS, sid, block, (size_t)n);
+}
+
+/* A submit callback that takes the back end's hold as the gate would, so
+ * that the front end keeps what comes for the upstream. */
+static void hold(struct cr_request *r)
+{
+    sink(r);
+    r->be_held = true;
+    cr_request_set_state(r, CR_REQ_QUEUED);
+}
+
+/* The client's trailer section after its body (a gRPC client's, or any
+ * HTTP/2 client's) is kept for the upstream: its fields in req_trailers,
+ * its pseudo-free names checked, and the body ends with it. */
+START_TEST(request_trailers_are_kept_for_the_upstream)
+{
+    ck_assert_int_eq(cr_h2_attach(C, hold), 0);
+    preface();
+    grpc_head(1);
+    frame(F_DATA, 0, 1, "\0\0\0\0\2hi", 7);
+#define NV(k, v) {(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
+    nghttp2_nv tr[] = {NV("x-checksum", "abc123"), NV("grpc-extra", "1")};
+#undef NV
+    uint8_t block[256];
+    ssize_t n = nghttp2_hd_deflate_hd(deflater, block, sizeof(block), tr, CR_ARRAY_LEN(tr));
+    ck_assert_int_gt(n, 0);
+    frame(F_HEADERS, FL_END_HEADERS | FL_END_STREAM, 1, block, (size_t)n);
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert_int_eq(nsubmit, 1);
+    struct cr_request *r = last;
+    ck_assert(r->req_eof);
+    ck_assert_uint_eq(cr_request_body_pending(r), 7);
+    ck_assert_uint_eq(r->req_trailers.n, 2);
+    ck_assert_str_eq(r->req_trailers.v[0].name, "x-checksum");
+    ck_assert_str_eq(r->req_trailers.v[0].value, "abc123");
+    ck_assert_str_eq(r->req_trailers.v[1].name, "grpc-extra");
+    /* te: trailers stays in the head: the only TE HTTP/2 allows */
+    const struct cr_hdr *te = cr_request_hdr(r, "te");
+    ck_assert_ptr_nonnull(te);
+    ck_assert_str_eq(te->value, "trailers");
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.rsts, 0);
+    cr_request_release_be(r); /* the gate's hold, taken by hold() */
+    raw_done();
+}
+END_TEST
+
+/* The upstream's trailers (grpc-status...) follow the response body: DATA
+ * without END_STREAM, then a HEADERS frame that ends the stream. */
+START_TEST(response_trailers_follow_the_body)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    grpc_head(1);
+    frame(F_DATA, FL_END_STREAM, 1, "\0\0\0\0\2hi", 7);
+    ck_assert_int_eq(deliver(), 0);
+    struct cr_request *r = last;
+    r->status = 200;
+    ck_assert_int_eq(cr_request_add_rheader(r, "content-type", 12, "application/grpc", 16), 0);
+    cr_request_set_state(r, CR_REQ_RESPONDING);
+    cr_request_notify_head(r);
+    evbuffer_add(r->resp_body, "\0\0\0\0\2ok", 7);
+    cr_request_notify_body(r);
+    ck_assert_int_eq(cr_request_add_rtrailer(r, "grpc-status", 11, "5", 1), 0);
+    ck_assert_int_eq(cr_request_add_rtrailer(r, "grpc-message", 12, "not%20here", 10), 0);
+    ck_assert_int_eq(cr_request_add_rtrailer(r, "connection", 10, "close", 5), 0); /* dropped */
+    ck_assert_uint_eq(r->resp_trailers.n, 2);
+    r->resp_eof = true;
+    cr_request_notify_end(r);
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.status[0], 200);
+    ck_assert_int_eq(s.headers, 2);
+    ck_assert_int_eq(s.data, 1);
+    ck_assert_int_eq(s.data_end, 0);
+    ck_assert_int_eq(s.headers_end, 1);
+    ck_assert(s.grpc_in_end);
+    ck_assert_str_eq(s.grpc[0][0], "5");
+    ck_assert_str_eq(s.grpc[0][1], "not%20here");
+    ck_assert_int_eq(s.rsts, 0);
+    raw_done();
+}
+END_TEST
+
+/* corral refuses a gRPC call as gRPC: one HEADERS frame that ends the
+ * stream (trailers-only), :status 200, grpc-status 8 for a tenant's 429
+ * and 14 for an upstream's 503, the reason percent-encoded, the
+ * Retry-After in ms; the request keeps the status it stands for. A call
+ * that is not gRPC is refused as before. */
+START_TEST(refusal_of_a_grpc_call_is_grpc)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    grpc_head(1);
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert_int_eq(nsubmit, 1);
+    const char *const ra[] = {"retry-after", "2", NULL};
+    cr_request_respond(subs[0], 429, "tenant rate limit", ra);
+    ck_assert_int_eq(subs[0]->status, 200);
+    ck_assert_int_eq(subs[0]->refused_status, 429);
+    ck_assert_int_eq(subs[0]->grpc_status, 8);
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.status[0], 200);
+    ck_assert_int_eq(s.headers_end, 1);
+    ck_assert_int_eq(s.data, 0);
+    ck_assert(s.grpc_in_end);
+    ck_assert_str_eq(s.grpc[0][0], "8");
+    ck_assert_str_eq(s.grpc[0][1], "tenant rate limit");
+    ck_assert_str_eq(s.grpc[0][2], "2000");
+    raw_done();
+}
+END_TEST
+
+START_TEST(outage_refusal_of_a_grpc_call_is_unavailable)
+{
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+    grpc_head(1);
+    get(3, true);
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert_int_eq(nsubmit, 2);
+    cr_request_respond(subs[0], 503, "upstream 100% busy", NULL);
+    ck_assert_int_eq(subs[0]->refused_status, 503);
+    const char *const ra[] = {"retry-after", "2", NULL};
+    cr_request_respond(subs[1], 429, "tenant rate limit", ra); /* not gRPC: as before */
+    ck_assert_int_eq(subs[1]->grpc_status, 0);
+    struct seen s;
+    read_frames(&s); /* the streams end: both requests are freed */
+    ck_assert_int_eq(s.status[0], 200);
+    ck_assert_str_eq(s.grpc[0][0], "14");
+    ck_assert_str_eq(s.grpc[0][1], "upstream 100%25 busy");
+    ck_assert_str_eq(s.grpc[0][2], ""); /* no Retry-After, no pushback */
+    ck_assert_int_eq(s.status[1], 429);
+    ck_assert_str_eq(s.grpc[1][0], "");
+    ck_assert_int_eq(s.data, 1); /* the 429's JSON body */
+    raw_done();
+}
+END_TEST
+
+START_TEST(grpc_message_is_percent_encoded)
+{
+    char out[16];
+    ck_assert_uint_eq(cr_request_grpc_pct(out, sizeof(out), "a b%\n\xc3\xa9"), 15);
+    ck_assert_str_eq(out, "a b%25%0A%C3%A9");
+    ck_assert_uint_eq(cr_request_grpc_pct(out, 5, "ab%cd"), 2); /* no escape cut in two */
+    ck_assert_str_eq(out, "ab");
+    ck_assert_int_eq(cr_request_grpc_code(429), 8);
+    ck_assert_int_eq(cr_request_grpc_code(502), 14);
+    ck_assert_int_eq(cr_request_grpc_code(504), 14);
+    ck_assert_int_eq(cr_request_grpc_code(413), 0);
+}
+END_TEST
+
 static Suite *h2_suite(void)
 {
     Suite *s = suite_create("h2");
@@ -1122,6 +1311,15 @@ static Suite *h2_suite(void)
     tcase_add_test(tc, window_update_flood_gets_goaway);
     tcase_add_test(tc, priority_flood_gets_goaway);
     tcase_add_test(tc, window_updates_for_data_received_are_not_a_flood);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("trailers");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, request_trailers_are_kept_for_the_upstream);
+    tcase_add_test(tc, response_trailers_follow_the_body);
+    tcase_add_test(tc, refusal_of_a_grpc_call_is_grpc);
+    tcase_add_test(tc, outage_refusal_of_a_grpc_call_is_unavailable);
+    tcase_add_test(tc, grpc_message_is_percent_encoded);
     suite_add_tcase(s, tc);
     return s;
 }
