@@ -44,6 +44,12 @@ double rp_engine_elapsed(const struct rp_engine *e)
     return e->start_us != 0 && now > e->start_us ? (double)(now - e->start_us) / 1e6 : 0.0;
 }
 
+const struct rp_target_count *rp_engine_targets(const struct rp_engine *e, size_t *n)
+{
+    *n = e->p->target.naddrs;
+    return e->tcount;
+}
+
 size_t rp_engine_conns(const struct rp_engine *e, size_t *peak)
 {
     if (peak != NULL)
@@ -242,12 +248,36 @@ static void refused(struct rp_req *r, uint64_t now)
     timer_in(r->tmr, delay_us);
 }
 
+/* Counts an attempt's end for the target its connection went to. */
+static void count_target(struct rp_engine *e, const struct rp_conn *c, enum rp_outcome how,
+                         int status)
+{
+    struct rp_target_count *t;
+
+    if (c == NULL)
+        return;
+    t = &e->tcount[c->target];
+    if (how == RP_OUT_CONN_ERROR)
+        t->conn_errors++;
+    else if (how == RP_OUT_TIMEOUT)
+        t->timeouts++;
+    else if (status >= 200 && status < 300)
+        t->ok++;
+    else if (status == 429)
+        t->s429++;
+    else if (status == 503)
+        t->s503++;
+    else
+        t->other++;
+}
+
 void rp_req_answered(struct rp_req *r)
 {
     struct rp_engine *e = r->e;
     struct rp_conn *c = r->conn;
     uint64_t now = rp_engine_now(e);
 
+    count_target(e, c, RP_OUT_STATUS, r->status);
     req_detach(r);
     rp_stats_done(e->st, r->spec.tenant, RP_OUT_STATUS, r->status, r->intended_us, now);
     if (r->status == 429 || r->status == 503)
@@ -263,6 +293,7 @@ void rp_req_failed(struct rp_req *r, enum rp_outcome how)
     struct rp_engine *e = r->e;
     struct rp_conn *c = r->conn;
 
+    count_target(e, c, how, 0);
     req_detach(r);
     rp_stats_done(e->st, r->spec.tenant, how, 0, r->intended_us, rp_engine_now(e));
     req_finish(r);
@@ -323,6 +354,7 @@ static void timed_out(struct rp_engine *e, struct rp_req *r)
     } else if (r->state == RP_REQ_QUEUED && c->assigned > 0) {
         c->assigned--;
     }
+    count_target(e, c, RP_OUT_TIMEOUT, 0);
     req_detach(r);
     rp_stats_done(e->st, r->spec.tenant, RP_OUT_TIMEOUT, 0, r->intended_us, rp_engine_now(e));
     req_finish(r);
@@ -710,6 +742,7 @@ void rp_engine_free(struct rp_engine *e)
     for (size_t i = 0; i < e->nsessions; i++)
         SSL_SESSION_free(e->sessions[(e->shead + i) % RP_SESSIONS_MAX]);
     SSL_CTX_free(e->ssl_ctx);
+    free(e->tcount);
     free(e->ts);
     free(e);
 }
@@ -740,6 +773,7 @@ int rp_engine_new(struct event_base *base, const struct rp_profile *p,
     e->hard_end_us = e->end_us + p->client.timeout_ms * 1000 + 1000000;
     rp_rand_seed(&e->rng, (uint64_t)p->seed * 7919 + 17);
     e->ts = calloc(ntenant > 0 ? ntenant : 1, sizeof(*e->ts));
+    e->tcount = calloc(p->target.naddrs > 0 ? p->target.naddrs : 1, sizeof(*e->tcount));
     for (size_t i = 0; e->ts != NULL && i < ntenant; i++) {
         TAILQ_INIT(&e->ts[i].pending);
         TAILQ_INIT(&e->ts[i].ready);
@@ -748,8 +782,8 @@ int rp_engine_new(struct event_base *base, const struct rp_profile *p,
     e->second_tmr = evtimer_new(base, second_cb, e);
     e->bucket_tmr = evtimer_new(base, bucket_cb, e);
     e->sweep_tmr = event_new(base, -1, EV_PERSIST, sweep_cb, e);
-    if (e->ts == NULL || e->arrival_tmr == NULL || e->second_tmr == NULL || e->bucket_tmr == NULL ||
-        e->sweep_tmr == NULL)
+    if (e->ts == NULL || e->tcount == NULL || e->arrival_tmr == NULL || e->second_tmr == NULL ||
+        e->bucket_tmr == NULL || e->sweep_tmr == NULL)
         goto fail;
     rc = rp_conn_tls_ctx(p, &e->ssl_ctx);
     if (rc != 0)

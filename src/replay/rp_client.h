@@ -36,6 +36,11 @@
  * HTTP/2 streams the server refused with GOAWAY or REFUSED_STREAM) are
  * sent again elsewhere.
  *
+ * Targets. With several target addresses each new connection goes to one
+ * of them (target.spread: round robin, or a hash of the connection's
+ * number as an ECMP router would), and its requests are counted for that
+ * address too (rp_engine_targets).
+ *
  * Arrivals due within 0.2 ms of each other go out together (the arrival
  * timer wakes at most every 0.2 ms): fewer, fuller writes for client and
  * server at high rates; the wait is in their latency.
@@ -107,6 +112,21 @@ void rp_engine_stop(struct rp_engine *e);
 
 /* Seconds since the run started (0 before). */
 double rp_engine_elapsed(const struct rp_engine *e);
+
+/* What went to one target address. A request attempt counts where its
+ * connection went; one that timed out before it had a connection counts
+ * nowhere. */
+struct rp_target_count {
+    uint64_t connections;    /* opened (or tried) to it */
+    uint64_t ok, s429, s503; /* answers by status: 2xx, 429, 503 */
+    uint64_t other;          /* any other status */
+    uint64_t conn_errors;    /* connect/TLS/reset errors (a connect that failed at once too) */
+    uint64_t timeouts;       /* no answer within client.timeout */
+};
+
+/* The counts per target address, in the order of p->target.addrs; *n gets
+ * their number. Valid while e lives. */
+const struct rp_target_count *rp_engine_targets(const struct rp_engine *e, size_t *n);
 
 /* Connections open now, and the most open at once. */
 size_t rp_engine_conns(const struct rp_engine *e, size_t *peak);

@@ -107,6 +107,7 @@ struct rp_conn {
     bool finish;   /* done: rp_conn_flush closes it gracefully */
     struct rp_engine *e;
     size_t tenant;
+    size_t target; /* index into the profile's target.addrs */
     uint64_t id;
     enum rp_conn_state state;
     int fd;
@@ -193,6 +194,7 @@ struct rp_engine {
     struct rp_tenant_state *ts;
     struct rp_source src;
     struct rp_stats *st;
+    struct rp_target_count *tcount; /* per target address */
     SSL_CTX *ssl_ctx;
     /* Unused sessions (tickets) for resumption, a ring: oldest at shead.
      * Each is used once, as RFC 8446 asks of clients (OpenSSL will not

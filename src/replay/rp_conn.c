@@ -80,8 +80,10 @@ static void note(struct rp_conn *c, const char *fmt, ...)
     char msg[160];
     va_list ap;
 
+    int n = snprintf(msg, sizeof(msg), "%s: ", c->e->p->target.addrs[c->target].text);
+
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
     va_end(ap);
     for (size_t i = 0; i < nseen; i++)
         if (strcmp(seen[i], msg) == 0)
@@ -89,8 +91,7 @@ static void note(struct rp_conn *c, const char *fmt, ...)
     if (nseen == CR_ARRAY_LEN(seen))
         return;
     snprintf(seen[nseen++], sizeof(seen[0]), "%s", msg);
-    fprintf(stderr, "%scorral-replay: connection to %s: %s%s\n", isatty(2) ? "\r\033[K" : "",
-            c->e->p->target.addr.text, msg,
+    fprintf(stderr, "%scorral-replay: connection to %s%s\n", isatty(2) ? "\r\033[K" : "", msg,
             nseen == CR_ARRAY_LEN(seen) ? " (further kinds of errors are not shown)" : "");
 }
 
@@ -377,7 +378,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static int new_socket(struct rp_conn *c)
 {
-    const struct cr_addr *a = &c->e->p->target.addr;
+    const struct cr_addr *a = &c->e->p->target.addrs[c->target];
     int one = 1;
 
     c->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -435,6 +436,8 @@ struct rp_conn *rp_conn_open(struct rp_engine *e, size_t tenant, bool h2, SSL_SE
     c->h2 = h2;
     c->max_streams = 100; /* until the server's SETTINGS say otherwise */
     c->id = ++e->next_conn_id;
+    c->target = rp_profile_pick(&e->p->target, c->id, e->p->seed);
+    e->tcount[c->target].connections++;
     c->fd = -1;
     if ((*err = new_socket(c)) != 0 || (*err = new_ssl(c, resume)) != 0)
         goto fail;
@@ -455,6 +458,8 @@ struct rp_conn *rp_conn_open(struct rp_engine *e, size_t tenant, bool h2, SSL_SE
     e->peak_conns = CR_MAX(e->peak_conns, e->nconns);
     return c;
 fail:
+    if (*err == CR_EIO)
+        e->tcount[c->target].conn_errors++; /* the caller counts the request as one */
     SSL_free(c->ssl);
     if (c->fd >= 0)
         close(c->fd);

@@ -353,9 +353,41 @@ static int write_file(const char *dir, const char *name, int (*fn)(FILE *, const
     return 0;
 }
 
+/* "a, b, c (round_robin)" for several target addresses, else the one. */
+static char *target_text(const struct rp_target *t)
+{
+    size_t cap = t->naddrs * (sizeof(t->addrs[0].text) + 2) + 32, used = 0;
+    char *s = malloc(cap);
+
+    for (size_t i = 0; s != NULL && i < t->naddrs; i++)
+        used += (size_t)snprintf(s + used, cap - used, "%s%s", i > 0 ? ", " : "", t->addrs[i].text);
+    if (s != NULL && t->naddrs > 1)
+        snprintf(s + used, cap - used, " (%s)",
+                 t->spread == RP_SPREAD_HASH ? "hash" : "round_robin");
+    return s;
+}
+
+/* One line per target address, when there are several. */
+static void target_rows(struct rp_engine *e, const struct rp_target *t)
+{
+    size_t n;
+    const struct rp_target_count *tc = rp_engine_targets(e, &n);
+
+    if (n < 2)
+        return;
+    printf("per target: connections, 2xx, 429, 503, other, connection errors, timeouts\n");
+    for (size_t i = 0; i < n; i++)
+        printf("  %-22s %8llu %8llu %8llu %8llu %8llu %8llu %8llu\n", t->addrs[i].text,
+               (unsigned long long)tc[i].connections, (unsigned long long)tc[i].ok,
+               (unsigned long long)tc[i].s429, (unsigned long long)tc[i].s503,
+               (unsigned long long)tc[i].other, (unsigned long long)tc[i].conn_errors,
+               (unsigned long long)tc[i].timeouts);
+}
+
 static int reports(struct app *a, struct rp_engine *e, time_t started)
 {
     struct rp_run r;
+    char *targets = target_text(&a->p->target);
     double secs = rp_engine_elapsed(e);
     size_t peak, nsec = (size_t)ceil(secs);
     int rc = 0;
@@ -364,13 +396,14 @@ static int reports(struct app *a, struct rp_engine *e, time_t started)
     rp_stats_view(a->st, nsec > 0 ? nsec : 1, &r);
     r.title = a->log != NULL ? "access-log replay" : a->p->name;
     r.source = a->log != NULL ? a->o.access_log : a->p->path;
-    r.target = a->p->target.addr.text;
+    r.target = targets;
     r.started = started;
     r.duration_s = secs;
     if (rp_report_text(stdout, &r) != 0 || fflush(stdout) != 0)
         rc = -1;
     rp_engine_conns(e, &peak);
     printf("connections: at most %zu open at once (cap %u)\n", peak, a->p->caps.connections);
+    target_rows(e, &a->p->target);
     const struct rp_hist *lag = rp_stats_lag(a->st);
     if (rp_hist_count(lag) > 0)
         printf("send lag: p50 %.2f ms, p99 %.2f ms, max %.2f ms from the intended send time to "
@@ -386,6 +419,7 @@ static int reports(struct app *a, struct rp_engine *e, time_t started)
             printf("reports: %s/report.html, %s/timeline.csv, %s/report.txt\n", a->o.outdir,
                    a->o.outdir, a->o.outdir);
     }
+    free(targets);
     return rc;
 }
 
@@ -459,8 +493,8 @@ static int run(struct app *a)
     status = reports(a, e, started) == 0 ? 0 : EXIT_RUN;
     rp_stats_totals(a->st, &tot);
     if (status == 0 && tot.offered > 0 && tot.ok + tot.s429 + tot.s503 + tot.other == 0) {
-        fprintf(stderr, "corral-replay: no request got an answer from %s\n",
-                a->p->target.addr.text);
+        fprintf(stderr, "corral-replay: no request got an answer from %s%s\n",
+                a->p->target.addr.text, a->p->target.naddrs > 1 ? " or the other targets" : "");
         status = EXIT_NO_ANSWER;
     }
     goto done;

@@ -24,6 +24,7 @@
 #define MAX_FILE_SIZE (4u << 20)
 #define MAX_PATH_LEN 8192
 #define MAX_HEADERS 32
+#define MAX_TARGETS 256
 #define FACTOR_MAX 1e6
 #define RATE_CAP_MAX 1e7
 
@@ -32,6 +33,7 @@
 
 _Static_assert(sizeof(enum rp_refusal) == sizeof(int), "enums are stored as int");
 _Static_assert(sizeof(enum rp_arrivals) == sizeof(int), "enums are stored as int");
+_Static_assert(sizeof(enum rp_spread) == sizeof(int), "enums are stored as int");
 
 enum uniq_kind { UQ_TENANT, UQ_PHASE, UQ_HEADER };
 
@@ -391,8 +393,35 @@ static void target_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
                          const struct cr_cfgload_level *l)
 {
     struct rp_target *t = obj;
+    yaml_node_t *one = cr_cfgload_node(l, "address"), *many = cr_cfgload_node(l, "addresses");
     char host[64];
 
+    if (one != NULL && many != NULL) {
+        ERR(c, many, "give 'address' or 'addresses', not both");
+        return;
+    }
+    if (one == NULL && many == NULL) {
+        ERR(c, map, "missing 'address' (HOST:PORT), or 'addresses' (a list of them)");
+        return;
+    }
+    if (many != NULL && t->naddrs > MAX_TARGETS) {
+        ERR(c, many, "'addresses' must list at most %d addresses", MAX_TARGETS);
+    } else if (many != NULL && t->naddrs > 0 && !cr_cfgload_bad(l, "addresses")) {
+        for (size_t i = 0; i < t->naddrs; i++)
+            for (size_t j = 0; j < i; j++)
+                if (t->addrs[i].len == t->addrs[j].len &&
+                    memcmp(&t->addrs[i].ss, &t->addrs[j].ss, t->addrs[i].len) == 0)
+                    ERR(c, cr_cfgload_seq_at(c, many, i),
+                        "'addresses' lists %s twice: each address once", t->addrs[i].text);
+        t->addr = t->addrs[0];
+    } else if (one != NULL && t->addr.len > 0) {
+        if ((t->addrs = calloc(1, sizeof(*t->addrs))) == NULL) {
+            c->oom = true;
+            return;
+        }
+        t->addrs[0] = t->addr;
+        t->naddrs = 1;
+    }
     if (!t->insecure && t->ca == NULL && !cr_cfgload_bad(l, "ca"))
         ERR(c, map,
             "missing 'ca' (the CA that signed the target's certificate), or set "
@@ -450,6 +479,7 @@ static void top_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
 
 static const char *const refusal_names[] = {"obey_retry_after", "retry_now", "give_up", NULL};
 static const char *const arrival_names[] = {"uniform", "poisson", NULL};
+static const char *const spread_names[] = {"round_robin", "hash", NULL};
 
 #define OFF(f) offsetof(struct rp_template, f)
 static const struct cr_cfgload_key template_keys[] = {
@@ -498,7 +528,9 @@ static const struct cr_cfgload_key phase_keys[] = {
 
 #define OFF(f) offsetof(struct rp_target, f)
 static const struct cr_cfgload_key target_keys[] = {
-    KADDR  ("address",   OFF(addr), REQ),
+    KADDR  ("address",   OFF(addr), 0),
+    {.name = "addresses", .type = CR_CFGLOAD_ADDRLIST, .off = OFF(addrs), .noff = OFF(naddrs), .min = 1},
+    KENUM  ("spread",    OFF(spread), spread_names, "round_robin"),
     KSTR   ("sni",       OFF(sni), 0, NULL),
     KSTR   ("authority", OFF(authority), 0, NULL),
     KPATH  ("ca",        OFF(ca), READ),
@@ -700,6 +732,19 @@ int rp_profile_load_string(const char *name, const char *text, unsigned flags,
     memset(diag, 0, sizeof(*diag));
     *out = NULL;
     return load_text(name, NULL, text, strlen(text), flags, out, diag);
+}
+
+size_t rp_profile_pick(const struct rp_target *t, uint64_t conn, uint32_t seed)
+{
+    uint64_t x;
+
+    if (t->spread == RP_SPREAD_ROUND_ROBIN)
+        return (size_t)((conn - 1) % t->naddrs);
+    x = conn ^ ((uint64_t)seed << 32); /* splitmix64's finaliser */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return (size_t)(x % t->naddrs);
 }
 
 int rp_profile_tenant(const struct rp_profile *p, const char *name)

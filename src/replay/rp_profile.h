@@ -11,7 +11,7 @@
  * The schema, by section (man/corral-replay.1 documents every key):
  *
  *   name, duration, seed, arrivals
- *   target:  address, sni, authority, ca, insecure, http2
+ *   target:  address or addresses, spread, sni, authority, ca, insecure, http2
  *   caps:    rate, connections
  *   client:  requests_per_connection, resume, on_refusal, retry_jitter,
  *            max_retries, retry_after_default, timeout, idle, request_id
@@ -77,13 +77,24 @@ struct rp_phase {
     uint64_t start_ms, end_ms; /* start < end <= duration */
 };
 
+/* How connections are spread over several target addresses. */
+enum rp_spread {
+    RP_SPREAD_ROUND_ROBIN = 0, /* connection k goes to address k mod n */
+    RP_SPREAD_HASH,            /* a hash of the connection's number and the seed, as ECMP */
+};
+
 struct rp_target {
-    struct cr_addr addr; /* where every connection goes, and nowhere else */
-    char *sni;           /* TLS server name; default: the address's host */
-    char *authority;     /* Host / :authority; default: sni */
-    char *ca;            /* CA file to verify the server with */
-    bool insecure;       /* no verification (testing only) */
-    double http2;        /* share of new connections that use HTTP/2, default 1 */
+    struct cr_addr addr; /* the first of addrs (for the SNI default and messages) */
+    /* Where connections go, and nowhere else: 'addresses', or 'address'
+     * as a list of one. Never empty after a load. */
+    struct cr_addr *addrs;
+    size_t naddrs;
+    enum rp_spread spread;
+    char *sni;       /* TLS server name; default: the address's host */
+    char *authority; /* Host / :authority; default: sni */
+    char *ca;        /* CA file to verify the server with */
+    bool insecure;   /* no verification (testing only) */
+    double http2;    /* share of new connections that use HTTP/2, default 1 */
 };
 
 struct rp_caps {
@@ -156,6 +167,12 @@ int rp_profile_load_string(const char *name, const char *text, unsigned flags,
 
 /* Frees everything the profile owns. NULL is a no-op. */
 void rp_profile_free(struct rp_profile *p);
+
+/* The index into t->addrs of the address the connection numbered conn
+ * (1, 2, ... in the order opened) goes to, as t->spread says, with the
+ * profile's seed for the hash. Pure: the same arguments give the same
+ * index. t->naddrs must be at least 1. */
+size_t rp_profile_pick(const struct rp_target *t, uint64_t conn, uint32_t seed);
 
 /* The index of the tenant named name, or -1. */
 int rp_profile_tenant(const struct rp_profile *p, const char *name);

@@ -549,6 +549,59 @@ START_TEST(unbounded_and_unreachable)
 }
 END_TEST
 
+/* target.addresses: one profile spread round robin over two testups and
+ * a port where nothing listens. Each testup gets exactly its third of the
+ * connections and requests, and the report's per-target lines say where
+ * the answers and the refused connects were. */
+START_TEST(spread_over_addresses)
+{
+    pid_t a = h_up_start(T, T->uport, false, NULL), b = h_up_start(T, T->port, false, NULL);
+    ck_assert_int_gt(a, 0);
+    ck_assert_int_gt(b, 0);
+    struct h_run r;
+    const char *args[] = {"-q", NULL};
+    replay(&r, "spread.yaml",
+           "duration: 3s\n"
+           "target:\n"
+           "  addresses: [127.0.0.1:@UPORT@, 127.0.0.1:@PORT@, 127.0.0.1:@PORT2@]\n"
+           "  sni: lb.test\n"
+           "  ca: @CERTS@/ca.crt\n"
+           "  http2: 0.5\n"
+           "caps: {rate: 100/s, connections: 20}\n"
+           "client: {requests_per_connection: 1, timeout: 3s}\n"
+           "tenants: {list: [{name: alpha, baseline: 10/s, requests: [{path: /x}]}]}\n",
+           args);
+    ck_assert_msg(r.exit_code == 0, "exit %d: %s", r.exit_code, r.err);
+    struct h_up_stats sa, sb;
+    ck_assert_int_eq(h_up_stats(T, a, T->uport, &sa), 0);
+    ck_assert_int_eq(h_up_stats(T, b, T->port, &sb), 0);
+    ck_assert_msg(sa.accepted == 10 && sa.requests == 10 && sb.accepted == 10 && sb.requests == 10,
+                  "testup A %ld connections %ld requests, B %ld %ld: %s", sa.accepted, sa.requests,
+                  sb.accepted, sb.requests, r.out);
+    char *la = h_strf(T, "127.0.0.1:%d ", T->uport), *lb = h_strf(T, "127.0.0.1:%d ", T->port),
+         *lc = h_strf(T, "127.0.0.1:%d ", T->port2);
+    const char *rows = strstr(r.out, "per target:");
+    ck_assert_msg(rows != NULL, "%s", r.out);
+    long v[3][7];
+    const char *lines[3] = {la, lb, lc};
+    for (int i = 0; i < 3; i++) {
+        const char *l = strstr(rows, lines[i]);
+        ck_assert_msg(l != NULL, "no line for %s: %s", lines[i], r.out);
+        ck_assert_int_eq(sscanf(l + strlen(lines[i]), "%ld %ld %ld %ld %ld %ld %ld", &v[i][0],
+                                &v[i][1], &v[i][2], &v[i][3], &v[i][4], &v[i][5], &v[i][6]),
+                         7);
+    }
+    /* connections, 2xx, 429, 503, other, connection errors, timeouts */
+    ck_assert_msg(v[0][0] == 10 && v[0][1] == 10 && v[0][5] == 0 && v[1][0] == 10 &&
+                      v[1][1] == 10 && v[1][5] == 0 && v[2][0] == 10 && v[2][1] == 0 &&
+                      v[2][5] == 10,
+                  "%s", r.out);
+    ck_assert_msg(strstr(r.err, h_strf(T, "127.0.0.1:%d: connect: Connection refused", T->port2)) !=
+                      NULL,
+                  "%s", r.err);
+}
+END_TEST
+
 static Suite *replay_suite(void)
 {
     Suite *s = suite_create("replay");
@@ -564,6 +617,7 @@ static Suite *replay_suite(void)
     tcase_add_test(tc, access_log_replay);
     tcase_add_test(tc, large_bodies);
     tcase_add_test(tc, unbounded_and_unreachable);
+    tcase_add_test(tc, spread_over_addresses);
     suite_add_tcase(s, tc);
     return s;
 }

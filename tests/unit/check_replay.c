@@ -1034,6 +1034,87 @@ END_TEST
 
 /* ------------------------------------------------------------ suite */
 
+/* target.addresses spreads one profile over several edges: round robin
+ * or a hash per connection, each address once, 'address' as a list of one. */
+START_TEST(target_addresses)
+{
+    struct rp_profile *p;
+    struct cr_diag d;
+    size_t hits[3] = {0, 0, 0}, again;
+
+    p = load_ok("target:\n"
+                "  addresses: [10.0.0.1:443, 10.0.0.2:443, 10.0.0.3:443]\n"
+                "  sni: edge.test\n"
+                "  insecure: true\n"
+                "duration: 10s\ncaps: {rate: 1000/s, connections: 100}\n"
+                "tenants: {list: [{name: a, baseline: 10/s}]}\n");
+    ck_assert_uint_eq(p->target.naddrs, 3);
+    ck_assert_str_eq(p->target.addrs[2].text, "10.0.0.3:443");
+    ck_assert_str_eq(p->target.addr.text, "10.0.0.1:443");
+    ck_assert_int_eq(p->target.spread, RP_SPREAD_ROUND_ROBIN);
+    for (uint64_t k = 1; k <= 7; k++)
+        ck_assert_uint_eq(rp_profile_pick(&p->target, k, p->seed), (size_t)((k - 1) % 3));
+    rp_profile_free(p);
+
+    p = load_ok("target:\n"
+                "  addresses: [10.0.0.1:443, 10.0.0.2:443, 10.0.0.3:443]\n"
+                "  spread: hash\n"
+                "  sni: edge.test\n"
+                "  insecure: true\n"
+                "seed: 7\n"
+                "duration: 10s\ncaps: {rate: 1000/s, connections: 100}\n"
+                "tenants: {list: [{name: a, baseline: 10/s}]}\n");
+    ck_assert_int_eq(p->target.spread, RP_SPREAD_HASH);
+    for (uint64_t k = 1; k <= 3000; k++)
+        hits[rp_profile_pick(&p->target, k, p->seed)]++;
+    for (size_t i = 0; i < 3; i++) /* about a third each, as ECMP */
+        ck_assert_msg(hits[i] > 850 && hits[i] < 1150, "address %zu got %zu of 3000", i, hits[i]);
+    again = rp_profile_pick(&p->target, 42, p->seed);
+    ck_assert_uint_eq(rp_profile_pick(&p->target, 42, p->seed), again);
+    rp_profile_free(p);
+
+    /* one address is a list of one */
+    p = load_ok("duration: 10s\n" TAIL);
+    ck_assert_uint_eq(p->target.naddrs, 1);
+    ck_assert_str_eq(p->target.addrs[0].text, "127.0.0.1:8443");
+    ck_assert_uint_eq(rp_profile_pick(&p->target, 5, p->seed), 0);
+    rp_profile_free(p);
+
+    d = load_bad("target: {address: 10.0.0.1:443, addresses: [10.0.0.2:443], insecure: true}\n"
+                 "duration: 10s\ncaps: {rate: 1000/s, connections: 100}\n"
+                 "tenants: {list: [{name: a, baseline: 10/s}]}\n",
+                 0);
+    ck_assert_msg(has_msg(&d, "p.yaml:1:", "not both"), "%s", all_msgs(&d));
+    cr_diag_free(&d);
+    d = load_bad("target: {insecure: true}\n"
+                 "duration: 10s\ncaps: {rate: 1000/s, connections: 100}\n"
+                 "tenants: {list: [{name: a, baseline: 10/s}]}\n",
+                 0);
+    ck_assert_msg(has_msg(&d, "p.yaml:1:", "missing 'address'"), "%s", all_msgs(&d));
+    cr_diag_free(&d);
+    d = load_bad("target:\n"
+                 "  addresses: [10.0.0.1:443, 10.0.0.1:443]\n"
+                 "  insecure: true\n"
+                 "duration: 10s\ncaps: {rate: 1000/s, connections: 100}\n"
+                 "tenants: {list: [{name: a, baseline: 10/s}]}\n",
+                 0);
+    ck_assert_msg(has_msg(&d, "p.yaml:2:29:", "twice"), "%s", all_msgs(&d));
+    cr_diag_free(&d);
+    d = load_bad("target: {addresses: [], insecure: true}\n"
+                 "duration: 10s\ncaps: {rate: 1000/s, connections: 100}\n"
+                 "tenants: {list: [{name: a, baseline: 10/s}]}\n",
+                 0);
+    ck_assert_msg(has_msg(&d, "p.yaml:1:", "at least 1"), "%s", all_msgs(&d));
+    cr_diag_free(&d);
+    d = load_bad("target: {addresses: [10.0.0.1:443], spread: random, insecure: true}\n"
+                 "duration: 10s\ncaps: {rate: 1000/s, connections: 100}\n"
+                 "tenants: {list: [{name: a, baseline: 10/s}]}\n",
+                 0);
+    ck_assert_msg(has_msg(&d, "p.yaml:1:", "spread"), "%s", all_msgs(&d));
+    cr_diag_free(&d);
+}
+END_TEST
+
 static Suite *replay_suite(void)
 {
     Suite *s = suite_create("replay");
@@ -1046,6 +1127,7 @@ static Suite *replay_suite(void)
     tcase_add_test(tc, every_error_is_reported);
     tcase_add_test(tc, file_errors);
     tcase_add_test(tc, alias_bombs_and_deep_nesting_are_refused);
+    tcase_add_test(tc, target_addresses);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("curve");
