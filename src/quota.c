@@ -104,6 +104,7 @@ int cr_quota_new(const struct cr_cfg_quota *cfg, const struct cr_tenants *t, uin
     }
     q->cfg = cfg;
     q->tenants = t;
+    cr_rand_seed(&q->rng, 1); /* cr_quota_start seeds it per process */
     q->hosts = cfg->hosts == 0 ? 1 : cfg->hosts;
     for (uint32_t i = 0; i < q->n; i++) {
         const struct cr_tenant *te = cr_tenants_at(t, i);
@@ -119,6 +120,11 @@ int cr_quota_new(const struct cr_cfg_quota *cfg, const struct cr_tenants *t, uin
     }
     *out = q;
     return 0;
+}
+
+void cr_quota_seed(struct cr_quota *q, uint64_t seed)
+{
+    cr_rand_seed(&q->rng, seed);
 }
 
 bool cr_quota_is_global(const struct cr_quota *q, uint32_t index)
@@ -225,11 +231,15 @@ void cr_quota_grant(struct cr_quota *q, uint32_t index, uint32_t granted, uint64
     l->asking = false;
     l->tokens += granted;
     q->up = true;
-    /* short: ask again once the bucket has refilled half a lease, so that
-     * contending workers do not poll Redis once per token */
-    l->next_ask_us = wait_us == 0 ? now_us
-                                  : now_us + wait_us +
-                                        (uint64_t)((double)(l->size / 2) * 1e6 / l->rate);
+    /* short: ask again once the bucket has refilled about half a lease, so
+     * that contending workers do not poll Redis once per token. Jittered
+     * (50% to 150%): every worker that found the bucket empty is told the
+     * same next token time, and without it the one that happened to ask
+     * first would ask first again every time and take nearly everything */
+    double half = (double)CR_MAX(1u, l->size / 2) * 1e6 / l->rate;
+    l->next_ask_us =
+        wait_us == 0 ? now_us
+                     : now_us + wait_us + (uint64_t)(half * (0.5 + cr_rand_01(&q->rng)));
     if (l->tokens <= l->size / 2)
         l->want = true;
 }
@@ -240,7 +250,9 @@ bool cr_quota_set_link(struct cr_quota *q, bool connected)
     for (uint32_t i = 0; i < q->n; i++) {
         struct lease *l = &q->l[i];
         l->asking = false;
-        l->want = connected && l->global && l->tokens <= l->size / 2;
+        /* every one asks, even with a full lease: the answer is what
+         * brings global rates back (nothing takes from a lease before) */
+        l->want = connected && l->global;
         l->next_ask_us = 0;
     }
     if (!connected)

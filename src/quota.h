@@ -67,6 +67,9 @@ int cr_quota_new(const struct cr_cfg_quota *cfg, const struct cr_tenants *t, uin
 /* Closes the Redis connection (if started) and frees. NULL is a no-op. */
 void cr_quota_free(struct cr_quota *q);
 
+/* Seeds the ask jitter (cr_quota_grant); cr_quota_start seeds it at random. */
+void cr_quota_seed(struct cr_quota *q, uint64_t seed);
+
 /* Whether tenant index's rate is global (and rated). */
 bool cr_quota_is_global(const struct cr_quota *q, uint32_t index);
 
@@ -100,12 +103,17 @@ bool cr_quota_due(struct cr_quota *q, uint64_t now_us, uint32_t *index, uint32_t
                   uint64_t *next_us);
 
 /* Redis answered tenant index's ask: granted tokens, and wait_us until its
- * bucket has a token again (0 when it granted all it was asked). Sets up. */
+ * bucket has a token again (0 when it granted all it was asked). Sets up.
+ * After a short grant the next ask waits wait_us plus the time the fleet's
+ * rate takes to refill half a lease, times a random 0.5..1.5 (so that the
+ * workers that found the bucket empty do not ask again in the same order,
+ * the first one taking nearly everything each time). */
 void cr_quota_grant(struct cr_quota *q, uint32_t index, uint32_t granted, uint64_t wait_us,
                     uint64_t now_us);
 
 /* The connection to Redis came up (every global tenant asks for a lease, so
- * that the first request finds one) or went down (fallback; asks in flight
+ * that the first request finds one, and a tenant whose lease is still full
+ * asks for a token, so that the answer ends the fallback) or went down (fallback; asks in flight
  * are forgotten). Returns true when the fallback state changed. */
 bool cr_quota_set_link(struct cr_quota *q, bool connected);
 
