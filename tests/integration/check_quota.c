@@ -130,21 +130,27 @@ static const char *load_str(const struct h_adm_load *l)
                   l->nother, l->max_ms, l->ran_ms);
 }
 
-/* h2load at 3 x RATE / 2 on one host for seconds (two clients). */
-static void drive(struct h_adm_load *l, const struct host *h, int seconds)
+/* h2load at rps on one host for seconds (two clients). */
+static void drive_at(struct h_adm_load *l, const struct host *h, int seconds, int rps)
 {
     const char *args[] = {"-c",
                           "2",
                           "-m",
                           "1",
                           "--rps",
-                          h_strf(T, "%d", 3 * RATE / 4),
+                          h_strf(T, "%d", rps / 2),
                           "-D",
                           h_strf(T, "%d", seconds),
                           "-H",
                           "x-tenant-id: G",
                           NULL};
     ck_assert_int_eq(h_adm_h2load_start(T, l, h->port, "/g", args), 0);
+}
+
+/* 3 x RATE / 2 on one host: 3 x RATE over two. */
+static void drive(struct h_adm_load *l, const struct host *h, int seconds)
+{
+    drive_at(l, h, seconds, 3 * RATE / 2);
 }
 
 static void finish(struct h_adm_load *l, const char *who, int seconds)
@@ -209,6 +215,29 @@ START_TEST(global_rate_across_hosts)
 }
 END_TEST
 
+/* All of the load on one host (3 x R), none on the other: that host gets
+ * the whole global rate, not its share (rate / hosts = R / 2). */
+START_TEST(one_host_takes_whole_rate)
+{
+    struct host a, b;
+    int rport;
+    pid_t redis;
+    start_fleet(&a, &b, &rport, &redis);
+
+    struct h_adm_load la;
+    drive_at(&la, &a, 8, 3 * RATE);
+    finish(&la, "a", 8);
+    long long first = 0, last = 0;
+    long na = admitted(&a, &first, &last);
+    double secs = (double)(last - first) / 1000.0, want = RATE * secs;
+    ck_assert_msg(la.n2xx + la.n429 == la.done, "only 2xx and 429 expected: %s", load_str(&la));
+    ck_assert_msg(na <= (long)(1.05 * want) + BURST && na >= (long)(0.95 * want),
+                  "one host alone admitted %ld in %.2f s; global rate %d/s: want %.0f within "
+                  "5%% (its share alone would be %.0f): %s",
+                  na, secs, RATE, want, want / 2, load_str(&la));
+}
+END_TEST
+
 /* Redis killed for 3 s in the middle of a 9 s run: only 2xx and 429, the
  * fallback counted by both hosts, global again once Redis is back. */
 START_TEST(redis_outage_falls_back)
@@ -259,6 +288,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, global_rate_across_hosts);
+    tcase_add_test(tc, one_host_takes_whole_rate);
     tcase_add_test(tc, redis_outage_falls_back);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
