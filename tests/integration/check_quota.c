@@ -6,7 +6,8 @@
  * global rate R: driven at 3 x R over both hosts, the two together admit
  * R x T + burst within 5% (each host alone would admit R x T: twice that).
  * With Redis killed mid-run both keep serving (2xx or 429 only), count the
- * fallback, and go back to global rates when Redis is back. */
+ * fallback, and go back to global rates when Redis is back; with Redis
+ * frozen no request waits for it. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -280,6 +281,42 @@ START_TEST(redis_outage_falls_back)
 }
 END_TEST
 
+/* Redis frozen (SIGSTOP) for 2 s: the connection stays open and nothing
+ * answers. The hosts fall back after command_timeout (200 ms) and no
+ * request waits for Redis: the slowest stays far below the freeze. */
+START_TEST(slow_redis_adds_no_latency)
+{
+    struct host a, b;
+    int rport;
+    pid_t redis;
+    start_fleet(&a, &b, &rport, &redis);
+
+    struct h_adm_load la, lb;
+    drive(&la, &a, 6);
+    drive(&lb, &b, 6);
+    h_sleep_ms(2000);
+    h_signal(redis, SIGSTOP);
+    bool fell = wait_fallback(&a, 1, 1500) && wait_fallback(&b, 1, 1500);
+    h_sleep_ms(1500);
+    h_signal(redis, SIGCONT);
+    ck_assert_msg(fell, "no fallback while Redis was frozen: %s", h_file_tail(T, a.error, 800));
+    ck_assert_msg(wait_fallback(&a, 0, 3000) && wait_fallback(&b, 0, 3000),
+                  "not back to global rates after Redis thawed: %s | %s",
+                  h_file_tail(T, a.error, 800), h_file_tail(T, b.error, 800));
+    finish(&la, "a", 6);
+    finish(&lb, "b", 6);
+    ck_assert_msg(la.errored == 0 && lb.errored == 0 && la.n2xx + la.n429 == la.done &&
+                      lb.n2xx + lb.n429 == lb.done,
+                  "only 2xx and 429 expected: a: %s | b: %s", load_str(&la), load_str(&lb));
+    /* a request held until Redis answered would take 200 ms to 2 s */
+    ck_assert_msg(la.max_ms < 150.0 && lb.max_ms < 150.0,
+                  "the slowest request took %.1f / %.1f ms while Redis was frozen for 2 s",
+                  la.max_ms, lb.max_ms);
+    const char *slow[] = {"did not answer in time", NULL};
+    ck_assert_int_eq(h_file_count_lines(a.error, slow), 1);
+}
+END_TEST
+
 int main(void)
 {
     h_init();
@@ -290,6 +327,7 @@ int main(void)
     tcase_add_test(tc, global_rate_across_hosts);
     tcase_add_test(tc, one_host_takes_whole_rate);
     tcase_add_test(tc, redis_outage_falls_back);
+    tcase_add_test(tc, slow_redis_adds_no_latency);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
