@@ -57,9 +57,9 @@ struct flow {
 };
 
 struct tstate {
-    double rate;    /* the local GCRA's: a global tenant's per-host share */
+    double rate; /* the local GCRA's: a global tenant's per-host share */
     uint32_t burst;
-    bool global;    /* leased from a.quota while it is up (quota.h) */
+    bool global; /* leased from a.quota while it is up (quota.h) */
     uint32_t weight;
     uint32_t conc; /* this worker's share, UINT32_MAX = unlimited */
     uint32_t qcap; /* this worker's queue share */

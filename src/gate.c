@@ -21,7 +21,7 @@ struct cr_gate {
     struct cr_worker *w;
     struct cr_tenants *tenants;
     struct cr_admit *admit;
-    struct cr_quota *quota; /* global rates (tenants.global) */
+    struct cr_quota *quota;  /* global rates (tenants.global) */
     struct event *tmr;       /* the engine's next wakeup */
     struct event *otmr;      /* the end of the pool's outage window */
     struct event *ftmr;      /* looks again at other generations' in flight */

@@ -52,8 +52,8 @@ struct lease {
     uint32_t burst;
     uint32_t size;
     uint32_t tokens;
-    bool want;    /* wants a refill */
-    bool asking;  /* an ask is in flight */
+    bool want;   /* wants a refill */
+    bool asking; /* an ask is in flight */
     uint64_t asked_us;
     uint64_t next_ask_us;
 };
@@ -238,8 +238,7 @@ void cr_quota_grant(struct cr_quota *q, uint32_t index, uint32_t granted, uint64
      * first would ask first again every time and take nearly everything */
     double half = (double)CR_MAX(1u, l->size / 2) * 1e6 / l->rate;
     l->next_ask_us =
-        wait_us == 0 ? now_us
-                     : now_us + wait_us + (uint64_t)(half * (0.5 + cr_rand_01(&q->rng)));
+        wait_us == 0 ? now_us : now_us + wait_us + (uint64_t)(half * (0.5 + cr_rand_01(&q->rng)));
     if (l->tokens <= l->size / 2)
         l->want = true;
 }
@@ -355,11 +354,11 @@ static void send_ask(struct cr_quota *q, uint32_t i, uint32_t want, bool eval)
     char rate[64], key[512];
     snprintf(rate, sizeof(rate), "%.9g", l->rate);
     snprintf(key, sizeof(key), "%s%s", q->cfg->prefix ? q->cfg->prefix : "", t->name);
-    int rc = eval ? redisAsyncCommand(q->ac, on_lease, (void *)(uintptr_t)i,
-                                      "EVAL %s 1 %s %s %u %u", script, key, rate, l->burst, want)
-                  : redisAsyncCommand(q->ac, on_lease, (void *)(uintptr_t)i,
-                                      "EVALSHA %s 1 %s %s %u %u", q->sha, key, rate, l->burst,
-                                      want);
+    int rc = eval
+                 ? redisAsyncCommand(q->ac, on_lease, (void *)(uintptr_t)i, "EVAL %s 1 %s %s %u %u",
+                                     script, key, rate, l->burst, want)
+                 : redisAsyncCommand(q->ac, on_lease, (void *)(uintptr_t)i,
+                                     "EVALSHA %s 1 %s %s %u %u", q->sha, key, rate, l->burst, want);
     if (rc != REDIS_OK) {
         event_active(q->drop, 0, 0);
         return;
@@ -386,8 +385,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     uint64_t now = cr_now_us();
     (void)fd;
     (void)what;
-    if (q->link == L_CONNECTING &&
-        now - q->link_since_us > q->cfg->connect_timeout_ms * 1000) {
+    if (q->link == L_CONNECTING && now - q->link_since_us > q->cfg->connect_timeout_ms * 1000) {
         disconnect(q, "did not connect in time");
         return;
     }

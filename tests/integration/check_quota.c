@@ -43,8 +43,8 @@ struct host {
 
 static pid_t redis_start(int port)
 {
-    char *argv[] = {"redis-server", "--port",     h_strf(T, "%d", port), "--bind", "127.0.0.1",
-                    "--save",       "",           "--appendonly",        "no",     "--daemonize",
+    char *argv[] = {"redis-server", "--port", h_strf(T, "%d", port), "--bind", "127.0.0.1",
+                    "--save",       "",       "--appendonly",        "no",     "--daemonize",
                     "no",           NULL};
     pid_t pid = h_spawn(T, argv, h_path(T, "redis.log"), h_path(T, "redis.log"));
     ck_assert_msg(pid > 0, "cannot run redis-server (apt-get install redis-server)");
@@ -134,16 +134,11 @@ static const char *load_str(const struct h_adm_load *l)
 /* h2load at rps on one host for seconds (two clients). */
 static void drive_at(struct h_adm_load *l, const struct host *h, int seconds, int rps)
 {
-    const char *args[] = {"-c",
-                          "2",
-                          "-m",
-                          "1",
-                          "--rps",
-                          h_strf(T, "%d", rps / 2),
-                          "-D",
-                          h_strf(T, "%d", seconds),
-                          "-H",
-                          "x-tenant-id: G",
+    const char *args[] = {"-c",    "2",
+                          "-m",    "1",
+                          "--rps", h_strf(T, "%d", rps / 2),
+                          "-D",    h_strf(T, "%d", seconds),
+                          "-H",    "x-tenant-id: G",
                           NULL};
     ck_assert_int_eq(h_adm_h2load_start(T, l, h->port, "/g", args), 0);
 }
@@ -211,8 +206,8 @@ START_TEST(global_rate_across_hosts)
                   "within 5%% (+ burst): a: %s | b: %s",
                   na, nb, na + nb, secs, RATE, BURST, want, load_str(&la), load_str(&lb));
     ck_assert_msg(na > want / 4 && nb > want / 4, "one host starved: a %ld, b %ld", na, nb);
-    fprintf(stderr, "check_quota: admitted %ld + %ld = %ld in %.2f s (R x T = %.0f, %+.1f%%)\n",
-            na, nb, na + nb, secs, want, 100.0 * ((double)(na + nb) - want) / want);
+    fprintf(stderr, "check_quota: admitted %ld + %ld = %ld in %.2f s (R x T = %.0f, %+.1f%%)\n", na,
+            nb, na + nb, secs, want, 100.0 * ((double)(na + nb) - want) / want);
 }
 END_TEST
 
@@ -276,8 +271,8 @@ START_TEST(redis_outage_falls_back)
     const char *back[] = {"global quotas: Redis at", "global rates", NULL};
     ck_assert_int_eq(h_file_count_lines(a.error, down), 1);
     ck_assert_int_ge(h_file_count_lines(a.error, back), 2); /* at start and after */
-    ck_assert_msg(strstr(h_admin_stats(T, a.admin), "\"fallbacks\":1") != NULL,
-                  "stats: %s", h_admin_stats(T, a.admin));
+    ck_assert_msg(strstr(h_admin_stats(T, a.admin), "\"fallbacks\":1") != NULL, "stats: %s",
+                  h_admin_stats(T, a.admin));
 }
 END_TEST
 

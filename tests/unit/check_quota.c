@@ -103,7 +103,7 @@ START_TEST(fallback_until_granted)
     /* every global tenant asks at once, for a lease and a half */
     ck_assert(cr_quota_due(e.q, 0, &i, &want, NULL));
     ck_assert_uint_eq(i, 1);
-    ck_assert_uint_eq(want, 49); /* 33 + 16 */
+    ck_assert_uint_eq(want, 49);                        /* 33 + 16 */
     ck_assert(!cr_quota_due(e.q, 0, &i, &want, &next)); /* one ask at a time */
     ck_assert_uint_eq(next, UINT64_MAX);
     cr_quota_grant(e.q, 1, 49, 0, 1 * MS);
@@ -203,14 +203,14 @@ START_TEST(fleet_error_bound)
         }
     }
     double rt = rate * (double)end / 1e6;
-    ck_assert_msg(admitted <= (long)(burst + rt + rate * 0.5), "admitted %ld, R x T %.0f",
-                  admitted, rt);
+    ck_assert_msg(admitted <= (long)(burst + rt + rate * 0.5), "admitted %ld, R x T %.0f", admitted,
+                  rt);
     ck_assert_msg(admitted >= (long)(0.95 * rt), "admitted %ld, R x T %.0f", admitted, rt);
     /* equal demand, fair shares: none gets less than 2/3 of its share
      * (without the jitter the first to ask took most, the last ~10%) */
     for (int k = 0; k < N; k++)
-        ck_assert_msg(each[k] * 3 * N >= 2 * admitted, "engine %d admitted %ld of %ld", k,
-                      each[k], admitted);
+        ck_assert_msg(each[k] * 3 * N >= 2 * admitted, "engine %d admitted %ld of %ld", k, each[k],
+                      admitted);
     for (int k = 0; k < N; k++)
         env_free(&e[k]);
 }
@@ -264,8 +264,8 @@ START_TEST(admit_takes_from_lease)
             cr_admit_arrive(a, &it[k], cr_tenants_at(e.t, 1), CR_PRIO_NORMAL, 2 * SEC, &why);
         go += v == CR_ADMIT_GO;
         if (v == CR_ADMIT_SHED)
-            ck_assert_msg(why.status == 429 && why.kind == CR_ADMIT_SHED_RATE, "%d %s",
-                          why.status, why.reason);
+            ck_assert_msg(why.status == 429 && why.kind == CR_ADMIT_SHED_RATE, "%d %s", why.status,
+                          why.reason);
     }
     ck_assert_int_eq(go, 6);
     cr_admit_free(a);
