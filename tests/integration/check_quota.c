@@ -206,8 +206,12 @@ START_TEST(global_rate_across_hosts)
                   "within 5%% (+ burst): a: %s | b: %s",
                   na, nb, na + nb, secs, RATE, BURST, want, load_str(&la), load_str(&lb));
     ck_assert_msg(na > want / 4 && nb > want / 4, "one host starved: a %ld, b %ld", na, nb);
-    fprintf(stderr, "check_quota: admitted %ld + %ld = %ld in %.2f s (R x T = %.0f, %+.1f%%)\n", na,
-            nb, na + nb, secs, want, 100.0 * ((double)(na + nb) - want) / want);
+    long asks = quota_field(&a, "asks") + quota_field(&b, "asks");
+    fprintf(stderr,
+            "check_quota: admitted %ld + %ld = %ld in %.2f s (R x T = %.0f, %+.1f%%), %ld lease "
+            "scripts (%.1f/s)\n",
+            na, nb, na + nb, secs, want, 100.0 * ((double)(na + nb) - want) / want, asks,
+            (double)asks / secs);
 }
 END_TEST
 
