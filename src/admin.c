@@ -78,6 +78,9 @@ static void worker_json(struct out *o, const struct cr_shm_worker_stats *w)
     for (int i = 0; i < CR_HSF_MAX; i++)
         put(o, "%s\"%s\":%llu", i ? "," : "", cr_hs_fail_names[i],
             (unsigned long long)ld(&w->hs_fail[i]));
+    put(o, "},\"quota\":{\"fallback\":%llu,\"fallbacks\":%llu,\"asks\":%llu,\"tokens\":%llu",
+        (unsigned long long)ld(&w->quota_fallback), (unsigned long long)ld(&w->quota_fallbacks),
+        (unsigned long long)ld(&w->quota_asks), (unsigned long long)ld(&w->quota_tokens));
     put(o, "},\"responses\":{\"reset\":%llu", (unsigned long long)ld(&w->responses_by_class[0]));
     for (int i = 1; i < 6; i++)
         put(o, ",\"%dxx\":%llu", i, (unsigned long long)ld(&w->responses_by_class[i]));

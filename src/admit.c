@@ -28,6 +28,7 @@
 
 #include "common.h"
 #include "gcra.h"
+#include "quota.h"
 #include "rand.h"
 
 #define NPRIO 3
@@ -56,8 +57,9 @@ struct flow {
 };
 
 struct tstate {
-    double rate;
+    double rate; /* the local GCRA's: a global tenant's per-host share */
     uint32_t burst;
+    bool global; /* leased from a.quota while it is up (quota.h) */
     uint32_t weight;
     uint32_t conc; /* this worker's share, UINT32_MAX = unlimited */
     uint32_t qcap; /* this worker's queue share */
@@ -94,6 +96,7 @@ struct cr_admit {
     struct tstate *ts;
     uint32_t n;
     struct cr_admit_shared *shm;
+    struct cr_quota *quota; /* cr_admit_set_quota, NULL = none */
     uint32_t capacity;
     uint32_t inflight;
     uint32_t queued;
@@ -458,6 +461,33 @@ static double drain_ival(const struct tstate *t, uint64_t now_us)
     return stall > t->ival_us ? t->ival_us + (stall - t->ival_us) / 8.0 : t->ival_us;
 }
 
+/* The rate's source: a global tenant's lease while Redis is up, else the
+ * local GCRA (for a global tenant, at its per-host share). */
+static uint64_t tok_wait(struct cr_admit *a, const struct tstate *t, uint64_t now_us, uint32_t n)
+{
+    uint32_t i = (uint32_t)(t - a->ts);
+    if (t->global && cr_quota_up(a->quota))
+        return cr_quota_wait_us(a->quota, i, now_us, n);
+    return cr_gcra_wait_us(&a->shm->tat[i], t->rate, t->burst, now_us, n);
+}
+
+static int tok_take(struct cr_admit *a, const struct tstate *t, uint64_t now_us,
+                    uint64_t *retry_at_us)
+{
+    uint32_t i = (uint32_t)(t - a->ts);
+    if (t->global) {
+        switch (cr_quota_take(a->quota, i, now_us, retry_at_us)) {
+        case CR_QUOTA_LEASED:
+            return 0;
+        case CR_QUOTA_EMPTY:
+            return CR_EAGAIN;
+        case CR_QUOTA_LOCAL:
+            break;
+        }
+    }
+    return cr_gcra_take(&a->shm->tat[i], t->rate, t->burst, now_us, retry_at_us);
+}
+
 /* Predicted wait (us) of a request of t at priority p joining the back of
  * its queue now. */
 /* The part of the wait that the tenant's own rate imposes (0 unrated). */
@@ -467,7 +497,7 @@ static double rate_wait(struct cr_admit *a, const struct tstate *t, int p, uint6
         return 0.0;
     uint32_t ahead_rated =
         t->flows[CR_PRIO_NORMAL].len + (p == CR_PRIO_LOW ? t->flows[CR_PRIO_LOW].len : 0);
-    return (double)cr_gcra_wait_us(&a->shm->tat[t - a->ts], t->rate, t->burst, now_us, ahead_rated);
+    return (double)tok_wait(a, t, now_us, ahead_rated);
 }
 
 static double predict_wait(struct cr_admit *a, const struct tstate *t, int p, uint64_t now_us)
@@ -598,8 +628,7 @@ void cr_admit_set_headroom(struct cr_admit *a, uint32_t percent)
 static enum cause arrival_cause(struct cr_admit *a, struct tstate *t, int p, uint64_t now_us,
                                 uint64_t *retry_at_us)
 {
-    _Atomic uint64_t *tat = &a->shm->tat[t - a->ts];
-    bool rated = p != CR_PRIO_HIGH;
+    bool rated = p != CR_PRIO_HIGH && t->rate > 0.0;
     uint64_t w;
 
     /* FIFO: behind its own tenant's queue at this priority or above. */
@@ -612,7 +641,7 @@ static enum cause arrival_cause(struct cr_admit *a, struct tstate *t, int p, uin
     /* The tenant's own limits first, so that the status says whose fault. */
     if (t->inflight >= t->conc)
         return C_CONC;
-    if (rated && (w = cr_gcra_wait_us(tat, t->rate, t->burst, now_us, 0)) > 0) {
+    if (rated && (w = tok_wait(a, t, now_us, 0)) > 0) {
         *retry_at_us = sat_add(now_us, w);
         return C_RATE;
     }
@@ -624,7 +653,7 @@ static enum cause arrival_cause(struct cr_admit *a, struct tstate *t, int p, uin
     if (held_back(a, t))
         return C_HELD;
     /* Another worker may have taken the token since the check above. */
-    if (rated && cr_gcra_take(tat, t->rate, t->burst, now_us, retry_at_us) != 0)
+    if (rated && tok_take(a, t, now_us, retry_at_us) != 0)
         return C_RATE;
     return C_NONE;
 }
@@ -726,8 +755,7 @@ struct cr_admit_item *cr_admit_next(struct cr_admit *a, uint64_t now_us)
                 flow_place(a, f, C_HELD, 0);
                 continue;
             }
-            if (p != CR_PRIO_HIGH &&
-                cr_gcra_take(&a->shm->tat[f->tenant], t->rate, t->burst, now_us, &retry_at) != 0) {
+            if (p != CR_PRIO_HIGH && t->rate > 0.0 && tok_take(a, t, now_us, &retry_at) != 0) {
                 flow_detach(a, f);
                 flow_place(a, f, C_RATE, retry_at);
                 continue;
@@ -855,6 +883,19 @@ uint32_t cr_admit_inflight(const struct cr_admit *a)
 uint32_t cr_admit_queued(const struct cr_admit *a)
 {
     return a->queued;
+}
+
+void cr_admit_set_quota(struct cr_admit *a, struct cr_quota *q)
+{
+    a->quota = q;
+    for (uint32_t i = 0; i < a->n; i++) {
+        struct tstate *t = &a->ts[i];
+        if (q == NULL || t->global || !cr_quota_is_global(q, i))
+            continue;
+        t->global = true;
+        t->rate = cr_quota_local_rate(q, t->rate);
+        t->burst = cr_quota_local_burst(q, t->burst);
+    }
 }
 
 uint32_t cr_admit_capacity(const struct cr_admit *a)

@@ -280,6 +280,14 @@ double cr_admit_wait_ms(const struct cr_admit_item *item, uint64_t now_us);
  * index is out of range. */
 int cr_admit_stats(const struct cr_admit *a, uint32_t tenant, struct cr_admit_stats *out);
 
+struct cr_quota;
+
+/* Makes the tenants that q says are global (quota.h) take their rate tokens
+ * from q's leases while it is up, and from the host-wide GCRA at their
+ * per-host share (rate / hosts) while it is not. q must outlive the engine.
+ * Call once, before the first arrival. */
+void cr_admit_set_quota(struct cr_admit *a, struct cr_quota *q);
+
 /* Totals of this engine: in flight, queued, capacity. */
 uint32_t cr_admit_inflight(const struct cr_admit *a);
 uint32_t cr_admit_queued(const struct cr_admit *a);

@@ -58,7 +58,7 @@ struct load {
 /* The tables, defined at the end with the schema. */
 static const struct cr_cfgload_table log_table, cert_table, tls_server_table, listener_table,
     upstream_tls_table, upstream_table, http_table, limits_table, tenant_table, route_table,
-    tenants_table, admin_table, top_table;
+    quota_table, tenants_table, admin_table, top_table;
 
 /* ------------------------------------------------------------ validators */
 
@@ -428,6 +428,18 @@ static void tenants_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
              "is unused");
 }
 
+static void quota_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
+                        const struct cr_cfgload_level *l)
+{
+    struct cr_cfg_quota *q = obj;
+    yaml_node_t *user = cr_cfgload_val(l, "user");
+    (void)map;
+
+    q->enabled = true;
+    if (user != NULL && q->password_file == NULL)
+        ERR(c, user, "'user' needs 'password_file' (ACL: AUTH user password)");
+}
+
 static void tenant_init(struct cr_cfgload *c, void *obj)
 {
     struct cr_cfg_tenant *t = obj;
@@ -727,6 +739,7 @@ static const struct cr_cfgload_key tenant_keys[] = {
     LIMITS(TENANT_OFF, INHERITED),
     KSTRS("api_keys", OFF(api_keys), OFF(napi_keys)),
     KSTRS("match",    OFF(match), OFF(nmatch)),
+    KBOOL("global",   OFF(global), "false"),
 };
 #undef OFF
 
@@ -745,6 +758,22 @@ static const struct cr_cfgload_key tenants_keys[] = {
     KMAP ("defaults", OFF(defaults), &limits_table, 0),
     KLIST("list",     OFF(list), OFF(nlist), struct cr_cfg_tenant, 0, &tenant_table, 0),
     KLIST("routes",   OFF(routes), OFF(nroutes), struct cr_cfg_route, 0, &route_table, 0),
+    KMAP ("global",   OFF(global), &quota_table, CR_CFGLOAD_ABSENT_OFF),
+};
+#undef OFF
+
+#define OFF(f) offsetof(struct cr_cfg_quota, f)
+static const struct cr_cfgload_key quota_keys[] = {
+    KADDR("address",         OFF(addr), REQ, NULL),
+    KSTR ("user",            OFF(user), 0, NULL),
+    KPATH("password_file",   OFF(password_file), READ),
+    KSTR ("prefix",          OFF(prefix), 0, "corral:quota:"),
+    KDUR ("connect_timeout", OFF(connect_timeout_ms), 10, MS_M, "1s"),
+    KDUR ("command_timeout", OFF(command_timeout_ms), 10, MS_M, "200ms"),
+    KDUR ("reconnect_max",   OFF(reconnect_max_ms), 100, MS_H, "5s"),
+    KUINT("lease",           OFF(lease), 0, 1000000, "0"),
+    KUINT("hosts",           OFF(hosts), 1, 100000, "1"),
+    KBOOL("all",             OFF(all), "false"),
 };
 #undef OFF
 
@@ -786,6 +815,7 @@ static const struct cr_cfgload_table http_table = TABLE(http_keys, NULL, NULL);
 static const struct cr_cfgload_table limits_table = TABLE(limits_keys, NULL, NULL);
 static const struct cr_cfgload_table tenant_table = TABLE(tenant_keys, tenant_init, tenant_check);
 static const struct cr_cfgload_table route_table = TABLE(route_keys, NULL, route_check);
+static const struct cr_cfgload_table quota_table = TABLE(quota_keys, NULL, quota_check);
 static const struct cr_cfgload_table tenants_table = TABLE(tenants_keys, NULL, tenants_check);
 static const struct cr_cfgload_table admin_table = TABLE(admin_keys, NULL, admin_check);
 static const struct cr_cfgload_table top_table = TABLE(top_keys, NULL, NULL);

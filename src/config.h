@@ -150,6 +150,7 @@ struct cr_cfg_tenant {
     size_t napi_keys;
     char **match; /* SNI names or path prefixes naming it */
     size_t nmatch;
+    bool global; /* its rate holds across the fleet (tenants.global, quota.h) */
 };
 
 enum cr_priority { CR_PRIO_HIGH = 0, CR_PRIO_NORMAL = 1, CR_PRIO_LOW = 2 };
@@ -157,6 +158,21 @@ enum cr_priority { CR_PRIO_HIGH = 0, CR_PRIO_NORMAL = 1, CR_PRIO_LOW = 2 };
 struct cr_cfg_route {
     char *path_prefix;
     enum cr_priority priority;
+};
+
+/* tenants.global: the Redis server that global rates are leased from (quota.h). */
+struct cr_cfg_quota {
+    bool enabled;                /* the section is present */
+    struct cr_addr addr;         /* Redis, host:port */
+    char *user;                  /* ACL user (AUTH user password), NULL = AUTH password */
+    char *password_file;         /* first line is the password, NULL = no AUTH */
+    char *prefix;                /* key prefix, default "corral:quota:" */
+    uint64_t connect_timeout_ms; /* default 1s */
+    uint64_t command_timeout_ms; /* a reply later than this: fall back, default 200ms */
+    uint64_t reconnect_max_ms;   /* back-off ceiling, default 5s */
+    uint32_t lease;              /* tokens per lease, 0 = auto (quota.h) */
+    uint32_t hosts;              /* hosts in the fleet, for the fallback share */
+    bool all;                    /* every tenant's rate is global */
 };
 
 struct cr_cfg_tenants {
@@ -167,6 +183,7 @@ struct cr_cfg_tenants {
     size_t nlist;
     struct cr_cfg_route *routes;
     size_t nroutes;
+    struct cr_cfg_quota global;
 };
 
 enum cr_log_level { CR_LOG_ERROR = 0, CR_LOG_WARN, CR_LOG_INFO, CR_LOG_DEBUG };

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "admit.h"
+#include "quota.h"
 #include "common.h"
 #include "pool.h"
 #include "rand.h"
@@ -20,6 +21,7 @@ struct cr_gate {
     struct cr_worker *w;
     struct cr_tenants *tenants;
     struct cr_admit *admit;
+    struct cr_quota *quota;  /* global rates (tenants.global) */
     struct event *tmr;       /* the engine's next wakeup */
     struct event *otmr;      /* the end of the pool's outage window */
     struct event *ftmr;      /* looks again at other generations' in flight */
@@ -203,6 +205,12 @@ int cr_gate_new(struct cr_worker *w, struct cr_gate **out)
         return rc;
     }
     cr_admit_set_headroom(g->admit, w->cfg->upstream.headroom);
+    if ((rc = cr_quota_new(&w->cfg->tenants.global, g->tenants, w->cfg->workers, &g->quota)) < 0 ||
+        (rc = cr_quota_start(g->quota, w->base, w->stats)) < 0) {
+        cr_gate_free(g);
+        return rc;
+    }
+    cr_admit_set_quota(g->admit, g->quota);
     *out = g;
     return 0;
 }
@@ -218,6 +226,7 @@ void cr_gate_free(struct cr_gate *g)
     if (g->ftmr)
         event_free(g->ftmr);
     cr_admit_free(g->admit);
+    cr_quota_free(g->quota);
     cr_tenants_free(g->tenants);
     free(g);
 }

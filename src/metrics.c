@@ -249,6 +249,23 @@ static void upstreams(FILE *f, const struct cr_metrics_src *s)
     head(f, "upstream_admission_capacity", "gauge",
          "Upstream streams admission may hand out now, over all workers and addresses.");
     fprintf(f, "corral_upstream_admission_capacity %lld\n", (long long)cap);
+    uint64_t fb = 0, fbs = 0, asks = 0, toks = 0;
+    for (size_t w = 0; w < CR_SHM_MAX_WORKERS; w++) {
+        fb += ld(&s->shm->workers[w].quota_fallback);
+        fbs += ld(&s->shm->workers[w].quota_fallbacks);
+        asks += ld(&s->shm->workers[w].quota_asks);
+        toks += ld(&s->shm->workers[w].quota_tokens);
+    }
+    head(f, "quota_fallback", "gauge",
+         "Workers whose global tenant rates use the per-host share now (Redis unreachable).");
+    fprintf(f, "corral_quota_fallback %llu\n", (unsigned long long)fb);
+    head(f, "quota_fallback_total", "counter",
+         "Times a worker went from global rates to the per-host share.");
+    fprintf(f, "corral_quota_fallback_total %llu\n", (unsigned long long)fbs);
+    head(f, "quota_lease_requests_total", "counter", "Lease scripts sent to Redis.");
+    fprintf(f, "corral_quota_lease_requests_total %llu\n", (unsigned long long)asks);
+    head(f, "quota_leased_tokens_total", "counter", "Tokens Redis granted to this host.");
+    fprintf(f, "corral_quota_leased_tokens_total %llu\n", (unsigned long long)toks);
 }
 
 /* ------------------------------------------------------------ process */

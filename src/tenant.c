@@ -334,6 +334,7 @@ int cr_tenants_new(const struct cr_cfg_tenants *cfg, struct cr_tenants **out)
     }
     t->list[0].name = "default";
     t->list[0].limits = cfg->defaults;
+    t->list[0].global = cfg->global.enabled && cfg->global.all;
     for (uint32_t i = 1; i < t->n; i++) {
         const char *name = cfg->list[i - 1].name;
         if (name == NULL || (t->list[i].name = strdup(name)) == NULL) {
@@ -342,6 +343,7 @@ int cr_tenants_new(const struct cr_cfg_tenants *cfg, struct cr_tenants **out)
         }
         t->list[i].index = i;
         t->list[i].limits = cfg->list[i - 1].limits;
+        t->list[i].global = cfg->global.enabled && (cfg->global.all || cfg->list[i - 1].global);
     }
     if ((rc = add_ids(t, cfg)) != 0 || (rc = add_routes(t, cfg)) != 0)
         goto fail;

@@ -25,6 +25,7 @@
 #ifndef CR_TENANT_H
 #define CR_TENANT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -38,6 +39,7 @@ struct cr_tenant {
     const char *name;
     uint32_t index;
     struct cr_cfg_limits limits; /* the default's are tenants.defaults */
+    bool global;                 /* its rate is leased from Redis (quota.h) */
 };
 
 /* What a request offers to identify its tenant. Any field may be NULL (then

@@ -272,6 +272,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->tenants.nlist, 0);
     ck_assert_ptr_null(cfg->tenants.list);
     ck_assert_uint_eq(cfg->tenants.nroutes, 0);
+    ck_assert(!cfg->tenants.global.enabled);
 
     ck_assert(!cfg->admin.enabled);
     cr_config_free(cfg);
@@ -362,6 +363,7 @@ static const char full_config[] = "workers: 4\n"
                                   "      max_wait: 1h\n"
                                   "      weight: 1000\n"
                                   "      api_keys: [k-gold-1, k-gold-2]\n"
+                                  "      global: true\n"
                                   "    - name: bronze\n"
                                   "      api_keys: [k-bronze]\n"
                                   "  routes:\n"
@@ -370,6 +372,17 @@ static const char full_config[] = "workers: 4\n"
                                   "    - path_prefix: /batch\n"
                                   "      priority: low\n"
                                   "    - path_prefix: /\n"
+                                  "  global:\n"
+                                  "    address: 127.0.0.1:6380\n"
+                                  "    user: corral\n"
+                                  "    password_file: @D/ticket.key\n"
+                                  "    prefix: 'q:'\n"
+                                  "    connect_timeout: 2s\n"
+                                  "    command_timeout: 50ms\n"
+                                  "    reconnect_max: 10s\n"
+                                  "    lease: 25\n"
+                                  "    hosts: 3\n"
+                                  "    all: false\n"
                                   "admin:\n"
                                   "  address: 127.0.0.1:9000\n";
 
@@ -487,6 +500,20 @@ START_TEST(full_config_sets_every_key)
     ck_assert_int_eq(cfg->tenants.routes[0].priority, CR_PRIO_HIGH);
     ck_assert_int_eq(cfg->tenants.routes[1].priority, CR_PRIO_LOW);
     ck_assert_int_eq(cfg->tenants.routes[2].priority, CR_PRIO_NORMAL);
+    ck_assert(cfg->tenants.list[0].global);
+    ck_assert(!cfg->tenants.list[1].global);
+    const struct cr_cfg_quota *q = &cfg->tenants.global;
+    ck_assert(q->enabled);
+    ck_assert_str_eq(q->addr.text, "127.0.0.1:6380");
+    ck_assert_str_eq(q->user, "corral");
+    ck_assert_ptr_nonnull(strstr(q->password_file, "ticket.key"));
+    ck_assert_str_eq(q->prefix, "q:");
+    ck_assert_uint_eq(q->connect_timeout_ms, 2000);
+    ck_assert_uint_eq(q->command_timeout_ms, 50);
+    ck_assert_uint_eq(q->reconnect_max_ms, 10000);
+    ck_assert_uint_eq(q->lease, 25);
+    ck_assert_uint_eq(q->hosts, 3);
+    ck_assert(!q->all);
 
     ck_assert(cfg->admin.enabled);
     ck_assert_str_eq(cfg->admin.addr.text, "127.0.0.1:9000");
