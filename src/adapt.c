@@ -9,7 +9,10 @@
 
 #define GRADIENT_MIN 0.5
 #define GRADIENT_MAX 1.5
-#define SMOOTHING 0.5
+/* a window moves the limit this part of the way to its target: slowly up,
+ * so that the knee is approached rather than jumped past, fast down */
+#define SMOOTHING_UP 0.25
+#define SMOOTHING_DOWN 0.5
 #define ERROR_RTT_FACTOR 4
 
 struct cr_adapt {
@@ -88,7 +91,8 @@ static void adjust(struct cr_adapt *a, uint64_t m)
     double g = (double)a->p.tolerance_pct / 100.0 * (double)a->min_rtt / (double)(m ? m : 1);
     a->gradient = clampd(g, GRADIENT_MIN, GRADIENT_MAX);
     double target = a->limit * a->gradient + sqrt(a->limit);
-    a->limit = clampd(a->limit + SMOOTHING * (target - a->limit), a->p.min, ceiling(a));
+    double k = target > a->limit ? SMOOTHING_UP : SMOOTHING_DOWN;
+    a->limit = clampd(a->limit + k * (target - a->limit), a->p.min, ceiling(a));
 }
 
 bool cr_adapt_sample(struct cr_adapt *a, uint64_t sent_us, uint64_t done_us, bool ok)

@@ -25,9 +25,11 @@
  *   - RUN: each closed window with median m gives
  *         gradient = clamp(tolerance * min_rtt / m, 0.5, 1.5)
  *         target   = limit * gradient + sqrt(limit)       (headroom)
- *         limit   += (target - limit) / 2                 (smoothing)
- *     clamped to [min, max]. While m stays within `tolerance` of min_rtt
- *     the limit grows (by about an eighth a window); when latency grows
+ *         limit   += (target - limit) * k                 (smoothing)
+ *     with k = 1/4 up and 1/2 down, clamped to [min, max]. While m stays
+ *     within `tolerance` of min_rtt the limit grows (by about 6% and
+ *     sqrt(limit)/4 a window: the knee is approached, not jumped past, as
+ *     the latency that says "past it" comes a window late); when latency grows
  *     past it the limit is cut, by at most a quarter a window. A window
  *     whose median is below min_rtt lowers min_rtt.
  *
