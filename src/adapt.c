@@ -26,7 +26,8 @@ struct cr_adapt {
     uint64_t probe_start;
     uint64_t next_probe;
     uint64_t window_start;
-    uint32_t seen; /* samples in this window */
+    uint32_t seen;    /* samples in this window */
+    uint32_t busiest; /* the most in flight a sample of this window saw */
     uint64_t s[CR_ADAPT_WINDOW_MAX];
 };
 
@@ -91,11 +92,14 @@ static void adjust(struct cr_adapt *a, uint64_t m)
     double g = (double)a->p.tolerance_pct / 100.0 * (double)a->min_rtt / (double)(m ? m : 1);
     a->gradient = clampd(g, GRADIENT_MIN, GRADIENT_MAX);
     double target = a->limit * a->gradient + sqrt(a->limit);
+    if (target > a->limit && 2.0 * a->busiest < a->limit)
+        return; /* not using it: no reason to give more */
     double k = target > a->limit ? SMOOTHING_UP : SMOOTHING_DOWN;
     a->limit = clampd(a->limit + k * (target - a->limit), a->p.min, ceiling(a));
 }
 
-bool cr_adapt_sample(struct cr_adapt *a, uint64_t sent_us, uint64_t done_us, bool ok)
+bool cr_adapt_sample(struct cr_adapt *a, uint64_t sent_us, uint64_t done_us, bool ok,
+                     uint32_t inflight)
 {
     uint32_t before = cr_adapt_limit(a);
     if (a->probing && sent_us < a->probe_start)
@@ -105,6 +109,8 @@ bool cr_adapt_sample(struct cr_adapt *a, uint64_t sent_us, uint64_t done_us, boo
         rtt = ERROR_RTT_FACTOR * a->min_rtt;
     a->s[a->seen % CR_ADAPT_WINDOW_MAX] = rtt;
     a->seen++;
+    if (inflight > a->busiest)
+        a->busiest = inflight;
     if (done_us < a->window_start + a->p.interval_us || a->seen < CR_ADAPT_MIN_SAMPLES)
         return false;
     uint64_t m = median(a);
@@ -122,7 +128,7 @@ bool cr_adapt_sample(struct cr_adapt *a, uint64_t sent_us, uint64_t done_us, boo
             a->probe_start = done_us;
         }
     }
-    a->seen = 0;
+    a->seen = a->busiest = 0;
     a->window_start = done_us;
     return cr_adapt_limit(a) != before;
 }

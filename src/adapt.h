@@ -31,7 +31,10 @@
  *     sqrt(limit)/4 a window: the knee is approached, not jumped past, as
  *     the latency that says "past it" comes a window late); when latency grows
  *     past it the limit is cut, by at most a quarter a window. A window
- *     whose median is below min_rtt lowers min_rtt.
+ *     whose median is below min_rtt lowers min_rtt. A window in which
+ *     fewer than half the limit were ever in flight does not raise it: low
+ *     latency at low demand says nothing of the knee (without this, a
+ *     quiet hour would leave the limit at max for the next burst).
  *
  * Bounds: the limit is always in [min, max(min, max)], max being set by the
  * caller (the pool's capacity: upstream.max_streams or what the
@@ -77,9 +80,11 @@ void cr_adapt_free(struct cr_adapt *a);
 void cr_adapt_set_max(struct cr_adapt *a, uint32_t max);
 
 /* One completed upstream exchange: sent at sent_us, its answer (or its
- * failure) at done_us; ok false for congestion (error, timeout). Returns
+ * failure) at done_us; ok false for congestion (error, timeout); inflight
+ * the requests in flight upstream as it ended, itself included. Returns
  * true when the limit changed (a window closed, a probe began or ended). */
-bool cr_adapt_sample(struct cr_adapt *a, uint64_t sent_us, uint64_t done_us, bool ok);
+bool cr_adapt_sample(struct cr_adapt *a, uint64_t sent_us, uint64_t done_us, bool ok,
+                     uint32_t inflight);
 
 /* The limit now, in [min, max]. */
 uint32_t cr_adapt_limit(const struct cr_adapt *a);

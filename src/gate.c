@@ -374,7 +374,8 @@ static void learn(struct cr_gate *g, const struct cr_request *r, uint64_t now)
     if (!answered && !r->fe)
         return;
     bool ok = answered && r->status < 500;
-    if (!cr_adapt_sample(g->adapt, r->t_dispatched, answered ? r->t_first_byte : now, ok))
+    if (!cr_adapt_sample(g->adapt, r->t_dispatched, answered ? r->t_first_byte : now, ok,
+                         cr_admit_inflight(g->admit)))
         return;
     publish_adapt(g);
     struct cr_adapt_view v;

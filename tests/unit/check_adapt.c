@@ -52,7 +52,7 @@ static uint32_t run(struct cr_adapt *a, const struct knee *k, uint64_t *now, uin
         uint32_t l = cr_adapt_limit(a);
         uint64_t lat = latency(k, l);
         for (uint32_t i = 0; i < l; i++)
-            cr_adapt_sample(a, *now - lat, *now, true);
+            cr_adapt_sample(a, *now - lat, *now, true, l);
         l = cr_adapt_limit(a);
         ck_assert_uint_ge(l, P.min);
         ck_assert_uint_le(l, max);
@@ -84,11 +84,11 @@ START_TEST(starts_at_min_and_probes)
     ck_assert_uint_eq(v.min_rtt_us, 0);
     /* sent before the probe began: not a floor measurement */
     for (int i = 0; i < 20; i++)
-        ck_assert(!cr_adapt_sample(a, SEC - 1, 2 * SEC, true));
+        ck_assert(!cr_adapt_sample(a, SEC - 1, 2 * SEC, true, 4));
     cr_adapt_view(a, &v);
     ck_assert(v.probing);
     for (int i = 0; i < 5; i++)
-        cr_adapt_sample(a, 2 * SEC, 2 * SEC + 20 * MS, true);
+        cr_adapt_sample(a, 2 * SEC, 2 * SEC + 20 * MS, true, 4);
     cr_adapt_view(a, &v);
     ck_assert(!v.probing);
     ck_assert_uint_eq(v.min_rtt_us, 20 * MS);
@@ -164,7 +164,7 @@ START_TEST(never_outside_bounds)
     ck_assert_uint_eq(cr_adapt_limit(a), 4);
     /* errors only: congestion, held at min */
     for (int i = 0; i < 200; i++, now += 5 * MS)
-        cr_adapt_sample(a, now - 20 * MS, now, false);
+        cr_adapt_sample(a, now - 20 * MS, now, false, 30);
     ck_assert_uint_eq(cr_adapt_limit(a), 4);
     /* a max below min: min */
     cr_adapt_set_max(a, 0);
@@ -182,7 +182,7 @@ START_TEST(errors_cut)
     uint32_t before = cr_adapt_limit(a);
     /* fast errors (a 503 at once) still count as congestion */
     for (int i = 0; i < 100; i++, now += 2 * MS)
-        cr_adapt_sample(a, now - MS, now, false);
+        cr_adapt_sample(a, now - MS, now, false, 200);
     ck_assert_uint_lt(cr_adapt_limit(a), before);
     cr_adapt_free(a);
 }
@@ -200,10 +200,10 @@ START_TEST(ignores_single_outlier)
     uint64_t lat = latency(&k, l);
     struct cr_adapt_view v0, v1;
     cr_adapt_view(a, &v0);
-    cr_adapt_sample(a, now - 5 * SEC, now, true);
-    cr_adapt_sample(a, now - lat, now, false); /* and one error */
+    cr_adapt_sample(a, now - 5 * SEC, now, true, l);
+    cr_adapt_sample(a, now - lat, now, false, l); /* and one error */
     for (uint32_t i = 0; i < 20; i++)
-        cr_adapt_sample(a, now + 100 * MS - lat, now + 100 * MS, true);
+        cr_adapt_sample(a, now + 100 * MS - lat, now + 100 * MS, true, l);
     cr_adapt_view(a, &v1);
     /* the window closed and judged the latency by its median */
     double g = 1.25 * (double)v0.min_rtt_us / (double)lat;
@@ -211,6 +211,24 @@ START_TEST(ignores_single_outlier)
     ck_assert_msg(v1.gradient > g - 0.01 && v1.gradient < g + 0.01, "gradient %f, want %f",
                   v1.gradient, g);
     ck_assert_uint_ge(v1.limit, v0.limit * 9 / 10);
+    cr_adapt_free(a);
+}
+END_TEST
+
+START_TEST(app_limited_does_not_grow)
+{
+    /* 20 ms at any load, but only 5 ever in flight: a limit far above
+     * what is used would let the next burst straight into the upstream */
+    uint64_t now = SEC;
+    struct cr_adapt *a = mk(now, 1000);
+    for (uint64_t end = now + 5 * SEC; now < end; now += 10 * MS)
+        for (int i = 0; i < 5; i++)
+            cr_adapt_sample(a, now - 20 * MS, now, true, 5);
+    ck_assert_msg(cr_adapt_limit(a) <= 12, "limit %u with 5 in flight", cr_adapt_limit(a));
+    /* the burst comes: it grows from there */
+    struct knee flat = {100000, 0};
+    run(a, &flat, &now, 2 * SEC, 1000);
+    ck_assert_uint_gt(cr_adapt_limit(a), 20);
     cr_adapt_free(a);
 }
 END_TEST
@@ -231,7 +249,7 @@ START_TEST(reprobes_min_rtt)
         uint32_t l = cr_adapt_limit(a);
         uint64_t lat = latency(&k, l) + 10 * MS;
         for (uint32_t i = 0; i < l; i++)
-            cr_adapt_sample(a, now - lat, now, true);
+            cr_adapt_sample(a, now - lat, now, true, l);
         cr_adapt_view(a, &v);
         probed |= v.probing;
     }
@@ -253,6 +271,7 @@ static Suite *adapt_suite(void)
     tcase_add_test(tc, never_outside_bounds);
     tcase_add_test(tc, errors_cut);
     tcase_add_test(tc, ignores_single_outlier);
+    tcase_add_test(tc, app_limited_does_not_grow);
     tcase_add_test(tc, reprobes_min_rtt);
     suite_add_tcase(s, tc);
     return s;
