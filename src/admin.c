@@ -58,7 +58,8 @@ static uint64_t ld(const _Atomic uint64_t *v)
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-static void worker_json(struct out *o, const struct cr_shm_worker_stats *w)
+/* total: w is the sum over workers, where only the adaptive limit adds up */
+static void worker_json(struct out *o, const struct cr_shm_worker_stats *w, bool total)
 {
     put(o,
         "{\"conns_accepted\":%llu,\"conns_open\":%llu,\"conns_max\":%llu,"
@@ -84,6 +85,11 @@ static void worker_json(struct out *o, const struct cr_shm_worker_stats *w)
     put(o, "},\"responses\":{\"reset\":%llu", (unsigned long long)ld(&w->responses_by_class[0]));
     for (int i = 1; i < 6; i++)
         put(o, ",\"%dxx\":%llu", i, (unsigned long long)ld(&w->responses_by_class[i]));
+    put(o, "},\"adaptive\":{\"limit\":%llu", (unsigned long long)ld(&w->adaptive_limit));
+    if (!total)
+        put(o, ",\"min_rtt_ms\":%.3f,\"gradient\":%.3f",
+            (double)ld(&w->adaptive_min_rtt_us) / 1000.0,
+            (double)ld(&w->adaptive_gradient_milli) / 1000.0);
     put(o, "}}");
 }
 
@@ -121,12 +127,12 @@ size_t cr_admin_stats_json(const struct cr_shm *shm, uint32_t nworkers,
             atomic_store_explicit(&dst[f], ld(&dst[f]) + ld(&src[f]), memory_order_relaxed);
     }
     put(&o, "{\"generation\":%llu,\"total\":", (unsigned long long)ld(&shm->generation));
-    worker_json(&o, &total);
+    worker_json(&o, &total, true);
     put(&o, ",\"workers\":[");
     for (uint32_t w = 0; w < nworkers; w++) {
         if (w)
             put(&o, ",");
-        worker_json(&o, &shm->workers[w]);
+        worker_json(&o, &shm->workers[w], false);
     }
     put(&o, "]");
     tenants_json(&o, shm, tenants);

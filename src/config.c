@@ -57,8 +57,8 @@ struct load {
 
 /* The tables, defined at the end with the schema. */
 static const struct cr_cfgload_table log_table, cert_table, tls_server_table, listener_table,
-    upstream_tls_table, upstream_table, http_table, limits_table, tenant_table, route_table,
-    quota_table, tenants_table, admin_table, top_table;
+    upstream_tls_table, upstream_adaptive_table, upstream_table, http_table, limits_table,
+    tenant_table, route_table, quota_table, tenants_table, admin_table, top_table;
 
 /* ------------------------------------------------------------ validators */
 
@@ -673,6 +673,17 @@ static const struct cr_cfgload_key upstream_tls_keys[] = {
 };
 #undef OFF
 
+/* upstream.adaptive is an anonymous struct: offsets are relative to it. */
+#define OFF(f) (offsetof(struct cr_cfg_upstream, adaptive.f) - offsetof(struct cr_cfg_upstream, adaptive))
+static const struct cr_cfgload_key upstream_adaptive_keys[] = {
+    KBOOL("enabled",          OFF(enabled), "false"),
+    KUINT("min",              OFF(min), 1, 100000, "4"),
+    KDUR ("interval",         OFF(interval_ms), 10, 10 * MS_S, "100ms"),
+    KDUR ("min_rtt_interval", OFF(min_rtt_interval_ms), MS_S, MS_H, "30s"),
+    KUINT("tolerance",        OFF(tolerance), 100, 400, "125"),
+};
+#undef OFF
+
 #define OFF(f) offsetof(struct cr_cfg_upstream, f)
 static const struct cr_cfgload_key upstream_keys[] = {
     KADDRS("addresses",        OFF(addrs), OFF(naddrs), 1, REQ),
@@ -689,6 +700,7 @@ static const struct cr_cfgload_key upstream_keys[] = {
     KDUR  ("outage_wait",      OFF(outage_wait_ms), 0, MS_H, "5s"),
     KUINT ("headroom",         OFF(headroom), 0, 50, "12"),
     KMAP  ("tls",              OFF(tls), &upstream_tls_table, REQ),
+    KMAP  ("adaptive",         OFF(adaptive), &upstream_adaptive_table, 0),
 };
 #undef OFF
 
@@ -810,6 +822,7 @@ static const struct cr_cfgload_table cert_table = TABLE(cert_keys, NULL, NULL);
 static const struct cr_cfgload_table tls_server_table = TABLE(tls_server_keys, NULL, tls_server_check);
 static const struct cr_cfgload_table listener_table = TABLE(listener_keys, NULL, listener_check);
 static const struct cr_cfgload_table upstream_tls_table = TABLE(upstream_tls_keys, NULL, upstream_tls_check);
+static const struct cr_cfgload_table upstream_adaptive_table = TABLE(upstream_adaptive_keys, NULL, NULL);
 static const struct cr_cfgload_table upstream_table = TABLE(upstream_keys, NULL, upstream_check);
 static const struct cr_cfgload_table http_table = TABLE(http_keys, NULL, NULL);
 static const struct cr_cfgload_table limits_table = TABLE(limits_keys, NULL, NULL);

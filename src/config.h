@@ -79,6 +79,16 @@ struct cr_cfg_upstream {
     uint64_t reconnect_max_ms;    /* where the doubling back-off stops, 5s */
     uint64_t outage_wait_ms;      /* how long requests wait for a lost upstream, 5s; 0: 502 */
     uint32_t headroom;            /* % of capacity kept from tenants over their share, 12 */
+    /* upstream.adaptive (adapt.h): a limit on what is in flight upstream
+     * per worker, learned from latency, under max_streams / the pool's
+     * capacity; off by default */
+    struct {
+        bool enabled;
+        uint32_t min;              /* the floor, default 4 */
+        uint64_t interval_ms;      /* a sample window, default 100ms */
+        uint64_t min_rtt_interval_ms; /* between min-RTT probes, default 30s */
+        uint32_t tolerance;        /* % of min RTT still "near" it, default 125 */
+    } adaptive;
     struct {
         char *ca;      /* CA bundle to verify the upstream */
         char *cert;    /* client certificate (PEM) */

@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "adapt.h"
 #include "admit.h"
 #include "quota.h"
 #include "common.h"
+#include "log.h"
 #include "pool.h"
 #include "rand.h"
 
@@ -29,6 +31,9 @@ struct cr_gate {
     struct cr_shm_upflight *own; /* this worker's, in row */
     char tenant_header[128]; /* tenants.header lower-cased once, "" if none */
     uint32_t published_cap;  /* this worker's share of stats->admit_capacity */
+    struct cr_adapt *adapt;  /* upstream.adaptive, NULL when off */
+    uint32_t published_limit; /* this worker's share of stats->adaptive_limit */
+    uint32_t adapt_max;       /* the ceiling last given to adapt */
 };
 
 static struct cr_shm_tenant_stats *tstats(struct cr_gate *g, const struct cr_request *r)
@@ -132,13 +137,43 @@ static void publish(struct cr_gate *g)
     atomic_store(&g->own->inflight, cr_admit_inflight(g->admit));
 }
 
-/* The pool's capacity, less what the other generation of this worker slot
- * still has at the upstream: the old and the new worker of a reload share
- * the slot's upstream.max_streams until the old one's requests are done.
- * While the others hold some, a timer looks again. */
+/* Shows the adaptive limit in shared memory (/stats, /metrics). */
+static void publish_adapt(struct cr_gate *g)
+{
+    struct cr_adapt_view v;
+    cr_adapt_view(g->adapt, &v);
+    atomic_fetch_add_explicit(&g->w->stats->adaptive_limit, (uint64_t)v.limit - g->published_limit,
+                              memory_order_relaxed);
+    g->published_limit = v.limit;
+    atomic_store_explicit(&g->w->stats->adaptive_min_rtt_us, v.min_rtt_us, memory_order_relaxed);
+    atomic_store_explicit(&g->w->stats->adaptive_gradient_milli, (uint64_t)(v.gradient * 1000.0),
+                          memory_order_relaxed);
+}
+
+/* The capacity the upstream is given: the pool's, or the adaptive limit
+ * under it. A pool with no connection up (0) leaves the limiter's ceiling
+ * where it was, so what it learned survives a reconnect. */
+static uint64_t upstream_capacity(struct cr_gate *g)
+{
+    uint64_t cap = cr_pool_capacity(g->w->pool);
+    if (!g->adapt)
+        return cap;
+    if (cap && cap != g->adapt_max) {
+        g->adapt_max = (uint32_t)cap;
+        cr_adapt_set_max(g->adapt, (uint32_t)cap);
+        publish_adapt(g);
+    }
+    uint32_t limit = cr_adapt_limit(g->adapt);
+    return cap < limit ? cap : limit;
+}
+
+/* The upstream's capacity (above), less what the other generation of this
+ * worker slot still has at the upstream: the old and the new worker of a
+ * reload share the slot's upstream.max_streams until the old one's
+ * requests are done. While the others hold some, a timer looks again. */
 static void update_capacity(struct cr_gate *g)
 {
-    uint64_t cap = cr_pool_capacity(g->w->pool), others = others_inflight(g);
+    uint64_t cap = upstream_capacity(g), others = others_inflight(g);
     if (others && !evtimer_pending(g->ftmr, NULL)) {
         struct timeval tv = {.tv_sec = 0, .tv_usec = OTHERS_POLL_MS * 1000};
         evtimer_add(g->ftmr, &tv);
@@ -211,6 +246,18 @@ int cr_gate_new(struct cr_worker *w, struct cr_gate **out)
         return rc;
     }
     cr_admit_set_quota(g->admit, g->quota);
+    if (w->cfg->upstream.adaptive.enabled) {
+        const struct cr_adapt_params ap = {
+            .min = w->cfg->upstream.adaptive.min,
+            .tolerance_pct = w->cfg->upstream.adaptive.tolerance,
+            .interval_us = w->cfg->upstream.adaptive.interval_ms * 1000,
+            .probe_us = w->cfg->upstream.adaptive.min_rtt_interval_ms * 1000};
+        if ((rc = cr_adapt_new(&ap, cr_now_us(), &g->adapt)) < 0) {
+            cr_gate_free(g);
+            return rc;
+        }
+        publish_adapt(g);
+    }
     *out = g;
     return 0;
 }
@@ -227,6 +274,7 @@ void cr_gate_free(struct cr_gate *g)
         event_free(g->ftmr);
     cr_admit_free(g->admit);
     cr_quota_free(g->quota);
+    cr_adapt_free(g->adapt);
     cr_tenants_free(g->tenants);
     free(g);
 }
@@ -323,9 +371,33 @@ void cr_gate_dispatch(struct cr_gate *g)
     arm_timer(g);
 }
 
+/* Feeds the adaptive limit the latency of r's exchange: from its stream's
+ * start to its answer's head. An upstream 5xx, or an end without an answer
+ * while the client still waits (a timeout, a lost connection, a refused
+ * stream), is congestion; a client that went away says nothing. */
+static void learn(struct cr_gate *g, const struct cr_request *r, uint64_t now)
+{
+    if (!g->adapt || !r->t_dispatched)
+        return;
+    bool answered = r->t_first_byte >= r->t_dispatched && r->status > 0;
+    if (!answered && !r->fe)
+        return;
+    bool ok = answered && r->status < 500;
+    if (!cr_adapt_sample(g->adapt, r->t_dispatched, answered ? r->t_first_byte : now, ok,
+                         cr_admit_inflight(g->admit)))
+        return;
+    publish_adapt(g);
+    struct cr_adapt_view v;
+    cr_adapt_view(g->adapt, &v);
+    cr_log_debug("adaptive limit %u (min rtt %.1f ms, gradient %.2f%s)", v.limit,
+                 (double)v.min_rtt_us / 1000.0, v.gradient, v.probing ? ", probing" : "");
+}
+
 void cr_gate_done(struct cr_gate *g, struct cr_request *r)
 {
-    cr_admit_done(g->admit, &r->admit, cr_now_us());
+    uint64_t now = cr_now_us();
+    learn(g, r, now);
+    cr_admit_done(g->admit, &r->admit, now);
     publish(g);
 }
 
@@ -346,6 +418,9 @@ void cr_gate_unpublish(struct cr_gate *g)
     atomic_fetch_sub_explicit(&g->w->stats->admit_capacity, g->published_cap,
                               memory_order_relaxed);
     g->published_cap = 0;
+    atomic_fetch_sub_explicit(&g->w->stats->adaptive_limit, g->published_limit,
+                              memory_order_relaxed);
+    g->published_limit = 0;
 }
 
 void cr_gate_upstream_down(struct cr_gate *g)

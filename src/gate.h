@@ -24,6 +24,12 @@
  * memory (shm.h, cr_shm_upflight) and re-reads every 10 ms while it is not
  * 0: the two share upstream.max_streams until the old one is done.
  *
+ * With upstream.adaptive the pool's capacity is first capped by the
+ * worker's adaptive limit (adapt.h), which cr_gate_done feeds the latency
+ * of each exchange (from its stream to its answer's head; a 5xx or an end
+ * without an answer is congestion). Each worker learns its own limit; the
+ * host's is the sum of the workers' (shm adaptive_limit, /stats total).
+ *
  * The gate holds no reference of its own: a request it was given is held
  * by the back end (request.h, be_held) from cr_request_submit on, and the
  * gate either hands that hold to the pool or lets go of it when it answers

@@ -562,6 +562,7 @@ static void lost(struct master *m, int id, pid_t pid, const char *how)
     atomic_store(&st->admit_capacity, 0);
     atomic_store(&st->upstream_ready, 0);
     atomic_store(&st->quota_fallback, 0);
+    atomic_store(&st->adaptive_limit, 0);
     atomic_fetch_add(&st->responses_by_class[0], open_reqs); /* reset */
     size_t row = (size_t)(id - 1) % CR_SHM_MAX_WORKERS;
     for (size_t i = 0; i < CR_SHM_MAX_LISTENERS; i++)

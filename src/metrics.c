@@ -216,6 +216,27 @@ static void useries(FILE *f, const struct cr_metrics_src *s, size_t a, const cha
     fprintf(f, "\"%s} %lld\n", extra, (long long)usum(s->shm, a, field));
 }
 
+/* upstream.adaptive: each worker's limit and what it learned it from. */
+static void adaptive(FILE *f, const struct cr_metrics_src *s)
+{
+    uint32_t n = CR_MIN(s->cfg->workers, (uint32_t)CR_SHM_MAX_WORKERS);
+    head(f, "upstream_adaptive_limit", "gauge",
+         "Each worker's adaptive limit on requests in flight upstream (the host's is the sum).");
+    for (uint32_t w = 0; w < n; w++)
+        fprintf(f, "corral_upstream_adaptive_limit{worker=\"%u\"} %llu\n", w + 1,
+                (unsigned long long)ld(&s->shm->workers[w].adaptive_limit));
+    head(f, "upstream_adaptive_min_rtt_seconds", "gauge",
+         "Each worker's minimum upstream latency, from its last probe at the floor.");
+    for (uint32_t w = 0; w < n; w++)
+        fprintf(f, "corral_upstream_adaptive_min_rtt_seconds{worker=\"%u\"} %.6f\n", w + 1,
+                (double)ld(&s->shm->workers[w].adaptive_min_rtt_us) / 1e6);
+    head(f, "upstream_adaptive_gradient", "gauge",
+         "Each worker's last latency gradient: above 1 the limit grows, below 1 it is cut.");
+    for (uint32_t w = 0; w < n; w++)
+        fprintf(f, "corral_upstream_adaptive_gradient{worker=\"%u\"} %.3f\n", w + 1,
+                (double)ld(&s->shm->workers[w].adaptive_gradient_milli) / 1000.0);
+}
+
 static void upstreams(FILE *f, const struct cr_metrics_src *s)
 {
     size_t n = CR_MIN(s->cfg->upstream.naddrs, (size_t)CR_SHM_MAX_UPADDRS);
@@ -266,6 +287,8 @@ static void upstreams(FILE *f, const struct cr_metrics_src *s)
     fprintf(f, "corral_quota_lease_requests_total %llu\n", (unsigned long long)asks);
     head(f, "quota_leased_tokens_total", "counter", "Tokens Redis granted to this host.");
     fprintf(f, "corral_quota_leased_tokens_total %llu\n", (unsigned long long)toks);
+    if (s->cfg->upstream.adaptive.enabled)
+        adaptive(f, s);
 }
 
 /* ------------------------------------------------------------ process */

@@ -69,6 +69,13 @@ struct cr_shm_worker_stats {
     _Atomic uint64_t quota_fallbacks; /* times it went to the per-host share */
     _Atomic uint64_t quota_asks;      /* lease scripts sent to Redis */
     _Atomic uint64_t quota_tokens;    /* tokens Redis granted */
+    /* upstream.adaptive (gate.c, adapt.h), 0 when it is off: the limit is a
+     * gauge added to and subtracted from like admit_capacity, so the sum
+     * over workers is the host's limit; min_rtt and gradient are the last
+     * values this slot's worker wrote (their sum means nothing) */
+    _Atomic uint64_t adaptive_limit;
+    _Atomic uint64_t adaptive_min_rtt_us;
+    _Atomic uint64_t adaptive_gradient_milli; /* gradient x 1000 */
 };
 
 /* One worker's counts for one listener (conn.c). */

@@ -53,7 +53,8 @@ static void usage(FILE *f, int full)
         "usage: testup --listen ADDR:PORT --cert CRT --key KEY [--ca CA [--require-client-cert]]\n"
         "              [--max-streams N] [--service-time MS] [--work-after-reset]\n"
         "              [--refuse-after-data N] [--stats-file PATH]\n"
-        "              [--count-header NAME] [--quiet]\n",
+        "              [--count-header NAME] [--quiet]\n"
+        "              [--knee K [--knee-slope MS] [--knee-after SECONDS:K2]]\n",
         f);
     if (!full) {
         fputs("(--help for more)\n", f);
@@ -78,6 +79,10 @@ static void usage(FILE *f, int full)
           "  --count-header NAME      count requests by the value of header NAME too\n"
           "                           (/__stats \"by_header\")\n"
           "  --quiet                  no per-connection log on stderr\n"
+          "  --knee K                 a load balancer past its knee: a request that\n"
+          "                           arrives with more than K in flight (itself counted)\n"
+          "                           waits --knee-slope MS (1) more per request above K\n"
+          "  --knee-after S:K2        the knee becomes K2 S seconds after the start\n"
           "\n"
           "Endpoints (any method):\n"
           "  /               JSON: ok, method, path, protocol, conn, conn_requests\n"
@@ -154,6 +159,9 @@ enum {
     OPT_QUIET,
     OPT_LINGER,
     OPT_REFUSE,
+    OPT_KNEE,
+    OPT_KNEE_SLOPE,
+    OPT_KNEE_AFTER,
     OPT_HELP
 };
 
@@ -206,6 +214,30 @@ static int apply_opt(struct tu_opts *o, int c, const char *arg)
             break;
         o->refuse_after_data = (uint32_t)v;
         return 0;
+    case OPT_KNEE:
+        if (parse_num(arg, 1, INT32_MAX, &v) != 0)
+            break;
+        o->knee = (uint32_t)v;
+        return 0;
+    case OPT_KNEE_SLOPE:
+        if (parse_num(arg, 0, 60000, &v) != 0)
+            break;
+        o->knee_slope_ms = v;
+        return 0;
+    case OPT_KNEE_AFTER: {
+        char secs[16];
+        const char *colon = strchr(arg, ':');
+        uint64_t k2;
+        if (colon == NULL || (size_t)(colon - arg) >= sizeof(secs))
+            break;
+        memcpy(secs, arg, (size_t)(colon - arg));
+        secs[colon - arg] = '\0';
+        if (parse_num(secs, 1, 86400, &v) != 0 || parse_num(colon + 1, 1, INT32_MAX, &k2) != 0)
+            break;
+        o->knee_after_s = v;
+        o->knee2 = (uint32_t)k2;
+        return 0;
+    }
     case OPT_SERVICE:
         if (parse_num(arg, 0, 3600000, &v) != 0)
             break;
@@ -234,6 +266,9 @@ static int parse_args(int argc, char **argv, struct tu_opts *o)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"work-after-reset", no_argument, NULL, OPT_LINGER},
         {"refuse-after-data", required_argument, NULL, OPT_REFUSE},
+        {"knee", required_argument, NULL, OPT_KNEE},
+        {"knee-slope", required_argument, NULL, OPT_KNEE_SLOPE},
+        {"knee-after", required_argument, NULL, OPT_KNEE_AFTER},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -241,6 +276,7 @@ static int parse_args(int argc, char **argv, struct tu_opts *o)
 
     memset(o, 0, sizeof(*o));
     o->max_streams = 100;
+    o->knee_slope_ms = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == OPT_HELP)
             return 1;
@@ -257,6 +293,10 @@ static int parse_args(int argc, char **argv, struct tu_opts *o)
     }
     if (parse_listen(o->listen, &o->listen_addr, &o->listen_addrlen) != 0) {
         fprintf(stderr, "testup: bad --listen address '%s' (want IP:PORT)\n", o->listen);
+        return CR_EINVAL;
+    }
+    if (o->knee_after_s && !o->knee) {
+        fprintf(stderr, "testup: --knee-after needs --knee\n");
         return CR_EINVAL;
     }
     if (o->require_client_cert && o->ca == NULL) {
@@ -446,6 +486,15 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(srv->base);
 }
 
+/* --knee-after: the knee moves. */
+static void knee_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct tu_server *srv = arg;
+    (void)fd, (void)what;
+    tu_log(srv, "knee %u -> %u", srv->opts.knee, srv->opts.knee2);
+    srv->opts.knee = srv->opts.knee2;
+}
+
 /* Runs the loop until SIGTERM/SIGINT. Returns 0 or CR_ENOMEM. */
 static int serve(struct tu_server *srv, struct evconnlistener *l)
 {
@@ -457,6 +506,13 @@ static int serve(struct tu_server *srv, struct evconnlistener *l)
     for (i = 0; i < CR_ARRAY_LEN(sigs); i++) {
         ev[i] = evsignal_new(srv->base, sigs[i], signal_cb, srv);
         if (ev[i] == NULL || evsignal_add(ev[i], NULL) != 0) {
+            rv = CR_ENOMEM;
+            goto done;
+        }
+    }
+    if (srv->opts.knee_after_s) {
+        struct timeval tv = {.tv_sec = (time_t)srv->opts.knee_after_s, .tv_usec = 0};
+        if (event_base_once(srv->base, -1, EV_TIMEOUT, knee_cb, srv, &tv) != 0) {
             rv = CR_ENOMEM;
             goto done;
         }

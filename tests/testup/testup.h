@@ -58,6 +58,15 @@ struct tu_opts {
     uint32_t refuse_after_data; /* h2: streams still to reset with REFUSED_STREAM
                                  * on their first DATA frame (decremented) */
     int quiet;
+    /* --knee K [--knee-slope MS] [--knee-after S:K2]: a load balancer past
+     * its knee. A request that arrives with more than knee in flight
+     * (itself counted) is answered slope_ms later for each one above knee,
+     * on top of --service-time; 0 = off. knee_after_s seconds after the
+     * start, knee becomes knee2 (the API's cache going cold). */
+    uint32_t knee;
+    uint64_t knee_slope_ms;
+    uint64_t knee_after_s; /* 0: the knee never moves */
+    uint32_t knee2;
 };
 
 struct tu_conn;

@@ -511,6 +511,17 @@ static int ready_in(struct tu_req *req, uint64_t ms)
     return evtimer_add(req->timer, &tv) == 0 ? 0 : CR_ENOMEM;
 }
 
+/* --service-time, plus the --knee slope for what is in flight beyond the
+ * knee now (this request counted). */
+static uint64_t service_ms(const struct tu_req *req)
+{
+    const struct tu_opts *o = &req->srv->opts;
+    uint64_t ms = o->service_ms, n = req->srv->stats.inflight;
+    if (o->knee && n > o->knee)
+        ms += (n - o->knee) * o->knee_slope_ms;
+    return ms;
+}
+
 int tu_req_head_done(struct tu_req *req)
 {
     req->head_done = 1;
@@ -529,7 +540,7 @@ int tu_req_head_done(struct tu_req *req)
     req->body = evbuffer_new();
     if (req->body == NULL)
         return CR_ENOMEM;
-    return ready_in(req, req->srv->opts.service_ms);
+    return ready_in(req, service_ms(req));
 }
 
 int tu_req_body_in(struct tu_req *req, const void *data, size_t len)
@@ -541,7 +552,7 @@ int tu_req_body_in(struct tu_req *req, const void *data, size_t len)
 
 int tu_req_body_done(struct tu_req *req)
 {
-    uint64_t ms = req->srv->opts.service_ms;
+    uint64_t ms = service_ms(req);
 
     req->body_done = 1;
     if (req->route == TU_ROUTE_ECHO)

@@ -238,6 +238,11 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->upstream.reconnect_max_ms, 5000);
     ck_assert_uint_eq(cfg->upstream.outage_wait_ms, 5000);
     ck_assert_uint_eq(cfg->upstream.headroom, 12);
+    ck_assert(!cfg->upstream.adaptive.enabled);
+    ck_assert_uint_eq(cfg->upstream.adaptive.min, 4);
+    ck_assert_uint_eq(cfg->upstream.adaptive.interval_ms, 100);
+    ck_assert_uint_eq(cfg->upstream.adaptive.min_rtt_interval_ms, 30000);
+    ck_assert_uint_eq(cfg->upstream.adaptive.tolerance, 125);
     snprintf(path, sizeof(path), "%s/ca.crt", dir);
     ck_assert_str_eq(cfg->upstream.tls.ca, path);
     ck_assert_ptr_null(cfg->upstream.tls.cert);
@@ -1479,6 +1484,20 @@ static const struct form forms[] = {
      "4:16: error: 'outage_wait' must be a duration between 0 and 1h, got '2h'"},
     {UPKEY("headroom"), "51", LISTENERS,
      "4:13: error: 'headroom' must be an integer between 0 and 50, got '51'"},
+    {UPKEY("adaptive"), "{enabled: true, min: 1, interval: 10ms, min_rtt_interval: 1s, "
+                        "tolerance: 100}", LISTENERS, NULL},
+    {UPKEY("adaptive"), "{min: 100000, interval: 10s, min_rtt_interval: 1h, tolerance: 400}",
+     LISTENERS, NULL},
+    {UPKEY("adaptive"), "{min: 0}", LISTENERS,
+     "4:19: error: 'min' must be an integer between 1 and 100000, got '0'"},
+    {UPKEY("adaptive"), "{interval: 5ms}", LISTENERS,
+     "4:24: error: 'interval' must be a duration between 10ms and 10s, got '5ms'"},
+    {UPKEY("adaptive"), "{min_rtt_interval: 500ms}", LISTENERS,
+     "4:32: error: 'min_rtt_interval' must be a duration between 1s and 1h, got '500ms'"},
+    {UPKEY("adaptive"), "{tolerance: 99}", LISTENERS,
+     "4:25: error: 'tolerance' must be an integer between 100 and 400, got '99'"},
+    {UPKEY("adaptive"), "{enabled: maybe}", LISTENERS,
+     "4:23: error: 'enabled' must be a boolean (true/false, yes/no, on/off), got 'maybe'"},
     {UPKEY("reconnect_max"), "50ms", LISTENERS,
      "4:18: error: 'reconnect_max' (50ms) is below 'reconnect_min' (100ms)"},
     {UPKEY("reconnect_min"), "10s", LISTENERS,

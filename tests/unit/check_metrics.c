@@ -187,6 +187,26 @@ START_TEST(listeners_and_upstreams_sum_every_worker)
 }
 END_TEST
 
+/* upstream.adaptive: per-worker gauges, only when it is on. */
+START_TEST(adaptive_per_worker)
+{
+    atomic_store(&shm->workers[0].adaptive_limit, 24);
+    atomic_store(&shm->workers[0].adaptive_min_rtt_us, 20500);
+    atomic_store(&shm->workers[0].adaptive_gradient_milli, 830);
+    atomic_store(&shm->workers[1].adaptive_limit, 30);
+    render();
+    ck_assert(!has("corral_upstream_adaptive"));
+    cfg->upstream.adaptive.enabled = true;
+    render();
+    ck_assert_double_eq(value("corral_upstream_adaptive_limit{worker=\"1\"}"), 24);
+    ck_assert_double_eq(value("corral_upstream_adaptive_limit{worker=\"2\"}"), 30);
+    ck_assert_double_eq_tol(value("corral_upstream_adaptive_min_rtt_seconds{worker=\"1\"}"),
+                            0.0205, 1e-9);
+    ck_assert_double_eq_tol(value("corral_upstream_adaptive_gradient{worker=\"1\"}"), 0.83, 1e-9);
+    ck_assert(has("# TYPE corral_upstream_adaptive_limit gauge"));
+}
+END_TEST
+
 /* Every sample belongs to the family the last # TYPE declared (its name, or
  * for a histogram name_bucket/_sum/_count), after its # HELP; no family is
  * declared twice; counters end in _total. */
@@ -242,6 +262,7 @@ int main(void)
     tcase_add_test(tc, tenants_one_series_each_and_default);
     tcase_add_test(tc, histogram_buckets_are_cumulative_seconds);
     tcase_add_test(tc, listeners_and_upstreams_sum_every_worker);
+    tcase_add_test(tc, adaptive_per_worker);
     tcase_add_test(tc, format_is_well_formed);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
