@@ -17,8 +17,11 @@
  * run that was SIGKILLed leaves its namespaces behind: the next run removes
  * every corral-fleet-PID-* whose PID is no longer running.
  *
- * All hosts read one ticket_key_file. Needs root and `ip netns` (iproute2);
- * without them the program is skipped (exit 77) and says why. */
+ * All hosts read one ticket_key_file. In the replay test they also lease
+ * tenant `fleet`'s global rate from one redis-server in the fabric
+ * (tenants.global), which the test kills and restarts. Needs root and
+ * `ip netns` (iproute2); without them the program is skipped (exit 77) and
+ * says why. redis-server is a test dependency like the others. */
 #include "harness.h"
 
 #include <check.h>
@@ -40,9 +43,9 @@
 #define NS_DIR "/run/netns"
 #define EDGE_PORT 8443
 #define UP_PORT 9443
-#define IP_MS 10000 /* one ip(8) command */
+#define IP_MS 10000     /* one ip(8) command */
 #define REDIS_PORT 6379 /* in the fabric, every address */
-#define GRATE 60       /* tenant fleet's global rate, per s */
+#define GRATE 60        /* tenant fleet's global rate, per s */
 #define GBURST 10
 #define OFFER (3 * GRATE)
 #define WINDOW_MS 10000
@@ -553,11 +556,11 @@ static long long wall_ms(void)
 static pid_t redis_start(void)
 {
     char *log = h_path(T, "redis.log");
-    char *argv[] = {"redis-server",    "--port", h_strf(T, "%d", REDIS_PORT),
-                    "--bind",          "0.0.0.0", "--protected-mode",
-                    "no",              "--save", "",
-                    "--appendonly",    "no",     "--daemonize",
-                    "no",              NULL};
+    char *argv[] = {"redis-server", "--port",  h_strf(T, "%d", REDIS_PORT),
+                    "--bind",       "0.0.0.0", "--protected-mode",
+                    "no",           "--save",  "",
+                    "--appendonly", "no",      "--daemonize",
+                    "no",           NULL};
     pid_t pid = h_spawn(T, argv, log, log);
     ck_assert_msg(pid > 0, "cannot run redis-server (apt-get install redis-server)");
     ck_assert_msg(h_wait_port(REDIS_PORT, true, 5000), "redis-server did not listen: %s",
@@ -568,8 +571,16 @@ static pid_t redis_start(void)
 /* A counter or gauge from host n's /metrics (-1: not read). */
 static long metric(int n, const char *name)
 {
-    const char *argv[] = {"ip",         "netns", "exec", ns_host[n - 1], "curl", "-s",
-                          "--max-time", "2",     "http://127.0.0.1:8081/metrics", NULL};
+    const char *argv[] = {"ip",
+                          "netns",
+                          "exec",
+                          ns_host[n - 1],
+                          "curl",
+                          "-s",
+                          "--max-time",
+                          "2",
+                          "http://127.0.0.1:8081/metrics",
+                          NULL};
     struct h_run r;
     if (h_run(T, (char *const *)argv, 5000, &r) != 0 || r.exit_code != 0)
         return -1;
