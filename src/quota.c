@@ -74,6 +74,7 @@ struct cr_quota {
     enum link link;
     uint64_t link_since_us;
     uint64_t backoff_ms;
+    bool err_logged; /* an error answer was logged since the last good one */
     struct event *kick;  /* ask now (deferred) */
     struct event *tick;  /* timeouts, due asks */
     struct event *retry; /* reconnect */
@@ -327,8 +328,9 @@ static void on_lease(redisAsyncContext *c, void *reply, void *priv)
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER ||
         r->element[0]->integer < 0 || r->element[1]->integer < 0) {
-        if (r->type == REDIS_REPLY_ERROR)
+        if (r->type == REDIS_REPLY_ERROR && !q->err_logged) /* once until it answers */
             cr_log_error("global quotas: Redis at %s: %s", q->cfg->addr.text, r->str);
+        q->err_logged = true;
         event_active(q->drop, 0, 0);
         return;
     }
@@ -342,6 +344,8 @@ static void on_lease(redisAsyncContext *c, void *reply, void *priv)
     }
     if (!was) {
         q->warned = false;
+        q->backoff_ms = 0;
+        q->err_logged = false;
         cr_log_info("global quotas: Redis at %s answers: global rates", q->cfg->addr.text);
     }
     kick(q);
@@ -424,8 +428,8 @@ static void on_connect(const redisAsyncContext *c, int status)
         schedule_retry(q);
         return;
     }
-    q->link = L_CONNECTED;
-    q->backoff_ms = 0;
+    q->link = L_CONNECTED; /* the back-off is reset by a good answer, not by
+                            * a connection that may refuse every command */
     cr_quota_set_link(q, true);
     kick(q);
 }
@@ -437,7 +441,9 @@ static void on_auth(redisAsyncContext *c, void *reply, void *priv)
     (void)priv;
     if (q == NULL || q->ac != c || r == NULL || r->type != REDIS_REPLY_ERROR)
         return;
-    cr_log_error("global quotas: Redis at %s refused AUTH: %s", q->cfg->addr.text, r->str);
+    if (!q->err_logged) /* once until it answers */
+        cr_log_error("global quotas: Redis at %s refused AUTH: %s", q->cfg->addr.text, r->str);
+    q->err_logged = true;
     event_active(q->drop, 0, 0);
 }
 

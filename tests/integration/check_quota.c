@@ -41,16 +41,21 @@ struct host {
     pid_t pid;
 };
 
-static pid_t redis_start(int port)
+static pid_t redis_start_pass(int port, const char *pass)
 {
     char *argv[] = {"redis-server", "--port", h_strf(T, "%d", port), "--bind", "127.0.0.1",
                     "--save",       "",       "--appendonly",        "no",     "--daemonize",
-                    "no",           NULL};
+                    "no",           pass ? "--requirepass" : NULL, (char *)pass, NULL};
     pid_t pid = h_spawn(T, argv, h_path(T, "redis.log"), h_path(T, "redis.log"));
     ck_assert_msg(pid > 0, "cannot run redis-server (apt-get install redis-server)");
     ck_assert_msg(h_wait_port(port, true, 5000), "redis-server did not listen on %d: %s", port,
                   h_file_tail(T, h_path(T, "redis.log"), 800));
     return pid;
+}
+
+static pid_t redis_start(int port)
+{
+    return redis_start_pass(port, NULL);
 }
 
 static void host_start(struct host *h, const char *name, int port, int redis_port)
@@ -280,6 +285,39 @@ START_TEST(redis_outage_falls_back)
 }
 END_TEST
 
+/* A Redis that takes the connection and refuses every command (it wants
+ * a password corral was not given: NOAUTH): corral serves on the per-host
+ * share and reconnects with a growing back-off (reconnect_max 500 ms here),
+ * logging the refusal once - not at network speed with an error line per
+ * attempt, which a connection reset the back-off on used to do. */
+START_TEST(refusing_redis_is_retried_with_back_off)
+{
+    struct host a;
+    ck_assert_msg(h_adm_testup_start(T, 128, 0) > 0, "testup did not start: %s",
+                  h_file_tail(T, h_path(T, "testup.log"), 1500));
+    int rport = h_free_port();
+    redis_start_pass(rport, "sesame");
+    host_start(&a, "a", T->port, rport);
+    ck_assert_msg(wait_fallback(&a, 1, 3000), "no fallback: %s", h_file_tail(T, a.error, 800));
+    h_sleep_ms(3000); /* nothing to wait for: the attempts are what is counted */
+    char *argv[] = {"redis-cli", "-p", h_strf(T, "%d", rport), "-a", "sesame",
+                    "--no-auth-warning", "INFO", "stats", NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 5000, &r), 0);
+    const char *k = strstr(r.out, "total_connections_received:");
+    ck_assert_msg(k != NULL, "redis-cli: %s %s", r.out, r.err);
+    long conns = atol(k + strlen("total_connections_received:"));
+    /* 100 ms doubling to 500 ms, +-50%: about 10 in 3.5 s */
+    ck_assert_msg(conns <= 25, "%ld connections to Redis in about 3.5 s", conns);
+    const char *refused[] = {"global quotas: Redis at", "NOAUTH", NULL};
+    ck_assert_int_eq(h_file_count_lines(a.error, refused), 1);
+    struct h_http resp;
+    const char *hdr[] = {"-H", "x-tenant-id: G", NULL};
+    h_curl_edge(T, &resp, T->port, "/", hdr);
+    ck_assert_int_eq(resp.status, 200);
+}
+END_TEST
+
 /* Redis frozen (SIGSTOP) for 2 s: the connection stays open and nothing
  * answers. The hosts fall back after command_timeout (200 ms) and no
  * request waits for Redis: the slowest stays far below the freeze. */
@@ -327,6 +365,7 @@ int main(void)
     tcase_add_test(tc, one_host_takes_whole_rate);
     tcase_add_test(tc, redis_outage_falls_back);
     tcase_add_test(tc, slow_redis_adds_no_latency);
+    tcase_add_test(tc, refusing_redis_is_retried_with_back_off);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
