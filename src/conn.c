@@ -364,6 +364,7 @@ static void proxy_read(struct cr_conn *c)
         return; /* CR_EAGAIN: the rest is still on its way */
     if (!pp.local)
         format_peer(c, (const struct sockaddr *)&pp.src);
+    c->pp_local = pp.local;
     if (pp.unique_id_len && !(c->proxy_id = printable_id(pp.unique_id, pp.unique_id_len))) {
         cr_conn_close(c, false);
         return;
@@ -384,7 +385,8 @@ static void hello_arrived(struct cr_conn *c)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {
-        count_failure(c, CR_HSF_EOF, "closed before its ClientHello");
+        if (!(n == 0 && c->pp_local)) /* else the balancer's health check */
+            count_failure(c, CR_HSF_EOF, "closed before its ClientHello");
         cr_conn_close(c, false);
         return;
     }

@@ -118,6 +118,9 @@ struct cr_conn {
                       * it is awaited; NULL: none expected, or done */
     size_t pp_have;
     char *proxy_id;  /* PROXY v2 PP2_TYPE_UNIQUE_ID, printable; NULL: none */
+    bool pp_local;   /* the PROXY header was the balancer's own (v2 LOCAL,
+                      * v1 UNKNOWN): a close before a ClientHello is its
+                      * health check, not a failed handshake */
     char client[56]; /* "ip:port" */
     char client_ip[46];
 };

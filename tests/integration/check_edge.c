@@ -227,8 +227,8 @@ START_TEST(proxy_protocol_names_the_real_client)
 }
 END_TEST
 
-/* proxy_refused in the admin endpoint's /stats (the total). */
-static long proxy_refused(void)
+/* A counter of the total in the admin endpoint's /stats. */
+static long total_stat(const char *key)
 {
     struct h_http r;
     h_curl(T, &r, h_strf(T, "http://127.0.0.1:%d/stats", T->port2), NULL);
@@ -236,10 +236,34 @@ static long proxy_refused(void)
                   r.status);
     const char *p = strstr(r.body, "\"total\":");
     ck_assert_msg(p != NULL, "no total in /stats: %s", r.body);
-    p = strstr(p, "\"proxy_refused\":");
-    ck_assert_msg(p != NULL, "no proxy_refused in /stats: %s", r.body);
-    return strtol(p + strlen("\"proxy_refused\":"), NULL, 10);
+    const char *k = h_strf(T, "\"%s\":", key);
+    p = strstr(p, k);
+    ck_assert_msg(p != NULL, "no %s in /stats: %s", key, r.body);
+    return strtol(p + strlen(k), NULL, 10);
 }
+
+static long proxy_refused(void)
+{
+    return total_stat("proxy_refused");
+}
+
+/* A balancer's health check that speaks PROXY (v2 LOCAL, then a close) is
+ * no failed handshake: it filled handshakes_failed and the error log's
+ * summaries, hiding real failures. */
+START_TEST(proxy_local_health_check_is_no_failure)
+{
+    ck_assert_int_gt(h_adm_testup_start(T, 100, 0), 0);
+    start_corral(1, "", PROXY_LISTENER("127.0.0.0/8"), "admin: {address: 127.0.0.1:@PORT2@}\n");
+    long before = total_stat("handshakes_failed");
+    for (int i = 0; i < 3; i++) {
+        char *out = proxy_client("v2-probe", "/");
+        ck_assert_msg(strncmp(out, "probe closed", 12) == 0, "%s", out);
+    }
+    char *out = proxy_client("v2-local", "/after-probes"); /* the probes were read */
+    ck_assert_msg(strncmp(out, "status 200", 10) == 0, "v2 LOCAL: %s", out);
+    ck_assert_int_eq(total_stat("handshakes_failed"), before);
+}
+END_TEST
 
 START_TEST(proxy_protocol_only_from_proxy_from)
 {
@@ -330,6 +354,7 @@ static Suite *edge_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, proxy_protocol_names_the_real_client);
     tcase_add_test(tc, proxy_protocol_only_from_proxy_from);
+    tcase_add_test(tc, proxy_local_health_check_is_no_failure);
     suite_add_tcase(s, tc);
     return s;
 }

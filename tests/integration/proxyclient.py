@@ -13,6 +13,8 @@ and sends GET PATH over HTTP/1.1. HEADER is one of:
   v2            PROXY over TCP6, client [2001:db8::5]:5555, a UNIQUE_ID TLV
                 "vpce-0abc123" and a NOOP TLV, written in three pieces
   v2-local      LOCAL (the balancer's health check), no addresses
+  v2-probe      LOCAL, then the connection is closed (a balancer's TCP
+                health check that speaks PROXY): prints "probe closed"
   garbage       16 bytes that are no PROXY header
   v1-no-crlf    a v1 line ended by LF alone
 
@@ -59,9 +61,13 @@ def main():
     port, cafile, kind, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     try:
-        for piece in header(kind):
+        for piece in header("v2-local" if kind == "v2-probe" else kind):
             sock.sendall(piece)
             time.sleep(0.05)
+        if kind == "v2-probe":
+            sock.close()
+            print("probe closed")
+            return 0
         ctx = ssl.create_default_context(cafile=cafile)
         ctx.set_alpn_protocols(["http/1.1"])
         tls = ctx.wrap_socket(sock, server_hostname="edge.test")
