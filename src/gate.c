@@ -180,6 +180,8 @@ static void update_capacity(struct cr_gate *g)
     }
     uint32_t share = (uint32_t)(cap > others ? cap - others : 0);
     cr_admit_set_capacity(g->admit, share);
+    if (share == g->published_cap)
+        return; /* the usual case: no write to shared memory */
     atomic_fetch_add_explicit(&g->w->stats->admit_capacity, (uint64_t)share - g->published_cap,
                               memory_order_relaxed);
     g->published_cap = share;
