@@ -748,6 +748,26 @@ size_t cr_request_grpc_pct(char *out, size_t cap, const char *s)
 
 /* The rest of cr_request_respond for a gRPC call (r's state is before
  * RESPONDING): a trailers-only response, no body. */
+/* corral's own answer, head (r->rhdrs, r->status) and body (n bytes) all
+ * there at once. A front end may write it all and let go of r from the
+ * first callback (h1 does): r stays alive for the second, and is freed
+ * here if both sides have gone. */
+static void answer_whole(struct cr_request *r, const void *body, size_t n)
+{
+    r->resp_clen = (int64_t)n;
+    evbuffer_drain(r->resp_body, evbuffer_get_length(r->resp_body));
+    if (n)
+        evbuffer_add(r->resp_body, body, n);
+    r->resp_eof = true;
+    cr_request_set_state(r, CR_REQ_RESPONDING);
+    r->answering = true;
+    cr_request_notify_head(r);
+    cr_request_notify_end(r);
+    r->answering = false;
+    if (!r->fe && !r->be_held)
+        request_free(r);
+}
+
 static void respond_grpc(struct cr_request *r, int status, const char *reason,
                          const char *const *extra)
 {
@@ -770,16 +790,7 @@ static void respond_grpc(struct cr_request *r, int status, const char *reason,
     }
     if (pushback[0])
         hdrs_add(r, &r->rhdrs, "grpc-retry-pushback-ms", 22, pushback, strlen(pushback));
-    r->resp_clen = 0;
-    evbuffer_drain(r->resp_body, evbuffer_get_length(r->resp_body));
-    r->resp_eof = true;
-    cr_request_set_state(r, CR_REQ_RESPONDING);
-    r->answering = true; /* as in cr_request_respond */
-    cr_request_notify_head(r);
-    cr_request_notify_end(r);
-    r->answering = false;
-    if (!r->fe && !r->be_held)
-        request_free(r);
+    answer_whole(r, NULL, 0);
 }
 
 void cr_request_respond(struct cr_request *r, int status, const char *reason,
@@ -813,20 +824,7 @@ void cr_request_respond(struct cr_request *r, int status, const char *reason,
     hdrs_add(r, &r->rhdrs, "cache-control", 13, "no-store", 8);
     for (int i = 0; extra && extra[i] && extra[i + 1]; i += 2)
         hdrs_add(r, &r->rhdrs, extra[i], strlen(extra[i]), extra[i + 1], strlen(extra[i + 1]));
-    r->resp_clen = n;
-    evbuffer_drain(r->resp_body, evbuffer_get_length(r->resp_body));
-    evbuffer_add(r->resp_body, body, (size_t)n);
-    r->resp_eof = true;
-    cr_request_set_state(r, CR_REQ_RESPONDING);
-    /* The whole answer is there at the head: a front end may write it all
-     * and let go of r from the first callback (h1 does). r stays alive for
-     * the second, and is freed here if both sides have gone. */
-    r->answering = true;
-    cr_request_notify_head(r);
-    cr_request_notify_end(r);
-    r->answering = false;
-    if (!r->fe && !r->be_held)
-        request_free(r);
+    answer_whole(r, body, (size_t)n);
 }
 
 void cr_request_be_respond(struct cr_request *r, int status, const char *reason,
