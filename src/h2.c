@@ -31,7 +31,6 @@
 #define H2_FE_REFUSED 8 /* refused with REFUSED_STREAM: "client not reading" */
 #define H2_FE_BODY_TIMEOUT 16 /* its body stopped coming: "request body timeout" */
 #define H2_FE_WINDOWED 32     /* its stream's window has been open (> 0) */
-#define H2_FE_EARLY 64        /* corral answered it (413, 431, 414) before its body was in */
 /* What a client may send of a body after corral's early answer to it
  * before its stream is reset (on_frame_send). */
 #define H2_EARLY_DRAIN (64 * 1024)
@@ -198,15 +197,14 @@ static void recount_all(struct h2 *h)
  * costs a 13-byte frame and no HPACK state, where a 503 would be a response
  * the client cannot read either - its body would wait on the shut window
  * like the others. The access log says "client not reading". */
-static void refuse_not_reading(struct h2 *h, struct cr_request *r)
+static void refuse_not_reading(struct h2 *h, struct cr_request *r, uint32_t stalled)
 {
     r->fe_flags |= H2_FE_REFUSED;
     r->reason = "client not reading";
     r->resp_aborted = true;
     cr_request_set_state(r, CR_REQ_DONE); /* trailers arriving before the reset is out are not a head */
     cr_log_debug("conn %llu from %s: HTTP/2 stream %d refused: client not reading (%u stalled)",
-                 (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream,
-                 stalled_streams(h, 0));
+                 (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream, stalled);
     nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream, NGHTTP2_REFUSED_STREAM);
     cr_conn_want_flush(h->c);
 }
@@ -354,7 +352,6 @@ static int on_trailer(struct h2 *h, struct cr_request *r, const uint8_t *name, s
     if (rc == 0)
         return 0;
     if (rc == CR_ELIMIT && r->state < CR_REQ_RESPONDING) {
-        r->fe_flags |= H2_FE_EARLY;
         cr_request_respond(r, 431, "request trailer fields too large", NULL);
         return 0;
     }
@@ -412,17 +409,17 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
     if (cl)
         r->req_clen = strtoll(cl->value, NULL, 10);
     const struct cr_cfg_http *hc = &h->c->w->cfg->http;
+    uint32_t stalled;
     if (r->status == 431 || r->status == 414) {
         int st = r->status;
         r->status = 0;
-        r->fe_flags |= H2_FE_EARLY;
         cr_request_respond(r, st, st == 431 ? "request header fields too large" : "uri too long",
                            NULL);
     } else if (r->has_body && cr_request_body_too_large(r, r->req_clen)) {
-        r->fe_flags |= H2_FE_EARLY;
         cr_request_respond(r, 413, "request body too large", NULL);
-    } else if (stalled_streams(h, hc->h2_max_stalled_streams) >= hc->h2_max_stalled_streams) {
-        refuse_not_reading(h, r);
+    } else if ((stalled = stalled_streams(h, hc->h2_max_stalled_streams)) >=
+               hc->h2_max_stalled_streams) {
+        refuse_not_reading(h, r, stalled);
     } else {
         stream_live(h, r); /* before: submit may answer at once */
         h->submit(r);
@@ -498,7 +495,6 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
     int rc = cr_request_body(r, data, len);
     if (rc == CR_ELIMIT) {
         nghttp2_session_consume(ng, sid, len);
-        r->fe_flags |= H2_FE_EARLY;
         cr_request_respond(r, 413, "request body too large", NULL);
         return 0;
     }
@@ -516,9 +512,10 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
  * (nghttp2 counts it before calling here) and so is what waits for it, and
  * the client may answer it with WINDOW_UPDATEs. The end of an answer to a
  * request whose body timed out: the client is told to stop (RST_STREAM
- * NO_ERROR, RFC 9113 8.1). The end of one that corral answered before its
- * body was in (413, 431, 414): the client is told the same once it has
- * sent H2_EARLY_DRAIN more (on_data_chunk), not at once - curl 7.88 takes
+ * NO_ERROR, RFC 9113 8.1). The end of one answered before its body was in
+ * (corral's 413, 431, 414, 429, 503, or an upstream's early answer): the
+ * client is told the same once it has sent H2_EARLY_DRAIN more that
+ * nobody takes (on_data_chunk), not at once - curl 7.88 takes
  * a reset that reaches it before its upload ends for a failed transfer and
  * drops the 413, and a short remaining body costs nothing. DATA of it
  * already on its way arrives on a closed stream: nghttp2 drops it and
@@ -541,7 +538,7 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
         return 0;
     if (r->fe_flags & H2_FE_BODY_TIMEOUT)
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
-    else if ((r->fe_flags & H2_FE_EARLY) && r->fe_body_us)
+    else if (r->fe_body_us) /* answered while its body still comes */
         r->fe_early_in = r->bytes_in + 1;
     return 0;
 }

@@ -833,6 +833,49 @@ START_TEST(early_413_resets_the_stream)
 }
 END_TEST
 
+/* Any answer that ends while the body still comes is treated alike, not
+ * only the front end's own 413: here admission's 429 (the submit callback
+ * answers for it). The client may finish a short body; past 64 KB that
+ * nobody takes, the stream is reset with NO_ERROR. */
+START_TEST(refused_upload_is_reset_after_its_drain)
+{
+    teardown();
+    world(NULL);
+    ck_assert_int_eq(cr_h2_attach(C, sink), 0);
+    preface();
+#define NV(k, v) {(uint8_t *)(k), (uint8_t *)(v), strlen(k), strlen(v), NGHTTP2_NV_FLAG_NONE}
+    nghttp2_nv nva[] = {NV(":method", "POST"), NV(":scheme", "https"),
+                        NV(":authority", "api.example.com"), NV(":path", "/v1/items"),
+                        NV("content-length", "500000")};
+#undef NV
+    uint8_t block[512];
+    ssize_t n = nghttp2_hd_deflate_hd(deflater, block, sizeof(block), nva, CR_ARRAY_LEN(nva));
+    ck_assert_int_gt(n, 0);
+    frame(F_HEADERS, FL_END_HEADERS, 1, block, (size_t)n);
+    ck_assert_int_eq(deliver(), 0);
+    ck_assert_int_eq(nsubmit, 1);
+    const char *ra[] = {"retry-after", "1", NULL};
+    cr_request_respond(subs[0], 429, "tenant rate limit", ra);
+    struct seen s;
+    read_frames(&s);
+    ck_assert_int_eq(s.status[0], 429);
+    ck_assert_int_eq(s.rsts, 0);
+    static const uint8_t body[8192];
+    for (int i = 0; i < 8; i++) /* 64 KB: still let in */
+        frame(F_DATA, 0, 1, body, sizeof(body));
+    ck_assert_int_eq(deliver(), 0);
+    read_frames(&s);
+    ck_assert_int_eq(s.rsts, 0);
+    frame(F_DATA, 0, 1, body, sizeof(body)); /* past it */
+    ck_assert_int_eq(deliver(), 0);
+    read_frames(&s);
+    ck_assert_int_eq(s.rst_code[0], NGHTTP2_NO_ERROR);
+    ck_assert_int_eq(s.goaways, 0);
+    ck_assert_int_eq(C->state, CR_CONN_OPEN);
+    raw_done();
+}
+END_TEST
+
 /* The same through the pool: the request is on an upstream stream when
  * its body stops coming; the 408 cancels that stream, and the pool has
  * nothing in flight afterwards. The access log's reason is the 408's. */
@@ -1298,6 +1341,7 @@ static Suite *h2_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, body_that_never_comes_gets_408);
     tcase_add_test(tc, early_413_resets_the_stream);
+    tcase_add_test(tc, refused_upload_is_reset_after_its_drain);
     tcase_add_test(tc, body_timeout_cancels_the_upstream_stream);
     tcase_add_test(tc, body_data_restarts_the_clock);
     tcase_add_test(tc, body_not_waited_for_is_not_timed_out);
