@@ -272,6 +272,39 @@ START_TEST(timed_move_after_streaming_after)
 }
 END_TEST
 
+/* An HTTP/2 upstream allowing 3 streams per connection (testup
+ * --max-streams 3), 2 connections: 6 moved event streams fill both. They
+ * left the request capacity, but not the server's stream limit: a short
+ * request waits for a place (here past its max_wait: 503), it is not put
+ * on a full connection (a refused stream, a 502). When a stream ends, the
+ * next short request goes. */
+START_TEST(moved_streams_keep_the_server_stream_limit)
+{
+    start("h2", 2, 3, "", "  defaults: {max_wait: 1s}\n  list: [{name: S}, {name: C}]\n");
+    struct stream s[6];
+    for (int i = 0; i < 6; i++)
+        stream_start(&s[i], "/events/0?every=500", "S", true, 30);
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(stream_wait(&s[i], 0, 8000), "stream %d got no event: %s | %s", i,
+                      h_file_tail(T, s[i].err, 400), h_file_tail(T, T->error_log, 800));
+    ck_assert_int_eq(tenant_stat_wait("S", "streaming_open", 6, 3000), 6);
+    struct h_http r;
+    const char *args[] = {"-H", "x-tenant-id: C", NULL};
+    h_curl_edge(T, &r, T->port, "/", args);
+    ck_assert_msg(r.status == 503, "both connections are full of streams: want 503, got %d (%s)",
+                  r.status, r.body ? r.body : "");
+    h_signal(s[0].pid, SIGKILL);
+    ck_assert_int_eq(tenant_stat_wait("S", "streaming_open", 5, 3000), 5);
+    h_curl_edge(T, &r, T->port, "/", args);
+    ck_assert_msg(r.status == 200, "a stream ended: want 200, got %d (%s)", r.status,
+                  r.body ? r.body : "");
+    char *js = h_testup_stats(T, T->uport, false);
+    ck_assert_msg(js && h_json_long(js, "max_inflight") <= 6, "testup: %s", js ? js : "");
+    ck_assert_msg(!h_file_contains(T->access_log, "\"status\":502"), "a 502: %s",
+                  h_file_tail(T, T->access_log, 1500));
+}
+END_TEST
+
 int main(void)
 {
     h_init();
@@ -283,6 +316,7 @@ int main(void)
     tcase_add_loop_test(tc, streams_leave_the_request_capacity, 0, 2);
     tcase_add_test(tc, streaming_cap_per_tenant);
     tcase_add_loop_test(tc, timed_move_after_streaming_after, 0, 2);
+    tcase_add_test(tc, moved_streams_keep_the_server_stream_limit);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
