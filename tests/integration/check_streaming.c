@@ -15,6 +15,9 @@
  *     request class, counted as over the cap;
  *   - a plain answer still open upstream.streaming_after after its head
  *     moves too;
+ *   - a moved HTTP/2 stream keeps its place in the server's
+ *     SETTINGS_MAX_CONCURRENT_STREAMS: with every connection full of
+ *     streams, a short request waits, and is never put on a full one;
  *   - an event stream for a minute while another tenant's campaign is
  *     admitted and capped as before (testup's peak within max_streams plus
  *     the stream). */
@@ -28,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static struct h_test *T;
 
@@ -42,16 +46,13 @@ static void teardown(void)
     T = NULL;
 }
 
-/* Starts testup (--max-streams up_streams) and corral with one worker in
- * front of it, the admin listener on PORT2, tenants by x-tenant-id (S and
- * C, then the rest of tenants_extra), and upstream lines of its own
- * (upstream_extra). Waits until the upstream connections are up. */
-static void start(const char *protocol, int connections, int up_streams, const char *upstream_extra,
-                  const char *tenants_extra)
+/* Starts corral with one worker in front of the testup on UPORT, the admin
+ * listener on PORT2, tenants by x-tenant-id (tenants_extra: the defaults
+ * and the list), and upstream lines of its own (upstream_extra). Waits
+ * until the upstream connections are up. */
+static void start_corral(const char *protocol, int connections, const char *upstream_extra,
+                         const char *tenants_extra)
 {
-    pid_t up =
-        h_testup_start(T, T->uport, "--max-streams", h_strf(T, "%d", up_streams), "--quiet", NULL);
-    ck_assert_msg(up > 0, "testup did not start");
     char *cfg = h_config_write(
         T, "corral.yaml",
         h_strf(T,
@@ -92,6 +93,16 @@ static void start(const char *protocol, int connections, int up_streams, const c
     }
     ck_assert_msg(open > connections, "corral did not connect upstream (%ld open): %s", open,
                   h_file_tail(T, T->error_log, 1500));
+}
+
+/* testup (--max-streams up_streams), then corral (start_corral). */
+static void start(const char *protocol, int connections, int up_streams, const char *upstream_extra,
+                  const char *tenants_extra)
+{
+    pid_t up =
+        h_testup_start(T, T->uport, "--max-streams", h_strf(T, "%d", up_streams), "--quiet", NULL);
+    ck_assert_msg(up > 0, "testup did not start");
+    start_corral(protocol, connections, upstream_extra, tenants_extra);
 }
 
 /* curl -N reading a stream through corral in the background: its body
@@ -305,6 +316,63 @@ START_TEST(moved_streams_keep_the_server_stream_limit)
 }
 END_TEST
 
+/* The issue's case: curl -N on an event stream for a minute (60 events a
+ * second apart) while tenant C runs a campaign of short requests, h2load
+ * run after run, through upstream.max_streams 4. The campaign is admitted
+ * and capped as before: testup's peak is the 4 short requests plus the
+ * stream (the stream does not take one of the 4; before, it did and the
+ * peak was 4), and every answer is a 200 or an admission 503. The stream
+ * gets its 60 events, in order, and ends as the upstream ends it. */
+#define MINUTE_S 60
+#define CAP 4
+START_TEST(a_minute_of_events_beside_a_campaign)
+{
+    pid_t up = h_testup_start(T, T->uport, "--max-streams", "100", "--service-time", "20",
+                              "--quiet", NULL);
+    ck_assert_msg(up > 0, "testup did not start");
+    (void)up;
+    start_corral("h2", 1, "  max_streams: 4\n",
+                 "  defaults: {max_wait: 2s}\n  list: [{name: S}, {name: C}]\n");
+    struct stream s;
+    stream_start(&s, h_strf(T, "/events/%d?every=1000", MINUTE_S), "S", true, MINUTE_S + 20);
+    ck_assert_msg(stream_wait(&s, 0, 8000), "the stream got nothing: %s",
+                  h_file_tail(T, s.err, 400));
+    ck_assert_int_eq(tenant_stat_wait("S", "streaming_open", 1, 3000), 1);
+    ck_assert_ptr_nonnull(h_testup_stats(T, T->uport, true)); /* max_inflight from here */
+    long long t0 = h_now_ms();
+    long ok = 0, shed = 0;
+    for (int run = 0; run < 20 && h_now_ms() - t0 < (MINUTE_S - 8) * 1000; run++) {
+        struct h_adm_load l;
+        const char *args[] = {"-c", "4", "-m", "10", "-D", "5", "-H", "x-tenant-id: C", NULL};
+        ck_assert_int_eq(h_adm_h2load(T, &l, T->port, "/", args, 20000), 0);
+        ck_assert_msg(l.nother == 0 && l.n2xx > 0, "run %d: %ld 2xx, %ld 503, %ld other", run,
+                      l.n2xx, l.n503, l.nother);
+        ok += l.n2xx;
+        shed += l.n503;
+        ck_assert_msg(h_pid_alive(s.pid), "the stream ended during run %d: %s", run,
+                      h_file_tail(T, s.err, 400));
+    }
+    char *js = h_testup_stats(T, T->uport, false);
+    long peak = js ? h_json_long(js, "max_inflight") : -1;
+    ck_assert_msg(peak == CAP + 1,
+                  "testup's peak %ld: want the %d short requests max_streams allows plus the "
+                  "stream",
+                  peak, CAP);
+    int status;
+    ck_assert_msg(h_wait_exit(s.pid, 30000, &status) == 0 && WIFEXITED(status) &&
+                      WEXITSTATUS(status) == 0,
+                  "the stream did not end well: %s", h_file_tail(T, s.err, 400));
+    for (int k = 0; k < MINUTE_S; k++)
+        ck_assert_msg(stream_wait(&s, k, 0), "event %d is missing", k);
+    long long took = h_now_ms() - t0;
+    ck_assert_msg(took >= (MINUTE_S - 5) * 1000, "the stream took %lld ms", took);
+    fprintf(stderr,
+            "check_streaming minute: %d events in %lld ms beside %ld short 200s and %ld 503s; "
+            "testup peak %ld (max_streams %d + the stream)\n",
+            MINUTE_S, took, ok, shed, peak, CAP);
+}
+END_TEST
+
 int main(void)
 {
     h_init();
@@ -318,6 +386,11 @@ int main(void)
     tcase_add_loop_test(tc, timed_move_after_streaming_after, 0, 2);
     tcase_add_test(tc, moved_streams_keep_the_server_stream_limit);
     suite_add_tcase(su, tc);
+    TCase *minute = tcase_create("minute");
+    tcase_add_checked_fixture(minute, setup, teardown);
+    tcase_set_timeout(minute, MINUTE_S + 60);
+    tcase_add_test(minute, a_minute_of_events_beside_a_campaign);
+    suite_add_tcase(su, minute);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
     int nf = srunner_ntests_failed(sr);
