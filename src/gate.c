@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -216,6 +217,32 @@ static void send_upstream(struct cr_gate *g, struct cr_request *r)
 
 /* ------------------------------------------------------------ streaming class */
 
+/* Retry-After of a request for an event stream refused at admission
+ * (refuse_stream): streams free slowly. */
+#define STREAM_RETRY_S 5
+
+static uint32_t streaming_share(const struct cr_gate *g, const struct cr_tenant *t);
+
+/* A request that asks for an event stream (accept: text/event-stream)
+ * while its tenant's streaming class is full would stay in the request
+ * capacity for as long as it streams: it is refused now, 429 with
+ * Retry-After. Returns true when it was. */
+static bool refuse_stream(struct cr_gate *g, struct cr_request *r)
+{
+    uint32_t share = streaming_share(g, r->tenant);
+    if (share == 0 || g->streaming_open[r->tenant->index % CR_ADMIT_MAX_TENANTS] < share)
+        return false;
+    const struct cr_hdr *h = cr_request_hdr(r, "accept");
+    if (!h || !strcasestr(h->value, "text/event-stream"))
+        return false;
+    char retry[16];
+    snprintf(retry, sizeof(retry), "%d", STREAM_RETRY_S);
+    const char *extra[] = {"retry-after", retry, NULL};
+    atomic_fetch_add_explicit(&tstats(g, r)->streaming_refused, 1, memory_order_relaxed);
+    cr_request_be_respond(r, 429, "tenant streaming limit", extra);
+    return true;
+}
+
 /* This worker's share of the tenant's streaming cap (as admit.c splits
  * concurrency); 0: nothing moves. */
 static uint32_t streaming_share(const struct cr_gate *g, const struct cr_tenant *t)
@@ -409,6 +436,8 @@ void cr_gate_submit(struct cr_gate *g, struct cr_request *r)
         down(g, r, &why);
         return;
     }
+    if (refuse_stream(g, r))
+        return;
     cr_admit_item_init(&r->admit, r);
     update_capacity(g);
     switch (cr_admit_arrive(g->admit, &r->admit, r->tenant, r->prio, now, &why)) {

@@ -110,7 +110,10 @@ void cr_gate_readmit(struct cr_gate *g, struct cr_request *r);
  * (cr_gate_done). The class holds at most tenants[].streaming per host
  * (each worker its share, as concurrency); past that a response stays in
  * the request class - a response already started is never cut - and
- * streaming_over_cap counts it. On its upstream connection a moved stream
+ * streaming_over_cap counts it. A request that asks for an event stream
+ * (accept: text/event-stream) while its tenant's class is full is refused
+ * by cr_gate_submit: 429 "tenant streaming limit", Retry-After 5
+ * (streaming_refused). On its upstream connection a moved stream
  * still takes its place in the server's stream limit (pool.h). */
 void cr_gate_response_head(struct cr_gate *g, struct cr_request *r);
 /* The pool's capacity changed without a stream ending (a connection was

@@ -126,6 +126,10 @@ static void tenants(FILE *f, const struct cr_metrics_src *s)
                    "Streaming responses kept in the request class: the tenant's streaming class "
                    "was full.",
                    offsetof(struct cr_shm_tenant_stats, streaming_over_cap));
+    tenant_counter(f, s, "tenant_streaming_refused_total",
+                   "Requests for an event stream (accept: text/event-stream) refused 429 at "
+                   "admission: the tenant's streaming class was full.",
+                   offsetof(struct cr_shm_tenant_stats, streaming_refused));
     head(f, "tenant_requests_shed_total", "counter", "Requests refused by admission, by reason.");
     for (uint32_t i = 0; i < n; i++)
         for (int k = 0; k < CR_ADMIT_NREASONS; k++) {

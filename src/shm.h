@@ -113,6 +113,7 @@ struct cr_shm_tenant_stats {
     _Atomic uint64_t streaming_open;
     _Atomic uint64_t streaming_moved;
     _Atomic uint64_t streaming_over_cap;
+    _Atomic uint64_t streaming_refused; /* accept: text/event-stream, class full: 429 */
 };
 
 /* The requests one worker has in flight upstream (its admission's count:

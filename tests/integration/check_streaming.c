@@ -15,6 +15,8 @@
  *     request class, counted as over the cap;
  *   - a plain answer still open upstream.streaming_after after its head
  *     moves too;
+ *   - a request for an event stream (accept: text/event-stream) is refused
+ *     429 at admission while its tenant's streaming class is full;
  *   - a moved HTTP/2 stream keeps its place in the server's
  *     SETTINGS_MAX_CONCURRENT_STREAMS: with every connection full of
  *     streams, a short request waits, and is never put on a full one;
@@ -373,6 +375,35 @@ START_TEST(a_minute_of_events_beside_a_campaign)
 }
 END_TEST
 
+/* tenants[].streaming 1 with one event stream open: a request that asks
+ * for another (accept: text/event-stream) gets 429 with Retry-After at
+ * admission; one that does not ask is let through and its stream stays in
+ * the request class, over the cap. */
+START_TEST(event_stream_request_refused_when_class_full)
+{
+    start("h2", 1, 100, "",
+          "  defaults: {max_wait: 1s}\n"
+          "  list: [{name: S, streaming: 1}, {name: C}]\n");
+    struct stream s;
+    stream_start(&s, "/events/0?every=500", "S", true, 30);
+    ck_assert_msg(stream_wait(&s, 0, 8000), "the stream got nothing: %s",
+                  h_file_tail(T, s.err, 400));
+    ck_assert_int_eq(tenant_stat_wait("S", "streaming_open", 1, 3000), 1);
+    const char *paths[] = {"/events/3?every=10", "/events/3?every=10"};
+    const char *hdrs[] = {"accept: text/event-stream", "accept: */*"};
+    const char *opts[] = {"max-time = 5", "header = \"x-tenant-id: S\"", NULL};
+    struct h_adm_xfer x[2];
+    h_adm_curl_seq(T, T->port, 2, paths, hdrs, opts, x);
+    ck_assert_msg(x[0].status == 429 && x[0].retry_after == 5,
+                  "accept: text/event-stream with the class full: got %d, retry-after %d",
+                  x[0].status, x[0].retry_after);
+    ck_assert_msg(x[1].status == 200, "without accept: got %d", x[1].status);
+    char *js = h_admin_stats(T, T->port2);
+    ck_assert_int_eq(tenant_stat(js, "S", "streaming_refused"), 1);
+    ck_assert_int_eq(tenant_stat(js, "S", "streaming_over_cap"), 1);
+}
+END_TEST
+
 int main(void)
 {
     h_init();
@@ -385,6 +416,7 @@ int main(void)
     tcase_add_test(tc, streaming_cap_per_tenant);
     tcase_add_loop_test(tc, timed_move_after_streaming_after, 0, 2);
     tcase_add_test(tc, moved_streams_keep_the_server_stream_limit);
+    tcase_add_test(tc, event_stream_request_refused_when_class_full);
     suite_add_tcase(su, tc);
     TCase *minute = tcase_create("minute");
     tcase_add_checked_fixture(minute, setup, teardown);
