@@ -221,7 +221,13 @@ static void send_upstream(struct cr_gate *g, struct cr_request *r)
  * (refuse_stream): streams free slowly. */
 #define STREAM_RETRY_S 5
 
-static uint32_t streaming_share(const struct cr_gate *g, const struct cr_tenant *t);
+/* This worker's share of the tenant's streaming cap (as admit.c splits
+ * concurrency); 0: nothing moves. */
+static uint32_t streaming_share(const struct cr_gate *g, const struct cr_tenant *t)
+{
+    uint32_t cap = t->limits.streaming, n = g->w->cfg->workers ? g->w->cfg->workers : 1;
+    return cap == 0 ? 0 : (uint32_t)(((uint64_t)cap + n - 1) / n);
+}
 
 /* A request that asks for an event stream (accept: text/event-stream)
  * while its tenant's streaming class is full would stay in the request
@@ -241,14 +247,6 @@ static bool refuse_stream(struct cr_gate *g, struct cr_request *r)
     atomic_fetch_add_explicit(&tstats(g, r)->streaming_refused, 1, memory_order_relaxed);
     cr_request_be_respond(r, 429, "tenant streaming limit", extra);
     return true;
-}
-
-/* This worker's share of the tenant's streaming cap (as admit.c splits
- * concurrency); 0: nothing moves. */
-static uint32_t streaming_share(const struct cr_gate *g, const struct cr_tenant *t)
-{
-    uint32_t cap = t->limits.streaming, n = g->w->cfg->workers ? g->w->cfg->workers : 1;
-    return cap == 0 ? 0 : (uint32_t)(((uint64_t)cap + n - 1) / n);
 }
 
 /* Whether r's response head says content-type text/event-stream. */
@@ -326,6 +324,10 @@ static void on_streaming_after(evutil_socket_t fd, short what, void *arg)
     uint64_t now = cr_now_us(), after = g->w->cfg->upstream.streaming_after_ms * 1000;
     bool moved = false;
     while ((r = TAILQ_FIRST(&g->watched)) != NULL && r->t_first_byte + after <= now) {
+        if (r->up_cancelled) { /* given up on, its stream is being reset: it keeps its slot */
+            unwatch(g, r);
+            continue;
+        }
         move_streaming(g, r);
         moved = true;
     }
