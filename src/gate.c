@@ -557,7 +557,9 @@ void cr_gate_response_head(struct cr_gate *g, struct cr_request *r)
         return;
     r->streaming = CR_REQ_STREAM_WATCHED;
     TAILQ_INSERT_TAIL(&g->watched, r, streamlink);
-    if (TAILQ_FIRST(&g->watched) == r)
+    /* a pending timer is due for an earlier head, gone or not: its callback
+     * re-arms for the first one left (no timer work per request) */
+    if (!evtimer_pending(g->stmr, NULL))
         arm_streaming_after(g);
 }
 
