@@ -106,7 +106,12 @@ static void tenants_json(struct out *o, const struct cr_shm *shm, const struct c
             (unsigned long long)ld(&s->queued));
         for (int k = 0; k < CR_ADMIT_NREASONS; k++)
             put(o, "%s\"%s\":%llu", k ? "," : "", kinds[k], (unsigned long long)ld(&s->shed[k]));
-        put(o, "}}");
+        put(o,
+            "},\"streaming_open\":%llu,\"streaming_moved\":%llu,\"streaming_over_cap\":%llu,"
+            "\"streaming_refused\":%llu}",
+            (unsigned long long)ld(&s->streaming_open), (unsigned long long)ld(&s->streaming_moved),
+            (unsigned long long)ld(&s->streaming_over_cap),
+            (unsigned long long)ld(&s->streaming_refused));
     }
     put(o, "}");
 }

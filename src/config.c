@@ -699,6 +699,7 @@ static const struct cr_cfgload_key upstream_keys[] = {
     KDUR  ("reconnect_max",    OFF(reconnect_max_ms), 10, MS_H, "5s"),
     KDUR  ("outage_wait",      OFF(outage_wait_ms), 0, MS_H, "5s"),
     KUINT ("headroom",         OFF(headroom), 0, 50, "12"),
+    KDUR  ("streaming_after",  OFF(streaming_after_ms), 0, MS_D, "10s"),
     KMAP  ("tls",              OFF(tls), &upstream_tls_table, REQ),
     KMAP  ("adaptive",         OFF(adaptive), &upstream_adaptive_table, 0),
 };
@@ -737,7 +738,8 @@ static const struct cr_cfgload_key http_keys[] = {
     KUINT("concurrency", O(concurrency), 0, 1000000, D("0")),        \
     KUINT("queue",       O(queue), 0, 1000000, D("1000")),           \
     KDUR ("max_wait",    O(max_wait_ms), 0, MS_H, D("5s")),          \
-    KUINT("weight",      O(weight), 1, 1000, D("1"))
+    KUINT("weight",      O(weight), 1, 1000, D("1")),             \
+    KUINT("streaming",   O(streaming), 0, 1000000, D("1000"))
 #define WITH_DEFAULT(x) x
 #define INHERITED(x) NULL
 #define LIMITS_OFF(f) offsetof(struct cr_cfg_limits, f)

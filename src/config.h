@@ -79,6 +79,9 @@ struct cr_cfg_upstream {
     uint64_t reconnect_max_ms;    /* where the doubling back-off stops, 5s */
     uint64_t outage_wait_ms;      /* how long requests wait for a lost upstream, 5s; 0: 502 */
     uint32_t headroom;            /* % of capacity kept from tenants over their share, 12 */
+    uint64_t streaming_after_ms;  /* a response still open this long after its head
+                                   * moves to its tenant's streaming class (gate.h),
+                                   * default 10s; 0: only text/event-stream moves */
     /* upstream.adaptive (adapt.h): a limit on what is in flight upstream
      * per worker, learned from latency, under max_streams / the pool's
      * capacity; off by default */
@@ -151,6 +154,8 @@ struct cr_cfg_limits {
     uint32_t queue;       /* waiting requests */
     uint64_t max_wait_ms; /* deadline in the queue */
     uint32_t weight;      /* share under contention, >= 1 */
+    uint32_t streaming;   /* open streaming responses (gate.h), default 1000;
+                           * past it they stay in the request class; 0 = none move */
 };
 
 struct cr_cfg_tenant {

@@ -9,6 +9,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "adapt.h"
@@ -34,6 +36,10 @@ struct cr_gate {
     struct cr_adapt *adapt;  /* upstream.adaptive, NULL when off */
     uint32_t published_limit; /* this worker's share of stats->adaptive_limit */
     uint32_t adapt_max;       /* the ceiling last given to adapt */
+    /* the streaming class (cr_gate_response_head) */
+    TAILQ_HEAD(, cr_request) watched;              /* heads come, not yet moved: by head time */
+    struct event *stmr;                            /* the first watched one's streaming_after */
+    uint32_t streaming_open[CR_ADMIT_MAX_TENANTS]; /* this worker's, by tenant */
 };
 
 static struct cr_shm_tenant_stats *tstats(struct cr_gate *g, const struct cr_request *r)
@@ -187,6 +193,8 @@ static void update_capacity(struct cr_gate *g)
     g->published_cap = share;
 }
 
+static void learn(struct cr_gate *g, const struct cr_request *r, uint64_t now);
+
 static void on_others(evutil_socket_t fd, short what, void *arg)
 {
     cr_gate_dispatch(arg);
@@ -205,6 +213,128 @@ static void send_upstream(struct cr_gate *g, struct cr_request *r)
         cr_request_be_respond(r, 502, "upstream connection lost", NULL);
     }
     publish(g);
+}
+
+/* ------------------------------------------------------------ streaming class */
+
+/* Retry-After of a request for an event stream refused at admission
+ * (refuse_stream): streams free slowly. */
+#define STREAM_RETRY_S 5
+
+/* This worker's share of the tenant's streaming cap (as admit.c splits
+ * concurrency); 0: nothing moves. */
+static uint32_t streaming_share(const struct cr_gate *g, const struct cr_tenant *t)
+{
+    uint32_t cap = t->limits.streaming, n = g->w->cfg->workers ? g->w->cfg->workers : 1;
+    return cap == 0 ? 0 : (uint32_t)(((uint64_t)cap + n - 1) / n);
+}
+
+/* A request that asks for an event stream (accept: text/event-stream)
+ * while its tenant's streaming class is full would stay in the request
+ * capacity for as long as it streams: it is refused now, 429 with
+ * Retry-After. Returns true when it was. */
+static bool refuse_stream(struct cr_gate *g, struct cr_request *r)
+{
+    uint32_t share = streaming_share(g, r->tenant);
+    if (share == 0 || g->streaming_open[r->tenant->index % CR_ADMIT_MAX_TENANTS] < share)
+        return false;
+    const struct cr_hdr *h = cr_request_hdr(r, "accept");
+    if (!h || !strcasestr(h->value, "text/event-stream"))
+        return false;
+    char retry[16];
+    snprintf(retry, sizeof(retry), "%d", STREAM_RETRY_S);
+    const char *extra[] = {"retry-after", retry, NULL};
+    atomic_fetch_add_explicit(&tstats(g, r)->streaming_refused, 1, memory_order_relaxed);
+    cr_request_be_respond(r, 429, "tenant streaming limit", extra);
+    return true;
+}
+
+/* Whether r's response head says content-type text/event-stream. */
+static bool event_stream(const struct cr_request *r)
+{
+    static const char ct[] = "text/event-stream";
+    const struct cr_hdr *h = cr_request_rhdr(r, "content-type");
+    if (!h || h->vlen < sizeof(ct) - 1 || strncasecmp(h->value, ct, sizeof(ct) - 1) != 0)
+        return false;
+    char next = h->value[sizeof(ct) - 1];
+    return next == '\0' || next == ';' || next == ' ' || next == '\t';
+}
+
+static void unwatch(struct cr_gate *g, struct cr_request *r)
+{
+    if (r->streaming != CR_REQ_STREAM_WATCHED)
+        return;
+    TAILQ_REMOVE(&g->watched, r, streamlink);
+    r->streaming = CR_REQ_STREAM_NONE;
+}
+
+/* Moves r (on its upstream stream, its head come) to its tenant's
+ * streaming class if there is room there; else it stays in the request
+ * class, counted over the cap. */
+static void move_streaming(struct cr_gate *g, struct cr_request *r)
+{
+    uint32_t ti = r->tenant->index % CR_ADMIT_MAX_TENANTS;
+    unwatch(g, r);
+    if (g->streaming_open[ti] >= streaming_share(g, r->tenant)) {
+        r->streaming = CR_REQ_STREAM_OVER;
+        atomic_fetch_add_explicit(&tstats(g, r)->streaming_over_cap, 1, memory_order_relaxed);
+        return;
+    }
+    uint64_t now = cr_now_us();
+    learn(g, r, now); /* its latency is to its head, which came */
+    cr_admit_done(g->admit, &r->admit, now);
+    r->streaming = CR_REQ_STREAM_MOVED;
+    cr_pool_stream_moved(g->w->pool, r);
+    g->streaming_open[ti]++;
+    atomic_fetch_add_explicit(&tstats(g, r)->streaming_open, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&tstats(g, r)->streaming_moved, 1, memory_order_relaxed);
+    publish(g);
+}
+
+/* The end of a moved response's exchange: its place in the class comes
+ * back. */
+static void streaming_done(struct cr_gate *g, struct cr_request *r)
+{
+    uint32_t ti = r->tenant->index % CR_ADMIT_MAX_TENANTS;
+    g->streaming_open[ti]--;
+    atomic_fetch_sub_explicit(&tstats(g, r)->streaming_open, 1, memory_order_relaxed);
+}
+
+static void arm_streaming_after(struct cr_gate *g)
+{
+    struct cr_request *r = TAILQ_FIRST(&g->watched);
+    if (!r) {
+        evtimer_del(g->stmr);
+        return;
+    }
+    uint64_t at = r->t_first_byte + g->w->cfg->upstream.streaming_after_ms * 1000,
+             now = cr_now_us();
+    uint64_t left = at > now ? at - now : 0;
+    struct timeval tv = {.tv_sec = (time_t)(left / 1000000),
+                         .tv_usec = (suseconds_t)(left % 1000000)};
+    evtimer_add(g->stmr, &tv);
+}
+
+/* Moves the watched responses open for streaming_after since their heads
+ * (the list is in head order: the first not due ends the walk). */
+static void on_streaming_after(evutil_socket_t fd, short what, void *arg)
+{
+    struct cr_gate *g = arg;
+    struct cr_request *r;
+    uint64_t now = cr_now_us(), after = g->w->cfg->upstream.streaming_after_ms * 1000;
+    bool moved = false;
+    while ((r = TAILQ_FIRST(&g->watched)) != NULL && r->t_first_byte + after <= now) {
+        if (r->up_cancelled) { /* given up on, its stream is being reset: it keeps its slot */
+            unwatch(g, r);
+            continue;
+        }
+        move_streaming(g, r);
+        moved = true;
+    }
+    arm_streaming_after(g);
+    if (moved)
+        cr_gate_dispatch(g);
+    (void)fd, (void)what;
 }
 
 /* ------------------------------------------------------------ API */
@@ -227,11 +357,13 @@ int cr_gate_new(struct cr_worker *w, struct cr_gate **out)
     g->tmr = evtimer_new(w->base, on_timer, g);
     g->otmr = evtimer_new(w->base, on_outage, g);
     g->ftmr = evtimer_new(w->base, on_others, g);
+    g->stmr = evtimer_new(w->base, on_streaming_after, g);
+    TAILQ_INIT(&g->watched);
     g->row = w->setup->shm->upflight[(w->id - 1) % CR_SHM_MAX_WORKERS];
     g->own = &g->row[w->setup->generation % CR_SHM_GENS];
     atomic_store(&g->own->inflight, 0);
     atomic_store(&g->own->generation, w->setup->generation);
-    if (!g->ftmr) {
+    if (!g->ftmr || !g->stmr) {
         cr_gate_free(g);
         return CR_ENOMEM;
     }
@@ -274,6 +406,8 @@ void cr_gate_free(struct cr_gate *g)
         event_free(g->otmr);
     if (g->ftmr)
         event_free(g->ftmr);
+    if (g->stmr)
+        event_free(g->stmr);
     cr_admit_free(g->admit);
     cr_quota_free(g->quota);
     cr_adapt_free(g->adapt);
@@ -304,6 +438,8 @@ void cr_gate_submit(struct cr_gate *g, struct cr_request *r)
         down(g, r, &why);
         return;
     }
+    if (refuse_stream(g, r))
+        return;
     cr_admit_item_init(&r->admit, r);
     update_capacity(g);
     switch (cr_admit_arrive(g->admit, &r->admit, r->tenant, r->prio, now, &why)) {
@@ -397,10 +533,34 @@ static void learn(struct cr_gate *g, const struct cr_request *r, uint64_t now)
 
 void cr_gate_done(struct cr_gate *g, struct cr_request *r)
 {
+    unwatch(g, r);
+    if (r->streaming == CR_REQ_STREAM_MOVED) { /* it left the request capacity before */
+        streaming_done(g, r);
+        return;
+    }
     uint64_t now = cr_now_us();
     learn(g, r, now);
     cr_admit_done(g->admit, &r->admit, now);
     publish(g);
+}
+
+void cr_gate_response_head(struct cr_gate *g, struct cr_request *r)
+{
+    if (r->streaming != CR_REQ_STREAM_NONE || !r->tenant)
+        return;
+    if (event_stream(r)) {
+        move_streaming(g, r);
+        cr_gate_dispatch(g);
+        return;
+    }
+    if (g->w->cfg->upstream.streaming_after_ms == 0 || r->resp_eof)
+        return;
+    r->streaming = CR_REQ_STREAM_WATCHED;
+    TAILQ_INSERT_TAIL(&g->watched, r, streamlink);
+    /* a pending timer is due for an earlier head, gone or not: its callback
+     * re-arms for the first one left (no timer work per request) */
+    if (!evtimer_pending(g->stmr, NULL))
+        arm_streaming_after(g);
 }
 
 void cr_gate_readmit(struct cr_gate *g, struct cr_request *r)
@@ -423,6 +583,11 @@ void cr_gate_unpublish(struct cr_gate *g)
     atomic_fetch_sub_explicit(&g->w->stats->adaptive_limit, g->published_limit,
                               memory_order_relaxed);
     g->published_limit = 0;
+    for (size_t i = 0; i < CR_ADMIT_MAX_TENANTS; i++) {
+        atomic_fetch_sub_explicit(&g->w->setup->shm->tenants[i].streaming_open,
+                                  g->streaming_open[i], memory_order_relaxed);
+        g->streaming_open[i] = 0;
+    }
 }
 
 void cr_gate_upstream_down(struct cr_gate *g)

@@ -100,6 +100,22 @@ void cr_gate_done(struct cr_gate *g, struct cr_request *r);
  * burst waits instead of failing; then cr_gate_dispatch. */
 void cr_gate_readmit(struct cr_gate *g, struct cr_request *r);
 
+/* r's response head came (through cr_pool_response_head, before its
+ * front end sees it). A response with content-type text/event-stream moves
+ * at once to its tenant's streaming class; any other is watched and moves
+ * if it is still open upstream.streaming_after later (0: never). A moved
+ * response leaves the request capacity: its unit in upstream.max_streams
+ * and its tenant's concurrency slot come back now (queued requests go),
+ * and it counts in its tenant's streaming class until its exchange ends
+ * (cr_gate_done). The class holds at most tenants[].streaming per host
+ * (each worker its share, as concurrency); past that a response stays in
+ * the request class - a response already started is never cut - and
+ * streaming_over_cap counts it. A request that asks for an event stream
+ * (accept: text/event-stream) while its tenant's class is full is refused
+ * by cr_gate_submit: 429 "tenant streaming limit", Retry-After 5
+ * (streaming_refused). On its upstream connection a moved stream
+ * still takes its place in the server's stream limit (pool.h). */
+void cr_gate_response_head(struct cr_gate *g, struct cr_request *r);
 /* The pool's capacity changed without a stream ending (a connection was
  * lost): the engine takes the new value. Nothing is dispatched. */
 void cr_gate_capacity_changed(struct cr_gate *g);

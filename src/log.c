@@ -261,7 +261,7 @@ int cr_log_access_enabled(void)
 #define ACC_ID 136 /* request_id */
 #define ACC_REASON 264
 #define ACC_PROXY_ID 264 /* PROXY v2 unique id: up to 128 bytes, escaped */
-#define ACC_REST 640     /* keys, numbers, braces */
+#define ACC_REST 672     /* keys, numbers, braces */
 #define ACC_LINE                                                                                   \
     (ACC_TIME + 3 * ACC_SHORT + ACC_TENANT + ACC_AUTHORITY + ACC_PATH + ACC_ID + ACC_REASON +      \
      ACC_PROXY_ID + ACC_REST)
@@ -365,6 +365,8 @@ void cr_log_access(const struct cr_access *a)
     n = json_str(buf, n, cap, a->reason, ACC_REASON);
     if (a->grpc_status)
         n = put(buf, n, cap, ",\"grpc_status\":%d", a->grpc_status);
+    if (a->streaming)
+        n = put(buf, n, cap, ",\"streaming\":\"%s\"", a->streaming);
     if (a->proxy_id) {
         n = put(buf, n, cap, ",\"proxy_id\":");
         n = json_str(buf, n, cap, a->proxy_id, ACC_PROXY_ID);

@@ -61,6 +61,9 @@ struct cr_access {
     int status;               /* for a refusal answered as gRPC (HTTP 200),
                                * the HTTP status it stands for (429, 503...) */
     int grpc_status;          /* that refusal's grpc-status; 0: not logged */
+    const char *streaming;    /* a long-lived response (gate.h): "moved" to its
+                               * tenant's streaming class, or "over_cap" (it
+                               * stayed in the request class); NULL: not logged */
     uint64_t bytes_in;        /* request body bytes */
     uint64_t bytes_out;       /* response body bytes */
     double queue_ms;

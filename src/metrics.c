@@ -57,17 +57,23 @@ static uint32_t ntenants(const struct cr_tenants *t)
     return t ? CR_MIN(cr_tenants_count(t), (uint32_t)CR_ADMIT_MAX_TENANTS) : 1;
 }
 
-/* One counter family with one series per tenant. */
-static void tenant_counter(FILE *f, const struct cr_metrics_src *s, const char *name,
-                           const char *help, size_t field)
+/* One family (counter or gauge) with one series per tenant. */
+static void tenant_family(FILE *f, const struct cr_metrics_src *s, const char *name,
+                          const char *type, const char *help, size_t field)
 {
-    head(f, name, "counter", help);
+    head(f, name, type, help);
     for (uint32_t i = 0; i < ntenants(s->tenants); i++) {
         const char *base = (const char *)&s->shm->tenants[i];
         fprintf(f, "corral_%s{tenant=\"", name);
         label(f, tenant_name(s->tenants, i));
         fprintf(f, "\"} %llu\n", (unsigned long long)ld((const _Atomic uint64_t *)(base + field)));
     }
+}
+
+static void tenant_counter(FILE *f, const struct cr_metrics_src *s, const char *name,
+                           const char *help, size_t field)
+{
+    tenant_family(f, s, name, "counter", help, field);
 }
 
 static void hist(FILE *f, const char *name, const char *tenant, const struct cr_shm_hist *h)
@@ -109,6 +115,21 @@ static void tenants(FILE *f, const struct cr_metrics_src *s)
     tenant_counter(f, s, "tenant_requests_queued_total",
                    "Admitted requests that waited in the queue first.",
                    offsetof(struct cr_shm_tenant_stats, queued));
+    tenant_family(f, s, "tenant_streaming_open", "gauge",
+                  "Responses in the tenant's streaming class now (out of the request capacity).",
+                  offsetof(struct cr_shm_tenant_stats, streaming_open));
+    tenant_counter(f, s, "tenant_streaming_moved_total",
+                   "Responses moved to the streaming class (text/event-stream, or open past "
+                   "upstream.streaming_after).",
+                   offsetof(struct cr_shm_tenant_stats, streaming_moved));
+    tenant_counter(f, s, "tenant_streaming_over_cap_total",
+                   "Streaming responses kept in the request class: the tenant's streaming class "
+                   "was full.",
+                   offsetof(struct cr_shm_tenant_stats, streaming_over_cap));
+    tenant_counter(f, s, "tenant_streaming_refused_total",
+                   "Requests for an event stream (accept: text/event-stream) refused 429 at "
+                   "admission: the tenant's streaming class was full.",
+                   offsetof(struct cr_shm_tenant_stats, streaming_refused));
     head(f, "tenant_requests_shed_total", "counter", "Requests refused by admission, by reason.");
     for (uint32_t i = 0; i < n; i++)
         for (int k = 0; k < CR_ADMIT_NREASONS; k++) {

@@ -63,7 +63,8 @@ uint32_t cr_pool_capacity(const struct cr_pool *p)
         return 0;
     for (size_t i = 0; i < p->nslots; i++)
         if (cr_upconn_state(p->slots[i].c) == CR_UP_READY)
-            cap += cr_upconn_inflight(p->slots[i].c) + cr_upconn_room(p->slots[i].c);
+            cap += cr_upconn_inflight(p->slots[i].c) - cr_upconn_streaming(p->slots[i].c) +
+                   cr_upconn_room(p->slots[i].c);
     return max && cap > max ? max : cap;
 }
 
@@ -277,6 +278,18 @@ void cr_pool_cancel(struct cr_pool *p, struct cr_request *r)
         return;
     }
     cr_pool_done(p, r);
+}
+
+void cr_pool_response_head(struct cr_pool *p, struct cr_request *r)
+{
+    cr_gate_response_head(p->w->gate, r);
+}
+
+void cr_pool_stream_moved(struct cr_pool *p, struct cr_request *r)
+{
+    if (r->up)
+        cr_upconn_stream_moved(r->up);
+    (void)p;
 }
 
 void cr_pool_req_body(struct cr_request *r)

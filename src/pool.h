@@ -48,9 +48,12 @@ struct cr_upconn *cr_pool_conn(const struct cr_pool *p, size_t i);
 
 /* ---- for gate.c: what the connections can take ---- */
 
-/* How many streams the connections can carry now: those in flight plus the
- * room of every READY connection, at most upstream.max_streams when it is
- * set; 0 while draining. */
+/* How many streams the connections can carry now: those in flight (but
+ * the streams moved to the streaming class, gate.h) plus the room of every
+ * READY connection, at most upstream.max_streams when it is set; 0 while
+ * draining. A moved stream still takes its place in its connection's
+ * room: what is placed respects the server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS, on another connection or by waiting. */
 uint32_t cr_pool_capacity(const struct cr_pool *p);
 
 /* Will some connection be able to take streams soon? A READY one, or one
@@ -117,6 +120,13 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
  * cancelled): the gate gets its capacity unit back, the back end lets go
  * of r (which may free it), and queued requests may go. */
 void cr_pool_done(struct cr_pool *p, struct cr_request *r);
+/* r's response head came (upstream.c, before the front end sees it): the
+ * gate decides whether it is a stream that leaves the request capacity
+ * (cr_gate_response_head). */
+void cr_pool_response_head(struct cr_pool *p, struct cr_request *r);
+/* The gate moved r, on its stream, to the streaming class: its connection
+ * counts it out of the request capacity (cr_upconn_stream_moved). */
+void cr_pool_stream_moved(struct cr_pool *p, struct cr_request *r);
 /* A request's stream failed. Before any response byte: retried (twice at
  * most) when that is safe (refused by the server or idempotent, and no
  * body byte sent on the stream that failed), on another connection now (not one the peer has

@@ -220,6 +220,9 @@ static void access_log(struct cr_request *r)
         .path = r->path,
         .status = r->resp_aborted ? 0 : status,
         .grpc_status = r->grpc_status,
+        .streaming = r->streaming == CR_REQ_STREAM_MOVED  ? "moved"
+                     : r->streaming == CR_REQ_STREAM_OVER ? "over_cap"
+                                                          : NULL,
         .bytes_in = r->bytes_in,
         .bytes_out = r->bytes_out,
         .queue_ms = r->t_queued ? cr_admit_wait_ms(&r->admit, now) : 0.0,

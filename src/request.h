@@ -82,6 +82,17 @@ enum cr_req_state {
                         * stays RESPONDING with resp_eof set */
 };
 
+/* Where a response stands with the streaming class (gate.h). */
+enum cr_req_streaming {
+    CR_REQ_STREAM_NONE = 0, /* a request like any other */
+    CR_REQ_STREAM_WATCHED,  /* its head came: it moves if still open at
+                             * upstream.streaming_after */
+    CR_REQ_STREAM_MOVED,    /* out of the request capacity, in its tenant's
+                             * streaming class */
+    CR_REQ_STREAM_OVER,     /* would have moved, its tenant's streaming class
+                             * was full: it stays in the request class */
+};
+
 /* Per-request memory: every string and header vector of a request comes
  * from here and is freed at once with the request. */
 struct cr_arena_block;
@@ -175,10 +186,14 @@ struct cr_request {
     bool up_reset;              /* h2: RST_STREAM sent for it */
     TAILQ_ENTRY(cr_request) uplink; /* in its connection's streams, in the order sent */
 
-    /* admission only (cr_gate_classify, cr_gate_submit) */
+    /* admission only (cr_gate_classify, cr_gate_submit; the streaming
+     * class: cr_gate_response_head, cr_gate_done); upstream.c reads
+     * streaming to count the streams that left the request capacity */
     const struct cr_tenant *tenant;
     enum cr_priority prio;
     struct cr_admit_item admit;
+    enum cr_req_streaming streaming;
+    TAILQ_ENTRY(cr_request) streamlink; /* CR_REQ_STREAM_WATCHED: the gate's list */
 
     /* for the access log, which reads them when the front end lets go */
     uint64_t t_start;           /* request.c, at creation */

@@ -107,6 +107,13 @@ struct cr_shm_tenant_stats {
     _Atomic uint64_t shed[CR_ADMIT_NREASONS];
     _Atomic uint64_t responses_by_class[6]; /* as in the worker stats, [0] = reset */
     struct cr_shm_hist hist[CR_HIST_N];     /* queue wait, upstream, total latency */
+    /* the streaming class (gate.h): responses in it now (a gauge, each
+     * worker adds its own and takes it out when it exits), moved to it,
+     * and kept in the request class because it was full */
+    _Atomic uint64_t streaming_open;
+    _Atomic uint64_t streaming_moved;
+    _Atomic uint64_t streaming_over_cap;
+    _Atomic uint64_t streaming_refused; /* accept: text/event-stream, class full: 429 */
 };
 
 /* The requests one worker has in flight upstream (its admission's count:

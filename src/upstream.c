@@ -145,6 +145,7 @@ void cr_upconn_free(struct cr_upconn *u)
     }
     gauge(&u->stats->inflight, -(int64_t)u->inflight);
     u->inflight = 0;
+    u->streaming = 0;
     if (u->tmr)
         event_free(u->tmr);
     if (u->out)
@@ -167,6 +168,16 @@ enum cr_up_state cr_upconn_state(const struct cr_upconn *u)
 uint32_t cr_upconn_inflight(const struct cr_upconn *u)
 {
     return u->inflight;
+}
+
+uint32_t cr_upconn_streaming(const struct cr_upconn *u)
+{
+    return u->streaming;
+}
+
+void cr_upconn_stream_moved(struct cr_upconn *u)
+{
+    u->streaming++;
 }
 
 int64_t cr_upconn_id(const struct cr_upconn *u)
@@ -223,6 +234,8 @@ void cr_up_response_head(struct cr_request *r)
 {
     cr_request_set_state(r, CR_REQ_RESPONDING);
     r->t_first_byte = cr_now_us();
+    if (!r->up_cancelled)
+        cr_pool_response_head(r->w->pool, r); /* it may be a stream */
     cr_request_notify_head(r);
 }
 
@@ -230,6 +243,8 @@ void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused)
 {
     TAILQ_REMOVE(&u->streams, r, uplink);
     u->inflight--;
+    if (r->streaming == CR_REQ_STREAM_MOVED)
+        u->streaming--;
     gauge(&u->stats->inflight, -1);
     r->up = NULL;
     if (r->resp_eof) {
@@ -249,6 +264,7 @@ static void lose(struct cr_upconn *u)
     TAILQ_CONCAT(&failed, &u->streams, uplink);
     gauge(&u->stats->inflight, -(int64_t)u->inflight);
     u->inflight = 0;
+    u->streaming = 0;
     close_transport(u);
     cr_up_set_state(u, CR_UP_IDLE);
     while ((r = TAILQ_FIRST(&failed)) != NULL) {

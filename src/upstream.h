@@ -56,6 +56,14 @@ void cr_upconn_unpublish(struct cr_upconn *u);
 uint32_t cr_upconn_room(const struct cr_upconn *u);
 /* Streams on it now. */
 uint32_t cr_upconn_inflight(const struct cr_upconn *u);
+/* Of those, the streams moved to the streaming class (gate.h): they still
+ * take a place in the server's SETTINGS_MAX_CONCURRENT_STREAMS (room), not
+ * in the request capacity (cr_pool_capacity). */
+uint32_t cr_upconn_streaming(const struct cr_upconn *u);
+/* One of its streams (r->streaming now CR_REQ_STREAM_MOVED) moved; it is
+ * counted out again when that stream ends (cr_up_stream_done) or the
+ * connection goes. */
+void cr_upconn_stream_moved(struct cr_upconn *u);
 /* A number identifying this connection (changes on each reconnect). */
 int64_t cr_upconn_id(const struct cr_upconn *u);
 /* Whether the connection proved that the upstream serves on it: it

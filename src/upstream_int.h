@@ -61,6 +61,7 @@ struct cr_upconn {
     SSL_SESSION *sess;         /* last session, resumed on reconnect */
     TAILQ_HEAD(cr_up_q, cr_request) streams; /* in flight, in the order sent */
     uint32_t inflight;
+    uint32_t streaming;        /* of them, moved to the streaming class (gate.h) */
     int64_t id;
     bool retiring;
     bool hungup;               /* cr_upconn_check_hangup saw the peer go */

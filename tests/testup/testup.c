@@ -90,6 +90,9 @@ static void usage(FILE *f, int full)
           "  /bytes/N        N bytes of 'x' (N <= 1e12)\n"
           "  /delay/MS       the / answer, MS ms late (on top of --service-time)\n"
           "  /status/CODE    that status (200-599), tiny JSON body\n"
+          "  /events/N[?every=MS]  text/event-stream: N events MS ms apart (default\n"
+          "                  1000), the first at once; N = 0: until the client goes;\n"
+          "                  &plain=1: the same as text/plain\n"
           "  /headers        JSON of the request's header fields and :method/:path/:version\n"
           "  /__stats        JSON counters; ?reset=1 then zeroes requests and max_inflight\n",
           f);

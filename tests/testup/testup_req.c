@@ -16,6 +16,8 @@
 
 #define TU_BYTES_MAX 1000000000000ULL /* /bytes/N: N up to 1e12 */
 #define TU_DELAY_MAX 3600000ULL       /* /delay/MS: up to an hour */
+#define TU_EVENTS_MAX 1000000ULL      /* /events/N: N up to a million */
+#define TU_EVERY_DEFAULT 1000ULL      /* /events/N?every=MS: a second apart */
 
 enum tu_route {
     TU_ROUTE_INFO = 0, /* "/" and anything unmatched */
@@ -25,6 +27,7 @@ enum tu_route {
     TU_ROUTE_STATUS,
     TU_ROUTE_HEADERS,
     TU_ROUTE_STATS,
+    TU_ROUTE_EVENTS, /* /events/N?every=MS: a server-sent event stream */
     TU_ROUTE_BAD, /* a known prefix with a malformed argument: 400 */
 };
 
@@ -69,6 +72,10 @@ struct tu_req {
     unsigned no_body : 1;
     struct evbuffer *body; /* fixed document, or the /echo buffer */
     uint64_t bytes_left;   /* /bytes generator */
+    uint64_t every_ms;     /* /events: the time between two events */
+    uint64_t plain;        /* /events?plain=1: as text/plain (a long plain answer) */
+    uint64_t events_sent;  /* /events: events put in body so far */
+    struct event *tick;    /* /events: the next event */
 };
 
 /* 16 KB of 'x' that /bytes answers reference instead of copying. */
@@ -287,6 +294,26 @@ static int query_has_reset(const struct tu_req *req)
     return 0;
 }
 
+/* The number of the query parameter name=NUM into *out; 0 when it is
+ * there and valid, 1 when it is absent, -1 when it is malformed. */
+static int query_num(const struct tu_req *req, const char *name, uint64_t max, uint64_t *out)
+{
+    size_t plen = path_len(req), nlen = strlen(name);
+    const char *p = req->target + plen, *end = req->target + req->target_len;
+
+    while (p < end) {
+        const char *amp;
+        p++; /* '?' or '&' */
+        amp = memchr(p, '&', (size_t)(end - p));
+        if (amp == NULL)
+            amp = end;
+        if ((size_t)(amp - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=')
+            return parse_u64(p + nlen + 1, (size_t)(amp - p) - nlen - 1, max, out) == 0 ? 0 : -1;
+        p = amp;
+    }
+    return 1;
+}
+
 /* Routes "/prefix/ARG" to route when ARG is a number <= max and >= min;
  * to TU_ROUTE_BAD otherwise. Returns 1 if the prefix matched. */
 static int route_arg(struct tu_req *req, const char *prefix, enum tu_route route, uint64_t min,
@@ -326,6 +353,12 @@ static void route(struct tu_req *req)
                route_arg(req, "/delay/", TU_ROUTE_DELAY, 0, TU_DELAY_MAX) ||
                route_arg(req, "/status/", TU_ROUTE_STATUS, 200, 599)) {
         /* routed */
+    } else if (route_arg(req, "/events/", TU_ROUTE_EVENTS, 0, TU_EVENTS_MAX)) {
+        req->every_ms = TU_EVERY_DEFAULT;
+        if (req->route == TU_ROUTE_EVENTS &&
+            (query_num(req, "every", TU_DELAY_MAX, &req->every_ms) < 0 ||
+             query_num(req, "plain", 1, &req->plain) < 0))
+            req->route = TU_ROUTE_BAD;
     }
 }
 
@@ -435,6 +468,45 @@ static int status_has_body(int status)
     return status >= 200 && status != 204 && status != 304;
 }
 
+static void tick_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Whether an /events stream has sent all its events (never, for N = 0). */
+static int events_over(const struct tu_req *req)
+{
+    return req->arg > 0 && req->events_sent >= req->arg;
+}
+
+/* Appends the next event of an /events stream to its body and arms the
+ * timer of the one after, if any. Returns 0 or CR_ENOMEM. */
+static int next_event(struct tu_req *req)
+{
+    struct timeval tv;
+    uint64_t k = req->events_sent++;
+
+    if (evbuffer_add_printf(req->body, "id: %" PRIu64 "\ndata: event %" PRIu64 "\n\n", k, k) < 0)
+        return CR_ENOMEM;
+    if (events_over(req))
+        return 0;
+    if (req->tick == NULL)
+        req->tick = evtimer_new(req->srv->base, tick_cb, req);
+    if (req->tick == NULL)
+        return CR_ENOMEM;
+    tv.tv_sec = (time_t)(req->every_ms / 1000);
+    tv.tv_usec = (suseconds_t)(req->every_ms % 1000) * 1000;
+    return evtimer_add(req->tick, &tv) == 0 ? 0 : CR_ENOMEM;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct tu_req *req = arg;
+    (void)fd;
+    (void)what;
+
+    if (next_event(req) != 0)
+        req->arg = req->events_sent; /* out of memory: the stream ends here */
+    req->ready_cb(req, req->ready_arg); /* may free req */
+}
+
 /* Decides the answer now that it may start. Never fails: a document that
  * cannot be built for lack of memory becomes an empty 500. */
 static void prepare(struct tu_req *req)
@@ -454,6 +526,14 @@ static void prepare(struct tu_req *req)
         req->has_length = req->has_req_length;
         if (req->no_body) /* HEAD /echo: drop what came, and what will come */
             evbuffer_drain(req->body, evbuffer_get_length(req->body));
+        return;
+    }
+    if (req->route == TU_ROUTE_EVENTS && !req->no_body) {
+        req->ctype = req->plain ? "text/plain" : "text/event-stream";
+        req->has_length = 0;
+        req->body = evbuffer_new();
+        if (req->body == NULL || next_event(req) != 0)
+            req->status = 500; /* an empty stream that ends */
         return;
     }
     if (req->route == TU_ROUTE_BYTES) {
@@ -625,6 +705,8 @@ int tu_req_body_eof(const struct tu_req *req)
 {
     if (tu_req_body_avail(req) > 0)
         return 0;
+    if (req->route == TU_ROUTE_EVENTS && !req->no_body && req->status == 200)
+        return events_over(req);
     return req->route != TU_ROUTE_ECHO || req->body_done;
 }
 
@@ -695,6 +777,8 @@ void tu_req_free(struct tu_req *req)
         tu_stats_req_end(&req->srv->stats);
     if (req->timer)
         event_free(req->timer);
+    if (req->tick)
+        event_free(req->tick);
     if (req->body)
         evbuffer_free(req->body);
     for (i = 0; i < req->nhdrs; i++) {

@@ -238,6 +238,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->upstream.reconnect_max_ms, 5000);
     ck_assert_uint_eq(cfg->upstream.outage_wait_ms, 5000);
     ck_assert_uint_eq(cfg->upstream.headroom, 12);
+    ck_assert_uint_eq(cfg->upstream.streaming_after_ms, 10000);
     ck_assert(!cfg->upstream.adaptive.enabled);
     ck_assert_uint_eq(cfg->upstream.adaptive.min, 4);
     ck_assert_uint_eq(cfg->upstream.adaptive.interval_ms, 100);
@@ -274,6 +275,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->tenants.defaults.queue, 1000);
     ck_assert_uint_eq(cfg->tenants.defaults.max_wait_ms, 5000);
     ck_assert_uint_eq(cfg->tenants.defaults.weight, 1);
+    ck_assert_uint_eq(cfg->tenants.defaults.streaming, 1000);
     ck_assert_uint_eq(cfg->tenants.nlist, 0);
     ck_assert_ptr_null(cfg->tenants.list);
     ck_assert_uint_eq(cfg->tenants.nroutes, 0);
@@ -327,6 +329,7 @@ static const char full_config[] = "workers: 4\n"
                                   "  reconnect_max: 1h\n"
                                   "  outage_wait: 0\n"
                                   "  headroom: 50\n"
+                                  "  streaming_after: 0\n"
                                   "  tls:\n"
                                   "    ca: @D/ca.crt\n"
                                   "    cert: @D/client.crt\n"
@@ -359,6 +362,7 @@ static const char full_config[] = "workers: 4\n"
                                   "    queue: 0\n"
                                   "    max_wait: 0\n"
                                   "    weight: 2\n"
+                                  "    streaming: 0\n"
                                   "  list:\n"
                                   "    - name: gold\n"
                                   "      rate: 60/min\n"
@@ -367,6 +371,7 @@ static const char full_config[] = "workers: 4\n"
                                   "      queue: 1000000\n"
                                   "      max_wait: 1h\n"
                                   "      weight: 1000\n"
+                                  "      streaming: 1000000\n"
                                   "      api_keys: [k-gold-1, k-gold-2]\n"
                                   "      global: true\n"
                                   "    - name: bronze\n"
@@ -451,6 +456,7 @@ START_TEST(full_config_sets_every_key)
     ck_assert_uint_eq(cfg->upstream.reconnect_max_ms, 3600000);
     ck_assert_uint_eq(cfg->upstream.outage_wait_ms, 0);
     ck_assert_uint_eq(cfg->upstream.headroom, 50);
+    ck_assert_uint_eq(cfg->upstream.streaming_after_ms, 0);
     snprintf(path, sizeof(path), "%s/client.crt", dir);
     ck_assert_str_eq(cfg->upstream.tls.cert, path);
     snprintf(path, sizeof(path), "%s/client.key", dir);
@@ -482,6 +488,7 @@ START_TEST(full_config_sets_every_key)
     ck_assert_uint_eq(cfg->tenants.defaults.queue, 0);
     ck_assert_uint_eq(cfg->tenants.defaults.max_wait_ms, 0);
     ck_assert_uint_eq(cfg->tenants.defaults.weight, 2);
+    ck_assert_uint_eq(cfg->tenants.defaults.streaming, 0);
     ck_assert_uint_eq(cfg->tenants.nlist, 2);
     t = &cfg->tenants.list[0];
     ck_assert_str_eq(t->name, "gold");
@@ -491,6 +498,7 @@ START_TEST(full_config_sets_every_key)
     ck_assert_uint_eq(t->limits.queue, 1000000);
     ck_assert_uint_eq(t->limits.max_wait_ms, 3600000);
     ck_assert_uint_eq(t->limits.weight, 1000);
+    ck_assert_uint_eq(t->limits.streaming, 1000000);
     ck_assert_uint_eq(t->napi_keys, 2);
     ck_assert_str_eq(t->api_keys[0], "k-gold-1");
     ck_assert_str_eq(t->api_keys[1], "k-gold-2");
@@ -1484,6 +1492,8 @@ static const struct form forms[] = {
      "4:16: error: 'outage_wait' must be a duration between 0 and 1h, got '2h'"},
     {UPKEY("headroom"), "51", LISTENERS,
      "4:13: error: 'headroom' must be an integer between 0 and 50, got '51'"},
+    {UPKEY("streaming_after"), "2d", LISTENERS,
+     "4:20: error: 'streaming_after' must be a duration between 0 and 1d, got '2d'"},
     {UPKEY("adaptive"), "{enabled: true, min: 1, interval: 10ms, min_rtt_interval: 1s, "
                         "tolerance: 100}", LISTENERS, NULL},
     {UPKEY("adaptive"), "{min: 100000, interval: 10s, min_rtt_interval: 1h, tolerance: 400}",
@@ -1527,6 +1537,8 @@ static const struct form forms[] = {
      "3:13: error: 'weight' must be an integer between 1 and 1000, got '0'"},
     {DEFAULTS("weight"), "1001", BASE,
      "3:13: error: 'weight' must be an integer between 1 and 1000, got '1001'"},
+    {DEFAULTS("streaming"), "1000001", BASE,
+     "3:16: error: 'streaming' must be an integer between 0 and 1000000, got '1000001'"},
     {"tenants:\n  by: ", "team", BASE,
      "2:7: error: 'by' must be one of none, header, api_key, sni, path_prefix, got 'team'"},
     {"tenants:\n  routes:\n    - path_prefix: /x\n      priority: ", "urgent", BASE,

@@ -97,11 +97,20 @@ START_TEST(tenants_one_series_each_and_default)
     atomic_store(&shm->tenants[2].shed[CR_ADMIT_SHED_RATE], 5);
     atomic_store(&shm->tenants[0].responses_by_class[2], 11);
     atomic_store(&shm->tenants[5].admitted, 99); /* not a configured tenant */
+    atomic_store(&shm->tenants[2].streaming_open, 4);
+    atomic_store(&shm->tenants[2].streaming_moved, 6);
+    atomic_store(&shm->tenants[1].streaming_over_cap, 2);
+    atomic_store(&shm->tenants[1].streaming_refused, 8);
     render();
     ck_assert_double_eq(value("corral_tenant_requests_admitted_total{tenant=\"gold\"}"), 7);
     ck_assert_double_eq(value("corral_tenant_requests_admitted_total{tenant=\"free\"}"), 0);
     ck_assert_double_eq(value("corral_tenant_requests_admitted_total{tenant=\"default\"}"), 0);
     ck_assert_double_eq(value("corral_tenant_requests_queued_total{tenant=\"gold\"}"), 3);
+    ck_assert(has("# TYPE corral_tenant_streaming_open gauge\n"));
+    ck_assert_double_eq(value("corral_tenant_streaming_open{tenant=\"free\"}"), 4);
+    ck_assert_double_eq(value("corral_tenant_streaming_moved_total{tenant=\"free\"}"), 6);
+    ck_assert_double_eq(value("corral_tenant_streaming_over_cap_total{tenant=\"gold\"}"), 2);
+    ck_assert_double_eq(value("corral_tenant_streaming_refused_total{tenant=\"gold\"}"), 8);
     ck_assert_double_eq(
         value("corral_tenant_requests_shed_total{tenant=\"free\",reason=\"tenant_rate_limit\"}"), 5);
     ck_assert_double_eq(value("corral_tenant_responses_total{tenant=\"default\",class=\"2xx\"}"),
