@@ -717,6 +717,7 @@ static const struct cr_cfgload_key http_keys[] = {
     KDUR ("lingering_timeout", OFF(lingering_timeout_ms), 10, MS_M, "2s"),
     KUINT("max_streams",     OFF(max_streams), 1, 10000, "128"),
     KDUR ("send_timeout",    OFF(send_timeout_ms), 100, MS_D, "30s"),
+    KSIZE("send_min_rate",   OFF(send_min_rate), 0, 1ULL << 30, "512"),
     KUINT("h2_max_resets",   OFF(h2_max_resets), 1, 1000000, "100"),
     KUINT("h2_max_pings",    OFF(h2_max_pings), 1, 1000000, "20"),
     KUINT("h2_max_settings", OFF(h2_max_settings), 1, 1000000, "10"),

@@ -254,6 +254,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->http.max_headers, 100);
     ck_assert_uint_eq(cfg->http.max_uri, 8192);
     ck_assert_uint_eq(cfg->http.max_body, 0);
+    ck_assert_uint_eq(cfg->http.send_min_rate, 512);
     ck_assert_uint_eq(cfg->http.header_timeout_ms, 10000);
     ck_assert_uint_eq(cfg->http.body_timeout_ms, 30000);
     ck_assert_uint_eq(cfg->http.idle_timeout_ms, 60000);
@@ -1273,6 +1274,10 @@ static const struct form forms[] = {
     {HTTP("max_uri"), "255", BASE,
      "2:12: error: 'max_uri' must be a size between 256 and 1m, got '255'"},
     {HTTP("max_body"), "0", BASE, NULL},
+    {HTTP("send_min_rate"), "0", BASE, NULL},
+    {HTTP("send_min_rate"), "1g", BASE, NULL},
+    {HTTP("send_min_rate"), "2g", BASE,
+     "2:18: error: 'send_min_rate' must be a size between 0 and 1g, got '2g'"},
     {HTTP("max_body"), "16g", BASE, NULL},
     {HTTP("max_body"), "lots", BASE,
      "2:13: error: 'max_body': invalid size 'lots': expected a number and an optional unit, "
@@ -1603,7 +1608,8 @@ static const struct bad_config bad[] = {
       "3:3: error: unknown key 'timeout' (valid keys here: max_header_size, max_headers, "
       "max_uri, max_body, header_timeout, body_timeout, idle_timeout, lingering_time, "
       "lingering_timeout, max_streams, "
-      "send_timeout, h2_max_resets, h2_max_pings, h2_max_settings, h2_max_empty_frames, "
+      "send_timeout, send_min_rate, h2_max_resets, h2_max_pings, h2_max_settings, "
+      "h2_max_empty_frames, "
       "h2_max_control_frames, h2_max_stalled_streams, forwarded, request_id, traceparent)"}},
     {"log:\n  acces: off\n" BASE, {"2:3: error: unknown key 'acces' (did you mean 'access'?)"}},
     {"log: stderr\n" BASE, {"1:6: error: 'log' must be a mapping, got 'stderr'"}},
