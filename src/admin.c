@@ -275,15 +275,6 @@ size_t cr_admin_health(const struct cr_shm *shm, uint32_t nworkers, char *buf, s
     return o.len;
 }
 
-static bool is_loopback(const struct sockaddr *sa, socklen_t salen)
-{
-    if (sa->sa_family == AF_INET && salen >= (socklen_t)sizeof(struct sockaddr_in))
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    if (sa->sa_family == AF_INET6 && salen >= (socklen_t)sizeof(struct sockaddr_in6))
-        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-    return false;
-}
-
 /* POST /drain: /health fails from this answer on (the flag is set here,
  * before the master hears of it on the worker's channel and starts the
  * drain_grace clock). */
@@ -409,7 +400,7 @@ static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *
     }
     a->w = w;
     a->fd = fd;
-    a->loopback = is_loopback(sa, salen);
+    a->loopback = cr_addr_loopback(sa, salen);
     a->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, a);
     a->tmr = evtimer_new(w->base, on_deadline, a);
     if (!a->ev || !a->tmr || event_add(a->ev, NULL) < 0 || evtimer_add(a->tmr, &tv) < 0) {

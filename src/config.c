@@ -98,15 +98,6 @@ static bool valid_header_name(const char *s)
     return true;
 }
 
-static bool addr_is_loopback(const struct cr_addr *a)
-{
-    if (a->ss.ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr) >> 24) == 127;
-    if (a->ss.ss_family == AF_INET6)
-        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
-    return false;
-}
-
 /* ------------------------------------------------------------ custom keys */
 
 static void custom_workers(struct cr_cfgload *c, const struct cr_cfgload_key *k, yaml_node_t *n,
@@ -590,7 +581,7 @@ static void admin_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
             return;
         }
     }
-    if (!addr_is_loopback(&a->addr))
+    if (!cr_addr_loopback((const struct sockaddr *)&a->addr.ss, a->addr.len))
         WARN(c, where,
              "admin address %s is not a loopback address: the admin interface is "
              "cleartext and unauthenticated",
