@@ -423,6 +423,7 @@ void cr_gate_unpublish(struct cr_gate *g)
     atomic_fetch_sub_explicit(&g->w->stats->adaptive_limit, g->published_limit,
                               memory_order_relaxed);
     g->published_limit = 0;
+    cr_quota_unpublish(g->quota);
 }
 
 void cr_gate_upstream_down(struct cr_gate *g)

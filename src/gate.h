@@ -104,8 +104,9 @@ void cr_gate_readmit(struct cr_gate *g, struct cr_request *r);
  * lost): the engine takes the new value. Nothing is dispatched. */
 void cr_gate_capacity_changed(struct cr_gate *g);
 
-/* The worker is exiting: takes its share out of the capacity gauge in
- * shared memory (which a worker of the next generation may share). */
+/* The worker is exiting: takes its share out of the capacity, adaptive
+ * limit and quota fallback gauges in shared memory (which a worker of the
+ * next generation may share). */
 void cr_gate_unpublish(struct cr_gate *g);
 
 /* No upstream connection is usable now (cr_pool_available is false).
