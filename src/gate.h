@@ -96,8 +96,10 @@ void cr_gate_done(struct cr_gate *g, struct cr_request *r);
 
 /* r's stream failed and the pool has no room to retry it on another
  * connection now: its capacity unit comes back and it goes through
- * admission again as a new arrival (cr_gate_submit), so that a refused
- * burst waits instead of failing; then cr_gate_dispatch. */
+ * admission again (cr_admit_arrive_again), so that a refused burst waits
+ * instead of failing - within the deadline of its first arrival: its
+ * tenant's max_wait bounds its waits all told, not each one; then
+ * cr_gate_dispatch. */
 void cr_gate_readmit(struct cr_gate *g, struct cr_request *r);
 
 /* The pool's capacity changed without a stream ending (a connection was
