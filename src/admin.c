@@ -27,6 +27,7 @@ struct admin_conn {
     size_t len;
     char *out;      /* the answer not yet written (head and body), or NULL */
     size_t out_len, out_off;
+    struct cr_metrics_render *mr; /* /metrics: the parts still to render (refill) */
     char buf[CR_ADMIN_REQ_MAX + 1];
 };
 
@@ -154,6 +155,8 @@ static void admin_close(struct admin_conn *a)
     event_free(a->tmr);
     close(a->fd);
     free(a->out);
+    if (a->mr)
+        cr_metrics_end(a->mr);
     free(a);
     admin_nconns--;
 }
@@ -218,8 +221,27 @@ static void respond(struct admin_conn *a, int status, const char *type, const ch
         memcpy(a->out + n, body, blen);
 }
 
+/* The head of an answer whose body is rendered as it is written
+ * (/metrics, a->mr): no content-length, the close ends it. */
+static void respond_streamed(struct admin_conn *a, int status, const char *type)
+{
+    char head[256];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\n"
+                     "cache-control: no-store\r\nconnection: close\r\n\r\n",
+                     status, reason_phrase(status), type);
+    free(a->out);
+    a->out_off = 0;
+    a->out_len = (size_t)n;
+    if (!(a->out = malloc(a->out_len))) {
+        a->out_len = 0;
+        return;
+    }
+    memcpy(a->out, head, (size_t)n);
+}
+
 /* Writes what is left of the answer; true when all of it is out (or the
- * client is gone). */
+ * client is gone: then nothing more is rendered). */
 static bool write_out(struct admin_conn *a)
 {
     while (a->out_off < a->out_len) {
@@ -229,25 +251,54 @@ static bool write_out(struct admin_conn *a)
             continue;
         if (n < 0 && errno == EAGAIN)
             return false;
-        if (n <= 0)
+        if (n <= 0) {
+            if (a->mr)
+                cr_metrics_end(a->mr);
+            a->mr = NULL;
             return true;
+        }
         a->out_off += (size_t)n;
     }
+    return true;
+}
+
+/* All of a->out is out: the next part of a rendering under way takes its
+ * place, one part a turn of the loop (CR_METRICS_STEP tenants). False when
+ * there is none (the answer is complete, or cut short for want of memory:
+ * the client sees a body that ends early). */
+static bool refill(struct admin_conn *a)
+{
+    if (!a->mr)
+        return false;
+    char *part;
+    size_t n;
+    int rc = cr_metrics_step(a->mr, CR_METRICS_STEP, &part, &n);
+    if (rc != 0) {
+        cr_metrics_end(a->mr);
+        a->mr = NULL;
+    }
+    if (rc < 0)
+        return false;
+    free(a->out);
+    a->out = part;
+    a->out_len = n;
+    a->out_off = 0;
     return true;
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
     struct admin_conn *a = arg;
-    if (write_out(a))
+    if (write_out(a) && !refill(a))
         admin_close(a);
     (void)fd, (void)what;
 }
 
-/* The answer is in a->out: done now, or the rest when the socket drains. */
+/* The answer is in a->out: done now, or the rest when the socket drains
+ * (and, for a rendering under way, the next part when it is writable). */
 static void finish(struct admin_conn *a)
 {
-    if (write_out(a)) {
+    if (write_out(a) && !refill(a)) {
         admin_close(a);
         return;
     }
@@ -278,15 +329,6 @@ size_t cr_admin_health(const struct cr_shm *shm, uint32_t nworkers, char *buf, s
     else
         return 0;
     return o.len;
-}
-
-static bool is_loopback(const struct sockaddr *sa, socklen_t salen)
-{
-    if (sa->sa_family == AF_INET && salen >= (socklen_t)sizeof(struct sockaddr_in))
-        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
-    if (sa->sa_family == AF_INET6 && salen >= (socklen_t)sizeof(struct sockaddr_in6))
-        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
-    return false;
 }
 
 /* POST /drain: /health fails from this answer on (the flag is set here,
@@ -348,14 +390,13 @@ static void handle(struct admin_conn *a)
         struct cr_metrics_src src = {.shm = w->setup->shm,
                                      .cfg = w->cfg,
                                      .tenants = cr_gate_tenants(w->gate)};
-        char *body;
-        size_t n;
-        if (cr_metrics_render(&src, &body, &n) < 0) {
+        /* rendered in parts as the socket takes them (refill): a thousand
+         * tenants would hold the worker's loop for 20 ms at once */
+        if (cr_metrics_begin(&src, &a->mr) < 0) {
             respond(a, 503, "text/plain", "out of memory\n", 14);
             return;
         }
-        respond(a, 200, CR_METRICS_CONTENT_TYPE, body, n);
-        free(body);
+        respond_streamed(a, 200, CR_METRICS_CONTENT_TYPE);
     } else {
         respond(a, 404, "text/plain", "not found\n", 10);
     }
@@ -414,7 +455,7 @@ static void on_accept(int fd, const struct sockaddr *sa, socklen_t salen, void *
     }
     a->w = w;
     a->fd = fd;
-    a->loopback = is_loopback(sa, salen);
+    a->loopback = cr_addr_loopback(sa, salen);
     a->ev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_read, a);
     a->tmr = evtimer_new(w->base, on_deadline, a);
     if (!a->ev || !a->tmr || event_add(a->ev, NULL) < 0 || evtimer_add(a->tmr, &tv) < 0) {

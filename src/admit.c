@@ -45,7 +45,7 @@ enum cause { C_NONE = 0, C_CAPACITY, C_RATE, C_CONC, C_HELD };
 #define ACTIVE_US ((uint64_t)CR_ADMIT_ACTIVE_MS * 1000)
 
 struct flow {
-    TAILQ_HEAD(, cr_admit_item) items; /* FIFO */
+    TAILQ_HEAD(cr_admit_q, cr_admit_item) items; /* FIFO, deadlines in order */
     uint32_t len;
     uint32_t deficit;       /* requests left in its DRR turn */
     TAILQ_ENTRY(flow) link; /* in the DRR list (FL_ACTIVE) or held list (FL_HELD) */
@@ -271,12 +271,34 @@ static void item_enqueue(struct cr_admit *a, struct tstate *t, struct cr_admit_i
                          enum cause why, uint64_t retry_at_us, uint64_t now_us)
 {
     struct flow *f = &t->flows[it->prio];
+    struct cr_admit_item *at = TAILQ_LAST(&f->items, cr_admit_q);
 
-    TAILQ_INSERT_TAIL(&f->items, it, link);
+    /* A flow's items keep their deadlines in order (the heap and
+     * cr_admit_expire look at its head only). A new arrival's is the
+     * latest; one that arrives again (cr_admit_arrive_again) keeps its
+     * first, which is earlier than those of the items that came after it:
+     * it goes before them - from the head, as they are usually all of
+     * them. */
+    if (at != NULL && at->deadline_us > it->deadline_us) {
+        at = TAILQ_FIRST(&f->items);
+        if (at->deadline_us > it->deadline_us) {
+            at = NULL;
+        } else {
+            struct cr_admit_item *nx;
+            while ((nx = TAILQ_NEXT(at, link)) != NULL && nx->deadline_us <= it->deadline_us)
+                at = nx;
+        }
+    }
+    if (at != NULL)
+        TAILQ_INSERT_AFTER(&f->items, at, it, link);
+    else
+        TAILQ_INSERT_HEAD(&f->items, it, link);
     it->state = IT_QUEUED;
     if (f->len++ == 0) {
         heap_push(&a->deadlines, f);
         flow_place(a, f, why, retry_at_us);
+    } else if (TAILQ_FIRST(&f->items) == it) {
+        heap_fix(&a->deadlines, f);
     }
     if (t->queued++ == 0) {
         t->mark_us = now_us; /* a backlog starts */
@@ -658,9 +680,12 @@ static enum cause arrival_cause(struct cr_admit *a, struct tstate *t, int p, uin
     return C_NONE;
 }
 
-enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *item,
-                                      const struct cr_tenant *tenant, enum cr_priority prio,
-                                      uint64_t now_us, struct cr_admit_shed *why)
+/* cr_admit_arrive, and cr_admit_arrive_again with again true: the item
+ * keeps the deadline of its first arrival, and what is left of its
+ * max_wait (left) is what the predicted wait must fit in. */
+static enum cr_admit_verdict arrive(struct cr_admit *a, struct cr_admit_item *item,
+                                    const struct cr_tenant *tenant, enum cr_priority prio,
+                                    uint64_t now_us, bool again, struct cr_admit_shed *why)
 {
     uint32_t idx = tenant != NULL && tenant->index < a->n ? tenant->index : 0;
     struct tstate *t = &a->ts[idx];
@@ -673,7 +698,9 @@ enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *
     item->tenant = idx;
     item->prio = (uint8_t)p;
     item->arrived_us = now_us;
-    item->deadline_us = sat_add(now_us, t->max_wait_us);
+    if (!again)
+        item->deadline_us = sat_add(now_us, t->max_wait_us);
+    double left = item->deadline_us > now_us ? (double)(item->deadline_us - now_us) : 0.0;
     item->dispatched = 0;
     item->dispatched_us = 0;
     prune(a, now_us);
@@ -701,20 +728,38 @@ enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *
         fill_shed(a, t, why, r, c, wait);
         return CR_ADMIT_SHED;
     }
-    if (wait > (double)t->max_wait_us && a->capacity > 0) {
+    if (left == 0.0) { /* arriving again, its max_wait all spent */
+        fill_shed(a, t, why, CR_ADMIT_SHED_EXPIRED, c, wait);
+        return CR_ADMIT_SHED;
+    }
+    if (wait > left && a->capacity > 0) {
         fill_shed(a, t, why, CR_ADMIT_SHED_DEADLINE, c, wait);
         return CR_ADMIT_SHED;
     }
     /* With no capacity at all (the upstream is reconnecting) the dispatch
      * rate says nothing and the request waits, up to its deadline, unless
      * its tenant's own rate already puts it past that: the tenant's limit. */
-    if (a->capacity == 0 && (wait = rate_wait(a, t, p, now_us)) > (double)t->max_wait_us) {
+    if (a->capacity == 0 && (wait = rate_wait(a, t, p, now_us)) > left) {
         fill_shed(a, t, why, CR_ADMIT_SHED_DEADLINE, C_RATE, wait);
         return CR_ADMIT_SHED;
     }
     item_enqueue(a, t, item, c, retry_at, now_us);
     t->stats.queued++;
     return CR_ADMIT_QUEUED;
+}
+
+enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *item,
+                                      const struct cr_tenant *tenant, enum cr_priority prio,
+                                      uint64_t now_us, struct cr_admit_shed *why)
+{
+    return arrive(a, item, tenant, prio, now_us, false, why);
+}
+
+enum cr_admit_verdict cr_admit_arrive_again(struct cr_admit *a, struct cr_admit_item *item,
+                                            const struct cr_tenant *tenant, enum cr_priority prio,
+                                            uint64_t now_us, struct cr_admit_shed *why)
+{
+    return arrive(a, item, tenant, prio, now_us, true, why);
 }
 
 /* ------------------------------------------------------------ dispatch */

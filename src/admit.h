@@ -239,6 +239,18 @@ enum cr_admit_verdict cr_admit_arrive(struct cr_admit *a, struct cr_admit_item *
                                       const struct cr_tenant *tenant, enum cr_priority prio,
                                       uint64_t now_us, struct cr_admit_shed *why);
 
+/* The item arrives again: a request let through before, whose upstream
+ * stream failed, retried through admission (cr_gate_readmit). As
+ * cr_admit_arrive, but it keeps the deadline of its first arrival: its
+ * tenant's max_wait counts from then, not once per attempt. It may wait
+ * only what is left of it (the predicted wait must fit in that), queues
+ * before the items that arrived after it, and is shed at once ("queue
+ * deadline exceeded") when it must wait and nothing is left. item must be
+ * idle and not re-initialised since its first arrival. */
+enum cr_admit_verdict cr_admit_arrive_again(struct cr_admit *a, struct cr_admit_item *item,
+                                            const struct cr_tenant *tenant, enum cr_priority prio,
+                                            uint64_t now_us, struct cr_admit_shed *why);
+
 /* Dequeues the next item to dispatch now, in the ORDER above, and marks it
  * in flight (taking its GCRA token); or returns NULL when capacity is
  * saturated or no queued tenant may go now. Call it repeatedly until NULL. */

@@ -72,4 +72,10 @@ struct cr_addr {
     char text[64]; /* as written, for logs */
 };
 
+/* Whether sa (len bytes of it) is a loopback address: 127.0.0.0/8, ::1, or
+ * 127.0.0.0/8 mapped into IPv6 (::ffff:127.0.0.1, the peer an IPv4 client
+ * shows on a dual-stack socket). False for other families and for a
+ * length too short for the family. */
+bool cr_addr_loopback(const struct sockaddr *sa, socklen_t len);
+
 #endif

@@ -98,15 +98,6 @@ static bool valid_header_name(const char *s)
     return true;
 }
 
-static bool addr_is_loopback(const struct cr_addr *a)
-{
-    if (a->ss.ss_family == AF_INET)
-        return (ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr) >> 24) == 127;
-    if (a->ss.ss_family == AF_INET6)
-        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
-    return false;
-}
-
 /* ------------------------------------------------------------ custom keys */
 
 static void custom_workers(struct cr_cfgload *c, const struct cr_cfgload_key *k, yaml_node_t *n,
@@ -590,7 +581,7 @@ static void admin_check(struct cr_cfgload *c, void *obj, yaml_node_t *map,
             return;
         }
     }
-    if (!addr_is_loopback(&a->addr))
+    if (!cr_addr_loopback((const struct sockaddr *)&a->addr.ss, a->addr.len))
         WARN(c, where,
              "admin address %s is not a loopback address: the admin interface is "
              "cleartext and unauthenticated",
@@ -718,6 +709,7 @@ static const struct cr_cfgload_key http_keys[] = {
     KDUR ("lingering_timeout", OFF(lingering_timeout_ms), 10, MS_M, "2s"),
     KUINT("max_streams",     OFF(max_streams), 1, 10000, "128"),
     KDUR ("send_timeout",    OFF(send_timeout_ms), 100, MS_D, "30s"),
+    KSIZE("send_min_rate",   OFF(send_min_rate), 0, 1ULL << 30, "512"),
     KUINT("h2_max_resets",   OFF(h2_max_resets), 1, 1000000, "100"),
     KUINT("h2_max_pings",    OFF(h2_max_pings), 1, 1000000, "20"),
     KUINT("h2_max_settings", OFF(h2_max_settings), 1, 1000000, "10"),

@@ -118,8 +118,12 @@ struct cr_cfg_http {
     uint64_t lingering_time_ms;
     uint64_t lingering_timeout_ms;
     uint32_t max_streams;       /* HTTP/2 concurrent streams per client, 128 */
-    uint64_t send_timeout_ms;   /* h2: a response the client's flow control holds
-                                 * up, default 30s -> RST_STREAM */
+    uint64_t send_timeout_ms;   /* a response the client holds up (h2: its flow
+                                 * control; HTTP/1.1: its TCP), default 30s ->
+                                 * RST_STREAM / close */
+    uint64_t send_min_rate;     /* bytes/s a waiting response must move on average
+                                 * over send_timeout, or it counts as held up;
+                                 * default 512, 0: any byte restarts the clock */
     /* HTTP/2 frames a client may send, per second in bursts of as many
      * (token buckets per connection) -> GOAWAY ENHANCE_YOUR_CALM */
     uint32_t h2_max_resets;       /* RST_STREAM, default 100 */

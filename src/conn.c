@@ -483,7 +483,18 @@ static uint64_t progress_due(const struct cr_conn *c)
     int queued = 0;
     if (ioctl(c->fd, SIOCOUTQ, &queued) != 0 || queued <= 0)
         return 1;
-    return CR_MIN((uint64_t)queued, (uint64_t)CR_CONN_OUT_PROGRESS);
+    uint64_t due = c->out_paced ? cr_conn_send_due(&c->w->cfg->http) : CR_CONN_OUT_PROGRESS;
+    return CR_MIN((uint64_t)queued, due);
+}
+
+uint64_t cr_conn_send_due(const struct cr_cfg_http *hc)
+{
+    return CR_MAX(hc->send_min_rate * hc->send_timeout_ms / 1000, (uint64_t)1);
+}
+
+void cr_conn_pace_output(struct cr_conn *c)
+{
+    c->out_paced = true;
 }
 
 /* The clock of a client that does not read (out_stuck_us, read by
@@ -684,9 +695,14 @@ static void do_flush(void *arg)
             continue;
         if (rc == CR_TLS_WANT_WRITE) {
             /* a client that stops reading is dropped body_timeout after its
-             * socket last took a byte: counted from then, not from this
-             * write, or every frame it sends would put it off again */
-            uint64_t ms = c->w->cfg->http.body_timeout_ms, stuck = stuck_ms(c);
+             * socket last took a byte (paced: send_timeout after it last
+             * took its due, if that is sooner): counted from then, not
+             * from this write, or every frame it sends would put it off
+             * again */
+            const struct cr_cfg_http *hc = &c->w->cfg->http;
+            uint64_t ms = c->out_paced ? CR_MIN(hc->body_timeout_ms, hc->send_timeout_ms)
+                                       : hc->body_timeout_ms;
+            uint64_t stuck = stuck_ms(c);
             ms = stuck < ms ? ms - stuck : 1;
             struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
                                  .tv_usec = (suseconds_t)(ms % 1000) * 1000};

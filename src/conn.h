@@ -103,7 +103,9 @@ struct cr_conn {
                               * than out_due of the output, which waits
                               * (cr_conn_write_stuck_ms); 0 while it moves */
     uint64_t out_acked;      /* what it had acknowledged then (tcpi_bytes_acked) */
-    uint64_t out_due;        /* CR_CONN_OUT_PROGRESS, or less when the kernel held less */
+    uint64_t out_due;        /* CR_CONN_OUT_PROGRESS (or cr_conn_send_due when
+                              * paced), or less when the kernel held less */
+    bool out_paced;          /* cr_conn_pace_output: HTTP/1.1 */
     bool hs_waiting;         /* in HELLO, on slot->hs_waiting for a handshake slot */
     bool linger;             /* close lingering once the output is written */
     const char *close_why;   /* the limit that closed it, for the access log of the
@@ -150,7 +152,8 @@ bool cr_conn_input_waiting(const struct cr_conn *c);
 
 /* How long (ms) the output has waited on a client that does not read it:
  * from a write the socket did not take whole (the kernel's buffer is full)
- * until the client's TCP has acknowledged CR_CONN_OUT_PROGRESS more bytes,
+ * until the client's TCP has acknowledged CR_CONN_OUT_PROGRESS more bytes
+ * (cr_conn_send_due when paced: cr_conn_pace_output),
  * or all the kernel held for it then if that was less (the clock starts
  * again if output still waits), or all of it with nothing left to write. Bytes the socket takes do
  * not count: a growing send buffer takes some for seconds from a client that reads nothing. 0 while
@@ -164,6 +167,25 @@ uint64_t cr_conn_write_stuck_ms(struct cr_conn *c);
  * frees by packing its receive queue, less than any client that reads
  * takes in a tenth of send_timeout. */
 #define CR_CONN_OUT_PROGRESS (16 * 1024)
+
+/* The one rule for a response that waits on its client, HTTP/1.1 and
+ * HTTP/2 alike: it must move send_min_rate bytes a second on average over
+ * send_timeout, that is, this many bytes (at least 1) in each send_timeout
+ * during which bytes wait for the client, or it counts as held up by the
+ * client. HTTP/2 resets such a stream (RST_STREAM CANCEL, "client send
+ * stalled"); HTTP/1.1 closes the connection ("client not reading"). A
+ * response that has nothing waiting (the upstream is slow) runs no
+ * clock. */
+uint64_t cr_conn_send_due(const struct cr_cfg_http *hc);
+
+/* Puts c's output under that rule (HTTP/1.1, whose responses are the
+ * connection's output): the clock of cr_conn_write_stuck_ms restarts only
+ * once the client's TCP has acknowledged cr_conn_send_due bytes (or all
+ * the kernel held, if less), and the connection is closed when it has run
+ * for send_timeout, or body_timeout if that is shorter. Without it (HTTP/2,
+ * which paces each stream itself) the clock asks CR_CONN_OUT_PROGRESS and
+ * closes after body_timeout. */
+void cr_conn_pace_output(struct cr_conn *c);
 
 /* Stops or resumes reading from the client (backpressure). */
 void cr_conn_pause_read(struct cr_conn *c, bool pause);

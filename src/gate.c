@@ -429,7 +429,9 @@ void cr_gate_classify(struct cr_gate *g, struct cr_request *r, const char *sni)
     r->prio = cr_tenants_priority(g->tenants, r->path);
 }
 
-void cr_gate_submit(struct cr_gate *g, struct cr_request *r)
+/* cr_gate_submit, and (again) cr_gate_readmit's second arrival, which
+ * keeps the deadline of the first (cr_admit_arrive_again). */
+static void submit(struct cr_gate *g, struct cr_request *r, bool again)
 {
     struct cr_admit_shed why;
     uint64_t now = cr_now_us();
@@ -440,9 +442,13 @@ void cr_gate_submit(struct cr_gate *g, struct cr_request *r)
     }
     if (refuse_stream(g, r))
         return;
-    cr_admit_item_init(&r->admit, r);
+    if (!again)
+        cr_admit_item_init(&r->admit, r);
     update_capacity(g);
-    switch (cr_admit_arrive(g->admit, &r->admit, r->tenant, r->prio, now, &why)) {
+    enum cr_admit_verdict v =
+        again ? cr_admit_arrive_again(g->admit, &r->admit, r->tenant, r->prio, now, &why)
+              : cr_admit_arrive(g->admit, &r->admit, r->tenant, r->prio, now, &why);
+    switch (v) {
     case CR_ADMIT_GO:
         send_upstream(g, r);
         break;
@@ -463,6 +469,11 @@ void cr_gate_submit(struct cr_gate *g, struct cr_request *r)
         shed(g, r, &why);
         break;
     }
+}
+
+void cr_gate_submit(struct cr_gate *g, struct cr_request *r)
+{
+    submit(g, r, false);
 }
 
 void cr_gate_cancel(struct cr_gate *g, struct cr_request *r)
@@ -566,7 +577,7 @@ void cr_gate_response_head(struct cr_gate *g, struct cr_request *r)
 void cr_gate_readmit(struct cr_gate *g, struct cr_request *r)
 {
     cr_gate_done(g, r);
-    cr_gate_submit(g, r);
+    submit(g, r, true); /* max_wait counts from its first arrival */
     cr_gate_dispatch(g);
 }
 
@@ -588,6 +599,7 @@ void cr_gate_unpublish(struct cr_gate *g)
                                   g->streaming_open[i], memory_order_relaxed);
         g->streaming_open[i] = 0;
     }
+    cr_quota_unpublish(g->quota);
 }
 
 void cr_gate_upstream_down(struct cr_gate *g)

@@ -96,8 +96,10 @@ void cr_gate_done(struct cr_gate *g, struct cr_request *r);
 
 /* r's stream failed and the pool has no room to retry it on another
  * connection now: its capacity unit comes back and it goes through
- * admission again as a new arrival (cr_gate_submit), so that a refused
- * burst waits instead of failing; then cr_gate_dispatch. */
+ * admission again (cr_admit_arrive_again), so that a refused burst waits
+ * instead of failing - within the deadline of its first arrival: its
+ * tenant's max_wait bounds its waits all told, not each one; then
+ * cr_gate_dispatch. */
 void cr_gate_readmit(struct cr_gate *g, struct cr_request *r);
 
 /* r's response head came (through cr_pool_response_head, before its
@@ -120,8 +122,9 @@ void cr_gate_response_head(struct cr_gate *g, struct cr_request *r);
  * lost): the engine takes the new value. Nothing is dispatched. */
 void cr_gate_capacity_changed(struct cr_gate *g);
 
-/* The worker is exiting: takes its share out of the capacity gauge in
- * shared memory (which a worker of the next generation may share). */
+/* The worker is exiting: takes its share out of the capacity, adaptive
+ * limit and quota fallback gauges in shared memory (which a worker of the
+ * next generation may share). */
 void cr_gate_unpublish(struct cr_gate *g);
 
 /* No upstream connection is usable now (cr_pool_available is false).

@@ -779,6 +779,7 @@ int cr_h1_attach(struct cr_conn *c, cr_request_submit_cb submit)
     h->resume = (struct cr_deferred){.cb = resume_parsing, .arg = h};
     c->proto = &h1_ops;
     c->proto_data = h;
+    cr_conn_pace_output(c); /* its responses are the connection's output */
     cr_conn_set_timer(c, c->w->cfg->http.header_timeout_ms);
     return 0;
 }

@@ -589,6 +589,15 @@ static int submit_trailers(struct h2 *h, struct cr_request *r)
     return rc == 0 ? 0 : CR_ENOMEM;
 }
 
+/* r's send clock (send_timeout, check_streams) starts again now: bytes of
+ * its response wait for the client from now, or it took its due
+ * (cr_conn_send_due) of them since the clock last started. */
+static void stall_restart(struct cr_request *r, uint64_t now)
+{
+    r->fe_stall_us = now;
+    r->fe_moved = 0;
+}
+
 static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
@@ -605,7 +614,11 @@ static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
     if (n < 0)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     size_t left = evbuffer_get_length(r->resp_body);
-    r->fe_stall_us = left ? cr_now_us() : 0; /* the client took some */
+    if (!left)
+        r->fe_stall_us = 0; /* it took all there was */
+    else if (!r->fe_stall_us ||
+             (r->fe_moved += (uint64_t)n) >= cr_conn_send_due(&h->c->w->cfg->http))
+        stall_restart(r, cr_now_us()); /* a byte now and then does not: send_min_rate */
     if (r->resp_eof && left == 0) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (r->resp_trailers.n && submit_trailers(h, r) == 0)
@@ -636,7 +649,10 @@ static void fe_head(struct cr_request *r)
                                   r->rhdrs.v[i].nlen, r->rhdrs.v[i].vlen, 0};
     bool no_body = r->resp_eof && evbuffer_get_length(r->resp_body) == 0 && !r->resp_trailers.n;
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read};
-    r->fe_stall_us = no_body ? 0 : cr_now_us();
+    if (no_body)
+        r->fe_stall_us = 0;
+    else
+        stall_restart(r, cr_now_us());
     nghttp2_submit_response(h->ng, r->fe_stream, nva, n, no_body ? NULL : &prd);
     if (nva != stackv)
         free(nva);
@@ -653,7 +669,7 @@ static void fe_body(struct cr_request *r)
     if (r->state < CR_REQ_RESPONDING)
         return;
     if (!r->fe_stall_us && evbuffer_get_length(r->resp_body))
-        r->fe_stall_us = cr_now_us(); /* bytes wait for the client from now */
+        stall_restart(r, cr_now_us()); /* bytes wait for the client from now */
     stream_recount(h, r);
     nghttp2_session_resume_data(h->ng, r->fe_stream);
     cr_conn_want_flush(h->c);
@@ -775,15 +791,18 @@ static void h2_on_drain(struct cr_conn *c)
     cr_conn_want_flush(c);
 }
 
-/* Response bytes wait for r's client, and its flow control (the stream's
- * window or the connection's) is what holds them. A client that reads its
- * socket but never opens a window would otherwise hold the response, and
- * the upstream stream carrying it, for as long as it likes. */
-static bool held_by_client(struct h2 *h, const struct cr_request *r, bool conn_shut)
+/* Response bytes wait for r's client, and its flow control is what holds
+ * them: the stream's window or the connection's (conn_win) is smaller than
+ * what waits. A client that reads its socket but never opens a window, or
+ * opens it a byte at a time, would otherwise hold the response, and the
+ * upstream stream carrying it, for as long as it likes. */
+static bool held_by_client(struct h2 *h, const struct cr_request *r, int64_t conn_win)
 {
-    return r->state >= CR_REQ_RESPONDING && !r->resp_aborted &&
-           evbuffer_get_length(r->resp_body) > 0 &&
-           (conn_shut || nghttp2_session_get_stream_remote_window_size(h->ng, r->fe_stream) <= 0);
+    size_t have = evbuffer_get_length(r->resp_body);
+    if (r->state < CR_REQ_RESPONDING || r->resp_aborted || have == 0)
+        return false;
+    int64_t win = nghttp2_session_get_stream_remote_window_size(h->ng, r->fe_stream);
+    return CR_MIN(win, conn_win) < (int64_t)have;
 }
 
 /* r's request body stopped coming for body_timeout: 408 when its answer
@@ -856,8 +875,9 @@ static bool hblock_overdue(struct h2 *h, uint64_t now, uint64_t *left)
 /* The watch (the connection's timer while streams are open): answers 408
  * to every request whose body has not moved for body_timeout
  * (body_watch), resets every stream whose response has waited on the
- * client's flow control for send_timeout, cancelling its upstream stream
- * with it, and closes the connection (GOAWAY ENHANCE_YOUR_CALM) on a
+ * client's flow control for send_timeout, having moved less than its due
+ * (cr_conn_send_due: send_min_rate) in that time, cancelling its upstream
+ * stream with it, and closes the connection (GOAWAY ENHANCE_YOUR_CALM) on a
  * header block open for header_timeout, all of which nghttp2 would wait
  * for; re-arms for the next one due, or for idleness when nothing is
  * left to watch. */
@@ -874,7 +894,7 @@ static void check_streams(struct h2 *h)
         cr_conn_set_timer(h->c, hc->idle_timeout_ms);
         return;
     }
-    bool conn_shut = nghttp2_session_get_remote_window_size(h->ng) <= 0;
+    int64_t conn_win = nghttp2_session_get_remote_window_size(h->ng);
     bool recv_shut = nghttp2_session_get_local_window_size(h->ng) <= 0;
     for (struct cr_request *r = TAILQ_FIRST(&h->reqs), *nx; r; r = nx) {
         nx = TAILQ_NEXT(r, felink);
@@ -887,7 +907,7 @@ static void check_streams(struct h2 *h)
         uint64_t age = now > r->fe_stall_us ? now - r->fe_stall_us : 0;
         if (age < limit) {
             next = CR_MIN(next, limit - age);
-        } else if (held_by_client(h, r, conn_shut)) {
+        } else if (held_by_client(h, r, conn_win)) {
             r->fe_stall_us = 0;
             r->fe_flags |= H2_FE_STALLED;
             r->reason = "client send stalled";

@@ -82,7 +82,11 @@ int cr_listener_bind(const struct cr_addr *addr, int backlog, char *err, size_t 
         goto fail;
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
         goto fail_fd;
-    if (addr->ss.ss_family == AF_INET6)
+    /* IPv6 only, so that [::] and 0.0.0.0 can be two listeners; not for an
+     * IPv4 address mapped into IPv6 ([::ffff:127.0.0.1]), which an
+     * IPv6-only socket cannot bind (EINVAL): its clients are IPv4 ones */
+    if (addr->ss.ss_family == AF_INET6 &&
+        !IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)&addr->ss)->sin6_addr))
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) < 0)
         goto fail_fd;

@@ -57,23 +57,25 @@ static uint32_t ntenants(const struct cr_tenants *t)
     return t ? CR_MIN(cr_tenants_count(t), (uint32_t)CR_ADMIT_MAX_TENANTS) : 1;
 }
 
-/* One family (counter or gauge) with one series per tenant. */
-static void tenant_family(FILE *f, const struct cr_metrics_src *s, const char *name,
-                          const char *type, const char *help, size_t field)
-{
-    head(f, name, type, help);
-    for (uint32_t i = 0; i < ntenants(s->tenants); i++) {
-        const char *base = (const char *)&s->shm->tenants[i];
-        fprintf(f, "corral_%s{tenant=\"", name);
-        label(f, tenant_name(s->tenants, i));
-        fprintf(f, "\"} %llu\n", (unsigned long long)ld((const _Atomic uint64_t *)(base + field)));
-    }
-}
+/* One family with one series per tenant (a field of cr_shm_tenant_stats):
+ * those of tenants [from, to), after the family's head when from is 0. */
+struct tfam {
+    const char *name, *type, *help;
+    size_t field;
+};
 
-static void tenant_counter(FILE *f, const struct cr_metrics_src *s, const char *name,
-                           const char *help, size_t field)
+static void tenant_simple(FILE *f, const struct cr_metrics_src *s, const struct tfam *t,
+                          uint32_t from, uint32_t to)
 {
-    tenant_family(f, s, name, "counter", help, field);
+    if (from == 0)
+        head(f, t->name, t->type, t->help);
+    for (uint32_t i = from; i < to; i++) {
+        const char *base = (const char *)&s->shm->tenants[i];
+        fprintf(f, "corral_%s{tenant=\"", t->name);
+        label(f, tenant_name(s->tenants, i));
+        fprintf(f, "\"} %llu\n",
+                (unsigned long long)ld((const _Atomic uint64_t *)(base + t->field)));
+    }
 }
 
 static void hist(FILE *f, const char *name, const char *tenant, const struct cr_shm_hist *h)
@@ -100,7 +102,43 @@ static void hist(FILE *f, const char *name, const char *tenant, const struct cr_
     fprintf(f, "\"} %llu\n", (unsigned long long)cum);
 }
 
-static void tenants(FILE *f, const struct cr_metrics_src *s)
+#define TS(x) offsetof(struct cr_shm_tenant_stats, x)
+
+/* The families of one series per tenant, first in the document. */
+static const struct tfam simple[] = {
+    {"tenant_requests_admitted_total", "counter", "Requests admission sent upstream.",
+     TS(admitted)},
+    {"tenant_requests_queued_total", "counter", "Admitted requests that waited in the queue first.",
+     TS(queued)},
+    {"tenant_streaming_open", "gauge",
+     "Responses in the tenant's streaming class now (out of the request capacity).",
+     TS(streaming_open)},
+    {"tenant_streaming_moved_total", "counter",
+     "Responses moved to the streaming class (text/event-stream, or open past "
+     "upstream.streaming_after).",
+     TS(streaming_moved)},
+    {"tenant_streaming_over_cap_total", "counter",
+     "Streaming responses kept in the request class: the tenant's streaming class was full.",
+     TS(streaming_over_cap)},
+    {"tenant_streaming_refused_total", "counter",
+     "Requests for an event stream (accept: text/event-stream) refused 429 at admission: the "
+     "tenant's streaming class was full.",
+     TS(streaming_refused)},
+};
+
+/* The tenant families, in the document's order; a step of the rendering
+ * (cr_metrics_step) renders one of them for a run of tenants. */
+enum {
+    TF_SHED = (int)(sizeof simple / sizeof simple[0]),
+    TF_RESPONSES,
+    TF_HIST,
+    TF_N = TF_HIST + CR_HIST_N
+};
+
+/* Family fam's series for tenants [from, to), after its head when from is
+ * 0. */
+static void tenant_family(FILE *f, const struct cr_metrics_src *s, int fam, uint32_t from,
+                          uint32_t to)
 {
     static const char *const hnames[CR_HIST_N] = {"tenant_queue_wait_seconds",
                                                   "tenant_upstream_latency_seconds",
@@ -109,48 +147,42 @@ static void tenants(FILE *f, const struct cr_metrics_src *s)
         "Time requests waited in the tenant's admission queue (0 for those sent at once).",
         "Time from sending a request upstream to the response head.",
         "Time from the request's start to the end of its response."};
-    uint32_t n = ntenants(s->tenants);
-    tenant_counter(f, s, "tenant_requests_admitted_total", "Requests admission sent upstream.",
-                   offsetof(struct cr_shm_tenant_stats, admitted));
-    tenant_counter(f, s, "tenant_requests_queued_total",
-                   "Admitted requests that waited in the queue first.",
-                   offsetof(struct cr_shm_tenant_stats, queued));
-    tenant_family(f, s, "tenant_streaming_open", "gauge",
-                  "Responses in the tenant's streaming class now (out of the request capacity).",
-                  offsetof(struct cr_shm_tenant_stats, streaming_open));
-    tenant_counter(f, s, "tenant_streaming_moved_total",
-                   "Responses moved to the streaming class (text/event-stream, or open past "
-                   "upstream.streaming_after).",
-                   offsetof(struct cr_shm_tenant_stats, streaming_moved));
-    tenant_counter(f, s, "tenant_streaming_over_cap_total",
-                   "Streaming responses kept in the request class: the tenant's streaming class "
-                   "was full.",
-                   offsetof(struct cr_shm_tenant_stats, streaming_over_cap));
-    tenant_counter(f, s, "tenant_streaming_refused_total",
-                   "Requests for an event stream (accept: text/event-stream) refused 429 at "
-                   "admission: the tenant's streaming class was full.",
-                   offsetof(struct cr_shm_tenant_stats, streaming_refused));
-    head(f, "tenant_requests_shed_total", "counter", "Requests refused by admission, by reason.");
-    for (uint32_t i = 0; i < n; i++)
-        for (int k = 0; k < CR_ADMIT_NREASONS; k++) {
-            fputs("corral_tenant_requests_shed_total{tenant=\"", f);
-            label(f, tenant_name(s->tenants, i));
-            fprintf(f, "\",reason=\"%s\"} %llu\n", shed_reasons[k],
-                    (unsigned long long)ld(&s->shm->tenants[i].shed[k]));
-        }
-    head(f, "tenant_responses_total", "counter",
-         "Responses by status class (reset: none, or broken off).");
-    for (uint32_t i = 0; i < n; i++)
-        for (int k = 0; k < 6; k++) {
-            fputs("corral_tenant_responses_total{tenant=\"", f);
-            label(f, tenant_name(s->tenants, i));
-            fprintf(f, "\",class=\"%s\"} %llu\n", classes[k],
-                    (unsigned long long)ld(&s->shm->tenants[i].responses_by_class[k]));
-        }
-    for (int h = 0; h < CR_HIST_N; h++) {
-        head(f, hnames[h], "histogram", hhelp[h]);
-        for (uint32_t i = 0; i < n; i++)
+    if (fam < TF_SHED) {
+        tenant_simple(f, s, &simple[fam], from, to);
+        return;
+    }
+    switch (fam) {
+    case TF_SHED:
+        if (from == 0)
+            head(f, "tenant_requests_shed_total", "counter",
+                 "Requests refused by admission, by reason.");
+        for (uint32_t i = from; i < to; i++)
+            for (int k = 0; k < CR_ADMIT_NREASONS; k++) {
+                fputs("corral_tenant_requests_shed_total{tenant=\"", f);
+                label(f, tenant_name(s->tenants, i));
+                fprintf(f, "\",reason=\"%s\"} %llu\n", shed_reasons[k],
+                        (unsigned long long)ld(&s->shm->tenants[i].shed[k]));
+            }
+        return;
+    case TF_RESPONSES:
+        if (from == 0)
+            head(f, "tenant_responses_total", "counter",
+                 "Responses by status class (reset: none, or broken off).");
+        for (uint32_t i = from; i < to; i++)
+            for (int k = 0; k < 6; k++) {
+                fputs("corral_tenant_responses_total{tenant=\"", f);
+                label(f, tenant_name(s->tenants, i));
+                fprintf(f, "\",class=\"%s\"} %llu\n", classes[k],
+                        (unsigned long long)ld(&s->shm->tenants[i].responses_by_class[k]));
+            }
+        return;
+    default: {
+        int h = fam - TF_HIST;
+        if (from == 0)
+            head(f, hnames[h], "histogram", hhelp[h]);
+        for (uint32_t i = from; i < to; i++)
             hist(f, hnames[h], tenant_name(s->tenants, i), &s->shm->tenants[i].hist[h]);
+    }
     }
 }
 
@@ -367,7 +399,22 @@ static void process(FILE *f, const struct cr_metrics_src *s)
                     (unsigned long long)ld(&s->shm->worker_max_fds[w]));
 }
 
-int cr_metrics_render(const struct cr_metrics_src *src, char **out, size_t *len)
+struct cr_metrics_render {
+    struct cr_metrics_src src;
+    int fam;       /* the tenant family under way (TF_N: the rest, then done) */
+    uint32_t next; /* its next tenant */
+};
+
+int cr_metrics_begin(const struct cr_metrics_src *src, struct cr_metrics_render **out)
+{
+    *out = calloc(1, sizeof(**out));
+    if (!*out)
+        return CR_ENOMEM;
+    (*out)->src = *src;
+    return 0;
+}
+
+int cr_metrics_step(struct cr_metrics_render *m, uint32_t budget, char **out, size_t *len)
 {
     char *buf = NULL;
     size_t n = 0;
@@ -376,10 +423,26 @@ int cr_metrics_render(const struct cr_metrics_src *src, char **out, size_t *len)
     FILE *f = open_memstream(&buf, &n);
     if (!f)
         return CR_ENOMEM;
-    tenants(f, src);
-    listeners(f, src);
-    upstreams(f, src);
-    process(f, src);
+    const struct cr_metrics_src *s = &m->src;
+    uint32_t nt = ntenants(s->tenants), left = CR_MAX(budget, (uint32_t)1);
+    while (left > 0 && m->fam < TF_N) {
+        uint32_t to = nt - m->next > left ? m->next + left : nt;
+        tenant_family(f, s, m->fam, m->next, to);
+        left -= to - m->next;
+        m->next = to;
+        if (m->next >= nt) {
+            m->fam++;
+            m->next = 0;
+        }
+    }
+    bool done = false;
+    if (m->fam == TF_N && left > 0) { /* a few dozen series at most */
+        listeners(f, s);
+        upstreams(f, s);
+        process(f, s);
+        m->fam++;
+        done = true;
+    }
     bool failed = ferror(f) != 0;
     if (fclose(f) != 0 || failed) {
         free(buf);
@@ -387,5 +450,22 @@ int cr_metrics_render(const struct cr_metrics_src *src, char **out, size_t *len)
     }
     *out = buf;
     *len = n;
-    return 0;
+    return done ? 1 : 0;
+}
+
+void cr_metrics_end(struct cr_metrics_render *m)
+{
+    free(m);
+}
+
+int cr_metrics_render(const struct cr_metrics_src *src, char **out, size_t *len)
+{
+    struct cr_metrics_render *m;
+    *out = NULL;
+    *len = 0;
+    if (cr_metrics_begin(src, &m) < 0)
+        return CR_ENOMEM;
+    int rc = cr_metrics_step(m, UINT32_MAX, out, len);
+    cr_metrics_end(m);
+    return rc < 0 ? rc : 0;
 }

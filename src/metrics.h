@@ -52,6 +52,27 @@ struct cr_metrics_src {
  * the caller frees it) of *len bytes. Returns 0, or CR_ENOMEM (*out NULL). */
 int cr_metrics_render(const struct cr_metrics_src *src, char **out, size_t *len);
 
+/* The same document in steps, so that a large one (a thousand tenants
+ * make 4 MB, about 20 ms of rendering) never holds a worker's loop for
+ * long: the admin listener renders a step each time the client has taken
+ * the last. cr_metrics_begin starts one (*out owns it: cr_metrics_end;
+ * src is copied, what it points to must outlive it) and returns 0 or
+ * CR_ENOMEM. Each cr_metrics_step renders the next part into a new buffer
+ * (*out, NUL-terminated, the caller frees it; *len bytes): up to budget
+ * (at least 1) tenants' series of one family or more, and, once the
+ * tenant families are done, the rest at once. Returns 1 when that was the
+ * last part, 0 when more is to come, CR_ENOMEM (*out NULL; the rendering
+ * may not go on). The parts, concatenated, are cr_metrics_render's
+ * document, read at the times of the steps. */
+struct cr_metrics_render;
+int cr_metrics_begin(const struct cr_metrics_src *src, struct cr_metrics_render **out);
+int cr_metrics_step(struct cr_metrics_render *m, uint32_t budget, char **out, size_t *len);
+void cr_metrics_end(struct cr_metrics_render *m);
+
+/* Tenants a step of the admin listener's rendering covers: about 0.3 ms of
+ * the worker's loop for a histogram family. */
+#define CR_METRICS_STEP 64
+
 /* Counts process pid's open descriptors (/proc/PID/fd) and reads its soft
  * RLIMIT_NOFILE (/proc/PID/limits), for the master to publish in shm.
  * Returns 0, or CR_EIO when either cannot be read. */

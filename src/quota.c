@@ -83,6 +83,7 @@ struct cr_quota {
     char sha[41];
     char *password;
     bool warned; /* logged the fallback since the last time it was up */
+    bool fb;     /* counted in stats->quota_fallback (set_fallback) */
 };
 
 /* ------------------------------------------------------------ accounting */
@@ -270,11 +271,26 @@ static uint64_t backoff(struct cr_quota *q)
     return (uint64_t)((double)b * (0.5 + cr_rand_01(&q->rng)));
 }
 
+/* This worker's part of the quota_fallback gauge: added and taken back,
+ * not stored, as a reload's two generations of worker id N share the
+ * slot - a new one without global quotas must not hide the old one's
+ * fallback, nor the old one's leave 1 behind for good: it takes its part
+ * back when it goes (cr_quota_free). */
+static void set_fallback(struct cr_quota *q, bool on)
+{
+    if (!q->stats || q->fb == on)
+        return;
+    q->fb = on;
+    if (on)
+        atomic_fetch_add_explicit(&q->stats->quota_fallback, 1, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&q->stats->quota_fallback, 1, memory_order_relaxed);
+}
+
 static void fallback(struct cr_quota *q, const char *why)
 {
     bool changed = cr_quota_set_link(q, false);
-    if (q->stats)
-        atomic_store(&q->stats->quota_fallback, 1);
+    set_fallback(q, true);
     if (changed || !q->warned) {
         if (q->stats)
             atomic_fetch_add(&q->stats->quota_fallbacks, 1);
@@ -340,8 +356,8 @@ static void on_lease(redisAsyncContext *c, void *reply, void *priv)
                    (uint64_t)r->element[1]->integer, now);
     if (q->stats) {
         atomic_fetch_add(&q->stats->quota_tokens, (uint64_t)r->element[0]->integer);
-        atomic_store(&q->stats->quota_fallback, 0);
     }
+    set_fallback(q, false);
     if (!was) {
         q->warned = false;
         q->backoff_ms = 0;
@@ -549,17 +565,23 @@ int cr_quota_start(struct cr_quota *q, struct event_base *base, struct cr_shm_wo
     uint64_t ms = CR_MAX((uint64_t)5, q->cfg->command_timeout_ms / 4);
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(q->tick, &tv);
-    if (stats)
-        atomic_store(&stats->quota_fallback, 1);
+    set_fallback(q, true); /* until Redis answers */
     q->backoff_ms = BACKOFF_MIN_MS;
     connect_now(q);
     return 0;
+}
+
+void cr_quota_unpublish(struct cr_quota *q)
+{
+    if (q)
+        set_fallback(q, false);
 }
 
 void cr_quota_free(struct cr_quota *q)
 {
     if (!q)
         return;
+    set_fallback(q, false);
     if (q->ac) {
         redisAsyncContext *ac = q->ac;
         q->ac = NULL;

@@ -122,4 +122,9 @@ bool cr_quota_set_link(struct cr_quota *q, bool connected);
  * failures are not errors: it falls back and retries. */
 int cr_quota_start(struct cr_quota *q, struct event_base *base, struct cr_shm_worker_stats *stats);
 
+/* The worker is going: takes its part of stats->quota_fallback back (the
+ * slot outlives it, and the next generation's worker of the same id
+ * shares it, with global quotas or without). cr_quota_free does it too. */
+void cr_quota_unpublish(struct cr_quota *q);
+
 #endif

@@ -158,7 +158,9 @@ struct cr_request {
     int32_t fe_stream;
     uint8_t fe_flags;
     uint64_t fe_hleft;      /* h2: what the header list may still take (RFC 9113 6.5.2) */
-    uint64_t fe_stall_us;   /* h2: response bytes wait for the client since */
+    uint64_t fe_stall_us;   /* h2: response bytes wait for the client since (or
+                             * since it last took cr_conn_send_due of them) */
+    uint64_t fe_moved;      /* h2: bytes of it the client took since fe_stall_us */
     uint64_t fe_shut_us;    /* h2: its window has held its response since (shut,
                              * or the client last opened it or took DATA) */
     uint64_t fe_body_us;    /* h2: the request body is waited for since (the

@@ -65,7 +65,10 @@ struct cr_shm_worker_stats {
     _Atomic uint64_t responses_by_class[6]; /* 1xx..5xx, [0] = reset */
     _Atomic uint64_t admit_capacity; /* streams admission may hand out now (gate.c) */
     _Atomic uint64_t upstream_ready;        /* upstream connections READY now (/health) */
-    _Atomic uint64_t quota_fallback;  /* 1 while global rates use the per-host share (quota.h) */
+    _Atomic uint64_t quota_fallback;  /* workers in this slot whose global rates use the
+                                       * per-host share (quota.h): 1 while this one's do,
+                                       * added and taken back, as a reload's generations
+                                       * share the slot */
     _Atomic uint64_t quota_fallbacks; /* times it went to the per-host share */
     _Atomic uint64_t quota_asks;      /* lease scripts sent to Redis */
     _Atomic uint64_t quota_tokens;    /* tokens Redis granted */

@@ -701,6 +701,43 @@ START_TEST(not_reading_cut_off_is_logged)
 }
 END_TEST
 
+/* drip.py h1: a 4 MB response to a client with a 4 KB receive buffer that
+ * takes 16 bytes of its socket every 0.1 s - it never stops reading, but
+ * its TCP acknowledges far less than send_min_rate (512 bytes a second by
+ * default) times send_timeout (1 s) in a second: the connection is closed
+ * about send_timeout after its writes blocked, its request logged as cut
+ * ("client not reading") and its upstream request let go, although
+ * body_timeout is long. It used to be held for body_timeout (60 s), the
+ * whole 8 s here. (The client itself may not see the close for a while:
+ * what the kernel took for it before is still sent, at its pace.) */
+START_TEST(trickle_reader_closed_after_send_timeout)
+{
+    start("h2", "http: {send_timeout: 1s, body_timeout: 60s}\n");
+    char *script = h_strf(T, "%s/tests/integration/drip.py", T->srcdir);
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), "h1", "16", "0.1",
+                          "8",       NULL};
+    pid_t drip = h_spawn(T, argv, h_path(T, "drip.out"), h_path(T, "drip.err"));
+    ck_assert_int_gt(drip, 0);
+    const char *log = h_path(T, "access.log");
+    const char *const cut[] = {"/bytes/4000000", "\"reason\":\"client not reading\"", NULL};
+    ck_assert_msg(h_wait_file_line(log, cut, 7000),
+                  "the trickling client kept its connection: %s | %s | %s",
+                  h_file_tail(T, log, 1000), h_file_tail(T, h_path(T, "drip.out"), 300),
+                  h_file_tail(T, h_path(T, "drip.err"), 300));
+    char *text = h_read_file(log, NULL);
+    const char *total = text ? strstr(text, "\"total_ms\":") : NULL;
+    ck_assert_ptr_nonnull(total);
+    double ms = atof(total + strlen("\"total_ms\":"));
+    free(text);
+    ck_assert_msg(ms >= 900 && ms <= 4000, "cut %.0f ms after the request (send_timeout 1 s)", ms);
+    bool idle = false;
+    for (long long end = h_now_ms() + 2000; !idle && h_now_ms() < end; h_sleep_ms(50))
+        idle = h_json_long(stats(false), "inflight") == 0;
+    ck_assert_msg(idle, "testup still has a request in flight");
+    h_signal(drip, SIGKILL);
+}
+END_TEST
+
 /* body_timeout is the longest pause between two reads of a body, not a
  * bound on the whole upload: 60 KB at 20 KB/s (about 3 s; curl sends
  * 16 KB pieces, so its pauses are under a second) with body_timeout 2s
@@ -750,6 +787,7 @@ static Suite *h1hostile_suite(void)
     tcase_add_test(tc, last_request_body_read_whole);
     tcase_add_test(tc, not_reading_cut_off_is_logged);
     tcase_add_test(tc, slow_steady_upload_within_body_timeout);
+    tcase_add_test(tc, trickle_reader_closed_after_send_timeout);
     tc = tcase(s, "linger", 60);
     tcase_add_loop_test(tc, early_answer_reaches_an_uploading_client, 0,
                         (int)(sizeof(EARLY) / sizeof(EARLY[0])));

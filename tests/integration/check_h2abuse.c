@@ -16,6 +16,9 @@
  *     acknowledged some, however busy it keeps the connection;
  *   - a client that reads normally with many bulk downloads in flight on
  *     small windows (h2bulk.py): none of its requests is refused;
+ *   - a client that opens its stream's or its connection's window a byte
+ *     at a time (drip.py): under send_min_rate, its stream is reset after
+ *     send_timeout all the same;
  *   - uploads answered early (413) are reset once the answer is out, and
  *     the connection goes on (h2post.py). */
 #ifndef _GNU_SOURCE
@@ -375,6 +378,49 @@ START_TEST(client_not_reading_refused_throughout)
 }
 END_TEST
 
+/* ------------------------------------------------------------ clients that drip */
+
+/* drip.py: one 4 MB response to a client that lets it through a byte at a
+ * time, a WINDOW_UPDATE of 1 every 0.1 s, on its stream's window (mode
+ * h2stream) or on its connection's (h2conn). Its window is never shut for
+ * long, but 10 bytes a second is under send_min_rate (512 bytes a second
+ * by default): send_timeout (1 s) after the response began to wait, the
+ * stream is reset ("client send stalled") and its upstream stream
+ * cancelled, where every byte used to put the clock back to zero and the
+ * client held it as long as it kept dripping (8 s here). */
+static void drip_is_reset(const char *mode)
+{
+    start("  send_timeout: 1s\n  body_timeout: 60s\n");
+    char *script = h_strf(T, "%s/tests/integration/drip.py", T->srcdir);
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), (char *)mode, "1", "0.1",
+                          "8",       NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 15000, &r), 0);
+    ck_assert_msg(!r.timed_out && r.exit_code == 0, "drip: exit %d: %s | %s", r.exit_code, r.out,
+                  r.err);
+    const char *reset = strstr(r.out, "reset after ");
+    ck_assert_msg(reset != NULL, "the dripping client kept its stream: %s", r.out);
+    long ms = atol(reset + strlen("reset after "));
+    ck_assert_msg(ms >= 900 && ms <= 4000, "reset %ld ms after the request (send_timeout 1 s)", ms);
+    const char *const needles[] = {"client send stalled", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, needles, 2000), "no stall in the access log: %s",
+                  h_file_tail(T, T->access_log, 1500));
+    ck_assert_msg(wait_inflight(0, 2000), "testup still has %ld request(s) in flight",
+                  up_inflight());
+}
+
+START_TEST(stream_window_drip_reset_after_send_timeout)
+{
+    drip_is_reset("h2stream");
+}
+END_TEST
+
+START_TEST(connection_window_drip_reset_after_send_timeout)
+{
+    drip_is_reset("h2conn");
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 int main(void)
@@ -398,6 +444,13 @@ int main(void)
     tcase_add_test(stall, reading_client_with_bulk_downloads_not_refused);
     tcase_add_test(stall, early_answer_resets_the_upload);
     suite_add_tcase(s, stall);
+    /* clients that take their responses a few bytes at a time (CK_RUN_CASE=drip) */
+    TCase *drip = tcase_create("drip");
+    tcase_add_checked_fixture(drip, setup, teardown);
+    tcase_set_timeout(drip, 40);
+    tcase_add_test(drip, stream_window_drip_reset_after_send_timeout);
+    tcase_add_test(drip, connection_window_drip_reset_after_send_timeout);
+    suite_add_tcase(s, drip);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -31,34 +31,36 @@ static void teardown(void)
 
 /* Two workers; tenant A unlimited, R 1/s with a burst of 1 and no queue
  * (its second request within the second is shed), anything else default. */
-static pid_t start(void)
+static pid_t start_with(const char *more_tenants)
 {
     ck_assert_msg(h_testup_start(T, T->uport, (char *)NULL) > 0, "testup did not start");
     char *cfg = h_config_write(
         T, "corral.yaml",
-        "workers: 2\n"
-        "drain_timeout: 1s\n"
-        "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
-        "admin: {address: 127.0.0.1:@PORT2@}\n"
-        "listeners:\n"
-        "  - name: https\n"
-        "    address: 127.0.0.1:@PORT@\n"
-        "    tls:\n"
-        "      certificates:\n"
-        "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
-        "upstream:\n"
-        "  addresses: [127.0.0.1:@UPORT@]\n"
-        "  protocol: h2\n"
-        "  connections: 1\n"
-        "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: @CERTS@/client.key, "
-        "sni: lb.test}\n"
-        "tenants:\n"
-        "  by: header\n"
-        "  header: x-tenant-id\n"
-        "  defaults: {rate: 100000/s, burst: 100000}\n"
-        "  list:\n"
-        "    - {name: A, rate: 100000/s, burst: 100000}\n"
-        "    - {name: R, rate: 1/s, burst: 1, queue: 0}\n");
+        h_strf(T, "%s%s",
+               "workers: 2\n"
+               "drain_timeout: 1s\n"
+               "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
+               "admin: {address: 127.0.0.1:@PORT2@}\n"
+               "listeners:\n"
+               "  - name: https\n"
+               "    address: 127.0.0.1:@PORT@\n"
+               "    tls:\n"
+               "      certificates:\n"
+               "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+               "upstream:\n"
+               "  addresses: [127.0.0.1:@UPORT@]\n"
+               "  protocol: h2\n"
+               "  connections: 1\n"
+               "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: @CERTS@/client.key, "
+               "sni: lb.test}\n"
+               "tenants:\n"
+               "  by: header\n"
+               "  header: x-tenant-id\n"
+               "  defaults: {rate: 100000/s, burst: 100000}\n"
+               "  list:\n"
+               "    - {name: A, rate: 100000/s, burst: 100000}\n"
+               "    - {name: R, rate: 1/s, burst: 1, queue: 0}\n",
+               more_tenants));
     ck_assert(cfg != NULL);
     pid_t m = h_corral_start(T, cfg, T->port);
     ck_assert_msg(m > 0, "corral did not start: %s | %s",
@@ -67,6 +69,11 @@ static pid_t start(void)
     ck_assert_int_eq(h_wait_children(m, 2, 5000, NULL), 2);
     ck_assert_msg(h_wait_port(T->port2, true, 5000), "admin port not open");
     return m;
+}
+
+static pid_t start(void)
+{
+    return start_with("");
 }
 
 static char *scrape(void)
@@ -327,6 +334,44 @@ START_TEST(grafana_dashboard_uses_only_exposed_metrics)
 }
 END_TEST
 
+/* Lines of doc that begin with prefix. */
+static int lines_with(const char *doc, const char *prefix)
+{
+    int n = 0;
+    size_t len = strlen(prefix);
+    for (const char *p = doc; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        n += strncmp(p, prefix, len) == 0;
+    return n;
+}
+
+/* 400 more tenants: the worker renders /metrics in parts as the socket
+ * takes them (CR_METRICS_STEP tenants at a time, so that a thousand
+ * tenants never hold its loop for the 20 ms a whole rendering takes), the
+ * answer ending with the connection. It is whole - every tenant in the
+ * last tenant family, the process families after them - and promtool
+ * takes it. */
+START_TEST(many_tenants_rendered_in_parts)
+{
+    enum { N = 400 };
+    static char more[N * 40];
+    size_t at = 0;
+    for (int i = 0; i < N; i++)
+        at +=
+            (size_t)snprintf(more + at, sizeof(more) - at, "    - {name: t%03d, rate: 10/s}\n", i);
+    ck_assert_uint_lt(at, sizeof(more));
+    start_with(more);
+    char *doc = scrape();
+    /* A, R, default and the N */
+    ck_assert_int_eq(lines_with(doc, "corral_tenant_request_duration_seconds_count{"), N + 3);
+    ck_assert_int_eq(lines_with(doc, "corral_tenant_requests_admitted_total{"), N + 3);
+    ck_assert_double_eq(S(doc, "corral_tenant_requests_admitted_total{tenant=\"t399\"}"), 0);
+    ck_assert_double_eq(S(doc, "corral_workers"), 2);
+    ck_assert_msg(lines_with(doc, "# TYPE corral_worker_max_fds gauge") == 1,
+                  "the document ends early: %s", strlen(doc) > 300 ? doc + strlen(doc) - 300 : doc);
+    promtool_ok(doc);
+}
+END_TEST
+
 int main(void)
 {
     h_init();
@@ -337,6 +382,7 @@ int main(void)
     tcase_add_test(tc, metrics_move_with_traffic_and_pass_promtool);
     tcase_add_test(tc, a_real_prometheus_scrapes_every_family);
     tcase_add_test(tc, grafana_dashboard_uses_only_exposed_metrics);
+    tcase_add_test(tc, many_tenants_rendered_in_parts);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -49,7 +49,7 @@ static void teardown(void)
 /* Two workers, the admin endpoint on @PORT2@, the upstream on T->uport
  * (testup, h2), drain_grace as given. Waits for the listener only: the
  * upstream may not be there. */
-static pid_t start_corral(const char *grace)
+static pid_t start_corral_admin(const char *grace, const char *admin_host)
 {
     const char *text = h_strf(T,
                               "workers: 2\n"
@@ -71,8 +71,8 @@ static pid_t start_corral(const char *grace)
                               "  reconnect_max: 200ms\n"
                               "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, "
                               "key: @CERTS@/client.key, sni: lb.test}\n"
-                              "admin: {address: 127.0.0.1:@PORT2@}\n",
-                              grace);
+                              "admin: {address: '%s:@PORT2@'}\n",
+                              grace, admin_host);
     char *cfg = h_config_write(T, "corral.yaml", text);
     ck_assert_msg(cfg != NULL, "cannot write the config");
     pid_t m = h_corral_start(T, cfg, T->port);
@@ -81,6 +81,11 @@ static pid_t start_corral(const char *grace)
                   h_file_tail(T, T->error_log, 1500));
     ck_assert_msg(h_wait_port(T->port2, true, 5000), "the admin port never opened");
     return m;
+}
+
+static pid_t start_corral(const char *grace)
+{
+    return start_corral_admin(grace, "127.0.0.1");
 }
 
 static pid_t start_up(void)
@@ -237,6 +242,23 @@ START_TEST(drain_by_post)
 }
 END_TEST
 
+/* The admin address written as IPv4 loopback mapped into IPv6: corral
+ * binds it (a socket for a v4-mapped address cannot be IPv6-only), and an
+ * IPv4 client on 127.0.0.1 shows there as ::ffff:127.0.0.1, which is
+ * loopback: POST /drain is taken, not refused with 403. */
+START_TEST(drain_by_post_from_mapped_loopback)
+{
+    struct h_http r;
+    start_up();
+    start_corral_admin("1500ms", "[::ffff:127.0.0.1]");
+    ck_assert_msg(wait_health(&r, 200, 5000), "/health never 200: %d %s", r.status, r.body);
+    ck_assert_int_eq(admin(&r, "POST", "/drain"), 0);
+    ck_assert_msg(r.status == 202, "POST /drain from ::ffff:127.0.0.1: %d %s", r.status, r.body);
+    ck_assert_int_eq(admin(&r, "GET", "/health"), 0);
+    ck_assert_int_eq(r.status, 503);
+}
+END_TEST
+
 /* ------------------------------------------------------------ systemd */
 
 /* Binds DIR/notify as a datagram socket and points NOTIFY_SOCKET at it. */
@@ -343,6 +365,7 @@ static Suite *ops_suite(void)
     tcase_add_test(tc, health_fails_while_a_worker_is_down);
     tcase_add_test(tc, drain_by_sigusr2);
     tcase_add_test(tc, drain_by_post);
+    tcase_add_test(tc, drain_by_post_from_mapped_loopback);
     tcase_add_test(tc, sd_notify_ready_reload_stop);
     tcase_add_test(tc, unit_file_verifies);
     suite_add_tcase(s, tc);

@@ -58,12 +58,10 @@ static pid_t redis_start(int port)
     return redis_start_pass(port, NULL);
 }
 
-static void host_start(struct host *h, const char *name, int port, int redis_port)
+/* Writes host h's config NAME.yaml: tenant G global (through Redis on
+ * redis_port), or (global false) no global quotas at all. */
+static char *host_config(const struct host *h, const char *name, int redis_port, bool global)
 {
-    h->port = port;
-    h->admin = h_free_port();
-    h->access = h_path(T, h_strf(T, "%s-access.log", name));
-    h->error = h_path(T, h_strf(T, "%s-error.log", name));
     char *cfg = h_config_write(
         T, h_strf(T, "%s.yaml", name),
         h_strf(T,
@@ -88,9 +86,20 @@ static void host_start(struct host *h, const char *name, int port, int redis_por
                "  defaults: {rate: 100000/s, burst: 100000}\n"
                "  global: {address: 127.0.0.1:%d, hosts: 2, command_timeout: 200ms,\n"
                "           reconnect_max: 500ms}\n"
-               "  list: [{name: G, rate: %d/s, burst: %d, queue: 0, global: true}]\n",
-               h->error, h->access, port, h->admin, redis_port, RATE, BURST));
+               "  list: [{name: G, rate: %d/s, burst: %d, queue: 0, global: %s}]\n",
+               h->error, h->access, h->port, h->admin, redis_port, RATE, BURST,
+               global ? "true" : "false"));
     ck_assert_msg(cfg != NULL, "cannot write the config");
+    return cfg;
+}
+
+static void host_start(struct host *h, const char *name, int port, int redis_port)
+{
+    h->port = port;
+    h->admin = h_free_port();
+    h->access = h_path(T, h_strf(T, "%s-access.log", name));
+    h->error = h_path(T, h_strf(T, "%s-error.log", name));
+    char *cfg = host_config(h, name, redis_port, true);
     h->pid = h_corral_start(T, cfg, port);
     ck_assert_msg(h->pid > 0, "corral %s did not start: %s | %s", name,
                   h_file_tail(T, h_path(T, "corral.err"), 1500), h_file_tail(T, h->error, 1500));
@@ -318,6 +327,34 @@ START_TEST(refusing_redis_is_retried_with_back_off)
 }
 END_TEST
 
+/* Redis unreachable (nothing listens on its port): the worker is in
+ * fallback (corral_quota_fallback 1). A reload to a config without global
+ * quotas ends it: the new generation's worker uses no Redis, and the old
+ * one, gone after its drain, takes its fallback with it - the gauge is 0
+ * again, where it used to stay 1 for good. */
+START_TEST(reload_without_global_quotas_ends_fallback)
+{
+    struct host a;
+    ck_assert_msg(h_adm_testup_start(T, 128, 0) > 0, "testup did not start: %s",
+                  h_file_tail(T, h_path(T, "testup.log"), 1500));
+    int rport = h_free_port(); /* nothing listens there */
+    host_start(&a, "a", T->port, rport);
+    ck_assert_msg(wait_fallback(&a, 1, 3000), "no fallback: %s", h_file_tail(T, a.error, 800));
+    host_config(&a, "a", rport, false);
+    ck_assert_int_eq(h_signal(a.pid, SIGHUP), 0);
+    const char *const gen2[] = {"generation 2", NULL};
+    ck_assert_msg(h_wait_file_line(a.error, gen2, 10000), "no second generation: %s",
+                  h_file_tail(T, a.error, 800));
+    /* the old worker drains for at most drain_timeout (1 s) */
+    ck_assert_msg(wait_fallback(&a, 0, 5000), "fallback still %ld after the reload: %s",
+                  quota_field(&a, "fallback"), h_file_tail(T, a.error, 800));
+    struct h_http r;
+    h_curl(T, &r, h_strf(T, "http://127.0.0.1:%d/metrics", a.admin), NULL);
+    ck_assert_msg(r.status == 200 && strstr(r.body, "\ncorral_quota_fallback 0\n"),
+                  "/metrics: %d %s", r.status, r.body);
+}
+END_TEST
+
 /* Redis frozen (SIGSTOP) for 2 s: the connection stays open and nothing
  * answers. The hosts fall back after command_timeout (200 ms) and no
  * request waits for Redis: the slowest stays far below the freeze. */
@@ -366,6 +403,7 @@ int main(void)
     tcase_add_test(tc, redis_outage_falls_back);
     tcase_add_test(tc, slow_redis_adds_no_latency);
     tcase_add_test(tc, refusing_redis_is_retried_with_back_off);
+    tcase_add_test(tc, reload_without_global_quotas_ends_fallback);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

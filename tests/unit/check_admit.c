@@ -542,6 +542,62 @@ START_TEST(deadlines_expire_in_order)
 }
 END_TEST
 
+/* An item let through, whose upstream stream then failed, arrives again
+ * (cr_admit_arrive_again) while nothing can go: it keeps its first
+ * deadline (arrival 0 + max_wait 1 s), queues before the item that came
+ * after it, and expires at that deadline, not max_wait after the retry;
+ * arriving again with its max_wait spent, it is shed at once; and with
+ * room it goes at once, whatever is left. */
+START_TEST(arriving_again_keeps_the_first_deadline)
+{
+    struct cr_cfg_limits lim[] = {OPEN, L(0, 1, 0, 100, 1000, 1)};
+    struct env e;
+    struct cr_admit_item x, y;
+    struct cr_admit_shed why;
+
+    env_init(&e, lim, 2, 1);
+    cr_admit_set_capacity(e.a, 1);
+    ck_assert_int_eq(arrive(&e, &x, 1, CR_PRIO_NORMAL, 0, NULL), CR_ADMIT_GO);
+    ck_assert_int_eq(arrive(&e, &y, 1, CR_PRIO_NORMAL, 100 * MS, NULL), CR_ADMIT_QUEUED);
+    /* x's connection fails at 600 ms, and with it all capacity */
+    cr_admit_set_capacity(e.a, 0);
+    cr_admit_done(e.a, &x, 600 * MS);
+    ck_assert_int_eq(cr_admit_arrive_again(e.a, &x, T(&e, 1), CR_PRIO_NORMAL, 600 * MS, &why),
+                     CR_ADMIT_QUEUED);
+    ck_assert_uint_eq(cr_admit_next_wakeup(e.a), 1000 * MS + 1);
+    ck_assert_ptr_null(cr_admit_expire(e.a, 1000 * MS, &why));
+    ck_assert_ptr_eq(cr_admit_expire(e.a, 1000 * MS + 1, &why), &x);
+    ck_assert_str_eq(why.reason, "queue deadline exceeded");
+    ck_assert_ptr_null(cr_admit_expire(e.a, 1100 * MS, &why));
+    ck_assert_ptr_eq(cr_admit_expire(e.a, 1100 * MS + 1, &why), &y);
+
+    /* back at 1.2 s: spent, it is shed without waiting */
+    ck_assert_int_eq(cr_admit_arrive_again(e.a, &x, T(&e, 1), CR_PRIO_NORMAL, 1200 * MS, &why),
+                     CR_ADMIT_SHED);
+    ck_assert_str_eq(why.reason, "queue deadline exceeded");
+    ck_assert_uint_eq(cr_admit_queued(e.a), 0);
+    /* with room, it goes */
+    cr_admit_set_capacity(e.a, 1);
+    ck_assert_int_eq(cr_admit_arrive_again(e.a, &x, T(&e, 1), CR_PRIO_NORMAL, 1300 * MS, &why),
+                     CR_ADMIT_GO);
+    cr_admit_done(e.a, &x, 1400 * MS);
+
+    /* retried before a later arrival, it goes first */
+    ck_assert_int_eq(arrive(&e, &x, 1, CR_PRIO_NORMAL, 2000 * MS, NULL), CR_ADMIT_GO);
+    ck_assert_int_eq(arrive(&e, &y, 1, CR_PRIO_NORMAL, 2100 * MS, NULL), CR_ADMIT_QUEUED);
+    cr_admit_set_capacity(e.a, 0);
+    cr_admit_done(e.a, &x, 2200 * MS);
+    ck_assert_int_eq(cr_admit_arrive_again(e.a, &x, T(&e, 1), CR_PRIO_NORMAL, 2200 * MS, &why),
+                     CR_ADMIT_QUEUED);
+    cr_admit_set_capacity(e.a, 1);
+    ck_assert_ptr_eq(cr_admit_next(e.a, 2300 * MS), &x);
+    cr_admit_done(e.a, &x, 2400 * MS);
+    ck_assert_ptr_eq(cr_admit_next(e.a, 2400 * MS), &y);
+    cr_admit_done(e.a, &y, 2500 * MS);
+    env_free(&e);
+}
+END_TEST
+
 /* A tenant held back by its own rate expires with 429. */
 START_TEST(expiry_status_follows_the_cause)
 {
@@ -1545,6 +1601,7 @@ static Suite *admit_suite(void)
 
     tc = tcase_create("deadlines");
     tcase_add_test(tc, deadlines_expire_in_order);
+    tcase_add_test(tc, arriving_again_keeps_the_first_deadline);
     tcase_add_test(tc, expiry_status_follows_the_cause);
     tcase_add_test(tc, shed_early_from_measured_drain_rate);
     tcase_add_test(tc, shed_early_when_drain_stalls);

@@ -11,12 +11,14 @@
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -255,6 +257,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->http.max_headers, 100);
     ck_assert_uint_eq(cfg->http.max_uri, 8192);
     ck_assert_uint_eq(cfg->http.max_body, 0);
+    ck_assert_uint_eq(cfg->http.send_min_rate, 512);
     ck_assert_uint_eq(cfg->http.header_timeout_ms, 10000);
     ck_assert_uint_eq(cfg->http.body_timeout_ms, 30000);
     ck_assert_uint_eq(cfg->http.idle_timeout_ms, 60000);
@@ -792,9 +795,51 @@ START_TEST(admin_section)
     cfg = load_ok("admin: {address: '[::1]:9000'}\n" BASE);
     ck_assert_int_eq(cfg->admin.addr.ss.ss_family, AF_INET6);
     cr_config_free(cfg);
+    /* an IPv4 loopback address mapped into IPv6 is loopback: no warning */
+    cfg = load_ok("admin: {address: '[::ffff:127.0.0.1]:9000'}\n" BASE);
+    ck_assert_int_eq(cfg->admin.addr.ss.ss_family, AF_INET6);
+    cr_config_free(cfg);
     cfg = load_ok_warn("admin: {address: '0.0.0.0:9000'}\n" BASE, warn);
     ck_assert(cfg->admin.enabled);
     cr_config_free(cfg);
+}
+END_TEST
+
+/* cr_addr_loopback, which admin.c asks of every admin client (POST /drain
+ * is taken from loopback only): a dual-stack socket shows an IPv4 client
+ * as ::ffff:a.b.c.d, and ::ffff:127.0.0.1 is as much loopback as
+ * 127.0.0.1. */
+static bool loopback6(const char *text)
+{
+    struct sockaddr_in6 s6 = {.sin6_family = AF_INET6};
+    ck_assert_int_eq(inet_pton(AF_INET6, text, &s6.sin6_addr), 1);
+    return cr_addr_loopback((const struct sockaddr *)&s6, sizeof(s6));
+}
+
+static bool loopback4(const char *text)
+{
+    struct sockaddr_in s4 = {.sin_family = AF_INET};
+    ck_assert_int_eq(inet_pton(AF_INET, text, &s4.sin_addr), 1);
+    return cr_addr_loopback((const struct sockaddr *)&s4, sizeof(s4));
+}
+
+START_TEST(loopback_addresses)
+{
+    ck_assert(loopback4("127.0.0.1"));
+    ck_assert(loopback4("127.200.3.4"));
+    ck_assert(!loopback4("10.0.0.1"));
+    ck_assert(!loopback4("128.0.0.1"));
+    ck_assert(loopback6("::1"));
+    ck_assert(loopback6("::ffff:127.0.0.1"));
+    ck_assert(loopback6("::ffff:127.9.8.7"));
+    ck_assert(!loopback6("::ffff:10.0.0.1"));
+    ck_assert(!loopback6("::2"));
+    ck_assert(!loopback6("::127.0.0.1")); /* v4-compatible, deprecated: not mapped */
+    ck_assert(!loopback6("fe80::1"));
+    struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert(!cr_addr_loopback((const struct sockaddr *)&s4, sizeof(s4) - 1));
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    ck_assert(!cr_addr_loopback((const struct sockaddr *)&un, sizeof(un)));
 }
 END_TEST
 
@@ -1281,6 +1326,10 @@ static const struct form forms[] = {
     {HTTP("max_uri"), "255", BASE,
      "2:12: error: 'max_uri' must be a size between 256 and 1m, got '255'"},
     {HTTP("max_body"), "0", BASE, NULL},
+    {HTTP("send_min_rate"), "0", BASE, NULL},
+    {HTTP("send_min_rate"), "1g", BASE, NULL},
+    {HTTP("send_min_rate"), "2g", BASE,
+     "2:18: error: 'send_min_rate' must be a size between 0 and 1g, got '2g'"},
     {HTTP("max_body"), "16g", BASE, NULL},
     {HTTP("max_body"), "lots", BASE,
      "2:13: error: 'max_body': invalid size 'lots': expected a number and an optional unit, "
@@ -1615,7 +1664,8 @@ static const struct bad_config bad[] = {
       "3:3: error: unknown key 'timeout' (valid keys here: max_header_size, max_headers, "
       "max_uri, max_body, header_timeout, body_timeout, idle_timeout, lingering_time, "
       "lingering_timeout, max_streams, "
-      "send_timeout, h2_max_resets, h2_max_pings, h2_max_settings, h2_max_empty_frames, "
+      "send_timeout, send_min_rate, h2_max_resets, h2_max_pings, h2_max_settings, "
+      "h2_max_empty_frames, "
       "h2_max_control_frames, h2_max_stalled_streams, forwarded, request_id, traceparent)"}},
     {"log:\n  acces: off\n" BASE, {"2:3: error: unknown key 'acces' (did you mean 'access'?)"}},
     {"log: stderr\n" BASE, {"1:6: error: 'log' must be a mapping, got 'stderr'"}},
@@ -1902,6 +1952,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, tenants_inherit_defaults_whatever_the_key_order);
     tcase_add_test(tc, tenants_by_sni_and_path_prefix);
     tcase_add_test(tc, admin_section);
+    tcase_add_test(tc, loopback_addresses);
     tcase_add_test(tc, insecure_upstream_needs_no_ca_but_warns);
     tcase_add_test(tc, proxy_protocol_keys);
     tcase_add_test(tc, warnings_do_not_fail_the_load);

@@ -263,6 +263,62 @@ START_TEST(format_is_well_formed)
 }
 END_TEST
 
+/* The document in steps (cr_metrics_step, as the admin listener renders
+ * it): with 150 tenants and 7 tenants a step, the parts, concatenated, are
+ * the whole document, byte for byte; there are as many as the tenant
+ * families' rows ask (7 families x 150 tenants / 7, then the rest), and
+ * none but the last holds more than 7 tenants' rows (under 2 KB each, the
+ * histograms' being the largest). */
+START_TEST(rendered_in_steps_is_the_same_document)
+{
+    enum { NT = 150, BUDGET = 7 };
+    static char big[NT * 40 + sizeof(yaml)];
+    const char *list = strstr(yaml, "  list:\n");
+    ck_assert_ptr_nonnull(list);
+    int n = snprintf(big, sizeof(big), "%.*s  list:\n", (int)(list - yaml), yaml);
+    for (int i = 0; i < NT; i++)
+        n += snprintf(big + n, sizeof(big) - (size_t)n, "    - {name: t%03d, rate: 10/s}\n", i);
+    ck_assert_int_lt(n, (int)sizeof(big));
+    cr_tenants_free(tenants);
+    cr_config_free(cfg);
+    struct cr_diag d;
+    ck_assert_int_eq(cr_config_load_string("t.yaml", big, &cfg, &d), 0);
+    cr_diag_free(&d);
+    ck_assert_int_eq(cr_tenants_new(&cfg->tenants, &tenants), 0);
+    uint32_t nt = cr_tenants_count(tenants); /* and "default" */
+    ck_assert_uint_eq(nt, NT + 1);
+    for (uint32_t i = 0; i < nt; i++) {
+        atomic_store(&shm->tenants[i].admitted, 1000 + i);
+        atomic_store(&shm->tenants[i].hist[1].bucket[3], i);
+    }
+    render();
+
+    struct cr_metrics_src src = {.shm = shm, .cfg = cfg, .tenants = tenants};
+    struct cr_metrics_render *m;
+    ck_assert_int_eq(cr_metrics_begin(&src, &m), 0);
+    size_t whole = strlen(doc), at = 0;
+    int rc = 0, steps = 0;
+    while (rc == 0) {
+        char *part;
+        size_t len;
+        rc = cr_metrics_step(m, BUDGET, &part, &len);
+        ck_assert_int_ge(rc, 0);
+        ck_assert_uint_eq(strlen(part), len);
+        ck_assert_msg(at + len <= whole && memcmp(doc + at, part, len) == 0,
+                      "part %d differs from the document at byte %zu", steps, at);
+        if (rc == 0)
+            ck_assert_uint_lt(len, BUDGET * 2048);
+        at += len;
+        steps++;
+        free(part);
+        ck_assert_int_lt(steps, 1000);
+    }
+    cr_metrics_end(m);
+    ck_assert_uint_eq(at, whole);
+    ck_assert_int_eq(steps, (7 * (int)nt + BUDGET - 1) / BUDGET + ((7 * (int)nt) % BUDGET == 0));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("metrics");
@@ -273,6 +329,7 @@ int main(void)
     tcase_add_test(tc, listeners_and_upstreams_sum_every_worker);
     tcase_add_test(tc, adaptive_per_worker);
     tcase_add_test(tc, format_is_well_formed);
+    tcase_add_test(tc, rendered_in_steps_is_the_same_document);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

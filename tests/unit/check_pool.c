@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "fixture.h"
@@ -274,6 +275,32 @@ START_TEST(queued_request_cancelled_by_its_client)
 }
 END_TEST
 
+/* A request whose upstream connection fails before its answer, with no
+ * other connection to retry on now, queues again (cr_gate_readmit) - with
+ * the deadline of its first arrival: its tenant's max_wait (5 s) bounds
+ * its waits all told, where it used to start again at each retry, so that
+ * a request could wait max_wait three times. */
+START_TEST(readmitted_request_keeps_its_first_deadline)
+{
+    struct fx_lb *lb = fx_lb_new(100, 200, 10);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    struct cr_request *r = submit("/r", "silver");
+    ck_assert_int_eq(r->state, CR_REQ_UPSTREAM);
+    uint64_t deadline = r->admit.deadline_us;
+    ck_assert_uint_gt(deadline, 0);
+    usleep(20 * 1000); /* the retry comes later: a fresh deadline would be later too */
+    cr_up_lost(u, CR_POOL_LOST_FAILED, "failed (test)");
+    ck_assert_int_eq(r->retries, 1);
+    ck_assert_msg(r->state == CR_REQ_QUEUED, "state %d, status %d", r->state, r->status);
+    ck_assert_msg(r->admit.deadline_us == deadline,
+                  "queued again with a deadline %lld us later than its first",
+                  (long long)(r->admit.deadline_us - deadline));
+    cr_request_release_fe(r);
+    ck_assert(cr_gate_idle(X.w.gate));
+    fx_lb_free(lb);
+}
+END_TEST
+
 /* Routes match the normalised path on segment boundaries (fx_default_yaml:
  * /health is high priority), and the upstream is sent the path that was
  * classified, not the raw one: an upstream resolving "/health/../x" itself
@@ -524,6 +551,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, spread_over_the_connection_with_most_room);
     tcase_add_test(tc, capacity_is_the_servers_stream_limit);
     tcase_add_test(tc, queued_request_cancelled_by_its_client);
+    tcase_add_test(tc, readmitted_request_keeps_its_first_deadline);
     tcase_add_loop_test(tc, finished_requests_released_by_the_client_reset_nothing, 0, 2);
     tcase_add_test(tc, classified_on_the_normalised_path_and_forwarded_so);
     tcase_add_test(tc, h1_upstream_pause_ends_with_its_response);
