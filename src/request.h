@@ -115,6 +115,7 @@ struct cr_request {
     bool bad_head;              /* cr_request_submit refused the head (400): the
                                  * front end ends the connection after the answer */
     bool idempotent;
+    const char *upgrade; /* tunnel protocol ("websocket"): a tunnel, not a request; NULL otherwise */
     struct evbuffer *req_body;  /* made when a body arrives; may stay NULL */
     bool req_eof;
     uint64_t bytes_in;
@@ -179,6 +180,7 @@ struct cr_request {
     const struct cr_tenant *tenant;
     enum cr_priority prio;
     struct cr_admit_item admit;
+    bool tunnel_counted;        /* a tunnel counted in its tenant's open ones */
 
     /* for the access log, which reads them when the front end lets go */
     uint64_t t_start;           /* request.c, at creation */
