@@ -55,6 +55,7 @@ struct tu_req_link {
     size_t to_consume;          /* HTTP/2 echo bytes sent, window not yet returned */
     struct tu_ws *ws_state;     /* HTTP/2 WebSocket echo (owned by the front end) */
     struct evbuffer *ws_in, *ws_out; /* HTTP/2 WebSocket bytes (owned by the front end) */
+    void *ws_owner;                  /* HTTP/2 WebSocket: the front end */
 };
 
 /* Creates a request on connection number conn_seq, the conn_index-th
