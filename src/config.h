@@ -116,6 +116,8 @@ struct cr_cfg_http {
     uint64_t lingering_time_ms;
     uint64_t lingering_timeout_ms;
     uint32_t max_streams;       /* HTTP/2 concurrent streams per client, 128 */
+    uint64_t tunnel_idle_timeout_ms; /* a tunnel with no byte either way closes, 10m; 0: never */
+    uint64_t tunnel_ping_ms;    /* a quiet tunnel's client is pinged, 30s; 0: never */
     uint64_t send_timeout_ms;   /* h2: a response the client's flow control holds
                                  * up, default 30s -> RST_STREAM */
     /* HTTP/2 frames a client may send, per second in bursts of as many

@@ -695,6 +695,13 @@ void cr_request_body_end(struct cr_request *r)
         cr_pool_req_body(r);
 }
 
+void cr_request_tunnel_close(struct cr_request *r, uint16_t code)
+{
+    r->tunnel_close = code;
+    if (r->be_held && !r->up_cancelled)
+        cr_pool_req_body(r);
+}
+
 void cr_request_resp_consumed(struct cr_request *r, size_t n)
 {
     r->bytes_out += n;

@@ -116,6 +116,10 @@ struct cr_request {
                                  * front end ends the connection after the answer */
     bool idempotent;
     const char *upgrade; /* tunnel protocol ("websocket"): a tunnel, not a request; NULL otherwise */
+    uint16_t tunnel_close;      /* the front end, through cr_request_tunnel_close: corral
+                                 * ends the tunnel with this close code (1001); the back
+                                 * end sends the upstream its close frame at a frame
+                                 * boundary, and nothing of the client's after it */
     struct evbuffer *req_body;  /* made when a body arrives; may stay NULL */
     bool req_eof;
     uint64_t bytes_in;
@@ -273,6 +277,11 @@ bool cr_request_body_too_large(const struct cr_request *r, int64_t len);
  * CR_ELIMIT (over http.max_body: answer 413) or CR_ENOMEM. */
 int cr_request_body(struct cr_request *r, const void *data, size_t len);
 void cr_request_body_end(struct cr_request *r);
+
+/* Corral ends tunnel r (request.h) with close code `code`: the back end
+ * sends its close frame to the upstream (masked) at the next frame
+ * boundary; the front end sends the client its own. */
+void cr_request_tunnel_close(struct cr_request *r, uint16_t code);
 
 /* The front end has written n response body bytes to the client (flow
  * control: the back end may read more from the upstream). */

@@ -95,6 +95,8 @@ struct cr_upconn {
     bool ws_upgrade_ok;        /* the 101 said Upgrade: websocket */
     bool ws_accept_ok;         /* and its Sec-WebSocket-Accept matched ws_key */
     char ws_key[CR_WS_KEY_LEN + 1];
+    struct cr_ws_track ws_up;  /* frames client -> upstream: where corral's close fits */
+    bool ws_close_sent;        /* corral's close frame (r->tunnel_close) is out */
 };
 
 /* Transport services for the codecs. */

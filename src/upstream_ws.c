@@ -179,7 +179,6 @@ static int ws_on_eof(struct cr_upconn *u)
         return tunnel_of(u) ? CR_ECLOSED : 0;
     }
     r->resp_eof = true;
-    r->reason = "tunnel closed by the upstream";
     bool client = r->fe != NULL && !r->up_cancelled;
     cr_up_stream_done(u, r, false);
     if (client)
@@ -237,14 +236,32 @@ static int ws_produce(struct cr_upconn *u)
     if (!u->switched || !r)
         return 0;
     size_t have;
-    while ((have = cr_request_body_pending(r)) > 0 && evbuffer_get_length(u->out) < UP_OUT_HIGH) {
-        size_t n = CR_MIN(have, (size_t)UP_OUT_HIGH);
-        evbuffer_remove_buffer(r->req_body, u->out, n);
-        r->req_sent += n;
+    for (;;) {
+        if (r->tunnel_close && !u->ws_close_sent && cr_ws_at_boundary(&u->ws_up)) {
+            if (cr_ws_close(u->out, r->tunnel_close, true) < 0)
+                return CR_ENOMEM;
+            u->ws_close_sent = true;
+        }
+        if ((have = cr_request_body_pending(r)) == 0)
+            return 0;
+        size_t n;
+        if (u->ws_close_sent) { /* nothing of the client's after corral's close */
+            n = have;
+            evbuffer_drain(r->req_body, n);
+        } else {
+            size_t queued = evbuffer_get_length(u->out);
+            if (queued >= UP_OUT_HIGH)
+                return 0;
+            n = cr_ws_track_buf(&u->ws_up, r->req_body, CR_MIN(have, (size_t)UP_OUT_HIGH - queued),
+                                r->tunnel_close != 0);
+            if (n == 0)
+                return 0;
+            evbuffer_remove_buffer(r->req_body, u->out, n);
+            r->req_sent += n;
+        }
         if (have >= CR_REQUEST_BUF_HIGH && have - n < CR_REQUEST_BUF_HIGH)
             cr_request_notify_drained(r);
     }
-    return 0;
 }
 
 /* The client left (or the tunnel was answered locally): the connection

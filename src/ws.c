@@ -1,6 +1,7 @@
 /* ws.c - WebSocket handshake values (ws.h). */
 #include "ws.h"
 
+#include <event2/buffer.h>
 #include <openssl/evp.h>
 #include <string.h>
 #include <strings.h>
@@ -67,4 +68,100 @@ bool cr_ws_has_token(const char *v, const char *token)
         p = e;
     }
     return false;
+}
+
+/* A frame's header is whole: its payload follows. */
+static void header_done(struct cr_ws_track *t)
+{
+    uint8_t l7 = t->hdr[1] & 0x7f;
+    uint64_t len = l7;
+    if (l7 == 126) {
+        len = (uint64_t)t->hdr[2] << 8 | t->hdr[3];
+    } else if (l7 == 127) {
+        len = 0;
+        for (int i = 0; i < 8; i++)
+            len = len << 8 | t->hdr[2 + i];
+    }
+    t->op = t->hdr[0] & 0x0f;
+    t->hlen = t->need = 0;
+    t->left = len;
+}
+
+size_t cr_ws_track(struct cr_ws_track *t, const uint8_t *p, size_t n, bool stop)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (t->left > 0) {
+            uint64_t k = CR_MIN(t->left, (uint64_t)(n - i));
+            t->left -= k;
+            i += (size_t)k;
+        } else {
+            t->hdr[t->hlen++] = p[i++];
+            if (t->hlen == 2) {
+                uint8_t l7 = t->hdr[1] & 0x7f;
+                t->need = (uint8_t)(2 + (l7 == 126 ? 2 : l7 == 127 ? 8 : 0) +
+                                    (t->hdr[1] & 0x80 ? 4 : 0));
+            }
+            if (t->hlen < 2 || t->hlen < t->need)
+                continue;
+            header_done(t);
+        }
+        if (cr_ws_at_boundary(t)) {
+            if (t->op == 8)
+                t->closes++;
+            if (stop)
+                return i;
+        }
+    }
+    return i;
+}
+
+size_t cr_ws_track_buf(struct cr_ws_track *t, struct evbuffer *b, size_t max, bool stop)
+{
+    size_t done = 0;
+    if (stop && cr_ws_at_boundary(t))
+        return 0;
+    struct evbuffer_ptr pos;
+    if (evbuffer_ptr_set(b, &pos, 0, EVBUFFER_PTR_SET) < 0)
+        return 0;
+    while (done < max) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(b, (ev_ssize_t)(max - done), &pos, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        size_t len = CR_MIN(v.iov_len, max - done);
+        size_t k = cr_ws_track(t, v.iov_base, len, stop);
+        done += k;
+        if (k < len || evbuffer_ptr_set(b, &pos, k, EVBUFFER_PTR_ADD) < 0)
+            break;
+    }
+    return done;
+}
+
+static int frame(struct evbuffer *out, uint8_t op, const uint8_t *payload, uint8_t len, bool masked)
+{
+    uint8_t f[2 + 4 + 125];
+    size_t n = 0;
+    f[n++] = (uint8_t)(0x80 | op);
+    f[n++] = (uint8_t)((masked ? 0x80 : 0) | len);
+    uint8_t mask[4] = {0, 0, 0, 0};
+    if (masked) {
+        if (getrandom(mask, sizeof(mask), 0) != (ssize_t)sizeof(mask))
+            mask[0] = 0x5a; /* a fixed mask still frames correctly */
+        memcpy(f + n, mask, 4);
+        n += 4;
+    }
+    for (uint8_t i = 0; i < len; i++)
+        f[n++] = payload[i] ^ mask[i & 3];
+    return evbuffer_add(out, f, n) == 0 ? 0 : CR_ENOMEM;
+}
+
+int cr_ws_ping(struct evbuffer *out, bool masked)
+{
+    return frame(out, 0x9, NULL, 0, masked);
+}
+
+int cr_ws_close(struct evbuffer *out, uint16_t code, bool masked)
+{
+    const uint8_t p[2] = {(uint8_t)(code >> 8), (uint8_t)code};
+    return frame(out, 0x8, p, 2, masked);
 }

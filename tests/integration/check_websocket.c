@@ -243,6 +243,87 @@ START_TEST(tunnel_takes_no_request_capacity)
 }
 END_TEST
 
+/* ------------------------------------------------------------ idle, ping, reload */
+
+/* http.tunnel_idle_timeout 1s, no pings: a tunnel nobody uses is closed
+ * by corral with a close frame 1001 (going away), to the client and to the
+ * upstream. */
+START_TEST(idle_tunnel_is_closed_1001)
+{
+    start(NULL, "http: {tunnel_idle_timeout: 1s, tunnel_ping: 0s}\n", NULL);
+    int rc;
+    char *out = client("hold", "8", &rc);
+    assert_has(out, "\"closed_by\": \"server\", \"code\": 1001");
+    const char *secs = strstr(out, "\"secs\": ");
+    ck_assert_msg(secs && atof(secs + 8) < 4.0, "closed late: %s", out);
+    char *st = h_testup_stats(T, T->uport, false);
+    assert_has(st, "\"1001\":1");
+}
+END_TEST
+
+/* tunnel_ping 300ms under the same idle timeout: corral pings the quiet
+ * client, its pongs are traffic, and the tunnel lives on. */
+START_TEST(pinged_client_keeps_its_tunnel)
+{
+    start(NULL, "http: {tunnel_idle_timeout: 1s, tunnel_ping: 300ms}\n", NULL);
+    int rc;
+    char *out = client("hold", "3", &rc);
+    assert_has(out, "\"closed_by\": \"client\"");
+}
+END_TEST
+
+/* A reload: the old worker keeps the tunnel until drain_timeout (2 s),
+ * then closes it with 1001 both ways at a frame boundary; the client sees
+ * 1001 and testup counts the 1001 corral sent it. The access log has the
+ * tunnel's one line: 101, its bytes, who closed it. */
+START_TEST(reload_closes_tunnels_1001_after_drain_timeout)
+{
+    pid_t m = start(NULL, NULL, NULL);
+    char *argv[] = {(char *)python, client_path(), h_strf(T, "%d", T->port), "wait-close", "15",
+                    NULL};
+    char *outp = h_path(T, "wait.out");
+    pid_t c = h_spawn(T, argv, outp, h_path(T, "wait.err"));
+    const char *open[] = {"\"open\": true", NULL};
+    ck_assert_msg(h_wait_file_line(outp, open, 15000), "%s", h_file_tail(T, h_path(T, "wait.err"), 900));
+    long long t0 = h_now_ms();
+    ck_assert_int_eq(h_signal(m, SIGHUP), 0);
+    int st;
+    ck_assert_int_eq(h_wait_exit(c, 15000, &st), 0);
+    long long took = h_now_ms() - t0;
+    char *out = h_read_file(outp, NULL);
+    ck_assert_msg(strstr(out, "\"close_code\": 1001"), "%s", out);
+    free(out);
+    ck_assert_msg(took >= 1000 && took < 6000, "closed after %lld ms", took);
+    char *ts = h_testup_stats(T, T->uport, false);
+    assert_has(ts, "\"1001\":1");
+    const char *line[] = {"\"status\":101", "\"reason\":\"draining\"", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, line, 5000), "no tunnel line: %s",
+                  h_file_tail(T, T->access_log, 2000));
+}
+END_TEST
+
+/* The access log's line for a tunnel comes at its close: 101, the bytes
+ * each way, and who closed it. */
+START_TEST(access_log_line_at_close)
+{
+    start(NULL, NULL, NULL);
+    int rc;
+    char *out = client("echo", NULL, &rc);
+    ck_assert_msg(rc == 0, "%s", out);
+    const char *line[] = {"\"status\":101", "\"reason\":\"tunnel closed by the client\"", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, line, 5000), "no tunnel line: %s",
+                  h_file_tail(T, T->access_log, 2000));
+    char *log = h_read_file(T->access_log, NULL);
+    const char *p = strstr(log, "\"status\":101");
+    const char *bi = strstr(p, "\"bytes_in\":"), *bo = strstr(p, "\"bytes_out\":");
+    ck_assert_ptr_nonnull(bi);
+    ck_assert_ptr_nonnull(bo);
+    ck_assert_int_gt(atol(bi + 11), 1 << 20); /* the megabyte went up */
+    ck_assert_int_gt(atol(bo + 12), 1 << 20); /* and came back */
+    free(log);
+}
+END_TEST
+
 static Suite *ws_suite(void)
 {
     Suite *s = suite_create("websocket");
@@ -256,6 +337,10 @@ static Suite *ws_suite(void)
     tcase_add_test(tc, tenant_tunnel_rate_refuses_429);
     tcase_add_test(tc, tunnel_connections_cap_refuses_503);
     tcase_add_test(tc, tunnel_takes_no_request_capacity);
+    tcase_add_test(tc, idle_tunnel_is_closed_1001);
+    tcase_add_test(tc, pinged_client_keeps_its_tunnel);
+    tcase_add_test(tc, reload_closes_tunnels_1001_after_drain_timeout);
+    tcase_add_test(tc, access_log_line_at_close);
     suite_add_tcase(s, tc);
     return s;
 }
