@@ -717,8 +717,6 @@ static const struct cr_cfgload_key http_keys[] = {
     KDUR ("lingering_time",  OFF(lingering_time_ms), 0, 10 * MS_M, "5s"),
     KDUR ("lingering_timeout", OFF(lingering_timeout_ms), 10, MS_M, "2s"),
     KUINT("max_streams",     OFF(max_streams), 1, 10000, "128"),
-    KDUR ("tunnel_idle_timeout", OFF(tunnel_idle_timeout_ms), 0, MS_D, "10m"),
-    KDUR ("tunnel_ping",     OFF(tunnel_ping_ms), 0, MS_H, "30s"),
     KDUR ("send_timeout",    OFF(send_timeout_ms), 100, MS_D, "30s"),
     KUINT("h2_max_resets",   OFF(h2_max_resets), 1, 1000000, "100"),
     KUINT("h2_max_pings",    OFF(h2_max_pings), 1, 1000000, "20"),
@@ -729,6 +727,8 @@ static const struct cr_cfgload_key http_keys[] = {
     KENUM("forwarded",       OFF(forwarded), fwd_names, "x-forwarded-for"),
     KBOOL("request_id",      OFF(request_id), "true"),
     KBOOL("traceparent",     OFF(traceparent), "true"),
+    KDUR ("tunnel_idle_timeout", OFF(tunnel_idle_timeout_ms), 0, MS_D, "10m"),
+    KDUR ("tunnel_ping",     OFF(tunnel_ping_ms), 0, MS_H, "30s"),
 };
 #undef OFF
 

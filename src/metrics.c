@@ -109,6 +109,17 @@ static void tenants(FILE *f, const struct cr_metrics_src *s)
     tenant_counter(f, s, "tenant_requests_queued_total",
                    "Admitted requests that waited in the queue first.",
                    offsetof(struct cr_shm_tenant_stats, queued));
+    head(f, "tenant_tunnels_open", "gauge", "Tunnels (WebSocket) of the tenant open now.");
+    for (uint32_t i = 0; i < n; i++) {
+        fputs("corral_tenant_tunnels_open{tenant=\"", f);
+        label(f, tenant_name(s->tenants, i));
+        fprintf(f, "\"} %llu\n", (unsigned long long)ld(&s->shm->tenants[i].tunnels_open));
+    }
+    tenant_counter(f, s, "tenant_tunnels_opened_total", "Tunnels admitted.",
+                   offsetof(struct cr_shm_tenant_stats, tunnels_opened));
+    tenant_counter(f, s, "tenant_tunnels_refused_total",
+                   "Tunnels refused 429 by the tenant's tunnels or tunnel_rate.",
+                   offsetof(struct cr_shm_tenant_stats, tunnels_refused));
     head(f, "tenant_requests_shed_total", "counter", "Requests refused by admission, by reason.");
     for (uint32_t i = 0; i < n; i++)
         for (int k = 0; k < CR_ADMIT_NREASONS; k++) {
@@ -270,6 +281,12 @@ static void upstreams(FILE *f, const struct cr_metrics_src *s)
     head(f, "upstream_admission_capacity", "gauge",
          "Upstream streams admission may hand out now, over all workers and addresses.");
     fprintf(f, "corral_upstream_admission_capacity %lld\n", (long long)cap);
+    uint64_t tconns = 0;
+    for (size_t w = 0; w < CR_SHM_MAX_WORKERS; w++)
+        tconns += ld(&s->shm->workers[w].tunnel_connections);
+    head(f, "upstream_tunnel_connections", "gauge",
+         "Tunnels' own upstream connections (WebSocket over HTTP/1.1) open now, over all workers.");
+    fprintf(f, "corral_upstream_tunnel_connections %llu\n", (unsigned long long)tconns);
     uint64_t fb = 0, fbs = 0, asks = 0, toks = 0;
     for (size_t w = 0; w < CR_SHM_MAX_WORKERS; w++) {
         fb += ld(&s->shm->workers[w].quota_fallback);

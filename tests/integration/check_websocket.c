@@ -191,6 +191,12 @@ START_TEST(tenant_tunnel_cap_refuses_429)
     char *out = client("status", NULL, &rc);
     assert_has(out, "\"status\": 429");
     assert_has(out, "\"retry_after\": \"1\"");
+    struct h_http m;
+    ck_assert_int_eq(h_curl(T, &m, h_strf(T, "http://127.0.0.1:%d/metrics", T->port2), NULL), 0);
+    assert_has(m.body, "corral_tenant_tunnels_open{tenant=\"default\"} 1\n");
+    assert_has(m.body, "corral_tenant_tunnels_opened_total{tenant=\"default\"} 1\n");
+    assert_has(m.body, "corral_tenant_tunnels_refused_total{tenant=\"default\"} 1\n");
+    assert_has(m.body, "corral_upstream_tunnel_connections 1\n");
     int st;
     ck_assert_int_eq(h_wait_exit(h, 10000, &st), 0);
     long left = h_admin_stat_wait(T, T->port2, "tunnels_open", 0, 5000);
