@@ -496,9 +496,12 @@ void cr_gate_unpublish(struct cr_gate *g)
     atomic_fetch_sub_explicit(&g->w->stats->adaptive_limit, g->published_limit,
                               memory_order_relaxed);
     g->published_limit = 0;
-    /* its open tunnels go with it (the master zeroes the worker's gauge) */
-    for (size_t i = 0; i < CR_ADMIT_MAX_TENANTS; i++)
+    /* its open tunnels go with it */
+    for (size_t i = 0; i < CR_ADMIT_MAX_TENANTS; i++) {
         atomic_fetch_sub(&g->w->setup->shm->tenants[i].tunnels_open, g->tunnels_open[i]);
+        atomic_fetch_sub(&g->w->stats->tunnels_open, g->tunnels_open[i]);
+        g->tunnels_open[i] = 0;
+    }
 }
 
 void cr_gate_upstream_down(struct cr_gate *g)

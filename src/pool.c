@@ -171,6 +171,14 @@ uint32_t cr_pool_tunnels(const struct cr_pool *p)
     return p->ntunnels;
 }
 
+void cr_pool_unpublish_tunnels(struct cr_pool *p)
+{
+    struct tunnel *t;
+    TAILQ_FOREACH(t, &p->tunnels, link)
+        cr_upconn_unpublish(t->c);
+    atomic_fetch_sub_explicit(&p->w->stats->tunnel_connections, p->ntunnels, memory_order_relaxed);
+}
+
 /* ------------------------------------------------------------ API */
 
 int cr_pool_new(struct cr_worker *w, struct cr_pool **out)

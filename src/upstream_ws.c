@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "tls.h"
 #include "upstream_int.h"
 
 static const http_parser_settings settings;
@@ -59,10 +60,14 @@ static int on_headers_complete(http_parser *p)
     if (!r || cr_hparse_end(&u->hp) < 0)
         return -1;
     if (p->status_code == 101) {
-        if (!u->ws_upgrade_ok || !u->ws_accept_ok) {
+        /* p->upgrade: Upgrade and Connection: upgrade both, so that
+         * http_parser stops at the head and the rest is the tunnel's */
+        if (!u->ws_upgrade_ok || !p->upgrade || !u->ws_accept_ok) {
             cr_log_warn("upstream %s conn %lld: WebSocket upgrade answered without %s",
                         u->addr->text, (long long)u->id,
-                        u->ws_upgrade_ok ? "the right Sec-WebSocket-Accept" : "Upgrade: websocket");
+                        !u->ws_upgrade_ok ? "Upgrade: websocket"
+                        : !p->upgrade     ? "Connection: upgrade"
+                                          : "the right Sec-WebSocket-Accept");
             return -1; /* a failure before the answer: 502 */
         }
         u->switched = true;
@@ -265,10 +270,14 @@ static int ws_produce(struct cr_upconn *u)
 }
 
 /* The client left (or the tunnel was answered locally): the connection
- * goes, and r with it (up_cancelled: released, never retried). */
+ * goes, and r with it (up_cancelled: released, never retried). What the
+ * client sent last (its close frame, often in the read that saw its end)
+ * is written first, as far as the socket takes it now. */
 static void ws_cancel(struct cr_upconn *u, struct cr_request *r)
 {
     (void)r;
+    if (u->switched && u->ssl && ws_produce(u) == 0 && evbuffer_get_length(u->out) > 0)
+        cr_tls_write_out(u->ssl, u->out);
     cr_up_lost(u, CR_POOL_LOST_RECYCLED, "tunnel closed by the client");
 }
 

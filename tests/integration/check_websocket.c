@@ -33,14 +33,8 @@ static void teardown(void)
  * h2 (no extended CONNECT: tunnels get their own HTTP/1.1 connection),
  * admin on PORT2, then `extra` (keys of its own sections, e.g.
  * "tenants:\n ..."); upstream_extra goes inside upstream:. */
-static pid_t start(const char *upstream_extra, const char *extra, const char *const *testup_args)
+static pid_t corral(const char *proto, const char *upstream_extra, const char *extra)
 {
-    pid_t up;
-    if (testup_args && testup_args[0])
-        up = h_testup_start(T, T->uport, testup_args[0], testup_args[1], NULL);
-    else
-        up = h_testup_start(T, T->uport, NULL);
-    ck_assert_int_gt(up, 0);
     const char *cfg = h_config_write(
         T, "corral.yaml",
         h_strf(T,
@@ -56,18 +50,29 @@ static pid_t start(const char *upstream_extra, const char *extra, const char *co
                "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
                "upstream:\n"
                "  addresses: [127.0.0.1:@UPORT@]\n"
-               "  protocol: h2\n"
+               "  protocol: %s\n"
                "  connections: 1\n"
                "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: @CERTS@/client.key, "
                "sni: lb.test}\n"
                "%s%s",
-               upstream_extra ? upstream_extra : "", extra ? extra : ""));
+               proto, upstream_extra ? upstream_extra : "", extra ? extra : ""));
     pid_t m = h_corral_start(T, cfg, T->port);
     ck_assert_int_gt(m, 0);
-    const char *upl[] = {"connected (h2", NULL};
+    const char *upl[] = {h_strf(T, "connected (%s", proto), NULL};
     ck_assert_msg(h_wait_file_line(T->error_log, upl, H_START_MS), "no upstream: %s",
                   h_file_tail(T, T->error_log, 2000));
     return m;
+}
+
+static pid_t start(const char *upstream_extra, const char *extra, const char *const *testup_args)
+{
+    pid_t up;
+    if (testup_args && testup_args[0])
+        up = h_testup_start(T, T->uport, testup_args[0], testup_args[1], NULL);
+    else
+        up = h_testup_start(T, T->uport, NULL);
+    ck_assert_int_gt(up, 0);
+    return corral("h2", upstream_extra, extra);
 }
 
 static char *client_path(void)
@@ -161,9 +166,38 @@ START_TEST(client_that_does_not_read_is_held_back)
     char *o = h_read_file(outp, NULL);
     long pushed = atol(strstr(o, "\"sent\":") + 8);
     free(o);
-    /* unbounded, loopback would take gigabytes in 3 s */
+    char *ts = h_testup_stats(T, T->uport, false);
+    long upstream = ts ? h_json_long(ts, "ws_bytes") : -1;
+    printf("noread: the client pushed %ld bytes in 3 s, testup took %ld; worker RSS %ld -> %ld KB\n",
+           pushed, upstream, before, after);
+    /* unbounded, loopback would take gigabytes in 3 s; the bound on RSS
+     * is check_datapath's (ASan's quarantine counts in it) */
     ck_assert_msg(pushed < 32L << 20, "the client pushed %ld bytes without reading", pushed);
-    ck_assert_msg(after - before < 16 * 1024, "corral grew from %ld to %ld KB", before, after);
+    ck_assert_msg(upstream >= 0 && upstream < 32L << 20, "testup took %ld bytes", upstream);
+    ck_assert_msg(after - before < 32 * 1024, "corral grew from %ld to %ld KB", before, after);
+}
+END_TEST
+
+/* A client that sends its close frame and goes at once: the close still
+ * reaches the upstream (testup counts its code), and the tunnel's upstream
+ * connection goes with the client's. */
+START_TEST(client_close_then_gone_reaches_upstream)
+{
+    start(NULL, NULL, NULL);
+    int rc;
+    char *out = client("abrupt", "4000", &rc);
+    ck_assert_msg(rc == 0, "%s", out);
+    char *st = NULL;
+    for (int i = 0; i < 100; i++) { /* bounded: 2 s */
+        st = h_testup_stats(T, T->uport, false);
+        if (st && strstr(st, "\"4000\":1") && h_json_long(st, "ws_open") == 0)
+            break;
+        h_sleep_ms(20);
+    }
+    ck_assert_ptr_nonnull(st);
+    assert_has(st, "\"4000\":1");
+    ck_assert_int_eq(h_json_long(st, "ws_open"), 0);
+    ck_assert_int_eq(h_admin_stat_wait(T, T->port2, "tunnel_connections", 0, 3000), 0);
 }
 END_TEST
 
@@ -178,6 +212,25 @@ START_TEST(upstream_refusal_reaches_the_client)
     char *out = client("status", NULL, &rc);
     ck_assert_msg(rc == 0, "%s", out);
     assert_has(out, "\"status\": 403");
+}
+END_TEST
+
+/* An upstream whose 101 carries a Sec-WebSocket-Accept that is not its
+ * key's: no tunnel, the client gets 502 and the error log says why. */
+START_TEST(wrong_accept_upstream_is_502)
+{
+    char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/wsbadup.py", T->srcdir),
+                    h_strf(T, "%d", T->uport), T->certs, NULL};
+    char *log = h_path(T, "wsbadup.log");
+    ck_assert_int_gt(h_spawn(T, argv, log, log), 0);
+    ck_assert_msg(h_wait_port(T->uport, true, H_START_MS), "%s", h_file_tail(T, log, 1000));
+    corral("http/1.1", NULL, NULL);
+    int rc;
+    char *out = client("status", NULL, &rc);
+    assert_has(out, "\"status\": 502");
+    const char *why[] = {"without the right Sec-WebSocket-Accept", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, why, 3000), "%s",
+                  h_file_tail(T, T->error_log, 2000));
 }
 END_TEST
 
@@ -338,7 +391,9 @@ static Suite *ws_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, echo_text_binary_and_a_megabyte);
     tcase_add_test(tc, client_that_does_not_read_is_held_back);
+    tcase_add_test(tc, client_close_then_gone_reaches_upstream);
     tcase_add_test(tc, upstream_refusal_reaches_the_client);
+    tcase_add_test(tc, wrong_accept_upstream_is_502);
     tcase_add_test(tc, tenant_tunnel_cap_refuses_429);
     tcase_add_test(tc, tenant_tunnel_rate_refuses_429);
     tcase_add_test(tc, tunnel_connections_cap_refuses_503);

@@ -18,6 +18,8 @@ test certificate names another host). MODE:
                   the echoes; prints the bytes it got out
   wait-close S    opens, prints {"open": true}, waits up to S seconds for
                   the server's close frame and prints its code
+  abrupt CODE     raw socket: the handshake, a close frame with CODE, and
+                  the socket closed at once (no closing handshake)
 
 Prints one JSON line per event (flushed); exit 0 when the mode's checks
 held, 1 otherwise, 2 when it could not connect. Every wait is bounded by
@@ -106,7 +108,8 @@ async def wait_close(a):
     return 1
 
 
-def noread(a):
+def raw_open(a):
+    """A raw TLS socket through the handshake (its 101), or None."""
     s = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout)
     s = ctx().wrap_socket(s, server_hostname="edge.test")
     key = base64.b64encode(os.urandom(16)).decode()
@@ -117,12 +120,37 @@ def noread(a):
     while b"\r\n\r\n" not in head:
         b = s.recv(1)
         if not b:
-            return 2
+            return None
         head += b
     if not head.startswith(b"HTTP/1.1 101"):
         out(status=head.split(b"\r\n")[0].decode())
-        return 1
+        return None
     out(open=True)
+    return s
+
+
+def masked(opcode, payload):
+    mask = os.urandom(4)
+    return (bytes([0x80 | opcode, 0x80 | len(payload)]) + mask +
+            bytes(b ^ mask[i & 3] for i, b in enumerate(payload)))
+
+
+def abrupt(a):
+    """A close frame with code ARG, and the socket closed at once, without
+    waiting for the answer."""
+    s = raw_open(a)
+    if s is None:
+        return 1
+    s.sendall(masked(0x8, struct.pack("!H", int(a.arg))))
+    s.close()
+    out(sent_close=int(a.arg))
+    return 0
+
+
+def noread(a):
+    s = raw_open(a)
+    if s is None:
+        return 1
     payload = os.urandom(16384)
     mask = os.urandom(4)
     masked = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
@@ -152,6 +180,8 @@ def main():
     a = p.parse_args()
     if a.mode == "noread":
         return noread(a)
+    if a.mode == "abrupt":
+        return abrupt(a)
     f = {"echo": echo, "hold": hold, "status": status, "wait-close": wait_close}[a.mode]
     try:
         return asyncio.run(asyncio.wait_for(f(a), a.timeout + 5))
