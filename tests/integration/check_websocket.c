@@ -115,15 +115,16 @@ static void assert_has(const char *out, const char *needle)
 
 /* ------------------------------------------------------------ relay */
 
-/* Text, binary and 1 MB messages come back as they were sent, and the
- * close handshake goes through both ways (testup counts the client's
- * 1000). */
+/* The subprotocol the upstream chose reaches the client; text, binary and
+ * 1 MB messages come back as they were sent, and the close handshake goes
+ * through both ways (testup counts the client's 1000). */
 START_TEST(echo_text_binary_and_a_megabyte)
 {
     start(NULL, NULL, NULL);
     int rc;
     char *out = client("echo", NULL, &rc);
     ck_assert_msg(rc == 0, "echo failed (%d): %s", rc, out);
+    assert_has(out, "\"subprotocol\": \"chat.v1\""); /* the upstream's choice came through */
     assert_has(out, "\"sent\": 1048576, \"kind\": \"bytes\", \"echoed\": true");
     assert_has(out, "\"close_code\": 1000");
     char *st = h_testup_stats(T, T->uport, false);

@@ -7,8 +7,9 @@ run it with /usr/bin/python3) for check_websocket, through corral.
 Connects to wss://127.0.0.1:PORT/PATH (certificate not verified: corral's
 test certificate names another host). MODE:
 
-  echo            a text, a binary and a 1 MB message, each checked
-                  against its echo; then a close 1000
+  echo            offers subprotocols chat.v1 and chat.v0 and prints the
+                  one chosen; a text, a binary and a 1 MB message, each
+                  checked against its echo; then a close 1000
   hold SECONDS    opens, prints {"open": true} at once, keeps the tunnel
                   (answering pings) for SECONDS or until the server closes,
                   then prints how it ended
@@ -51,14 +52,16 @@ def ctx():
     return c
 
 
-async def connect(a):
+async def connect(a, subprotocols=None):
     return await websockets.connect(f"wss://127.0.0.1:{a.port}{a.path}", ssl=ctx(),
                                     max_size=None, open_timeout=a.timeout,
-                                    ping_interval=None, close_timeout=5)
+                                    ping_interval=None, close_timeout=5,
+                                    subprotocols=subprotocols)
 
 
 async def echo(a):
-    ws = await connect(a)
+    ws = await connect(a, ["chat.v1", "chat.v0"])
+    out(subprotocol=ws.subprotocol)
     ok = True
     for msg in ["hello tunnel", bytes(range(256)) * 4, os.urandom(1 << 20)]:
         await ws.send(msg)
