@@ -82,6 +82,7 @@ struct cr_cfg_upstream {
     uint64_t streaming_after_ms;  /* a response still open this long after its head
                                    * moves to its tenant's streaming class (gate.h),
                                    * default 10s; 0: only text/event-stream moves */
+    uint32_t tunnel_connections;  /* tunnels' own upstream connections per worker, 1000 */
     /* upstream.adaptive (adapt.h): a limit on what is in flight upstream
      * per worker, learned from latency, under max_streams / the pool's
      * capacity; off by default */
@@ -124,6 +125,8 @@ struct cr_cfg_http {
     uint64_t send_min_rate;     /* bytes/s a waiting response must move on average
                                  * over send_timeout, or it counts as held up;
                                  * default 512, 0: any byte restarts the clock */
+    uint64_t tunnel_idle_timeout_ms; /* a tunnel with no byte either way closes, 10m; 0: never */
+    uint64_t tunnel_ping_ms;    /* a quiet tunnel's client is pinged, 30s; 0: never */
     /* HTTP/2 frames a client may send, per second in bursts of as many
      * (token buckets per connection) -> GOAWAY ENHANCE_YOUR_CALM */
     uint32_t h2_max_resets;       /* RST_STREAM, default 100 */
@@ -160,6 +163,9 @@ struct cr_cfg_limits {
     uint32_t weight;      /* share under contention, >= 1 */
     uint32_t streaming;   /* open streaming responses (gate.h), default 1000;
                            * past it they stay in the request class; 0 = none move */
+    uint32_t tunnels;     /* open tunnels (WebSocket), 0 = unlimited */
+    double tunnel_rate;   /* new tunnels/s, 0 = unlimited */
+    uint32_t tunnel_burst; /* their bucket depth */
 };
 
 struct cr_cfg_tenant {

@@ -17,6 +17,7 @@
 #include "admit.h"
 #include "quota.h"
 #include "common.h"
+#include "gcra.h"
 #include "log.h"
 #include "pool.h"
 #include "rand.h"
@@ -40,6 +41,7 @@ struct cr_gate {
     TAILQ_HEAD(, cr_request) watched;              /* heads come, not yet moved: by head time */
     struct event *stmr;                            /* the first watched one's streaming_after */
     uint32_t streaming_open[CR_ADMIT_MAX_TENANTS]; /* this worker's, by tenant */
+    uint32_t tunnels_open[CR_ADMIT_MAX_TENANTS]; /* this worker's, per tenant index */
 };
 
 static struct cr_shm_tenant_stats *tstats(struct cr_gate *g, const struct cr_request *r)
@@ -337,6 +339,69 @@ static void on_streaming_after(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
 }
 
+/* ------------------------------------------------------------ tunnels */
+
+/* A tunnel (request.h) is admitted by its tenant's own limits - tunnels
+ * open (split between the workers like concurrency) and tunnel_rate (one
+ * bucket for the host) - and never by the engine: once open it holds no
+ * capacity unit, no tenant concurrency slot, and its upstream connection is
+ * its own (cr_pool_tunnel, capped by upstream.tunnel_connections). */
+static uint32_t tunnel_cap(const struct cr_gate *g, const struct cr_tenant *t)
+{
+    uint32_t n = t->limits.tunnels, workers = CR_MAX(g->w->cfg->workers, 1u);
+    return n ? (n + workers - 1) / workers : UINT32_MAX;
+}
+
+static void tunnel_count(struct cr_gate *g, struct cr_request *r, int delta)
+{
+    struct cr_shm_tenant_stats *ts = tstats(g, r);
+    g->tunnels_open[r->tenant->index % CR_ADMIT_MAX_TENANTS] += (uint32_t)delta;
+    atomic_fetch_add(&ts->tunnels_open, (uint64_t)(int64_t)delta);
+    atomic_fetch_add(&g->w->stats->tunnels_open, (uint64_t)(int64_t)delta);
+    r->tunnel_counted = delta > 0;
+}
+
+static void tunnel_refuse(struct cr_gate *g, struct cr_request *r, int status, const char *reason,
+                          uint64_t retry_s)
+{
+    char retry[24];
+    snprintf(retry, sizeof(retry), "%llu", (unsigned long long)CR_MAX(retry_s, 1u));
+    const char *extra[] = {"retry-after", retry, NULL};
+    if (status == 429)
+        atomic_fetch_add(&tstats(g, r)->tunnels_refused, 1);
+    cr_request_be_respond(r, status, reason, extra);
+}
+
+static void tunnel_submit(struct cr_gate *g, struct cr_request *r)
+{
+    const struct cr_cfg_limits *l = &r->tenant->limits;
+    uint64_t now = cr_now_us(), at = now;
+    if (g->tunnels_open[r->tenant->index % CR_ADMIT_MAX_TENANTS] >= tunnel_cap(g, r->tenant)) {
+        tunnel_refuse(g, r, 429, "tenant tunnel limit", 1);
+        return;
+    }
+    if (cr_gcra_take(&tstats(g, r)->tunnel_tat, l->tunnel_rate, l->tunnel_burst, now, &at) < 0) {
+        tunnel_refuse(g, r, 429, "tenant tunnel rate", (at - now + 999999) / 1000000);
+        return;
+    }
+    tunnel_count(g, r, 1); /* before: the pool may end it (502) on its way */
+    atomic_fetch_add(&tstats(g, r)->tunnels_opened, 1);
+    int rc = cr_pool_tunnel(g->w->pool, r);
+    if (rc == 0)
+        return;
+    tunnel_count(g, r, -1);
+    if (rc == CR_ELIMIT)
+        tunnel_refuse(g, r, 503, "tunnel connections full", 1);
+    else
+        tunnel_refuse(g, r, 503, rc == CR_EAGAIN ? "draining" : "out of memory", 1);
+}
+
+static void tunnel_done(struct cr_gate *g, struct cr_request *r)
+{
+    if (r->tunnel_counted)
+        tunnel_count(g, r, -1);
+}
+
 /* ------------------------------------------------------------ API */
 
 int cr_gate_new(struct cr_worker *w, struct cr_gate **out)
@@ -438,6 +503,10 @@ static void submit(struct cr_gate *g, struct cr_request *r, bool again)
     if (!cr_pool_available(g->w->pool) && cr_pool_outage_until(g->w->pool) <= now) {
         why = (struct cr_admit_shed){503, CR_ADMIT_SHED_SATURATED, "upstream unavailable", 1};
         down(g, r, &why);
+        return;
+    }
+    if (r->upgrade) {
+        tunnel_submit(g, r);
         return;
     }
     if (refuse_stream(g, r))
@@ -544,6 +613,10 @@ static void learn(struct cr_gate *g, const struct cr_request *r, uint64_t now)
 
 void cr_gate_done(struct cr_gate *g, struct cr_request *r)
 {
+    if (r->upgrade) {
+        tunnel_done(g, r);
+        return;
+    }
     unwatch(g, r);
     if (r->streaming == CR_REQ_STREAM_MOVED) { /* it left the request capacity before */
         streaming_done(g, r);
@@ -557,8 +630,8 @@ void cr_gate_done(struct cr_gate *g, struct cr_request *r)
 
 void cr_gate_response_head(struct cr_gate *g, struct cr_request *r)
 {
-    if (r->streaming != CR_REQ_STREAM_NONE || !r->tenant)
-        return;
+    if (r->streaming != CR_REQ_STREAM_NONE || !r->tenant || r->upgrade)
+        return; /* a tunnel is out of the request capacity from its start */
     if (event_stream(r)) {
         move_streaming(g, r);
         cr_gate_dispatch(g);
@@ -600,6 +673,12 @@ void cr_gate_unpublish(struct cr_gate *g)
         g->streaming_open[i] = 0;
     }
     cr_quota_unpublish(g->quota);
+    /* its open tunnels go with it */
+    for (size_t i = 0; i < CR_ADMIT_MAX_TENANTS; i++) {
+        atomic_fetch_sub(&g->w->setup->shm->tenants[i].tunnels_open, g->tunnels_open[i]);
+        atomic_fetch_sub(&g->w->stats->tunnels_open, g->tunnels_open[i]);
+        g->tunnels_open[i] = 0;
+    }
 }
 
 void cr_gate_upstream_down(struct cr_gate *g)

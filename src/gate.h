@@ -67,7 +67,11 @@ void cr_gate_classify(struct cr_gate *g, struct cr_request *r, const char *sni);
  * set). It goes to the pool now, waits (CR_REQ_QUEUED, up to its tenant's
  * max_wait and within upstream.queue for the worker), or is answered at
  * once (see the top of this file); r may be freed on return when its
- * front end had let go. */
+ * front end had let go. A tunnel (r->upgrade, request.h) never waits and
+ * never meets the engine: its tenant's tunnels and tunnel_rate admit it
+ * (429 + Retry-After otherwise) and the pool opens its own connection for
+ * it (cr_pool_tunnel; 503 + Retry-After at upstream.tunnel_connections);
+ * cr_gate_done takes it out of its tenant's open tunnels. */
 void cr_gate_submit(struct cr_gate *g, struct cr_request *r);
 
 /* The front end is done with r, or r is being answered locally: a queued r

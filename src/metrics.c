@@ -110,6 +110,11 @@ static const struct tfam simple[] = {
      TS(admitted)},
     {"tenant_requests_queued_total", "counter", "Admitted requests that waited in the queue first.",
      TS(queued)},
+    {"tenant_tunnels_open", "gauge", "Tunnels (WebSocket) of the tenant open now.",
+     TS(tunnels_open)},
+    {"tenant_tunnels_opened_total", "counter", "Tunnels admitted.", TS(tunnels_opened)},
+    {"tenant_tunnels_refused_total", "counter",
+     "Tunnels refused 429 by the tenant's tunnels or tunnel_rate.", TS(tunnels_refused)},
     {"tenant_streaming_open", "gauge",
      "Responses in the tenant's streaming class now (out of the request capacity).",
      TS(streaming_open)},
@@ -323,6 +328,12 @@ static void upstreams(FILE *f, const struct cr_metrics_src *s)
     head(f, "upstream_admission_capacity", "gauge",
          "Upstream streams admission may hand out now, over all workers and addresses.");
     fprintf(f, "corral_upstream_admission_capacity %lld\n", (long long)cap);
+    uint64_t tconns = 0;
+    for (size_t w = 0; w < CR_SHM_MAX_WORKERS; w++)
+        tconns += ld(&s->shm->workers[w].tunnel_connections);
+    head(f, "upstream_tunnel_connections", "gauge",
+         "Tunnels' own upstream connections (WebSocket over HTTP/1.1) open now, over all workers.");
+    fprintf(f, "corral_upstream_tunnel_connections %llu\n", (unsigned long long)tconns);
     uint64_t fb = 0, fbs = 0, asks = 0, toks = 0;
     for (size_t w = 0; w < CR_SHM_MAX_WORKERS; w++) {
         fb += ld(&s->shm->workers[w].quota_fallback);

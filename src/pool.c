@@ -23,10 +23,23 @@ struct slot {
     bool failing;             /* its last attempt or connection failed */
 };
 
+/* A tunnel's own upstream connection (cr_pool_tunnel). */
+struct tunnel {
+    struct cr_upconn *c;
+    struct cr_pool *p;
+    struct cr_deferred gone;  /* frees it once its loss's callbacks are over */
+    TAILQ_ENTRY(tunnel) link;
+};
+TAILQ_HEAD(tunnel_q, tunnel);
+
 struct cr_pool {
     struct cr_worker *w;
     struct slot *slots;
     size_t nslots;
+    struct tunnel_q tunnels;  /* open or connecting: counted by tunnel_connections */
+    struct tunnel_q dead;     /* lost, to be freed */
+    uint32_t ntunnels;
+    uint32_t next_addr;       /* round robin of the tunnels' addresses */
     bool draining;
     uint64_t outage_until_us; /* requests may wait for the upstream until then */
     struct cr_rand rng;       /* reconnect jitter */
@@ -101,6 +114,72 @@ static struct slot *slot_of(struct cr_pool *p, const struct cr_upconn *c)
     return NULL;
 }
 
+/* ------------------------------------------------------------ tunnels */
+
+static void tunnel_free(void *arg)
+{
+    struct tunnel *t = arg;
+    TAILQ_REMOVE(&t->p->dead, t, link);
+    cr_upconn_free(t->c);
+    free(t);
+}
+
+/* A tunnel's connection is gone (its exchange ended, or it failed): it is
+ * freed from the loop, outside the callbacks that told of its loss. */
+static void tunnel_lost(struct cr_pool *p, struct cr_upconn *c)
+{
+    struct tunnel *t;
+    TAILQ_FOREACH(t, &p->tunnels, link)
+        if (t->c == c)
+            break;
+    if (!t)
+        return;
+    TAILQ_REMOVE(&p->tunnels, t, link);
+    TAILQ_INSERT_TAIL(&p->dead, t, link);
+    p->ntunnels--;
+    atomic_fetch_sub_explicit(&p->w->stats->tunnel_connections, 1, memory_order_relaxed);
+    cr_worker_defer(p->w, &t->gone);
+    if (p->draining && cr_pool_idle(p))
+        cr_worker_pool_idle(p->w);
+}
+
+int cr_pool_tunnel(struct cr_pool *p, struct cr_request *r)
+{
+    const struct cr_cfg_upstream *uc = &p->w->cfg->upstream;
+    if (p->draining)
+        return CR_EAGAIN;
+    if (p->ntunnels >= uc->tunnel_connections)
+        return CR_ELIMIT;
+    struct tunnel *t = calloc(1, sizeof(*t));
+    if (!t)
+        return CR_ENOMEM;
+    t->c = cr_upconn_new_tunnel(p->w, p, &uc->addrs[p->next_addr++ % uc->naddrs]);
+    if (!t->c) {
+        free(t);
+        return CR_ENOMEM;
+    }
+    t->p = p;
+    t->gone = (struct cr_deferred){.cb = tunnel_free, .arg = t};
+    TAILQ_INSERT_TAIL(&p->tunnels, t, link);
+    p->ntunnels++;
+    atomic_fetch_add_explicit(&p->w->stats->tunnel_connections, 1, memory_order_relaxed);
+    cr_upconn_open_tunnel(t->c, r); /* r may be answered (502) and t lost on return */
+    return 0;
+}
+
+uint32_t cr_pool_tunnels(const struct cr_pool *p)
+{
+    return p->ntunnels;
+}
+
+void cr_pool_unpublish_tunnels(struct cr_pool *p)
+{
+    struct tunnel *t;
+    TAILQ_FOREACH(t, &p->tunnels, link)
+        cr_upconn_unpublish(t->c);
+    atomic_fetch_sub_explicit(&p->w->stats->tunnel_connections, p->ntunnels, memory_order_relaxed);
+}
+
 /* ------------------------------------------------------------ API */
 
 int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
@@ -110,6 +189,8 @@ int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
     if (!p)
         return CR_ENOMEM;
     p->w = w;
+    TAILQ_INIT(&p->tunnels);
+    TAILQ_INIT(&p->dead);
     cr_rand_seed_random(&p->rng); /* the back-off's jitter: its own in each worker */
     p->nslots = uc->connections;
     p->slots = calloc(p->nslots, sizeof(*p->slots));
@@ -140,6 +221,14 @@ void cr_pool_free(struct cr_pool *p)
         return;
     for (size_t i = 0; p->slots && i < p->nslots; i++)
         cr_upconn_free(p->slots[i].c);
+    struct tunnel *t;
+    TAILQ_CONCAT(&p->tunnels, &p->dead, link);
+    while ((t = TAILQ_FIRST(&p->tunnels)) != NULL) {
+        TAILQ_REMOVE(&p->tunnels, t, link);
+        cr_worker_undefer(p->w, &t->gone);
+        cr_upconn_free(t->c);
+        free(t);
+    }
     free(p->slots);
     free(p);
 }
@@ -179,6 +268,10 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
     const struct cr_cfg_upstream *uc = &p->w->cfg->upstream;
     struct slot *s = slot_of(p, c);
     uint64_t now = cr_now_us();
+    if (cr_upconn_is_tunnel(c)) {
+        tunnel_lost(p, c);
+        return;
+    }
     if (!s || p->draining)
         return;
     cr_gate_capacity_changed(p->w->gate);
@@ -229,7 +322,7 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
     }
     /* refused or not, a body byte already handed to the dead stream is
      * gone from r->req_body: a retry would carry the rest of the body only */
-    bool safe = (refused || r->idempotent) && r->req_sent == 0;
+    bool safe = (refused || r->idempotent) && r->req_sent == 0 && !r->upgrade;
     if (r->fe && r->state < CR_REQ_RESPONDING && safe && r->retries < 2 && !p->draining) {
         /* the upstream may have died with all its connections: those the
          * loop has not got to yet must not take the one retry */
@@ -314,6 +407,8 @@ void cr_pool_drain(struct cr_pool *p)
 
 bool cr_pool_idle(const struct cr_pool *p)
 {
+    if (p->ntunnels)
+        return false;
     for (size_t i = 0; i < p->nslots; i++)
         if (cr_upconn_inflight(p->slots[i].c))
             return false;

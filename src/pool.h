@@ -75,6 +75,23 @@ uint64_t cr_pool_outage_until(const struct cr_pool *p);
  * the caller answers it. */
 int cr_pool_place(struct cr_pool *p, struct cr_request *r);
 
+/* Opens a tunnel's own upstream connection for r (a tunnel, request.h;
+ * be_held set) and puts r on it (cr_upconn_open_tunnel): an HTTP/1.1
+ * upgrade over TLS with the pool's TLS settings, never counted in
+ * cr_pool_capacity. From then on the pool holds r as any placed request
+ * (cr_pool_done or a 502 when the connection fails before the upstream
+ * answers; never retried) and frees the connection when the tunnel ends.
+ * Returns 0 (r may be answered already), CR_ELIMIT (upstream.tunnel_connections
+ * of them are open), CR_EAGAIN (draining) or CR_ENOMEM: r is then
+ * untouched and the caller answers it. */
+int cr_pool_tunnel(struct cr_pool *p, struct cr_request *r);
+/* Tunnel connections open (or connecting) now. */
+uint32_t cr_pool_tunnels(const struct cr_pool *p);
+/* The worker is exiting with tunnels open (its drain timed out): takes
+ * their connections out of the gauges in shared memory, as
+ * cr_upconn_unpublish does for the pool's. Once, after the loop. */
+void cr_pool_unpublish_tunnels(struct cr_pool *p);
+
 /* r, placed earlier, is being given up (its client left, or it is answered
  * locally): resets its upstream stream if it is still on one, then as
  * cr_pool_done. */

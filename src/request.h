@@ -126,6 +126,11 @@ struct cr_request {
     bool bad_head;              /* cr_request_submit refused the head (400): the
                                  * front end ends the connection after the answer */
     bool idempotent;
+    const char *upgrade; /* tunnel protocol ("websocket"): a tunnel, not a request; NULL otherwise */
+    uint16_t tunnel_close;      /* the front end, through cr_request_tunnel_close: corral
+                                 * ends the tunnel with this close code (1001); the back
+                                 * end sends the upstream its close frame at a frame
+                                 * boundary, and nothing of the client's after it */
     struct evbuffer *req_body;  /* made when a body arrives; may stay NULL */
     bool req_eof;
     uint64_t bytes_in;
@@ -196,6 +201,7 @@ struct cr_request {
     struct cr_admit_item admit;
     enum cr_req_streaming streaming;
     TAILQ_ENTRY(cr_request) streamlink; /* CR_REQ_STREAM_WATCHED: the gate's list */
+    bool tunnel_counted;        /* a tunnel counted in its tenant's open ones */
 
     /* for the access log, which reads them when the front end lets go */
     uint64_t t_start;           /* request.c, at creation */
@@ -288,6 +294,11 @@ bool cr_request_body_too_large(const struct cr_request *r, int64_t len);
  * CR_ELIMIT (over http.max_body: answer 413) or CR_ENOMEM. */
 int cr_request_body(struct cr_request *r, const void *data, size_t len);
 void cr_request_body_end(struct cr_request *r);
+
+/* Corral ends tunnel r (request.h) with close code `code`: the back end
+ * sends its close frame to the upstream (masked) at the next frame
+ * boundary; the front end sends the client its own. */
+void cr_request_tunnel_close(struct cr_request *r, uint16_t code);
 
 /* The front end has written n response body bytes to the client (flow
  * control: the back end may read more from the upstream). */

@@ -69,6 +69,8 @@ struct cr_shm_worker_stats {
                                        * per-host share (quota.h): 1 while this one's do,
                                        * added and taken back, as a reload's generations
                                        * share the slot */
+    _Atomic uint64_t tunnel_connections;    /* tunnels' own upstream connections now (pool.c) */
+    _Atomic uint64_t tunnels_open;          /* tunnels admitted and not ended (gate.c) */
     _Atomic uint64_t quota_fallbacks; /* times it went to the per-host share */
     _Atomic uint64_t quota_asks;      /* lease scripts sent to Redis */
     _Atomic uint64_t quota_tokens;    /* tokens Redis granted */
@@ -109,6 +111,10 @@ struct cr_shm_tenant_stats {
     _Atomic uint64_t queued;   /* of which waited in the queue first */
     _Atomic uint64_t shed[CR_ADMIT_NREASONS];
     _Atomic uint64_t responses_by_class[6]; /* as in the worker stats, [0] = reset */
+    _Atomic uint64_t tunnels_opened;  /* tunnels admitted (gate.c) */
+    _Atomic uint64_t tunnels_refused; /* refused by tunnels / tunnel_rate (429) */
+    _Atomic uint64_t tunnels_open;    /* admitted and not ended, over the workers */
+    _Atomic uint64_t tunnel_tat;      /* tunnel_rate's bucket (gcra.h), shared by the workers */
     struct cr_shm_hist hist[CR_HIST_N];     /* queue wait, upstream, total latency */
     /* the streaming class (gate.h): responses in it now (a gauge, each
      * worker adds its own and takes it out when it exits), moved to it,

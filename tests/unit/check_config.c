@@ -241,6 +241,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->upstream.outage_wait_ms, 5000);
     ck_assert_uint_eq(cfg->upstream.headroom, 12);
     ck_assert_uint_eq(cfg->upstream.streaming_after_ms, 10000);
+    ck_assert_uint_eq(cfg->upstream.tunnel_connections, 1000);
     ck_assert(!cfg->upstream.adaptive.enabled);
     ck_assert_uint_eq(cfg->upstream.adaptive.min, 4);
     ck_assert_uint_eq(cfg->upstream.adaptive.interval_ms, 100);
@@ -264,6 +265,8 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->http.lingering_time_ms, 5000);
     ck_assert_uint_eq(cfg->http.lingering_timeout_ms, 2000);
     ck_assert_uint_eq(cfg->http.max_streams, 128);
+    ck_assert_uint_eq(cfg->http.tunnel_idle_timeout_ms, 600000);
+    ck_assert_uint_eq(cfg->http.tunnel_ping_ms, 30000);
     ck_assert_uint_eq(cfg->http.h2_max_control_frames, 1000);
     ck_assert_uint_eq(cfg->http.h2_max_stalled_streams, 16);
     ck_assert_int_eq(cfg->http.forwarded, CR_FWD_XFF);
@@ -279,6 +282,9 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->tenants.defaults.max_wait_ms, 5000);
     ck_assert_uint_eq(cfg->tenants.defaults.weight, 1);
     ck_assert_uint_eq(cfg->tenants.defaults.streaming, 1000);
+    ck_assert_uint_eq(cfg->tenants.defaults.tunnels, 0);
+    ck_assert_double_eq(cfg->tenants.defaults.tunnel_rate, 0);
+    ck_assert_uint_eq(cfg->tenants.defaults.tunnel_burst, 10);
     ck_assert_uint_eq(cfg->tenants.nlist, 0);
     ck_assert_ptr_null(cfg->tenants.list);
     ck_assert_uint_eq(cfg->tenants.nroutes, 0);
@@ -1337,6 +1343,8 @@ static const struct form forms[] = {
     {HTTP("max_body"), "[]", BASE, "2:13: error: 'max_body' must be a size, got a list"},
     /* durations */
     {HTTP("idle_timeout"), "100ms", BASE, NULL},
+    {HTTP("tunnel_ping"), "0s", BASE, NULL},
+    {HTTP("tunnel_idle_timeout"), "0s", BASE, NULL},
     {HTTP("idle_timeout"), "1d", BASE, NULL},
     {HTTP("idle_timeout"), "5x", BASE,
      "2:17: error: 'idle_timeout': invalid duration '5x': unknown unit 'x' (use us, ms, s, m, "
@@ -1543,6 +1551,8 @@ static const struct form forms[] = {
      "4:13: error: 'headroom' must be an integer between 0 and 50, got '51'"},
     {UPKEY("streaming_after"), "2d", LISTENERS,
      "4:20: error: 'streaming_after' must be a duration between 0 and 1d, got '2d'"},
+    {UPKEY("tunnel_connections"), "100001", LISTENERS,
+     "4:23: error: 'tunnel_connections' must be an integer between 0 and 100000, got '100001'"},
     {UPKEY("adaptive"), "{enabled: true, min: 1, interval: 10ms, min_rtt_interval: 1s, "
                         "tolerance: 100}", LISTENERS, NULL},
     {UPKEY("adaptive"), "{min: 100000, interval: 10s, min_rtt_interval: 1h, tolerance: 400}",
@@ -1666,7 +1676,8 @@ static const struct bad_config bad[] = {
       "lingering_timeout, max_streams, "
       "send_timeout, send_min_rate, h2_max_resets, h2_max_pings, h2_max_settings, "
       "h2_max_empty_frames, "
-      "h2_max_control_frames, h2_max_stalled_streams, forwarded, request_id, traceparent)"}},
+      "h2_max_control_frames, h2_max_stalled_streams, forwarded, request_id, traceparent, "
+      "tunnel_idle_timeout, tunnel_ping)"}},
     {"log:\n  acces: off\n" BASE, {"2:3: error: unknown key 'acces' (did you mean 'access'?)"}},
     {"log: stderr\n" BASE, {"1:6: error: 'log' must be a mapping, got 'stderr'"}},
     {"http: []\n" BASE, {"1:7: error: 'http' must be a mapping, got a list"}},
