@@ -198,11 +198,15 @@ static void on_others(evutil_socket_t fd, short what, void *arg)
 static void send_upstream(struct cr_gate *g, struct cr_request *r)
 {
     atomic_fetch_add(&tstats(g, r)->admitted, 1);
-    if (cr_pool_place(g->w->pool, r) < 0) {
+    int rc = cr_pool_place(g->w->pool, r);
+    if (rc < 0) {
         /* capacity said yes and no connection has room: only a connection
-         * lost between the two can do that */
+         * lost between the two can do that; or a tunnel that no upstream
+         * connection can carry */
         cr_admit_done(g->admit, &r->admit, cr_now_us());
-        cr_request_be_respond(r, 502, "upstream connection lost", NULL);
+        cr_request_be_respond(
+            r, 502, rc == CR_EPROTO ? "upstream takes no websocket" : "upstream connection lost",
+            NULL);
     }
     publish(g);
 }

@@ -41,12 +41,15 @@ static uint64_t jitter(struct cr_pool *p, uint64_t ms)
 
 /* ------------------------------------------------------------ placement */
 
-/* The connection with the most free streams, or NULL. */
-static struct cr_upconn *pick(struct cr_pool *p)
+/* The connection with the most free streams, or NULL; for a tunnel
+ * (r->upgrade), only among those that take extended CONNECT. */
+static struct cr_upconn *pick(struct cr_pool *p, const struct cr_request *r)
 {
     struct cr_upconn *best = NULL;
     uint32_t best_room = 0;
     for (size_t i = 0; i < p->nslots; i++) {
+        if (r->upgrade && !cr_upconn_ext_connect(p->slots[i].c))
+            continue;
         uint32_t room = cr_upconn_room(p->slots[i].c);
         if (room > best_room) {
             best = p->slots[i].c;
@@ -69,8 +72,14 @@ uint32_t cr_pool_capacity(const struct cr_pool *p)
 
 int cr_pool_place(struct cr_pool *p, struct cr_request *r)
 {
-    struct cr_upconn *c = pick(p);
-    return c ? cr_upconn_submit(c, r) : CR_EAGAIN;
+    struct cr_upconn *c = pick(p, r);
+    if (c)
+        return cr_upconn_submit(c, r);
+    if (r->upgrade)
+        for (size_t i = 0; i < p->nslots; i++)
+            if (cr_upconn_ext_connect(p->slots[i].c))
+                return CR_EAGAIN;
+    return r->upgrade ? CR_EPROTO : CR_EAGAIN; /* a tunnel no connection can carry */
 }
 
 /* Will some connection be able to take streams soon? A connection being
@@ -235,7 +244,7 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
         for (size_t i = 0; i < p->nslots; i++)
             if (cr_upconn_check_hangup(p->slots[i].c))
                 cr_gate_capacity_changed(p->w->gate);
-        struct cr_upconn *c = pick(p);
+        struct cr_upconn *c = pick(p, r);
         r->retries++;
         if (r->up_addr > 0)
             atomic_fetch_add_explicit(&p->w->upstats[r->up_addr - 1].retries, 1,

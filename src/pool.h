@@ -67,9 +67,12 @@ bool cr_pool_available(const struct cr_pool *p);
 uint64_t cr_pool_outage_until(const struct cr_pool *p);
 
 /* Puts an admitted request (be_held set) on the connection with the most
- * room, which holds it from now on (CR_REQ_UPSTREAM). Returns 0, or
- * CR_EAGAIN (no connection has room) or CR_ENOMEM: r is then untouched and
- * the caller answers it. */
+ * room, which holds it from now on (CR_REQ_UPSTREAM). A tunnel (r->upgrade)
+ * goes only on an HTTP/2 connection whose peer takes extended CONNECT
+ * (cr_upconn_ext_connect), as such a stream. Returns 0, or CR_EAGAIN (no
+ * connection has room), CR_EPROTO (a tunnel, and no connection takes
+ * extended CONNECT) or CR_ENOMEM: r is then untouched and the caller
+ * answers it. */
 int cr_pool_place(struct cr_pool *p, struct cr_request *r);
 
 /* r, placed earlier, is being given up (its client left, or it is answered

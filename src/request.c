@@ -665,7 +665,7 @@ void cr_request_submit(struct cr_request *r)
 bool cr_request_body_too_large(const struct cr_request *r, int64_t len)
 {
     uint64_t max = r->w->cfg->http.max_body;
-    return max && len > 0 && (uint64_t)len > max;
+    return max && len > 0 && (uint64_t)len > max && !r->upgrade; /* a tunnel's bytes are no body */
 }
 
 int cr_request_body(struct cr_request *r, const void *data, size_t len)

@@ -109,6 +109,7 @@ struct cr_request {
      * read-only afterwards. The body: the front end writes req_body through
      * cr_request_body, the upstream drains it (req_sent). */
     char *method, *scheme, *authority, *path;
+    const char *upgrade; /* tunnel protocol ("websocket"): a tunnel, not a request; NULL otherwise */
     struct cr_hdrs hdrs;
     int64_t req_clen;           /* -1 when unknown */
     bool has_body;              /* a body follows the head */
@@ -263,8 +264,8 @@ void cr_request_set_state(struct cr_request *r, enum cr_req_state s);
 bool cr_request_can_go(enum cr_req_state from, enum cr_req_state to);
 
 /* Whether a body of len bytes (-1: not known yet) is over http.max_body
- * (0: unlimited): the front ends refuse a declared length with 413 before
- * reading it, cr_request_body the bytes as they come. */
+ * (0: unlimited; never for a tunnel, r->upgrade): the front ends refuse a declared length with 413
+ * before reading it, cr_request_body the bytes as they come. */
 bool cr_request_body_too_large(const struct cr_request *r, int64_t len);
 
 /* Body bytes from the client; then the end of the body. Returns 0,

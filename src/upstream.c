@@ -169,6 +169,11 @@ uint32_t cr_upconn_inflight(const struct cr_upconn *u)
     return u->inflight;
 }
 
+bool cr_upconn_ext_connect(const struct cr_upconn *u)
+{
+    return u->codec == &cr_up_h2 && u->ng && u->ext_connect;
+}
+
 int64_t cr_upconn_id(const struct cr_upconn *u)
 {
     return u->id;

@@ -56,6 +56,10 @@ void cr_upconn_unpublish(struct cr_upconn *u);
 uint32_t cr_upconn_room(const struct cr_upconn *u);
 /* Streams on it now. */
 uint32_t cr_upconn_inflight(const struct cr_upconn *u);
+/* Whether it can carry a tunnel (r->upgrade) as an RFC 8441 extended
+ * CONNECT stream: an HTTP/2 connection whose peer sent
+ * SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (its latest SETTINGS). */
+bool cr_upconn_ext_connect(const struct cr_upconn *u);
 /* A number identifying this connection (changes on each reconnect). */
 int64_t cr_upconn_id(const struct cr_upconn *u);
 /* Whether the connection proved that the upstream serves on it: it
