@@ -54,7 +54,8 @@ static void usage(FILE *f, int full)
         "              [--max-streams N] [--service-time MS] [--work-after-reset]\n"
         "              [--refuse-after-data N] [--stats-file PATH]\n"
         "              [--count-header NAME] [--quiet]\n"
-        "              [--knee K [--knee-slope MS] [--knee-after SECONDS:K2]]\n",
+        "              [--knee K [--knee-slope MS] [--knee-after SECONDS:K2]]\n"
+        "              [--ws-ping MS] [--ws-refuse STATUS] [--connect-protocol]\n",
         f);
     if (!full) {
         fputs("(--help for more)\n", f);
@@ -83,6 +84,10 @@ static void usage(FILE *f, int full)
           "                           arrives with more than K in flight (itself counted)\n"
           "                           waits --knee-slope MS (1) more per request above K\n"
           "  --knee-after S:K2        the knee becomes K2 S seconds after the start\n"
+          "  --ws-ping MS             ping every WebSocket every MS ms\n"
+          "  --ws-refuse STATUS       answer WebSocket upgrades (HTTP/1.1) with STATUS\n"
+          "  --connect-protocol       HTTP/2: SETTINGS_ENABLE_CONNECT_PROTOCOL=1; extended\n"
+          "                           CONNECT with :protocol websocket is a WebSocket\n"
           "\n"
           "Endpoints (any method):\n"
           "  /               JSON: ok, method, path, protocol, conn, conn_requests\n"
@@ -91,7 +96,10 @@ static void usage(FILE *f, int full)
           "  /delay/MS       the / answer, MS ms late (on top of --service-time)\n"
           "  /status/CODE    that status (200-599), tiny JSON body\n"
           "  /headers        JSON of the request's header fields and :method/:path/:version\n"
-          "  /__stats        JSON counters; ?reset=1 then zeroes requests and max_inflight\n",
+          "  /__stats        JSON counters; ?reset=1 then zeroes requests and max_inflight\n"
+          "WebSocket (any path): HTTP/1.1 GET with Upgrade: websocket, or (with\n"
+          "--connect-protocol) HTTP/2 CONNECT with :protocol websocket: an echo of\n"
+          "text/binary frames; pings answered; a close answered with the same code.\n",
           f);
 }
 
@@ -162,6 +170,9 @@ enum {
     OPT_KNEE,
     OPT_KNEE_SLOPE,
     OPT_KNEE_AFTER,
+    OPT_WS_PING,
+    OPT_WS_REFUSE,
+    OPT_CONNECT_PROTOCOL,
     OPT_HELP
 };
 
@@ -238,6 +249,19 @@ static int apply_opt(struct tu_opts *o, int c, const char *arg)
         o->knee2 = (uint32_t)k2;
         return 0;
     }
+    case OPT_WS_PING:
+        if (parse_num(arg, 1, 3600000, &v) != 0)
+            break;
+        o->ws_ping_ms = v;
+        return 0;
+    case OPT_WS_REFUSE:
+        if (parse_num(arg, 200, 599, &v) != 0)
+            break;
+        o->ws_refuse = (int)v;
+        return 0;
+    case OPT_CONNECT_PROTOCOL:
+        o->connect_protocol = 1;
+        return 0;
     case OPT_SERVICE:
         if (parse_num(arg, 0, 3600000, &v) != 0)
             break;
@@ -269,6 +293,9 @@ static int parse_args(int argc, char **argv, struct tu_opts *o)
         {"knee", required_argument, NULL, OPT_KNEE},
         {"knee-slope", required_argument, NULL, OPT_KNEE_SLOPE},
         {"knee-after", required_argument, NULL, OPT_KNEE_AFTER},
+        {"ws-ping", required_argument, NULL, OPT_WS_PING},
+        {"ws-refuse", required_argument, NULL, OPT_WS_REFUSE},
+        {"connect-protocol", no_argument, NULL, OPT_CONNECT_PROTOCOL},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };

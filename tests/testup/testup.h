@@ -67,6 +67,13 @@ struct tu_opts {
     uint64_t knee_slope_ms;
     uint64_t knee_after_s; /* 0: the knee never moves */
     uint32_t knee2;
+    /* WebSocket (testup_ws): --ws-ping MS (0: none), --ws-refuse STATUS
+     * (HTTP/1.1 upgrades answered STATUS instead of 101; 0: accepted),
+     * --connect-protocol (HTTP/2: SETTINGS_ENABLE_CONNECT_PROTOCOL=1 and
+     * extended CONNECT :protocol websocket streams accepted) */
+    uint64_t ws_ping_ms;
+    int ws_refuse;
+    int connect_protocol;
 };
 
 struct tu_conn;

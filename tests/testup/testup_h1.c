@@ -3,12 +3,14 @@
 
 #include <http_parser.h>
 #include <inttypes.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
 #include "testup.h"
 #include "testup_req.h"
+#include "testup_ws.h"
 
 #define TU_H1_MAX_QUEUE 64      /* pipelined requests parsed ahead */
 #define TU_H1_CHUNK (64 * 1024) /* body bytes appended per step */
@@ -32,7 +34,21 @@ struct tu_h1 {
     unsigned paused : 1;
     unsigned stop : 1; /* parse no more: the last request has been read */
     int bad;           /* answer this status (400/431) once the queue is empty */
+    struct tu_ws *ws;  /* after a 101: the connection is this WebSocket */
 };
+
+/* Whether req is a WebSocket opening handshake: GET, Upgrade: websocket,
+ * Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key (http_parser has
+ * already seen "Connection: upgrade"). */
+static int is_ws_handshake(const struct tu_req *req)
+{
+    const char *up = tu_req_header(req, "upgrade");
+    const char *v = tu_req_header(req, "sec-websocket-version");
+    const char *key = tu_req_header(req, "sec-websocket-key");
+
+    return strcmp(tu_req_method(req), "GET") == 0 && up != NULL && strcasecmp(up, "websocket") == 0 &&
+           v != NULL && strcmp(v, "13") == 0 && key != NULL && key[0] != '\0' && strlen(key) < 64;
+}
 
 static int hbuf_add(struct tu_hbuf *b, const char *s, size_t len)
 {
@@ -245,10 +261,14 @@ static int parse(struct tu_h1 *h1, int *progress)
         if (e != HPE_OK && e != HPE_PAUSED)
             return parse_failed(h1);
         if (h1->parser.upgrade && h1->cur == NULL) {
-            /* CONNECT or Upgrade, complete: the parser stops here. Answer
-             * it, then close; what follows is not HTTP/1.1. */
+            /* CONNECT or Upgrade, complete: the parser stops here. A
+             * WebSocket handshake becomes a WebSocket once answered;
+             * anything else is answered, then the connection closes: what
+             * follows is not HTTP/1.1. */
             h1->stop = 1;
-            if (h1->tail)
+            if (h1->tail && is_ws_handshake(h1->tail))
+                tu_req_link(h1->tail)->ws = 1;
+            else if (h1->tail)
                 tu_req_link(h1->tail)->last = 1;
         } else if (e == HPE_PAUSED) {
             h1->paused = 1;
@@ -265,6 +285,8 @@ static const char *reason(int status)
     switch (status) {
     case 100:
         return "Continue";
+    case 101:
+        return "Switching Protocols";
     case 200:
         return "OK";
     case 201:
@@ -381,6 +403,72 @@ static int write_bad(struct tu_h1 *h1)
     return 0;
 }
 
+static void ws_ping(struct tu_ws *ws, void *arg)
+{
+    struct tu_h1 *h1 = arg;
+
+    if (!tu_conn_is_open(h1->conn) || tu_conn_output_full(h1->conn))
+        return;
+    if (tu_ws_ping(ws, tu_conn_output(h1->conn)) != 0)
+        tu_conn_close(h1->conn, "out of memory");
+}
+
+/* Answers the WebSocket handshake req (at the head of the queue, ready):
+ * 101 and the connection becomes a WebSocket, or --ws-refuse's status and
+ * the connection closes. Frees req. */
+static int write_upgrade(struct tu_h1 *h1, struct tu_req *req)
+{
+    struct evbuffer *out = tu_conn_output(h1->conn);
+    const char *proto = tu_req_header(req, "sec-websocket-protocol");
+    int refuse = h1->srv->opts.ws_refuse;
+    char accept[29];
+    int r;
+
+    queue_remove(h1, req);
+    tu_req_answered(req);
+    if (refuse) {
+        static const char body[] = "{\"error\":\"websocket refused\"}\n";
+        r = evbuffer_add_printf(out,
+                                "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+                                "content-length: %zu\r\nconnection: close\r\n\r\n%s",
+                                refuse, reason(refuse), sizeof(body) - 1, body);
+        tu_req_free(req);
+        tu_conn_close_after_flush(h1->conn);
+        return r < 0 ? CR_ENOMEM : 0;
+    }
+    tu_ws_accept(tu_req_header(req, "sec-websocket-key"),
+                 strlen(tu_req_header(req, "sec-websocket-key")), accept);
+    r = evbuffer_add_printf(out,
+                            "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+                            "connection: upgrade\r\nsec-websocket-accept: %s\r\n",
+                            accept);
+    if (r >= 0 && proto != NULL) /* the first one offered */
+        r = evbuffer_add_printf(out, "sec-websocket-protocol: %.*s\r\n",
+                                (int)strcspn(proto, ", \t"), proto);
+    if (r >= 0)
+        r = evbuffer_add(out, "\r\n", 2);
+    tu_req_free(req);
+    if (r < 0)
+        return CR_ENOMEM;
+    h1->ws = tu_ws_new(h1->srv, ws_ping, h1);
+    return h1->ws ? 0 : CR_ENOMEM;
+}
+
+/* The connection is a WebSocket: echoes the whole frames received. */
+static int ws_pump(struct tu_h1 *h1)
+{
+    int rv;
+
+    if (tu_conn_output_full(h1->conn))
+        return 0;
+    rv = tu_ws_feed(h1->ws, tu_conn_input(h1->conn), tu_conn_output(h1->conn));
+    if (rv == 1 || rv == -1) {
+        tu_conn_close_after_flush(h1->conn);
+        return 0;
+    }
+    return rv;
+}
+
 /* Writes answers in order while the output has room. */
 static int pump(struct tu_h1 *h1, int *progress)
 {
@@ -399,6 +487,10 @@ static int pump(struct tu_h1 *h1, int *progress)
         }
         if (!tu_req_ready(req))
             return 0;
+        if (l->ws) {
+            *progress = 1;
+            return write_upgrade(h1, req);
+        }
         if (!l->head_sent) {
             rv = write_head(h1, req);
             if (rv != 0)
@@ -442,6 +534,8 @@ static int drive(struct tu_h1 *h1)
             http_parser_pause(&h1->parser, 0);
             h1->paused = 0;
         }
+        if (h1->ws)
+            return ws_pump(h1);
         rv = parse(h1, &progress);
         if (rv == 0 && tu_conn_is_open(h1->conn))
             rv = pump(h1, &progress);
@@ -490,7 +584,7 @@ static int h1_want_read(void *state)
 {
     const struct tu_h1 *h1 = state;
 
-    return !h1->stop && !h1->paused;
+    return (!h1->stop || h1->ws != NULL) && !h1->paused;
 }
 
 static void h1_free(void *state)
@@ -502,6 +596,7 @@ static void h1_free(void *state)
         queue_remove(h1, req);
         tu_req_free(req);
     }
+    tu_ws_free(h1->ws);
     free(h1->field.p);
     free(h1->value.p);
     free(h1);

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "testup.h"
 #include "testup_req.h"
+#include "testup_ws.h"
 
 #define TU_H2_STREAM_WINDOW (256 * 1024)
 #define TU_H2_CONN_WINDOW (1024 * 1024)
@@ -60,6 +61,26 @@ static int reset_stream(struct tu_h2 *h2, int32_t stream_id)
     return nghttp2_is_fatal(rv) ? CR_ENOMEM : 0;
 }
 
+/* The data provider of a WebSocket stream: what the echo produced; the
+ * stream ends once the WebSocket has ended (or the client ended its side)
+ * and everything has been sent. */
+static ssize_t ws_read(struct tu_req_link *l, uint8_t *buf, size_t length, uint32_t *data_flags)
+{
+    size_t n = evbuffer_get_length(l->ws_out);
+
+    if (n > length)
+        n = length;
+    if (n > 0)
+        evbuffer_remove(l->ws_out, buf, n);
+    if (evbuffer_get_length(l->ws_out) == 0 && (l->ws_end || l->ws_eof)) {
+        *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    } else if (n == 0) {
+        l->deferred = 1;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    return (ssize_t)n;
+}
+
 static ssize_t data_read(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t length,
                          uint32_t *data_flags, nghttp2_data_source *source, void *user_data)
 {
@@ -70,6 +91,8 @@ static ssize_t data_read(nghttp2_session *session, int32_t stream_id, uint8_t *b
     (void)session;
     (void)stream_id;
 
+    if (l->ws)
+        return ws_read(l, buf, length, data_flags);
     if (n > length)
         n = length;
     if (n > 0) {
@@ -143,6 +166,113 @@ static int kick(struct tu_h2 *h2, struct tu_req *req)
 
 static void ready_cb(struct tu_req *req, void *arg);
 
+/* Resumes a WebSocket stream's data once there is something to send or
+ * the stream is to end. Returns 0 or CR_ENOMEM. */
+static int ws_resume(struct tu_h2 *h2, struct tu_req_link *l)
+{
+    if (!l->deferred || (evbuffer_get_length(l->ws_out) == 0 && !l->ws_end && !l->ws_eof))
+        return 0;
+    l->deferred = 0;
+    return nghttp2_session_resume_data(h2->session, l->stream_id) == NGHTTP2_ERR_NOMEM ? CR_ENOMEM
+                                                                                      : 0;
+}
+
+static int flush(struct tu_h2 *h2);
+
+static void ws_ping(struct tu_ws *ws, void *arg)
+{
+    struct tu_req_link *l = tu_req_link(arg);
+    struct tu_h2 *h2 = l->ws_owner;
+    int rv;
+
+    if (!tu_conn_is_open(h2->conn) || l->ws_end || l->ws_eof)
+        return;
+    rv = tu_ws_ping(ws, l->ws_out);
+    if (rv == 0)
+        rv = ws_resume(h2, l);
+    if (rv == 0)
+        rv = flush(h2);
+    if (rv != 0) {
+        tu_conn_close(h2->conn, "HTTP/2 error");
+        return;
+    }
+    tu_conn_update(h2->conn);
+}
+
+/* Whether req is an extended CONNECT for a WebSocket (RFC 8441) that
+ * testup accepts (--connect-protocol). */
+static int is_ws_connect(const struct tu_h2 *h2, const struct tu_req *req)
+{
+    const char *p = tu_req_header(req, ":protocol");
+
+    return h2->srv->opts.connect_protocol && strcmp(tu_req_method(req), "CONNECT") == 0 &&
+           p != NULL && strcmp(p, "websocket") == 0;
+}
+
+/* Accepts an extended CONNECT stream: :status 200 (and the first
+ * Sec-WebSocket-Protocol offered) without END_STREAM; the DATA both ways
+ * is the WebSocket. Returns 0 or CR_ENOMEM. */
+static int ws_start(struct tu_h2 *h2, struct tu_req *req)
+{
+    struct tu_req_link *l = tu_req_link(req);
+    const char *proto = tu_req_header(req, "sec-websocket-protocol");
+    nghttp2_data_provider prd = {.source = {.ptr = req}, .read_callback = data_read};
+    nghttp2_nv nva[2] = {TU_NV(":status", "200", 3)};
+    size_t nvlen = 1;
+
+    l->ws = 1;
+    l->ws_owner = h2;
+    l->ws_in = evbuffer_new();
+    l->ws_out = evbuffer_new();
+    if (l->ws_in == NULL || l->ws_out == NULL)
+        return CR_ENOMEM;
+    l->ws_state = tu_ws_new(h2->srv, ws_ping, req);
+    if (l->ws_state == NULL)
+        return CR_ENOMEM;
+    if (proto != NULL) {
+        nghttp2_nv p = TU_NV("sec-websocket-protocol", proto, strcspn(proto, ", \t"));
+        nva[nvlen++] = p;
+    }
+    l->head_sent = 1;
+    tu_req_answered(req); /* a tunnel, not a request in flight */
+    if (nghttp2_submit_response(h2->session, l->stream_id, nva, nvlen, &prd) != 0)
+        return reset_stream(h2, l->stream_id);
+    return 0;
+}
+
+/* Frees what ws_start made. */
+static void ws_free(struct tu_req *req)
+{
+    struct tu_req_link *l = tu_req_link(req);
+
+    tu_ws_free(l->ws_state);
+    if (l->ws_in)
+        evbuffer_free(l->ws_in);
+    if (l->ws_out)
+        evbuffer_free(l->ws_out);
+    l->ws_state = NULL;
+    l->ws_in = l->ws_out = NULL;
+}
+
+/* WebSocket bytes from the client: echoed through tu_ws. Returns 0 or
+ * CR_ENOMEM. */
+static int ws_data(struct tu_h2 *h2, struct tu_req *req, const uint8_t *data, size_t len)
+{
+    struct tu_req_link *l = tu_req_link(req);
+    int rv;
+
+    if (l->ws_end)
+        return 0;
+    if (evbuffer_add(l->ws_in, data, len) != 0)
+        return CR_ENOMEM;
+    rv = tu_ws_feed(l->ws_state, l->ws_in, l->ws_out);
+    if (rv == 1 || rv == -1) {
+        l->ws_end = 1;
+        rv = 0;
+    }
+    return rv == 0 ? ws_resume(h2, l) : rv;
+}
+
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     struct tu_h2 *h2 = user_data;
@@ -199,8 +329,24 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     req = stream_req(h2, frame->hd.stream_id);
     if (req == NULL)
         return 0;
-    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+    if (tu_req_link(req)->ws) {
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+            tu_req_link(req)->ws_eof = 1;
+            rv = ws_resume(h2, tu_req_link(req));
+        }
+        return rv == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
         rv = tu_req_head_done(req);
+        if (rv == 0 && is_ws_connect(h2, req)) {
+            rv = ws_start(h2, req);
+            if (rv == 0 && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+                tu_req_link(req)->ws_eof = 1;
+                rv = ws_resume(h2, tu_req_link(req));
+            }
+            return rv == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+    }
     if (rv == 0 && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         rv = tu_req_body_done(req);
     if (rv == 0)
@@ -229,6 +375,10 @@ static int on_data_chunk_recv(nghttp2_session *session, uint8_t flags, int32_t s
         rv = nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id,
                                        NGHTTP2_REFUSED_STREAM);
         return nghttp2_is_fatal(rv) ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+    }
+    if (tu_req_link(req)->ws) { /* consumed at once: the echo is not held back */
+        nghttp2_session_consume(session, stream_id, len);
+        return ws_data(h2, req, data, len) == 0 ? 0 : NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     before = tu_req_buffered(req);
     rv = tu_req_body_in(req, data, len);
@@ -273,6 +423,7 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     h2->conn_unconsumed += tu_req_buffered(req) + tu_req_link(req)->to_consume;
     nghttp2_session_set_stream_user_data(session, stream_id, NULL);
     list_remove(h2, req);
+    ws_free(req);
     tu_req_free(req);
     return 0;
 }
@@ -414,7 +565,8 @@ fail_opt:
 static int h2_open(struct tu_conn *conn, void **state)
 {
     struct tu_h2 *h2 = calloc(1, sizeof(*h2));
-    nghttp2_settings_entry iv[2];
+    nghttp2_settings_entry iv[3];
+    size_t niv = 2;
     int rv;
 
     if (h2 == NULL)
@@ -428,7 +580,11 @@ static int h2_open(struct tu_conn *conn, void **state)
     iv[0].value = h2->srv->opts.max_streams;
     iv[1].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
     iv[1].value = TU_H2_STREAM_WINDOW;
-    if (nghttp2_submit_settings(h2->session, NGHTTP2_FLAG_NONE, iv, 2) != 0 ||
+    if (h2->srv->opts.connect_protocol) {
+        iv[niv].settings_id = NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL;
+        iv[niv++].value = 1;
+    }
+    if (nghttp2_submit_settings(h2->session, NGHTTP2_FLAG_NONE, iv, niv) != 0 ||
         nghttp2_session_set_local_window_size(h2->session, NGHTTP2_FLAG_NONE, 0,
                                               TU_H2_CONN_WINDOW) != 0) {
         rv = CR_ENOMEM;
@@ -453,6 +609,7 @@ static void h2_free(void *state)
     while (h2->reqs) {
         struct tu_req *req = h2->reqs;
         list_remove(h2, req);
+        ws_free(req);
         tu_req_free(req);
     }
     free(h2);

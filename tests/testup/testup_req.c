@@ -569,6 +569,18 @@ size_t tu_req_buffered(const struct tu_req *req)
     return req->route == TU_ROUTE_ECHO && req->body ? evbuffer_get_length(req->body) : 0;
 }
 
+const char *tu_req_header(const struct tu_req *req, const char *name)
+{
+    const struct tu_hdr *h = find_header(req, name, strlen(name));
+
+    return h ? h->value : NULL;
+}
+
+const char *tu_req_method(const struct tu_req *req)
+{
+    return req->method ? req->method : "";
+}
+
 int tu_req_is_echo(const struct tu_req *req)
 {
     return req->route == TU_ROUTE_ECHO;

@@ -32,6 +32,7 @@
 
 struct tu_server;
 struct tu_req;
+struct tu_ws;
 
 /* The answer may now start; called from the request's timer only. The
  * callback may free the request. */
@@ -48,7 +49,13 @@ struct tu_req_link {
     unsigned deferred : 1;      /* HTTP/2 data provider returned DEFERRED */
     unsigned last : 1;          /* HTTP/1.x: close the connection after this answer */
     unsigned http10 : 1;        /* HTTP/1.0 request */
+    unsigned ws : 1;            /* a WebSocket handshake (upgrade / extended CONNECT) */
+    unsigned ws_eof : 1;        /* HTTP/2 WebSocket: the client's END_STREAM came */
+    unsigned ws_end : 1;        /* HTTP/2 WebSocket: end the stream once ws_out is sent */
     size_t to_consume;          /* HTTP/2 echo bytes sent, window not yet returned */
+    struct tu_ws *ws_state;     /* HTTP/2 WebSocket echo (owned by the front end) */
+    struct evbuffer *ws_in, *ws_out; /* HTTP/2 WebSocket bytes (owned by the front end) */
+    void *ws_owner;                  /* HTTP/2 WebSocket: the front end */
 };
 
 /* Creates a request on connection number conn_seq, the conn_index-th
@@ -91,6 +98,12 @@ int tu_req_body_done(struct tu_req *req);
 
 /* Request body bytes received and not yet passed to the answer. */
 size_t tu_req_buffered(const struct tu_req *req);
+
+/* The value of header field name (lower case; repeated fields joined with
+ * ", "), NUL-terminated and owned by req, or NULL. */
+const char *tu_req_header(const struct tu_req *req, const char *name);
+/* The method ("" before tu_req_set_method). */
+const char *tu_req_method(const struct tu_req *req);
 
 int tu_req_is_echo(const struct tu_req *req);
 int tu_req_body_is_done(const struct tu_req *req);

@@ -77,6 +77,22 @@ static int by_json(const struct tu_stats *st, struct evbuffer *out)
     return bad ? CR_ENOMEM : 0;
 }
 
+/* ,"ws_open":N,...,"ws_close_codes":{...}. Returns 0 or -1. */
+static int ws_json(const struct tu_stats *st, struct evbuffer *out)
+{
+    int bad = evbuffer_add_printf(out,
+                                  ",\"ws_open\":%" PRIu64 ",\"ws_peak\":%" PRIu64
+                                  ",\"ws_total\":%" PRIu64 ",\"ws_bytes\":%" PRIu64
+                                  ",\"ws_close_codes\":{",
+                                  st->ws_open, st->ws_peak, st->ws_total, st->ws_bytes) < 0;
+
+    for (size_t i = 0; i < st->nws_close && !bad; i++)
+        bad |= evbuffer_add_printf(out, "%s\"%u\":%" PRIu64, i ? "," : "", st->ws_close[i].code,
+                                   st->ws_close[i].n) < 0;
+    bad |= evbuffer_add(out, "}", 1) != 0;
+    return bad ? -1 : 0;
+}
+
 int tu_stats_json(const struct tu_stats *st, const char *count_header, struct evbuffer *out)
 {
     int n = evbuffer_add_printf(
@@ -86,6 +102,8 @@ int tu_stats_json(const struct tu_stats *st, const char *count_header, struct ev
         ",\"h2_connections\":%" PRIu64 ",\"h1_connections\":%" PRIu64,
         st->connections_accepted, st->connections_open, st->requests, st->inflight,
         st->max_inflight, st->h2_connections, st->h1_connections);
+    if (n >= 0)
+        n = ws_json(st, out);
     if (n < 0 || (count_header != NULL && by_json(st, out) != 0))
         return CR_ENOMEM;
     return evbuffer_add(out, "}", 1) == 0 ? 0 : CR_ENOMEM;

@@ -19,6 +19,14 @@ struct tu_by_value {
     uint64_t n;
 };
 
+/* ws_close_codes: distinct close codes kept (later ones are not counted). */
+#define TU_WS_CODES_MAX 16
+
+struct tu_ws_code {
+    unsigned code;
+    uint64_t n;
+};
+
 struct tu_stats {
     uint64_t connections_accepted;
     uint64_t connections_open;
@@ -31,6 +39,12 @@ struct tu_stats {
     struct tu_by_value by[TU_BY_MAX];
     size_t nby;
     uint64_t by_other, by_none; /* past TU_BY_MAX values; without the field */
+    /* WebSockets (testup_ws), since start: open now, the most open at
+     * once, opened, payload bytes of the client's data frames, and the
+     * close frames the clients sent, by code */
+    uint64_t ws_open, ws_peak, ws_total, ws_bytes;
+    struct tu_ws_code ws_close[TU_WS_CODES_MAX];
+    size_t nws_close;
 };
 
 /* A request's head arrived: counts it and raises the in-flight mark. */
@@ -50,7 +64,8 @@ void tu_stats_reset(struct tu_stats *st);
 /* Appends the one-line JSON object (no newline) to out; with
  * --count-header (count_header not NULL) it ends with
  * "by_header":{"VALUE":N,...,"(other)":N,"(none)":N}, the last two only
- * when not zero.
+ * when not zero. The WebSocket counters come before it: "ws_open",
+ * "ws_peak", "ws_total", "ws_bytes" and "ws_close_codes":{"1000":N,...}.
  * Returns 0 or CR_ENOMEM. */
 int tu_stats_json(const struct tu_stats *st, const char *count_header, struct evbuffer *out);
 
