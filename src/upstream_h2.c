@@ -117,12 +117,12 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
         }
         if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
             r->resp_eof = true;
-        /* a tunnel accepted (RFC 8441 5: any 2xx), and the stream goes on */
-        if (r->upgrade && r->state < CR_REQ_RESPONDING && r->status >= 200 && r->status < 300 &&
-            !r->resp_eof)
-            r->status = 101;
-        if (r->state < CR_REQ_RESPONDING && r->status >= 200)
+        if (r->state < CR_REQ_RESPONDING && r->status >= 200) {
+            /* a tunnel accepted (RFC 8441 5: any 2xx), the stream going on */
+            if (r->upgrade && r->status < 300 && !r->resp_eof)
+                r->status = 101;
             cr_up_response_head(r);
+        }
         if (r->resp_eof)
             cr_request_notify_end(r);
         break;

@@ -33,25 +33,24 @@ static void teardown(void)
 /* testup on T->uport with the extra arguments (NULL-terminated: none or
  * "--connect-protocol"), then corral in front of it, once both workers
  * have connected. */
-static void start(const char *extra)
+static pid_t start(const char *extra)
 {
     ck_assert_int_gt(h_testup_start(T, T->uport, "--quiet", extra, NULL), 0);
     const char *cfg = h_config_write(T, "corral.yaml", H_CONFIG_BASE);
-    ck_assert_int_gt(h_corral_start(T, cfg, T->port), 0);
+    pid_t master = h_corral_start(T, cfg, T->port);
+    ck_assert_int_gt(master, 0);
     const char *up[] = {"connected (h2", NULL};
     ck_assert_msg(h_wait_file_lines(T->error_log, up, 2, H_START_MS),
                   "the workers did not connect to testup: %s", h_file_tail(T, T->error_log, 2000));
+    return master;
 }
 
 /* h2ws.py with its arguments after the port: its JSON line. */
 static char *h2ws(const char *cmd, const char *a, const char *b)
 {
-    char *argv[] = {(char *)python,
-                    h_strf(T, "%s/tests/integration/h2ws.py", T->srcdir),
-                    (char *)cmd,
-                    h_strf(T, "%d", T->port),
-                    (char *)a,
-                    (char *)b,
+    char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/h2ws.py", T->srcdir),
+                    (char *)cmd,    h_strf(T, "%d", T->port),
+                    (char *)a,      (char *)b,
                     NULL};
     struct h_run r;
     ck_assert_int_eq(h_run(T, argv, 30000, &r), 0);
@@ -63,6 +62,17 @@ static char *h2ws(const char *cmd, const char *a, const char *b)
 static void assert_has(const char *out, const char *needle)
 {
     ck_assert_msg(out && strstr(out, needle), "expected %s in: %s", needle, out);
+}
+
+/* testup's counter `field`, waited for until it is `want` (at most ms). */
+static long testup_wait(const char *field, long want, int ms)
+{
+    long long end = h_now_ms() + ms;
+    long v;
+    while ((v = h_json_long(h_testup_stats(T, T->uport, false), field)) != want &&
+           h_now_ms() < end)
+        h_sleep_ms(50);
+    return v;
 }
 
 /* RFC 8441 3: SETTINGS_ENABLE_CONNECT_PROTOCOL (8) = 1 in corral's SETTINGS. */
@@ -87,6 +97,69 @@ START_TEST(other_connects_refused)
 }
 END_TEST
 
+/* wsh2.py (the wsecho branch's RFC 8441 client) through corral: its JSON
+ * line; exit 0 means every message came back and the stream ended as it
+ * should. */
+static char *wsh2(const char *n, const char *size, const char *close_code)
+{
+    char *argv[] = {(char *)python,
+                    h_strf(T, "%s/tests/integration/wsh2.py", T->srcdir),
+                    "127.0.0.1",
+                    h_strf(T, "%d", T->port),
+                    "/ws",
+                    "--sni",
+                    "edge.test",
+                    "--ca",
+                    h_strf(T, "%s/ca.crt", T->certs),
+                    "--protocol",
+                    "chat",
+                    "-n",
+                    (char *)n,
+                    "--size",
+                    (char *)size,
+                    close_code ? "--close" : NULL,
+                    (char *)close_code,
+                    NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 30000, &r), 0);
+    ck_assert_msg(!r.timed_out && r.exit_code == 0, "wsh2.py: exit %d: %s %s", r.exit_code, r.out,
+                  r.err);
+    return r.out;
+}
+
+/* Messages (small and 200 KB, more than a window) echo through corral onto
+ * the pool's extended CONNECT; the client's END_STREAM, and its close
+ * frame, end the upstream's stream (testup's ws_open back to 0), the
+ * subprotocol is answered, and the access log has the tunnel. */
+START_TEST(echo_over_extended_connect)
+{
+    start("--connect-protocol");
+    char *out = wsh2("20", "16", NULL);
+    assert_has(out, "\"status\": 200");
+    assert_has(out, "\"echoed\": 20");
+    assert_has(out, "\"protocol\": \"chat\"");
+    out = wsh2("5", "200000", "4000");
+    assert_has(out, "\"echoed\": 5");
+    assert_has(out, "\"close_code\": 4000");
+    ck_assert_int_eq(testup_wait("ws_total", 2, 3000), 2);
+    ck_assert_int_eq(testup_wait("ws_open", 0, 5000), 0);
+    const char *line[] = {"\"method\":\"CONNECT\"", "\"path\":\"/ws\"", NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, line, 5000), "no tunnel line: %s",
+                  h_file_tail(T, T->access_log, 2000));
+}
+END_TEST
+
+/* The client's RST_STREAM ends the upstream's stream too. */
+START_TEST(client_reset_ends_upstream_stream)
+{
+    start("--connect-protocol");
+    char *out = h2ws("echo", "3", "rst");
+    assert_has(out, "\"echoed\": 3");
+    ck_assert_int_eq(testup_wait("ws_total", 1, 3000), 1);
+    ck_assert_int_eq(testup_wait("ws_open", 0, 5000), 0);
+}
+END_TEST
+
 /* Without --connect-protocol the pool has no connection that takes
  * extended CONNECT: the client gets an answer, not a hang. */
 START_TEST(no_extended_connect_upstream)
@@ -94,6 +167,58 @@ START_TEST(no_extended_connect_upstream)
     start(NULL);
     char *out = h2ws("echo", "1", "fin");
     assert_has(out, "\"status\": 502");
+}
+END_TEST
+
+/* The resident memory of master's workers, in KB (summed). */
+static long workers_rss_kb(pid_t master)
+{
+    pid_t kids[H_MAX_PIDS];
+    int n = h_children(master, kids, H_MAX_PIDS);
+    long kb = 0;
+    for (int i = 0; i < n && i < H_MAX_PIDS; i++) {
+        char *st = h_read_file(h_strf(T, "/proc/%d/status", (int)kids[i]), NULL);
+        const char *p = st ? strstr(st, "VmRSS:") : NULL;
+        if (p)
+            kb += atol(p + 6);
+        free(st);
+    }
+    return kb;
+}
+
+/* A client that sends an 8 MB message and reads none of its echo (no
+ * WINDOW_UPDATE): testup echoes all of it (it buffers what it cannot
+ * send), and corral takes of the echo only what the upstream stream's
+ * window lets through, which it reopens only as the client reads: the
+ * workers' memory grows by a small fraction of the message, not by the
+ * message. */
+START_TEST(client_not_reading_is_flow_controlled)
+{
+    pid_t master = start("--connect-protocol");
+    ck_assert_int_eq(h_wait_children(master, 2, 3000, NULL), 2);
+    long before = workers_rss_kb(master);
+    char *out_path = h_path(T, "stall.out");
+    char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/h2ws.py", T->srcdir),
+                    "stall",        h_strf(T, "%d", T->port),
+                    "8388608",      "20",
+                    NULL};
+    ck_assert_int_gt(h_spawn(T, argv, out_path, h_path(T, "stall.err")), 0);
+    const char *done[] = {"\"sent\": ", NULL};
+    ck_assert_msg(h_wait_file_line(out_path, done, 30000), "no stall line: %s",
+                  h_file_tail(T, h_path(T, "stall.err"), 2000));
+    char *out = h_read_file(out_path, NULL);
+    assert_has(out, "\"status\": 200");
+    const char *p = strstr(out, "\"sent\": ");
+    long sent = atol(p + 8);
+    p = strstr(out, "\"received\": ");
+    ck_assert_ptr_nonnull(p);
+    long received = atol(p + 12);
+    free(out);
+    ck_assert_int_eq(sent, 8388608 + 14); /* the whole message went through */
+    ck_assert_msg(received <= 65535, "the client's window let through %ld", received);
+    ck_assert_int_eq(testup_wait("ws_bytes", 8388608, 5000), 8388608); /* testup has it all */
+    long grew = workers_rss_kb(master) - before;
+    ck_assert_msg(grew < 3 * 1024, "the workers grew by %ld KB holding an 8 MB echo", grew);
 }
 END_TEST
 
@@ -105,7 +230,10 @@ static Suite *wsh2_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, settings_enable_connect_protocol);
     tcase_add_test(tc, other_connects_refused);
+    tcase_add_test(tc, echo_over_extended_connect);
+    tcase_add_test(tc, client_reset_ends_upstream_stream);
     tcase_add_test(tc, no_extended_connect_upstream);
+    tcase_add_test(tc, client_not_reading_is_flow_controlled);
     suite_add_tcase(s, tc);
     return s;
 }
