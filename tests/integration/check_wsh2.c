@@ -48,9 +48,12 @@ static pid_t start(const char *extra)
 /* h2ws.py with its arguments after the port: its JSON line. */
 static char *h2ws(const char *cmd, const char *a, const char *b)
 {
-    char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/h2ws.py", T->srcdir),
-                    (char *)cmd,    h_strf(T, "%d", T->port),
-                    (char *)a,      (char *)b,
+    char *argv[] = {(char *)python,
+                    h_strf(T, "%s/tests/integration/h2ws.py", T->srcdir),
+                    (char *)cmd,
+                    h_strf(T, "%d", T->port),
+                    (char *)a,
+                    (char *)b,
                     NULL};
     struct h_run r;
     ck_assert_int_eq(h_run(T, argv, 30000, &r), 0);
@@ -69,8 +72,7 @@ static long testup_wait(const char *field, long want, int ms)
 {
     long long end = h_now_ms() + ms;
     long v;
-    while ((v = h_json_long(h_testup_stats(T, T->uport, false), field)) != want &&
-           h_now_ms() < end)
+    while ((v = h_json_long(h_testup_stats(T, T->uport, false), field)) != want && h_now_ms() < end)
         h_sleep_ms(50);
     return v;
 }
@@ -198,9 +200,12 @@ START_TEST(client_not_reading_is_flow_controlled)
     ck_assert_int_eq(h_wait_children(master, 2, 3000, NULL), 2);
     long before = workers_rss_kb(master);
     char *out_path = h_path(T, "stall.out");
-    char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/h2ws.py", T->srcdir),
-                    "stall",        h_strf(T, "%d", T->port),
-                    "8388608",      "20",
+    char *argv[] = {(char *)python,
+                    h_strf(T, "%s/tests/integration/h2ws.py", T->srcdir),
+                    "stall",
+                    h_strf(T, "%d", T->port),
+                    "8388608",
+                    "20",
                     NULL};
     ck_assert_int_gt(h_spawn(T, argv, out_path, h_path(T, "stall.err")), 0);
     const char *done[] = {"\"sent\": ", NULL};
