@@ -75,6 +75,8 @@ static void worker_json(struct out *o, const struct cr_shm_worker_stats *w, bool
         (unsigned long long)ld(&w->hs_cpu_us_resumed), (unsigned long long)ld(&w->tls_handoffs),
         (unsigned long long)ld(&w->proxy_refused), (unsigned long long)ld(&w->requests),
         (unsigned long long)ld(&w->requests_active), (unsigned long long)ld(&w->upstream_ready));
+    put(o, "\"tunnels_open\":%llu,\"tunnel_connections\":%llu,",
+        (unsigned long long)ld(&w->tunnels_open), (unsigned long long)ld(&w->tunnel_connections));
     put(o, "\"handshake_failures\":{");
     for (int i = 0; i < CR_HSF_MAX; i++)
         put(o, "%s\"%s\":%llu", i ? "," : "", cr_hs_fail_names[i],
@@ -106,7 +108,9 @@ static void tenants_json(struct out *o, const struct cr_shm *shm, const struct c
             (unsigned long long)ld(&s->queued));
         for (int k = 0; k < CR_ADMIT_NREASONS; k++)
             put(o, "%s\"%s\":%llu", k ? "," : "", kinds[k], (unsigned long long)ld(&s->shed[k]));
-        put(o, "}}");
+        put(o, "},\"tunnels\":{\"open\":%llu,\"opened\":%llu,\"refused\":%llu}}",
+            (unsigned long long)ld(&s->tunnels_open), (unsigned long long)ld(&s->tunnels_opened),
+            (unsigned long long)ld(&s->tunnels_refused));
     }
     put(o, "}");
 }

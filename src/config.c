@@ -699,6 +699,7 @@ static const struct cr_cfgload_key upstream_keys[] = {
     KDUR  ("reconnect_max",    OFF(reconnect_max_ms), 10, MS_H, "5s"),
     KDUR  ("outage_wait",      OFF(outage_wait_ms), 0, MS_H, "5s"),
     KUINT ("headroom",         OFF(headroom), 0, 50, "12"),
+    KUINT ("tunnel_connections", OFF(tunnel_connections), 0, 100000, "1000"),
     KMAP  ("tls",              OFF(tls), &upstream_tls_table, REQ),
     KMAP  ("adaptive",         OFF(adaptive), &upstream_adaptive_table, 0),
 };
@@ -737,7 +738,10 @@ static const struct cr_cfgload_key http_keys[] = {
     KUINT("concurrency", O(concurrency), 0, 1000000, D("0")),        \
     KUINT("queue",       O(queue), 0, 1000000, D("1000")),           \
     KDUR ("max_wait",    O(max_wait_ms), 0, MS_H, D("5s")),          \
-    KUINT("weight",      O(weight), 1, 1000, D("1"))
+    KUINT("weight",      O(weight), 1, 1000, D("1")),                \
+    KUINT("tunnels",     O(tunnels), 0, 1000000, D("0")),            \
+    KRATE("tunnel_rate", O(tunnel_rate), D("unlimited")),            \
+    KUINT("tunnel_burst", O(tunnel_burst), 1, 1000000, D("10"))
 #define WITH_DEFAULT(x) x
 #define INHERITED(x) NULL
 #define LIMITS_OFF(f) offsetof(struct cr_cfg_limits, f)

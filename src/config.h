@@ -79,6 +79,7 @@ struct cr_cfg_upstream {
     uint64_t reconnect_max_ms;    /* where the doubling back-off stops, 5s */
     uint64_t outage_wait_ms;      /* how long requests wait for a lost upstream, 5s; 0: 502 */
     uint32_t headroom;            /* % of capacity kept from tenants over their share, 12 */
+    uint32_t tunnel_connections;  /* tunnels' own upstream connections per worker, 1000 */
     /* upstream.adaptive (adapt.h): a limit on what is in flight upstream
      * per worker, learned from latency, under max_streams / the pool's
      * capacity; off by default */
@@ -151,6 +152,9 @@ struct cr_cfg_limits {
     uint32_t queue;       /* waiting requests */
     uint64_t max_wait_ms; /* deadline in the queue */
     uint32_t weight;      /* share under contention, >= 1 */
+    uint32_t tunnels;     /* open tunnels (WebSocket), 0 = unlimited */
+    double tunnel_rate;   /* new tunnels/s, 0 = unlimited */
+    uint32_t tunnel_burst; /* their bucket depth */
 };
 
 struct cr_cfg_tenant {

@@ -15,6 +15,7 @@
 #include "admit.h"
 #include "quota.h"
 #include "common.h"
+#include "gcra.h"
 #include "log.h"
 #include "pool.h"
 #include "rand.h"
@@ -34,6 +35,7 @@ struct cr_gate {
     struct cr_adapt *adapt;  /* upstream.adaptive, NULL when off */
     uint32_t published_limit; /* this worker's share of stats->adaptive_limit */
     uint32_t adapt_max;       /* the ceiling last given to adapt */
+    uint32_t tunnels_open[CR_ADMIT_MAX_TENANTS]; /* this worker's, per tenant index */
 };
 
 static struct cr_shm_tenant_stats *tstats(struct cr_gate *g, const struct cr_request *r)
@@ -198,17 +200,76 @@ static void on_others(evutil_socket_t fd, short what, void *arg)
 static void send_upstream(struct cr_gate *g, struct cr_request *r)
 {
     atomic_fetch_add(&tstats(g, r)->admitted, 1);
-    int rc = cr_pool_place(g->w->pool, r);
-    if (rc < 0) {
+    if (cr_pool_place(g->w->pool, r) < 0) {
         /* capacity said yes and no connection has room: only a connection
-         * lost between the two can do that; or a tunnel that no upstream
-         * connection can carry */
+         * lost between the two can do that */
         cr_admit_done(g->admit, &r->admit, cr_now_us());
-        cr_request_be_respond(
-            r, 502, rc == CR_EPROTO ? "upstream takes no websocket" : "upstream connection lost",
-            NULL);
+        cr_request_be_respond(r, 502, "upstream connection lost", NULL);
     }
     publish(g);
+}
+
+/* ------------------------------------------------------------ tunnels */
+
+/* A tunnel (request.h) is admitted by its tenant's own limits - tunnels
+ * open (split between the workers like concurrency) and tunnel_rate (one
+ * bucket for the host) - and never by the engine: once open it holds no
+ * capacity unit, no tenant concurrency slot, and its upstream connection is
+ * its own (cr_pool_tunnel, capped by upstream.tunnel_connections). */
+static uint32_t tunnel_cap(const struct cr_gate *g, const struct cr_tenant *t)
+{
+    uint32_t n = t->limits.tunnels, workers = CR_MAX(g->w->cfg->workers, 1u);
+    return n ? (n + workers - 1) / workers : UINT32_MAX;
+}
+
+static void tunnel_count(struct cr_gate *g, struct cr_request *r, int delta)
+{
+    struct cr_shm_tenant_stats *ts = tstats(g, r);
+    g->tunnels_open[r->tenant->index % CR_ADMIT_MAX_TENANTS] += (uint32_t)delta;
+    atomic_fetch_add(&ts->tunnels_open, (uint64_t)(int64_t)delta);
+    atomic_fetch_add(&g->w->stats->tunnels_open, (uint64_t)(int64_t)delta);
+    r->tunnel_counted = delta > 0;
+}
+
+static void tunnel_refuse(struct cr_gate *g, struct cr_request *r, int status, const char *reason,
+                          uint64_t retry_s)
+{
+    char retry[24];
+    snprintf(retry, sizeof(retry), "%llu", (unsigned long long)CR_MAX(retry_s, 1u));
+    const char *extra[] = {"retry-after", retry, NULL};
+    if (status == 429)
+        atomic_fetch_add(&tstats(g, r)->tunnels_refused, 1);
+    cr_request_be_respond(r, status, reason, extra);
+}
+
+static void tunnel_submit(struct cr_gate *g, struct cr_request *r)
+{
+    const struct cr_cfg_limits *l = &r->tenant->limits;
+    uint64_t now = cr_now_us(), at = now;
+    if (g->tunnels_open[r->tenant->index % CR_ADMIT_MAX_TENANTS] >= tunnel_cap(g, r->tenant)) {
+        tunnel_refuse(g, r, 429, "tenant tunnel limit", 1);
+        return;
+    }
+    if (cr_gcra_take(&tstats(g, r)->tunnel_tat, l->tunnel_rate, l->tunnel_burst, now, &at) < 0) {
+        tunnel_refuse(g, r, 429, "tenant tunnel rate", (at - now + 999999) / 1000000);
+        return;
+    }
+    tunnel_count(g, r, 1); /* before: the pool may end it (502) on its way */
+    atomic_fetch_add(&tstats(g, r)->tunnels_opened, 1);
+    int rc = cr_pool_tunnel(g->w->pool, r);
+    if (rc == 0)
+        return;
+    tunnel_count(g, r, -1);
+    if (rc == CR_ELIMIT)
+        tunnel_refuse(g, r, 503, "tunnel connections full", 1);
+    else
+        tunnel_refuse(g, r, 503, rc == CR_EAGAIN ? "draining" : "out of memory", 1);
+}
+
+static void tunnel_done(struct cr_gate *g, struct cr_request *r)
+{
+    if (r->tunnel_counted)
+        tunnel_count(g, r, -1);
 }
 
 /* ------------------------------------------------------------ API */
@@ -308,6 +369,10 @@ void cr_gate_submit(struct cr_gate *g, struct cr_request *r)
         down(g, r, &why);
         return;
     }
+    if (r->upgrade) {
+        tunnel_submit(g, r);
+        return;
+    }
     cr_admit_item_init(&r->admit, r);
     update_capacity(g);
     switch (cr_admit_arrive(g->admit, &r->admit, r->tenant, r->prio, now, &why)) {
@@ -401,6 +466,10 @@ static void learn(struct cr_gate *g, const struct cr_request *r, uint64_t now)
 
 void cr_gate_done(struct cr_gate *g, struct cr_request *r)
 {
+    if (r->upgrade) {
+        tunnel_done(g, r);
+        return;
+    }
     uint64_t now = cr_now_us();
     learn(g, r, now);
     cr_admit_done(g->admit, &r->admit, now);
@@ -427,6 +496,9 @@ void cr_gate_unpublish(struct cr_gate *g)
     atomic_fetch_sub_explicit(&g->w->stats->adaptive_limit, g->published_limit,
                               memory_order_relaxed);
     g->published_limit = 0;
+    /* its open tunnels go with it (the master zeroes the worker's gauge) */
+    for (size_t i = 0; i < CR_ADMIT_MAX_TENANTS; i++)
+        atomic_fetch_sub(&g->w->setup->shm->tenants[i].tunnels_open, g->tunnels_open[i]);
 }
 
 void cr_gate_upstream_down(struct cr_gate *g)

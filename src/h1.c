@@ -12,6 +12,7 @@
 #include "log.h"
 #include "request.h"
 #include "worker.h"
+#include "ws.h"
 
 /* fe_flags of a request on an h1 connection (http_parser owns the F_ names) */
 #define H1F_HEAD_SENT 0x01
@@ -51,6 +52,10 @@ struct h1 {
     bool idle_grace;                 /* the idle timer found request bytes on
                                       * their way and waits for them once */
     uint64_t ndone;                  /* requests whose parse ended */
+    struct cr_request *tunnel;       /* a WebSocket upgrade (the connection's
+                                      * last request): once its answer is 101
+                                      * the connection relays bytes both ways */
+    char ws_accept[CR_WS_ACCEPT_LEN + 1]; /* the 101's Sec-WebSocket-Accept */
 };
 
 static const struct cr_fe_ops h1_fe;
@@ -308,6 +313,37 @@ static int set_target(struct h1 *h, struct cr_request *r)
     return rc == 0 ? 0 : stop(h, 400, "bad request");
 }
 
+/* The WebSocket opening handshake (RFC 6455 4.2.1): GET, HTTP/1.1,
+ * Upgrade: websocket, Connection: upgrade, Version 13 and a valid key make
+ * r a tunnel (request.h) and the connection's last request. Upgrade with
+ * another protocol, or without Connection: upgrade, is ignored (an
+ * ordinary request); a WebSocket handshake broken otherwise is a 400.
+ * Returns 0 or stops. */
+static int ws_upgrade(struct h1 *h, struct cr_request *r, const http_parser *p)
+{
+    const struct cr_hdr *up = cr_request_hdr(r, "upgrade");
+    const struct cr_hdr *conn = cr_request_hdr(r, "connection");
+    if (!up || !cr_ws_has_token(up->value, "websocket") || !conn ||
+        !cr_ws_has_token(conn->value, "upgrade") || (r->fe_flags & H1F_HTTP10))
+        return 0;
+    const struct cr_hdr *ver = cr_request_hdr(r, "sec-websocket-version");
+    const struct cr_hdr *key = cr_request_hdr(r, "sec-websocket-key");
+    if (p->method != HTTP_GET || r->has_body)
+        return stop(h, 400, "bad websocket handshake: not a GET without a body");
+    if (!ver || strcmp(ver->value, "13") != 0)
+        return stop(h, 400, "bad websocket handshake: version");
+    if (!key || !cr_ws_key_valid(key->value, key->vlen))
+        return stop(h, 400, "bad websocket handshake: key");
+    if (cr_ws_accept(key->value, key->vlen, h->ws_accept) < 0)
+        return stop(h, 503, "out of memory");
+    r->upgrade = "websocket";
+    r->has_body = true; /* the client's bytes, until it closes */
+    r->fe_flags |= H1F_LAST;
+    h->no_more = true;
+    h->tunnel = r;
+    return 0;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct h1 *h = H(p);
@@ -336,6 +372,8 @@ static int on_headers_complete(http_parser *p)
         r->req_clen = h->cl_value;
     if (r->has_body && cr_request_body_too_large(r, r->req_clen))
         return stop(h, 413, "request body too large");
+    if (ws_upgrade(h, r, p) < 0)
+        return -1;
     if (!http_should_keep_alive(p) || h->c->w->draining) {
         r->fe_flags |= H1F_LAST; /* draining: answered with "connection: close" */
         h->no_more = true;
@@ -343,7 +381,9 @@ static int on_headers_complete(http_parser *p)
     const struct cr_hdr *expect = cr_request_hdr(r, "expect");
     if (expect && r->has_body && strcasecmp(expect->value, "100-continue") == 0)
         write_continue(h);
-    cr_conn_set_timer(h->c, r->has_body ? hc->body_timeout_ms : 0);
+    /* a tunnel's bytes have no timeout of their own while the upstream answers
+     * (upstream.response_timeout bounds that) */
+    cr_conn_set_timer(h->c, r->has_body && !r->upgrade ? hc->body_timeout_ms : 0);
     h->submit(r);
     return 0;
 }
@@ -373,11 +413,15 @@ static int on_body(http_parser *p, const char *at, size_t n)
 static int on_message_complete(http_parser *p)
 {
     struct h1 *h = H(p);
-    if (h->cur && h->cur->has_body)
+    if (h->cur && h->cur->has_body && h->cur != h->tunnel)
         cr_request_body_end(h->cur);
     h->cur = NULL;
     h->ndone++;
     cr_conn_set_timer(h->c, 0);
+    if (h->tunnel) { /* what follows is the tunnel's (parse) */
+        http_parser_pause(p, 1);
+        return 0;
+    }
     if (h->no_more || h->nreqs >= CR_H1_PIPELINE) {
         /* Stop here, even inside one read: what follows a last request is
          * ignored; what follows the pipeline's last free place is kept
@@ -441,11 +485,20 @@ static void arm_idle(struct h1 *h)
                                               : h->c->w->cfg->http.idle_timeout_ms);
 }
 
+static int tunnel_in(struct h1 *h, const uint8_t *data, size_t len);
+
 static size_t parse(struct h1 *h, const char *data, size_t len)
 {
     uint64_t done = h->ndone;
     h->buf_end = data + len;
     size_t n = http_parser_execute(&h->parser, &settings, data, len);
+    if (h->tunnel && !h->err_status && !h->cur) {
+        /* the head of a WebSocket upgrade: the rest is the client's first
+         * frames, held in the tunnel's buffer until the upstream accepts */
+        if (n < len && tunnel_in(h, (const uint8_t *)data + n, len - n) < 0)
+            cr_conn_close(h->c, false);
+        return len;
+    }
     if (h->cur && h->head_done && h->cur->has_body && !h->c->read_paused)
         cr_conn_set_timer(h->c, h->c->w->cfg->http.body_timeout_ms); /* bytes of its body came */
     enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
@@ -486,6 +539,8 @@ static size_t held_len(const struct h1 *h)
 static int h1_on_data(struct cr_conn *c, const uint8_t *data, size_t len)
 {
     struct h1 *h = c->proto_data;
+    if (h->tunnel)
+        return tunnel_in(h, data, len);
     if (h->no_more && !h->cur)
         return 0;
     if (parser_paused(h) || held_len(h) > 0) { /* behind the bytes already waiting */
@@ -506,6 +561,11 @@ static int h1_on_data(struct cr_conn *c, const uint8_t *data, size_t len)
  * parser or the pool). */
 static void read_on(struct h1 *h)
 {
+    if (h->tunnel) {
+        if (cr_request_body_pending(h->tunnel) < CR_REQUEST_BUF_HIGH && h->c->read_paused)
+            cr_conn_pause_read(h->c, false);
+        return;
+    }
     if (h->cur) {
         if (cr_request_body_pending(h->cur) < CR_REQUEST_BUF_HIGH && h->c->read_paused) {
             cr_conn_pause_read(h->c, false);
@@ -611,12 +671,59 @@ static void write_body(struct h1 *h, struct cr_request *r)
 
 static void idle_close(struct h1 *h);
 
+/* Bytes from the client of a tunnel: on to the upstream as they are,
+ * reading paused while CR_REQUEST_BUF_HIGH of them wait (read_on resumes). */
+static int tunnel_in(struct h1 *h, const uint8_t *data, size_t len)
+{
+    struct cr_request *r = h->tunnel;
+    if (cr_request_body(r, data, len) < 0)
+        return CR_ENOMEM;
+    if (cr_request_body_pending(r) >= CR_REQUEST_BUF_HIGH)
+        cr_conn_pause_read(h->c, true);
+    return 0;
+}
+
+/* The upstream accepted the tunnel (101): the client gets its own 101,
+ * then the upstream's bytes as they come, until either side ends. Returns
+ * true when the connection is closing. */
+static bool pump_tunnel(struct h1 *h, struct cr_request *r)
+{
+    struct evbuffer *out = h->c->out;
+    if (!(r->fe_flags & H1F_HEAD_SENT)) {
+        evbuffer_add_printf(out, "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n"
+                                 "connection: Upgrade\r\nsec-websocket-accept: %s\r\n",
+                            h->ws_accept);
+        for (uint32_t i = 0; i < r->rhdrs.n; i++) {
+            const struct cr_hdr *x = &r->rhdrs.v[i];
+            if (strncmp(x->name, "sec-websocket-", 14) != 0)
+                continue; /* Protocol, Extensions: what the upstream chose */
+            evbuffer_add_printf(out, "%s: %s\r\n", x->name, x->value);
+        }
+        evbuffer_add(out, "\r\n", 2);
+        r->fe_flags |= H1F_HEAD_SENT;
+    }
+    write_body(h, r);
+    if (r->resp_aborted || (r->resp_eof && evbuffer_get_length(r->resp_body) == 0)) {
+        h->c->close_why = r->resp_aborted ? "tunnel broken upstream" : "tunnel closed by the upstream";
+        cr_conn_close(h->c, true);
+        return true;
+    }
+    if (cr_conn_pending(h->c))
+        cr_conn_want_flush(h->c);
+    read_on(h);
+    return false;
+}
+
 
 /* Writes what the head of the pipeline has, and moves on when it is done. */
 static void pump(struct h1 *h)
 {
     struct cr_request *r;
     while ((r = TAILQ_FIRST(&h->reqs)) != NULL && r->state >= CR_REQ_RESPONDING) {
+        if (r == h->tunnel && r->status == 101) {
+            pump_tunnel(h, r);
+            return;
+        }
         if (!(r->fe_flags & H1F_HEAD_SENT))
             write_head(h, r);
         write_body(h, r);
@@ -631,6 +738,8 @@ static void pump(struct h1 *h)
         bool last = (r->fe_flags & H1F_LAST) || answered_before_body(h, r);
         TAILQ_REMOVE(&h->reqs, r, felink);
         h->nreqs--;
+        if (r == h->tunnel) /* refused: an ordinary answer, then the close */
+            h->tunnel = NULL;
         if (r == h->cur) { /* answered before its parse ended */
             h->no_more = h->no_more || r->has_body || r->bad_head; /* stop here */
             h->cur = NULL;
@@ -660,7 +769,7 @@ static void fe_head(struct cr_request *r)
 static void fe_drained(struct cr_request *r)
 {
     struct h1 *h = r->fe_data;
-    if (r == h->cur)
+    if (r == h->cur || r == h->tunnel)
         read_on(h);
 }
 

@@ -382,16 +382,6 @@ static int on_protocol(struct h2 *h, struct cr_request *r, const char *v, size_t
     return 0;
 }
 
-/* The fields of a WebSocket handshake that belong to one hop (RFC 6455
- * 4.1; RFC 8441 5): each hop makes its own. The subprotocol and the
- * extensions go on. */
-static bool ws_hop_by_hop(const char *n, size_t nlen)
-{
-    return (nlen == 17 && !memcmp(n, "sec-websocket-key", 17)) ||
-           (nlen == 20 && !memcmp(n, "sec-websocket-accept", 20)) ||
-           (nlen == 21 && !memcmp(n, "sec-websocket-version", 21));
-}
-
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
                      size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
 {
@@ -427,8 +417,6 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
             return 0;
         }
         rc = field ? cr_request_set(r, field, v, vlen) : CR_EPROTO;
-    } else if (r->upgrade && ws_hop_by_hop(n, nlen)) {
-        rc = 0; /* this hop's handshake: the next hop makes its own */
     } else {
         rc = cr_request_add_header(r, n, nlen, v, vlen);
     }
@@ -677,13 +665,9 @@ static void fe_head(struct cr_request *r)
         return;
     }
     nva[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status, 7, 3, 0};
-    n = 1;
-    for (uint32_t i = 0; i < r->rhdrs.n; i++) {
-        const struct cr_hdr *f = &r->rhdrs.v[i];
-        if (tunnel && ws_hop_by_hop(f->name, f->nlen))
-            continue; /* an HTTP/1.1 upstream's Sec-WebSocket-Accept */
-        nva[n++] = (nghttp2_nv){(uint8_t *)f->name, (uint8_t *)f->value, f->nlen, f->vlen, 0};
-    }
+    for (uint32_t i = 0; i < r->rhdrs.n; i++)
+        nva[1 + i] = (nghttp2_nv){(uint8_t *)r->rhdrs.v[i].name, (uint8_t *)r->rhdrs.v[i].value,
+                                  r->rhdrs.v[i].nlen, r->rhdrs.v[i].vlen, 0};
     bool no_body = r->resp_eof && evbuffer_get_length(r->resp_body) == 0 && !r->resp_trailers.n;
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read};
     r->fe_stall_us = no_body ? 0 : cr_now_us();

@@ -561,6 +561,8 @@ static void lost(struct master *m, int id, pid_t pid, const char *how)
     atomic_store(&st->requests_active, 0);
     atomic_store(&st->admit_capacity, 0);
     atomic_store(&st->upstream_ready, 0);
+    atomic_store(&st->tunnel_connections, 0);
+    atomic_store(&st->tunnels_open, 0);
     atomic_store(&st->quota_fallback, 0);
     atomic_store(&st->adaptive_limit, 0);
     atomic_fetch_add(&st->responses_by_class[0], open_reqs); /* reset */

@@ -23,10 +23,23 @@ struct slot {
     bool failing;             /* its last attempt or connection failed */
 };
 
+/* A tunnel's own upstream connection (cr_pool_tunnel). */
+struct tunnel {
+    struct cr_upconn *c;
+    struct cr_pool *p;
+    struct cr_deferred gone;  /* frees it once its loss's callbacks are over */
+    TAILQ_ENTRY(tunnel) link;
+};
+TAILQ_HEAD(tunnel_q, tunnel);
+
 struct cr_pool {
     struct cr_worker *w;
     struct slot *slots;
     size_t nslots;
+    struct tunnel_q tunnels;  /* open or connecting: counted by tunnel_connections */
+    struct tunnel_q dead;     /* lost, to be freed */
+    uint32_t ntunnels;
+    uint32_t next_addr;       /* round robin of the tunnels' addresses */
     bool draining;
     uint64_t outage_until_us; /* requests may wait for the upstream until then */
     struct cr_rand rng;       /* reconnect jitter */
@@ -41,15 +54,12 @@ static uint64_t jitter(struct cr_pool *p, uint64_t ms)
 
 /* ------------------------------------------------------------ placement */
 
-/* The connection with the most free streams, or NULL; for a tunnel
- * (r->upgrade), only among those that take extended CONNECT. */
-static struct cr_upconn *pick(struct cr_pool *p, const struct cr_request *r)
+/* The connection with the most free streams, or NULL. */
+static struct cr_upconn *pick(struct cr_pool *p)
 {
     struct cr_upconn *best = NULL;
     uint32_t best_room = 0;
     for (size_t i = 0; i < p->nslots; i++) {
-        if (r->upgrade && !cr_upconn_ext_connect(p->slots[i].c))
-            continue;
         uint32_t room = cr_upconn_room(p->slots[i].c);
         if (room > best_room) {
             best = p->slots[i].c;
@@ -66,20 +76,15 @@ uint32_t cr_pool_capacity(const struct cr_pool *p)
         return 0;
     for (size_t i = 0; i < p->nslots; i++)
         if (cr_upconn_state(p->slots[i].c) == CR_UP_READY)
-            cap += cr_upconn_inflight(p->slots[i].c) + cr_upconn_room(p->slots[i].c);
+            cap += cr_upconn_inflight(p->slots[i].c) - cr_upconn_tunnel_streams(p->slots[i].c) +
+                   cr_upconn_room(p->slots[i].c);
     return max && cap > max ? max : cap;
 }
 
 int cr_pool_place(struct cr_pool *p, struct cr_request *r)
 {
-    struct cr_upconn *c = pick(p, r);
-    if (c)
-        return cr_upconn_submit(c, r);
-    if (r->upgrade)
-        for (size_t i = 0; i < p->nslots; i++)
-            if (cr_upconn_ext_connect(p->slots[i].c))
-                return CR_EAGAIN;
-    return r->upgrade ? CR_EPROTO : CR_EAGAIN; /* a tunnel no connection can carry */
+    struct cr_upconn *c = pick(p);
+    return c ? cr_upconn_submit(c, r) : CR_EAGAIN;
 }
 
 /* Will some connection be able to take streams soon? A connection being
@@ -109,6 +114,86 @@ static struct slot *slot_of(struct cr_pool *p, const struct cr_upconn *c)
     return NULL;
 }
 
+/* ------------------------------------------------------------ tunnels */
+
+static void tunnel_free(void *arg)
+{
+    struct tunnel *t = arg;
+    TAILQ_REMOVE(&t->p->dead, t, link);
+    cr_upconn_free(t->c);
+    free(t);
+}
+
+/* A tunnel's connection is gone (its exchange ended, or it failed): it is
+ * freed from the loop, outside the callbacks that told of its loss. */
+static void tunnel_lost(struct cr_pool *p, struct cr_upconn *c)
+{
+    struct tunnel *t;
+    TAILQ_FOREACH(t, &p->tunnels, link)
+        if (t->c == c)
+            break;
+    if (!t)
+        return;
+    TAILQ_REMOVE(&p->tunnels, t, link);
+    TAILQ_INSERT_TAIL(&p->dead, t, link);
+    p->ntunnels--;
+    atomic_fetch_sub_explicit(&p->w->stats->tunnel_connections, 1, memory_order_relaxed);
+    cr_worker_defer(p->w, &t->gone);
+    if (p->draining && cr_pool_idle(p))
+        cr_worker_pool_idle(p->w);
+}
+
+/* The pool connection with the most room among those whose peer takes
+ * extended CONNECT (RFC 8441), or NULL. */
+static struct cr_upconn *pick_ext_connect(struct cr_pool *p)
+{
+    struct cr_upconn *best = NULL;
+    uint32_t best_room = 0;
+    for (size_t i = 0; i < p->nslots; i++) {
+        struct cr_upconn *c = p->slots[i].c;
+        uint32_t room = cr_upconn_ext_connect(c) ? cr_upconn_room(c) : 0;
+        if (room > best_room) {
+            best = c;
+            best_room = room;
+        }
+    }
+    return best;
+}
+
+int cr_pool_tunnel(struct cr_pool *p, struct cr_request *r)
+{
+    const struct cr_cfg_upstream *uc = &p->w->cfg->upstream;
+    if (p->draining)
+        return CR_EAGAIN;
+    /* an upstream that speaks RFC 8441 carries it as a stream of a pool
+     * connection: no connection of its own, no TLS handshake */
+    struct cr_upconn *c = pick_ext_connect(p);
+    if (c && cr_upconn_submit(c, r) == 0)
+        return 0;
+    if (p->ntunnels >= uc->tunnel_connections)
+        return CR_ELIMIT;
+    struct tunnel *t = calloc(1, sizeof(*t));
+    if (!t)
+        return CR_ENOMEM;
+    t->c = cr_upconn_new_tunnel(p->w, p, &uc->addrs[p->next_addr++ % uc->naddrs]);
+    if (!t->c) {
+        free(t);
+        return CR_ENOMEM;
+    }
+    t->p = p;
+    t->gone = (struct cr_deferred){.cb = tunnel_free, .arg = t};
+    TAILQ_INSERT_TAIL(&p->tunnels, t, link);
+    p->ntunnels++;
+    atomic_fetch_add_explicit(&p->w->stats->tunnel_connections, 1, memory_order_relaxed);
+    cr_upconn_open_tunnel(t->c, r); /* r may be answered (502) and t lost on return */
+    return 0;
+}
+
+uint32_t cr_pool_tunnels(const struct cr_pool *p)
+{
+    return p->ntunnels;
+}
+
 /* ------------------------------------------------------------ API */
 
 int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
@@ -118,6 +203,8 @@ int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
     if (!p)
         return CR_ENOMEM;
     p->w = w;
+    TAILQ_INIT(&p->tunnels);
+    TAILQ_INIT(&p->dead);
     cr_rand_seed_random(&p->rng); /* the back-off's jitter: its own in each worker */
     p->nslots = uc->connections;
     p->slots = calloc(p->nslots, sizeof(*p->slots));
@@ -148,6 +235,14 @@ void cr_pool_free(struct cr_pool *p)
         return;
     for (size_t i = 0; p->slots && i < p->nslots; i++)
         cr_upconn_free(p->slots[i].c);
+    struct tunnel *t;
+    TAILQ_CONCAT(&p->tunnels, &p->dead, link);
+    while ((t = TAILQ_FIRST(&p->tunnels)) != NULL) {
+        TAILQ_REMOVE(&p->tunnels, t, link);
+        cr_worker_undefer(p->w, &t->gone);
+        cr_upconn_free(t->c);
+        free(t);
+    }
     free(p->slots);
     free(p);
 }
@@ -187,6 +282,10 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
     const struct cr_cfg_upstream *uc = &p->w->cfg->upstream;
     struct slot *s = slot_of(p, c);
     uint64_t now = cr_now_us();
+    if (cr_upconn_is_tunnel(c)) {
+        tunnel_lost(p, c);
+        return;
+    }
     if (!s || p->draining)
         return;
     cr_gate_capacity_changed(p->w->gate);
@@ -237,14 +336,14 @@ void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused
     }
     /* refused or not, a body byte already handed to the dead stream is
      * gone from r->req_body: a retry would carry the rest of the body only */
-    bool safe = (refused || r->idempotent) && r->req_sent == 0;
+    bool safe = (refused || r->idempotent) && r->req_sent == 0 && !r->upgrade;
     if (r->fe && r->state < CR_REQ_RESPONDING && safe && r->retries < 2 && !p->draining) {
         /* the upstream may have died with all its connections: those the
          * loop has not got to yet must not take the one retry */
         for (size_t i = 0; i < p->nslots; i++)
             if (cr_upconn_check_hangup(p->slots[i].c))
                 cr_gate_capacity_changed(p->w->gate);
-        struct cr_upconn *c = pick(p, r);
+        struct cr_upconn *c = pick(p);
         r->retries++;
         if (r->up_addr > 0)
             atomic_fetch_add_explicit(&p->w->upstats[r->up_addr - 1].retries, 1,
@@ -310,6 +409,8 @@ void cr_pool_drain(struct cr_pool *p)
 
 bool cr_pool_idle(const struct cr_pool *p)
 {
+    if (p->ntunnels)
+        return false;
     for (size_t i = 0; i < p->nslots; i++)
         if (cr_upconn_inflight(p->slots[i].c))
             return false;

@@ -48,9 +48,10 @@ struct cr_upconn *cr_pool_conn(const struct cr_pool *p, size_t i);
 
 /* ---- for gate.c: what the connections can take ---- */
 
-/* How many streams the connections can carry now: those in flight plus the
- * room of every READY connection, at most upstream.max_streams when it is
- * set; 0 while draining. */
+/* How many streams the connections can carry now: those in flight (but
+ * tunnels', cr_upconn_tunnel_streams) plus the room of every READY
+ * connection, at most upstream.max_streams when it is set; 0 while
+ * draining. */
 uint32_t cr_pool_capacity(const struct cr_pool *p);
 
 /* Will some connection be able to take streams soon? A READY one, or one
@@ -67,13 +68,26 @@ bool cr_pool_available(const struct cr_pool *p);
 uint64_t cr_pool_outage_until(const struct cr_pool *p);
 
 /* Puts an admitted request (be_held set) on the connection with the most
- * room, which holds it from now on (CR_REQ_UPSTREAM). A tunnel (r->upgrade)
- * goes only on an HTTP/2 connection whose peer takes extended CONNECT
- * (cr_upconn_ext_connect), as such a stream. Returns 0, or CR_EAGAIN (no
- * connection has room), CR_EPROTO (a tunnel, and no connection takes
- * extended CONNECT) or CR_ENOMEM: r is then untouched and the caller
- * answers it. */
+ * room, which holds it from now on (CR_REQ_UPSTREAM). Returns 0, or
+ * CR_EAGAIN (no connection has room) or CR_ENOMEM: r is then untouched and
+ * the caller answers it. */
 int cr_pool_place(struct cr_pool *p, struct cr_request *r);
+
+/* Puts tunnel r (request.h; be_held set) on a pool connection whose peer
+ * takes extended CONNECT (cr_upconn_ext_connect) and has room, as such a
+ * stream (RFC 8441), where the pool's requests do not count it
+ * (cr_upconn_tunnel_streams); else opens a tunnel's own upstream
+ * connection for r and puts r on it (cr_upconn_open_tunnel): an HTTP/1.1
+ * upgrade over TLS with the pool's TLS settings, never counted in
+ * cr_pool_capacity. From then on the pool holds r as any placed request
+ * (cr_pool_done or a 502 when the connection fails before the upstream
+ * answers; never retried) and frees the connection when the tunnel ends.
+ * Returns 0 (r may be answered already), CR_ELIMIT (upstream.tunnel_connections
+ * of them are open), CR_EAGAIN (draining) or CR_ENOMEM: r is then
+ * untouched and the caller answers it. */
+int cr_pool_tunnel(struct cr_pool *p, struct cr_request *r);
+/* Tunnel connections open (or connecting) now. */
+uint32_t cr_pool_tunnels(const struct cr_pool *p);
 
 /* r, placed earlier, is being given up (its client left, or it is answered
  * locally): resets its upstream stream if it is still on one, then as

@@ -420,7 +420,10 @@ static int is_hop_by_hop(const char *n, size_t len)
     case 10: return IS("connection") || IS("keep-alive");
     case 14: return IS("http2-settings");
     case 16: return IS("proxy-connection");
-    case 17: return IS("transfer-encoding");
+    /* each hop does its own WebSocket handshake (a tunnel, request.h) */
+    case 17: return IS("transfer-encoding") || IS("sec-websocket-key");
+    case 20: return IS("sec-websocket-accept");
+    case 21: return IS("sec-websocket-version");
     case 19: return IS("proxy-authorization");
     default: return 0;
     }
@@ -665,7 +668,9 @@ void cr_request_submit(struct cr_request *r)
 bool cr_request_body_too_large(const struct cr_request *r, int64_t len)
 {
     uint64_t max = r->w->cfg->http.max_body;
-    return max && len > 0 && (uint64_t)len > max && !r->upgrade; /* a tunnel's bytes are no body */
+    if (r->upgrade)
+        return false; /* a tunnel's bytes are not a body */
+    return max && len > 0 && (uint64_t)len > max;
 }
 
 int cr_request_body(struct cr_request *r, const void *data, size_t len)

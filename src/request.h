@@ -109,13 +109,13 @@ struct cr_request {
      * read-only afterwards. The body: the front end writes req_body through
      * cr_request_body, the upstream drains it (req_sent). */
     char *method, *scheme, *authority, *path;
-    const char *upgrade; /* tunnel protocol ("websocket"): a tunnel, not a request; NULL otherwise */
     struct cr_hdrs hdrs;
     int64_t req_clen;           /* -1 when unknown */
     bool has_body;              /* a body follows the head */
     bool bad_head;              /* cr_request_submit refused the head (400): the
                                  * front end ends the connection after the answer */
     bool idempotent;
+    const char *upgrade; /* tunnel protocol ("websocket"): a tunnel, not a request; NULL otherwise */
     struct evbuffer *req_body;  /* made when a body arrives; may stay NULL */
     bool req_eof;
     uint64_t bytes_in;
@@ -180,6 +180,7 @@ struct cr_request {
     const struct cr_tenant *tenant;
     enum cr_priority prio;
     struct cr_admit_item admit;
+    bool tunnel_counted;        /* a tunnel counted in its tenant's open ones */
 
     /* for the access log, which reads them when the front end lets go */
     uint64_t t_start;           /* request.c, at creation */
@@ -264,8 +265,8 @@ void cr_request_set_state(struct cr_request *r, enum cr_req_state s);
 bool cr_request_can_go(enum cr_req_state from, enum cr_req_state to);
 
 /* Whether a body of len bytes (-1: not known yet) is over http.max_body
- * (0: unlimited; never for a tunnel, r->upgrade): the front ends refuse a declared length with 413
- * before reading it, cr_request_body the bytes as they come. */
+ * (0: unlimited): the front ends refuse a declared length with 413 before
+ * reading it, cr_request_body the bytes as they come. */
 bool cr_request_body_too_large(const struct cr_request *r, int64_t len);
 
 /* Body bytes from the client; then the end of the body. Returns 0,

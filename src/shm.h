@@ -65,6 +65,8 @@ struct cr_shm_worker_stats {
     _Atomic uint64_t responses_by_class[6]; /* 1xx..5xx, [0] = reset */
     _Atomic uint64_t admit_capacity; /* streams admission may hand out now (gate.c) */
     _Atomic uint64_t upstream_ready;        /* upstream connections READY now (/health) */
+    _Atomic uint64_t tunnel_connections;    /* tunnels' own upstream connections now (pool.c) */
+    _Atomic uint64_t tunnels_open;          /* tunnels admitted and not ended (gate.c) */
     _Atomic uint64_t quota_fallback;  /* 1 while global rates use the per-host share (quota.h) */
     _Atomic uint64_t quota_fallbacks; /* times it went to the per-host share */
     _Atomic uint64_t quota_asks;      /* lease scripts sent to Redis */
@@ -106,6 +108,10 @@ struct cr_shm_tenant_stats {
     _Atomic uint64_t queued;   /* of which waited in the queue first */
     _Atomic uint64_t shed[CR_ADMIT_NREASONS];
     _Atomic uint64_t responses_by_class[6]; /* as in the worker stats, [0] = reset */
+    _Atomic uint64_t tunnels_opened;  /* tunnels admitted (gate.c) */
+    _Atomic uint64_t tunnels_refused; /* refused by tunnels / tunnel_rate (429) */
+    _Atomic uint64_t tunnels_open;    /* admitted and not ended, over the workers */
+    _Atomic uint64_t tunnel_tat;      /* tunnel_rate's bucket (gcra.h), shared by the workers */
     struct cr_shm_hist hist[CR_HIST_N];     /* queue wait, upstream, total latency */
 };
 

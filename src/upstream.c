@@ -95,6 +95,31 @@ struct cr_upconn *cr_upconn_new(struct cr_worker *w, struct cr_pool *p,
     return u;
 }
 
+struct cr_upconn *cr_upconn_new_tunnel(struct cr_worker *w, struct cr_pool *p,
+                                       const struct cr_addr *addr)
+{
+    struct cr_upconn *u = cr_upconn_new(w, p, addr);
+    if (u) {
+        u->codec = &cr_up_ws;
+        u->tunnel = true;
+    }
+    return u;
+}
+
+bool cr_upconn_is_tunnel(const struct cr_upconn *u)
+{
+    return u->tunnel;
+}
+
+static void attach(struct cr_upconn *u, struct cr_request *r);
+
+void cr_upconn_open_tunnel(struct cr_upconn *u, struct cr_request *r)
+{
+    u->codec->submit(u, r); /* the upgrade request waits in u->out for TLS */
+    attach(u, r);
+    cr_upconn_connect(u, 0);
+}
+
 static void close_transport(struct cr_upconn *u)
 {
     cr_worker_undefer(u->w, &u->flush);
@@ -145,6 +170,7 @@ void cr_upconn_free(struct cr_upconn *u)
     }
     gauge(&u->stats->inflight, -(int64_t)u->inflight);
     u->inflight = 0;
+    u->tunnel_streams = 0;
     if (u->tmr)
         event_free(u->tmr);
     if (u->out)
@@ -169,9 +195,14 @@ uint32_t cr_upconn_inflight(const struct cr_upconn *u)
     return u->inflight;
 }
 
+uint32_t cr_upconn_tunnel_streams(const struct cr_upconn *u)
+{
+    return u->tunnel_streams;
+}
+
 bool cr_upconn_ext_connect(const struct cr_upconn *u)
 {
-    return u->codec == &cr_up_h2 && u->ng && u->ext_connect;
+    return u->codec == &cr_up_h2 && !u->tunnel && u->ng && u->ext_connect;
 }
 
 int64_t cr_upconn_id(const struct cr_upconn *u)
@@ -235,6 +266,8 @@ void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused)
 {
     TAILQ_REMOVE(&u->streams, r, uplink);
     u->inflight--;
+    if (r->upgrade && !u->tunnel)
+        u->tunnel_streams--;
     gauge(&u->stats->inflight, -1);
     r->up = NULL;
     if (r->resp_eof) {
@@ -254,6 +287,7 @@ static void lose(struct cr_upconn *u)
     TAILQ_CONCAT(&failed, &u->streams, uplink);
     gauge(&u->stats->inflight, -(int64_t)u->inflight);
     u->inflight = 0;
+    u->tunnel_streams = 0;
     close_transport(u);
     cr_up_set_state(u, CR_UP_IDLE);
     while ((r = TAILQ_FIRST(&failed)) != NULL) {
@@ -436,6 +470,10 @@ static void start_tls(struct cr_upconn *u)
         return;
     }
     SSL_set_connect_state(u->ssl);
+    if (u->tunnel) { /* a tunnel's upgrade is HTTP/1.1 whatever the pool speaks */
+        static const unsigned char h11[] = "\x08http/1.1";
+        SSL_set_alpn_protos(u->ssl, h11, sizeof(h11) - 1);
+    }
     SSL_set_app_data(u->ssl, &u->sess);
     struct in6_addr tmp;
     int is_ip = inet_pton(AF_INET, name, &tmp) == 1 || inet_pton(AF_INET6, name, &tmp) == 1;
@@ -576,17 +614,25 @@ int cr_upconn_submit(struct cr_upconn *u, struct cr_request *r)
     int rc = u->codec->submit(u, r);
     if (rc < 0)
         return rc;
+    attach(u, r);
+    return 0;
+}
+
+/* r goes on u's streams, its response deadline armed. */
+static void attach(struct cr_upconn *u, struct cr_request *r)
+{
     r->up = u;
     r->up_conn_id = u->id;
     cr_request_set_state(r, CR_REQ_UPSTREAM);
     r->t_dispatched = cr_now_us();
     r->up_addr = (int)addr_index(u->w, u->addr) + 1;
     u->inflight++;
+    if (r->upgrade && !u->tunnel)
+        u->tunnel_streams++; /* an extended CONNECT on a pool connection */
     gauge(&u->stats->inflight, 1);
     TAILQ_INSERT_TAIL(&u->streams, r, uplink);
     cr_request_response_deadline(r, u->w->cfg->upstream.response_timeout_ms);
     up_want_flush(u);
-    return 0;
 }
 
 /* Whether a cancelled exchange is left to finish (its answer discarded)

@@ -35,6 +35,24 @@ enum cr_up_state {
  * happens before cr_upconn_connect. Returns NULL when out of memory. */
 struct cr_upconn *cr_upconn_new(struct cr_worker *w, struct cr_pool *p,
                                 const struct cr_addr *addr);
+/* A connection of pool p to addr for one tunnel (request.h): HTTP/1.1
+ * over TLS with the pool's TLS settings, whatever upstream.protocol says,
+ * IDLE until cr_upconn_open_tunnel. The pool owns it, as its own; it never
+ * reconnects. Returns NULL when out of memory. */
+struct cr_upconn *cr_upconn_new_tunnel(struct cr_worker *w, struct cr_pool *p,
+                                       const struct cr_addr *addr);
+/* Carries tunnel r on u (new, IDLE): r is on it (CR_REQ_UPSTREAM, the
+ * response deadline armed) and u connects; the upgrade request (its own
+ * Sec-WebSocket-Key, Version 13) goes once TLS is up. The upstream's 101
+ * with the right Sec-WebSocket-Accept makes r->status 101 and the bytes
+ * flow both ways from then on; another answer is r's response; a wrong or
+ * missing Accept, or a failure before the answer, is a 502 (the pool's,
+ * never retried). When the exchange ends u is lost (cr_pool_lost) and the
+ * pool frees it. r may be answered (and u lost) on return. */
+void cr_upconn_open_tunnel(struct cr_upconn *u, struct cr_request *r);
+/* Whether u is a tunnel's own connection. */
+bool cr_upconn_is_tunnel(const struct cr_upconn *u);
+
 /* Closes it at once and frees it. Its requests are not failed: the back
  * end lets go of each (cr_request_release_be), which frees one its front
  * end had already let go of (a cancelled exchange left to finish, see
@@ -60,6 +78,9 @@ uint32_t cr_upconn_inflight(const struct cr_upconn *u);
  * CONNECT stream: an HTTP/2 connection whose peer sent
  * SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (its latest SETTINGS). */
 bool cr_upconn_ext_connect(const struct cr_upconn *u);
+/* Of its streams (cr_upconn_inflight), those that carry tunnels: they
+ * take none of the request capacity (cr_pool_capacity). */
+uint32_t cr_upconn_tunnel_streams(const struct cr_upconn *u);
 /* A number identifying this connection (changes on each reconnect). */
 int64_t cr_upconn_id(const struct cr_upconn *u);
 /* Whether the connection proved that the upstream serves on it: it

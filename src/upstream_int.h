@@ -18,6 +18,7 @@
 #include "request.h"
 #include "upstream.h"
 #include "worker.h"
+#include "ws.h"
 
 #define UP_OUT_HIGH (64 * 1024)
 
@@ -44,6 +45,7 @@ struct cr_up_codec {
 
 extern const struct cr_up_codec cr_up_h2;
 extern const struct cr_up_codec cr_up_h1;
+extern const struct cr_up_codec cr_up_ws; /* a tunnel's HTTP/1.1 upgrade, then raw bytes */
 
 struct cr_upconn {
     enum cr_up_state state;
@@ -80,6 +82,7 @@ struct cr_upconn {
     bool settings_seen;        /* its first SETTINGS frame arrived */
     bool ext_connect;          /* its peer allows extended CONNECT (RFC 8441):
                                 * SETTINGS_ENABLE_CONNECT_PROTOCOL=1 */
+    uint32_t tunnel_streams;   /* of inflight, tunnels (extended CONNECT streams) */
 
     /* h1 */
     http_parser parser;
@@ -88,6 +91,13 @@ struct cr_upconn {
                                  * is then recycled), so it never outlives r */
     struct cr_hparse hp;       /* the response header field being read */
     bool close_after;          /* the server said Connection: close */
+
+    /* a tunnel's own connection (upstream_ws.c) */
+    bool tunnel;               /* carries one tunnel, never the pool's requests */
+    bool switched;             /* the upstream answered 101: bytes are relayed */
+    bool ws_upgrade_ok;        /* the 101 said Upgrade: websocket */
+    bool ws_accept_ok;         /* and its Sec-WebSocket-Accept matched ws_key */
+    char ws_key[CR_WS_KEY_LEN + 1];
 };
 
 /* Transport services for the codecs. */

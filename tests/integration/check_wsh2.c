@@ -36,7 +36,8 @@ static void teardown(void)
 static pid_t start(const char *extra)
 {
     ck_assert_int_gt(h_testup_start(T, T->uport, "--quiet", extra, NULL), 0);
-    const char *cfg = h_config_write(T, "corral.yaml", H_CONFIG_BASE);
+    const char *cfg =
+        h_config_write(T, "corral.yaml", H_CONFIG_BASE "admin: {address: 127.0.0.1:@PORT2@}\n");
     pid_t master = h_corral_start(T, cfg, T->port);
     ck_assert_int_gt(master, 0);
     const char *up[] = {"connected (h2", NULL};
@@ -144,6 +145,8 @@ START_TEST(echo_over_extended_connect)
     assert_has(out, "\"echoed\": 5");
     assert_has(out, "\"close_code\": 4000");
     ck_assert_int_eq(testup_wait("ws_total", 2, 3000), 2);
+    /* on the pool's HTTP/2 connections: no tunnel connection of their own */
+    ck_assert_int_eq(h_json_long(h_testup_stats(T, T->uport, false), "h1_connections"), 0);
     ck_assert_int_eq(testup_wait("ws_open", 0, 5000), 0);
     const char *line[] = {"\"method\":\"CONNECT\"", "\"path\":\"/ws\"", NULL};
     ck_assert_msg(h_wait_file_line(T->access_log, line, 5000), "no tunnel line: %s",
@@ -162,13 +165,38 @@ START_TEST(client_reset_ends_upstream_stream)
 }
 END_TEST
 
-/* Without --connect-protocol the pool has no connection that takes
- * extended CONNECT: the client gets an answer, not a hang. */
-START_TEST(no_extended_connect_upstream)
+/* Without --connect-protocol no pool connection takes extended CONNECT:
+ * the HTTP/2 client's tunnel goes to the upstream as an HTTP/1.1 upgrade
+ * on a connection of its own (corral's own key, a GET), and echoes all
+ * the same. */
+START_TEST(h2_client_over_dedicated_http1)
 {
     start(NULL);
-    char *out = h2ws("echo", "1", "fin");
-    assert_has(out, "\"status\": 502");
+    char *out = wsh2("5", "16", "1000");
+    assert_has(out, "\"echoed\": 5");
+    assert_has(out, "\"protocol\": \"chat\"");
+    ck_assert_int_eq(testup_wait("ws_total", 1, 3000), 1);
+    ck_assert_int_eq(h_json_long(h_testup_stats(T, T->uport, false), "h1_connections"), 1);
+    ck_assert_int_eq(testup_wait("ws_open", 0, 5000), 0);
+}
+END_TEST
+
+/* An HTTP/1.1 client (python3-websockets, wsclient.py) whose upgrade
+ * corral carries as an extended CONNECT on its HTTP/2 pool: the 101 comes
+ * from the upstream's 200, and no tunnel connection is opened. */
+START_TEST(http1_client_onto_extended_connect)
+{
+    start("--connect-protocol");
+    char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/wsclient.py", T->srcdir),
+                    h_strf(T, "%d", T->port), "echo", NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 30000, &r), 0);
+    ck_assert_msg(!r.timed_out && r.exit_code == 0, "wsclient.py: exit %d: %s %s", r.exit_code,
+                  r.out, r.err);
+    ck_assert_int_eq(testup_wait("ws_total", 1, 3000), 1);
+    ck_assert_int_eq(h_json_long(h_testup_stats(T, T->uport, false), "h1_connections"), 0);
+    ck_assert_int_eq(h_json_long(h_admin_stats(T, T->port2), "tunnel_connections"), 0);
+    ck_assert_int_eq(testup_wait("ws_open", 0, 5000), 0);
 }
 END_TEST
 
@@ -237,7 +265,8 @@ static Suite *wsh2_suite(void)
     tcase_add_test(tc, other_connects_refused);
     tcase_add_test(tc, echo_over_extended_connect);
     tcase_add_test(tc, client_reset_ends_upstream_stream);
-    tcase_add_test(tc, no_extended_connect_upstream);
+    tcase_add_test(tc, h2_client_over_dedicated_http1);
+    tcase_add_test(tc, http1_client_onto_extended_connect);
     tcase_add_test(tc, client_not_reading_is_flow_controlled);
     suite_add_tcase(s, tc);
     return s;
