@@ -255,6 +255,60 @@ START_TEST(client_not_reading_is_flow_controlled)
 }
 END_TEST
 
+/* testup allows 2 streams a connection (--max-streams 2) and one of them
+ * carries a tunnel (an HTTP/1.1 client's, held open): the request
+ * capacity is the one stream left, so two requests at once on one worker
+ * and one connection take turns; none finds the connection full (a 502
+ * "upstream connection lost") because the tunnel's stream was counted as
+ * room. */
+START_TEST(tunnel_stream_is_not_request_capacity)
+{
+    ck_assert_int_gt(h_testup_start(T, T->uport, "--quiet", "--connect-protocol", "--max-streams",
+                                    "2", "--service-time", "200", NULL),
+                     0);
+    const char *cfg = h_config_write(
+        T, "corral.yaml",
+        "workers: 1\n"
+        "drain_timeout: 2s\n"
+        "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
+        "listeners:\n"
+        "  - name: https\n"
+        "    address: 127.0.0.1:@PORT@\n"
+        "    tls:\n"
+        "      certificates:\n"
+        "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+        "upstream:\n"
+        "  addresses: [127.0.0.1:@UPORT@]\n"
+        "  protocol: h2\n"
+        "  connections: 1\n"
+        "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: @CERTS@/client.key, "
+        "sni: lb.test}\n");
+    ck_assert_int_gt(h_corral_start(T, cfg, T->port), 0);
+    const char *up[] = {"connected (h2", NULL};
+    ck_assert(h_wait_file_line(T->error_log, up, H_START_MS));
+    char *hold_out = h_path(T, "hold.out");
+    char *argv[] = {(char *)python,
+                    h_strf(T, "%s/tests/integration/wsclient.py", T->srcdir),
+                    h_strf(T, "%d", T->port),
+                    "hold",
+                    "15",
+                    NULL};
+    ck_assert_int_gt(h_spawn(T, argv, hold_out, h_path(T, "hold.err")), 0);
+    const char *open[] = {"\"open\": true", NULL};
+    ck_assert_msg(h_wait_file_line(hold_out, open, 10000), "the tunnel did not open: %s",
+                  h_file_tail(T, h_path(T, "hold.err"), 2000));
+    ck_assert_int_eq(testup_wait("ws_open", 1, 3000), 1);
+    char *load[] = {"h2load", "-n", "6", "-c",
+                    "1",      "-m", "2", h_strf(T, "https://127.0.0.1:%d/", T->port),
+                    NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, load, 30000, &r), 0);
+    assert_has(r.out, "6 succeeded");
+    assert_has(r.out, "6 2xx");
+    ck_assert_int_eq(testup_wait("ws_open", 1, 100), 1); /* the tunnel is still up */
+}
+END_TEST
+
 static Suite *wsh2_suite(void)
 {
     Suite *s = suite_create("wsh2");
@@ -268,6 +322,7 @@ static Suite *wsh2_suite(void)
     tcase_add_test(tc, h2_client_over_dedicated_http1);
     tcase_add_test(tc, http1_client_onto_extended_connect);
     tcase_add_test(tc, client_not_reading_is_flow_controlled);
+    tcase_add_test(tc, tunnel_stream_is_not_request_capacity);
     suite_add_tcase(s, tc);
     return s;
 }
