@@ -47,20 +47,22 @@ static pid_t start(const char *extra)
 }
 
 /* h2ws.py with its arguments after the port: its JSON line. */
-static char *h2ws(const char *cmd, const char *a, const char *b)
+static char *h2ws3(const char *cmd, const char *a, const char *b, const char *c)
 {
-    char *argv[] = {(char *)python,
-                    h_strf(T, "%s/tests/integration/h2ws.py", T->srcdir),
-                    (char *)cmd,
-                    h_strf(T, "%d", T->port),
-                    (char *)a,
-                    (char *)b,
-                    NULL};
+    char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/h2ws.py", T->srcdir),
+                    (char *)cmd,    h_strf(T, "%d", T->port),
+                    (char *)a,      (char *)b,
+                    (char *)c,      NULL};
     struct h_run r;
     ck_assert_int_eq(h_run(T, argv, 30000, &r), 0);
     ck_assert_msg(!r.timed_out && r.exit_code == 0, "h2ws.py %s: exit %d: %s", cmd, r.exit_code,
                   r.err);
     return r.out;
+}
+
+static char *h2ws(const char *cmd, const char *a, const char *b)
+{
+    return h2ws3(cmd, a, b, NULL);
 }
 
 static void assert_has(const char *out, const char *needle)
@@ -95,6 +97,9 @@ START_TEST(other_connects_refused)
     assert_has(h2ws("connect", "-", "-"), "\"status\": 400");
     assert_has(h2ws("connect", "foo", "/x"), "\"reset\": 1");
     assert_has(h2ws("connect", "websocket", "-"), "\"reset\": 1");
+    /* a WebSocket that ends before it starts, or declares a body: 400 */
+    assert_has(h2ws3("connect", "websocket", "/ws", "end"), "\"status\": 400");
+    assert_has(h2ws3("connect", "websocket", "/ws", "cl"), "\"status\": 400");
     long accepted = h_json_long(h_testup_stats(T, T->uport, false), "ws_total");
     ck_assert_int_le(accepted, 0); /* none reached the upstream */
 }

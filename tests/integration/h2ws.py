@@ -4,8 +4,11 @@ with python3-h2 (4.1), for check_wsh2.c. It writes and reads WebSocket
 frames itself (RFC 6455: client frames masked).
 
   h2ws.py settings PORT           the server's first SETTINGS frame
-  h2ws.py connect PORT PROTO PATH a CONNECT with :protocol PROTO and :path
-                                  PATH ("-": that field left out): its answer
+  h2ws.py connect PORT PROTO PATH [end|cl]
+                                  a CONNECT with :protocol PROTO and :path
+                                  PATH ("-": that field left out), its HEADERS
+                                  ending the stream (end) or with a
+                                  content-length (cl): its answer
   h2ws.py echo PORT N END         extended CONNECT to /ws, N text messages
                                   sent and read back one by one, then the
                                   stream ended by END: "fin" (END_STREAM,
@@ -151,7 +154,7 @@ def cmd_settings(port):
     print(json.dumps({"error": "no SETTINGS"}), flush=True)
 
 
-def cmd_connect(port, proto, path):
+def cmd_connect(port, proto, path, odd=""):
     s, conn = connect(port)
     sid = conn.get_next_available_stream_id()
     hdrs = [(":method", "CONNECT")]
@@ -161,10 +164,12 @@ def cmd_connect(port, proto, path):
     if path != "-":
         hdrs.append((":path", path))
     hdrs.append((":authority", SNI))
+    if odd == "cl":
+        hdrs.append(("content-length", "5"))
     # h2 refuses to send what RFC 8441 calls malformed: send it raw
     conn.config.validate_outbound_headers = False
     conn.config.normalize_outbound_headers = False
-    conn.send_headers(sid, hdrs)
+    conn.send_headers(sid, hdrs, end_stream=odd == "end")
     s.sendall(conn.data_to_send())
     out = {}
     end = time.monotonic() + DEADLINE_S
@@ -276,7 +281,7 @@ def main():
     if cmd == "settings":
         cmd_settings(port)
     elif cmd == "connect":
-        cmd_connect(port, sys.argv[3], sys.argv[4])
+        cmd_connect(port, sys.argv[3], sys.argv[4], sys.argv[5] if len(sys.argv) > 5 else "")
     elif cmd == "echo":
         cmd_echo(port, int(sys.argv[3]), sys.argv[4])
     elif cmd == "stall":
