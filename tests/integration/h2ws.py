@@ -14,8 +14,8 @@ frames itself (RFC 6455: client frames masked).
                                   stream ended by END: "fin" (END_STREAM,
                                   then waits for the server's end) or "rst"
                                   (RST_STREAM CANCEL)
-  h2ws.py stall PORT BYTES HOLD_S extended CONNECT to /ws, one binary
-                                  message of BYTES sent as far as flow
+  h2ws.py stall PORT BYTES HOLD_S extended CONNECT to /ws, BYTES in binary
+                                  messages of 8 MB sent as far as flow
                                   control lets it, nothing of the echo
                                   acknowledged (no WINDOW_UPDATE: the client
                                   does not read); once nothing has moved for
@@ -41,7 +41,7 @@ import h2.events
 import h2.settings
 
 HOST, SNI = "127.0.0.1", "edge.test"
-DEADLINE_S = 20
+DEADLINE_S = 40
 
 
 def connect(port):
@@ -54,6 +54,7 @@ def connect(port):
     except OSError as e:
         print(json.dumps({"error": str(e)}), flush=True)
         sys.exit(2)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     s = ctx.wrap_socket(raw, server_hostname=SNI)
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True,
                                                                 header_encoding="utf-8"))
@@ -246,9 +247,12 @@ def cmd_stall(port, nbytes, hold_s):
     if status != 200:
         print(json.dumps(out), flush=True)
         return
-    todo = ws_frame(2, os.urandom(nbytes))
+    piece = 8 << 20  # under testup's 16 MB message limit
+    todo = b"".join(ws_frame(2, os.urandom(min(piece, nbytes - i)))
+                    for i in range(0, nbytes, piece))
     sent = received = 0
-    last_move, end = time.monotonic(), time.monotonic() + DEADLINE_S
+    t0 = last_move = time.monotonic()
+    end = t0 + DEADLINE_S
     while time.monotonic() < end and time.monotonic() - last_move < 1.5:
         n = min(len(todo) - sent, conn.local_flow_control_window(sid),
                 conn.max_outbound_frame_size)
@@ -268,7 +272,8 @@ def cmd_stall(port, nbytes, hold_s):
                 last_move = time.monotonic()
             elif isinstance(ev, (h2.events.StreamReset, h2.events.StreamEnded)):
                 out["ended"] = True
-    out.update({"sent": sent, "message": len(todo), "received": received})
+    out.update({"sent": sent, "message": len(todo), "received": received,
+                "ms": int((last_move - t0) * 1000)})
     print(json.dumps(out), flush=True)
     end = time.monotonic() + hold_s
     while time.monotonic() < end:  # still not reading the stream
