@@ -209,6 +209,24 @@ START_TEST(http1_client_onto_extended_connect)
 }
 END_TEST
 
+/* What the workers may grow by while a client does not read a 64 MB echo:
+ * they hold 0.4 MB of it (an upstream stream's window and the buffers);
+ * were the upstream's window given back as the bytes arrive, what the
+ * connection's window allows (2 x 16 MB, upstream_h2.c): 33 MB. Under
+ * AddressSanitizer the freed memory it holds back (quarantine_size_mb=16
+ * in tools/run-tests) and its shadow come on top: 21-23 MB there, 50 MB
+ * without flow control. */
+#if defined(__SANITIZE_ADDRESS__)
+#define GROWTH_KB (32 * 1024)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GROWTH_KB (32 * 1024)
+#endif
+#endif
+#ifndef GROWTH_KB
+#define GROWTH_KB (8 * 1024)
+#endif
+
 /* The resident memory of master's workers, in KB (summed). */
 static long workers_rss_kb(pid_t master)
 {
@@ -229,8 +247,7 @@ static long workers_rss_kb(pid_t master)
  * WINDOW_UPDATE): testup echoes all of it (it buffers what it cannot
  * send), and corral takes of the echo only what the upstream stream's
  * window lets through, which it reopens only as the client reads: the
- * workers' memory grows by a fraction of the message (0.4 MB; under
- * AddressSanitizer its 16 MB quarantine more), not by the message. */
+ * workers' memory grows by a fraction of it (GROWTH_KB). */
 START_TEST(client_not_reading_is_flow_controlled)
 {
     pid_t master = start("--connect-protocol");
@@ -262,7 +279,7 @@ START_TEST(client_not_reading_is_flow_controlled)
     ck_assert_msg(received <= 65535, "the client's window let through %ld", received);
     ck_assert_int_eq(testup_wait("ws_bytes", 67108864, 10000), 67108864); /* testup has it all */
     long grew = workers_rss_kb(master) - before;
-    ck_assert_msg(grew < 32 * 1024, "the workers grew by %ld KB holding a 64 MB echo", grew);
+    ck_assert_msg(grew < GROWTH_KB, "the workers grew by %ld KB holding a 64 MB echo", grew);
 }
 END_TEST
 
