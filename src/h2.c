@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common.h"
 #include "gcra.h"
@@ -359,6 +360,28 @@ static int on_trailer(struct h2 *h, struct cr_request *r, const uint8_t *name, s
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM */
 }
 
+/* An extended CONNECT's :protocol (RFC 8441 4; nghttp2 has checked that it
+ * comes with CONNECT, :scheme, :path and :authority): "websocket" makes
+ * the stream a tunnel (r->upgrade). Any other protocol is refused as it
+ * was before corral advertised SETTINGS_ENABLE_CONNECT_PROTOCOL: the
+ * stream is reset with PROTOCOL_ERROR, and the request ends there. */
+static int on_protocol(struct h2 *h, struct cr_request *r, const char *v, size_t vlen)
+{
+    if (vlen == 9 && strncasecmp(v, "websocket", 9) == 0) {
+        r->upgrade = "websocket";
+        return 0;
+    }
+    r->reason = "unsupported :protocol";
+    r->resp_aborted = true;
+    cr_request_set_state(r, CR_REQ_DONE); /* its head never completes */
+    cr_log_debug("conn %llu from %s: HTTP/2 stream %d: :protocol %.*s refused",
+                 (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream,
+                 (int)CR_MIN(vlen, (size_t)64), v);
+    nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream, NGHTTP2_PROTOCOL_ERROR);
+    cr_conn_want_flush(h->c);
+    return 0;
+}
+
 static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
                      size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *arg)
 {
@@ -368,8 +391,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
         return 0;
     if (f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return on_trailer(h, r, name, nlen, value, vlen);
-    if (r->status)
-        return 0; /* refused already (431, 414): the rest of its fields cost nothing */
+    if (r->status || r->state != CR_REQ_HEAD)
+        return 0; /* refused already (431, 414, a :protocol): the rest of its fields cost nothing */
     /* the limit before any work: the header list as RFC 9113 6.5.2 counts
      * it, pseudo-headers included (what is left of max_header_size, set
      * by on_begin_headers) */
@@ -387,6 +410,8 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
                        : nlen == 7 && !memcmp(n, ":scheme", 7)    ? &r->scheme
                        : nlen == 10 && !memcmp(n, ":authority", 10) ? &r->authority
                                                                   : NULL;
+        if (!field && nlen == 9 && !memcmp(n, ":protocol", 9))
+            return on_protocol(h, r, v, vlen);
         if (field == &r->path && vlen > h->c->w->cfg->http.max_uri) {
             r->status = 414; /* answered once the head is complete */
             return 0;
@@ -415,6 +440,10 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
         r->status = 0;
         cr_request_respond(r, st, st == 431 ? "request header fields too large" : "uri too long",
                            NULL);
+    } else if (r->upgrade && (end_stream || cl)) {
+        /* a tunnel whose client side is closed already, or that declares
+         * a body: no WebSocket handshake (RFC 8441 4, RFC 9113 8.5) */
+        cr_request_respond(r, 400, "bad websocket request", NULL);
     } else if (r->has_body && cr_request_body_too_large(r, r->req_clen)) {
         cr_request_respond(r, 413, "request body too large", NULL);
     } else if ((stalled = stalled_streams(h, hc->h2_max_stalled_streams)) >=
@@ -425,7 +454,9 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
         h->submit(r);
         stream_recount(h, r); /* once, after: nothing reads nshut in between */
     }
-    if (!end_stream) /* whatever became of it, the client holds its half open */
+    /* whatever became of it, the client holds its half open; a tunnel's
+     * client may be silent for as long as the tunnel lives */
+    if (!end_stream && (!r->upgrade || r->status))
         r->fe_body_us = cr_now_us();
 }
 
@@ -634,7 +665,10 @@ static void fe_head(struct cr_request *r)
 {
     struct h2 *h = r->fe_data;
     char status[4];
-    snprintf(status, sizeof(status), "%03d", r->status);
+    /* a tunnel the upstream accepted: 200, and the stream stays open for
+     * its bytes both ways (RFC 8441 5) */
+    bool tunnel = r->upgrade && r->status == 101;
+    snprintf(status, sizeof(status), "%03d", tunnel ? 200 : r->status);
     size_t n = 1 + r->rhdrs.n;
     nghttp2_nv stackv[64];
     nghttp2_nv *nva = n <= CR_ARRAY_LEN(stackv) ? stackv : malloc(n * sizeof(*nva));
@@ -1001,6 +1035,8 @@ int cr_h2_attach(struct cr_conn *c, cr_request_submit_cb submit)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)hc->max_header_size},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        /* RFC 8441: WebSockets over HTTP/2 streams (extended CONNECT) */
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},
     };
     nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, CR_ARRAY_LEN(iv));
     c->proto = &h2_ops;

@@ -76,7 +76,8 @@ uint32_t cr_pool_capacity(const struct cr_pool *p)
         return 0;
     for (size_t i = 0; i < p->nslots; i++)
         if (cr_upconn_state(p->slots[i].c) == CR_UP_READY)
-            cap += cr_upconn_inflight(p->slots[i].c) - cr_upconn_streaming(p->slots[i].c) +
+            cap += cr_upconn_inflight(p->slots[i].c) - cr_upconn_streaming(p->slots[i].c) -
+                   cr_upconn_tunnel_streams(p->slots[i].c) +
                    cr_upconn_room(p->slots[i].c);
     return max && cap > max ? max : cap;
 }
@@ -143,11 +144,33 @@ static void tunnel_lost(struct cr_pool *p, struct cr_upconn *c)
         cr_worker_pool_idle(p->w);
 }
 
+/* The pool connection with the most room among those whose peer takes
+ * extended CONNECT (RFC 8441), or NULL. */
+static struct cr_upconn *pick_ext_connect(struct cr_pool *p)
+{
+    struct cr_upconn *best = NULL;
+    uint32_t best_room = 0;
+    for (size_t i = 0; i < p->nslots; i++) {
+        struct cr_upconn *c = p->slots[i].c;
+        uint32_t room = cr_upconn_ext_connect(c) ? cr_upconn_room(c) : 0;
+        if (room > best_room) {
+            best = c;
+            best_room = room;
+        }
+    }
+    return best;
+}
+
 int cr_pool_tunnel(struct cr_pool *p, struct cr_request *r)
 {
     const struct cr_cfg_upstream *uc = &p->w->cfg->upstream;
     if (p->draining)
         return CR_EAGAIN;
+    /* an upstream that speaks RFC 8441 carries it as a stream of a pool
+     * connection: no connection of its own, no TLS handshake */
+    struct cr_upconn *c = pick_ext_connect(p);
+    if (c && cr_upconn_submit(c, r) == 0)
+        return 0;
     if (p->ntunnels >= uc->tunnel_connections)
         return CR_ELIMIT;
     struct tunnel *t = calloc(1, sizeof(*t));

@@ -49,8 +49,9 @@ struct cr_upconn *cr_pool_conn(const struct cr_pool *p, size_t i);
 /* ---- for gate.c: what the connections can take ---- */
 
 /* How many streams the connections can carry now: those in flight (but
- * the streams moved to the streaming class, gate.h) plus the room of every
- * READY connection, at most upstream.max_streams when it is set; 0 while
+ * the streams moved to the streaming class, gate.h, and those carrying
+ * tunnels, cr_upconn_tunnel_streams) plus the room of every READY
+ * connection, at most upstream.max_streams when it is set; 0 while
  * draining. A moved stream still takes its place in its connection's
  * room: what is placed respects the server's
  * SETTINGS_MAX_CONCURRENT_STREAMS, on another connection or by waiting. */
@@ -75,8 +76,11 @@ uint64_t cr_pool_outage_until(const struct cr_pool *p);
  * the caller answers it. */
 int cr_pool_place(struct cr_pool *p, struct cr_request *r);
 
-/* Opens a tunnel's own upstream connection for r (a tunnel, request.h;
- * be_held set) and puts r on it (cr_upconn_open_tunnel): an HTTP/1.1
+/* Puts tunnel r (request.h; be_held set) on a pool connection whose peer
+ * takes extended CONNECT (cr_upconn_ext_connect) and has room, as such a
+ * stream (RFC 8441), where the pool's requests do not count it
+ * (cr_upconn_tunnel_streams); else opens a tunnel's own upstream
+ * connection for r and puts r on it (cr_upconn_open_tunnel): an HTTP/1.1
  * upgrade over TLS with the pool's TLS settings, never counted in
  * cr_pool_capacity. From then on the pool holds r as any placed request
  * (cr_pool_done or a 502 when the connection fails before the upstream

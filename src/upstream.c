@@ -171,6 +171,7 @@ void cr_upconn_free(struct cr_upconn *u)
     gauge(&u->stats->inflight, -(int64_t)u->inflight);
     u->inflight = 0;
     u->streaming = 0;
+    u->tunnel_streams = 0;
     if (u->tmr)
         event_free(u->tmr);
     if (u->out)
@@ -203,6 +204,16 @@ uint32_t cr_upconn_streaming(const struct cr_upconn *u)
 void cr_upconn_stream_moved(struct cr_upconn *u)
 {
     u->streaming++;
+}
+
+uint32_t cr_upconn_tunnel_streams(const struct cr_upconn *u)
+{
+    return u->tunnel_streams;
+}
+
+bool cr_upconn_ext_connect(const struct cr_upconn *u)
+{
+    return u->codec == &cr_up_h2 && !u->tunnel && u->ng && u->ext_connect;
 }
 
 int64_t cr_upconn_id(const struct cr_upconn *u)
@@ -270,6 +281,8 @@ void cr_up_stream_done(struct cr_upconn *u, struct cr_request *r, bool refused)
     u->inflight--;
     if (r->streaming == CR_REQ_STREAM_MOVED)
         u->streaming--;
+    if (r->upgrade && !u->tunnel)
+        u->tunnel_streams--;
     gauge(&u->stats->inflight, -1);
     r->up = NULL;
     if (r->resp_eof) {
@@ -290,6 +303,7 @@ static void lose(struct cr_upconn *u)
     gauge(&u->stats->inflight, -(int64_t)u->inflight);
     u->inflight = 0;
     u->streaming = 0;
+    u->tunnel_streams = 0;
     close_transport(u);
     cr_up_set_state(u, CR_UP_IDLE);
     while ((r = TAILQ_FIRST(&failed)) != NULL) {
@@ -629,6 +643,8 @@ static void attach(struct cr_upconn *u, struct cr_request *r)
     r->t_dispatched = cr_now_us();
     r->up_addr = (int)addr_index(u->w, u->addr) + 1;
     u->inflight++;
+    if (r->upgrade && !u->tunnel)
+        u->tunnel_streams++; /* an extended CONNECT on a pool connection */
     gauge(&u->stats->inflight, 1);
     TAILQ_INSERT_TAIL(&u->streams, r, uplink);
     cr_request_response_deadline(r, u->w->cfg->upstream.response_timeout_ms);

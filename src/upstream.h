@@ -82,6 +82,13 @@ uint32_t cr_upconn_streaming(const struct cr_upconn *u);
  * counted out again when that stream ends (cr_up_stream_done) or the
  * connection goes. */
 void cr_upconn_stream_moved(struct cr_upconn *u);
+/* Whether it can carry a tunnel (r->upgrade) as an RFC 8441 extended
+ * CONNECT stream: an HTTP/2 connection whose peer sent
+ * SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (its latest SETTINGS). */
+bool cr_upconn_ext_connect(const struct cr_upconn *u);
+/* Of its streams (cr_upconn_inflight), those that carry tunnels: they
+ * take none of the request capacity (cr_pool_capacity). */
+uint32_t cr_upconn_tunnel_streams(const struct cr_upconn *u);
 /* A number identifying this connection (changes on each reconnect). */
 int64_t cr_upconn_id(const struct cr_upconn *u);
 /* Whether the connection proved that the upstream serves on it: it

@@ -101,6 +101,8 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
         if (!(f->hd.flags & NGHTTP2_FLAG_ACK)) {
             u->remote_max =
                 nghttp2_session_get_remote_settings(ng, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+            u->ext_connect = nghttp2_session_get_remote_settings(
+                                 ng, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1;
             u->settings_seen = true;
             cr_pool_room(u->pool, u);
         }
@@ -115,8 +117,12 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
         }
         if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
             r->resp_eof = true;
-        if (r->state < CR_REQ_RESPONDING && r->status >= 200)
+        if (r->state < CR_REQ_RESPONDING && r->status >= 200) {
+            /* a tunnel accepted (RFC 8441 5: any 2xx), the stream going on */
+            if (r->upgrade && r->status < 300 && !r->resp_eof)
+                r->status = 101;
             cr_up_response_head(r);
+        }
         if (r->resp_eof)
             cr_request_notify_end(r);
         break;
@@ -231,6 +237,7 @@ static int h2_start(struct cr_upconn *u)
      * the 100 RFC 9113 lets a client assume would refuse the extra ones */
     u->remote_max = 0;
     u->settings_seen = false;
+    u->ext_connect = false;
     return 0;
 }
 
@@ -279,30 +286,41 @@ static uint32_t h2_room(const struct cr_upconn *u)
 
 static int h2_submit(struct cr_upconn *u, struct cr_request *r)
 {
-    size_t n = 4 + r->hdrs.n;
+    /* a tunnel: an extended CONNECT (RFC 8441 4, 5) with this hop's
+     * :protocol and version, and no content-length; its body is the
+     * client's bytes for as long as the tunnel lives */
+    bool tunnel = r->upgrade != NULL;
+    size_t n = 4 + (tunnel ? 2 : 0) + r->hdrs.n, k = 0;
     nghttp2_nv stackv[64];
     nghttp2_nv *nva = n <= CR_ARRAY_LEN(stackv) ? stackv : malloc(n * sizeof(*nva));
     if (!nva)
         return CR_ENOMEM;
 #define NV(k, v) ((nghttp2_nv){(uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, strlen(v), 0})
-    nva[0] = NV(":method", r->method);
-    nva[1] = NV(":scheme", r->scheme);
-    nva[2] = NV(":authority", r->authority);
-    nva[3] = NV(":path", r->path);
+    nva[k++] = NV(":method", tunnel ? "CONNECT" : r->method);
+    if (tunnel)
+        nva[k++] = NV(":protocol", r->upgrade);
+    nva[k++] = NV(":scheme", tunnel ? "https" : r->scheme);
+    nva[k++] = NV(":authority", r->authority);
+    nva[k++] = NV(":path", r->path);
+    if (tunnel)
+        nva[k++] = NV("sec-websocket-version", "13");
 #undef NV
     for (uint32_t i = 0; i < r->hdrs.n; i++) {
         const struct cr_hdr *h = &r->hdrs.v[i];
+        if (tunnel && ((h->nlen == 14 && !memcmp(h->name, "content-length", 14)) ||
+                       (h->nlen == 21 && !memcmp(h->name, "sec-websocket-version", 21))))
+            continue;
         /* values unique to each request would only churn the HPACK tables
          * of both ends: send them literally, never indexed */
         bool unique = (h->nlen == 12 && !memcmp(h->name, "x-request-id", 12)) ||
                       (h->nlen == 11 && !memcmp(h->name, "traceparent", 11));
-        nva[4 + i] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, h->nlen, h->vlen,
-                                  unique ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
+        nva[k++] = (nghttp2_nv){(uint8_t *)h->name, (uint8_t *)h->value, h->nlen, h->vlen,
+                                unique ? NGHTTP2_NV_FLAG_NO_INDEX : NGHTTP2_NV_FLAG_NONE};
     }
     nghttp2_data_provider prd = {.source.ptr = r, .read_callback = body_read};
-    bool body =
-        r->has_body && (!(r->req_eof && cr_request_body_pending(r) == 0) || r->req_trailers.n);
-    int32_t sid = nghttp2_submit_request(u->ng, NULL, nva, n, body ? &prd : NULL, r);
+    bool body = tunnel || (r->has_body &&
+                           (!(r->req_eof && cr_request_body_pending(r) == 0) || r->req_trailers.n));
+    int32_t sid = nghttp2_submit_request(u->ng, NULL, nva, k, body ? &prd : NULL, r);
     if (nva != stackv)
         free(nva);
     if (sid < 0)

@@ -81,6 +81,9 @@ struct cr_upconn {
     size_t held;               /* response bytes buffered, not yet taken by clients */
     size_t conn_owed;          /* of them, not yet given back to the connection's window */
     bool settings_seen;        /* its first SETTINGS frame arrived */
+    bool ext_connect;          /* its peer allows extended CONNECT (RFC 8441):
+                                * SETTINGS_ENABLE_CONNECT_PROTOCOL=1 */
+    uint32_t tunnel_streams;   /* of inflight, tunnels (extended CONNECT streams) */
 
     /* h1 */
     http_parser parser;
