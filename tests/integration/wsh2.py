@@ -37,7 +37,6 @@ import time
 import h2.config
 import h2.connection
 import h2.events
-import h2.settings
 
 ENABLE_CONNECT_PROTOCOL = 0x8
 

@@ -4,6 +4,7 @@
  *          [--ca ca.crt [--require-client-cert]] [--max-streams N]
  *          [--service-time MS] [--work-after-reset] [--stats-file PATH]
  *          [--count-header NAME] [--quiet]
+ *          [--ws-ping MS] [--ws-refuse STATUS] [--connect-protocol]
  *
  * Prints "testup: listening on ADDR" on stdout once the socket listens
  * (PORT 0 picks a free port; ADDR shows the real one), serves until

@@ -11,6 +11,8 @@
  *   testup_h2       HTTP/2 front end (nghttp2 server session)
  *   testup_req      protocol-neutral request: routing, timers, the body
  *                   source of the answer
+ *   testup_ws       WebSocket echo (frames), behind an HTTP/1.1 upgrade
+ *                   or an HTTP/2 extended CONNECT stream
  *   testup_stats    counters and their JSON
  *   testup_json     JSON string escaping
  *

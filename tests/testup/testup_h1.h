@@ -12,7 +12,15 @@
  * and delimited by closing the connection to HTTP/1.0 clients.
  * "Expect: 100-continue" is answered with "100 Continue" when the request
  * reaches the head of the queue. A malformed request gets 400 after the
- * answers queued before it, then the connection closes. */
+ * answers queued before it, then the connection closes.
+ *
+ * WebSocket: a GET with Upgrade: websocket, Connection: upgrade,
+ * Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key is answered (in its
+ * turn) with 101 Switching Protocols, Sec-WebSocket-Accept and the first
+ * Sec-WebSocket-Protocol offered; nothing more is parsed as HTTP and the
+ * connection is a testup_ws echo until the close. --ws-refuse STATUS
+ * answers STATUS instead and closes. Any other Upgrade or CONNECT is
+ * answered as a request, then the connection closes. */
 #ifndef TU_H1_H
 #define TU_H1_H
 

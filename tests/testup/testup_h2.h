@@ -13,7 +13,15 @@
  * holds less than TU_OUT_HIGH bytes.
  *
  * Trailers are accepted and ignored; /headers reports the pseudo-headers
- * :scheme and :authority (and :protocol) as fields. */
+ * :scheme and :authority (and :protocol) as fields.
+ *
+ * --connect-protocol: SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 too, and a
+ * stream with :method CONNECT and :protocol websocket is a WebSocket
+ * (RFC 8441): :status 200 (with the first Sec-WebSocket-Protocol offered)
+ * without END_STREAM, then its DATA both ways is a testup_ws echo. Its
+ * DATA is acknowledged at once (the echo is not bounded by the window).
+ * The stream ends (END_STREAM) after the echo's close, or after the
+ * client's END_STREAM; a reset frees it. */
 #ifndef TU_H2_H
 #define TU_H2_H
 
