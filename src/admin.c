@@ -111,11 +111,13 @@ static void tenants_json(struct out *o, const struct cr_shm *shm, const struct c
             put(o, "%s\"%s\":%llu", k ? "," : "", kinds[k], (unsigned long long)ld(&s->shed[k]));
         put(o,
             "},\"streaming_open\":%llu,\"streaming_moved\":%llu,\"streaming_over_cap\":%llu,"
-            "\"streaming_refused\":%llu,\"tunnels\":{\"open\":%llu,\"opened\":%llu,"
+            "\"streaming_refused\":%llu,\"streaming_client_bound\":%llu,\"tunnels\":{\"open\":%llu,\"opened\":%llu,"
             "\"refused\":%llu}}",
             (unsigned long long)ld(&s->streaming_open), (unsigned long long)ld(&s->streaming_moved),
             (unsigned long long)ld(&s->streaming_over_cap),
-            (unsigned long long)ld(&s->streaming_refused), (unsigned long long)ld(&s->tunnels_open),
+            (unsigned long long)ld(&s->streaming_refused),
+            (unsigned long long)ld(&s->streaming_client_bound),
+            (unsigned long long)ld(&s->tunnels_open),
             (unsigned long long)ld(&s->tunnels_opened), (unsigned long long)ld(&s->tunnels_refused));
     }
     put(o, "}");

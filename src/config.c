@@ -691,6 +691,7 @@ static const struct cr_cfgload_key upstream_keys[] = {
     KDUR  ("outage_wait",      OFF(outage_wait_ms), 0, MS_H, "5s"),
     KUINT ("headroom",         OFF(headroom), 0, 50, "12"),
     KDUR  ("streaming_after",  OFF(streaming_after_ms), 0, MS_D, "10s"),
+    KUINT ("max_streaming",    OFF(max_streaming), 0, 100000, "128"),
     KUINT ("tunnel_connections", OFF(tunnel_connections), 0, 100000, "1000"),
     KMAP  ("tls",              OFF(tls), &upstream_tls_table, REQ),
     KMAP  ("adaptive",         OFF(adaptive), &upstream_adaptive_table, 0),
@@ -734,7 +735,7 @@ static const struct cr_cfgload_key http_keys[] = {
     KUINT("queue",       O(queue), 0, 1000000, D("1000")),           \
     KDUR ("max_wait",    O(max_wait_ms), 0, MS_H, D("5s")),          \
     KUINT("weight",      O(weight), 1, 1000, D("1")),             \
-    KUINT("streaming",   O(streaming), 0, 1000000, D("1000")),   \
+    KUINT("streaming",   O(streaming), 0, 1000000, D("100")),    \
     KUINT("tunnels",     O(tunnels), 0, 1000000, D("0")),            \
     KRATE("tunnel_rate", O(tunnel_rate), D("unlimited")),            \
     KUINT("tunnel_burst", O(tunnel_burst), 1, 1000000, D("10"))

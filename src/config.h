@@ -82,6 +82,8 @@ struct cr_cfg_upstream {
     uint64_t streaming_after_ms;  /* a response still open this long after its head
                                    * moves to its tenant's streaming class (gate.h),
                                    * default 10s; 0: only text/event-stream moves */
+    uint32_t max_streaming;       /* responses in the streaming class per worker, all
+                                   * tenants together, default 128; 0: none move */
     uint32_t tunnel_connections;  /* tunnels' own upstream connections per worker, 1000 */
     /* upstream.adaptive (adapt.h): a limit on what is in flight upstream
      * per worker, learned from latency, under max_streams / the pool's
@@ -161,7 +163,7 @@ struct cr_cfg_limits {
     uint32_t queue;       /* waiting requests */
     uint64_t max_wait_ms; /* deadline in the queue */
     uint32_t weight;      /* share under contention, >= 1 */
-    uint32_t streaming;   /* open streaming responses (gate.h), default 1000;
+    uint32_t streaming;   /* open streaming responses (gate.h), default 100;
                            * past it they stay in the request class; 0 = none move */
     uint32_t tunnels;     /* open tunnels (WebSocket), 0 = unlimited */
     double tunnel_rate;   /* new tunnels/s, 0 = unlimited */

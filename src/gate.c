@@ -41,6 +41,7 @@ struct cr_gate {
     TAILQ_HEAD(, cr_request) watched;              /* heads come, not yet moved: by head time */
     struct event *stmr;                            /* the first watched one's streaming_after */
     uint32_t streaming_open[CR_ADMIT_MAX_TENANTS]; /* this worker's, by tenant */
+    uint32_t streaming_total;                      /* their sum: upstream.max_streaming */
     uint32_t tunnels_open[CR_ADMIT_MAX_TENANTS]; /* this worker's, per tenant index */
 };
 
@@ -271,13 +272,17 @@ static void unwatch(struct cr_gate *g, struct cr_request *r)
 }
 
 /* Moves r (on its upstream stream, its head come) to its tenant's
- * streaming class if there is room there; else it stays in the request
- * class, counted over the cap. */
+ * streaming class if there is room there, in the worker's class
+ * (upstream.max_streaming) and on the upstream beyond the request
+ * capacity (cr_pool_may_move); else it stays in the request class,
+ * counted over the cap. */
 static void move_streaming(struct cr_gate *g, struct cr_request *r)
 {
     uint32_t ti = r->tenant->index % CR_ADMIT_MAX_TENANTS;
     unwatch(g, r);
-    if (g->streaming_open[ti] >= streaming_share(g, r->tenant)) {
+    if (g->streaming_open[ti] >= streaming_share(g, r->tenant) ||
+        g->streaming_total >= g->w->cfg->upstream.max_streaming ||
+        !cr_pool_may_move(g->w->pool, r)) {
         r->streaming = CR_REQ_STREAM_OVER;
         atomic_fetch_add_explicit(&tstats(g, r)->streaming_over_cap, 1, memory_order_relaxed);
         return;
@@ -288,6 +293,7 @@ static void move_streaming(struct cr_gate *g, struct cr_request *r)
     r->streaming = CR_REQ_STREAM_MOVED;
     cr_pool_stream_moved(g->w->pool, r);
     g->streaming_open[ti]++;
+    g->streaming_total++;
     atomic_fetch_add_explicit(&tstats(g, r)->streaming_open, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&tstats(g, r)->streaming_moved, 1, memory_order_relaxed);
     publish(g);
@@ -299,6 +305,7 @@ static void streaming_done(struct cr_gate *g, struct cr_request *r)
 {
     uint32_t ti = r->tenant->index % CR_ADMIT_MAX_TENANTS;
     g->streaming_open[ti]--;
+    g->streaming_total--;
     atomic_fetch_sub_explicit(&tstats(g, r)->streaming_open, 1, memory_order_relaxed);
 }
 
@@ -317,8 +324,24 @@ static void arm_streaming_after(struct cr_gate *g)
     evtimer_add(g->stmr, &tv);
 }
 
+/* Whether r's response waits on its client rather than on the upstream:
+ * resp_body holds half its high mark or more. The producing side stops
+ * reading at CR_REQUEST_BUF_HIGH and resumes under half of it, and the
+ * front end takes from resp_body only while its own output (h1) or the
+ * stream's window (h2) has room, so a response whose client reads slower
+ * than the upstream sends keeps resp_body there; one whose upstream is the
+ * slow side (a long poll, an event stream) finds it drained. */
+static bool client_bound(const struct cr_request *r)
+{
+    return evbuffer_get_length(r->resp_body) >= CR_REQUEST_BUF_HIGH / 2;
+}
+
 /* Moves the watched responses open for streaming_after since their heads
- * (the list is in head order: the first not due ends the walk). */
+ * (the list is in head order: the first not due ends the walk). Only a
+ * response whose upstream is the slow side moves: a slow download (its
+ * bytes wait on the client, client_bound) stays in the request class for
+ * good - moving it would let any client hold upstream streams out of the
+ * request capacity just by reading slowly. */
 static void on_streaming_after(evutil_socket_t fd, short what, void *arg)
 {
     struct cr_gate *g = arg;
@@ -328,6 +351,12 @@ static void on_streaming_after(evutil_socket_t fd, short what, void *arg)
     while ((r = TAILQ_FIRST(&g->watched)) != NULL && r->t_first_byte + after <= now) {
         if (r->up_cancelled) { /* given up on, its stream is being reset: it keeps its slot */
             unwatch(g, r);
+            continue;
+        }
+        if (client_bound(r)) {
+            unwatch(g, r);
+            atomic_fetch_add_explicit(&tstats(g, r)->streaming_client_bound, 1,
+                                      memory_order_relaxed);
             continue;
         }
         move_streaming(g, r);
@@ -672,6 +701,7 @@ void cr_gate_unpublish(struct cr_gate *g)
                                   g->streaming_open[i], memory_order_relaxed);
         g->streaming_open[i] = 0;
     }
+    g->streaming_total = 0;
     cr_quota_unpublish(g->quota);
     /* its open tunnels go with it */
     for (size_t i = 0; i < CR_ADMIT_MAX_TENANTS; i++) {

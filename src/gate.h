@@ -113,10 +113,15 @@ void cr_gate_readmit(struct cr_gate *g, struct cr_request *r);
  * response leaves the request capacity: its unit in upstream.max_streams
  * and its tenant's concurrency slot come back now (queued requests go),
  * and it counts in its tenant's streaming class until its exchange ends
- * (cr_gate_done). The class holds at most tenants[].streaming per host
- * (each worker its share, as concurrency); past that a response stays in
- * the request class - a response already started is never cut - and
- * streaming_over_cap counts it. A request that asks for an event stream
+ * (cr_gate_done). A watched response whose bytes wait on its client at
+ * that time (a slow download, not a long poll) stays in the request class
+ * for good (streaming_client_bound). The class holds at most
+ * tenants[].streaming per host (each worker its share, as concurrency),
+ * upstream.max_streaming per worker for all tenants, and, while
+ * max_streams is set, only what the connections can carry beyond it
+ * (cr_pool_may_move); past that a response stays in the request class - a
+ * response already started is never cut - and streaming_over_cap counts
+ * it. A request that asks for an event stream
  * (accept: text/event-stream) while its tenant's class is full is refused
  * by cr_gate_submit: 429 "tenant streaming limit", Retry-After 5
  * (streaming_refused). On its upstream connection a moved stream

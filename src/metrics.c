@@ -123,12 +123,17 @@ static const struct tfam simple[] = {
      "upstream.streaming_after).",
      TS(streaming_moved)},
     {"tenant_streaming_over_cap_total", "counter",
-     "Streaming responses kept in the request class: the tenant's streaming class was full.",
+     "Streaming responses kept in the request class: the tenant's streaming class, the "
+     "worker's (upstream.max_streaming) or the upstream's room beyond max_streams was full.",
      TS(streaming_over_cap)},
     {"tenant_streaming_refused_total", "counter",
      "Requests for an event stream (accept: text/event-stream) refused 429 at admission: the "
      "tenant's streaming class was full.",
      TS(streaming_refused)},
+    {"tenant_streaming_client_bound_total", "counter",
+     "Responses open past upstream.streaming_after kept in the request class: their bytes "
+     "waited on the client (a slow download, not a long poll).",
+     TS(streaming_client_bound)},
 };
 
 /* The tenant families, in the document's order; a step of the rendering

@@ -69,17 +69,32 @@ static struct cr_upconn *pick(struct cr_pool *p)
     return best;
 }
 
-uint32_t cr_pool_capacity(const struct cr_pool *p)
+/* What the READY connections offer requests (cr_pool_capacity before
+ * max_streams), had one more stream of `moved` moved. */
+static uint32_t raw_capacity(const struct cr_pool *p, const struct cr_upconn *moved)
 {
-    uint32_t cap = 0, max = p->w->cfg->upstream.max_streams;
-    if (p->draining)
-        return 0;
+    uint32_t cap = 0;
     for (size_t i = 0; i < p->nslots; i++)
         if (cr_upconn_state(p->slots[i].c) == CR_UP_READY)
-            cap += cr_upconn_inflight(p->slots[i].c) - cr_upconn_streaming(p->slots[i].c) -
-                   cr_upconn_tunnel_streams(p->slots[i].c) +
-                   cr_upconn_room(p->slots[i].c);
+            cap += cr_upconn_request_room(p->slots[i].c, p->slots[i].c == moved ? 1 : 0);
+    return cap;
+}
+
+uint32_t cr_pool_capacity(const struct cr_pool *p)
+{
+    uint32_t cap, max = p->w->cfg->upstream.max_streams;
+    if (p->draining)
+        return 0;
+    cap = raw_capacity(p, NULL);
     return max && cap > max ? max : cap;
+}
+
+bool cr_pool_may_move(const struct cr_pool *p, const struct cr_request *r)
+{
+    uint32_t max = p->w->cfg->upstream.max_streams;
+    if (!r->up)
+        return false;
+    return max == 0 || raw_capacity(p, r->up) >= max;
 }
 
 int cr_pool_place(struct cr_pool *p, struct cr_request *r)

@@ -56,6 +56,12 @@ struct cr_upconn *cr_pool_conn(const struct cr_pool *p, size_t i);
  * room: what is placed respects the server's
  * SETTINGS_MAX_CONCURRENT_STREAMS, on another connection or by waiting. */
 uint32_t cr_pool_capacity(const struct cr_pool *p);
+/* Whether r's stream (its head come) may move to the streaming class
+ * without taking from the request capacity: while upstream.max_streams is
+ * set, the connections must still offer it whole afterwards (moved
+ * streams only take the server's room beyond max_streams, so the class
+ * can never bring cr_pool_capacity to 0). False when r is on no stream. */
+bool cr_pool_may_move(const struct cr_pool *p, const struct cr_request *r);
 
 /* Will some connection be able to take streams soon? A READY one, or one
  * connecting (or waiting to) whose slot is not failing; a slot that keeps

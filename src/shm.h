@@ -123,6 +123,8 @@ struct cr_shm_tenant_stats {
     _Atomic uint64_t streaming_moved;
     _Atomic uint64_t streaming_over_cap;
     _Atomic uint64_t streaming_refused; /* accept: text/event-stream, class full: 429 */
+    _Atomic uint64_t streaming_client_bound; /* open past streaming_after, but its bytes
+                                              * wait on the client: kept (gate.c) */
 };
 
 /* The requests one worker has in flight upstream (its admission's count:

@@ -206,6 +206,15 @@ void cr_upconn_stream_moved(struct cr_upconn *u)
     u->streaming++;
 }
 
+uint32_t cr_upconn_request_room(const struct cr_upconn *u, uint32_t more)
+{
+    uint32_t out = u->streaming + u->tunnel_streams + more;
+    uint32_t held = u->inflight > out ? u->inflight - out : 0;
+    if (more && u->codec == &cr_up_h1)
+        return held; /* h1_room: none behind a moved stream */
+    return held + cr_upconn_room(u);
+}
+
 uint32_t cr_upconn_tunnel_streams(const struct cr_upconn *u)
 {
     return u->tunnel_streams;

@@ -82,6 +82,11 @@ uint32_t cr_upconn_streaming(const struct cr_upconn *u);
  * counted out again when that stream ends (cr_up_stream_done) or the
  * connection goes. */
 void cr_upconn_stream_moved(struct cr_upconn *u);
+/* The request capacity it offers (cr_pool_capacity's share: its streams
+ * in flight, but the moved and tunnel ones, plus its room) if `more` more
+ * of its streams moved. An HTTP/1.1 connection carrying a moved stream has
+ * no room: nothing is pipelined behind a response that may never end. */
+uint32_t cr_upconn_request_room(const struct cr_upconn *u, uint32_t more);
 /* Whether it can carry a tunnel (r->upgrade) as an RFC 8441 extended
  * CONNECT stream: an HTTP/2 connection whose peer sent
  * SETTINGS_ENABLE_CONNECT_PROTOCOL=1 (its latest SETTINGS). */

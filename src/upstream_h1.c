@@ -188,8 +188,8 @@ static void h1_stop(struct cr_upconn *u)
 static uint32_t h1_room(const struct cr_upconn *u)
 {
     uint32_t depth = CR_MAX(u->w->cfg->upstream.pipeline, 1u);
-    if (u->sending || u->close_after)
-        return 0;
+    if (u->sending || u->close_after || u->streaming)
+        return 0; /* nothing waits behind a moved (maybe endless) response */
     return u->inflight < depth ? depth - u->inflight : 0;
 }
 

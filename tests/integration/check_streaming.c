@@ -114,7 +114,9 @@ struct stream {
     char *out, *err;
 };
 
-static void stream_start(struct stream *s, const char *path, const char *tenant, bool h2, int max_s)
+/* rate: curl's --limit-rate (NULL: as fast as it comes). */
+static void stream_start_rate(struct stream *s, const char *path, const char *tenant, bool h2,
+                              int max_s, const char *rate)
 {
     static int n;
     s->out = h_path(T, h_strf(T, "stream-%d.out", n));
@@ -132,9 +134,16 @@ static void stream_start(struct stream *s, const char *path, const char *tenant,
                     "-H",
                     h_strf(T, "x-tenant-id: %s", tenant),
                     h_strf(T, "https://edge.test:%d%s", T->port, path),
+                    rate ? "--limit-rate" : NULL,
+                    (char *)rate,
                     NULL};
     s->pid = h_spawn(T, argv, s->out, s->err);
     ck_assert_msg(s->pid > 0, "cannot start curl");
+}
+
+static void stream_start(struct stream *s, const char *path, const char *tenant, bool h2, int max_s)
+{
+    stream_start_rate(s, path, tenant, h2, max_s, NULL);
 }
 
 /* Waits until the stream's client has received the event "data: event k". */
@@ -404,6 +413,126 @@ START_TEST(event_stream_request_refused_when_class_full)
 }
 END_TEST
 
+/* The attacker review's case: slow downloads (testup's /bytes, read by
+ * curl --limit-rate 2K, well above send_min_rate) are still open
+ * streaming_after (1 s) after their heads, but their bytes wait on the
+ * client, not on the upstream: they are downloads, not long polls, and
+ * stay in the request class. Tenant A (concurrency 2) opens 8 of them on
+ * 2 connections of 3 streams each: before, each moved after 1 s and gave
+ * its slot back, until the moved ones filled every server slot and
+ * tenant B's one request got 503. Now A holds its 2 slots, nothing moves,
+ * and B is answered. */
+START_TEST(slow_downloads_stay_in_the_request_class)
+{
+    start("h2", 2, 3, "  max_streams: 4\n  streaming_after: 1s\n",
+          "  list: [{name: A, concurrency: 2, max_wait: 6s}, {name: B, max_wait: 1s}]\n");
+    struct stream s[8];
+    for (int i = 0; i < 8; i++)
+        stream_start_rate(&s[i], "/bytes/1000000000", "A", true, 15, "2K");
+    /* the barrier: A's first two downloads passed streaming_after and were
+     * kept (before: four of them moved, and A's next two took their place) */
+    long long end = h_now_ms() + 6000;
+    for (;;) {
+        char *js = h_admin_stats(T, T->port2);
+        if (tenant_stat(js, "A", "streaming_client_bound") >= 2 ||
+            tenant_stat(js, "A", "streaming_moved") >= 4 || h_now_ms() >= end)
+            break;
+        h_sleep_ms(50);
+    }
+    struct h_http r;
+    const char *args[] = {"-H", "x-tenant-id: B", NULL};
+    h_curl_edge(T, &r, T->port, "/", args);
+    char *js = h_admin_stats(T, T->port2);
+    char *up = h_testup_stats(T, T->uport, false);
+    ck_assert_msg(r.status == 200, "B got %d beside A's slow downloads (A moved %ld): %s",
+                  r.status, tenant_stat(js, "A", "streaming_moved"), r.body ? r.body : "");
+    ck_assert_int_eq(tenant_stat(js, "A", "streaming_moved"), 0);
+    ck_assert_int_ge(tenant_stat(js, "A", "streaming_client_bound"), 2);
+    ck_assert_msg(up && h_json_long(up, "max_inflight") <= 4, "testup: %s", up ? up : "");
+}
+END_TEST
+
+/* With upstream.max_streams set, the streaming class only takes the
+ * server's room beyond it: testup allows 3 streams on each of 2
+ * connections (6), max_streams 4, so 2 event streams move; tenant S's
+ * next two stay in the request class (over the cap, its concurrency 2),
+ * and tenant C's request still finds room. Before, all four moved, and
+ * two more would have filled the server. */
+START_TEST(streams_keep_the_request_capacity)
+{
+    start("h2", 2, 3, "  max_streams: 4\n",
+          "  list: [{name: S, concurrency: 2, max_wait: 1s}, {name: C, max_wait: 1s}]\n");
+    struct stream s[4];
+    for (int i = 0; i < 4; i++)
+        stream_start(&s[i], "/events/0?every=500", "S", true, 30);
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(stream_wait(&s[i], 0, 8000), "stream %d got no event: %s", i,
+                      h_file_tail(T, s[i].err, 400));
+    ck_assert_int_eq(tenant_stat_wait("S", "streaming_over_cap", 2, 3000), 2);
+    char *js = h_admin_stats(T, T->port2);
+    ck_assert_int_eq(tenant_stat(js, "S", "streaming_open"), 2);
+    struct h_http r;
+    const char *args[] = {"-H", "x-tenant-id: C", NULL};
+    h_curl_edge(T, &r, T->port, "/", args);
+    ck_assert_msg(r.status == 200, "C got %d beside S's streams: %s", r.status,
+                  r.body ? r.body : "");
+    /* S's fifth waits for its concurrency, and is refused, not moved */
+    struct stream s5;
+    stream_start(&s5, "/events/0?every=500", "S", true, 5);
+    int status;
+    ck_assert_int_eq(h_wait_exit(s5.pid, 8000, &status), 0);
+    js = h_admin_stats(T, T->port2);
+    ck_assert_int_eq(tenant_stat(js, "S", "streaming_open"), 2);
+    ck_assert_int_eq(tenant_stat(js, "S", "streaming_moved"), 2);
+}
+END_TEST
+
+/* upstream.max_streaming bounds the whole class in a worker, whatever the
+ * tenants' own caps: with 1, of 3 event streams of 3 tenants one moves,
+ * the others stay in the request class, over the cap. */
+START_TEST(max_streaming_bounds_the_class)
+{
+    start("h2", 1, 100, "  max_streaming: 1\n",
+          "  list: [{name: S}, {name: T}, {name: U}, {name: C}]\n");
+    const char *tenants[3] = {"S", "T", "U"};
+    struct stream s[3];
+    for (int i = 0; i < 3; i++) {
+        stream_start(&s[i], "/events/0?every=500", tenants[i], true, 30);
+        ck_assert_msg(stream_wait(&s[i], 0, 8000), "stream %d got no event: %s", i,
+                      h_file_tail(T, s[i].err, 400));
+    }
+    char *js = h_admin_stats(T, T->port2);
+    ck_assert_int_eq(tenant_stat(js, "S", "streaming_open"), 1);
+    ck_assert_int_eq(tenant_stat(js, "T", "streaming_over_cap"), 1);
+    ck_assert_int_eq(tenant_stat(js, "U", "streaming_over_cap"), 1);
+    ck_assert_int_eq(tenant_stat(js, "T", "streaming_open"), 0);
+}
+END_TEST
+
+/* HTTP/1.1 upstream with pipeline 4 and one connection: a moved event
+ * stream never ends, so its connection has no room; a short request is
+ * not pipelined behind it (it would wait there for response_timeout,
+ * 504) but finds no capacity (503 at its max_wait). */
+START_TEST(no_pipelining_behind_a_moved_stream)
+{
+    start("http/1.1", 1, 100, "  pipeline: 4\n  response_timeout: 3s\n",
+          "  list: [{name: S}, {name: C, max_wait: 1s}]\n");
+    struct stream s;
+    stream_start(&s, "/events/0?every=500", "S", true, 30);
+    ck_assert_msg(stream_wait(&s, 0, 8000), "the stream got nothing: %s",
+                  h_file_tail(T, s.err, 400));
+    ck_assert_int_eq(tenant_stat_wait("S", "streaming_open", 1, 3000), 1);
+    struct h_http r;
+    const char *args[] = {"-H", "x-tenant-id: C", NULL};
+    long long t0 = h_now_ms();
+    h_curl_edge(T, &r, T->port, "/", args);
+    ck_assert_msg(r.status == 503 && h_now_ms() - t0 < 2800,
+                  "behind a moved stream: want a 503 at max_wait, got %d after %lld ms", r.status,
+                  h_now_ms() - t0);
+    ck_assert_msg(h_pid_alive(s.pid), "the stream ended: %s", h_file_tail(T, s.err, 400));
+}
+END_TEST
+
 int main(void)
 {
     h_init();
@@ -418,6 +547,15 @@ int main(void)
     tcase_add_test(tc, moved_streams_keep_the_server_stream_limit);
     tcase_add_test(tc, event_stream_request_refused_when_class_full);
     suite_add_tcase(su, tc);
+    /* the bounds on the class (CK_RUN_CASE=bounds runs them alone) */
+    TCase *bounds = tcase_create("bounds");
+    tcase_add_checked_fixture(bounds, setup, teardown);
+    tcase_set_timeout(bounds, 60);
+    tcase_add_test(bounds, slow_downloads_stay_in_the_request_class);
+    tcase_add_test(bounds, streams_keep_the_request_capacity);
+    tcase_add_test(bounds, max_streaming_bounds_the_class);
+    tcase_add_test(bounds, no_pipelining_behind_a_moved_stream);
+    suite_add_tcase(su, bounds);
     TCase *minute = tcase_create("minute");
     tcase_add_checked_fixture(minute, setup, teardown);
     tcase_set_timeout(minute, MINUTE_S + 60);

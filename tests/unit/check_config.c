@@ -241,6 +241,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->upstream.outage_wait_ms, 5000);
     ck_assert_uint_eq(cfg->upstream.headroom, 12);
     ck_assert_uint_eq(cfg->upstream.streaming_after_ms, 10000);
+    ck_assert_uint_eq(cfg->upstream.max_streaming, 128);
     ck_assert_uint_eq(cfg->upstream.tunnel_connections, 1000);
     ck_assert(!cfg->upstream.adaptive.enabled);
     ck_assert_uint_eq(cfg->upstream.adaptive.min, 4);
@@ -281,7 +282,7 @@ START_TEST(minimal_config_gets_every_default)
     ck_assert_uint_eq(cfg->tenants.defaults.queue, 1000);
     ck_assert_uint_eq(cfg->tenants.defaults.max_wait_ms, 5000);
     ck_assert_uint_eq(cfg->tenants.defaults.weight, 1);
-    ck_assert_uint_eq(cfg->tenants.defaults.streaming, 1000);
+    ck_assert_uint_eq(cfg->tenants.defaults.streaming, 100);
     ck_assert_uint_eq(cfg->tenants.defaults.tunnels, 0);
     ck_assert_double_eq(cfg->tenants.defaults.tunnel_rate, 0);
     ck_assert_uint_eq(cfg->tenants.defaults.tunnel_burst, 10);
@@ -339,6 +340,7 @@ static const char full_config[] = "workers: 4\n"
                                   "  outage_wait: 0\n"
                                   "  headroom: 50\n"
                                   "  streaming_after: 0\n"
+                                  "  max_streaming: 0\n"
                                   "  tls:\n"
                                   "    ca: @D/ca.crt\n"
                                   "    cert: @D/client.crt\n"
@@ -466,6 +468,7 @@ START_TEST(full_config_sets_every_key)
     ck_assert_uint_eq(cfg->upstream.outage_wait_ms, 0);
     ck_assert_uint_eq(cfg->upstream.headroom, 50);
     ck_assert_uint_eq(cfg->upstream.streaming_after_ms, 0);
+    ck_assert_uint_eq(cfg->upstream.max_streaming, 0);
     snprintf(path, sizeof(path), "%s/client.crt", dir);
     ck_assert_str_eq(cfg->upstream.tls.cert, path);
     snprintf(path, sizeof(path), "%s/client.key", dir);
@@ -1551,6 +1554,8 @@ static const struct form forms[] = {
      "4:13: error: 'headroom' must be an integer between 0 and 50, got '51'"},
     {UPKEY("streaming_after"), "2d", LISTENERS,
      "4:20: error: 'streaming_after' must be a duration between 0 and 1d, got '2d'"},
+    {UPKEY("max_streaming"), "100001", LISTENERS,
+     "4:18: error: 'max_streaming' must be an integer between 0 and 100000, got '100001'"},
     {UPKEY("tunnel_connections"), "100001", LISTENERS,
      "4:23: error: 'tunnel_connections' must be an integer between 0 and 100000, got '100001'"},
     {UPKEY("adaptive"), "{enabled: true, min: 1, interval: 10ms, min_rtt_interval: 1s, "

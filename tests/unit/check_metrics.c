@@ -101,6 +101,7 @@ START_TEST(tenants_one_series_each_and_default)
     atomic_store(&shm->tenants[2].streaming_moved, 6);
     atomic_store(&shm->tenants[1].streaming_over_cap, 2);
     atomic_store(&shm->tenants[1].streaming_refused, 8);
+    atomic_store(&shm->tenants[1].streaming_client_bound, 9);
     render();
     ck_assert_double_eq(value("corral_tenant_requests_admitted_total{tenant=\"gold\"}"), 7);
     ck_assert_double_eq(value("corral_tenant_requests_admitted_total{tenant=\"free\"}"), 0);
@@ -111,6 +112,7 @@ START_TEST(tenants_one_series_each_and_default)
     ck_assert_double_eq(value("corral_tenant_streaming_moved_total{tenant=\"free\"}"), 6);
     ck_assert_double_eq(value("corral_tenant_streaming_over_cap_total{tenant=\"gold\"}"), 2);
     ck_assert_double_eq(value("corral_tenant_streaming_refused_total{tenant=\"gold\"}"), 8);
+    ck_assert_double_eq(value("corral_tenant_streaming_client_bound_total{tenant=\"gold\"}"), 9);
     ck_assert_double_eq(
         value("corral_tenant_requests_shed_total{tenant=\"free\",reason=\"tenant_rate_limit\"}"), 5);
     ck_assert_double_eq(value("corral_tenant_responses_total{tenant=\"default\",class=\"2xx\"}"),
