@@ -40,6 +40,9 @@ struct cr_pool {
     struct tunnel_q dead;     /* lost, to be freed */
     uint32_t ntunnels;
     uint32_t next_addr;       /* round robin of the tunnels' addresses */
+    struct cr_tls_sessions *tunnel_sess; /* per address: the tunnel
+                                            connections' sessions (tls.h) */
+    size_t naddrs;            /* of tunnel_sess */
     bool draining;
     uint64_t outage_until_us; /* requests may wait for the upstream until then */
     struct cr_rand rng;       /* reconnect jitter */
@@ -191,7 +194,8 @@ int cr_pool_tunnel(struct cr_pool *p, struct cr_request *r)
     struct tunnel *t = calloc(1, sizeof(*t));
     if (!t)
         return CR_ENOMEM;
-    t->c = cr_upconn_new_tunnel(p->w, p, &uc->addrs[p->next_addr++ % uc->naddrs]);
+    size_t a = p->next_addr++ % uc->naddrs;
+    t->c = cr_upconn_new_tunnel(p->w, p, &uc->addrs[a], &p->tunnel_sess[a]);
     if (!t->c) {
         free(t);
         return CR_ENOMEM;
@@ -232,8 +236,12 @@ int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
     cr_rand_seed_random(&p->rng); /* the back-off's jitter: its own in each worker */
     p->nslots = uc->connections;
     p->slots = calloc(p->nslots, sizeof(*p->slots));
-    if (!p->slots)
+    p->tunnel_sess = calloc(uc->naddrs, sizeof(*p->tunnel_sess));
+    if (!p->slots || !p->tunnel_sess)
         goto fail;
+    p->naddrs = uc->naddrs;
+    for (size_t i = 0; i < p->naddrs; i++)
+        cr_tls_sessions_init(&p->tunnel_sess[i], CR_TLS_SESSIONS_MAX);
     for (size_t i = 0; i < p->nslots; i++) {
         p->slots[i].backoff_ms = uc->reconnect_min_ms;
         p->slots[i].c = cr_upconn_new(w, p, &uc->addrs[i % uc->naddrs]);
@@ -267,6 +275,9 @@ void cr_pool_free(struct cr_pool *p)
         cr_upconn_free(t->c);
         free(t);
     }
+    for (size_t i = 0; p->tunnel_sess && i < p->naddrs; i++)
+        cr_tls_sessions_clear(&p->tunnel_sess[i]);
+    free(p->tunnel_sess);
     free(p->slots);
     free(p);
 }

@@ -583,16 +583,50 @@ SSL_CTX *cr_tls_server_ctx(const struct cr_tls_server *s)
 
 /* ------------------------------------------------------------ client side */
 
-/* Keeps the newest session of an upstream connection for its reconnect;
- * the slot comes from SSL_set_app_data. */
+void cr_tls_sessions_clear(struct cr_tls_sessions *ss)
+{
+    for (uint32_t i = 0; i < ss->n; i++)
+        SSL_SESSION_free(ss->s[i]);
+    ss->n = 0;
+}
+
+void cr_tls_sessions_init(struct cr_tls_sessions *ss, uint32_t cap)
+{
+    cr_tls_sessions_clear(ss);
+    ss->cap = cap < CR_TLS_SESSIONS_MAX ? cap : CR_TLS_SESSIONS_MAX;
+}
+
+SSL_SESSION *cr_tls_sessions_peek(const struct cr_tls_sessions *ss)
+{
+    return ss->n ? ss->s[ss->n - 1] : NULL;
+}
+
+SSL_SESSION *cr_tls_sessions_take(struct cr_tls_sessions *ss)
+{
+    return ss->n ? ss->s[--ss->n] : NULL;
+}
+
+/* A session the upstream gave a connection goes to the connection's set
+ * (SSL_set_app_data), for its reconnect or the tunnel connections to come.
+ * A copy: sess is also the connection's current session, and OpenSSL
+ * marks that one not resumable when the connection ends without a
+ * close_notify (SSL_free's ssl_clear_bad_session), as a tunnel's often
+ * does; the copy keeps the ticket usable. */
 static int new_session(SSL *ssl, SSL_SESSION *sess)
 {
-    SSL_SESSION **slot = SSL_get_app_data(ssl);
-    if (!slot)
+    struct cr_tls_sessions *ss = SSL_get_app_data(ssl);
+    if (!ss || ss->cap == 0)
         return 0;
-    SSL_SESSION_free(*slot);
-    *slot = sess;
-    return 1; /* we keep the reference */
+    SSL_SESSION *copy = SSL_SESSION_dup(sess);
+    if (!copy)
+        return 0;
+    if (ss->n == ss->cap) {
+        SSL_SESSION_free(ss->s[0]);
+        memmove(ss->s, ss->s + 1, (ss->n - 1) * sizeof(ss->s[0]));
+        ss->n--;
+    }
+    ss->s[ss->n++] = copy;
+    return 0; /* sess stays OpenSSL's */
 }
 
 int cr_tls_client_new(const struct cr_config *cfg, SSL_CTX **out, struct cr_diag *d)

@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "ticket.h"
@@ -42,8 +43,38 @@ SSL_CTX *cr_tls_server_ctx(const struct cr_tls_server *s);
 /* Did the client name a host none of our certificates has? */
 bool cr_tls_sni_unknown(const SSL *ssl);
 
-/* The client context for the upstream pool; same diag contract. */
+/* The client context for the upstream pool; same diag contract. Every SSL
+ * made from it must have SSL_set_app_data(ssl, sessions) with a struct
+ * cr_tls_sessions (or NULL): the sessions the upstream gives the connection
+ * (TLS 1.3 tickets arrive after the handshake, two or so each) go there. */
 int cr_tls_client_new(const struct cr_config *cfg, SSL_CTX **out, struct cr_diag *diag);
+
+/* Upstream sessions kept for the connections to come: the newest `cap` (at
+ * most CR_TLS_SESSIONS_MAX), the oldest dropped when a new one arrives.
+ * An upstream connection keeps its own (cap 1) for its reconnect; the
+ * pool's tunnel connections share one per address, and each new tunnel
+ * connection takes one out, so that a TLS 1.3 ticket is used once (RFC
+ * 8446 C.4). Zeroed memory is an empty set of cap 0 (keeps nothing). */
+#define CR_TLS_SESSIONS_MAX 32
+struct cr_tls_sessions {
+    SSL_SESSION *s[CR_TLS_SESSIONS_MAX]; /* s[0] oldest .. s[n-1] newest */
+    uint32_t n, cap;
+};
+
+/* Empties ss (frees what it holds) and sets its capacity (clamped to
+ * CR_TLS_SESSIONS_MAX). */
+void cr_tls_sessions_init(struct cr_tls_sessions *ss, uint32_t cap);
+
+/* The newest session, left in ss (a reconnect retries the same one), or
+ * NULL. Not the caller's: SSL_set_session takes its own reference. */
+SSL_SESSION *cr_tls_sessions_peek(const struct cr_tls_sessions *ss);
+
+/* Takes the newest session out of ss, or NULL: the caller owns it
+ * (SSL_SESSION_free). */
+SSL_SESSION *cr_tls_sessions_take(struct cr_tls_sessions *ss);
+
+/* Frees what ss holds; it stays usable, empty. */
+void cr_tls_sessions_clear(struct cr_tls_sessions *ss);
 
 /* The ALPN protocol a finished server handshake agreed on (HTTP/1.1 when
  * the client offered none). */

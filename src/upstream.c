@@ -83,6 +83,8 @@ struct cr_upconn *cr_upconn_new(struct cr_worker *w, struct cr_pool *p,
     u->codec = w->cfg->upstream.protocol == CR_PROTO_H2 ? &cr_up_h2 : &cr_up_h1;
     u->fd = -1;
     u->id = -1;
+    cr_tls_sessions_init(&u->sess, 1);
+    u->sessions = &u->sess;
     TAILQ_INIT(&u->streams);
     u->tmr = evtimer_new(w->base, on_timer, u);
     u->out = evbuffer_new();
@@ -96,12 +98,14 @@ struct cr_upconn *cr_upconn_new(struct cr_worker *w, struct cr_pool *p,
 }
 
 struct cr_upconn *cr_upconn_new_tunnel(struct cr_worker *w, struct cr_pool *p,
-                                       const struct cr_addr *addr)
+                                       const struct cr_addr *addr,
+                                       struct cr_tls_sessions *sessions)
 {
     struct cr_upconn *u = cr_upconn_new(w, p, addr);
     if (u) {
         u->codec = &cr_up_ws;
         u->tunnel = true;
+        u->sessions = sessions;
     }
     return u;
 }
@@ -176,7 +180,7 @@ void cr_upconn_free(struct cr_upconn *u)
         event_free(u->tmr);
     if (u->out)
         evbuffer_free(u->out);
-    SSL_SESSION_free(u->sess);
+    cr_tls_sessions_clear(&u->sess);
     free(u);
 }
 
@@ -499,7 +503,7 @@ static void start_tls(struct cr_upconn *u)
         static const unsigned char h11[] = "\x08http/1.1";
         SSL_set_alpn_protos(u->ssl, h11, sizeof(h11) - 1);
     }
-    SSL_set_app_data(u->ssl, &u->sess);
+    SSL_set_app_data(u->ssl, u->sessions);
     struct in6_addr tmp;
     int is_ip = inet_pton(AF_INET, name, &tmp) == 1 || inet_pton(AF_INET6, name, &tmp) == 1;
     if (!is_ip)
@@ -512,8 +516,15 @@ static void start_tls(struct cr_upconn *u)
             return;
         }
     }
-    if (u->sess)
-        SSL_set_session(u->ssl, u->sess);
+    if (u->tunnel) {
+        /* a ticket the tunnel connections before it were given, used once */
+        SSL_SESSION *s = cr_tls_sessions_take(u->sessions);
+        if (s)
+            SSL_set_session(u->ssl, s);
+        SSL_SESSION_free(s);
+    } else if (cr_tls_sessions_peek(&u->sess)) {
+        SSL_set_session(u->ssl, cr_tls_sessions_peek(&u->sess));
+    }
     cr_up_set_state(u, CR_UP_HANDSHAKE);
     handshake(u);
 }

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "request.h"
+#include "tls.h"
 
 struct cr_pool;
 struct cr_worker;
@@ -38,9 +39,13 @@ struct cr_upconn *cr_upconn_new(struct cr_worker *w, struct cr_pool *p,
 /* A connection of pool p to addr for one tunnel (request.h): HTTP/1.1
  * over TLS with the pool's TLS settings, whatever upstream.protocol says,
  * IDLE until cr_upconn_open_tunnel. The pool owns it, as its own; it never
- * reconnects. Returns NULL when out of memory. */
+ * reconnects. Its handshake resumes a session taken out of sessions (one
+ * the tunnel connections to addr before it were given) and the sessions
+ * the upstream gives it go there; sessions stays the caller's and must
+ * outlive it. Returns NULL when out of memory. */
 struct cr_upconn *cr_upconn_new_tunnel(struct cr_worker *w, struct cr_pool *p,
-                                       const struct cr_addr *addr);
+                                       const struct cr_addr *addr,
+                                       struct cr_tls_sessions *sessions);
 /* Carries tunnel r on u (new, IDLE): r is on it (CR_REQ_UPSTREAM, the
  * response deadline armed) and u connects; the upgrade request (its own
  * Sec-WebSocket-Key, Version 13) goes once TLS is up. The upstream's 101

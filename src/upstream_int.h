@@ -60,7 +60,9 @@ struct cr_upconn {
     struct event *rev, *wev, *tmr;
     struct evbuffer *out;
     struct cr_deferred flush;
-    SSL_SESSION *sess;         /* last session, resumed on reconnect */
+    struct cr_tls_sessions sess; /* its newest session, resumed on reconnect */
+    struct cr_tls_sessions *sessions; /* where its new sessions go: &sess, or
+                                         the pool's for a tunnel (tls.h) */
     TAILQ_HEAD(cr_up_q, cr_request) streams; /* in flight, in the order sent */
     uint32_t inflight;
     uint32_t streaming;        /* of them, moved to the streaming class (gate.h) */

@@ -384,6 +384,45 @@ START_TEST(access_log_line_at_close)
 }
 END_TEST
 
+/* ------------------------------------------------------------ upstream TLS */
+
+/* Lines of the log at path with a on them, and b after it on the same line. */
+static int count_lines(const char *path, const char *a, const char *b)
+{
+    char *log = h_read_file(path, NULL);
+    int n = 0;
+    for (const char *p = log; p && (p = strstr(p, a)) != NULL; p++) {
+        const char *eol = strchr(p, '\n');
+        const char *q = b ? strstr(p, b) : p;
+        if (q && (!eol || q < eol))
+            n++;
+    }
+    free(log);
+    return n;
+}
+
+/* Each tunnel has its own HTTP/1.1 TLS connection to the upstream; the
+ * first is a full handshake and the ones after it resume a session (a
+ * ticket) the tunnel connections before them were given: corral's info log
+ * says ", resumed" on their "connected (http/1.1" lines. */
+START_TEST(tunnel_connections_resume_tls_sessions)
+{
+    start(NULL, NULL, NULL);
+    for (int i = 0; i < 4; i++) {
+        int rc;
+        char *out = client("echo", NULL, &rc);
+        ck_assert_msg(rc == 0, "tunnel %d: %s", i, out);
+    }
+    const char *line[] = {"connected (http/1.1", NULL};
+    ck_assert(h_wait_file_line(T->error_log, line, 5000));
+    int all = count_lines(T->error_log, "connected (http/1.1", NULL);
+    int resumed = count_lines(T->error_log, "connected (http/1.1", ", resumed)");
+    ck_assert_msg(all == 4, "%d tunnel connections: %s", all, h_file_tail(T, T->error_log, 2000));
+    ck_assert_msg(resumed == 3, "%d of the 4 tunnel connections resumed: %s", resumed,
+                  h_file_tail(T, T->error_log, 2000));
+}
+END_TEST
+
 static Suite *ws_suite(void)
 {
     Suite *s = suite_create("websocket");
@@ -403,6 +442,7 @@ static Suite *ws_suite(void)
     tcase_add_test(tc, pinged_client_keeps_its_tunnel);
     tcase_add_test(tc, reload_closes_tunnels_1001_after_drain_timeout);
     tcase_add_test(tc, access_log_line_at_close);
+    tcase_add_test(tc, tunnel_connections_resume_tls_sessions);
     suite_add_tcase(s, tc);
     return s;
 }
