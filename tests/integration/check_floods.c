@@ -179,8 +179,8 @@ static void flood_start(struct flood *f, const char *kind, int attempt, const ch
     ck_assert_msg(f->pid > 0, "cannot start the %s flood", kind);
     ck_assert_msg(
         h_wait_file_line(f->out_path, (const char *const[]){"flooding", NULL}, FLOOD_READY_MS),
-        "the %s flood never started: %s | %s", kind, h_file_tail(T, f->out_path, 1000),
-        h_file_tail(T, f->err_path, 1500));
+        "the %s flood never started (flood.py %s): %s | %s", kind, h_proc_fate(T, f->pid),
+        h_file_tail(T, f->out_path, 1000), h_file_tail(T, f->err_path, 1500));
 }
 
 static long field(const char *line, const char *key)

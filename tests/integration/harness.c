@@ -465,8 +465,13 @@ pid_t h_spawn_in(struct h_test *t, char *const argv[], const char *in_path, cons
         int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
         int out = open(out_path ? out_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
         int err = open(err_path ? err_path : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (in < 0 || out < 0 || err < 0)
+        if (in < 0 || out < 0 || err < 0) {
+            /* still the test's own stderr: its log says why */
+            fprintf(stderr, "harness: %s: cannot open its input or output (%s, %s): %s\n",
+                    argv[0], out_path ? out_path : "-", err_path ? err_path : "-",
+                    strerror(errno));
             _exit(126);
+        }
         dup2(in, 0);
         dup2(out, 1);
         dup2(err, 2);
@@ -510,6 +515,16 @@ int h_wait_exit(pid_t pid, int timeout_ms, int *status)
             return -1;
         h_sleep_ms(10);
     }
+}
+
+const char *h_proc_fate(struct h_test *t, pid_t pid)
+{
+    int st;
+    if (h_wait_exit(pid, 0, &st) != 0)
+        return "still running";
+    if (WIFEXITED(st))
+        return h_strf(t, "exited with %d", WEXITSTATUS(st));
+    return h_strf(t, "killed by signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : -1);
 }
 
 /* Reads /proc/pid/stat: state, ppid and pgrp. Returns 0 or -1. */

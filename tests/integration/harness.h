@@ -159,6 +159,11 @@ int h_signal(pid_t pid, int sig);
  * and the wait status in *status (may be NULL), or -1 on timeout (the child
  * is left running) or when pid is not our child. */
 int h_wait_exit(pid_t pid, int timeout_ms, int *status);
+/* What became of a child started by h_spawn, without waiting: "still
+ * running", "exited with N" (126: its output files could not be opened, 127:
+ * no such program) or "killed by signal N". Reaps it when it is gone. For
+ * failure messages. */
+const char *h_proc_fate(struct h_test *t, pid_t pid);
 
 /* true when pid exists and is not a zombie (a zombie has exited). */
 bool h_pid_alive(pid_t pid);
