@@ -295,6 +295,7 @@ static void move_streaming(struct cr_gate *g, struct cr_request *r)
     g->streaming_open[ti]++;
     g->streaming_total++;
     atomic_fetch_add_explicit(&tstats(g, r)->streaming_open, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g->w->topen[ti].streaming, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&tstats(g, r)->streaming_moved, 1, memory_order_relaxed);
     publish(g);
 }
@@ -307,6 +308,7 @@ static void streaming_done(struct cr_gate *g, struct cr_request *r)
     g->streaming_open[ti]--;
     g->streaming_total--;
     atomic_fetch_sub_explicit(&tstats(g, r)->streaming_open, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&g->w->topen[ti].streaming, 1, memory_order_relaxed);
 }
 
 static void arm_streaming_after(struct cr_gate *g)
@@ -384,8 +386,10 @@ static uint32_t tunnel_cap(const struct cr_gate *g, const struct cr_tenant *t)
 static void tunnel_count(struct cr_gate *g, struct cr_request *r, int delta)
 {
     struct cr_shm_tenant_stats *ts = tstats(g, r);
-    g->tunnels_open[r->tenant->index % CR_ADMIT_MAX_TENANTS] += (uint32_t)delta;
+    uint32_t ti = r->tenant->index % CR_ADMIT_MAX_TENANTS;
+    g->tunnels_open[ti] += (uint32_t)delta;
     atomic_fetch_add(&ts->tunnels_open, (uint64_t)(int64_t)delta);
+    atomic_fetch_add(&g->w->topen[ti].tunnels, (uint32_t)delta);
     atomic_fetch_add(&g->w->stats->tunnels_open, (uint64_t)(int64_t)delta);
     r->tunnel_counted = delta > 0;
 }
@@ -699,6 +703,7 @@ void cr_gate_unpublish(struct cr_gate *g)
     for (size_t i = 0; i < CR_ADMIT_MAX_TENANTS; i++) {
         atomic_fetch_sub_explicit(&g->w->setup->shm->tenants[i].streaming_open,
                                   g->streaming_open[i], memory_order_relaxed);
+        atomic_fetch_sub(&g->w->topen[i].streaming, g->streaming_open[i]);
         g->streaming_open[i] = 0;
     }
     g->streaming_total = 0;
@@ -707,6 +712,7 @@ void cr_gate_unpublish(struct cr_gate *g)
     for (size_t i = 0; i < CR_ADMIT_MAX_TENANTS; i++) {
         atomic_fetch_sub(&g->w->setup->shm->tenants[i].tunnels_open, g->tunnels_open[i]);
         atomic_fetch_sub(&g->w->stats->tunnels_open, g->tunnels_open[i]);
+        atomic_fetch_sub(&g->w->topen[i].tunnels, g->tunnels_open[i]);
         g->tunnels_open[i] = 0;
     }
 }

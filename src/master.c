@@ -575,6 +575,12 @@ static void lost(struct master *m, int id, pid_t pid, const char *how)
             atomic_store(&u->conns[k], 0);
         atomic_store(&u->inflight, 0);
     }
+    /* its tunnels and event streams out of the tenants' open gauges */
+    for (size_t i = 0; i < CR_ADMIT_MAX_TENANTS; i++) {
+        struct cr_shm_tenant_open *o = &m->shm->tenant_open[row][i];
+        atomic_fetch_sub(&m->shm->tenants[i].tunnels_open, atomic_exchange(&o->tunnels, 0));
+        atomic_fetch_sub(&m->shm->tenants[i].streaming_open, atomic_exchange(&o->streaming, 0));
+    }
 }
 
 /* A worker of generation gen in slot id is gone: what it had in flight

@@ -144,6 +144,15 @@ struct cr_shm_upflight {
     _Atomic uint64_t inflight;
 };
 
+/* What one worker slot holds open per tenant: the worker adds and takes its
+ * own here beside the tenants' sums (cr_shm_tenant_stats tunnels_open,
+ * streaming_open), so that the master can take a worker that died without
+ * saying out of those sums (master.c lost()). */
+struct cr_shm_tenant_open {
+    _Atomic uint32_t tunnels;
+    _Atomic uint32_t streaming;
+};
+
 struct cr_shm {
     _Atomic uint64_t generation; /* bumped by the master per reload */
     _Atomic uint64_t reloads;         /* reloads that started a new generation (master) */
@@ -166,6 +175,7 @@ struct cr_shm {
     struct cr_admit_shared admit;                        /* tenants' rate state */
     struct cr_shm_tenant_stats tenants[CR_ADMIT_MAX_TENANTS];
     struct cr_shm_upflight upflight[CR_SHM_MAX_WORKERS][CR_SHM_GENS];
+    struct cr_shm_tenant_open tenant_open[CR_SHM_MAX_WORKERS][CR_ADMIT_MAX_TENANTS];
 };
 
 /* Maps a zeroed region (master only). Returns NULL on failure, errno set. */

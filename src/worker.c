@@ -414,6 +414,7 @@ int cr_worker_run(const struct cr_worker_setup *s)
     w.stats = &s->shm->workers[(s->id - 1) % CR_SHM_MAX_WORKERS];
     w.lstats = s->shm->listeners[(s->id - 1) % CR_SHM_MAX_WORKERS];
     w.upstats = s->shm->upstreams[(s->id - 1) % CR_SHM_MAX_WORKERS];
+    w.topen = s->shm->tenant_open[(s->id - 1) % CR_SHM_MAX_WORKERS];
     w.max_conns = cr_worker_conn_limit(s->cfg, cr_worker_nofile());
     atomic_store(&w.stats->conns_max, (uint64_t)w.max_conns);
     LIST_INIT(&w.conns);

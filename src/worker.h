@@ -124,6 +124,7 @@ struct cr_worker {
     struct cr_shm_worker_stats *stats;
     struct cr_shm_listener_stats *lstats; /* its row of shm->listeners */
     struct cr_shm_up_stats *upstats;      /* its row of shm->upstreams */
+    struct cr_shm_tenant_open *topen;     /* its row of shm->tenant_open */
     struct cr_gate *gate; /* admission: tenants, queues (gate.h) */
     struct cr_pool *pool; /* upstream connections (pool.h) */
     struct cr_listen_slot *slots; /* one per cfg->listeners[i] */

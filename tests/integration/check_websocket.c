@@ -423,6 +423,33 @@ START_TEST(tunnel_connections_resume_tls_sessions)
 }
 END_TEST
 
+/* A worker killed with tunnels open: the master takes them out of the
+ * tenant's open gauge (they were cut with the worker), and the new worker
+ * admits a tunnel again under tunnels: 1. */
+START_TEST(killed_worker_gives_back_its_tunnels)
+{
+    pid_t m = start(NULL, "tenants:\n  defaults: {tunnels: 1}\n", NULL);
+    hold("hold1.out", 30);
+    long open = h_admin_stat_wait(T, T->port2, "tunnels_open", 1, 5000);
+    ck_assert_int_eq(open, 1);
+    pid_t w[H_MAX_PIDS];
+    ck_assert_int_eq(h_children(m, w, H_MAX_PIDS), 1);
+    ck_assert_int_eq(h_signal(w[0], SIGKILL), 0);
+    const char *up[] = {"connected (h2", NULL};
+    ck_assert_msg(h_wait_file_lines(T->error_log, up, 2, H_START_MS),
+                  "no new worker connected upstream: %s", h_file_tail(T, T->error_log, 2000));
+    struct h_http mt;
+    ck_assert_int_eq(h_curl(T, &mt, h_strf(T, "http://127.0.0.1:%d/metrics", T->port2), NULL), 0);
+    const char *g = strstr(mt.body, "corral_tenant_tunnels_open{tenant=\"default\"} ");
+    ck_assert_msg(g != NULL, "no tunnels_open gauge in /metrics");
+    ck_assert_msg(strncmp(g + strcspn(g, " ") + 1, "0\n", 2) == 0,
+                  "the dead worker's tunnel is still counted: %.60s", g);
+    int rc;
+    char *out = client("status", NULL, &rc);
+    assert_has(out, "\"status\": 101");
+}
+END_TEST
+
 static Suite *ws_suite(void)
 {
     Suite *s = suite_create("websocket");
@@ -443,6 +470,7 @@ static Suite *ws_suite(void)
     tcase_add_test(tc, reload_closes_tunnels_1001_after_drain_timeout);
     tcase_add_test(tc, access_log_line_at_close);
     tcase_add_test(tc, tunnel_connections_resume_tls_sessions);
+    tcase_add_test(tc, killed_worker_gives_back_its_tunnels);
     suite_add_tcase(s, tc);
     return s;
 }

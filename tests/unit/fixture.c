@@ -99,6 +99,7 @@ void fx_world_init(struct fx_world *x, const char *yaml)
     w->stats = &x->shm->workers[0];
     w->lstats = x->shm->listeners[0];
     w->upstats = x->shm->upstreams[0];
+    w->topen = x->shm->tenant_open[0];
     LIST_INIT(&w->conns);
     TAILQ_INIT(&w->defer_now.items);
     TAILQ_INIT(&w->defer_late.items);
