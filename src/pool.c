@@ -23,7 +23,9 @@ struct slot {
     bool failing;             /* its last attempt or connection failed */
 };
 
-/* A tunnel's own upstream connection (cr_pool_tunnel). */
+/* A connection the pool holds outside its slots: a tunnel's own
+ * (cr_pool_tunnel), or a slot's that the upstream GOAWAY'd with streams
+ * still on it and that a new one replaced (cr_pool_goaway). */
 struct tunnel {
     struct cr_upconn *c;
     struct cr_pool *p;
@@ -37,6 +39,7 @@ struct cr_pool {
     struct slot *slots;
     size_t nslots;
     struct tunnel_q tunnels;  /* open or connecting: counted by tunnel_connections */
+    struct tunnel_q retired;  /* GOAWAY'd slot connections, their streams going on */
     struct tunnel_q dead;     /* lost, to be freed */
     uint32_t ntunnels;
     uint32_t next_addr;       /* round robin of the tunnels' addresses */
@@ -143,23 +146,30 @@ static void tunnel_free(void *arg)
     free(t);
 }
 
-/* A tunnel's connection is gone (its exchange ended, or it failed): it is
- * freed from the loop, outside the callbacks that told of its loss. */
-static void tunnel_lost(struct cr_pool *p, struct cr_upconn *c)
+/* A connection held outside the slots is gone (a tunnel's exchange ended,
+ * a retired one's last stream did, or it failed): it is freed from the
+ * loop, outside the callbacks that told of its loss. Returns whether c is
+ * such a connection. */
+static bool held_lost(struct cr_pool *p, struct cr_upconn *c)
 {
+    bool tunnel = cr_upconn_is_tunnel(c);
+    struct tunnel_q *q = tunnel ? &p->tunnels : &p->retired;
     struct tunnel *t;
-    TAILQ_FOREACH(t, &p->tunnels, link)
+    TAILQ_FOREACH(t, q, link)
         if (t->c == c)
             break;
     if (!t)
-        return;
-    TAILQ_REMOVE(&p->tunnels, t, link);
+        return tunnel;
+    TAILQ_REMOVE(q, t, link);
     TAILQ_INSERT_TAIL(&p->dead, t, link);
-    p->ntunnels--;
-    atomic_fetch_sub_explicit(&p->w->stats->tunnel_connections, 1, memory_order_relaxed);
+    if (tunnel) {
+        p->ntunnels--;
+        atomic_fetch_sub_explicit(&p->w->stats->tunnel_connections, 1, memory_order_relaxed);
+    }
     cr_worker_defer(p->w, &t->gone);
     if (p->draining && cr_pool_idle(p))
         cr_worker_pool_idle(p->w);
+    return true;
 }
 
 /* The pool connection with the most room among those whose peer takes
@@ -232,6 +242,7 @@ int cr_pool_new(struct cr_worker *w, struct cr_pool **out)
         return CR_ENOMEM;
     p->w = w;
     TAILQ_INIT(&p->tunnels);
+    TAILQ_INIT(&p->retired);
     TAILQ_INIT(&p->dead);
     cr_rand_seed_random(&p->rng); /* the back-off's jitter: its own in each worker */
     p->nslots = uc->connections;
@@ -269,6 +280,7 @@ void cr_pool_free(struct cr_pool *p)
         cr_upconn_free(p->slots[i].c);
     struct tunnel *t;
     TAILQ_CONCAT(&p->tunnels, &p->dead, link);
+    TAILQ_CONCAT(&p->tunnels, &p->retired, link);
     while ((t = TAILQ_FIRST(&p->tunnels)) != NULL) {
         TAILQ_REMOVE(&p->tunnels, t, link);
         cr_worker_undefer(p->w, &t->gone);
@@ -317,10 +329,8 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
     const struct cr_cfg_upstream *uc = &p->w->cfg->upstream;
     struct slot *s = slot_of(p, c);
     uint64_t now = cr_now_us();
-    if (cr_upconn_is_tunnel(c)) {
-        tunnel_lost(p, c);
+    if (held_lost(p, c))
         return;
-    }
     if (!s || p->draining)
         return;
     cr_gate_capacity_changed(p->w->gate);
@@ -353,6 +363,39 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
     cr_upconn_connect(c, delay);
     if (!cr_pool_available(p))
         cr_gate_upstream_down(p->w->gate);
+}
+
+void cr_pool_goaway(struct cr_pool *p, struct cr_upconn *c)
+{
+    const struct cr_cfg_upstream *uc = &p->w->cfg->upstream;
+    struct slot *s = slot_of(p, c);
+    if (!s || p->draining || cr_upconn_inflight(c) == 0)
+        return; /* it closes at once: cr_pool_lost's business */
+    struct tunnel *t = calloc(1, sizeof(*t));
+    size_t i = (size_t)(s - p->slots);
+    struct cr_upconn *fresh = t ? cr_upconn_new(p->w, p, &uc->addrs[i % uc->naddrs]) : NULL;
+    if (!fresh) {
+        free(t);
+        return; /* it keeps the slot until its streams end, as it would */
+    }
+    *t = (struct tunnel){.c = c, .p = p, .gone = {.cb = tunnel_free, .arg = t}};
+    TAILQ_INSERT_TAIL(&p->retired, t, link);
+    s->c = fresh;
+    s->failing = false;
+    /* as cr_pool_lost: at once if it proved itself, else after the slot's
+     * back-off (a load balancer that GOAWAYs every new connection gets no
+     * tight reconnect loop) */
+    uint64_t delay = 0;
+    if (cr_upconn_proven(c, uc->reconnect_max_ms)) {
+        s->backoff_ms = uc->reconnect_min_ms;
+    } else {
+        delay = jitter(p, s->backoff_ms);
+        s->backoff_ms = CR_MIN(s->backoff_ms * 2, uc->reconnect_max_ms);
+    }
+    cr_log_info("upstream %s: a GOAWAY'd connection still carries %u stream(s): a new one "
+                "takes its place meanwhile (in %llu ms)",
+                uc->addrs[i % uc->naddrs].text, cr_upconn_inflight(c), (unsigned long long)delay);
+    cr_upconn_connect(fresh, delay);
 }
 
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused)
@@ -456,8 +499,12 @@ void cr_pool_drain(struct cr_pool *p)
 
 bool cr_pool_idle(const struct cr_pool *p)
 {
+    const struct tunnel *t;
     if (p->ntunnels)
         return false;
+    TAILQ_FOREACH(t, &p->retired, link)
+        if (cr_upconn_inflight(t->c))
+            return false;
     for (size_t i = 0; i < p->nslots; i++)
         if (cr_upconn_inflight(p->slots[i].c))
             return false;

@@ -132,6 +132,13 @@ enum cr_pool_loss {
     CR_POOL_LOST_RECYCLED, /* we ended it: a request abandoned mid-exchange */
 };
 
+/* The upstream sent c GOAWAY: it takes no new stream. If streams are still
+ * on it (tunnels, event streams, long polls may last hours), a new
+ * connection takes its slot - at once if c proved itself
+ * (cr_upconn_proven), else after the slot's back-off as in cr_pool_lost -
+ * and c is held outside the slots until its last stream ends; else c keeps
+ * its slot, closes once empty, and cr_pool_lost reconnects it. */
+void cr_pool_goaway(struct cr_pool *p, struct cr_upconn *c);
 /* c is gone; the pool reconnects it. A connection we recycled, or one the
  * upstream closed cleanly after it proved itself (cr_upconn_proven with
  * upstream.reconnect_max: it completed a response, or it stayed up at

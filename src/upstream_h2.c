@@ -141,6 +141,7 @@ static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *arg)
                     u->addr->text, (long long)u->id, f->goaway.last_stream_id,
                     f->goaway.error_code);
         cr_up_set_state(u, CR_UP_GOAWAY);
+        cr_pool_goaway(u->pool, u);
         break;
     }
     return 0;

@@ -20,6 +20,8 @@
  *   - a moved HTTP/2 stream keeps its place in the server's
  *     SETTINGS_MAX_CONCURRENT_STREAMS: with every connection full of
  *     streams, a short request waits, and is never put on a full one;
+ *   - the upstream GOAWAYs the connection an event stream is on: a new one
+ *     takes its place for the short requests, the stream goes on;
  *   - an event stream for a minute while another tenant's campaign is
  *     admitted and capped as before (testup's peak within max_streams plus
  *     the stream). */
@@ -533,6 +535,45 @@ START_TEST(no_pipelining_behind_a_moved_stream)
 }
 END_TEST
 
+/* The upstream GOAWAYs the one pool connection while an event stream is on
+ * it: a new connection takes its place at once (short requests get 200,
+ * not a 503 at max_wait behind a stream that may last hours), and the
+ * stream goes on to its end on the old one. */
+START_TEST(goaway_with_a_stream_open_gets_a_new_connection)
+{
+    start("h2", 1, 100, "",
+          "  defaults: {max_wait: 2s}\n"
+          "  list: [{name: S}, {name: C}]\n");
+    struct stream s;
+    stream_start(&s, "/events/0?every=300", "S", true, 30);
+    ck_assert_msg(stream_wait(&s, 0, 8000), "the stream got no event: %s",
+                  h_file_tail(T, s.err, 400));
+    const char *paths[4] = {"/__goaway", "/", "/", "/"};
+    const char *hdrs[4] = {"x-tenant-id: C", "x-tenant-id: C", "x-tenant-id: C",
+                           "x-tenant-id: C"};
+    const char *opts[] = {"max-time = 5", NULL};
+    struct h_adm_xfer x[4];
+    h_adm_curl_seq(T, T->port, 1, paths, hdrs, opts, x);
+    ck_assert_int_eq(x[0].status, 200);
+    const char *goaway[] = {": GOAWAY (last stream", NULL};
+    ck_assert_msg(h_wait_file_line(T->error_log, goaway, 5000), "no GOAWAY came: %s",
+                  h_file_tail(T, T->error_log, 1500));
+    h_adm_curl_seq(T, T->port, 3, paths + 1, hdrs + 1, opts, x + 1);
+    for (int i = 1; i < 4; i++)
+        ck_assert_msg(x[i].status == 200, "short request %d after the GOAWAY got %d: %s", i,
+                      x[i].status, h_file_tail(T, T->error_log, 1000));
+    const char *line[] = {"GOAWAY'd connection still carries", NULL};
+    ck_assert(h_wait_file_line(T->error_log, line, 0));
+    /* the stream still flows on the GOAWAY'd connection */
+    int k = 0;
+    while (k < 200 && stream_wait(&s, k + 1, 0))
+        k++;
+    ck_assert_msg(stream_wait(&s, k + 3, 8000), "the stream stopped at event %d: %s", k,
+                  h_file_tail(T, s.err, 400));
+    ck_assert_msg(h_pid_alive(s.pid), "the stream ended: %s", h_file_tail(T, s.err, 400));
+}
+END_TEST
+
 int main(void)
 {
     h_init();
@@ -546,6 +587,7 @@ int main(void)
     tcase_add_loop_test(tc, timed_move_after_streaming_after, 0, 2);
     tcase_add_test(tc, moved_streams_keep_the_server_stream_limit);
     tcase_add_test(tc, event_stream_request_refused_when_class_full);
+    tcase_add_test(tc, goaway_with_a_stream_open_gets_a_new_connection);
     suite_add_tcase(su, tc);
     /* the bounds on the class (CK_RUN_CASE=bounds runs them alone) */
     TCase *bounds = tcase_create("bounds");

@@ -101,6 +101,8 @@ static void usage(FILE *f, int full)
           "                  &plain=1: the same as text/plain\n"
           "  /headers        JSON of the request's header fields and :method/:path/:version\n"
           "  /__stats        JSON counters; ?reset=1 then zeroes requests and max_inflight\n"
+          "  /__goaway       the / answer, then GOAWAY (NO_ERROR) on its HTTP/2 connection:\n"
+          "                  no new streams there, those open go on to their end\n"
           "WebSocket (any path): HTTP/1.1 GET with Upgrade: websocket, or (with\n"
           "--connect-protocol) HTTP/2 CONNECT with :protocol websocket: an echo of\n"
           "text/binary frames; pings answered; a close answered with the same code.\n",

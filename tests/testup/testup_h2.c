@@ -143,6 +143,11 @@ static int submit(struct tu_h2 *h2, struct tu_req *req)
                                  tu_req_has_body(req) ? &prd : NULL);
     if (rv != 0)
         return reset_stream(h2, l->stream_id);
+    if (tu_req_is_goaway(req) &&
+        nghttp2_submit_goaway(h2->session, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(h2->session),
+                              NGHTTP2_NO_ERROR, NULL, 0) != 0)
+        return CR_ENOMEM;
     return 0;
 }
 

@@ -28,6 +28,7 @@ enum tu_route {
     TU_ROUTE_HEADERS,
     TU_ROUTE_STATS,
     TU_ROUTE_EVENTS, /* /events/N?every=MS: a server-sent event stream */
+    TU_ROUTE_GOAWAY, /* /__goaway: the / answer, then HTTP/2 GOAWAY */
     TU_ROUTE_BAD, /* a known prefix with a malformed argument: 400 */
 };
 
@@ -345,6 +346,8 @@ static void route(struct tu_req *req)
     if (path_is(req, "/__stats")) {
         req->route = TU_ROUTE_STATS;
         req->reset = (unsigned)query_has_reset(req);
+    } else if (path_is(req, "/__goaway")) {
+        req->route = TU_ROUTE_GOAWAY;
     } else if (path_is(req, "/echo")) {
         req->route = TU_ROUTE_ECHO;
     } else if (path_is(req, "/headers")) {
@@ -659,6 +662,11 @@ const char *tu_req_header(const struct tu_req *req, const char *name)
 const char *tu_req_method(const struct tu_req *req)
 {
     return req->method ? req->method : "";
+}
+
+int tu_req_is_goaway(const struct tu_req *req)
+{
+    return req->route == TU_ROUTE_GOAWAY;
 }
 
 int tu_req_is_echo(const struct tu_req *req)

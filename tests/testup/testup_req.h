@@ -106,6 +106,9 @@ const char *tu_req_header(const struct tu_req *req, const char *name);
 const char *tu_req_method(const struct tu_req *req);
 
 int tu_req_is_echo(const struct tu_req *req);
+/* /__goaway: answered as /, then (HTTP/2) its connection takes no new
+ * streams: GOAWAY NO_ERROR, the streams open so far go on to their end. */
+int tu_req_is_goaway(const struct tu_req *req);
 int tu_req_body_is_done(const struct tu_req *req);
 /* The client sent "expect: 100-continue". */
 int tu_req_expects_continue(const struct tu_req *req);
