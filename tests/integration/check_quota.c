@@ -211,8 +211,10 @@ START_TEST(global_rate_across_hosts)
     double secs = (double)(last - first) / 1000.0;
     double want = RATE * secs;
     ck_assert_msg(secs > 8.0, "the run lasted %.1f s", secs);
-    ck_assert_msg(la.n2xx + lb.n2xx == na + nb, "h2load counted %ld 2xx, the logs %ld",
-                  la.n2xx + lb.n2xx, na + nb);
+    /* h2load -D does not count the requests in flight when its time is up
+     * (-c 2 -m 1: two per host), which corral may still have answered */
+    ck_assert_msg(na + nb >= la.n2xx + lb.n2xx && na + nb <= la.n2xx + lb.n2xx + 4,
+                  "h2load counted %ld 2xx, the logs %ld", la.n2xx + lb.n2xx, na + nb);
     ck_assert_msg(la.n2xx + la.n429 == la.done && lb.n2xx + lb.n429 == lb.done,
                   "only 2xx and 429 expected: a: %s | b: %s", load_str(&la), load_str(&lb));
     ck_assert_msg(na + nb <= (long)(1.05 * want) + BURST && na + nb >= (long)(0.95 * want),
