@@ -474,6 +474,12 @@ static bool peer_acked(const struct cr_conn *c, uint64_t *acked, bool *drained)
     return true;
 }
 
+bool cr_conn_acked(const struct cr_conn *c, uint64_t *acked)
+{
+    bool drained;
+    return peer_acked(c, acked, &drained);
+}
+
 /* What the client's TCP must acknowledge from now for the output to count
  * as moving: CR_CONN_OUT_PROGRESS, or all the kernel holds for it (sent or
  * not, SIOCOUTQ) when that is less - a client with little to read reads it

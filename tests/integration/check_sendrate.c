@@ -124,6 +124,64 @@ START_TEST(steady_reader_completes_h2)
 }
 END_TEST
 
+/* How many of steady.py's lines in out begin with what */
+static int count_lines(const char *out, const char *what)
+{
+    int n = 0;
+    size_t len = strlen(what);
+    for (const char *p = out; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        n += strncmp(p, what, len) == 0;
+    return n;
+}
+
+/* HTTP/2, 8 streams of 2 MB, every window opened wide (2^30), and the
+ * client reading its socket at 20 KB/s: send_min_rate 8k over
+ * send_timeout 2s asks 16 KB per stream, 128 KB of the connection in each
+ * 2 s (64 KB/s). No window holds the responses (they wait in corral's
+ * buffers, behind the socket), so no stream counted as held: they used to
+ * keep their upstream streams for as long as the connection clock allowed
+ * (16 KB per body_timeout, 30 s, for all of them). Each is reset ("client
+ * send stalled") and its upstream stream let go within seconds. (The
+ * client sees the resets late: they queue behind what it has not read.) */
+START_TEST(open_windows_slow_socket_streams_reset)
+{
+    start("  send_timeout: 2s\n  send_min_rate: 8k\n");
+    char *script = h_strf(T, "%s/tests/integration/steady.py", T->srcdir);
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port), "h2", "8", "2000", "0.1",
+                          "30",      "2000000", NULL};
+    pid_t cl = h_spawn(T, argv, h_path(T, "steady.out"), h_path(T, "steady.err"));
+    ck_assert_int_gt(cl, 0);
+    long inflight = -1;
+    for (long long end = h_now_ms() + 5000; inflight != 8 && h_now_ms() < end; h_sleep_ms(50))
+        inflight = h_json_long(h_testup_stats(T, T->uport, false), "inflight");
+    ck_assert_msg(inflight == 8, "the 8 requests did not reach testup: %ld in flight", inflight);
+    long long t0 = h_now_ms();
+    for (long long end = t0 + 12000; inflight != 0 && h_now_ms() < end; h_sleep_ms(100))
+        inflight = h_json_long(h_testup_stats(T, T->uport, false), "inflight");
+    ck_assert_msg(inflight == 0, "%ld upstream requests still held after 12 s: %s | %s", inflight,
+                  h_file_tail(T, h_path(T, "steady.out"), 300),
+                  h_file_tail(T, T->access_log, 600));
+    h_signal(cl, SIGKILL);
+    const char *const stalled[] = {"client send stalled", NULL};
+    ck_assert_msg(h_wait_file_lines(T->access_log, stalled, 8, 5000), "not logged as stalled: %s",
+                  h_file_tail(T, T->access_log, 800));
+    fprintf(stderr, "sendrate: upstream let go %lld ms after the 8 requests were in flight\n",
+            h_now_ms() - t0);
+}
+END_TEST
+
+/* The same 8 streams of 1 MB to a client reading at 1 MB/s, 16 times the
+ * connection's due: all complete, none reset. */
+START_TEST(open_windows_fast_socket_streams_complete)
+{
+    start("  send_timeout: 2s\n  send_min_rate: 8k\n");
+    char *out = steady("h2", 8, 100000, "0.1", 30, 1000000);
+    ck_assert_msg(count_lines(out, "stream ") == 8 && strstr(out, "done") &&
+                      !strstr(out, " reset "),
+                  "want all 8 streams complete: %s | %s", out, h_file_tail(T, T->access_log, 800));
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 int main(void)
@@ -136,6 +194,12 @@ int main(void)
     tcase_add_test(steady, steady_reader_completes_h1);
     tcase_add_test(steady, steady_reader_completes_h2);
     suite_add_tcase(s, steady);
+    TCase *conn = tcase_create("connection");
+    tcase_add_checked_fixture(conn, setup, teardown);
+    tcase_set_timeout(conn, 120);
+    tcase_add_test(conn, open_windows_slow_socket_streams_reset);
+    tcase_add_test(conn, open_windows_fast_socket_streams_complete);
+    suite_add_tcase(s, conn);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
