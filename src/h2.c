@@ -36,6 +36,10 @@
  * before its stream is reset (on_frame_send). */
 #define H2_EARLY_DRAIN (64 * 1024)
 
+/* The least SETTINGS_MAX_FRAME_SIZE (RFC 9113 6.5.2): a stream window this
+ * large takes a whole DATA frame (held_by_client) */
+#define H2_FRAME_MIN 16384
+
 struct h2 {
     struct cr_conn *c;
     cr_request_submit_cb submit; /* where complete heads go */
@@ -844,22 +848,28 @@ static void h2_on_drain(struct cr_conn *c)
     cr_conn_want_flush(c);
 }
 
-/* Response bytes wait for r's client, and its flow control is what holds
- * them: the stream's window or the connection's (conn_win) is smaller than
- * what waits. A client that reads its socket but never opens a window, or
- * opens it a byte at a time, would otherwise hold the response, and the
- * upstream stream carrying it, for as long as it likes. */
-static bool held_by_client(struct h2 *h, const struct cr_request *r, int64_t conn_win)
+/* Response bytes wait for r's client, and the stream's own window is what
+ * holds them: it is smaller than what waits and than a DATA frame (16 KB,
+ * the least SETTINGS_MAX_FRAME_SIZE): a window that takes a whole frame
+ * is not what keeps the bytes back, and one never used yet (64 KB by
+ * default) is no sign of the client's. A client that reads its
+ * socket but never opens a window, or opens it a byte at a time, would
+ * otherwise hold the response, and the upstream stream carrying it, for
+ * as long as it likes. The connection's window is not the stream's: the
+ * streams share it (and the socket), and a stream that waits on it while
+ * others take it - RFC 7540 priorities, or many in parallel - is judged
+ * with the connection (held_by_connection), not alone. */
+static bool held_by_client(struct h2 *h, const struct cr_request *r)
 {
     size_t have = evbuffer_get_length(r->resp_body);
     if (r->state < CR_REQ_RESPONDING || r->resp_aborted || have == 0)
         return false;
     int64_t win = nghttp2_session_get_stream_remote_window_size(h->ng, r->fe_stream);
-    return CR_MIN(win, conn_win) < (int64_t)have;
+    return win < (int64_t)CR_MIN(have, (size_t)H2_FRAME_MIN);
 }
 
-/* Whether the connection holds the nwait responses that wait on it,
- * whatever their windows say: its client's TCP has acknowledged less than
+/* Whether the connection holds the nwait responses that wait on it (its
+ * window or its socket), whatever their own windows say: its client's TCP has acknowledged less than
  * cr_conn_send_due for each of them since its send clock started
  * (tx_start), send_timeout (limit) ago or more. A client that grants wide
  * windows but reads its socket slowly leaves the bytes in corral's
@@ -989,7 +999,6 @@ static void check_streams(struct h2 *h)
         cr_conn_set_timer(h->c, hc->idle_timeout_ms);
         return;
     }
-    int64_t conn_win = nghttp2_session_get_remote_window_size(h->ng);
     bool recv_shut = nghttp2_session_get_local_window_size(h->ng) <= 0;
     uint32_t nwait = 0;
     struct cr_request *r;
@@ -1013,9 +1022,10 @@ static void check_streams(struct h2 *h)
             next = CR_MIN(next, limit - age);
             continue;
         }
-        bool held = held_by_client(h, r, conn_win);
+        bool held = held_by_client(h, r);
         if (!held && waits(r)) {
-            /* its window is open: what holds it is the connection */
+            /* its window is open: what holds it is the connection (its
+             * window or its socket) */
             if (conn_held < 0)
                 conn_held = held_by_connection(h, nwait, now, limit, &tx_left);
             held = conn_held;

@@ -182,6 +182,26 @@ START_TEST(open_windows_fast_socket_streams_complete)
 }
 END_TEST
 
+/* HTTP/2 with the default windows (64 KB, given back as read, as browsers
+ * do), 6 streams of 600 KB each depending exclusively on the one before
+ * (RFC 7540 priorities: sent one after the other), the client reading at
+ * 1 MB/s, send_timeout 2s: the later streams get no byte for seconds,
+ * held by the connection's window that the earlier ones use, while the
+ * connection moves at full speed. Counting the connection's window
+ * against each stream reset them ("client send stalled"); judged by the
+ * connection's TCP, all complete. */
+START_TEST(chained_streams_on_a_fast_connection_complete)
+{
+    start("  send_timeout: 2s\n");
+    char *out = steady("h2chain", 6, 100000, "0.1", 30, 600000);
+    ck_assert_msg(count_lines(out, "stream ") == 6 && strstr(out, "done") &&
+                      !strstr(out, " reset "),
+                  "want all 6 streams complete: %s | %s", out, h_file_tail(T, T->access_log, 800));
+    const char *const stalled[] = {"client send stalled", NULL};
+    ck_assert_int_eq(h_file_count_lines(T->access_log, stalled), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------ suite */
 
 int main(void)
@@ -199,6 +219,7 @@ int main(void)
     tcase_set_timeout(conn, 120);
     tcase_add_test(conn, open_windows_slow_socket_streams_reset);
     tcase_add_test(conn, open_windows_fast_socket_streams_complete);
+    tcase_add_test(conn, chained_streams_on_a_fast_connection_complete);
     suite_add_tcase(s, conn);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
