@@ -28,6 +28,7 @@ struct admin_conn {
     char *out;      /* the answer not yet written (head and body), or NULL */
     size_t out_len, out_off;
     struct cr_metrics_render *mr; /* /metrics: the parts still to render (refill) */
+    bool chunked;                 /* its parts go out as chunks (an HTTP/1.1 request) */
     char buf[CR_ADMIN_REQ_MAX + 1];
 };
 
@@ -228,22 +229,58 @@ static void respond(struct admin_conn *a, int status, const char *type, const ch
 }
 
 /* The head of an answer whose body is rendered as it is written
- * (/metrics, a->mr): no content-length, the close ends it. */
+ * (/metrics, a->mr), whose length is not known up front: chunked for an
+ * HTTP/1.1 request (a->chunked; the last chunk goes only after the last
+ * part, so that a body cut short - out of memory, the deadline - is one
+ * the client can tell from a whole one); close-delimited for HTTP/1.0,
+ * which has nothing better. Without memory for the head, nothing is sent
+ * (the rendering is dropped): a body without its head would pass for one. */
 static void respond_streamed(struct admin_conn *a, int status, const char *type)
 {
     char head[256];
     int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\n"
+                     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\n%s"
                      "cache-control: no-store\r\nconnection: close\r\n\r\n",
-                     status, reason_phrase(status), type);
+                     status, reason_phrase(status), type,
+                     a->chunked ? "transfer-encoding: chunked\r\n" : "");
     free(a->out);
     a->out_off = 0;
     a->out_len = (size_t)n;
     if (!(a->out = malloc(a->out_len))) {
         a->out_len = 0;
+        cr_metrics_end(a->mr);
+        a->mr = NULL;
         return;
     }
     memcpy(a->out, head, (size_t)n);
+}
+
+/* part (n bytes, taken) as one chunk of a chunked body, followed by the
+ * last chunk when last; NULL without memory (part freed). An empty part
+ * makes no chunk: a zero-size one would end the body. */
+static char *chunk(char *part, size_t n, bool last, size_t *len)
+{
+    static const char end[] = "0\r\n\r\n";
+    char *c = malloc(n + 32 + sizeof(end));
+    if (!c) {
+        free(part);
+        return NULL;
+    }
+    size_t at = 0;
+    if (n) {
+        at = (size_t)snprintf(c, 32, "%zx\r\n", n);
+        memcpy(c + at, part, n);
+        at += n;
+        memcpy(c + at, "\r\n", 2);
+        at += 2;
+    }
+    if (last) {
+        memcpy(c + at, end, sizeof(end) - 1);
+        at += sizeof(end) - 1;
+    }
+    free(part);
+    *len = at;
+    return c;
 }
 
 /* Writes what is left of the answer; true when all of it is out (or the
@@ -269,9 +306,11 @@ static bool write_out(struct admin_conn *a)
 }
 
 /* All of a->out is out: the next part of a rendering under way takes its
- * place, one part a turn of the loop (CR_METRICS_STEP tenants). False when
- * there is none (the answer is complete, or cut short for want of memory:
- * the client sees a body that ends early). */
+ * place, one part a turn of the loop (CR_METRICS_STEP tenants), a chunk
+ * of its own when a->chunked (the last one with the last chunk). False
+ * when there is none (the answer is complete, or cut short for want of
+ * memory: chunked, the client sees a body without its last chunk;
+ * close-delimited, one that ends early). */
 static bool refill(struct admin_conn *a)
 {
     if (!a->mr)
@@ -284,6 +323,8 @@ static bool refill(struct admin_conn *a)
         a->mr = NULL;
     }
     if (rc < 0)
+        return false;
+    if (a->chunked && !(part = chunk(part, n, rc == 1, &n)))
         return false;
     free(a->out);
     a->out = part;
@@ -362,11 +403,13 @@ static void drain(struct admin_conn *a)
 static void handle(struct admin_conn *a)
 {
     struct cr_worker *w = a->w;
-    char method[8], path[128];
-    if (sscanf(a->buf, "%7s %127s", method, path) != 2) {
+    char method[8], path[128], version[16] = "";
+    if (sscanf(a->buf, "%7s %127s %15s", method, path, version) < 2) {
         respond(a, 400, "text/plain", "bad request\n", 12);
         return;
     }
+    /* HTTP/1.1 and later 1.x understand chunked (RFC 9112 7) */
+    a->chunked = strncmp(version, "HTTP/1.", 7) == 0 && version[7] >= '1' && version[7] <= '9';
     if (strcmp(path, "/drain") == 0) {
         if (strcmp(method, "POST") == 0)
             drain(a);

@@ -474,6 +474,12 @@ static bool peer_acked(const struct cr_conn *c, uint64_t *acked, bool *drained)
     return true;
 }
 
+bool cr_conn_acked(const struct cr_conn *c, uint64_t *acked)
+{
+    bool drained;
+    return peer_acked(c, acked, &drained);
+}
+
 /* What the client's TCP must acknowledge from now for the output to count
  * as moving: CR_CONN_OUT_PROGRESS, or all the kernel holds for it (sent or
  * not, SIOCOUTQ) when that is less - a client with little to read reads it
@@ -673,6 +679,30 @@ uint64_t cr_conn_write_stuck_ms(struct cr_conn *c)
     return stuck_ms(c);
 }
 
+/* How long a client whose socket takes no more may keep corral waiting
+ * from when its output last counted as moving (out_watch): body_timeout,
+ * or send_timeout if paced and shorter. */
+static uint64_t write_wait_ms(const struct cr_conn *c)
+{
+    const struct cr_cfg_http *hc = &c->w->cfg->http;
+    return c->out_paced ? CR_MIN(hc->body_timeout_ms, hc->send_timeout_ms) : hc->body_timeout_ms;
+}
+
+/* What is left of write_wait_ms (0: it has run out) */
+static uint64_t write_wait_left_ms(const struct cr_conn *c)
+{
+    uint64_t ms = write_wait_ms(c), stuck = stuck_ms(c);
+    return stuck < ms ? ms - stuck : 0;
+}
+
+/* Waits for the socket to take more, for at most ms (at least 1) */
+static void arm_write_wait(struct cr_conn *c, uint64_t ms)
+{
+    ms = CR_MAX(ms, (uint64_t)1);
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    event_add(c->wev, &tv);
+}
+
 /* Writes what is queued; asks the front end for more while there is room. */
 static void do_flush(void *arg)
 {
@@ -699,14 +729,7 @@ static void do_flush(void *arg)
              * took its due, if that is sooner): counted from then, not
              * from this write, or every frame it sends would put it off
              * again */
-            const struct cr_cfg_http *hc = &c->w->cfg->http;
-            uint64_t ms = c->out_paced ? CR_MIN(hc->body_timeout_ms, hc->send_timeout_ms)
-                                       : hc->body_timeout_ms;
-            uint64_t stuck = stuck_ms(c);
-            ms = stuck < ms ? ms - stuck : 1;
-            struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
-                                 .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-            event_add(c->wev, &tv);
+            arm_write_wait(c, write_wait_left_ms(c));
             return;
         }
         if (rc == CR_TLS_WANT_READ) {
@@ -732,6 +755,16 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 {
     struct cr_conn *c = arg;
     if (what & EV_TIMEOUT) {
+        /* the socket takes no more until a third of the kernel's send
+         * buffer (megabytes, autotuned) drains, and a client reading
+         * steadily at a modest rate takes longer than that: what its TCP
+         * acknowledged since the clock started decides, not the wait */
+        out_watch(c, c->write_blocked, false);
+        uint64_t left = write_wait_left_ms(c);
+        if (left > 0) {
+            arm_write_wait(c, left);
+            return;
+        }
         cr_log_debug("conn %llu from %s: not reading its responses: closed",
                      (unsigned long long)c->id, c->client);
         c->close_why = "client not reading";

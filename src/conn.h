@@ -162,6 +162,12 @@ bool cr_conn_input_waiting(const struct cr_conn *c);
  * only while the clock runs. */
 uint64_t cr_conn_write_stuck_ms(struct cr_conn *c);
 
+/* What the client's TCP has acknowledged of c's output so far (*acked,
+ * bytes, counted from the connection's start); false where the socket does
+ * not say (not TCP: the unit tests' connections without sockets). One
+ * getsockopt. */
+bool cr_conn_acked(const struct cr_conn *c, uint64_t *acked);
+
 /* What a client must acknowledge of the output for it to count as moving
  * (cr_conn_write_stuck_ms): a full TLS record, more than a client's kernel
  * frees by packing its receive queue, less than any client that reads

@@ -36,6 +36,10 @@
  * before its stream is reset (on_frame_send). */
 #define H2_EARLY_DRAIN (64 * 1024)
 
+/* The least SETTINGS_MAX_FRAME_SIZE (RFC 9113 6.5.2): a stream window this
+ * large takes a whole DATA frame (held_by_client) */
+#define H2_FRAME_MIN 16384
+
 struct h2 {
     struct cr_conn *c;
     cr_request_submit_cb submit; /* where complete heads go */
@@ -44,6 +48,7 @@ struct h2 {
     uint32_t nstreams;             /* how many */
     uint32_t nlive;                /* of those, H2_FE_LIVE */
     uint32_t nshut;                /* of those, H2_FE_SHUT */
+    uint32_t nstalled;             /* of the streams, H2_FE_STALLED (reset, not closed yet) */
     bool goaway;                   /* the final GOAWAY is out: close once its streams are done */
     struct event *final; /* draining: the final GOAWAY, H2_DRAIN_RTT_MS after the notice */
     const char *calm;     /* the flood GOAWAY ENHANCE_YOUR_CALM answered, or NULL */
@@ -53,6 +58,9 @@ struct h2 {
     int32_t hblock_sid;   /* its stream */
     uint32_t wu_credit;   /* WINDOW_UPDATEs owed to DATA sent (H2_WU_CREDIT_MAX) */
     uint64_t data_us;     /* the last DATA frame left at */
+    /* the connection's send clock (held_by_connection): started at, and
+     * what the client's TCP had acknowledged then; 0: not running */
+    uint64_t tx_us, tx_acked;
     /* the client's frame budgets (gcra.h words: zero is a full bucket) */
     _Atomic uint64_t tat_resets, tat_pings, tat_settings, tat_empty, tat_control;
 };
@@ -161,20 +169,22 @@ static bool output_stuck(struct h2 *h)
 }
 
 /* Requests in flight whose responses the client holds: its flow control,
- * or, when it does not read at all, every one. Exact once it reaches
- * bound; below, it may count shut requests that are not held yet. */
+ * or, when it does not read at all, every one; and those reset for it
+ * (check_streams) whose reset it has not read yet (nstalled). Exact once
+ * it reaches bound; below, it may count shut requests that are not held
+ * yet. */
 static uint32_t stalled_streams(struct h2 *h, uint32_t bound)
 {
     const struct cr_cfg_http *hc = &h->c->w->cfg->http;
-    if (h->nlive < bound)
-        return h->nlive; /* no clock read, no system call */
+    if (h->nlive + h->nstalled < bound)
+        return h->nlive + h->nstalled; /* no clock read, no system call */
     uint64_t now = cr_now_us(), grace = stall_grace_us(hc);
     if ((nghttp2_session_get_remote_window_size(h->ng) <= 0 && now - h->data_us >= grace) ||
         output_stuck(h))
-        return h->nlive;
-    if (h->nshut < bound)
-        return h->nshut;
-    uint32_t n = 0; /* at most max_streams, and only while nshut is at the bound */
+        return h->nlive + h->nstalled;
+    if (h->nshut + h->nstalled < bound)
+        return h->nshut + h->nstalled;
+    uint32_t n = h->nstalled; /* at most max_streams, and only while nshut is at the bound */
     for (struct cr_request *r = TAILQ_FIRST(&h->reqs); r; r = TAILQ_NEXT(r, felink))
         if ((r->fe_flags & H2_FE_SHUT) &&
             (!(r->fe_flags & H2_FE_WINDOWED) || now - r->fe_shut_us >= grace))
@@ -583,6 +593,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, voi
     nghttp2_session_set_stream_user_data(ng, sid, NULL);
     TAILQ_REMOVE(&h->reqs, r, felink);
     h->nstreams--;
+    if (r->fe_flags & H2_FE_STALLED)
+        h->nstalled--;
     stream_unlive(h, r);
     if (r->fe_unconsumed) { /* held back for backpressure: the stream is gone */
         nghttp2_session_consume_connection(ng, r->fe_unconsumed);
@@ -629,6 +641,15 @@ static void stall_restart(struct cr_request *r, uint64_t now)
     r->fe_moved = 0;
 }
 
+/* Bytes of a response are left waiting (body_read): the connection's send
+ * clock (held_by_connection) starts now unless it runs; check_streams
+ * stops it when no response waits. */
+static void tx_start(struct h2 *h, uint64_t now)
+{
+    if (!h->tx_us && cr_conn_acked(h->c, &h->tx_acked))
+        h->tx_us = now;
+}
+
 static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
@@ -650,6 +671,8 @@ static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
     else if (!r->fe_stall_us ||
              (r->fe_moved += (uint64_t)n) >= cr_conn_send_due(&h->c->w->cfg->http))
         stall_restart(r, cr_now_us()); /* a byte now and then does not: send_min_rate */
+    if (left && !h->tx_us)
+        tx_start(h, cr_now_us());
     if (r->resp_eof && left == 0) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         if (r->resp_trailers.n && submit_trailers(h, r) == 0)
@@ -825,18 +848,64 @@ static void h2_on_drain(struct cr_conn *c)
     cr_conn_want_flush(c);
 }
 
-/* Response bytes wait for r's client, and its flow control is what holds
- * them: the stream's window or the connection's (conn_win) is smaller than
- * what waits. A client that reads its socket but never opens a window, or
- * opens it a byte at a time, would otherwise hold the response, and the
- * upstream stream carrying it, for as long as it likes. */
-static bool held_by_client(struct h2 *h, const struct cr_request *r, int64_t conn_win)
+/* Response bytes wait for r's client, and the stream's own window is what
+ * holds them: it is smaller than what waits and than a DATA frame (16 KB,
+ * the least SETTINGS_MAX_FRAME_SIZE): a window that takes a whole frame
+ * is not what keeps the bytes back, and one never used yet (64 KB by
+ * default) is no sign of the client's. A client that reads its
+ * socket but never opens a window, or opens it a byte at a time, would
+ * otherwise hold the response, and the upstream stream carrying it, for
+ * as long as it likes. The connection's window is not the stream's: the
+ * streams share it (and the socket), and a stream that waits on it while
+ * others take it - RFC 7540 priorities, or many in parallel - is judged
+ * with the connection (held_by_connection), not alone. */
+static bool held_by_client(struct h2 *h, const struct cr_request *r)
 {
     size_t have = evbuffer_get_length(r->resp_body);
     if (r->state < CR_REQ_RESPONDING || r->resp_aborted || have == 0)
         return false;
     int64_t win = nghttp2_session_get_stream_remote_window_size(h->ng, r->fe_stream);
-    return CR_MIN(win, conn_win) < (int64_t)have;
+    return win < (int64_t)CR_MIN(have, (size_t)H2_FRAME_MIN);
+}
+
+/* Whether the connection holds the nwait responses that wait on it (its
+ * window or its socket), whatever their own windows say: its client's TCP has acknowledged less than
+ * cr_conn_send_due for each of them since its send clock started
+ * (tx_start), send_timeout (limit) ago or more. A client that grants wide
+ * windows but reads its socket slowly leaves the bytes in corral's
+ * buffers, where no window shows them; the connection clock
+ * (cr_conn_write_stuck_ms) asks only CR_CONN_OUT_PROGRESS per
+ * body_timeout, for all its streams together. The clock starts again
+ * whenever the client took that much. *left gets the time before it runs
+ * out. Never where the socket does not say (not TCP). */
+static bool held_by_connection(struct h2 *h, uint32_t nwait, uint64_t now, uint64_t limit,
+                               uint64_t *left)
+{
+    uint64_t acked;
+    *left = limit;
+    if (!nwait || !cr_conn_acked(h->c, &acked))
+        return false;
+    uint64_t due = cr_conn_send_due(&h->c->w->cfg->http) * nwait;
+    if (!h->tx_us || acked - h->tx_acked >= due) {
+        h->tx_us = now;
+        h->tx_acked = acked;
+        return false;
+    }
+    uint64_t age = now > h->tx_us ? now - h->tx_us : 0;
+    if (age < limit) {
+        *left = limit - age;
+        return false;
+    }
+    return true;
+}
+
+/* Whether r's response bytes wait for its client (its send clock runs
+ * and corral holds some): held_by_client or held_by_connection judges
+ * it. */
+static bool waits(const struct cr_request *r)
+{
+    return r->fe_stall_us && r->state >= CR_REQ_RESPONDING && !r->resp_aborted &&
+           evbuffer_get_length(r->resp_body) > 0;
 }
 
 /* r's request body stopped coming for body_timeout: 408 when its answer
@@ -909,8 +978,10 @@ static bool hblock_overdue(struct h2 *h, uint64_t now, uint64_t *left)
 /* The watch (the connection's timer while streams are open): answers 408
  * to every request whose body has not moved for body_timeout
  * (body_watch), resets every stream whose response has waited on the
- * client's flow control for send_timeout, having moved less than its due
- * (cr_conn_send_due: send_min_rate) in that time, cancelling its upstream
+ * client for send_timeout, having moved less than its due
+ * (cr_conn_send_due: send_min_rate) in that time, held by its flow control
+ * (held_by_client) or by a connection that moves less than its due for
+ * each waiting stream (held_by_connection), cancelling its upstream
  * stream with it, and closes the connection (GOAWAY ENHANCE_YOUR_CALM) on a
  * header block open for header_timeout, all of which nghttp2 would wait
  * for; re-arms for the next one due, or for idleness when nothing is
@@ -928,9 +999,17 @@ static void check_streams(struct h2 *h)
         cr_conn_set_timer(h->c, hc->idle_timeout_ms);
         return;
     }
-    int64_t conn_win = nghttp2_session_get_remote_window_size(h->ng);
     bool recv_shut = nghttp2_session_get_local_window_size(h->ng) <= 0;
-    for (struct cr_request *r = TAILQ_FIRST(&h->reqs), *nx; r; r = nx) {
+    uint32_t nwait = 0;
+    struct cr_request *r;
+    TAILQ_FOREACH (r, &h->reqs, felink)
+        nwait += waits(r);
+    if (!nwait)
+        h->tx_us = 0; /* stopped: tx_start */
+    r = TAILQ_FIRST(&h->reqs);
+    int conn_held = -1; /* held_by_connection, asked once, when needed */
+    uint64_t tx_left = limit;
+    for (struct cr_request *nx; r; r = nx) {
         nx = TAILQ_NEXT(r, felink);
         if (r->fe_body_us) {
             uint64_t left = body_watch(h, r, now, body_limit, recv_shut); /* once */
@@ -941,9 +1020,21 @@ static void check_streams(struct h2 *h)
         uint64_t age = now > r->fe_stall_us ? now - r->fe_stall_us : 0;
         if (age < limit) {
             next = CR_MIN(next, limit - age);
-        } else if (held_by_client(h, r, conn_win)) {
+            continue;
+        }
+        bool held = held_by_client(h, r);
+        if (!held && waits(r)) {
+            /* its window is open: what holds it is the connection (its
+             * window or its socket) */
+            if (conn_held < 0)
+                conn_held = held_by_connection(h, nwait, now, limit, &tx_left);
+            held = conn_held;
+            next = CR_MIN(next, tx_left);
+        }
+        if (held) {
             r->fe_stall_us = 0;
             r->fe_flags |= H2_FE_STALLED;
+            h->nstalled++;
             r->reason = "client send stalled";
             cr_request_respond(r, 0, "client send stalled", NULL); /* aborts: RST_STREAM */
         }

@@ -31,16 +31,18 @@ static void teardown(void)
 
 /* Two workers; tenant A unlimited, R 1/s with a burst of 1 and no queue
  * (its second request within the second is shed), anything else default. */
-static pid_t start_with(const char *more_tenants)
+static pid_t start_admin(const char *admin, const char *more_tenants)
 {
     ck_assert_msg(h_testup_start(T, T->uport, (char *)NULL) > 0, "testup did not start");
     char *cfg = h_config_write(
         T, "corral.yaml",
-        h_strf(T, "%s%s",
+        h_strf(T, "%s%s%s%s",
                "workers: 2\n"
                "drain_timeout: 1s\n"
                "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
-               "admin: {address: 127.0.0.1:@PORT2@}\n"
+               "admin: {address: 127.0.0.1:@PORT2@",
+               admin,
+               "}\n"
                "listeners:\n"
                "  - name: https\n"
                "    address: 127.0.0.1:@PORT@\n"
@@ -69,6 +71,11 @@ static pid_t start_with(const char *more_tenants)
     ck_assert_int_eq(h_wait_children(m, 2, 5000, NULL), 2);
     ck_assert_msg(h_wait_port(T->port2, true, 5000), "admin port not open");
     return m;
+}
+
+static pid_t start_with(const char *more_tenants)
+{
+    return start_admin("", more_tenants);
 }
 
 static pid_t start(void)
@@ -372,6 +379,55 @@ START_TEST(many_tenants_rendered_in_parts)
 }
 END_TEST
 
+/* scrape.py PORT2 VERSION PAUSE: its line */
+static char *slow_scrape(const char *version, const char *pause)
+{
+    char *script = h_strf(T, "%s/tests/integration/scrape.py", T->srcdir);
+    char *const argv[] = {"python3", script, h_strf(T, "%d", T->port2), (char *)version,
+                          (char *)pause, NULL};
+    struct h_run r;
+    ck_assert_int_eq(h_run(T, argv, 30000, &r), 0);
+    ck_assert_msg(!r.timed_out && r.exit_code == 0, "scrape.py: exit %d: %s | %s", r.exit_code,
+                  r.out, r.err);
+    return r.out;
+}
+
+/* The document's length is not known when its head goes out (it is
+ * rendered as the socket takes it): an HTTP/1.1 scraper gets it chunked,
+ * the last chunk only at its real end, so that one cut short is told from
+ * a whole one. 1000 tenants (megabytes) and admin.timeout 1s, the scraper
+ * reading nothing for 1.5 s: the deadline cuts the answer, and the
+ * scraper knows (it used to end with the connection, a partial document
+ * that Prometheus takes for a whole one). Read at once it is whole,
+ * chunked, and curl and promtool take it; HTTP/1.0 gets it delimited by
+ * the close, as before. */
+START_TEST(metrics_chunked_cut_short_is_detectable)
+{
+    enum { N = 1000 };
+    static char more[N * 40];
+    size_t at = 0;
+    for (int i = 0; i < N; i++)
+        at +=
+            (size_t)snprintf(more + at, sizeof(more) - at, "    - {name: t%03d, rate: 10/s}\n", i);
+    ck_assert_uint_lt(at, sizeof(more));
+    start_admin(", timeout: 1s", more);
+    char *cut = slow_scrape("1.1", "1.5");
+    ck_assert_msg(strncmp(cut, "incomplete ", 11) == 0 && strstr(cut, " chunked"),
+                  "a cut /metrics passed for whole: %s", cut);
+    char *whole = slow_scrape("1.1", "0");
+    ck_assert_msg(strncmp(whole, "complete ", 9) == 0 && strstr(whole, " chunked"),
+                  "HTTP/1.1 /metrics: %s", whole);
+    char *old = slow_scrape("1.0", "0");
+    ck_assert_msg(strncmp(old, "complete ", 9) == 0 && strstr(old, " close"),
+                  "HTTP/1.0 /metrics: %s", old);
+    char *doc = scrape();
+    ck_assert_int_eq(lines_with(doc, "corral_tenant_requests_admitted_total{"), N + 3);
+    ck_assert_msg(lines_with(doc, "# TYPE corral_worker_max_fds gauge") == 1,
+                  "the document ends early: %s", strlen(doc) > 300 ? doc + strlen(doc) - 300 : doc);
+    promtool_ok(doc);
+}
+END_TEST
+
 int main(void)
 {
     h_init();
@@ -383,6 +439,7 @@ int main(void)
     tcase_add_test(tc, a_real_prometheus_scrapes_every_family);
     tcase_add_test(tc, grafana_dashboard_uses_only_exposed_metrics);
     tcase_add_test(tc, many_tenants_rendered_in_parts);
+    tcase_add_test(tc, metrics_chunked_cut_short_is_detectable);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
