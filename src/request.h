@@ -170,6 +170,8 @@ struct cr_request {
                              * or the client last opened it or took DATA) */
     uint64_t fe_body_us;    /* h2: the request body is waited for since (the
                              * head, or its last DATA); 0 when it is not */
+    struct cr_ws_tun *fe_tun; /* h2: a tunnel's frames and timers (ws.h), once it is
+                               * accepted; the front end frees it */
     uint64_t fe_early_in;   /* h2: bytes_in + 1 when its early answer (413,
                              * 431, 414) ended with its body still coming */
     TAILQ_ENTRY(cr_request) felink; /* the connection's requests: h1 its
