@@ -415,6 +415,20 @@ START_TEST(h2_refused_tunnel_body_times_out)
 }
 END_TEST
 
+/* An HTTP/2 client's END_STREAM ends its tunnel's dedicated HTTP/1.1
+ * connection too (corral's write side shut after what the client sent):
+ * the upstream ends its side, and the client's stream ends. */
+START_TEST(h2_end_stream_reaches_dedicated_upstream)
+{
+    start(NULL);
+    char *out = h2ws("echo", "1", "fin");
+    assert_has(out, "\"echoed\": 1");
+    assert_has(out, "\"ended\": \"end_stream\"");
+    ck_assert_int_eq(h_json_long(h_testup_stats(T, T->uport, false), "h1_connections"), 1);
+    ck_assert_int_eq(testup_wait("ws_open", 0, 5000), 0);
+}
+END_TEST
+
 static Suite *wsh2_suite(void)
 {
     Suite *s = suite_create("wsh2");
@@ -432,6 +446,7 @@ static Suite *wsh2_suite(void)
     tcase_add_test(tc, h2_tunnel_idle_timeout);
     tcase_add_test(tc, h2_tunnel_closed_1001_at_reload);
     tcase_add_test(tc, h2_refused_tunnel_body_times_out);
+    tcase_add_test(tc, h2_end_stream_reaches_dedicated_upstream);
     suite_add_tcase(s, tc);
     return s;
 }
