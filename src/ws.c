@@ -232,11 +232,12 @@ enum cr_ws_tun_act cr_ws_tun_timer(struct cr_ws_tun *t, uint64_t now, uint64_t i
 
 bool cr_ws_tun_in(struct cr_ws_tun *t, const uint8_t *p, size_t n, uint64_t now)
 {
-    uint64_t closes = t->from_client.closes;
+    uint64_t closes = t->from_client.closes, data = t->from_client.data;
     cr_ws_track(&t->from_client, p, n, false);
     if (t->from_client.closes > closes && !t->first_close)
         t->first_close = 'c';
-    t->last_us = now;
+    if (t->from_client.data > data)
+        t->last_us = now; /* data; a pong (to corral's ping, most likely) is not */
     return t->close_sent && t->from_client.closes > closes;
 }
 
@@ -260,11 +261,11 @@ size_t cr_ws_tun_out(struct cr_ws_tun *t, struct evbuffer *b, size_t max, uint64
 {
     if (t->close_sent || max == 0)
         return 0;
-    uint64_t closes = t->to_client.closes;
+    uint64_t closes = t->to_client.closes, data = t->to_client.data;
     size_t n = cr_ws_track_buf(&t->to_client, b, max, t->close || t->ping_due);
     if (t->to_client.closes > closes && !t->first_close)
         t->first_close = 'u';
-    if (n > 0)
+    if (t->to_client.data > data)
         t->last_us = now;
     return n;
 }

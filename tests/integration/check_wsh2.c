@@ -429,6 +429,22 @@ START_TEST(h2_end_stream_reaches_dedicated_upstream)
 }
 END_TEST
 
+/* A client that only answers corral's pings is idle all the same: its
+ * pongs do not hold the tunnel past tunnel_idle_timeout (3 s, pings every
+ * second). */
+START_TEST(h2_pongs_are_not_activity)
+{
+    start_http(NULL, NULL, "send_timeout: 120s, tunnel_idle_timeout: 3s, tunnel_ping: 1s");
+    char *out = h2ws("idle", "10", "pong");
+    assert_has(out, "\"close_code\": 1001");
+    const char *p = strstr(out, "\"pings\": ");
+    ck_assert_msg(atol(p + 9) >= 1, "no ping: %s", out);
+    p = strstr(out, "\"close_ms\": ");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_msg(atol(p + 12) >= 2500 && atol(p + 12) < 5000, "closed after: %s", out);
+}
+END_TEST
+
 static Suite *wsh2_suite(void)
 {
     Suite *s = suite_create("wsh2");
@@ -447,6 +463,7 @@ static Suite *wsh2_suite(void)
     tcase_add_test(tc, h2_tunnel_closed_1001_at_reload);
     tcase_add_test(tc, h2_refused_tunnel_body_times_out);
     tcase_add_test(tc, h2_end_stream_reaches_dedicated_upstream);
+    tcase_add_test(tc, h2_pongs_are_not_activity);
     suite_add_tcase(s, tc);
     return s;
 }
