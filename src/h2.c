@@ -663,6 +663,8 @@ static ssize_t tunnel_read(struct h2 *h, struct cr_request *r, uint8_t *buf, siz
     size_t left = evbuffer_get_length(r->resp_body);
     if (r->resp_eof && left == 0) {
         *flags |= NGHTTP2_DATA_FLAG_EOF; /* the upstream ended it */
+        if (!r->reason)
+            r->reason = cr_ws_tun_reason(t, true);
         stream_unlive(h, r);
     } else if (n == 0) {
         r->fe_stall_us = 0; /* waiting for the upstream, or a frame's end */
