@@ -35,6 +35,7 @@
 #include "admit.h"
 #include "config.h"
 #include "tenant.h"
+#include "ws.h"
 
 #define CR_REQUEST_BUF_HIGH (64 * 1024)
 
@@ -193,6 +194,10 @@ struct cr_request {
                                  * answer is discarded, and r keeps its capacity
                                  * unit and tenant slot until the stream ends */
     bool up_reset;              /* h2: RST_STREAM sent for it */
+    struct cr_ws_track up_ws;   /* h2: a tunnel's frames client -> upstream, where
+                                 * corral's close (tunnel_close) fits */
+    bool up_ws_close_sent;      /* h2: that close frame is out: nothing of the
+                                 * client's follows it */
     TAILQ_ENTRY(cr_request) uplink; /* in its connection's streams, in the order sent */
 
     /* admission only (cr_gate_classify, cr_gate_submit; the streaming

@@ -172,8 +172,15 @@ int cr_ws_ping(struct evbuffer *out, bool masked)
 
 int cr_ws_close(struct evbuffer *out, uint16_t code, bool masked)
 {
+    uint8_t f[CR_WS_CLOSE_MAX];
+    size_t n = cr_ws_close_bytes(f, code, masked);
+    return evbuffer_add(out, f, n) == 0 ? 0 : CR_ENOMEM;
+}
+
+size_t cr_ws_close_bytes(uint8_t f[CR_WS_CLOSE_MAX], uint16_t code, bool masked)
+{
     const uint8_t p[2] = {(uint8_t)(code >> 8), (uint8_t)code};
-    return frame(out, 0x8, p, 2, masked);
+    return frame_bytes(f, 0x8, p, 2, masked);
 }
 
 /* ------------------------------------------------------------ tunnels */

@@ -66,6 +66,9 @@ size_t cr_ws_track_buf(struct cr_ws_track *t, struct evbuffer *b, size_t max, bo
  * client). Returns 0 or CR_ENOMEM. */
 int cr_ws_ping(struct evbuffer *out, bool masked);
 int cr_ws_close(struct evbuffer *out, uint16_t code, bool masked);
+/* The same close frame into f; returns its length (4, or 8 masked). */
+#define CR_WS_CLOSE_MAX 8
+size_t cr_ws_close_bytes(uint8_t f[CR_WS_CLOSE_MAX], uint16_t code, bool masked);
 
 /* One tunnel's timers and corral's own frames, whatever the client's
  * protocol (h1.c, h2.c): the frames each way, the peers' last activity

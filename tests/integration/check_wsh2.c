@@ -445,6 +445,21 @@ START_TEST(h2_pongs_are_not_activity)
 }
 END_TEST
 
+/* A tunnel over the upstream's extended CONNECT (the h2 pool) is closed
+ * with 1001 at the idle timeout on both sides: the upstream gets corral's
+ * masked close frame too, as a dedicated connection's does. */
+START_TEST(extended_connect_upstream_gets_1001)
+{
+    start_http("--connect-protocol", NULL, "send_timeout: 120s, tunnel_idle_timeout: 2s");
+    char *out = h2ws("idle", "8", NULL);
+    assert_has(out, "\"close_code\": 1001");
+    ck_assert_int_eq(testup_wait("ws_open", 0, 5000), 0);
+    char *ts = h_testup_stats(T, T->uport, false);
+    ck_assert_int_eq(h_json_long(ts, "h1_connections"), 0);
+    assert_has(ts, "\"1001\":1");
+}
+END_TEST
+
 static Suite *wsh2_suite(void)
 {
     Suite *s = suite_create("wsh2");
@@ -464,6 +479,7 @@ static Suite *wsh2_suite(void)
     tcase_add_test(tc, h2_refused_tunnel_body_times_out);
     tcase_add_test(tc, h2_end_stream_reaches_dedicated_upstream);
     tcase_add_test(tc, h2_pongs_are_not_activity);
+    tcase_add_test(tc, extended_connect_upstream_gets_1001);
     suite_add_tcase(s, tc);
     return s;
 }
