@@ -380,7 +380,8 @@ static int on_headers_complete(http_parser *p)
         h->no_more = true;
     }
     const struct cr_hdr *expect = cr_request_hdr(r, "expect");
-    if (expect && r->has_body && strcasecmp(expect->value, "100-continue") == 0)
+    /* a tunnel's bytes are no body to continue: its answer is the 101 */
+    if (expect && r->has_body && !r->upgrade && strcasecmp(expect->value, "100-continue") == 0)
         write_continue(h);
     /* a tunnel's bytes have no timeout of their own while the upstream answers
      * (upstream.response_timeout bounds that) */

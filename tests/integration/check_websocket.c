@@ -216,6 +216,18 @@ START_TEST(upstream_refusal_reaches_the_client)
 }
 END_TEST
 
+/* A handshake with Expect: 100-continue gets its 101 first: an upgrade's
+ * "body" is the tunnel, nothing the client waits to send. */
+START_TEST(expect_continue_gets_101_first)
+{
+    start(NULL, NULL, NULL);
+    int rc;
+    char *out = client("expect", NULL, &rc);
+    ck_assert_msg(rc == 0, "%s", out);
+    assert_has(out, "\"open\": true");
+}
+END_TEST
+
 /* An upstream whose 101 carries a Sec-WebSocket-Accept that is not its
  * key's: no tunnel, the client gets 502 and the error log says why. */
 START_TEST(wrong_accept_upstream_is_502)
@@ -407,6 +419,7 @@ static Suite *ws_suite(void)
     tcase_add_test(tc, pinged_client_only_ponging_is_idle);
     tcase_add_test(tc, reload_closes_tunnels_1001_after_drain_timeout);
     tcase_add_test(tc, access_log_line_at_close);
+    tcase_add_test(tc, expect_continue_gets_101_first);
     suite_add_tcase(s, tc);
     return s;
 }
