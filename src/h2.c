@@ -598,7 +598,13 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, voi
         nghttp2_session_consume_connection(ng, r->fe_unconsumed);
         r->fe_unconsumed = 0;
     }
-    if (!r->resp_eof && r->method && !(r->fe_flags & H2_FE_REFUSED)) {
+    if (r->fe_tun) {
+        /* an open tunnel's end, whoever ended it (a tunnel has no broken
+         * response): logged 101 with who closed it, as h1.c logs one */
+        r->resp_aborted = false;
+        if (!r->reason)
+            r->reason = cr_ws_tun_reason(r->fe_tun, r->resp_eof);
+    } else if (!r->resp_eof && r->method && !(r->fe_flags & H2_FE_REFUSED)) {
         r->reason = "client reset the stream";
         r->resp_aborted = true;
     }

@@ -460,6 +460,20 @@ START_TEST(extended_connect_upstream_gets_1001)
 }
 END_TEST
 
+/* A tunnel the HTTP/2 client ends with RST_STREAM is logged as an
+ * HTTP/1.1 one is: status 101, closed by the client, not a reset
+ * response (/stats responses.reset stays 0). */
+START_TEST(h2_tunnel_reset_by_client_logs_101)
+{
+    start("--connect-protocol");
+    char *out = h2ws("echo", "3", "rst");
+    assert_has(out, "\"echoed\": 3");
+    assert_logged("\"status\":101", "\"reason\":\"tunnel closed by the client\"");
+    char *st = h_admin_stats(T, T->port2);
+    ck_assert_msg(st && strstr(st, "\"responses\":{\"reset\":0,"), "%s", st);
+}
+END_TEST
+
 static Suite *wsh2_suite(void)
 {
     Suite *s = suite_create("wsh2");
@@ -480,6 +494,7 @@ static Suite *wsh2_suite(void)
     tcase_add_test(tc, h2_end_stream_reaches_dedicated_upstream);
     tcase_add_test(tc, h2_pongs_are_not_activity);
     tcase_add_test(tc, extended_connect_upstream_gets_1001);
+    tcase_add_test(tc, h2_tunnel_reset_by_client_logs_101);
     suite_add_tcase(s, tc);
     return s;
 }
