@@ -82,7 +82,9 @@ static int on_headers_complete(http_parser *p)
         }
         return 0; /* http_parser stops after the head of a 101 (its upgrade) */
     }
-    if (p->status_code < 200) { /* another interim answer: dropped */
+    if (p->status_code < 200) { /* another interim answer: dropped, and what it
+                                 * said counts nothing for the 101 */
+        u->ws_upgrade_ok = u->ws_accept_ok = false;
         cr_request_reset_rheaders(r);
         return 0;
     }

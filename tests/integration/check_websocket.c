@@ -230,10 +230,10 @@ END_TEST
 
 /* An upstream whose 101 carries a Sec-WebSocket-Accept that is not its
  * key's: no tunnel, the client gets 502 and the error log says why. */
-START_TEST(wrong_accept_upstream_is_502)
+static void wrong_accept_is_502(const char *mode)
 {
     char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/wsbadup.py", T->srcdir),
-                    h_strf(T, "%d", T->uport), T->certs, NULL};
+                    h_strf(T, "%d", T->uport), T->certs, (char *)mode, NULL};
     char *log = h_path(T, "wsbadup.log");
     ck_assert_int_gt(h_spawn(T, argv, log, log), 0);
     ck_assert_msg(h_wait_port(T->uport, true, H_START_MS), "%s", h_file_tail(T, log, 1000));
@@ -244,6 +244,19 @@ START_TEST(wrong_accept_upstream_is_502)
     const char *why[] = {"without the right Sec-WebSocket-Accept", NULL};
     ck_assert_msg(h_wait_file_line(T->error_log, why, 3000), "%s",
                   h_file_tail(T, T->error_log, 2000));
+}
+
+START_TEST(wrong_accept_upstream_is_502)
+{
+    wrong_accept_is_502(NULL);
+}
+END_TEST
+
+/* An interim "100 Continue" carrying the right Accept, then a 101 without
+ * one: what a 1xx said does not count for the 101 (502). */
+START_TEST(interim_answer_does_not_make_the_101)
+{
+    wrong_accept_is_502("interim");
 }
 END_TEST
 
@@ -420,6 +433,7 @@ static Suite *ws_suite(void)
     tcase_add_test(tc, reload_closes_tunnels_1001_after_drain_timeout);
     tcase_add_test(tc, access_log_line_at_close);
     tcase_add_test(tc, expect_continue_gets_101_first);
+    tcase_add_test(tc, interim_answer_does_not_make_the_101);
     suite_add_tcase(s, tc);
     return s;
 }
