@@ -260,6 +260,37 @@ START_TEST(interim_answer_does_not_make_the_101)
 }
 END_TEST
 
+/* A dedicated connection's upgrade that cannot be made (no key: strace
+ * fails the worker's getrandom(2) with EIO) is a 502 at once, not a 504
+ * after upstream.response_timeout (5 s here). */
+START_TEST(tunnel_key_failure_is_502_at_once)
+{
+    pid_t m = start("  response_timeout: 5s\n", NULL, NULL);
+    pid_t kids[H_MAX_PIDS];
+    int n = h_children(m, kids, H_MAX_PIDS);
+    ck_assert_int_gt(n, 0);
+    char *argv[5 + 2 * H_MAX_PIDS + 1] = {"strace", "-e", "trace=getrandom", "-e",
+                                          "inject=getrandom:error=EIO"};
+    int k = 5;
+    for (int i = 0; i < n && i < H_MAX_PIDS; i++) {
+        argv[k++] = "-p";
+        argv[k++] = h_strf(T, "%d", (int)kids[i]);
+    }
+    argv[k] = NULL;
+    const char *errp = h_path(T, "strace.err");
+    ck_assert_int_gt(h_spawn(T, argv, h_path(T, "strace.out"), errp), 0);
+    const char *attached[] = {"attached", NULL};
+    ck_assert_msg(h_wait_file_lines(errp, attached, n, 10000), "strace: %s",
+                  h_file_tail(T, errp, 1000));
+    long long t0 = h_now_ms();
+    int rc;
+    char *out = client("status", NULL, &rc);
+    long long took = h_now_ms() - t0;
+    assert_has(out, "\"status\": 502");
+    ck_assert_msg(took < 3000, "answered after %lld ms", took);
+}
+END_TEST
+
 /* tenants.defaults.tunnels 1: a second tunnel is refused 429 with
  * Retry-After while the first is open, and admitted once it has closed. */
 START_TEST(tenant_tunnel_cap_refuses_429)
@@ -434,6 +465,7 @@ static Suite *ws_suite(void)
     tcase_add_test(tc, access_log_line_at_close);
     tcase_add_test(tc, expect_continue_gets_101_first);
     tcase_add_test(tc, interim_answer_does_not_make_the_101);
+    tcase_add_test(tc, tunnel_key_failure_is_502_at_once);
     suite_add_tcase(s, tc);
     return s;
 }
