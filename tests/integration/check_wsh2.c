@@ -474,6 +474,53 @@ START_TEST(h2_tunnel_reset_by_client_logs_101)
 }
 END_TEST
 
+/* Tunnels take at most half of a pool connection's streams: with the
+ * upstream's SETTINGS_MAX_CONCURRENT_STREAMS 2, the first tunnel is an
+ * extended CONNECT stream, the second goes to a dedicated connection, and
+ * requests still get a stream (they would find capacity 0 otherwise). */
+START_TEST(tunnels_take_half_the_pool_streams)
+{
+    ck_assert_int_gt(h_testup_start(T, T->uport, "--quiet", "--connect-protocol", "--max-streams",
+                                    "2", NULL),
+                     0);
+    const char *cfg = h_config_write(
+        T, "corral.yaml",
+        "workers: 1\n"
+        "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
+        "admin: {address: 127.0.0.1:@PORT2@}\n"
+        "listeners:\n"
+        "  - name: https\n"
+        "    address: 127.0.0.1:@PORT@\n"
+        "    tls:\n"
+        "      certificates:\n"
+        "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+        "upstream:\n"
+        "  addresses: [127.0.0.1:@UPORT@]\n"
+        "  protocol: h2\n"
+        "  connections: 1\n"
+        "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: @CERTS@/client.key, "
+        "sni: lb.test}\n");
+    ck_assert_int_gt(h_corral_start(T, cfg, T->port), 0);
+    const char *up[] = {"connected (h2", NULL};
+    ck_assert(h_wait_file_line(T->error_log, up, H_START_MS));
+    for (int i = 0; i < 2; i++) {
+        char *name = h_strf(T, "hold%d", i);
+        char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/wsclient.py", T->srcdir),
+                        h_strf(T, "%d", T->port), "hold", "15", NULL};
+        spawn_client(name, argv);
+        free(client_out(name, "\"open\": true", 10000));
+        ck_assert_int_eq(testup_wait("ws_open", i + 1, 3000), i + 1);
+    }
+    char *ts = h_testup_stats(T, T->uport, false);
+    ck_assert_int_eq(h_json_long(ts, "h1_connections"), 1);
+    ck_assert_int_eq(h_json_long(h_admin_stats(T, T->port2), "tunnel_connections"), 1);
+    struct h_http m;
+    const char *args[] = {"--resolve", h_strf(T, "edge.test:%d:127.0.0.1", T->port), NULL};
+    ck_assert_int_eq(h_curl(T, &m, h_strf(T, "https://edge.test:%d/", T->port), args), 0);
+    ck_assert_int_eq(m.status, 200);
+}
+END_TEST
+
 static Suite *wsh2_suite(void)
 {
     Suite *s = suite_create("wsh2");
@@ -495,6 +542,7 @@ static Suite *wsh2_suite(void)
     tcase_add_test(tc, h2_pongs_are_not_activity);
     tcase_add_test(tc, extended_connect_upstream_gets_1001);
     tcase_add_test(tc, h2_tunnel_reset_by_client_logs_101);
+    tcase_add_test(tc, tunnels_take_half_the_pool_streams);
     suite_add_tcase(s, tc);
     return s;
 }
