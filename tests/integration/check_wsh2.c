@@ -115,6 +115,33 @@ static long testup_wait(const char *field, long want, int ms)
     return v;
 }
 
+/* corral with one worker and one pool connection (to testup, started),
+ * once it is up. */
+static void start_one_conn(void)
+{
+    const char *cfg = h_config_write(
+        T, "corral.yaml",
+        "workers: 1\n"
+        "drain_timeout: 2s\n"
+        "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
+        "admin: {address: 127.0.0.1:@PORT2@}\n"
+        "listeners:\n"
+        "  - name: https\n"
+        "    address: 127.0.0.1:@PORT@\n"
+        "    tls:\n"
+        "      certificates:\n"
+        "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+        "upstream:\n"
+        "  addresses: [127.0.0.1:@UPORT@]\n"
+        "  protocol: h2\n"
+        "  connections: 1\n"
+        "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: @CERTS@/client.key, "
+        "sni: lb.test}\n");
+    ck_assert_int_gt(h_corral_start(T, cfg, T->port), 0);
+    const char *up[] = {"connected (h2", NULL};
+    ck_assert(h_wait_file_line(T->error_log, up, H_START_MS));
+}
+
 /* RFC 8441 3: SETTINGS_ENABLE_CONNECT_PROTOCOL (8) = 1 in corral's SETTINGS. */
 START_TEST(settings_enable_connect_protocol)
 {
@@ -319,26 +346,7 @@ START_TEST(tunnel_stream_is_not_request_capacity)
     ck_assert_int_gt(h_testup_start(T, T->uport, "--quiet", "--connect-protocol", "--max-streams",
                                     "2", "--service-time", "200", NULL),
                      0);
-    const char *cfg = h_config_write(
-        T, "corral.yaml",
-        "workers: 1\n"
-        "drain_timeout: 2s\n"
-        "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
-        "listeners:\n"
-        "  - name: https\n"
-        "    address: 127.0.0.1:@PORT@\n"
-        "    tls:\n"
-        "      certificates:\n"
-        "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
-        "upstream:\n"
-        "  addresses: [127.0.0.1:@UPORT@]\n"
-        "  protocol: h2\n"
-        "  connections: 1\n"
-        "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: @CERTS@/client.key, "
-        "sni: lb.test}\n");
-    ck_assert_int_gt(h_corral_start(T, cfg, T->port), 0);
-    const char *up[] = {"connected (h2", NULL};
-    ck_assert(h_wait_file_line(T->error_log, up, H_START_MS));
+    start_one_conn();
     char *hold_out = h_path(T, "hold.out");
     char *argv[] = {(char *)python,
                     h_strf(T, "%s/tests/integration/wsclient.py", T->srcdir),
@@ -483,26 +491,7 @@ START_TEST(tunnels_take_half_the_pool_streams)
     ck_assert_int_gt(h_testup_start(T, T->uport, "--quiet", "--connect-protocol", "--max-streams",
                                     "2", NULL),
                      0);
-    const char *cfg = h_config_write(
-        T, "corral.yaml",
-        "workers: 1\n"
-        "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
-        "admin: {address: 127.0.0.1:@PORT2@}\n"
-        "listeners:\n"
-        "  - name: https\n"
-        "    address: 127.0.0.1:@PORT@\n"
-        "    tls:\n"
-        "      certificates:\n"
-        "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
-        "upstream:\n"
-        "  addresses: [127.0.0.1:@UPORT@]\n"
-        "  protocol: h2\n"
-        "  connections: 1\n"
-        "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: @CERTS@/client.key, "
-        "sni: lb.test}\n");
-    ck_assert_int_gt(h_corral_start(T, cfg, T->port), 0);
-    const char *up[] = {"connected (h2", NULL};
-    ck_assert(h_wait_file_line(T->error_log, up, H_START_MS));
+    start_one_conn();
     for (int i = 0; i < 2; i++) {
         char *name = h_strf(T, "hold%d", i);
         char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/wsclient.py", T->srcdir),
