@@ -25,12 +25,6 @@
  * already on its way before it closes (h1_on_drain). */
 #define H1_DRAIN_IDLE_MS 500
 
-/* When corral closes a tunnel (idle, draining) it waits this long at most
- * for the client's close frame (the closing handshake) before it closes
- * the connection; a draining worker starts that long before drain_timeout
- * (half of drain_timeout when that is shorter). */
-#define H1_TUNNEL_CLOSE_WAIT_MS 1000
-
 struct h1 {
     struct cr_conn *c;
     cr_request_submit_cb submit;   /* where complete heads go */
@@ -62,17 +56,7 @@ struct h1 {
                                       * last request): once its answer is 101
                                       * the connection relays bytes both ways */
     char ws_accept[CR_WS_ACCEPT_LEN + 1]; /* the 101's Sec-WebSocket-Accept */
-    struct cr_ws_track to_client;    /* frames upstream -> client (relay_out) */
-    struct cr_ws_track from_client;  /* frames client -> upstream (tunnel_in) */
-    char first_close;                /* who sent the first close frame: 'c', 'u', 0 */
-    uint64_t tun_last_us;            /* the peers' last byte, either way */
-    uint64_t tun_pinged_us;          /* corral's last ping to the client */
-    uint64_t tun_drain_at_us;        /* draining: when corral closes it; 0: not */
-    uint64_t tun_closed_us;          /* when corral's close frame went to the client */
-    uint16_t tun_close;              /* corral's close code, once it closes the tunnel */
-    const char *tun_why;             /* and why (the access log's reason) */
-    bool tun_ping_due;               /* a ping waits for a frame boundary */
-    bool tun_close_sent;             /* corral's close frame is out to the client */
+    struct cr_ws_tun tun;            /* its frames and timers (ws.h) */
 };
 
 static const struct cr_fe_ops h1_fe;
@@ -396,7 +380,8 @@ static int on_headers_complete(http_parser *p)
         h->no_more = true;
     }
     const struct cr_hdr *expect = cr_request_hdr(r, "expect");
-    if (expect && r->has_body && strcasecmp(expect->value, "100-continue") == 0)
+    /* a tunnel's bytes are no body to continue: its answer is the 101 */
+    if (expect && r->has_body && !r->upgrade && strcasecmp(expect->value, "100-continue") == 0)
         write_continue(h);
     /* a tunnel's bytes have no timeout of their own while the upstream answers
      * (upstream.response_timeout bounds that) */
@@ -693,12 +678,7 @@ static void idle_close(struct h1 *h);
 static int tunnel_in(struct h1 *h, const uint8_t *data, size_t len)
 {
     struct cr_request *r = h->tunnel;
-    uint64_t closes = h->from_client.closes;
-    cr_ws_track(&h->from_client, data, len, false);
-    if (h->from_client.closes > closes && !h->first_close)
-        h->first_close = 'c';
-    h->tun_last_us = cr_now_us();
-    if (h->tun_close_sent && h->from_client.closes > closes) {
+    if (cr_ws_tun_in(&h->tun, data, len, cr_now_us())) {
         cr_conn_close(h->c, true); /* the client answered corral's close */
         return 0;
     }
@@ -709,35 +689,13 @@ static int tunnel_in(struct h1 *h, const uint8_t *data, size_t len)
     return 0;
 }
 
-/* Who ended the tunnel, for its access log line. */
-static const char *tunnel_reason(const struct h1 *h)
-{
-    if (h->tun_why)
-        return h->tun_why;
-    if (h->first_close == 'c')
-        return "tunnel closed by the client";
-    if (h->first_close == 'u')
-        return "tunnel closed by the upstream";
-    return h->tunnel && h->tunnel->resp_eof ? "tunnel closed by the upstream"
-                                             : "tunnel closed by the client";
-}
-
 /* The tunnel's timer: the next of corral's ping, the idle timeout, the
  * drain's close, or the end of the wait for the client's close frame. */
 static void tunnel_arm(struct h1 *h)
 {
     const struct cr_cfg_http *hc = &h->c->w->cfg->http;
-    uint64_t now = cr_now_us(), at = UINT64_MAX;
-    if (h->tun_close) {
-        at = h->tun_closed_us + H1_TUNNEL_CLOSE_WAIT_MS * 1000;
-    } else {
-        if (hc->tunnel_idle_timeout_ms)
-            at = CR_MIN(at, h->tun_last_us + hc->tunnel_idle_timeout_ms * 1000);
-        if (hc->tunnel_ping_ms)
-            at = CR_MIN(at, CR_MAX(h->tun_last_us, h->tun_pinged_us) + hc->tunnel_ping_ms * 1000);
-        if (h->tun_drain_at_us)
-            at = CR_MIN(at, h->tun_drain_at_us);
-    }
+    uint64_t now = cr_now_us();
+    uint64_t at = cr_ws_tun_next(&h->tun, hc->tunnel_idle_timeout_ms, hc->tunnel_ping_ms);
     if (at == UINT64_MAX) {
         cr_conn_set_timer(h->c, 0);
         return;
@@ -747,45 +705,30 @@ static void tunnel_arm(struct h1 *h)
 
 static bool pump_tunnel(struct h1 *h, struct cr_request *r);
 
-/* Corral ends the tunnel: a close frame with code to each side at its next
- * frame boundary, then the closing handshake, H1_TUNNEL_CLOSE_WAIT_MS at
- * most. */
-static void tunnel_close(struct h1 *h, uint16_t code, const char *why)
-{
-    if (h->tun_close)
-        return;
-    cr_log_debug("conn %llu: closing its tunnel (%s)", (unsigned long long)h->c->id, why);
-    h->tun_close = code;
-    h->tun_why = why;
-    h->tun_closed_us = cr_now_us();
-    tunnel_arm(h);
-    cr_request_tunnel_close(h->tunnel, code);
-    if (h->tunnel) /* the back end may have ended it already */
-        pump_tunnel(h, h->tunnel);
-}
-
+/* The tunnel's timer (cr_ws_tun_timer): a ping, or corral's close frame
+ * to each side at its next frame boundary, then the closing handshake,
+ * CR_WS_CLOSE_WAIT_MS at most. */
 static void tunnel_timer(struct h1 *h)
 {
     const struct cr_cfg_http *hc = &h->c->w->cfg->http;
-    uint64_t now = cr_now_us();
-    if (h->tun_close) {
+    switch (cr_ws_tun_timer(&h->tun, cr_now_us(), hc->tunnel_idle_timeout_ms, hc->tunnel_ping_ms)) {
+    case CR_WS_TUN_GONE:
         cr_conn_close(h->c, true); /* no close frame came back in time */
         return;
-    }
-    if (h->tun_drain_at_us && now >= h->tun_drain_at_us) {
-        tunnel_close(h, 1001, "draining");
+    case CR_WS_TUN_CLOSE:
+        cr_log_debug("conn %llu: closing its tunnel (%s)", (unsigned long long)h->c->id,
+                     h->tun.why);
+        tunnel_arm(h);
+        cr_request_tunnel_close(h->tunnel, h->tun.close);
+        if (h->tunnel) /* the back end may have ended it already */
+            pump_tunnel(h, h->tunnel);
         return;
-    }
-    if (hc->tunnel_idle_timeout_ms && now - h->tun_last_us >= hc->tunnel_idle_timeout_ms * 1000) {
-        tunnel_close(h, 1001, "tunnel idle timeout");
-        return;
-    }
-    if (hc->tunnel_ping_ms &&
-        now - CR_MAX(h->tun_last_us, h->tun_pinged_us) >= hc->tunnel_ping_ms * 1000) {
-        h->tun_ping_due = true;
-        h->tun_pinged_us = now;
+    case CR_WS_TUN_PING:
         if (pump_tunnel(h, h->tunnel))
             return;
+        break;
+    case CR_WS_TUN_NONE:
+        break;
     }
     tunnel_arm(h);
 }
@@ -797,19 +740,14 @@ static void relay_out(struct h1 *h, struct cr_request *r)
 {
     struct evbuffer *out = h->c->out;
     for (;;) {
-        if (cr_ws_at_boundary(&h->to_client) && !h->tun_close_sent) {
-            if (h->tun_close) {
-                cr_ws_close(out, h->tun_close, false);
-                h->tun_close_sent = true;
-            } else if (h->tun_ping_due) {
-                cr_ws_ping(out, false);
-                h->tun_ping_due = false;
-            }
-        }
+        uint8_t f[6];
+        size_t flen = cr_ws_tun_own(&h->tun, f);
+        if (flen)
+            evbuffer_add(out, f, flen);
         size_t have = evbuffer_get_length(r->resp_body);
         if (have == 0)
             return;
-        if (h->tun_close_sent) {
+        if (h->tun.close_sent) {
             evbuffer_drain(r->resp_body, have);
             cr_request_resp_consumed(r, 0); /* room upstream again; no byte went out */
             continue;
@@ -817,12 +755,8 @@ static void relay_out(struct h1 *h, struct cr_request *r)
         size_t queued = evbuffer_get_length(out);
         if (queued >= CR_REQUEST_BUF_HIGH)
             return;
-        uint64_t closes = h->to_client.closes;
-        size_t n = cr_ws_track_buf(&h->to_client, r->resp_body,
-                                   CR_MIN(have, (size_t)CR_REQUEST_BUF_HIGH - queued),
-                                   h->tun_close || h->tun_ping_due);
-        if (h->to_client.closes > closes && !h->first_close)
-            h->first_close = 'u';
+        size_t n = cr_ws_tun_out(&h->tun, r->resp_body,
+                                 CR_MIN(have, (size_t)CR_REQUEST_BUF_HIGH - queued), cr_now_us());
         if (n == 0)
             return;
         evbuffer_remove_buffer(r->resp_body, out, n);
@@ -848,11 +782,9 @@ static bool pump_tunnel(struct h1 *h, struct cr_request *r)
         }
         evbuffer_add(out, "\r\n", 2);
         r->fe_flags |= H1F_HEAD_SENT;
-        h->tun_last_us = cr_now_us();
+        cr_ws_tun_start(&h->tun, cr_now_us());
         tunnel_arm(h);
     }
-    if (evbuffer_get_length(r->resp_body) > 0)
-        h->tun_last_us = cr_now_us();
     relay_out(h, r);
     if (r->resp_aborted || (r->resp_eof && evbuffer_get_length(r->resp_body) == 0)) {
         cr_conn_close(h->c, true);
@@ -950,9 +882,7 @@ static void h1_on_drain(struct cr_conn *c)
     if (h->tunnel) {
         /* a tunnel lives on until shortly before drain_timeout, then
          * corral closes it (1001, going away) */
-        uint64_t ms = c->w->cfg->drain_timeout_ms;
-        ms -= CR_MIN((uint64_t)H1_TUNNEL_CLOSE_WAIT_MS, ms / 2);
-        h->tun_drain_at_us = cr_now_us() + ms * 1000;
+        cr_ws_tun_drain(&h->tun, cr_now_us(), c->w->cfg->drain_timeout_ms);
         if (h->tunnel->fe_flags & H1F_HEAD_SENT)
             tunnel_arm(h);
         return;
@@ -1013,7 +943,7 @@ static void h1_on_free(struct cr_conn *c)
     while ((r = TAILQ_FIRST(&h->reqs)) != NULL) {
         TAILQ_REMOVE(&h->reqs, r, felink);
         if (r == h->tunnel && r->status == 101)
-            r->reason = tunnel_reason(h);
+            r->reason = cr_ws_tun_reason(&h->tun, r->resp_eof);
         else if (!r->status && r->method)
             r->reason = c->close_why ? c->close_why : "client closed the connection";
         else if (r->status && !r->reason &&

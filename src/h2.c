@@ -13,6 +13,7 @@
 #include "gcra.h"
 #include "log.h"
 #include "request.h"
+#include "ws.h"
 
 #define H2_OUT_HIGH (64 * 1024)
 #define H2_STREAM_WINDOW (256 * 1024)
@@ -32,6 +33,7 @@
 #define H2_FE_REFUSED 8 /* refused with REFUSED_STREAM: "client not reading" */
 #define H2_FE_BODY_TIMEOUT 16 /* its body stopped coming: "request body timeout" */
 #define H2_FE_WINDOWED 32     /* its stream's window has been open (> 0) */
+#define H2_FE_TUN_END 64      /* a tunnel corral ended (its close handshake): RST_STREAM NO_ERROR */
 /* What a client may send of a body after corral's early answer to it
  * before its stream is reset (on_frame_send). */
 #define H2_EARLY_DRAIN (64 * 1024)
@@ -464,9 +466,10 @@ static void head_complete(struct h2 *h, struct cr_request *r, bool end_stream)
         h->submit(r);
         stream_recount(h, r); /* once, after: nothing reads nshut in between */
     }
-    /* whatever became of it, the client holds its half open; a tunnel's
-     * client may be silent for as long as the tunnel lives */
-    if (!end_stream && (!r->upgrade || r->status))
+    /* whatever became of it, the client holds its half open (a tunnel's
+     * clock stands still while it waits for its answer or is open:
+     * check_streams) */
+    if (!end_stream)
         r->fe_body_us = cr_now_us();
 }
 
@@ -516,6 +519,8 @@ static int on_invalid_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, in
     return 0;
 }
 
+static void tunnel_end(struct h2 *h, struct cr_request *r);
+
 static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const uint8_t *data,
                          size_t len, void *arg)
 {
@@ -523,6 +528,11 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
     struct cr_request *r = stream_req(h, sid);
     if (r && r->fe_body_us)
         r->fe_body_us = cr_now_us(); /* body_timeout runs from the last bytes */
+    if (r && r->fe_tun && cr_ws_tun_in(r->fe_tun, data, len, cr_now_us())) {
+        tunnel_end(h, r); /* the client answered corral's close */
+        nghttp2_session_consume(ng, sid, len);
+        return 0;
+    }
     if (!r || !r->be_held || r->up_cancelled) {
         nghttp2_session_consume(ng, sid, len); /* nobody wants it: keep the window open */
         if (r)
@@ -600,10 +610,18 @@ static int on_stream_close(nghttp2_session *ng, int32_t sid, uint32_t error, voi
         nghttp2_session_consume_connection(ng, r->fe_unconsumed);
         r->fe_unconsumed = 0;
     }
-    if (!r->resp_eof && r->method && !(r->fe_flags & H2_FE_REFUSED)) {
+    if (r->fe_tun) {
+        /* an open tunnel's end, whoever ended it (a tunnel has no broken
+         * response): logged 101 with who closed it, as h1.c logs one */
+        r->resp_aborted = false;
+        if (!r->reason)
+            r->reason = cr_ws_tun_reason(r->fe_tun, r->resp_eof);
+    } else if (!r->resp_eof && r->method && !(r->fe_flags & H2_FE_REFUSED)) {
         r->reason = "client reset the stream";
         r->resp_aborted = true;
     }
+    free(r->fe_tun);
+    r->fe_tun = NULL;
     cr_request_release_fe(r);
     if (h->nstreams == 0)
         cr_conn_set_timer(h->c, h->c->w->cfg->http.idle_timeout_ms);
@@ -650,6 +668,47 @@ static void tx_start(struct h2 *h, uint64_t now)
         h->tx_us = now;
 }
 
+/* An open tunnel's DATA: the upstream's frames, corral's own (a ping, the
+ * close) between two of them, nothing of the upstream's after corral's
+ * close (ws.h: cr_ws_tun). */
+static ssize_t tunnel_read(struct h2 *h, struct cr_request *r, uint8_t *buf, size_t len,
+                           uint32_t *flags)
+{
+    struct cr_ws_tun *t = r->fe_tun;
+    uint64_t now = cr_now_us();
+    size_t n = len >= 6 ? cr_ws_tun_own(t, buf) : 0;
+    size_t have = evbuffer_get_length(r->resp_body);
+    if (t->close_sent && have) {
+        evbuffer_drain(r->resp_body, have);
+        cr_request_resp_consumed(r, 0); /* room upstream again; no byte went out */
+    }
+    size_t k = cr_ws_tun_out(t, r->resp_body, CR_MIN(evbuffer_get_length(r->resp_body), len - n),
+                             now);
+    if (k > 0 && evbuffer_remove(r->resp_body, buf + n, k) != (int)k)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    n += k;
+    size_t left = evbuffer_get_length(r->resp_body);
+    if (r->resp_eof && left == 0) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF; /* the upstream ended it */
+        if (!r->reason)
+            r->reason = cr_ws_tun_reason(t, true);
+        stream_unlive(h, r);
+    } else if (n == 0) {
+        r->fe_stall_us = 0; /* waiting for the upstream, or a frame's end */
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (!left)
+        r->fe_stall_us = 0;
+    else if (!r->fe_stall_us ||
+             (r->fe_moved += (uint64_t)n) >= cr_conn_send_due(&h->c->w->cfg->http))
+        stall_restart(r, now);
+    if (left && !h->tx_us)
+        tx_start(h, now);
+    if (k > 0)
+        cr_request_resp_consumed(r, k);
+    return (ssize_t)n;
+}
+
 static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
@@ -657,6 +716,8 @@ static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t 
     struct cr_request *r = src->ptr;
     if (r->resp_aborted)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM INTERNAL_ERROR */
+    if (r->fe_tun)
+        return tunnel_read(h, r, buf, len, flags);
     size_t have = evbuffer_get_length(r->resp_body);
     if (have == 0 && !r->resp_eof) {
         r->fe_stall_us = 0; /* waiting for the upstream, not the client */
@@ -692,6 +753,21 @@ static void fe_head(struct cr_request *r)
      * its bytes both ways (RFC 8441 5) */
     bool tunnel = r->upgrade && r->status == 101;
     snprintf(status, sizeof(status), "%03d", tunnel ? 200 : r->status);
+    if (tunnel && !r->fe_tun) {
+        uint64_t now = cr_now_us();
+        if (!(r->fe_tun = calloc(1, sizeof(*r->fe_tun)))) {
+            nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream,
+                                      NGHTTP2_INTERNAL_ERROR);
+            cr_conn_want_flush(h->c);
+            return;
+        }
+        cr_ws_tun_start(r->fe_tun, now);
+        if (h->c->w->draining)
+            cr_ws_tun_drain(r->fe_tun, now, h->c->w->cfg->drain_timeout_ms);
+        cr_conn_set_timer(h->c, H2_TICK_MIN_MS); /* check_streams arms its timers */
+    } else if (r->upgrade && r->fe_body_us) {
+        r->fe_body_us = cr_now_us(); /* refused: the rest of its upload is a body's */
+    }
     size_t n = 1 + r->rhdrs.n;
     nghttp2_nv stackv[64];
     nghttp2_nv *nva = n <= CR_ARRAY_LEN(stackv) ? stackv : malloc(n * sizeof(*nva));
@@ -748,7 +824,8 @@ static void fe_end(struct cr_request *r)
     if (r->resp_aborted) {
         stream_unlive(h, r);
         nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, r->fe_stream,
-                                  r->fe_flags & (H2_FE_STALLED | H2_FE_BODY_TIMEOUT)
+                                  r->fe_flags & H2_FE_TUN_END ? NGHTTP2_NO_ERROR
+                                  : r->fe_flags & (H2_FE_STALLED | H2_FE_BODY_TIMEOUT)
                                       ? NGHTTP2_CANCEL
                                       : NGHTTP2_INTERNAL_ERROR);
         cr_conn_want_flush(h->c);
@@ -835,6 +912,13 @@ static void on_final(evutil_socket_t fd, short what, void *arg)
 static void h2_on_drain(struct cr_conn *c)
 {
     struct h2 *h = c->proto_data;
+    struct cr_request *r;
+    TAILQ_FOREACH(r, &h->reqs, felink) { /* tunnels live on until shortly before drain_timeout */
+        if (r->fe_tun && !r->fe_tun->drain_at_us) {
+            cr_ws_tun_drain(r->fe_tun, cr_now_us(), c->w->cfg->drain_timeout_ms);
+            cr_conn_set_timer(c, H2_TICK_MIN_MS); /* check_streams arms for it */
+        }
+    }
     if (h->goaway || h->final)
         return;
     h->final = evtimer_new(c->w->base, on_final, c);
@@ -975,6 +1059,46 @@ static bool hblock_overdue(struct h2 *h, uint64_t now, uint64_t *left)
     return false;
 }
 
+/* Corral's close handshake with the client of tunnel r is over (its close
+ * frame came back, or CR_WS_CLOSE_WAIT_MS passed): the stream is reset
+ * (NO_ERROR), its upstream stream with it. */
+static void tunnel_end(struct h2 *h, struct cr_request *r)
+{
+    const char *why = cr_ws_tun_reason(r->fe_tun, false);
+    cr_log_debug("conn %llu from %s: HTTP/2 stream %d: tunnel ended (%s)",
+                 (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream, why);
+    r->fe_flags |= H2_FE_TUN_END;
+    cr_request_respond(r, 0, why, NULL);
+    r->reason = why;
+}
+
+/* Tunnel r's timers (ws.h: cr_ws_tun_timer): corral's ping, its close at
+ * the idle timeout or the drain, the end of the closing handshake.
+ * Returns the time (us) to the next one. */
+static uint64_t tunnel_watch(struct h2 *h, struct cr_request *r, uint64_t now)
+{
+    const struct cr_cfg_http *hc = &h->c->w->cfg->http;
+    struct cr_ws_tun *t = r->fe_tun;
+    switch (cr_ws_tun_timer(t, now, hc->tunnel_idle_timeout_ms, hc->tunnel_ping_ms)) {
+    case CR_WS_TUN_GONE:
+        tunnel_end(h, r); /* no close frame came back in time */
+        return UINT64_MAX;
+    case CR_WS_TUN_CLOSE:
+        cr_log_debug("conn %llu from %s: HTTP/2 stream %d: closing its tunnel (%s)",
+                     (unsigned long long)h->c->id, h->c->client, (int)r->fe_stream, t->why);
+        cr_request_tunnel_close(r, t->close);
+        fe_body(r); /* the frame goes at the next boundary (tunnel_read) */
+        break;
+    case CR_WS_TUN_PING:
+        fe_body(r);
+        break;
+    case CR_WS_TUN_NONE:
+        break;
+    }
+    uint64_t at = cr_ws_tun_next(t, hc->tunnel_idle_timeout_ms, hc->tunnel_ping_ms);
+    return at == UINT64_MAX ? at : at > now ? at - now : 0;
+}
+
 /* The watch (the connection's timer while streams are open): answers 408
  * to every request whose body has not moved for body_timeout
  * (body_watch), resets every stream whose response has waited on the
@@ -1011,6 +1135,10 @@ static void check_streams(struct h2 *h)
     uint64_t tx_left = limit;
     for (struct cr_request *nx; r; r = nx) {
         nx = TAILQ_NEXT(r, felink);
+        if (r->upgrade && (!r->status || r->status == 101) && r->fe_body_us)
+            r->fe_body_us = now; /* a tunnel's client may be silent: its own timers */
+        if (r->fe_tun && !r->resp_aborted)
+            next = CR_MIN(next, tunnel_watch(h, r, now));
         if (r->fe_body_us) {
             uint64_t left = body_watch(h, r, now, body_limit, recv_shut); /* once */
             next = CR_MIN(next, left);
@@ -1067,6 +1195,8 @@ static void h2_on_free(struct cr_conn *c)
                                        : "client closed the connection";
             r->resp_aborted = true;
         }
+        free(r->fe_tun);
+        r->fe_tun = NULL;
         cr_request_release_fe(r);
     }
     nghttp2_session_del(h->ng);

@@ -173,7 +173,9 @@ static bool held_lost(struct cr_pool *p, struct cr_upconn *c)
 }
 
 /* The pool connection with the most room among those whose peer takes
- * extended CONNECT (RFC 8441), or NULL. */
+ * extended CONNECT (RFC 8441) and whose tunnels hold less than half of
+ * its streams (its limit: those open and its room), or NULL: tunnels,
+ * which last, never take a connection's request capacity whole. */
 static struct cr_upconn *pick_ext_connect(struct cr_pool *p)
 {
     struct cr_upconn *best = NULL;
@@ -181,7 +183,8 @@ static struct cr_upconn *pick_ext_connect(struct cr_pool *p)
     for (size_t i = 0; i < p->nslots; i++) {
         struct cr_upconn *c = p->slots[i].c;
         uint32_t room = cr_upconn_ext_connect(c) ? cr_upconn_room(c) : 0;
-        if (room > best_room) {
+        uint32_t limit = cr_upconn_inflight(c) + room;
+        if (room > best_room && cr_upconn_tunnel_streams(c) < limit / 2) {
             best = c;
             best_room = room;
         }

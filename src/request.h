@@ -35,6 +35,7 @@
 #include "admit.h"
 #include "config.h"
 #include "tenant.h"
+#include "ws.h"
 
 #define CR_REQUEST_BUF_HIGH (64 * 1024)
 
@@ -170,6 +171,8 @@ struct cr_request {
                              * or the client last opened it or took DATA) */
     uint64_t fe_body_us;    /* h2: the request body is waited for since (the
                              * head, or its last DATA); 0 when it is not */
+    struct cr_ws_tun *fe_tun; /* h2: a tunnel's frames and timers (ws.h), once it is
+                               * accepted; the front end frees it */
     uint64_t fe_early_in;   /* h2: bytes_in + 1 when its early answer (413,
                              * 431, 414) ended with its body still coming */
     TAILQ_ENTRY(cr_request) felink; /* the connection's requests: h1 its
@@ -191,6 +194,10 @@ struct cr_request {
                                  * answer is discarded, and r keeps its capacity
                                  * unit and tenant slot until the stream ends */
     bool up_reset;              /* h2: RST_STREAM sent for it */
+    struct cr_ws_track up_ws;   /* h2: a tunnel's frames client -> upstream, where
+                                 * corral's close (tunnel_close) fits */
+    bool up_ws_close_sent;      /* h2: that close frame is out: nothing of the
+                                 * client's follows it */
     TAILQ_ENTRY(cr_request) uplink; /* in its connection's streams, in the order sent */
 
     /* admission only (cr_gate_classify, cr_gate_submit; the streaming

@@ -116,11 +116,16 @@ bool cr_upconn_is_tunnel(const struct cr_upconn *u)
 }
 
 static void attach(struct cr_upconn *u, struct cr_request *r);
+static void up_fail(struct cr_upconn *u, const char *why);
 
 void cr_upconn_open_tunnel(struct cr_upconn *u, struct cr_request *r)
 {
-    u->codec->submit(u, r); /* the upgrade request waits in u->out for TLS */
+    int rc = u->codec->submit(u, r); /* the upgrade request waits in u->out for TLS */
     attach(u, r);
+    if (rc < 0) { /* no key (getrandom): a failure before the answer, 502 now */
+        up_fail(u, "no WebSocket key for the upgrade");
+        return;
+    }
     cr_upconn_connect(u, 0);
 }
 

@@ -42,11 +42,48 @@ static int submit_trailers(nghttp2_session *ng, int32_t sid, const struct cr_hdr
     return rc == 0 ? 0 : CR_ENOMEM;
 }
 
+/* A tunnel's client bytes up the stream: corral's close (tunnel_close,
+ * masked) at the first frame boundary once it is set, and nothing of the
+ * client's after it (ws.h: cr_ws_track), as upstream_ws.c's ws_produce
+ * does on a dedicated connection. Returns the bytes put in buf. */
+static size_t tunnel_body(struct cr_request *r, uint8_t *buf, size_t len, size_t have)
+{
+    size_t n = 0, k;
+    if (r->tunnel_close && !r->up_ws_close_sent && cr_ws_at_boundary(&r->up_ws) &&
+        len >= CR_WS_CLOSE_MAX) {
+        n = cr_ws_close_bytes(buf, r->tunnel_close, true);
+        r->up_ws_close_sent = true;
+    }
+    if (have == 0) { /* (req_body may not exist yet) */
+        k = 0;
+    } else if (r->up_ws_close_sent) {
+        evbuffer_drain(r->req_body, have); /* its close answers corral's, or is too late */
+        k = have;
+    } else {
+        k = cr_ws_track_buf(&r->up_ws, r->req_body, CR_MIN(have, len - n), r->tunnel_close != 0);
+        if (k > 0 && evbuffer_remove(r->req_body, buf + n, k) != (int)k)
+            return 0;
+        n += k;
+    }
+    r->req_sent += (uint64_t)k;
+    if (have >= CR_REQUEST_BUF_HIGH && have - k < CR_REQUEST_BUF_HIGH)
+        cr_request_notify_drained(r);
+    return n;
+}
+
 static ssize_t body_read(nghttp2_session *ng, int32_t sid, uint8_t *buf, size_t len,
                          uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
     struct cr_request *r = src->ptr;
     size_t have = cr_request_body_pending(r);
+    if (r->upgrade && (have > 0 || (r->tunnel_close && !r->up_ws_close_sent))) {
+        size_t n = tunnel_body(r, buf, len, have);
+        if (r->req_eof && cr_request_body_pending(r) == 0)
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+        else if (n == 0)
+            return NGHTTP2_ERR_DEFERRED; /* a frame's end, or the client's next bytes */
+        return (ssize_t)n;
+    }
     if (have == 0 && !r->req_eof)
         return NGHTTP2_ERR_DEFERRED;
     int n = have ? evbuffer_remove(r->req_body, buf, CR_MIN(have, len)) : 0;

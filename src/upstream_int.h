@@ -103,6 +103,7 @@ struct cr_upconn {
     char ws_key[CR_WS_KEY_LEN + 1];
     struct cr_ws_track ws_up;  /* frames client -> upstream: where corral's close fits */
     bool ws_close_sent;        /* corral's close frame (r->tunnel_close) is out */
+    bool ws_shut;              /* the client's end (req_eof) went on: write side shut */
 };
 
 /* Transport services for the codecs. */

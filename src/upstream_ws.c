@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "common.h"
 #include "log.h"
@@ -78,7 +82,9 @@ static int on_headers_complete(http_parser *p)
         }
         return 0; /* http_parser stops after the head of a 101 (its upgrade) */
     }
-    if (p->status_code < 200) { /* another interim answer: dropped */
+    if (p->status_code < 200) { /* another interim answer: dropped, and what it
+                                 * said counts nothing for the 101 */
+        u->ws_upgrade_ok = u->ws_accept_ok = false;
         cr_request_reset_rheaders(r);
         return 0;
     }
@@ -233,6 +239,25 @@ static int ws_submit(struct cr_upconn *u, struct cr_request *r)
     return 0;
 }
 
+/* The client ended its side (an HTTP/2 client's END_STREAM: req_eof) and
+ * all it sent is written: the upstream gets the end too, a TLS close_notify
+ * and the socket's write side shut, and ends its own side in turn
+ * (ws_on_eof). */
+static int ws_shut(struct cr_upconn *u)
+{
+    if (u->ws_shut || evbuffer_get_length(u->out) > 0)
+        return 0; /* up_flush writes it, then comes back here */
+    u->ws_shut = true;
+    /* the upstream may close without a close_notify of its own once it
+     * has the end: that is its end, not a truncation */
+    SSL_set_options(u->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    ERR_clear_error();
+    SSL_shutdown(u->ssl); /* sends close_notify; the peer's comes with its end */
+    ERR_clear_error();
+    shutdown(u->fd, SHUT_WR);
+    return 0;
+}
+
 /* Client bytes go up once the upstream has accepted; the client's end
  * (its close, req_eof) ends the connection. */
 static int ws_produce(struct cr_upconn *u)
@@ -248,7 +273,7 @@ static int ws_produce(struct cr_upconn *u)
             u->ws_close_sent = true;
         }
         if ((have = cr_request_body_pending(r)) == 0)
-            return 0;
+            return r->req_eof ? ws_shut(u) : 0;
         size_t n;
         if (u->ws_close_sent) { /* nothing of the client's after corral's close */
             n = have;

@@ -85,6 +85,8 @@ static void header_done(struct cr_ws_track *t)
     t->op = t->hdr[0] & 0x0f;
     t->hlen = t->need = 0;
     t->left = len;
+    if (t->op < 8)
+        t->data++; /* an empty data frame is activity too */
 }
 
 size_t cr_ws_track(struct cr_ws_track *t, const uint8_t *p, size_t n, bool stop)
@@ -94,6 +96,8 @@ size_t cr_ws_track(struct cr_ws_track *t, const uint8_t *p, size_t n, bool stop)
         if (t->left > 0) {
             uint64_t k = CR_MIN(t->left, (uint64_t)(n - i));
             t->left -= k;
+            if (t->op < 8)
+                t->data += k;
             i += (size_t)k;
         } else {
             t->hdr[t->hlen++] = p[i++];
@@ -137,9 +141,8 @@ size_t cr_ws_track_buf(struct cr_ws_track *t, struct evbuffer *b, size_t max, bo
     return done;
 }
 
-static int frame(struct evbuffer *out, uint8_t op, const uint8_t *payload, uint8_t len, bool masked)
+static size_t frame_bytes(uint8_t *f, uint8_t op, const uint8_t *payload, uint8_t len, bool masked)
 {
-    uint8_t f[2 + 4 + 125];
     size_t n = 0;
     f[n++] = (uint8_t)(0x80 | op);
     f[n++] = (uint8_t)((masked ? 0x80 : 0) | len);
@@ -152,6 +155,13 @@ static int frame(struct evbuffer *out, uint8_t op, const uint8_t *payload, uint8
     }
     for (uint8_t i = 0; i < len; i++)
         f[n++] = payload[i] ^ mask[i & 3];
+    return n;
+}
+
+static int frame(struct evbuffer *out, uint8_t op, const uint8_t *payload, uint8_t len, bool masked)
+{
+    uint8_t f[2 + 4 + 125];
+    size_t n = frame_bytes(f, op, payload, len, masked);
     return evbuffer_add(out, f, n) == 0 ? 0 : CR_ENOMEM;
 }
 
@@ -162,6 +172,118 @@ int cr_ws_ping(struct evbuffer *out, bool masked)
 
 int cr_ws_close(struct evbuffer *out, uint16_t code, bool masked)
 {
+    uint8_t f[CR_WS_CLOSE_MAX];
+    size_t n = cr_ws_close_bytes(f, code, masked);
+    return evbuffer_add(out, f, n) == 0 ? 0 : CR_ENOMEM;
+}
+
+size_t cr_ws_close_bytes(uint8_t f[CR_WS_CLOSE_MAX], uint16_t code, bool masked)
+{
     const uint8_t p[2] = {(uint8_t)(code >> 8), (uint8_t)code};
-    return frame(out, 0x8, p, 2, masked);
+    return frame_bytes(f, 0x8, p, 2, masked);
+}
+
+/* ------------------------------------------------------------ tunnels */
+
+void cr_ws_tun_start(struct cr_ws_tun *t, uint64_t now)
+{
+    t->last_us = now;
+}
+
+void cr_ws_tun_drain(struct cr_ws_tun *t, uint64_t now, uint64_t drain_ms)
+{
+    drain_ms -= CR_MIN((uint64_t)CR_WS_CLOSE_WAIT_MS, drain_ms / 2);
+    t->drain_at_us = now + drain_ms * 1000;
+}
+
+uint64_t cr_ws_tun_next(const struct cr_ws_tun *t, uint64_t idle_ms, uint64_t ping_ms)
+{
+    uint64_t at = UINT64_MAX;
+    if (t->close)
+        return t->closed_us + CR_WS_CLOSE_WAIT_MS * 1000;
+    if (idle_ms)
+        at = CR_MIN(at, t->last_us + idle_ms * 1000);
+    if (ping_ms)
+        at = CR_MIN(at, CR_MAX(t->last_us, t->pinged_us) + ping_ms * 1000);
+    if (t->drain_at_us)
+        at = CR_MIN(at, t->drain_at_us);
+    return at;
+}
+
+bool cr_ws_tun_close(struct cr_ws_tun *t, uint16_t code, const char *why, uint64_t now)
+{
+    if (t->close)
+        return false;
+    t->close = code;
+    t->why = why;
+    t->closed_us = now;
+    return true;
+}
+
+enum cr_ws_tun_act cr_ws_tun_timer(struct cr_ws_tun *t, uint64_t now, uint64_t idle_ms,
+                                   uint64_t ping_ms)
+{
+    if (t->close)
+        return now >= t->closed_us + CR_WS_CLOSE_WAIT_MS * 1000 ? CR_WS_TUN_GONE : CR_WS_TUN_NONE;
+    if (t->drain_at_us && now >= t->drain_at_us)
+        return cr_ws_tun_close(t, 1001, "draining", now), CR_WS_TUN_CLOSE;
+    if (idle_ms && now - t->last_us >= idle_ms * 1000)
+        return cr_ws_tun_close(t, 1001, "tunnel idle timeout", now), CR_WS_TUN_CLOSE;
+    if (ping_ms && now - CR_MAX(t->last_us, t->pinged_us) >= ping_ms * 1000) {
+        t->ping_due = true;
+        t->pinged_us = now;
+        return CR_WS_TUN_PING;
+    }
+    return CR_WS_TUN_NONE;
+}
+
+bool cr_ws_tun_in(struct cr_ws_tun *t, const uint8_t *p, size_t n, uint64_t now)
+{
+    uint64_t closes = t->from_client.closes, data = t->from_client.data;
+    cr_ws_track(&t->from_client, p, n, false);
+    if (t->from_client.closes > closes && !t->first_close)
+        t->first_close = 'c';
+    if (t->from_client.data > data)
+        t->last_us = now; /* data; a pong (to corral's ping, most likely) is not */
+    return t->close_sent && t->from_client.closes > closes;
+}
+
+size_t cr_ws_tun_own(struct cr_ws_tun *t, uint8_t f[6])
+{
+    if (!cr_ws_at_boundary(&t->to_client) || t->close_sent)
+        return 0;
+    if (t->close) {
+        const uint8_t p[2] = {(uint8_t)(t->close >> 8), (uint8_t)t->close};
+        t->close_sent = true;
+        return frame_bytes(f, 0x8, p, 2, false);
+    }
+    if (t->ping_due) {
+        t->ping_due = false;
+        return frame_bytes(f, 0x9, NULL, 0, false);
+    }
+    return 0;
+}
+
+size_t cr_ws_tun_out(struct cr_ws_tun *t, struct evbuffer *b, size_t max, uint64_t now)
+{
+    if (t->close_sent || max == 0)
+        return 0;
+    uint64_t closes = t->to_client.closes, data = t->to_client.data;
+    size_t n = cr_ws_track_buf(&t->to_client, b, max, t->close || t->ping_due);
+    if (t->to_client.closes > closes && !t->first_close)
+        t->first_close = 'u';
+    if (t->to_client.data > data)
+        t->last_us = now;
+    return n;
+}
+
+const char *cr_ws_tun_reason(const struct cr_ws_tun *t, bool upstream_eof)
+{
+    if (t->why)
+        return t->why;
+    if (t->first_close == 'c')
+        return "tunnel closed by the client";
+    if (t->first_close == 'u')
+        return "tunnel closed by the upstream";
+    return upstream_eof ? "tunnel closed by the upstream" : "tunnel closed by the client";
 }

@@ -42,6 +42,7 @@ struct cr_ws_track {
     uint8_t op;       /* the opcode of the frame being passed */
     uint64_t left;    /* payload bytes of that frame still to pass */
     uint64_t closes;  /* close frames passed whole */
+    uint64_t data;    /* bytes of data frames (opcode < 8) passed */
 };
 
 /* Whether t is between two frames. */
@@ -65,5 +66,66 @@ size_t cr_ws_track_buf(struct cr_ws_track *t, struct evbuffer *b, size_t max, bo
  * client). Returns 0 or CR_ENOMEM. */
 int cr_ws_ping(struct evbuffer *out, bool masked);
 int cr_ws_close(struct evbuffer *out, uint16_t code, bool masked);
+/* The same close frame into f; returns its length (4, or 8 masked). */
+#define CR_WS_CLOSE_MAX 8
+size_t cr_ws_close_bytes(uint8_t f[CR_WS_CLOSE_MAX], uint16_t code, bool masked);
+
+/* One tunnel's timers and corral's own frames, whatever the client's
+ * protocol (h1.c, h2.c): the frames each way, the peers' last activity
+ * (data frames only: pings and pongs, corral's own answered, are not),
+ * corral's ping to the client every ping interval of silence, the close
+ * (1001) at the idle timeout or the drain, then the wait for the client's
+ * close frame. Zeroed, then cr_ws_tun_start once the tunnel is open. */
+struct cr_ws_tun {
+    struct cr_ws_track to_client;   /* frames upstream -> client */
+    struct cr_ws_track from_client; /* frames client -> upstream */
+    char first_close;               /* who sent the first close frame: 'c', 'u', 0 */
+    uint64_t last_us;               /* the peers' last data */
+    uint64_t pinged_us;             /* corral's last ping to the client */
+    uint64_t drain_at_us;           /* draining: when corral closes it; 0: not */
+    uint64_t closed_us;             /* when corral decided to close it */
+    uint16_t close;                 /* corral's close code, once it closes the tunnel */
+    const char *why;                /* and why (the access log's reason) */
+    bool ping_due;                  /* a ping waits for a frame boundary */
+    bool close_sent;                /* corral's close frame is out to the client */
+};
+
+/* When corral closes a tunnel it waits this long at most for the client's
+ * close frame; a draining worker closes tunnels that long before
+ * drain_timeout (half of drain_timeout when that is shorter). */
+#define CR_WS_CLOSE_WAIT_MS 1000
+
+/* What the tunnel's timer asks for (cr_ws_tun_timer). */
+enum cr_ws_tun_act {
+    CR_WS_TUN_NONE,  /* nothing yet: re-arm (cr_ws_tun_next) */
+    CR_WS_TUN_PING,  /* a ping is due (ping_due): move the upstream's bytes */
+    CR_WS_TUN_CLOSE, /* corral closes it (close, why): move bytes, tell the back end */
+    CR_WS_TUN_GONE,  /* the client's close frame did not come in time: end it */
+};
+
+void cr_ws_tun_start(struct cr_ws_tun *t, uint64_t now);
+/* The drain: corral closes the tunnel CR_WS_CLOSE_WAIT_MS before
+ * drain_ms from now. */
+void cr_ws_tun_drain(struct cr_ws_tun *t, uint64_t now, uint64_t drain_ms);
+/* When the timer is next due (us, absolute), UINT64_MAX: never. */
+uint64_t cr_ws_tun_next(const struct cr_ws_tun *t, uint64_t idle_ms, uint64_t ping_ms);
+enum cr_ws_tun_act cr_ws_tun_timer(struct cr_ws_tun *t, uint64_t now, uint64_t idle_ms,
+                                   uint64_t ping_ms);
+/* Corral closes the tunnel with code (false: it is closing already). */
+bool cr_ws_tun_close(struct cr_ws_tun *t, uint16_t code, const char *why, uint64_t now);
+/* The client's n bytes at p pass; returns true when they end with the
+ * answer to corral's close frame (the closing handshake is over). */
+bool cr_ws_tun_in(struct cr_ws_tun *t, const uint8_t *p, size_t n, uint64_t now);
+/* Upstream bytes to the client: corral's own frame when one is due and
+ * the stream is at a frame boundary, into f (6 bytes at most; returns its
+ * length, 0: none), ... */
+size_t cr_ws_tun_own(struct cr_ws_tun *t, uint8_t f[6]);
+/* ... then how many of the first bytes of b (at most max) may go now,
+ * stopping at a frame's end when corral's frame waits. After corral's
+ * close nothing of the upstream's goes (0: the caller drops b's bytes). */
+size_t cr_ws_tun_out(struct cr_ws_tun *t, struct evbuffer *b, size_t max, uint64_t now);
+/* Who ended the tunnel, for its access log line (eof: the upstream's end
+ * was seen). */
+const char *cr_ws_tun_reason(const struct cr_ws_tun *t, bool upstream_eof);
 
 #endif

@@ -216,12 +216,24 @@ START_TEST(upstream_refusal_reaches_the_client)
 }
 END_TEST
 
+/* A handshake with Expect: 100-continue gets its 101 first: an upgrade's
+ * "body" is the tunnel, nothing the client waits to send. */
+START_TEST(expect_continue_gets_101_first)
+{
+    start(NULL, NULL, NULL);
+    int rc;
+    char *out = client("expect", NULL, &rc);
+    ck_assert_msg(rc == 0, "%s", out);
+    assert_has(out, "\"open\": true");
+}
+END_TEST
+
 /* An upstream whose 101 carries a Sec-WebSocket-Accept that is not its
  * key's: no tunnel, the client gets 502 and the error log says why. */
-START_TEST(wrong_accept_upstream_is_502)
+static void wrong_accept_is_502(const char *mode)
 {
     char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/wsbadup.py", T->srcdir),
-                    h_strf(T, "%d", T->uport), T->certs, NULL};
+                    h_strf(T, "%d", T->uport), T->certs, (char *)mode, NULL};
     char *log = h_path(T, "wsbadup.log");
     ck_assert_int_gt(h_spawn(T, argv, log, log), 0);
     ck_assert_msg(h_wait_port(T->uport, true, H_START_MS), "%s", h_file_tail(T, log, 1000));
@@ -232,6 +244,50 @@ START_TEST(wrong_accept_upstream_is_502)
     const char *why[] = {"without the right Sec-WebSocket-Accept", NULL};
     ck_assert_msg(h_wait_file_line(T->error_log, why, 3000), "%s",
                   h_file_tail(T, T->error_log, 2000));
+}
+
+START_TEST(wrong_accept_upstream_is_502)
+{
+    wrong_accept_is_502(NULL);
+}
+END_TEST
+
+/* An interim "100 Continue" carrying the right Accept, then a 101 without
+ * one: what a 1xx said does not count for the 101 (502). */
+START_TEST(interim_answer_does_not_make_the_101)
+{
+    wrong_accept_is_502("interim");
+}
+END_TEST
+
+/* A dedicated connection's upgrade that cannot be made (no key: strace
+ * fails the worker's getrandom(2) with EIO) is a 502 at once, not a 504
+ * after upstream.response_timeout (5 s here). */
+START_TEST(tunnel_key_failure_is_502_at_once)
+{
+    pid_t m = start("  response_timeout: 5s\n", NULL, NULL);
+    pid_t kids[H_MAX_PIDS];
+    int n = h_children(m, kids, H_MAX_PIDS);
+    ck_assert_int_gt(n, 0);
+    char *argv[5 + 2 * H_MAX_PIDS + 1] = {"strace", "-e", "trace=getrandom", "-e",
+                                          "inject=getrandom:error=EIO"};
+    int k = 5;
+    for (int i = 0; i < n && i < H_MAX_PIDS; i++) {
+        argv[k++] = "-p";
+        argv[k++] = h_strf(T, "%d", (int)kids[i]);
+    }
+    argv[k] = NULL;
+    const char *errp = h_path(T, "strace.err");
+    ck_assert_int_gt(h_spawn(T, argv, h_path(T, "strace.out"), errp), 0);
+    const char *attached[] = {"attached", NULL};
+    ck_assert_msg(h_wait_file_lines(errp, attached, n, 10000), "strace: %s",
+                  h_file_tail(T, errp, 1000));
+    long long t0 = h_now_ms();
+    int rc;
+    char *out = client("status", NULL, &rc);
+    long long took = h_now_ms() - t0;
+    assert_has(out, "\"status\": 502");
+    ck_assert_msg(took < 3000, "answered after %lld ms", took);
 }
 END_TEST
 
@@ -322,13 +378,17 @@ START_TEST(idle_tunnel_is_closed_1001)
 END_TEST
 
 /* tunnel_ping 300ms under the same idle timeout: corral pings the quiet
- * client, its pongs are traffic, and the tunnel lives on. */
-START_TEST(pinged_client_keeps_its_tunnel)
+ * client, whose pongs (python3-websockets answers each) are no traffic:
+ * a client that only answers corral's pings is idle, and closed (1001)
+ * at the idle timeout all the same. */
+START_TEST(pinged_client_only_ponging_is_idle)
 {
     start(NULL, "http: {tunnel_idle_timeout: 1s, tunnel_ping: 300ms}\n", NULL);
     int rc;
     char *out = client("hold", "3", &rc);
-    assert_has(out, "\"closed_by\": \"client\"");
+    assert_has(out, "\"closed_by\": \"server\", \"code\": 1001");
+    const char *secs = strstr(out, "\"secs\": ");
+    ck_assert_msg(secs && atof(secs + 8) < 2.5, "closed late: %s", out);
 }
 END_TEST
 
@@ -466,11 +526,14 @@ static Suite *ws_suite(void)
     tcase_add_test(tc, tunnel_connections_cap_refuses_503);
     tcase_add_test(tc, tunnel_takes_no_request_capacity);
     tcase_add_test(tc, idle_tunnel_is_closed_1001);
-    tcase_add_test(tc, pinged_client_keeps_its_tunnel);
+    tcase_add_test(tc, pinged_client_only_ponging_is_idle);
     tcase_add_test(tc, reload_closes_tunnels_1001_after_drain_timeout);
     tcase_add_test(tc, access_log_line_at_close);
     tcase_add_test(tc, tunnel_connections_resume_tls_sessions);
     tcase_add_test(tc, killed_worker_gives_back_its_tunnels);
+    tcase_add_test(tc, expect_continue_gets_101_first);
+    tcase_add_test(tc, interim_answer_does_not_make_the_101);
+    tcase_add_test(tc, tunnel_key_failure_is_502_at_once);
     suite_add_tcase(s, tc);
     return s;
 }

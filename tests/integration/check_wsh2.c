@@ -9,6 +9,7 @@
  * with another protocol, are refused as before. */
 #include <check.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,21 +34,25 @@ static void teardown(void)
 /* testup on T->uport with the extra arguments (NULL-terminated: none or
  * "--connect-protocol"), then corral in front of it, once both workers
  * have connected. */
-static pid_t start(const char *extra)
+static pid_t start_http(const char *extra, const char *extra2, const char *http)
 {
-    ck_assert_int_gt(h_testup_start(T, T->uport, "--quiet", extra, NULL), 0);
-    const char *cfg = h_config_write(T, "corral.yaml",
-                                     H_CONFIG_BASE "admin: {address: 127.0.0.1:@PORT2@}\n"
-                                                   /* a client that does not read is not reset
-                                                    * while it uploads 64 MB (a sanitizer build
-                                                    * is slow) */
-                                                   "http: {send_timeout: 120s}\n");
+    ck_assert_int_gt(h_testup_start(T, T->uport, "--quiet", extra, extra2, NULL), 0);
+    const char *cfg = h_config_write(
+        T, "corral.yaml",
+        h_strf(T, "%sadmin: {address: 127.0.0.1:@PORT2@}\nhttp: {%s}\n", H_CONFIG_BASE, http));
     pid_t master = h_corral_start(T, cfg, T->port);
     ck_assert_int_gt(master, 0);
     const char *up[] = {"connected (h2", NULL};
     ck_assert_msg(h_wait_file_lines(T->error_log, up, 2, H_START_MS),
                   "the workers did not connect to testup: %s", h_file_tail(T, T->error_log, 2000));
     return master;
+}
+
+static pid_t start(const char *extra)
+{
+    /* a client that does not read is not reset while it uploads 64 MB (a
+     * sanitizer build is slow) */
+    return start_http(extra, NULL, "send_timeout: 120s");
 }
 
 /* h2ws.py with its arguments after the port: its JSON line. */
@@ -74,6 +79,32 @@ static void assert_has(const char *out, const char *needle)
     ck_assert_msg(out && strstr(out, needle), "expected %s in: %s", needle, out);
 }
 
+/* The output of a client spawned with argv (its files NAME.out and
+ * NAME.err), once it has a line with needle (at most ms): the caller
+ * frees it. */
+static void spawn_client(const char *name, char **argv)
+{
+    ck_assert_int_gt(h_spawn(T, argv, h_path(T, h_strf(T, "%s.out", name)),
+                             h_path(T, h_strf(T, "%s.err", name))),
+                     0);
+}
+static char *client_out(const char *name, const char *needle, int ms)
+{
+    const char *out_path = h_path(T, h_strf(T, "%s.out", name));
+    const char *done[] = {needle, NULL};
+    ck_assert_msg(h_wait_file_line(out_path, done, ms), "no %s line: %s", name,
+                  h_file_tail(T, h_path(T, h_strf(T, "%s.err", name)), 2000));
+    return h_read_file(out_path, NULL);
+}
+
+/* The access log's line with both needles, waited for. */
+static void assert_logged(const char *a, const char *b)
+{
+    const char *line[] = {a, b, NULL};
+    ck_assert_msg(h_wait_file_line(T->access_log, line, 5000), "no line with %s: %s", b,
+                  h_file_tail(T, T->access_log, 2000));
+}
+
 /* testup's counter `field`, waited for until it is `want` (at most ms). */
 static long testup_wait(const char *field, long want, int ms)
 {
@@ -82,6 +113,33 @@ static long testup_wait(const char *field, long want, int ms)
     while ((v = h_json_long(h_testup_stats(T, T->uport, false), field)) != want && h_now_ms() < end)
         h_sleep_ms(50);
     return v;
+}
+
+/* corral with one worker and one pool connection (to testup, started),
+ * once it is up. */
+static void start_one_conn(void)
+{
+    const char *cfg = h_config_write(
+        T, "corral.yaml",
+        "workers: 1\n"
+        "drain_timeout: 2s\n"
+        "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
+        "admin: {address: 127.0.0.1:@PORT2@}\n"
+        "listeners:\n"
+        "  - name: https\n"
+        "    address: 127.0.0.1:@PORT@\n"
+        "    tls:\n"
+        "      certificates:\n"
+        "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
+        "upstream:\n"
+        "  addresses: [127.0.0.1:@UPORT@]\n"
+        "  protocol: h2\n"
+        "  connections: 1\n"
+        "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: @CERTS@/client.key, "
+        "sni: lb.test}\n");
+    ck_assert_int_gt(h_corral_start(T, cfg, T->port), 0);
+    const char *up[] = {"connected (h2", NULL};
+    ck_assert(h_wait_file_line(T->error_log, up, H_START_MS));
 }
 
 /* RFC 8441 3: SETTINGS_ENABLE_CONNECT_PROTOCOL (8) = 1 in corral's SETTINGS. */
@@ -157,9 +215,7 @@ START_TEST(echo_over_extended_connect)
     /* on the pool's HTTP/2 connections: no tunnel connection of their own */
     ck_assert_int_eq(h_json_long(h_testup_stats(T, T->uport, false), "h1_connections"), 0);
     ck_assert_int_eq(testup_wait("ws_open", 0, 5000), 0);
-    const char *line[] = {"\"method\":\"CONNECT\"", "\"path\":\"/ws\"", NULL};
-    ck_assert_msg(h_wait_file_line(T->access_log, line, 5000), "no tunnel line: %s",
-                  h_file_tail(T, T->access_log, 2000));
+    assert_logged("\"method\":\"CONNECT\"", "\"path\":\"/ws\"");
 }
 END_TEST
 
@@ -253,7 +309,6 @@ START_TEST(client_not_reading_is_flow_controlled)
     pid_t master = start("--connect-protocol");
     ck_assert_int_eq(h_wait_children(master, 2, 3000, NULL), 2);
     long before = workers_rss_kb(master);
-    char *out_path = h_path(T, "stall.out");
     char *argv[] = {(char *)python,
                     h_strf(T, "%s/tests/integration/h2ws.py", T->srcdir),
                     "stall",
@@ -261,11 +316,8 @@ START_TEST(client_not_reading_is_flow_controlled)
                     "67108864",
                     "20",
                     NULL};
-    ck_assert_int_gt(h_spawn(T, argv, out_path, h_path(T, "stall.err")), 0);
-    const char *done[] = {"\"sent\": ", NULL};
-    ck_assert_msg(h_wait_file_line(out_path, done, 45000), "no stall line: %s",
-                  h_file_tail(T, h_path(T, "stall.err"), 2000));
-    char *out = h_read_file(out_path, NULL);
+    spawn_client("stall", argv);
+    char *out = client_out("stall", "\"sent\": ", 45000);
     assert_has(out, "\"status\": 200");
     const char *p = strstr(out, "\"sent\": ");
     long sent = atol(p + 8);
@@ -294,26 +346,7 @@ START_TEST(tunnel_stream_is_not_request_capacity)
     ck_assert_int_gt(h_testup_start(T, T->uport, "--quiet", "--connect-protocol", "--max-streams",
                                     "2", "--service-time", "200", NULL),
                      0);
-    const char *cfg = h_config_write(
-        T, "corral.yaml",
-        "workers: 1\n"
-        "drain_timeout: 2s\n"
-        "log: {error: @DIR@/error.log, level: info, access: @DIR@/access.log}\n"
-        "listeners:\n"
-        "  - name: https\n"
-        "    address: 127.0.0.1:@PORT@\n"
-        "    tls:\n"
-        "      certificates:\n"
-        "        - {cert: @CERTS@/edge.crt, key: @CERTS@/edge.key}\n"
-        "upstream:\n"
-        "  addresses: [127.0.0.1:@UPORT@]\n"
-        "  protocol: h2\n"
-        "  connections: 1\n"
-        "  tls: {ca: @CERTS@/ca.crt, cert: @CERTS@/client.crt, key: @CERTS@/client.key, "
-        "sni: lb.test}\n");
-    ck_assert_int_gt(h_corral_start(T, cfg, T->port), 0);
-    const char *up[] = {"connected (h2", NULL};
-    ck_assert(h_wait_file_line(T->error_log, up, H_START_MS));
+    start_one_conn();
     char *hold_out = h_path(T, "hold.out");
     char *argv[] = {(char *)python,
                     h_strf(T, "%s/tests/integration/wsclient.py", T->srcdir),
@@ -337,6 +370,146 @@ START_TEST(tunnel_stream_is_not_request_capacity)
 }
 END_TEST
 
+/* tunnel_idle_timeout holds for an HTTP/2 client's tunnel as for an
+ * HTTP/1.1 one: corral's close (1001) comes after 2 s of silence, the
+ * stream ends once the client answers it, and the upstream's side goes. */
+START_TEST(h2_tunnel_idle_timeout)
+{
+    start_http(NULL, NULL, "send_timeout: 120s, tunnel_idle_timeout: 2s");
+    char *out = h2ws("idle", "8", NULL);
+    assert_has(out, "\"status\": 200");
+    assert_has(out, "\"close_code\": 1001");
+    assert_has(out, "\"ended\"");
+    const char *p = strstr(out, "\"close_ms\": ");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_msg(atol(p + 12) >= 1500 && atol(p + 12) < 4000, "closed after: %s", out);
+    p = strstr(out, "\"ms\": ");
+    ck_assert_msg(atol(p + 6) < 6000, "the stream stayed: %s", out);
+    ck_assert_int_eq(testup_wait("ws_open", 0, 5000), 0);
+    assert_logged("\"method\":\"CONNECT\"", "tunnel idle timeout");
+}
+END_TEST
+
+/* At a reload the old worker closes an HTTP/2 client's tunnel with 1001
+ * before drain_timeout (3 s), as it does an HTTP/1.1 one's. */
+START_TEST(h2_tunnel_closed_1001_at_reload)
+{
+    pid_t master = start_http(NULL, NULL, "send_timeout: 120s");
+    char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/h2ws.py", T->srcdir),
+                    "idle",         h_strf(T, "%d", T->port),
+                    "10",           NULL};
+    spawn_client("idle", argv);
+    ck_assert_int_eq(testup_wait("ws_open", 1, 5000), 1);
+    ck_assert_int_eq(h_signal(master, SIGHUP), 0);
+    char *out = client_out("idle", "\"ms\": ", 15000);
+    assert_has(out, "\"close_code\": 1001");
+    const char *p = strstr(out, "\"ms\": ");
+    ck_assert_msg(atol(p + 6) < 5000, "the stream stayed: %s", out);
+    free(out);
+}
+END_TEST
+
+/* A tunnel the upstream refuses (403) is an ordinary answer: the client's
+ * half of the stream, left open, times out like any request body's
+ * (body_timeout 2 s) rather than staying for as long as it likes. */
+START_TEST(h2_refused_tunnel_body_times_out)
+{
+    start_http("--ws-refuse", "403", "send_timeout: 120s, body_timeout: 2s, idle_timeout: 2s");
+    char *out = h2ws("idle", "8", NULL);
+    assert_has(out, "\"status\": 403");
+    assert_has(out, "\"ended\"");
+    const char *p = strstr(out, "\"ms\": ");
+    ck_assert_msg(atol(p + 6) < 5000, "the stream stayed: %s", out);
+}
+END_TEST
+
+/* An HTTP/2 client's END_STREAM ends its tunnel's dedicated HTTP/1.1
+ * connection too (corral's write side shut after what the client sent):
+ * the upstream ends its side, and the client's stream ends. */
+START_TEST(h2_end_stream_reaches_dedicated_upstream)
+{
+    start(NULL);
+    char *out = h2ws("echo", "1", "fin");
+    assert_has(out, "\"echoed\": 1");
+    assert_has(out, "\"ended\": \"end_stream\"");
+    ck_assert_int_eq(h_json_long(h_testup_stats(T, T->uport, false), "h1_connections"), 1);
+    ck_assert_int_eq(testup_wait("ws_open", 0, 5000), 0);
+}
+END_TEST
+
+/* A client that only answers corral's pings is idle all the same: its
+ * pongs do not hold the tunnel past tunnel_idle_timeout (3 s, pings every
+ * second). */
+START_TEST(h2_pongs_are_not_activity)
+{
+    start_http(NULL, NULL, "send_timeout: 120s, tunnel_idle_timeout: 3s, tunnel_ping: 1s");
+    char *out = h2ws("idle", "10", "pong");
+    assert_has(out, "\"close_code\": 1001");
+    const char *p = strstr(out, "\"pings\": ");
+    ck_assert_msg(atol(p + 9) >= 1, "no ping: %s", out);
+    p = strstr(out, "\"close_ms\": ");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_msg(atol(p + 12) >= 2500 && atol(p + 12) < 5000, "closed after: %s", out);
+}
+END_TEST
+
+/* A tunnel over the upstream's extended CONNECT (the h2 pool) is closed
+ * with 1001 at the idle timeout on both sides: the upstream gets corral's
+ * masked close frame too, as a dedicated connection's does. */
+START_TEST(extended_connect_upstream_gets_1001)
+{
+    start_http("--connect-protocol", NULL, "send_timeout: 120s, tunnel_idle_timeout: 2s");
+    char *out = h2ws("idle", "8", NULL);
+    assert_has(out, "\"close_code\": 1001");
+    ck_assert_int_eq(testup_wait("ws_open", 0, 5000), 0);
+    char *ts = h_testup_stats(T, T->uport, false);
+    ck_assert_int_eq(h_json_long(ts, "h1_connections"), 0);
+    assert_has(ts, "\"1001\":1");
+}
+END_TEST
+
+/* A tunnel the HTTP/2 client ends with RST_STREAM is logged as an
+ * HTTP/1.1 one is: status 101, closed by the client, not a reset
+ * response (/stats responses.reset stays 0). */
+START_TEST(h2_tunnel_reset_by_client_logs_101)
+{
+    start("--connect-protocol");
+    char *out = h2ws("echo", "3", "rst");
+    assert_has(out, "\"echoed\": 3");
+    assert_logged("\"status\":101", "\"reason\":\"tunnel closed by the client\"");
+    char *st = h_admin_stats(T, T->port2);
+    ck_assert_msg(st && strstr(st, "\"responses\":{\"reset\":0,"), "%s", st);
+}
+END_TEST
+
+/* Tunnels take at most half of a pool connection's streams: with the
+ * upstream's SETTINGS_MAX_CONCURRENT_STREAMS 2, the first tunnel is an
+ * extended CONNECT stream, the second goes to a dedicated connection, and
+ * requests still get a stream (they would find capacity 0 otherwise). */
+START_TEST(tunnels_take_half_the_pool_streams)
+{
+    ck_assert_int_gt(h_testup_start(T, T->uport, "--quiet", "--connect-protocol", "--max-streams",
+                                    "2", NULL),
+                     0);
+    start_one_conn();
+    for (int i = 0; i < 2; i++) {
+        char *name = h_strf(T, "hold%d", i);
+        char *argv[] = {(char *)python, h_strf(T, "%s/tests/integration/wsclient.py", T->srcdir),
+                        h_strf(T, "%d", T->port), "hold", "15", NULL};
+        spawn_client(name, argv);
+        free(client_out(name, "\"open\": true", 10000));
+        ck_assert_int_eq(testup_wait("ws_open", i + 1, 3000), i + 1);
+    }
+    char *ts = h_testup_stats(T, T->uport, false);
+    ck_assert_int_eq(h_json_long(ts, "h1_connections"), 1);
+    ck_assert_int_eq(h_json_long(h_admin_stats(T, T->port2), "tunnel_connections"), 1);
+    struct h_http m;
+    const char *args[] = {"--resolve", h_strf(T, "edge.test:%d:127.0.0.1", T->port), NULL};
+    ck_assert_int_eq(h_curl(T, &m, h_strf(T, "https://edge.test:%d/", T->port), args), 0);
+    ck_assert_int_eq(m.status, 200);
+}
+END_TEST
+
 static Suite *wsh2_suite(void)
 {
     Suite *s = suite_create("wsh2");
@@ -351,6 +524,14 @@ static Suite *wsh2_suite(void)
     tcase_add_test(tc, http1_client_onto_extended_connect);
     tcase_add_test(tc, client_not_reading_is_flow_controlled);
     tcase_add_test(tc, tunnel_stream_is_not_request_capacity);
+    tcase_add_test(tc, h2_tunnel_idle_timeout);
+    tcase_add_test(tc, h2_tunnel_closed_1001_at_reload);
+    tcase_add_test(tc, h2_refused_tunnel_body_times_out);
+    tcase_add_test(tc, h2_end_stream_reaches_dedicated_upstream);
+    tcase_add_test(tc, h2_pongs_are_not_activity);
+    tcase_add_test(tc, extended_connect_upstream_gets_1001);
+    tcase_add_test(tc, h2_tunnel_reset_by_client_logs_101);
+    tcase_add_test(tc, tunnels_take_half_the_pool_streams);
     suite_add_tcase(s, tc);
     return s;
 }

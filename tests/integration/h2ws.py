@@ -21,6 +21,12 @@ frames itself (RFC 6455: client frames masked).
                                   does not read); once nothing has moved for
                                   1.5 s it prints what went each way, then
                                   holds the stream HOLD_S seconds more
+  h2ws.py idle PORT HOLD_S [pong] extended CONNECT to /ws, then nothing
+                                  sent for up to HOLD_S seconds (with pong:
+                                  corral's pings answered, nothing else):
+                                  the pings, corral's close code and when
+                                  it came (ms), and how the stream ended;
+                                  the close frame is answered
 
 Each prints one JSON line on stdout. Exit 0 when it ran, 2 when it could
 not connect. Only ever connects to 127.0.0.1 (TLS, ALPN h2, SNI
@@ -63,19 +69,53 @@ def connect(port):
     return s, conn
 
 
-def pump(s, conn, timeout=0.5):
-    """Reads once (up to timeout), returns the events; [] on a timeout,
-    None when the server closed the connection."""
+def recv_once(s, timeout):
+    """Reads once (up to timeout): the bytes, b"" on a timeout, None when
+    the server closed the connection."""
     s.settimeout(timeout)
     try:
         data = s.recv(65536)
     except (socket.timeout, ssl.SSLWantReadError):
-        return []
+        return b""
     except (ConnectionError, ssl.SSLError):
         return None
+    return data or None
+
+
+def pump(s, conn, timeout=0.5):
+    """Reads once (up to timeout), returns the events; [] on a timeout,
+    None when the server closed the connection."""
+    data = recv_once(s, timeout)
     if not data:
-        return None
+        return data if data is None else []
     events = conn.receive_data(data)
+    out = conn.data_to_send()
+    if out:
+        s.sendall(out)
+    return events
+
+
+RAW = bytearray()
+
+
+def pump_no_goaway(s, conn, timeout=0.5):
+    """pump, the server's GOAWAY kept from python3-h2 (which takes no
+    frame after one, while the streams it lets finish still send): whole
+    frames only are handed to it. Returns the events, [] on a timeout, None
+    when the server closed the connection."""
+    data = recv_once(s, timeout)
+    if not data:
+        return data if data is None else []
+    RAW.extend(data)
+    events = []
+    while len(RAW) >= 9:
+        n = int.from_bytes(RAW[0:3], "big") + 9
+        if len(RAW) < n:
+            break
+        frame = bytes(RAW[:n])
+        del RAW[:n]
+        if frame[3] != 7:  # GOAWAY
+            events += conn.receive_data(frame)
     out = conn.data_to_send()
     if out:
         s.sendall(out)
@@ -119,7 +159,7 @@ def ws_parse(buf):
     return op, buf[i:i + n], buf[i + n:]
 
 
-def open_ws(s, conn, path="/ws"):
+def open_ws(s, conn, path="/ws", pumpf=pump):
     """Extended CONNECT; returns (sid, status, reset code or None)."""
     sid = conn.get_next_available_stream_id()
     conn.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"),
@@ -129,7 +169,7 @@ def open_ws(s, conn, path="/ws"):
     s.sendall(conn.data_to_send())
     end = time.monotonic() + DEADLINE_S
     while time.monotonic() < end:
-        evs = pump(s, conn)
+        evs = pumpf(s, conn)
         if evs is None:
             return sid, None, "closed"
         for ev in evs:
@@ -281,6 +321,49 @@ def cmd_stall(port, nbytes, hold_s):
             break
 
 
+def cmd_idle(port, hold_s, pong):
+    s, conn = connect(port)
+    sid, status, reset = open_ws(s, conn, pumpf=pump_no_goaway)
+    out = {"status": status, "reset": reset, "pings": 0}
+    if status is None:
+        print(json.dumps(out), flush=True)
+        return
+    buf, t0 = b"", time.monotonic()
+    end = t0 + min(hold_s, DEADLINE_S)
+    while time.monotonic() < end:
+        f = ws_parse(buf) if status == 200 else None  # a refusal's body is no frame
+        if f:
+            op, payload, buf = f
+            if op == 9:
+                out["pings"] += 1
+                if pong:
+                    conn.send_data(sid, ws_frame(10, payload))
+                    s.sendall(conn.data_to_send())
+            elif op == 8:
+                out["close_code"] = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 0
+                out["close_ms"] = int((time.monotonic() - t0) * 1000)
+                if "ended" not in out:
+                    conn.send_data(sid, ws_frame(8, payload[:2]))
+                    s.sendall(conn.data_to_send())
+            continue
+        if "ended" in out:
+            break  # what came before the end is read
+        evs = pump_no_goaway(s, conn, 0.2)
+        if evs is None:
+            out["ended"] = "closed"
+        for ev in evs or []:
+            if isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                buf += ev.data
+                conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+                s.sendall(conn.data_to_send())
+            elif isinstance(ev, h2.events.StreamEnded) and ev.stream_id == sid:
+                out["ended"] = "end_stream"
+            elif isinstance(ev, h2.events.StreamReset) and ev.stream_id == sid:
+                out["ended"] = "reset %d" % ev.error_code
+    out["ms"] = int((time.monotonic() - t0) * 1000)
+    print(json.dumps(out), flush=True)
+
+
 def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "settings":
@@ -291,6 +374,8 @@ def main():
         cmd_echo(port, int(sys.argv[3]), sys.argv[4])
     elif cmd == "stall":
         cmd_stall(port, int(sys.argv[3]), float(sys.argv[4]))
+    elif cmd == "idle":
+        cmd_idle(port, float(sys.argv[3]), len(sys.argv) > 4 and sys.argv[4] == "pong")
     else:
         sys.exit("unknown command " + cmd)
 

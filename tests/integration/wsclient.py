@@ -21,6 +21,9 @@ test certificate names another host). MODE:
                   the server's close frame and prints its code
   abrupt CODE     raw socket: the handshake, a close frame with CODE, and
                   the socket closed at once (no closing handshake)
+  expect          raw socket: the handshake with Expect: 100-continue;
+                  prints {"open": true} when the first answer is the 101,
+                  else its status line
 
 Prints one JSON line per event (flushed); exit 0 when the mode's checks
 held, 1 otherwise, 2 when it could not connect. Every wait is bounded by
@@ -111,14 +114,14 @@ async def wait_close(a):
     return 1
 
 
-def raw_open(a):
+def raw_open(a, extra=""):
     """A raw TLS socket through the handshake (its 101), or None."""
     s = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout)
     s = ctx().wrap_socket(s, server_hostname="edge.test")
     key = base64.b64encode(os.urandom(16)).decode()
     s.sendall(f"GET {a.path} HTTP/1.1\r\nHost: edge.test\r\nUpgrade: websocket\r\n"
               f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-              "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+              f"Sec-WebSocket-Version: 13\r\n{extra}\r\n".encode())
     head = b""
     while b"\r\n\r\n" not in head:
         b = s.recv(1)
@@ -147,6 +150,17 @@ def abrupt(a):
     s.sendall(masked(0x8, struct.pack("!H", int(a.arg))))
     s.close()
     out(sent_close=int(a.arg))
+    return 0
+
+
+def expect(a):
+    """The handshake with Expect: 100-continue: the 101 comes first (a
+    GET upgrade has no body to continue)."""
+    s = raw_open(a, "Expect: 100-continue\r\n")
+    if s is None:
+        return 1
+    s.sendall(masked(0x8, struct.pack("!H", 1000)))
+    s.close()
     return 0
 
 
@@ -185,6 +199,8 @@ def main():
         return noread(a)
     if a.mode == "abrupt":
         return abrupt(a)
+    if a.mode == "expect":
+        return expect(a)
     f = {"echo": echo, "hold": hold, "status": status, "wait-close": wait_close}[a.mode]
     try:
         return asyncio.run(asyncio.wait_for(f(a), a.timeout + 5))
