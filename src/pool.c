@@ -76,13 +76,18 @@ static struct cr_upconn *pick(struct cr_pool *p)
 }
 
 /* What the READY connections offer requests (cr_pool_capacity before
- * max_streams), had one more stream of `moved` moved. */
+ * max_streams), had one more stream of `moved` moved; and the requests
+ * that GOAWAY'd connections outside the slots still carry, which the
+ * gate counts in flight (they leave with them). */
 static uint32_t raw_capacity(const struct cr_pool *p, const struct cr_upconn *moved)
 {
     uint32_t cap = 0;
+    const struct tunnel *t;
     for (size_t i = 0; i < p->nslots; i++)
         if (cr_upconn_state(p->slots[i].c) == CR_UP_READY)
             cap += cr_upconn_request_room(p->slots[i].c, p->slots[i].c == moved ? 1 : 0);
+    TAILQ_FOREACH(t, &p->retired, link)
+        cap += cr_upconn_request_room(t->c, t->c == moved ? 1 : 0);
     return cap;
 }
 
@@ -227,10 +232,14 @@ uint32_t cr_pool_tunnels(const struct cr_pool *p)
     return p->ntunnels;
 }
 
-void cr_pool_unpublish_tunnels(struct cr_pool *p)
+void cr_pool_unpublish_held(struct cr_pool *p)
 {
     struct tunnel *t;
     TAILQ_FOREACH(t, &p->tunnels, link)
+        cr_upconn_unpublish(t->c);
+    TAILQ_FOREACH(t, &p->retired, link)
+        cr_upconn_unpublish(t->c);
+    TAILQ_FOREACH(t, &p->dead, link)
         cr_upconn_unpublish(t->c);
     atomic_fetch_sub_explicit(&p->w->stats->tunnel_connections, p->ntunnels, memory_order_relaxed);
 }
@@ -323,21 +332,23 @@ void cr_pool_room(struct cr_pool *p, struct cr_upconn *c)
     if (s && s->failing && cr_upconn_state(c) == CR_UP_READY)
         s->failing = false;
     cr_gate_dispatch(p->w->gate);
-    if (p->draining && cr_upconn_inflight(c) == 0)
+    /* (a GOAWAY'd one closes by itself once empty, and must: a retired
+     * one is freed by its loss, which cr_upconn_retire would silence) */
+    if (p->draining && cr_upconn_inflight(c) == 0 && cr_upconn_state(c) != CR_UP_GOAWAY)
         cr_upconn_retire(c);
 }
 
-void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
+/* Slot s lost its connection old (gone, or GOAWAY'd and held outside the
+ * slots): next (old itself, or its replacement) connects, at once or after
+ * the slot's back-off, and the gate learns when nothing is coming. Returns
+ * the wait, in ms. */
+static uint64_t slot_reconnect(struct cr_pool *p, struct slot *s, const struct cr_upconn *old,
+                               struct cr_upconn *next, enum cr_pool_loss how)
 {
     const struct cr_cfg_upstream *uc = &p->w->cfg->upstream;
-    struct slot *s = slot_of(p, c);
     uint64_t now = cr_now_us();
-    if (held_lost(p, c))
-        return;
-    if (!s || p->draining)
-        return;
     cr_gate_capacity_changed(p->w->gate);
-    bool proven = cr_upconn_proven(c, uc->reconnect_max_ms);
+    bool proven = cr_upconn_proven(old, uc->reconnect_max_ms);
     if (proven) {
         s->backoff_ms = uc->reconnect_min_ms;
         /* a connection that worked is gone: what comes meanwhile may wait
@@ -347,8 +358,8 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
             p->outage_until_us = CR_MAX(p->outage_until_us, now + uc->outage_wait_ms * 1000);
     }
     if (how == CR_POOL_LOST_RECYCLED || (how == CR_POOL_LOST_CLOSED && proven)) {
-        cr_upconn_connect(c, 0); /* it worked: replace it now */
-        return;
+        cr_upconn_connect(next, 0); /* it worked: replace it now */
+        return 0;
     }
     /* A clean close of a young connection, the first in a row (a load
      * balancer being redeployed sends its new connection GOAWAY too): it
@@ -363,9 +374,20 @@ void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
         wait = CR_MIN(wait, CR_MAX(uc->reconnect_min_ms, uc->outage_wait_ms / 8));
     uint64_t delay = jitter(p, wait);
     s->backoff_ms = CR_MIN(s->backoff_ms * 2, uc->reconnect_max_ms);
-    cr_upconn_connect(c, delay);
+    cr_upconn_connect(next, delay);
     if (!cr_pool_available(p))
         cr_gate_upstream_down(p->w->gate);
+    return delay;
+}
+
+void cr_pool_lost(struct cr_pool *p, struct cr_upconn *c, enum cr_pool_loss how)
+{
+    struct slot *s = slot_of(p, c);
+    if (held_lost(p, c))
+        return;
+    if (!s || p->draining)
+        return;
+    slot_reconnect(p, s, c, c, how);
 }
 
 void cr_pool_goaway(struct cr_pool *p, struct cr_upconn *c)
@@ -384,21 +406,13 @@ void cr_pool_goaway(struct cr_pool *p, struct cr_upconn *c)
     *t = (struct tunnel){.c = c, .p = p, .gone = {.cb = tunnel_free, .arg = t}};
     TAILQ_INSERT_TAIL(&p->retired, t, link);
     s->c = fresh;
-    s->failing = false;
-    /* as cr_pool_lost: at once if it proved itself, else after the slot's
-     * back-off (a load balancer that GOAWAYs every new connection gets no
-     * tight reconnect loop) */
-    uint64_t delay = 0;
-    if (cr_upconn_proven(c, uc->reconnect_max_ms)) {
-        s->backoff_ms = uc->reconnect_min_ms;
-    } else {
-        delay = jitter(p, s->backoff_ms);
-        s->backoff_ms = CR_MIN(s->backoff_ms * 2, uc->reconnect_max_ms);
-    }
+    /* as if c were lost now, a clean close: a load balancer that GOAWAYs
+     * every new connection gets the back-off and, from the second in a
+     * row, requests get their fast 502 as before */
+    uint64_t delay = slot_reconnect(p, s, c, fresh, CR_POOL_LOST_CLOSED);
     cr_log_info("upstream %s: a GOAWAY'd connection still carries %u stream(s): a new one "
                 "takes its place meanwhile (in %llu ms)",
                 uc->addrs[i % uc->naddrs].text, cr_upconn_inflight(c), (unsigned long long)delay);
-    cr_upconn_connect(fresh, delay);
 }
 
 void cr_pool_stream_failed(struct cr_pool *p, struct cr_request *r, bool refused)

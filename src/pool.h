@@ -97,10 +97,11 @@ int cr_pool_place(struct cr_pool *p, struct cr_request *r);
 int cr_pool_tunnel(struct cr_pool *p, struct cr_request *r);
 /* Tunnel connections open (or connecting) now. */
 uint32_t cr_pool_tunnels(const struct cr_pool *p);
-/* The worker is exiting with tunnels open (its drain timed out): takes
- * their connections out of the gauges in shared memory, as
- * cr_upconn_unpublish does for the pool's. Once, after the loop. */
-void cr_pool_unpublish_tunnels(struct cr_pool *p);
+/* The worker is exiting, maybe with tunnels or GOAWAY'd connections still
+ * open (its drain timed out): takes the connections it holds outside its
+ * slots out of the gauges in shared memory, as cr_upconn_unpublish does
+ * for the slots'. Once, after the loop. */
+void cr_pool_unpublish_held(struct cr_pool *p);
 
 /* r, placed earlier, is being given up (its client left, or it is answered
  * locally): resets its upstream stream if it is still on one, then as

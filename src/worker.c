@@ -485,7 +485,7 @@ int cr_worker_run(const struct cr_worker_setup *s)
     cr_gate_unpublish(w.gate);
     for (size_t i = 0; cr_pool_conn(w.pool, i); i++)
         cr_upconn_unpublish(cr_pool_conn(w.pool, i));
-    cr_pool_unpublish_tunnels(w.pool);
+    cr_pool_unpublish_held(w.pool);
     /* Below, the worker frees only what it must: the process exits. Here
      * everything it still holds is reachable from w, so whatever a leak
      * checker finds now was lost while serving (sanitizer builds only). */

@@ -479,6 +479,50 @@ START_TEST(one_young_clean_close_keeps_requests_waiting)
 }
 END_TEST
 
+/* The upstream GOAWAYs a connection that still carries a stream: a new
+ * connection takes the slot while the old one keeps its stream. A young
+ * one GOAWAY'd twice in a row says nothing is coming, as two clean closes
+ * do: what waits gets its 502 at once (not max_wait). */
+START_TEST(goaway_with_a_stream_replaces_the_connection)
+{
+    static char yaml[8192];
+    const char *at = strstr(fx_default_yaml, "connections: 2\n");
+    ck_assert_ptr_nonnull(at);
+    snprintf(yaml, sizeof(yaml), "%.*sconnections: 1\n%s", (int)(at - fx_default_yaml),
+             fx_default_yaml, at + strlen("connections: 2\n"));
+    teardown();
+    fx_world_init(&X, yaml);
+    C = fx_conn_new(&X, "203.0.113.9");
+    struct fx_lb *lb = fx_lb_new(1, 200, 10), *lb2 = fx_lb_new(1, 200, 10);
+    struct cr_upconn *u = fx_up_ready(&X, 0, lb);
+    u->ready_us = cr_now_us(); /* young */
+    struct cr_request *r1 = submit("/long", "gold");
+    ck_assert_uint_eq(cr_upconn_inflight(u), 1);
+    cr_up_set_state(u, CR_UP_GOAWAY);
+    cr_pool_goaway(X.w.pool, u);
+    struct cr_upconn *f = cr_pool_conn(X.w.pool, 0);
+    ck_assert_ptr_ne(f, u);
+    ck_assert_uint_eq(cr_upconn_inflight(u), 1); /* its stream stays */
+    ck_assert(cr_pool_available(X.w.pool));     /* the first: requests wait */
+    struct cr_request *r2 = submit("/two", "gold");
+    ck_assert_int_eq(r2->status, 0);
+    fx_up_ready(&X, 0, lb2); /* the new one comes up: r2 goes out on it */
+    f->ready_us = cr_now_us();
+    ck_assert_uint_eq(cr_upconn_inflight(f), 1);
+    struct cr_request *r3 = submit("/three", "gold"); /* waits: one stream each */
+    ck_assert_int_eq(r3->status, 0);
+    cr_up_set_state(f, CR_UP_GOAWAY);
+    cr_pool_goaway(X.w.pool, f);
+    ck_assert_int_eq(r3->status, 502);
+    ck_assert(!cr_pool_available(X.w.pool));
+    cr_request_release_fe(r3);
+    cr_request_release_fe(r2);
+    cr_request_release_fe(r1);
+    fx_lb_free(lb);
+    fx_lb_free(lb2);
+}
+END_TEST
+
 /* The worker's upstream_ready gauge, which the admin's /health sums over
  * the workers: one per READY connection, taken back when it is lost (and
  * by the worker's share, w->up_ready, at its exit). */
@@ -557,6 +601,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, h1_upstream_pause_ends_with_its_response);
     tcase_add_test(tc, h1_upstream_early_response_recycles);
     tcase_add_test(tc, one_young_clean_close_keeps_requests_waiting);
+    tcase_add_test(tc, goaway_with_a_stream_replaces_the_connection);
     tcase_add_test(tc, upstream_ready_gauge_follows_the_connections);
     suite_add_tcase(s, tc);
     tc = tcase_create("held");
