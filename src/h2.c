@@ -528,8 +528,9 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t sid, const 
     struct cr_request *r = stream_req(h, sid);
     if (r && r->fe_body_us)
         r->fe_body_us = cr_now_us(); /* body_timeout runs from the last bytes */
-    if (r && r->fe_tun && cr_ws_tun_in(r->fe_tun, data, len, cr_now_us())) {
-        tunnel_end(h, r); /* the client answered corral's close */
+    if (r && r->fe_tun && !(r->fe_flags & H2_FE_TUN_END) &&
+        cr_ws_tun_in(r->fe_tun, data, len, cr_now_us())) {
+        tunnel_end(h, r); /* the client answered corral's close (once) */
         nghttp2_session_consume(ng, sid, len);
         return 0;
     }
