@@ -267,7 +267,10 @@ static int ws_produce(struct cr_upconn *u)
         return 0;
     size_t have;
     for (;;) {
-        if (r->tunnel_close && !u->ws_close_sent && cr_ws_at_boundary(&u->ws_up)) {
+        /* (not once the client's end went up: the write side is shut, and
+         * the upstream has its end already) */
+        if (r->tunnel_close && !u->ws_close_sent && !u->ws_shut &&
+            cr_ws_at_boundary(&u->ws_up)) {
             if (cr_ws_close(u->out, r->tunnel_close, true) < 0)
                 return CR_ENOMEM;
             u->ws_close_sent = true;
